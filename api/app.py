@@ -1,0 +1,68 @@
+"""The FastAPI app factory. Engines and clients are built in the lifespan, never at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from api import problems
+from api.deps import current_principal
+from api.limits import BodySizeLimit
+from api.metrics import Metrics, MetricsMiddleware
+from api.routes import auth, health, posts, users
+from api.tokens import TokenService
+from records.db import Database
+from records.settings import Settings, load_settings
+from workflows.connection import TemporalGateway
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    temporal: TemporalGateway | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass their own database or gateway; production passes nothing."""
+    settings = settings or load_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = database is None
+        app.state.database = database or Database(settings.resolved_database_url)
+        app.state.temporal = temporal or TemporalGateway(
+            settings.temporal_address, settings.temporal_namespace
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                app.state.database.dispose()
+
+    app = FastAPI(
+        title="Countersign",
+        version="1.0.0",
+        summary="Compliance-first approval of social-media customer-care replies",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.tokens = TokenService(settings)
+    app.state.metrics = metrics
+    problems.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth.router)
+    authenticated = APIRouter(dependencies=[Depends(current_principal)])
+    authenticated.include_router(users.router)
+    authenticated.include_router(posts.router)
+    api.include_router(authenticated)
+    api.include_router(health.router, include_in_schema=False)
+    app.include_router(api)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,75 @@
+"""Inbound posts: ingest, the queue, take or assign."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from api.deps import Principal, ReadSession, WriteSession, require_roles
+from api.schemas import Page
+from records import posts
+from records.models import Channel, PostAssign, PostCreate, PostPublic, PostStatus, Priority, Role
+
+router = APIRouter(prefix="/posts", tags=["posts"])
+Ingester = Annotated[Principal, Depends(require_roles(Role.agent, Role.admin))]
+QueueReader = Annotated[
+    Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.admin))
+]
+Assigner = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
+
+
+@router.post(
+    "",
+    response_model=PostPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": PostPublic, "description": "already known: the existing post"}},
+)
+def ingest_post(
+    body: PostCreate, caller: Ingester, session: WriteSession, response: Response
+) -> PostPublic:
+    role = Role.agent if caller.has_any(Role.agent) else Role.admin
+    post, created = posts.ingest(session, body, actor=caller.username, actor_role=role.value)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return posts.to_public(post)
+
+
+@router.get("", response_model=Page[PostPublic])
+def list_posts(
+    _caller: QueueReader,
+    session: ReadSession,
+    status_: Annotated[PostStatus | None, Query(alias="status")] = None,
+    channel: Channel | None = None,
+    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    priority: Priority | None = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[PostPublic]:
+    where = posts.QueueFilter(
+        status=status_,
+        channel=channel.value if channel else None,
+        assignee=assignee,
+        priority=priority,
+    )
+    rows, next_cursor = posts.queue(session, where, after=cursor, limit=limit)
+    return Page(items=[posts.to_public(p) for p in rows], next_cursor=next_cursor)
+
+
+@router.get("/{post_id}", response_model=PostPublic)
+def get_post(post_id: int, _caller: QueueReader, session: ReadSession) -> PostPublic:
+    return posts.to_public(posts.get(session, post_id))
+
+
+@router.post("/{post_id}/assign", response_model=PostPublic)
+def assign_post(
+    post_id: int, caller: Assigner, session: WriteSession, body: PostAssign | None = None
+) -> PostPublic:
+    post = posts.assign(
+        session,
+        post_id,
+        body.assignee if body else None,
+        actor=caller.username,
+        actor_roles=caller.roles,
+    )
+    return posts.to_public(post)

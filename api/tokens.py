@@ -1,0 +1,160 @@
+"""Every JWT this service issues or accepts passes through this module.
+
+Two verifiers, never mixed: tokens we issue are HMAC-signed with our secret (algorithm pinned
+by settings); tokens from an external identity provider are verified with its *public* keys
+(RS*/ES* pinned by settings). The verifier is chosen by the token's `alg`, but each accepts
+only its own pinned algorithms, so an HS256 token "signed" with the provider's public key is
+checked against our secret and fails. `exp`, `iat`, `iss`, `aud` and `sub` are required and
+checked, leeway is at most 30 s, and tokens with `crit`, `jku`, `x5u`, `x5c` or `jwk` headers
+(or JWE, five segments) are refused before any signature work.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jose import jwk, jws, jwt
+from jose.exceptions import JOSEError
+
+from records.models import Role
+from records.settings import Settings
+from records.types import utcnow
+
+FORBIDDEN_HEADERS = frozenset({"crit", "jku", "x5u", "x5c", "jwk"})
+REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+MAX_LEEWAY_SECONDS = 30
+
+
+class TokenError(Exception):
+    """The token is not acceptable; the message says why (logged, never sent to clients)."""
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    subject: str
+    issuer: str
+    external: bool
+    roles: frozenset[Role] | None  # from the provider's claim; None for our own tokens
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+
+
+def _options(leeway: int) -> dict[str, Any]:
+    options: dict[str, Any] = {f"require_{claim}": True for claim in REQUIRED_CLAIMS}
+    options.update(verify_signature=True, verify_aud=True, verify_iss=True, verify_exp=True)
+    options["leeway"] = min(leeway, MAX_LEEWAY_SECONDS)
+    return options
+
+
+def load_public_keys(path: Path) -> list[dict[str, Any]]:
+    """Public keys as JWK dicts, from a JWKS JSON file or one or more PEM blocks."""
+    text = path.read_text()
+    if text.lstrip().startswith("{"):
+        keys = json.loads(text).get("keys", [])
+        for key in keys:
+            if any(part in key for part in ("d", "p", "q", "k")):
+                raise ValueError(f"{path} holds private or symmetric key material")
+        return list(keys)
+    blocks = [b for b in text.split("-----END PUBLIC KEY-----") if "BEGIN PUBLIC KEY" in b]
+    if not blocks:
+        raise ValueError(f"{path} holds no PEM public key nor JWKS")
+    result: list[dict[str, Any]] = []
+    for block in blocks:
+        pem = block[block.index("-----BEGIN PUBLIC KEY-----") :] + "-----END PUBLIC KEY-----\n"
+        result.append({"pem": pem})
+    return result
+
+
+class TokenService:
+    def __init__(self, settings: Settings) -> None:
+        self._secret = settings.jwt_secret
+        self._algorithm = settings.jwt_algorithm
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._ttl = settings.jwt_ttl_seconds
+        self._options = _options(settings.jwt_leeway_seconds)
+        self._idp_keys: list[dict[str, Any]] = (
+            load_public_keys(settings.idp_keys_file) if settings.idp_keys_file else []
+        )
+        self._idp_algorithms = tuple(settings.idp_algorithms)
+        self._idp_issuer = settings.idp_issuer
+        self._idp_audience = settings.idp_audience
+        self._roles_claim = settings.idp_roles_claim
+
+    def issue(self, subject: str) -> IssuedToken:
+        now = int(utcnow().timestamp())
+        claims = {
+            "sub": subject,
+            "iss": self._issuer,
+            "aud": self._audience,
+            "iat": now,
+            "exp": now + self._ttl,
+        }
+        token = jwt.encode(claims, self._secret, algorithm=self._algorithm)
+        return IssuedToken(access_token=token, expires_in=self._ttl)
+
+    def verify(self, token: str) -> VerifiedToken:
+        if token.count(".") != 2:
+            raise TokenError("not a JWS compact token (JWE and other forms are refused)")
+        try:
+            header = jws.get_unverified_header(token)
+        except JOSEError as exc:
+            raise TokenError(f"unreadable header: {exc}") from exc
+        refused = FORBIDDEN_HEADERS.intersection(header)
+        if refused:
+            raise TokenError(f"refused header parameter(s): {sorted(refused)}")
+        alg = header.get("alg")
+        if alg == self._algorithm:
+            claims = self._decode(token, self._secret, self._issuer, self._audience)
+            return VerifiedToken(claims["sub"], claims["iss"], external=False, roles=None)
+        if alg in self._idp_algorithms and self._idp_keys:
+            key = self._idp_key(header, alg)
+            claims = self._decode(token, key, self._idp_issuer, self._idp_audience, alg)
+            return VerifiedToken(
+                claims["sub"], claims["iss"], external=True, roles=self._roles(claims)
+            )
+        raise TokenError(f"algorithm {alg!r} is not accepted")
+
+    def _decode(
+        self, token: str, key: Any, issuer: str, audience: str, alg: str | None = None
+    ) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[alg or self._algorithm],
+                audience=audience,
+                issuer=issuer,
+                options=self._options,
+            )
+        except JOSEError as exc:
+            raise TokenError(str(exc)) from exc
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise TokenError("sub must be a non-empty string")
+        return claims
+
+    def _idp_key(self, header: dict[str, Any], alg: str) -> Any:
+        kid = header.get("kid")
+        candidates = [k for k in self._idp_keys if kid is None or k.get("kid") == kid]
+        if len(candidates) != 1:
+            raise TokenError("no single identity-provider key matches the token's kid")
+        key = candidates[0]
+        try:
+            return jwk.construct(key["pem"] if "pem" in key else key, alg)
+        except JOSEError as exc:
+            raise TokenError(f"key does not fit {alg}: {exc}") from exc
+
+    def _roles(self, claims: dict[str, Any]) -> frozenset[Role]:
+        raw = claims.get(self._roles_claim, [])
+        names: Sequence[Any] = raw.split() if isinstance(raw, str) else raw
+        if not isinstance(names, list | tuple):
+            raise TokenError(f"claim {self._roles_claim!r} must be a list or a string")
+        return frozenset(Role(n) for n in names if isinstance(n, str) and n in Role.__members__)

@@ -1,0 +1,1 @@
+"""Countersign: the command-line entry point and the embedded development runner."""

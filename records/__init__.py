@@ -1,0 +1,1 @@
+"""The system of record: settings, database engine and sessions, tables, repositories, audit chain."""

@@ -1,0 +1,110 @@
+"""The audit trail: append-only, gapless `seq`, hash-chained.
+
+Each event's `hash` is sha256 over `prev_hash`, `seq` and the canonical JSON of every field
+an auditor is shown (time, actor, role, action, draft, version, content hash, payload), so
+editing, deleting, inserting or reordering any event breaks the chain from that event on.
+Appends are serialised: on PostgreSQL by a transaction-scoped advisory lock, on SQLite by
+the write lock every write session already holds (see `records.db`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from records.models import AuditEvent
+from records.types import utcnow
+
+GENESIS_HASH = "0" * 64
+_ADVISORY_LOCK_ID = 0x436F756E74  # "Count": any constant shared by every writer
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_time(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def event_hash(prev_hash: str, seq: int, fields: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    digest.update(prev_hash.encode())
+    digest.update(b"|")
+    digest.update(str(seq).encode())
+    digest.update(b"|")
+    digest.update(canonical_json(fields).encode())
+    return digest.hexdigest()
+
+
+def hashed_fields(event: AuditEvent) -> dict[str, Any]:
+    """Every field shown to an auditor, as it is hashed."""
+    return {
+        "at": format_time(event.at),
+        "actor": event.actor,
+        "role": event.role,
+        "action": event.action,
+        "draft_id": event.draft_id,
+        "version": event.version,
+        "content_sha256": event.content_sha256,
+        "payload": event.payload,
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEvent:
+    actor: str
+    role: str
+    action: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    draft_id: int | None = None
+    version: int | None = None
+    content_sha256: str | None = None
+    event_key: str | None = None
+
+
+def append(session: Session, new: NewEvent) -> AuditEvent:
+    """Add one event to the caller's transaction; the caller commits it with the change.
+
+    With an `event_key` already recorded, nothing is written and the existing event is
+    returned, so a retried activity or request records its transition once.
+    """
+    if new.event_key is not None:
+        existing = session.exec(
+            select(AuditEvent).where(AuditEvent.event_key == new.event_key)
+        ).first()
+        if existing is not None:
+            return existing
+    _lock_chain(session)
+    head = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
+    seq = 1 if head is None else head.seq + 1
+    prev_hash = GENESIS_HASH if head is None else head.hash
+    event = AuditEvent(
+        seq=seq,
+        at=utcnow(),
+        actor=new.actor,
+        role=new.role,
+        action=new.action,
+        draft_id=new.draft_id,
+        version=new.version,
+        content_sha256=new.content_sha256,
+        payload=canonical_json(new.payload),
+        prev_hash=prev_hash,
+        hash="",
+        event_key=new.event_key,
+    )
+    event.hash = event_hash(prev_hash, seq, hashed_fields(event))
+    session.add(event)
+    session.flush()
+    return event
+
+
+def _lock_chain(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})

@@ -1,0 +1,25 @@
+"""Opaque keyset cursors: the sort key of the last row of a page, base64url JSON."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from records.errors import Invalid
+
+
+def encode(key: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()
+
+
+def decode(cursor: str, arity: int) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise Invalid("cursor is not one this API issued", field="cursor") from exc
+    if not isinstance(key, list) or len(key) != arity:
+        raise Invalid("cursor is not one this API issued", field="cursor")
+    return key

@@ -1,0 +1,304 @@
+"""Tables and the API shapes derived from them, one SQLModel family per entity.
+
+`XBase` holds the fields a client may set, `XCreate` is the request body (unknown fields
+refused), `XPublic` the response, and `X(XBase, table=True)` the table. The schema itself
+is created only by the Alembic migrations in `alembic/versions/`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, ConfigDict
+from sqlalchemy import JSON, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from records.types import UTCDateTime, utcnow
+
+FORBID_EXTRA = ConfigDict(extra="forbid")
+
+
+class Role(StrEnum):
+    agent = "agent"
+    comms = "comms"
+    legal = "legal"
+    publisher = "publisher"
+    supervisor = "supervisor"
+    auditor = "auditor"
+    admin = "admin"
+
+
+class Channel(StrEnum):
+    x = "x"
+    facebook = "facebook"
+    instagram = "instagram"
+    mastodon = "mastodon"
+    bluesky = "bluesky"
+    webhook = "webhook"
+    outbox = "outbox"
+
+
+class Priority(StrEnum):
+    low = "low"
+    normal = "normal"
+    high = "high"
+    urgent = "urgent"
+
+
+class PostStatus(StrEnum):
+    new = "new"
+    assigned = "assigned"
+    answered = "answered"
+    expired = "expired"
+
+
+class DraftStatus(StrEnum):
+    draft = "draft"
+    in_review = "in_review"
+    changes_requested = "changes_requested"
+    approved = "approved"
+    scheduled = "scheduled"
+    published = "published"
+    publish_failed = "publish_failed"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+    expired = "expired"
+
+
+class DecisionKind(StrEnum):
+    approve = "approve"
+    reject = "reject"
+    request_changes = "request_changes"
+
+
+class PublicationStatus(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    confirmed = "confirmed"
+    failed = "failed"
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+# --- users -----------------------------------------------------------------------------
+
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{1,63}$"
+
+
+class UserBase(SQLModel):
+    username: str = Field(max_length=64, schema_extra={"pattern": USERNAME_PATTERN})
+    display_name: str = Field(default="", max_length=120)
+
+
+class UserCreate(UserBase):
+    model_config = FORBID_EXTRA
+    roles: list[Role] = Field(min_length=1)
+    password: str = Field(min_length=12, max_length=256)
+
+
+class UserPublic(UserBase):
+    id: int
+    roles: list[Role]
+    disabled: bool
+
+
+class User(UserBase, table=True):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("username", name="uq_users_username"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    password_hash: str | None = Field(default=None, max_length=255)
+    disabled: bool = Field(default=False)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class UserRole(SQLModel, table=True):
+    """One row per role a user holds; queried by role to find a stage's reviewers."""
+
+    __tablename__ = "user_roles"
+    __table_args__ = (Index("ix_user_roles_role", "role"),)
+
+    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    role: str = Field(primary_key=True, max_length=20)
+
+
+# --- inbound posts ---------------------------------------------------------------------
+
+
+class PostBase(SQLModel):
+    channel: Channel
+    external_id: str = Field(min_length=1, max_length=200)
+    author: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=20_000)
+    url: str = Field(max_length=2048, schema_extra={"pattern": r"^https?://\S+$"})
+    priority: Priority = Priority.normal
+
+
+class PostCreate(PostBase):
+    model_config = FORBID_EXTRA
+    received_at: AwareDatetime
+
+
+class PostPublic(PostBase):
+    id: int
+    received_at: datetime
+    status: PostStatus
+    assignee: str | None
+
+
+class PostAssign(SQLModel):
+    model_config = FORBID_EXTRA
+    assignee: str | None = Field(
+        default=None, max_length=64, description="username; omitted means the caller"
+    )
+
+
+# Every queue filter has an index that ends in the keyset order (received_at, id), so a
+# page costs the same at the first cursor and the ten-thousandth.
+class Post(PostBase, table=True):
+    __tablename__ = "posts"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_posts_channel_external_id"),
+        Index("ix_posts_queue", "received_at", "id"),
+        Index("ix_posts_status_queue", "status", "received_at", "id"),
+        Index("ix_posts_channel_queue", "channel", "received_at", "id"),
+        Index("ix_posts_assignee_queue", "assignee", "received_at", "id"),
+        Index("ix_posts_priority_queue", "priority", "received_at", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=32)
+    priority: str = Field(default=Priority.normal.value, max_length=16)
+    text: str = Field(sa_type=Text, nullable=False)
+    received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    status: str = Field(default=PostStatus.new.value, max_length=16)
+    assignee: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+# --- drafts, versions, decisions, publications -----------------------------------------
+
+
+class Draft(SQLModel, table=True):
+    """A reply to one post; its lifecycle is run by the `draft-<id>` workflow."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (
+        Index("ix_drafts_review_queue", "status", "stage", "stage_entered_at", "id"),
+        Index("ix_drafts_author", "author", "id"),
+        Index("ix_drafts_post", "post_id"),
+        Index("ix_drafts_status", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_id: int = Field(foreign_key="posts.id")
+    author: str = Field(max_length=64)
+    status: str = Field(default=DraftStatus.draft.value, max_length=24)
+    stage: str | None = Field(default=None, max_length=20)
+    stage_entered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = Field(default=1)
+    review_round: int = Field(default=0, description="submissions so far; decisions bind to one")
+    route: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    template_id: str | None = Field(default=None, max_length=100)
+    template_version: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class DraftVersion(SQLModel, table=True):
+    __tablename__ = "draft_versions"
+    __table_args__ = (
+        UniqueConstraint("draft_id", "version", name="uq_draft_versions_draft_version"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    draft_id: int = Field(foreign_key="drafts.id")
+    version: int
+    body: str = Field(sa_type=Text, nullable=False)
+    content_sha256: str = Field(max_length=64)
+    findings: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    route: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
+    ruleset_version: str | None = Field(default=None, max_length=64)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _created()
+
+
+class Decision(SQLModel, table=True):
+    """One reviewer's decision on one stage of one review round (invariant 3)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        UniqueConstraint("draft_id", "review_round", "stage", name="uq_decisions_round_stage"),
+        Index("ix_decisions_reviewer", "reviewer", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    draft_id: int = Field(foreign_key="drafts.id")
+    version: int
+    review_round: int
+    stage: str = Field(max_length=20)
+    decision: str = Field(max_length=20)
+    reviewer: str = Field(max_length=64)
+    comment: str | None = Field(default=None, sa_type=Text)
+    at: datetime = _created()
+
+
+class Publication(SQLModel, table=True):
+    """Written before a channel is called, so a reply is posted at most once."""
+
+    __tablename__ = "publications"
+    __table_args__ = (
+        UniqueConstraint("draft_id", "version", name="uq_publications_draft_version"),
+        Index("ix_publications_status", "status", "scheduled_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    draft_id: int = Field(foreign_key="drafts.id")
+    version: int
+    channel: str = Field(max_length=32)
+    status: str = Field(default=PublicationStatus.pending.value, max_length=16)
+    requested_by: str = Field(max_length=64)
+    scheduled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    external_id: str | None = Field(default=None, max_length=200)
+    external_url: str | None = Field(default=None, max_length=2048)
+    attempts: int = Field(default=0)
+    error: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+# --- audit trail -----------------------------------------------------------------------
+
+
+class AuditEvent(SQLModel, table=True):
+    """Append-only, hash-chained (see `records.audit`)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("event_key", name="uq_audit_events_event_key"),
+        Index("ix_audit_events_draft", "draft_id", "seq"),
+        Index("ix_audit_events_actor", "actor", "seq"),
+        Index("ix_audit_events_action", "action", "seq"),
+        Index("ix_audit_events_at", "at", "seq"),
+    )
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    actor: str = Field(max_length=64)
+    role: str = Field(max_length=20)
+    action: str = Field(max_length=64)
+    draft_id: int | None = None
+    version: int | None = None
+    content_sha256: str | None = Field(default=None, max_length=64)
+    payload: str = Field(sa_type=Text, nullable=False, description="canonical JSON")
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+    event_key: str | None = Field(
+        default=None, max_length=200, description="makes a retried write a no-op"
+    )

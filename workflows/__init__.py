@@ -1,0 +1,1 @@
+"""Temporal: contracts, the approval workflow, activities, the worker."""
