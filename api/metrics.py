@@ -47,9 +47,18 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            route = scope.get("route")
-            # The template, never the raw path: ids in paths would explode the label set.
-            template = getattr(route, "path", "unmatched")
             method = scope["method"]
+            template = route_template(scope)
             self.metrics.requests.labels(method, template, str(status)).inc()
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template, never the raw path: ids would explode the label set.
+
+    FastAPI >= 0.160 includes routers lazily and keeps the full template (with the router
+    prefix) in its effective route context; older versions put the full route in `route`.
+    """
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(effective, "path_format", None) or getattr(scope.get("route"), "path", None)
+    return template or "unmatched"

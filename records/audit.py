@@ -108,3 +108,34 @@ def append(session: Session, new: NewEvent) -> AuditEvent:
 def _lock_chain(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    events_checked: int
+    first_bad_seq: int | None
+
+
+def verify(session: Session, *, batch_size: int = 5000) -> Verification:
+    """Walk the chain in `seq` order, streaming; name the first event that does not hold.
+
+    An event is bad when its `seq` is not the next one (a deletion or insertion), its
+    `prev_hash` is not the previous event's hash (reordering), or its hash does not match
+    its fields (an edit).
+    """
+    expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
+    rows = session.exec(
+        select(AuditEvent).order_by(col(AuditEvent.seq)).execution_options(yield_per=batch_size)
+    )
+    for event in rows:
+        checked += 1
+        good = (
+            event.seq == expected_seq
+            and event.prev_hash == prev_hash
+            and event.hash == event_hash(prev_hash, event.seq, hashed_fields(event))
+        )
+        if not good:
+            return Verification(ok=False, events_checked=checked, first_bad_seq=event.seq)
+        expected_seq, prev_hash = event.seq + 1, event.hash
+    return Verification(ok=True, events_checked=checked, first_bad_seq=None)

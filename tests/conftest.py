@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from temporalio.testing import WorkflowEnvironment
@@ -116,8 +117,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app_client(settings: Settings, database: Database) -> Iterator[TestClient]:
-    app = create_app(settings, database=database)
+def app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings, database=database)
+
+
+@pytest.fixture
+def app_client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as client:
         yield client
 

@@ -1,0 +1,104 @@
+"""problem+json for every error class, body limits, health, readiness and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import func, select
+
+from api.app import create_app
+from records.db import Database
+from records.models import Post, Role
+from records.settings import Settings
+from workflows.connection import TemporalGateway
+
+Headers = dict[str, str]
+
+
+@pytest.fixture
+def agent(make_user: Callable[..., str], login: Callable[..., Headers]) -> Headers:
+    make_user("agent", Role.agent)
+    return login("agent")
+
+
+def posts_stored(database: Database) -> int:
+    with database.read_session() as session:
+        return int(session.exec(select(func.count()).select_from(Post)).one())
+
+
+def test_bodies_over_the_limit_are_refused_with_413_and_nothing_written(
+    app_client: TestClient, agent: Headers, database: Database, settings: Settings
+) -> None:
+    big_text = "a" * (settings.max_body_bytes + 10)
+    body = {
+        "channel": "x",
+        "external_id": "1",
+        "author": "@a",
+        "text": big_text,
+        "url": "https://x.example/1",
+        "received_at": "2026-11-01T09:00:00Z",
+    }
+    declared = app_client.post("/api/v1/posts", json=body, headers=agent)
+    assert declared.status_code == 413
+    assert declared.headers["content-type"] == "application/problem+json"
+    assert declared.json()["status"] == 413
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield b'{"channel":"x","external_id":"1","author":"@a","text":"'
+        for _ in range(settings.max_body_bytes // 65536 + 2):
+            yield b"a" * 65536
+        yield b'","url":"https://x.example/1","received_at":"2026-11-01T09:00:00Z"}'
+
+    streamed = app_client.post(
+        "/api/v1/posts", content=chunks(), headers={**agent, "Content-Type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert posts_stored(database) == 0
+
+
+def test_not_found_and_malformed_json_are_problems(
+    app_client: TestClient, agent: Headers
+) -> None:
+    missing = app_client.get("/api/v1/posts/424242", headers=agent)
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["title"] == "Not found" and "424242" in missing.json()["detail"]
+    nowhere = app_client.get("/api/v1/nothing-here", headers=agent)
+    assert nowhere.status_code == 404
+    assert nowhere.headers["content-type"] == "application/problem+json"
+    broken = app_client.post(
+        "/api/v1/posts", content=b"{not json", headers={**agent, "Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["errors"]
+
+
+def test_healthz_and_metrics_are_open(app_client: TestClient, agent: Headers) -> None:
+    assert app_client.get("/healthz").json() == {"status": "ok"}
+    app_client.get("/api/v1/posts", headers=agent)
+    metrics = app_client.get("/metrics")
+    assert metrics.status_code == 200
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert (
+        'countersign_http_requests_total{method="GET",route="/api/v1/posts",status="200"} 1.0'
+        in metrics.text
+    )
+
+
+def test_readyz_reports_temporal_down(app_client: TestClient) -> None:
+    response = app_client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"ready": False, "database": True, "temporal": False}
+
+
+@pytest.mark.temporal
+def test_readyz_is_ready_with_database_and_temporal(
+    settings: Settings, database: Database, temporal_gateway: TemporalGateway
+) -> None:
+    app = create_app(settings, database=database, temporal=temporal_gateway)
+    with TestClient(app) as client:
+        response = client.get("/readyz")
+        assert response.status_code == 200, response.text
+        assert response.json() == {"ready": True, "database": True, "temporal": True}

@@ -1,0 +1,179 @@
+"""Inbound posts over HTTP: ingestion, deduplication, the queue, assignment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import func, select
+
+from records import audit
+from records.db import Database
+from records.models import AuditEvent, Post, Role
+
+Headers = dict[str, str]
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def post_body(n: int, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "channel": "x",
+        "external_id": f"x-{n}",
+        "author": f"@customer{n}",
+        "text": f"My order #{n} never arrived and nobody answers the phone.",
+        "url": f"https://x.example/customer{n}/status/{n}",
+        "received_at": (T0 + timedelta(minutes=n)).isoformat(),
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def agent(make_user: Callable[..., str], login: Callable[..., Headers]) -> Headers:
+    make_user("agent", Role.agent)
+    return login("agent")
+
+
+def count(database: Database, model: Any = Post) -> int:
+    with database.read_session() as session:
+        return int(session.exec(select(func.count()).select_from(model)).one())
+
+
+def test_ingest_twice_gives_one_post(
+    app_client: TestClient, agent: Headers, database: Database
+) -> None:
+    first = app_client.post("/api/v1/posts", json=post_body(1), headers=agent)
+    assert first.status_code == 201, first.text
+    again = app_client.post("/api/v1/posts", json=post_body(1, text="edited"), headers=agent)
+    assert again.status_code == 200
+    assert again.json() == first.json()
+    assert first.json()["status"] == "new"
+    assert first.json()["priority"] == "normal"
+    assert first.json()["assignee"] is None
+    assert count(database) == 1
+    # One audit event for the one post, in a chain that verifies.
+    with database.read_session() as session:
+        actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+        assert actions == ["user.created", "post.received"]
+        assert audit.verify(session).ok
+
+
+def test_the_same_external_id_on_another_channel_is_another_post(
+    app_client: TestClient, agent: Headers, database: Database
+) -> None:
+    assert app_client.post("/api/v1/posts", json=post_body(1), headers=agent).status_code == 201
+    other = post_body(1, channel="mastodon")
+    assert app_client.post("/api/v1/posts", json=other, headers=agent).status_code == 201
+    assert count(database) == 2
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"channel": "myspace"}, "channel"),
+        ({"received_at": "2026-11-01T09:00:00"}, "received_at"),  # no time zone
+        ({"url": "javascript:alert(1)"}, "url"),
+        ({"text": ""}, "text"),
+        ({"priority": "whenever"}, "priority"),
+        ({"surprise": True}, "surprise"),  # unknown fields are refused, never ignored
+    ],
+)
+def test_bad_posts_are_refused_with_the_field_named_and_nothing_written(
+    app_client: TestClient, agent: Headers, database: Database, change: dict[str, Any], field: str
+) -> None:
+    response = app_client.post("/api/v1/posts", json=post_body(1, **change), headers=agent)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422
+    assert any(field in map(str, error["loc"]) for error in problem["errors"]), problem
+    assert count(database) == 0
+    assert count(database, AuditEvent) == 1  # the agent's creation only
+
+
+def test_only_agents_and_admins_ingest(
+    app_client: TestClient, make_user: Callable[..., str], login: Callable[..., Headers]
+) -> None:
+    make_user("legal", Role.legal)
+    response = app_client.post("/api/v1/posts", json=post_body(1), headers=login("legal"))
+    assert response.status_code == 403
+    assert "agent" in response.json()["detail"]
+
+
+def test_queue_filters_and_cursor_pages_stay_stable_while_posts_arrive(
+    app_client: TestClient, agent: Headers
+) -> None:
+    for n in range(1, 8):
+        channel = "x" if n % 2 else "mastodon"
+        priority = "urgent" if n in (2, 5) else "normal"
+        body = post_body(n, channel=channel, priority=priority)
+        assert app_client.post("/api/v1/posts", json=body, headers=agent).status_code == 201
+
+    first = app_client.get("/api/v1/posts?limit=3", headers=agent).json()
+    assert [p["external_id"] for p in first["items"]] == ["x-1", "x-2", "x-3"]
+    # New posts, older and newer than the page boundary, arrive between page requests.
+    for n in (0, 50):
+        app_client.post("/api/v1/posts", json=post_body(n), headers=agent)
+    second = app_client.get(
+        f"/api/v1/posts?limit=3&cursor={first['next_cursor']}", headers=agent
+    ).json()
+    assert [p["external_id"] for p in second["items"]] == ["x-4", "x-5", "x-6"]
+    third = app_client.get(
+        f"/api/v1/posts?limit=3&cursor={second['next_cursor']}", headers=agent
+    ).json()
+    assert [p["external_id"] for p in third["items"]] == ["x-7", "x-50"]
+    assert third["next_cursor"] is None
+
+    urgent = app_client.get("/api/v1/posts?priority=urgent", headers=agent).json()
+    assert [p["external_id"] for p in urgent["items"]] == ["x-2", "x-5"]
+    mastodon = app_client.get("/api/v1/posts?channel=mastodon&priority=urgent", headers=agent)
+    assert [p["external_id"] for p in mastodon.json()["items"]] == ["x-2"]
+
+
+def test_a_cursor_not_issued_by_the_api_is_a_clear_422(
+    app_client: TestClient, agent: Headers
+) -> None:
+    for cursor in ("garbage!!", "WzFd", "eyJhIjoxfQ"):
+        response = app_client.get(f"/api/v1/posts?cursor={cursor}", headers=agent)
+        assert response.status_code == 422
+        assert "cursor" in response.json()["detail"]
+
+
+def test_an_agent_takes_a_post_and_a_supervisor_assigns_anyone(
+    app_client: TestClient,
+    agent: Headers,
+    make_user: Callable[..., str],
+    login: Callable[..., Headers],
+    database: Database,
+) -> None:
+    make_user("agent2", Role.agent)
+    make_user("boss", Role.supervisor)
+    make_user("lawyer", Role.legal)
+    post_id = app_client.post("/api/v1/posts", json=post_body(1), headers=agent).json()["id"]
+    url = f"/api/v1/posts/{post_id}/assign"
+
+    taken = app_client.post(url, headers=agent)
+    assert taken.status_code == 200
+    assert (taken.json()["assignee"], taken.json()["status"]) == ("agent", "assigned")
+
+    agent2 = login("agent2")
+    assert app_client.post(url, headers=agent2).status_code == 409  # someone else has it
+    to_other = app_client.post(url, json={"assignee": "agent2"}, headers=agent)
+    assert to_other.status_code == 403
+
+    boss = login("boss")
+    moved = app_client.post(url, json={"assignee": "agent2"}, headers=boss)
+    assert moved.status_code == 200 and moved.json()["assignee"] == "agent2"
+    assert app_client.post(url, json={"assignee": "lawyer"}, headers=boss).status_code == 422
+    assert app_client.post(url, json={"assignee": "ghost"}, headers=boss).status_code == 422
+    assert app_client.post("/api/v1/posts/999999/assign", headers=agent).status_code == 404
+
+    mine = app_client.get("/api/v1/posts?assignee=agent2&status=assigned", headers=boss).json()
+    assert [p["id"] for p in mine["items"]] == [post_id]
+    with database.read_session() as session:
+        actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+        assert actions[-2:] == ["post.assigned", "post.assigned"]
+        assert audit.verify(session).ok

@@ -1,0 +1,61 @@
+"""Settings: defaults, the embedded database, production refusing default secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from records.settings import DEV_JWT_SECRET, Environment, load_settings
+
+
+def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'var' / 'countersign.db'}"
+    assert (settings.api_host, settings.api_port) == ("127.0.0.1", 8000)
+    assert (settings.temporal_port, settings.temporal_ui_port) == (7233, 8233)
+    assert settings.temporal_address == "127.0.0.1:7233"
+    assert settings.task_queue == "countersign"
+    assert settings.max_body_bytes == 1024 * 1024
+
+
+def test_environment_variables_use_the_countersign_prefix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", "postgresql://u@db:5432/cs")
+    monkeypatch.setenv("COUNTERSIGN_API_PORT", "9001")
+    monkeypatch.setenv("COUNTERSIGN_IDP_ALGORITHMS", '["ES256"]')
+    settings = load_settings()
+    assert settings.resolved_database_url == "postgresql+psycopg://u@db:5432/cs"
+    assert settings.api_port == 9001
+    assert settings.idp_algorithms == ["ES256"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"database_url": "postgresql://db/cs"}, "JWT_SECRET"),
+        ({"database_url": "postgresql://db/cs", "jwt_secret": "short"}, "JWT_SECRET"),
+        ({"jwt_secret": "x" * 40}, "DATABASE_URL"),
+    ],
+)
+def test_production_refuses_default_secrets(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        load_settings(environment=Environment.production, **overrides)
+    load_settings(
+        environment=Environment.production,
+        database_url="postgresql://db/cs",
+        jwt_secret="s" * 40,
+    )
+
+
+def test_algorithms_are_pinned_to_their_families() -> None:
+    with pytest.raises(ValidationError, match="JWT_ALGORITHM"):
+        load_settings(jwt_algorithm="RS256")
+    with pytest.raises(ValidationError, match="IDP_ALGORITHMS"):
+        load_settings(idp_algorithms=["HS256"])
+    with pytest.raises(ValidationError, match="jwt_leeway_seconds"):
+        load_settings(jwt_leeway_seconds=120)
+    assert load_settings().jwt_secret == DEV_JWT_SECRET

@@ -1,0 +1,101 @@
+"""Sign-in, `/me`, and user administration."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from records import users
+from records.db import Database
+from records.models import Role
+
+Headers = dict[str, str]
+
+
+def test_sign_in_returns_a_bearer_token_and_me_shows_roles(
+    app_client: TestClient, make_user: Callable[..., str], login: Callable[..., Headers]
+) -> None:
+    make_user("sam", Role.comms, Role.legal)
+    response = app_client.post(
+        "/api/v1/auth/token", data={"username": "sam", "password": "correct horse battery staple"}
+    )
+    assert response.status_code == 200
+    token = response.json()
+    assert token["token_type"] == "bearer" and token["expires_in"] > 0
+    me = app_client.get("/api/v1/me", headers=login("sam")).json()
+    assert me["username"] == "sam" and me["roles"] == ["comms", "legal"]
+    assert me["disabled"] is False
+
+
+def test_wrong_password_unknown_user_and_disabled_user_cannot_sign_in(
+    app_client: TestClient,
+    make_user: Callable[..., str],
+    login: Callable[..., Headers],
+    database: Database,
+) -> None:
+    make_user("sam", Role.agent)
+    make_user("root", Role.admin)
+    for username, password in (("sam", "wrong password!"), ("nobody", "whatever it is")):
+        response = app_client.post(
+            "/api/v1/auth/token", data={"username": username, "password": password}
+        )
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+    admin = login("root")
+    sam = login("sam")
+    # Disabling works on the next request, even for a token issued before.
+    with database.write_session() as session:
+        users.disable(session, "sam", actor="root", actor_role="admin")
+    assert app_client.get("/api/v1/me", headers=sam).status_code == 401
+    assert app_client.get("/api/v1/me", headers=admin).status_code == 200
+    response = app_client.post(
+        "/api/v1/auth/token", data={"username": "sam", "password": "correct horse battery staple"}
+    )
+    assert response.status_code == 401
+
+
+def test_admins_create_and_list_users_others_cannot(
+    app_client: TestClient, make_user: Callable[..., str], login: Callable[..., Headers]
+) -> None:
+    make_user("root", Role.admin)
+    make_user("sam", Role.agent)
+    admin, agent = login("root"), login("sam")
+    body = {
+        "username": "new.agent",
+        "display_name": "New Agent",
+        "roles": ["agent", "publisher"],
+        "password": "a long enough password",
+    }
+    assert app_client.post("/api/v1/users", json=body, headers=agent).status_code == 403
+    created = app_client.post("/api/v1/users", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["roles"] == ["agent", "publisher"]
+    assert "password" not in created.text and "hash" not in created.text
+    duplicate = app_client.post("/api/v1/users", json=body, headers=admin)
+    assert duplicate.status_code == 409
+    assert "new.agent" in duplicate.json()["detail"]
+    bad = app_client.post(
+        "/api/v1/users", json={**body, "username": "x2", "roles": ["wizard"]}, headers=admin
+    )
+    assert bad.status_code == 422
+    listed = app_client.get("/api/v1/users", headers=admin).json()["items"]
+    assert [u["username"] for u in listed] == ["new.agent", "root", "sam"]
+    assert app_client.get("/api/v1/users", headers=agent).status_code == 403
+    login("new.agent", "a long enough password")
+
+
+def test_every_route_but_health_and_sign_in_requires_a_token(
+    app: FastAPI, app_client: TestClient
+) -> None:
+    open_paths = {"/api/v1/auth/token", "/healthz", "/readyz", "/metrics"}
+    checked = 0
+    for path, operations in app.openapi()["paths"].items():
+        if path in open_paths:
+            continue
+        for method in operations:
+            response = app_client.request(method.upper(), path.replace("{post_id}", "1"))
+            assert response.status_code == 401, (method, path, response.status_code)
+            checked += 1
+    assert checked >= 6
