@@ -1,2 +1,186 @@
-def main() -> None:  # replaced below
-    raise SystemExit(0)
+"""`countersign`: run the service and administer it. Reads the same settings as the server.
+
+Errors are one readable line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from records import users
+from records.db import Database
+from records.errors import CountersignError
+from records.migrations import upgrade
+from records.models import Role
+from records.settings import Settings, load_settings
+
+app = typer.Typer(
+    help="Countersign: compliance-first approval of social-media replies.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+console = Console()
+CLI_ACTOR = "cli"
+
+RoleOption = Annotated[
+    list[Role], typer.Option("--role", "-r", help="a role; repeat for several", show_default=False)
+]
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def dev() -> None:
+    """Everything embedded: SQLite, the Temporal dev server, a worker and the API."""
+    from countersign.devrunner import run_dev
+
+    raise typer.Exit(run_dev(_settings()))
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API (production: run several behind a load balancer)."""
+    import uvicorn
+
+    settings = _settings()
+    _logging()
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        proxy_headers=True,
+    )
+
+
+@app.command()
+def worker() -> None:
+    """Run a Temporal worker on the task queue (production: run several)."""
+    from workflows.worker import run
+
+    _logging()
+    asyncio.run(run(_settings()))
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the Alembic migrations."""
+    settings = _settings()
+    upgrade(settings.resolved_database_url, revision)
+    console.print(f"database at {_redacted(settings.resolved_database_url)} is at {revision}")
+
+
+@users_app.command("add")
+def users_add(
+    username: str,
+    role: RoleOption,
+    password: Annotated[str | None, typer.Option(help="the password")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
+    display_name: Annotated[str, typer.Option(help="the name people see")] = "",
+) -> None:
+    """Create a user with one or more roles."""
+    if (password is None) == (not password_stdin):
+        raise CountersignError("give exactly one of --password or --password-stdin")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    assert password is not None
+    if len(password) < 12:
+        raise CountersignError("the password must be at least 12 characters")
+    if not role:
+        raise CountersignError("give at least one --role")
+    with _database().write_session() as session:
+        users.create(
+            session,
+            username=username,
+            roles=role,
+            password=password,
+            display_name=display_name,
+            actor=CLI_ACTOR,
+            actor_role=Role.admin.value,
+        )
+    console.print(f"created {username} with roles {', '.join(r.value for r in role)}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users, their roles and whether they are disabled."""
+    table = Table("username", "display name", "roles", "disabled")
+    with _database().read_session() as session:
+        for user in users.list_users(session):
+            public = users.to_public(session, user)
+            roles = ", ".join(r.value for r in public.roles)
+            table.add_row(public.username, public.display_name, roles, "yes" if public.disabled else "")
+    console.print(table)
+
+
+@users_app.command("set-roles")
+def users_set_roles(username: str, role: RoleOption) -> None:
+    """Replace a user's roles."""
+    if not role:
+        raise CountersignError("give at least one --role")
+    with _database().write_session() as session:
+        users.set_roles(session, username, role, actor=CLI_ACTOR, actor_role=Role.admin.value)
+    console.print(f"{username} now has roles {', '.join(r.value for r in role)}")
+
+
+@users_app.command("disable")
+def users_disable(username: str) -> None:
+    """Disable a user: sign-in and every token they hold stop working at once."""
+    with _database().write_session() as session:
+        users.disable(session, username, actor=CLI_ACTOR, actor_role=Role.admin.value)
+    console.print(f"{username} is disabled")
+
+
+def _database() -> Database:
+    return Database(_settings().resolved_database_url)
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except CountersignError as exc:
+        _fail(exc.detail)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(f"configuration: {'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}")
+    except SQLAlchemyError as exc:
+        _fail(f"database: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}")
+    except (ConnectionError, FileNotFoundError, RuntimeError, OSError) as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

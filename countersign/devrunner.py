@@ -1,0 +1,190 @@
+"""`countersign dev`: the embedded stack in one command.
+
+Migrates the SQLite file under DATA_DIR, seeds demo users (and posts on first start), then
+starts the Temporal dev server, a worker and the API as child processes pointed at that
+server, and stops every child, by process id, on Ctrl-C, SIGTERM or when any child dies.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from countersign.seed import DEMO_PASSWORD, DEMO_USERS, seed_posts, seed_users
+from records.db import Database
+from records.migrations import upgrade
+from records.settings import Settings
+from workflows import devserver
+
+console = Console()
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+
+
+def run_dev(settings: Settings) -> int:
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for port in (settings.temporal_port, settings.temporal_ui_port, settings.api_port):
+        _require_free(settings.api_host if port == settings.api_port else "127.0.0.1", port)
+
+    url = settings.resolved_database_url
+    upgrade(url)
+    database = Database(url)
+    created = seed_users(database)
+    seeded = seed_posts(database)
+    database.dispose()
+    console.print(f"database ready ({len(created)} demo users created, {seeded} demo posts)")
+
+    env = {
+        **os.environ,
+        "COUNTERSIGN_DATA_DIR": str(data_dir),
+        "COUNTERSIGN_DATABASE_URL": url,
+        # `dev` runs its own server: TEMPORAL_ADDRESS from the environment is not read.
+        "COUNTERSIGN_TEMPORAL_ADDRESS": f"127.0.0.1:{settings.temporal_port}",
+        "COUNTERSIGN_TEMPORAL_NAMESPACE": settings.temporal_namespace,
+    }
+    children: list[Child] = []
+    stopping = False
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    logs = data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    try:
+        temporal_cmd = devserver.command(
+            db_file=data_dir / "temporal.db",
+            port=settings.temporal_port,
+            ui_port=settings.temporal_ui_port,
+            namespace=settings.temporal_namespace,
+        )
+        children.append(_start("temporal", temporal_cmd, env, logs))
+        _wait_for_port("temporal", children, settings.temporal_port, lambda: stopping)
+        cli = [sys.executable, "-m", "countersign.cli"]
+        children.append(_start("worker", [*cli, "worker"], env, logs))
+        children.append(_start("api", [*cli, "api"], env, logs))
+        base = f"http://{settings.api_host}:{settings.api_port}"
+        _wait_ready(base, children, lambda: stopping)
+        _banner(settings, base, logs)
+        while not stopping:
+            for child in children:
+                if child.process.poll() is not None:
+                    console.print(
+                        f"[red]{child.name} exited with {child.process.returncode}; "
+                        f"see {logs / (child.name + '.log')}[/]"
+                    )
+                    return 1
+            time.sleep(0.5)
+        return 0
+    except _Aborted as exc:
+        console.print(f"[red]{exc}[/]")
+        return 1
+    finally:
+        _stop(children)
+
+
+class _Aborted(Exception):
+    pass
+
+
+def _require_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise OSError(
+                f"port {port} on {host} is in use; set COUNTERSIGN_API_PORT, "
+                "COUNTERSIGN_TEMPORAL_PORT or COUNTERSIGN_TEMPORAL_UI_PORT (and DATA_DIR) "
+                "to run another instance"
+            ) from exc
+
+
+def _start(name: str, cmd: list[str], env: dict[str, str], logs: Path) -> Child:
+    log = (logs / f"{name}.log").open("ab")
+    # A session of its own: Ctrl-C reaches only this runner, which stops children in order.
+    process = subprocess.Popen(  # noqa: S603 - our own binaries and interpreter
+        cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log.close()
+    console.print(f"started {name} (pid {process.pid})")
+    return Child(name, process)
+
+
+def _check_alive(children: list[Child]) -> None:
+    for child in children:
+        if child.process.poll() is not None:
+            raise _Aborted(f"{child.name} exited with {child.process.returncode} during start-up")
+
+
+def _wait_for_port(name: str, children: list[Child], port: int, stopped: object) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if stopped():  # type: ignore[operator]
+            raise _Aborted("stopped during start-up")
+        _check_alive(children)
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise _Aborted(f"{name} did not open port {port} within 60 s")
+
+
+def _wait_ready(base: str, children: list[Child], stopped: object) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if stopped():  # type: ignore[operator]
+            raise _Aborted("stopped during start-up")
+        _check_alive(children)
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise _Aborted(f"the API at {base} was not ready within 90 s")
+
+
+def _stop(children: list[Child]) -> None:
+    """API first, then the worker (finishes its tasks), then Temporal; by process id."""
+    for child in reversed(children):
+        if child.process.poll() is None:
+            child.process.send_signal(signal.SIGTERM)
+            try:
+                child.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+            console.print(f"stopped {child.name} (pid {child.process.pid})")
+
+
+def _banner(settings: Settings, base: str, logs: Path) -> None:
+    console.print()
+    console.print("[bold green]Countersign is running.[/]  Ctrl-C stops everything.")
+    console.print(f"  API docs     {base}/docs")
+    console.print(f"  API          {base}/api/v1")
+    console.print(f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
+    console.print(f"  Logs         {logs}")
+    table = Table("username", "password", "role", title="Demo logins")
+    for username, role in DEMO_USERS:
+        table.add_row(username, DEMO_PASSWORD, role.value)
+    console.print(table)
+    console.print(
+        f"  try: curl -s -d 'username=agent&password={DEMO_PASSWORD}' {base}/api/v1/auth/token"
+    )

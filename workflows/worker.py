@@ -1,0 +1,60 @@
+"""The worker process: connects to Temporal (with retries) and serves the task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from records.db import Database
+from records.settings import Settings
+from workflows.activities import RecordActivities
+from workflows.connection import connect
+
+log = logging.getLogger("countersign.worker")
+
+# The project's workflow classes; the approval workflow joins this list.
+WORKFLOWS: Sequence[type] = ()
+ACTIVITY_THREADS = 16
+
+
+def activities(database: Database) -> list[Callable[..., Any]]:
+    records = RecordActivities(database)
+    return [records.record_transition]
+
+
+def build_worker(
+    client: Client, task_queue: str, database: Database, executor: ThreadPoolExecutor
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities(database),
+        activity_executor=executor,  # activities are synchronous database work
+        max_concurrent_activities=ACTIVITY_THREADS,
+    )
+
+
+async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
+    """Run until SIGINT/SIGTERM, then finish in-flight tasks and stop."""
+    database = Database(settings.resolved_database_url)
+    client = await connect(
+        settings.temporal_address, settings.temporal_namespace, timeout=connect_timeout
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
+        worker = build_worker(client, settings.task_queue, database, executor)
+        log.info("worker serving task queue %r at %s", settings.task_queue, settings.temporal_address)
+        async with worker:
+            await stop.wait()
+    database.dispose()
