@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from api import problems
+from api import openapi, problems
 from api.deps import current_principal
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
@@ -53,6 +53,7 @@ def create_app(
     app.state.tokens = TokenService(settings)
     app.state.metrics = metrics
     problems.install(app)
+    openapi.install(app, API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
+from fastapi import Path
 from pydantic import BaseModel
 
+from records.cursor import MAX_ID
 
 T = TypeVar("T")
+
+# Ids are 64-bit on every database; anything larger names nothing (and must not reach SQL).
+ResourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class Page(BaseModel, Generic[T]):
@@ -17,7 +22,7 @@ class Page(BaseModel, Generic[T]):
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
 
 

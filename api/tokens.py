@@ -148,7 +148,7 @@ class TokenService:
             raise TokenError("no single identity-provider key matches the token's kid")
         key = candidates[0]
         try:
-            return jwk.construct(key["pem"] if "pem" in key else key, alg)
+            return jwk.construct(key.get("pem", key), alg)
         except JOSEError as exc:
             raise TokenError(f"key does not fit {alg}: {exc}") from exc
 

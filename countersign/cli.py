@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Annotated
 
@@ -45,7 +46,9 @@ def _settings() -> Settings:
 
 
 def _logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
@@ -71,6 +74,7 @@ def api() -> None:
         log_level="info",
         proxy_headers=True,
     )
+    _exit_skipping_finalization(0)
 
 
 @app.command()
@@ -80,6 +84,7 @@ def worker() -> None:
 
     _logging()
     asyncio.run(run(_settings()))
+    _exit_skipping_finalization(0)
 
 
 @db_app.command("upgrade")
@@ -129,7 +134,9 @@ def users_list() -> None:
         for user in users.list_users(session):
             public = users.to_public(session, user)
             roles = ", ".join(r.value for r in public.roles)
-            table.add_row(public.username, public.display_name, roles, "yes" if public.disabled else "")
+            table.add_row(
+                public.username, public.display_name, roles, "yes" if public.disabled else ""
+            )
     console.print(table)
 
 
@@ -149,6 +156,19 @@ def users_disable(username: str) -> None:
     with _database().write_session() as session:
         users.disable(session, username, actor=CLI_ACTOR, actor_role=Role.admin.value)
     console.print(f"{username} is disabled")
+
+
+def _exit_skipping_finalization(code: int) -> None:
+    """Exit after a clean shutdown without running interpreter finalization.
+
+    The Temporal client's Rust threads can outlive the interpreter and abort it while it
+    finalizes ("PyGILState_Release ... finalizing", temporalio/sdk-python#300). By now the
+    worker has drained and the database is disposed; only buffers remain to flush.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _database() -> Database:

@@ -1,1 +1,1 @@
-"""The system of record: settings, database engine and sessions, tables, repositories, audit chain."""
+"""The system of record: settings, engine and sessions, tables, repositories, audit chain."""

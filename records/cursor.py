@@ -9,6 +9,8 @@ from typing import Any
 
 from records.errors import Invalid
 
+MAX_ID = 2**63 - 1  # the largest id any of our databases stores
+
 
 def encode(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode()

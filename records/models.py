@@ -11,13 +11,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, ConfigDict
-from sqlalchemy import JSON, Index, Text, UniqueConstraint
+from pydantic import AwareDatetime
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+from sqlmodel.main import SQLModelConfig
 
-from records.types import UTCDateTime, utcnow
+from records.types import BigId, UTCDateTime, utcnow
 
-FORBID_EXTRA = ConfigDict(extra="forbid")
+FORBID_EXTRA = SQLModelConfig(extra="forbid")
 
 
 class Role(StrEnum):
@@ -87,17 +88,22 @@ def _created() -> Any:
 # --- users -----------------------------------------------------------------------------
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._@-]{1,63}$"
+# Text from outside never carries NUL (PostgreSQL cannot store it) nor, on one-line fields,
+# other control characters.
+ONE_LINE = r"^[^\x00-\x1f\x7f]*$"
+NO_NUL = r"^[^\x00]*$"
+URL_PATTERN = r"^https?://[^\s\x00-\x1f\x7f]+$"
 
 
 class UserBase(SQLModel):
     username: str = Field(max_length=64, schema_extra={"pattern": USERNAME_PATTERN})
-    display_name: str = Field(default="", max_length=120)
+    display_name: str = Field(default="", max_length=120, schema_extra={"pattern": ONE_LINE})
 
 
 class UserCreate(UserBase):
     model_config = FORBID_EXTRA
     roles: list[Role] = Field(min_length=1)
-    password: str = Field(min_length=12, max_length=256)
+    password: str = Field(min_length=12, max_length=256, schema_extra={"pattern": NO_NUL})
 
 
 class UserPublic(UserBase):
@@ -110,7 +116,7 @@ class User(UserBase, table=True):
     __tablename__ = "users"
     __table_args__ = (UniqueConstraint("username", name="uq_users_username"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     password_hash: str | None = Field(default=None, max_length=255)
     disabled: bool = Field(default=False)
     created_at: datetime = _created()
@@ -123,7 +129,9 @@ class UserRole(SQLModel, table=True):
     __tablename__ = "user_roles"
     __table_args__ = (Index("ix_user_roles_role", "role"),)
 
-    user_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    user_id: int = Field(
+        foreign_key="users.id", primary_key=True, ondelete="CASCADE", sa_type=BigId
+    )
     role: str = Field(primary_key=True, max_length=20)
 
 
@@ -132,10 +140,10 @@ class UserRole(SQLModel, table=True):
 
 class PostBase(SQLModel):
     channel: Channel
-    external_id: str = Field(min_length=1, max_length=200)
-    author: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1, max_length=20_000)
-    url: str = Field(max_length=2048, schema_extra={"pattern": r"^https?://\S+$"})
+    external_id: str = Field(min_length=1, max_length=200, schema_extra={"pattern": ONE_LINE})
+    author: str = Field(min_length=1, max_length=200, schema_extra={"pattern": ONE_LINE})
+    text: str = Field(min_length=1, max_length=20_000, schema_extra={"pattern": NO_NUL})
+    url: str = Field(max_length=2048, schema_extra={"pattern": URL_PATTERN})
     priority: Priority = Priority.normal
 
 
@@ -154,7 +162,10 @@ class PostPublic(PostBase):
 class PostAssign(SQLModel):
     model_config = FORBID_EXTRA
     assignee: str | None = Field(
-        default=None, max_length=64, description="username; omitted means the caller"
+        default=None,
+        max_length=64,
+        schema_extra={"pattern": USERNAME_PATTERN},
+        description="username; omitted means the caller",
     )
 
 
@@ -171,9 +182,10 @@ class Post(PostBase, table=True):
         Index("ix_posts_priority_queue", "priority", "received_at", "id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    channel: str = Field(max_length=32)
-    priority: str = Field(default=Priority.normal.value, max_length=16)
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    # Stored as plain strings: a new channel or priority needs no schema change.
+    channel: Channel = Field(sa_type=String(32), nullable=False)
+    priority: Priority = Field(default=Priority.normal, sa_type=String(16), nullable=False)
     text: str = Field(sa_type=Text, nullable=False)
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     status: str = Field(default=PostStatus.new.value, max_length=16)
@@ -196,8 +208,8 @@ class Draft(SQLModel, table=True):
         Index("ix_drafts_status", "status", "id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    post_id: int = Field(foreign_key="posts.id")
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    post_id: int = Field(foreign_key="posts.id", sa_type=BigId)
     author: str = Field(max_length=64)
     status: str = Field(default=DraftStatus.draft.value, max_length=24)
     stage: str | None = Field(default=None, max_length=20)
@@ -217,8 +229,8 @@ class DraftVersion(SQLModel, table=True):
         UniqueConstraint("draft_id", "version", name="uq_draft_versions_draft_version"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    draft_id: int = Field(foreign_key="drafts.id")
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    draft_id: int = Field(foreign_key="drafts.id", sa_type=BigId)
     version: int
     body: str = Field(sa_type=Text, nullable=False)
     content_sha256: str = Field(max_length=64)
@@ -238,8 +250,8 @@ class Decision(SQLModel, table=True):
         Index("ix_decisions_reviewer", "reviewer", "at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    draft_id: int = Field(foreign_key="drafts.id")
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    draft_id: int = Field(foreign_key="drafts.id", sa_type=BigId)
     version: int
     review_round: int
     stage: str = Field(max_length=20)
@@ -258,8 +270,8 @@ class Publication(SQLModel, table=True):
         Index("ix_publications_status", "status", "scheduled_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
-    draft_id: int = Field(foreign_key="drafts.id")
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    draft_id: int = Field(foreign_key="drafts.id", sa_type=BigId)
     version: int
     channel: str = Field(max_length=32)
     status: str = Field(default=PublicationStatus.pending.value, max_length=16)
@@ -288,12 +300,12 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_events_at", "at", "seq"),
     )
 
-    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
     at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     actor: str = Field(max_length=64)
     role: str = Field(max_length=20)
     action: str = Field(max_length=64)
-    draft_id: int | None = None
+    draft_id: int | None = Field(default=None, sa_type=BigId)
     version: int | None = None
     content_sha256: str | None = Field(default=None, max_length=64)
     payload: str = Field(sa_type=Text, nullable=False, description="canonical JSON")

@@ -88,6 +88,8 @@ def queue(
             key = (datetime.fromisoformat(received_at), int(post_id))
         except (TypeError, ValueError) as exc:
             raise Invalid("cursor is not one this API issued", field="cursor") from exc
+        if not 0 < key[1] <= cursor.MAX_ID or key[0].tzinfo is None:
+            raise Invalid("cursor is not one this API issued", field="cursor")
         query = query.where(tuple_(col(Post.received_at), col(Post.id)) > key)
     query = query.order_by(col(Post.received_at), col(Post.id)).limit(limit + 1)
     rows = session.exec(query).all()

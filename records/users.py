@@ -15,6 +15,8 @@ from records.types import utcnow
 
 
 def get_by_username(session: Session, username: str) -> User | None:
+    if "\x00" in username:  # e.g. from the sign-in form; no user can have it
+        return None
     return session.exec(select(User).where(User.username == username)).first()
 
 

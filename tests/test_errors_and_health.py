@@ -58,9 +58,7 @@ def test_bodies_over_the_limit_are_refused_with_413_and_nothing_written(
     assert posts_stored(database) == 0
 
 
-def test_not_found_and_malformed_json_are_problems(
-    app_client: TestClient, agent: Headers
-) -> None:
+def test_not_found_and_malformed_json_are_problems(app_client: TestClient, agent: Headers) -> None:
     missing = app_client.get("/api/v1/posts/424242", headers=agent)
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"

@@ -79,6 +79,8 @@ def test_the_same_external_id_on_another_channel_is_another_post(
         ({"text": ""}, "text"),
         ({"priority": "whenever"}, "priority"),
         ({"surprise": True}, "surprise"),  # unknown fields are refused, never ignored
+        ({"text": "nul\x00inside"}, "text"),  # PostgreSQL cannot store NUL
+        ({"author": "two\nlines"}, "author"),
     ],
 )
 def test_bad_posts_are_refused_with_the_field_named_and_nothing_written(

@@ -83,9 +83,7 @@ def idp_client(
     keys = [{**rsa_jwk, "kid": "rsa-1"}, {**ec_jwk, "kid": "ec-1"}]
     keys_file = tmp_path / "jwks.json"
     keys_file.write_text(json.dumps({"keys": keys}))
-    configured = settings.model_copy(
-        update={"idp_keys_file": keys_file, "idp_issuer": IDP_ISSUER}
-    )
+    configured = settings.model_copy(update={"idp_keys_file": keys_file, "idp_issuer": IDP_ISSUER})
     make_user("alice", Role.agent)
     with TestClient(create_app(configured, database=database)) as client:
         yield client
@@ -167,7 +165,9 @@ def test_claims_are_required_and_checked(
 
 def test_tampered_payload_is_refused(idp_client: TestClient, settings: Settings) -> None:
     header, _payload, signature = own_token(settings).split(".")
-    evil = b64(json.dumps(claims(sub="alice", roles=["admin"], exp=int(time.time()) + 10**6)).encode())
+    evil = b64(
+        json.dumps(claims(sub="alice", roles=["admin"], exp=int(time.time()) + 10**6)).encode()
+    )
     assert me(idp_client, f"{header}.{evil}.{signature}") == 401
 
 

@@ -25,7 +25,9 @@ async def connect(address: str, namespace: str, *, timeout: float = 60.0) -> Cli
                 raise ConnectionError(
                     f"Temporal at {address} (namespace {namespace!r}) is not reachable: {exc}"
                 ) from exc
-            log.info("Temporal at %s not reachable yet (%s); retrying in %.1fs", address, exc, delay)
+            log.info(
+                "Temporal at %s not reachable yet (%s); retrying in %.1fs", address, exc, delay
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 

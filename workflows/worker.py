@@ -52,9 +52,13 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
+    with ThreadPoolExecutor(
+        max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"
+    ) as executor:
         worker = build_worker(client, settings.task_queue, database, executor)
-        log.info("worker serving task queue %r at %s", settings.task_queue, settings.temporal_address)
+        log.info(
+            "worker serving task queue %r at %s", settings.task_queue, settings.temporal_address
+        )
         async with worker:
             await stop.wait()
     database.dispose()

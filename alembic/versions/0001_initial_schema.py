@@ -17,12 +17,14 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 TS = sa.DateTime(timezone=True)
+# 64-bit ids; on SQLite only the exact type INTEGER makes a primary key the (64-bit) rowid.
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
     op.create_table(
         "users",
-        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column("username", sa.String(64), nullable=False),
         sa.Column("display_name", sa.String(120), nullable=False),
         sa.Column("password_hash", sa.String(255), nullable=True),
@@ -35,7 +37,7 @@ def upgrade() -> None:
         "user_roles",
         sa.Column(
             "user_id",
-            sa.Integer(),
+            ID,
             sa.ForeignKey("users.id", ondelete="CASCADE"),
             primary_key=True,
         ),
@@ -45,7 +47,7 @@ def upgrade() -> None:
 
     op.create_table(
         "posts",
-        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("id", ID, primary_key=True),
         sa.Column("channel", sa.String(32), nullable=False),
         sa.Column("external_id", sa.String(200), nullable=False),
         sa.Column("author", sa.String(200), nullable=False),
@@ -65,8 +67,8 @@ def upgrade() -> None:
 
     op.create_table(
         "drafts",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("post_id", sa.Integer(), sa.ForeignKey("posts.id"), nullable=False),
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("post_id", ID, sa.ForeignKey("posts.id"), nullable=False),
         sa.Column("author", sa.String(64), nullable=False),
         sa.Column("status", sa.String(24), nullable=False),
         sa.Column("stage", sa.String(20), nullable=True),
@@ -88,8 +90,8 @@ def upgrade() -> None:
 
     op.create_table(
         "draft_versions",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("draft_id", sa.Integer(), sa.ForeignKey("drafts.id"), nullable=False),
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("draft_id", ID, sa.ForeignKey("drafts.id"), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("content_sha256", sa.String(64), nullable=False),
@@ -103,8 +105,8 @@ def upgrade() -> None:
 
     op.create_table(
         "decisions",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("draft_id", sa.Integer(), sa.ForeignKey("drafts.id"), nullable=False),
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("draft_id", ID, sa.ForeignKey("drafts.id"), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("review_round", sa.Integer(), nullable=False),
         sa.Column("stage", sa.String(20), nullable=False),
@@ -118,8 +120,8 @@ def upgrade() -> None:
 
     op.create_table(
         "publications",
-        sa.Column("id", sa.Integer(), primary_key=True),
-        sa.Column("draft_id", sa.Integer(), sa.ForeignKey("drafts.id"), nullable=False),
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("draft_id", ID, sa.ForeignKey("drafts.id"), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("channel", sa.String(32), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
@@ -137,12 +139,12 @@ def upgrade() -> None:
 
     op.create_table(
         "audit_events",
-        sa.Column("seq", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("seq", ID, primary_key=True, autoincrement=False),
         sa.Column("at", TS, nullable=False),
         sa.Column("actor", sa.String(64), nullable=False),
         sa.Column("role", sa.String(20), nullable=False),
         sa.Column("action", sa.String(64), nullable=False),
-        sa.Column("draft_id", sa.Integer(), nullable=True),
+        sa.Column("draft_id", ID, nullable=True),
         sa.Column("version", sa.Integer(), nullable=True),
         sa.Column("content_sha256", sa.String(64), nullable=True),
         sa.Column("payload", sa.Text(), nullable=False),

@@ -7,15 +7,22 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from api.deps import Principal, ReadSession, WriteSession, require_roles
-from api.schemas import Page
+from api.schemas import Page, ResourceId
 from records import posts
-from records.models import Channel, PostAssign, PostCreate, PostPublic, PostStatus, Priority, Role
+from records.models import (
+    USERNAME_PATTERN,
+    Channel,
+    PostAssign,
+    PostCreate,
+    PostPublic,
+    PostStatus,
+    Priority,
+    Role,
+)
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 Ingester = Annotated[Principal, Depends(require_roles(Role.agent, Role.admin))]
-QueueReader = Annotated[
-    Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.admin))
-]
+QueueReader = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.admin))]
 Assigner = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
 
 
@@ -41,9 +48,12 @@ def list_posts(
     session: ReadSession,
     status_: Annotated[PostStatus | None, Query(alias="status")] = None,
     channel: Channel | None = None,
-    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    assignee: Annotated[str | None, Query(max_length=64, pattern=USERNAME_PATTERN)] = None,
     priority: Priority | None = None,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+=*$", description="next_cursor of a page"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[PostPublic]:
     where = posts.QueueFilter(
@@ -57,13 +67,13 @@ def list_posts(
 
 
 @router.get("/{post_id}", response_model=PostPublic)
-def get_post(post_id: int, _caller: QueueReader, session: ReadSession) -> PostPublic:
+def get_post(post_id: ResourceId, _caller: QueueReader, session: ReadSession) -> PostPublic:
     return posts.to_public(posts.get(session, post_id))
 
 
 @router.post("/{post_id}/assign", response_model=PostPublic)
 def assign_post(
-    post_id: int, caller: Assigner, session: WriteSession, body: PostAssign | None = None
+    post_id: ResourceId, caller: Assigner, session: WriteSession, body: PostAssign | None = None
 ) -> PostPublic:
     post = posts.assign(
         session,

@@ -1,0 +1,117 @@
+"""The `countersign` command: user administration and readable errors."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import pytest
+from sqlmodel import select
+
+from countersign.cli import main
+from records import audit, users
+from records.db import Database
+from records.models import AuditEvent
+
+
+def run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str, stdin: str = ""
+) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["countersign", *args])
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    database_url: str,
+    database: Database,
+):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def call(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        return run(monkeypatch, capsys, *args, stdin=stdin)
+
+    return call
+
+
+def test_users_add_list_set_roles_disable(cli, database: Database) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("db", "upgrade")
+    assert code == 0 and "head" in out
+    code, out, err = cli(
+        "users",
+        "add",
+        "maria",
+        "--role",
+        "comms",
+        "--role",
+        "legal",
+        "--password-stdin",
+        stdin="a very long password\n",
+    )
+    assert code == 0, err
+    code, out, _ = cli("users", "add", "li", "-r", "agent", "--password", "another long one")
+    assert code == 0
+    code, out, _ = cli("users", "list")
+    assert code == 0 and "maria" in out and "comms, legal" in out and "li" in out
+    assert cli("users", "set-roles", "li", "--role", "supervisor")[0] == 0
+    assert cli("users", "disable", "li")[0] == 0
+    with database.read_session() as session:
+        li = users.require(session, "li")
+        assert li.disabled and li.id is not None
+        assert [r.value for r in users.roles_of(session, li.id)] == ["supervisor"]
+        actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+        assert actions == ["user.created", "user.created", "user.roles_changed", "user.disabled"]
+        assert all(e == "cli" for e in session.exec(select(AuditEvent.actor)).all())
+        assert audit.verify(session).ok
+
+
+@pytest.mark.parametrize(
+    "args, stdin, message",
+    [
+        (("users", "add", "bob", "--role", "agent"), "", "exactly one of --password"),
+        (("users", "add", "bob", "--role", "agent", "--password", "short"), "", "12 characters"),
+        (("users", "disable", "ghost"), "", "no user named 'ghost'"),
+        (("users", "set-roles", "ghost", "--role", "agent"), "", "no user named 'ghost'"),
+    ],
+)
+def test_errors_are_one_readable_line_and_a_non_zero_exit(
+    cli,
+    args: tuple[str, ...],
+    stdin: str,
+    message: str,  # type: ignore[no-untyped-def]
+) -> None:
+    code, out, err = cli(*args, stdin=stdin)
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err + out
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_duplicate_user_is_an_error_not_a_traceback(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("users", "add", "bob", "-r", "agent", "--password", "long enough pw")[0] == 0
+    code, _, err = cli("users", "add", "bob", "-r", "agent", "--password", "long enough pw")
+    assert code == 1 and "already exists" in err and "Traceback" not in err
+
+
+def test_an_unknown_role_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("users", "add", "bob", "-r", "wizard", "--password", "long enough pw")
+    assert code == 2 and "wizard" in err
+
+
+def test_a_bad_database_url_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    code, out, err = run(monkeypatch, capsys, "users", "list")
+    assert code == 1 and err.startswith("error: database:")
+    assert "Traceback" not in err + out

@@ -1,0 +1,134 @@
+"""The worker process and its activities, against a real Temporal dev server and database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
+
+from records import audit
+from records.db import Database
+from records.models import AuditEvent, Draft, Post
+from tests.helpers import free_ports
+from workflows import devserver
+from workflows.activities import RecordActivities
+from workflows.connection import connect
+from workflows.contracts import Transition
+
+
+async def activity_pollers(client: Client, task_queue: str) -> int:
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace="default",
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+        )
+    )
+    return len(response.pollers)
+
+
+@pytest.mark.temporal
+async def test_the_worker_waits_for_temporal_then_serves_its_task_queue(tmp_path: Path) -> None:
+    port, ui_port = free_ports(2)
+    task_queue = f"test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "COUNTERSIGN_DATABASE_URL": f"sqlite:///{tmp_path / 'cs.db'}",
+        "COUNTERSIGN_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
+        "COUNTERSIGN_TASK_QUEUE": task_queue,
+    }
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "countersign.cli", "worker"], env=env, stdout=log, stderr=log
+    )
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        await asyncio.sleep(2)  # the worker is retrying: nothing listens yet
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+        server = subprocess.Popen(
+            devserver.command(
+                db_file=tmp_path / "temporal.db", port=port, ui_port=ui_port, namespace="default"
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = await connect(f"127.0.0.1:{port}", "default", timeout=60)
+        for _ in range(150):
+            if await activity_pollers(client, task_queue):
+                break
+            await asyncio.sleep(0.2)
+        assert await activity_pollers(client, task_queue) >= 1
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        assert "worker serving task queue" in (tmp_path / "worker.log").read_text()
+    finally:
+        for process in (worker, server):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        log.close()
+
+
+def make_draft(database: Database) -> int:
+    with database.write_session() as session:
+        post = Post(
+            channel="x",
+            external_id="1",
+            author="@c",
+            text="hi",
+            url="https://x.example/1",
+            received_at=datetime(2026, 11, 1, tzinfo=UTC),
+        )
+        session.add(post)
+        session.flush()
+        assert post.id is not None
+        draft = Draft(post_id=post.id, author="agent")
+        session.add(draft)
+        session.flush()
+        assert draft.id is not None
+        return draft.id
+
+
+def test_record_transition_commits_projection_and_event_once(database: Database) -> None:
+    draft_id = make_draft(database)
+    transition = Transition(
+        event_key=f"draft-{draft_id}/submit/1",
+        draft_id=draft_id,
+        status="in_review",
+        stage="comms",
+        actor="agent",
+        role="agent",
+        action="draft.submitted",
+        version=1,
+        content_sha256="ab" * 32,
+        payload={"route": ["comms"]},
+    )
+    activities = RecordActivities(database)
+    env = ActivityEnvironment()
+    first = env.run(activities.record_transition, transition)
+    retried = env.run(activities.record_transition, transition)
+    assert first.applied and not retried.applied
+    assert first.seq == retried.seq
+    with database.read_session() as session:
+        draft = session.get(Draft, draft_id)
+        assert draft is not None
+        assert (draft.status, draft.stage) == ("in_review", "comms")
+        assert draft.stage_entered_at is not None
+        events = session.exec(select(AuditEvent).where(AuditEvent.draft_id == draft_id)).all()
+        assert [(e.action, e.version, e.content_sha256) for e in events] == [
+            ("draft.submitted", 1, "ab" * 32)
+        ]
+        assert audit.verify(session).ok
