@@ -1,0 +1,280 @@
+"""Queue benchmark: GET /api/v1/posts over HTTP against the bare SQL, on SQLite and PostgreSQL.
+
+Loads posts (10,000, then up to 100,000), starts the real API (`countersign api`) on a free
+port, and times four queries: the first page and a deep cursor, with and without filters.
+Each is also run as bare SQL on the same database in the same run; the ratio is
+HTTP p50 / SQL p50. Targets: p99 under 50 ms on both databases, cost flat as the table grows.
+
+    .venv/bin/python bench/queue.py [--posts N] [--requests N] [--databases sqlite,postgresql]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as a script, this file's folder comes first on sys.path, and this file's name would
+# shadow the standard library's `queue` module: put the repository root there instead.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import insert, text
+
+from records import cursor, users
+from records.db import Database
+from records.migrations import upgrade
+from records.models import Post, Role
+
+PG_ADMIN = os.environ.get(
+    "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway bench user
+CHANNELS = ["x", "facebook", "instagram", "mastodon", "bluesky"]
+PRIORITIES = ["low", "normal", "normal", "normal", "high", "urgent"]
+STATUSES = ["new", "new", "assigned", "answered"]
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def load(database: Database, start: int, stop: int) -> None:
+    rng = random.Random(start)
+    now = datetime.now(UTC)
+    batch: list[dict[str, Any]] = []
+    with database.engine.begin() as conn:
+        for n in range(start, stop):
+            status = rng.choice(STATUSES)
+            batch.append(
+                {
+                    "channel": rng.choice(CHANNELS),
+                    "external_id": f"bench-{n}",
+                    "author": f"@customer{n % 5000}",
+                    "text": "My card was charged twice, can someone help? " * 3,
+                    "url": f"https://social.example/{n}",
+                    "priority": rng.choice(PRIORITIES),
+                    "received_at": T0 + timedelta(seconds=n * 7 + rng.randint(0, 5)),
+                    "status": status,
+                    "assignee": f"agent{n % 40}" if status != "new" else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            if len(batch) == 5000:
+                conn.execute(insert(Post), batch)
+                batch.clear()
+        if batch:
+            conn.execute(insert(Post), batch)
+        if database.dialect == "postgresql":
+            conn.execute(text("ANALYZE posts"))
+        else:
+            conn.execute(text("ANALYZE"))
+
+
+def deep_cursor(
+    database: Database, where: str, params: dict[str, Any], depth_fraction: float
+) -> str:
+    with database.engine.connect() as conn:
+        total = conn.execute(text(f"SELECT count(*) FROM posts WHERE {where}"), params).scalar_one()
+        offset = int(total * depth_fraction)
+        row = conn.execute(
+            text(
+                f"SELECT received_at, id FROM posts WHERE {where} "
+                "ORDER BY received_at, id LIMIT 1 OFFSET :offset"
+            ),
+            {**params, "offset": offset},
+        ).one()
+    received_at = row[0] if isinstance(row[0], datetime) else datetime.fromisoformat(row[0])
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    return cursor.encode([received_at.isoformat(), row[1]])
+
+
+QUERIES: list[tuple[str, dict[str, str], str, dict[str, Any], float | None]] = [
+    ("first page", {}, "1=1", {}, None),
+    ("deep cursor (90%)", {}, "1=1", {}, 0.9),
+    (
+        "first page, status+channel",
+        {"status": "assigned", "channel": "x"},
+        "status = :status AND channel = :channel",
+        {"status": "assigned", "channel": "x"},
+        None,
+    ),
+    (
+        "deep cursor, priority=urgent",
+        {"priority": "urgent"},
+        "priority = :priority",
+        {"priority": "urgent"},
+        0.9,
+    ),
+]
+
+
+def sql_for(where: str, after: bool) -> str:
+    keyset = " AND (received_at, id) > (:after_at, :after_id)" if after else ""
+    return f"SELECT * FROM posts WHERE {where}{keyset} ORDER BY received_at, id LIMIT :limit"
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def time_sql(
+    database: Database, where: str, params: dict[str, Any], cur: str | None, requests: int
+) -> list[float]:
+    bound = dict(params, limit=51)
+    if cur:
+        at, post_id = cursor.decode(cur, 2)
+        at_value = datetime.fromisoformat(at)
+        if database.dialect == "sqlite":
+            at_value = at_value.astimezone(UTC).replace(tzinfo=None)
+        bound.update(after_at=at_value, after_id=post_id)
+    statement = text(sql_for(where, cur is not None))
+    samples = []
+    with database.engine.connect() as conn:
+        for _ in range(requests):
+            started = time.perf_counter()
+            conn.execute(statement, bound).fetchall()
+            samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def time_http(
+    client: httpx.Client, params: dict[str, str], cur: str | None, requests: int
+) -> list[float]:
+    query = dict(params, limit="50")
+    if cur:
+        query["cursor"] = cur
+    samples = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        response = client.get("/api/v1/posts", params=query)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, response.text
+        assert len(response.json()["items"]) == 50
+    return samples
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_api(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "COUNTERSIGN_DATABASE_URL": url,
+        "COUNTERSIGN_API_PORT": str(port),
+        "COUNTERSIGN_DATA_DIR": str(workdir),
+    }
+    log = (workdir / "api.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "countersign.cli", "api"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"API did not start; see {workdir / 'api.log'}")
+
+
+def bench_database(name: str, url: str, workdir: Path, sizes: list[int], requests: int) -> None:
+    upgrade(url)
+    database = Database(url)
+    with database.write_session() as session:
+        users.create(
+            session,
+            username="bench",
+            roles=[Role.agent, Role.supervisor],
+            password=PASSWORD,
+            actor="bench",
+            actor_role="admin",
+        )
+    process, base = start_api(url, workdir)
+    try:
+        token = httpx.post(
+            f"{base}/api/v1/auth/token", data={"username": "bench", "password": PASSWORD}
+        ).json()["access_token"]
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+        loaded = 0
+        first_p50: dict[str, float] = {}
+        for size in sizes:
+            started = time.perf_counter()
+            load(database, loaded, size)
+            print(
+                f"\n[{name}] {size:,} posts (loaded {size - loaded:,} in "
+                f"{time.perf_counter() - started:.1f}s)"
+            )
+            loaded = size
+            print(
+                f"  {'query':32} {'HTTP p50':>9} {'HTTP p99':>9} {'SQL p50':>8} {'SQL p99':>8}"
+                f" {'HTTP/SQL':>9} {'vs first size':>14}"
+            )
+            for label, params, where, sql_params, depth in QUERIES:
+                cur = deep_cursor(database, where, sql_params, depth) if depth else None
+                time_http(client, params, cur, 20)  # warm up
+                http50, http99 = percentiles(time_http(client, params, cur, requests))
+                sql50, sql99 = percentiles(time_sql(database, where, sql_params, cur, requests))
+                growth = http50 / first_p50.setdefault(label, http50)
+                print(
+                    f"  {label:32} {http50:8.2f}ms {http99:8.2f}ms {sql50:7.2f}ms {sql99:7.2f}ms"
+                    f" {http50 / sql50:8.1f}x {growth:13.2f}x"
+                )
+        client.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        database.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    args = parser.parse_args()
+    sizes = sorted({min(10_000, args.posts), args.posts})
+    with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
+        workdir = Path(tmp)
+        for name in args.databases.split(","):
+            if name == "sqlite":
+                bench_database(
+                    name, f"sqlite:///{workdir / 'bench.db'}", workdir, sizes, args.requests
+                )
+            elif name == "postgresql":
+                db = f"countersign_bench_{uuid.uuid4().hex[:10]}"
+                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                    conn.execute(f'CREATE DATABASE "{db}"')
+                try:
+                    bench_database(
+                        name, PG_ADMIN.rsplit("/", 1)[0] + f"/{db}", workdir, sizes, args.requests
+                    )
+                finally:
+                    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                        conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            else:
+                raise SystemExit(f"unknown database {name!r}")
+
+
+if __name__ == "__main__":
+    main()
