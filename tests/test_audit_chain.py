@@ -1,0 +1,105 @@
+"""The audit chain: `verify` detects an edited, deleted, inserted or reordered event and
+names the first bad one. Tampering goes around the application (and, on PostgreSQL, around
+the append-only trigger, as a database superuser could)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from sqlalchemy import Connection, text
+
+from records import audit
+from records.db import Database
+
+
+@pytest.fixture
+def chain(database: Database) -> Iterator[Database]:
+    with database.write_session() as session:
+        for n in range(1, 11):
+            audit.append(
+                session,
+                audit.NewEvent(
+                    actor=f"user{n}", role="agent", action="post.received", payload={"n": n}
+                ),
+            )
+    with database.read_session() as session:
+        assert audit.verify(session) == audit.Verification(True, 10, None)
+    yield database
+
+
+def tamper(database: Database, change: Callable[[Connection], None]) -> audit.Verification:
+    with database.engine.begin() as conn:
+        if database.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+        change(conn)
+        if database.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
+    with database.read_session() as session:
+        return audit.verify(session)
+
+
+def swap(conn: Connection) -> None:
+    rows = {
+        r.seq: r
+        for r in conn.execute(
+            text("SELECT seq, actor, payload FROM audit_events WHERE seq IN (4, 5)")
+        )
+    }
+    for seq, other in ((4, 5), (5, 4)):
+        conn.execute(
+            text("UPDATE audit_events SET actor = :a, payload = :p WHERE seq = :s"),
+            {"a": rows[other].actor, "p": rows[other].payload, "s": seq},
+        )
+
+
+def insert_copy(conn: Connection) -> None:
+    conn.execute(text("UPDATE audit_events SET seq = seq + 100 WHERE seq > 6"))
+    conn.execute(text("UPDATE audit_events SET seq = seq - 99 WHERE seq > 100"))
+    conn.execute(
+        text(
+            "INSERT INTO audit_events (seq, at, actor, role, action, draft_id, version, "
+            "content_sha256, payload, prev_hash, hash, event_key) "
+            "SELECT 7, at, 'mallory', role, action, draft_id, version, content_sha256, "
+            "payload, hash, hash, NULL FROM audit_events WHERE seq = 6"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "change, first_bad",
+    [
+        pytest.param(
+            lambda c: c.execute(
+                text("UPDATE audit_events SET payload = replace(payload, '3', '4') WHERE seq = 3")
+            ),
+            3,
+            id="one-byte-of-a-payload",
+        ),
+        pytest.param(
+            lambda c: c.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 8")),
+            8,
+            id="the-actor",
+        ),
+        pytest.param(
+            lambda c: c.execute(text("DELETE FROM audit_events WHERE seq = 6")), 7, id="delete"
+        ),
+        pytest.param(swap, 4, id="swap-two-rows"),
+        pytest.param(insert_copy, 7, id="insert"),
+        pytest.param(
+            lambda c: c.execute(text("DELETE FROM audit_events WHERE seq = 10")),
+            None,
+            id="truncate-the-tail",
+        ),
+    ],
+)
+def test_verify_names_the_first_bad_event(
+    chain: Database, change: Callable[[Connection], None], first_bad: int | None
+) -> None:
+    result = tamper(chain, change)
+    if first_bad is None:
+        # Dropping the newest events leaves a valid shorter chain: the count shows it.
+        assert result.ok and result.events_checked == 9
+    else:
+        assert not result.ok
+        assert result.first_bad_seq == first_bad
