@@ -14,9 +14,9 @@ class BodyTooLarge(HTTPException):
 
 
 class BodySizeLimit:
-    """Answers 413 at once when `Content-Length` is over the limit; otherwise counts the body
-    as it streams in and raises from `receive`, which FastAPI re-raises as the HTTPException
-    it is, so the request is refused before the endpoint runs and nothing is written.
+    """Answers 413 at once when `Content-Length` is over the limit, and counts every body as
+    it streams in, raising from `receive`; FastAPI re-raises that as the HTTPException it is,
+    so the request is refused before the endpoint runs and nothing is written.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -27,20 +27,12 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
-                    too_large = BodyTooLarge(self.max_bytes)
-                    await problem(413, str(too_large.detail))(scope, receive, send)
-                    return
-                break
-        else:
-            receive = _counting(receive, self.max_bytes)
-        await self.app(scope, receive, send)
+        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            detail = BodyTooLarge(self.max_bytes).detail
+            await problem(413, str(detail))(scope, receive, send)
+            return
+        await self.app(scope, _counting(receive, self.max_bytes), send)
 
 
 def _counting(receive: Receive, limit: int) -> Receive:

@@ -69,6 +69,11 @@ class NewEvent:
     event_key: str | None = None
 
 
+def recorded(session: Session, event_key: str) -> AuditEvent | None:
+    """The event written under `event_key`, if a previous attempt already wrote it."""
+    return session.exec(select(AuditEvent).where(AuditEvent.event_key == event_key)).first()
+
+
 def append(session: Session, new: NewEvent) -> AuditEvent:
     """Add one event to the caller's transaction; the caller commits it with the change.
 
@@ -76,9 +81,7 @@ def append(session: Session, new: NewEvent) -> AuditEvent:
     returned, so a retried activity or request records its transition once.
     """
     if new.event_key is not None:
-        existing = session.exec(
-            select(AuditEvent).where(AuditEvent.event_key == new.event_key)
-        ).first()
+        existing = recorded(session, new.event_key)
         if existing is not None:
             return existing
     _lock_chain(session)

@@ -64,7 +64,6 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie is not alive; only our own children would be zombies, and they are reaped.
     return True
 
 

@@ -6,13 +6,12 @@ samples, so the worker constructs them once.
 
 from __future__ import annotations
 
-from sqlmodel import select
 from temporalio import activity
 
 from records import audit
 from records.db import Database
 from records.errors import NotFound
-from records.models import AuditEvent, Draft
+from records.models import Draft
 from records.types import utcnow
 from workflows.contracts import Transition, TransitionResult
 
@@ -25,9 +24,7 @@ class RecordActivities:
     def record_transition(self, transition: Transition) -> TransitionResult:
         """Apply a draft's new status and stage and append its audit event, in one transaction."""
         with self.database.write_session() as session:
-            existing = session.exec(
-                select(AuditEvent).where(AuditEvent.event_key == transition.event_key)
-            ).first()
+            existing = audit.recorded(session, transition.event_key)
             if existing is not None:
                 return TransitionResult(seq=existing.seq, applied=False)
             draft = session.get(Draft, transition.draft_id)
