@@ -19,6 +19,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
+from policies.engine import RuleSet
 from records import audit
 from records.db import Database
 from records.models import AuditEvent, Draft, Post
@@ -116,7 +117,7 @@ def test_record_transition_commits_projection_and_event_once(database: Database)
         content_sha256="ab" * 32,
         payload={"route": ["comms"]},
     )
-    activities = RecordActivities(database)
+    activities = RecordActivities(database, RuleSet.load())
     env = ActivityEnvironment()
     first = env.run(activities.record_transition, transition)
     retried = env.run(activities.record_transition, transition)

@@ -1,24 +1,37 @@
 """Activities: the only workflow-side code that touches the database or the outside world.
 
-Built as methods of a class holding what they need (the database), as in temporalio's
-samples, so the worker constructs them once.
+Each one commits a draft's projection and its audit event in one transaction, and is
+idempotent by its event key: a retried activity finds its event and writes nothing twice.
+Built as methods of a class holding what they need (the database, the compiled rule set),
+as in temporalio's samples, so the worker constructs them once.
 """
 
 from __future__ import annotations
 
+from sqlmodel import Session, select
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
+from policies.engine import RuleSet
 from records import audit
 from records.db import Database
-from records.errors import NotFound
-from records.models import Draft
+from records.drafts import content_sha256
+from records.models import Decision, Draft, DraftVersion, Post
 from records.types import utcnow
-from workflows.contracts import Transition, TransitionResult
+from workflows.contracts import (
+    CheckSubmission,
+    RecordDecision,
+    SaveVersion,
+    SubmitOutcome,
+    Transition,
+    TransitionResult,
+)
 
 
 class RecordActivities:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, rules: RuleSet) -> None:
         self.database = database
+        self.rules = rules
 
     @activity.defn(name="record_transition")
     def record_transition(self, transition: Transition) -> TransitionResult:
@@ -27,13 +40,8 @@ class RecordActivities:
             existing = audit.recorded(session, transition.event_key)
             if existing is not None:
                 return TransitionResult(seq=existing.seq, applied=False)
-            draft = session.get(Draft, transition.draft_id)
-            if draft is None:
-                raise NotFound(f"no draft with id {transition.draft_id}")
-            now = utcnow()
-            if draft.stage != transition.stage:
-                draft.stage_entered_at = now if transition.stage else None
-            draft.status, draft.stage, draft.updated_at = transition.status, transition.stage, now
+            draft = _draft(session, transition.draft_id)
+            _move(draft, transition.status, transition.stage)
             session.add(draft)
             event = audit.append(
                 session,
@@ -49,3 +57,140 @@ class RecordActivities:
                 ),
             )
             return TransitionResult(seq=event.seq, applied=True)
+
+    @activity.defn(name="submit_checks")
+    def submit_checks(self, request: CheckSubmission) -> SubmitOutcome:
+        """Run the policies on the version; record findings, the route and the transition."""
+        with self.database.write_session() as session:
+            version = _version(session, request.draft_id, request.version)
+            draft = _draft(session, request.draft_id)
+            if audit.recorded(session, request.event_key) is None:
+                post = session.get(Post, draft.post_id)
+                assert post is not None
+                result = self.rules.check(version.body, str(post.channel))
+                version.findings = [f.as_dict() for f in result.findings]
+                version.route = result.route
+                version.ruleset_version = result.ruleset_version
+                session.add(version)
+                if not result.blocked:
+                    _move(draft, "in_review", result.route[0])
+                    draft.route, draft.review_round = result.route, request.review_round
+                session.add(draft)
+                audit.append(
+                    session,
+                    audit.NewEvent(
+                        actor=request.actor,
+                        role="agent",
+                        action="draft.blocked" if result.blocked else "draft.submitted",
+                        payload={
+                            "route": result.route,
+                            "ruleset_version": result.ruleset_version,
+                            "findings": [f.rule_id for f in result.findings],
+                        },
+                        draft_id=request.draft_id,
+                        version=request.version,
+                        content_sha256=version.content_sha256,
+                        event_key=request.event_key,
+                    ),
+                )
+            blocked = any(f["severity"] == "block" for f in version.findings)
+            return SubmitOutcome(
+                blocked=blocked,
+                findings=version.findings,
+                route=version.route,
+                ruleset_version=version.ruleset_version or "",
+            )
+
+    @activity.defn(name="save_version")
+    def save_version(self, request: SaveVersion) -> str:
+        """A new version of the text: a new row and content hash; earlier approvals are void."""
+        digest = content_sha256(request.body)
+        with self.database.write_session() as session:
+            if audit.recorded(session, request.event_key) is not None:
+                return digest
+            draft = _draft(session, request.draft_id)
+            session.add(
+                DraftVersion(
+                    draft_id=request.draft_id,
+                    version=request.version,
+                    body=request.body,
+                    content_sha256=digest,
+                    created_by=request.actor,
+                )
+            )
+            draft.version, draft.updated_at = request.version, utcnow()
+            session.add(draft)
+            audit.append(
+                session,
+                audit.NewEvent(
+                    actor=request.actor,
+                    role="agent",
+                    action="draft.edited",
+                    draft_id=request.draft_id,
+                    version=request.version,
+                    content_sha256=digest,
+                    event_key=request.event_key,
+                ),
+            )
+        return digest
+
+    @activity.defn(name="record_decision")
+    def record_decision(self, request: RecordDecision) -> None:
+        with self.database.write_session() as session:
+            if audit.recorded(session, request.event_key) is not None:
+                return
+            version = _version(session, request.draft_id, request.version)
+            draft = _draft(session, request.draft_id)
+            session.add(
+                Decision(
+                    draft_id=request.draft_id,
+                    version=request.version,
+                    review_round=request.review_round,
+                    stage=request.stage,
+                    decision=request.decision,
+                    reviewer=request.reviewer,
+                    comment=request.comment,
+                )
+            )
+            _move(draft, request.next_status, request.next_stage)
+            session.add(draft)
+            audit.append(
+                session,
+                audit.NewEvent(
+                    actor=request.reviewer,
+                    role=request.stage,
+                    action=f"draft.{request.decision}",
+                    payload={"stage": request.stage, "comment": request.comment},
+                    draft_id=request.draft_id,
+                    version=request.version,
+                    content_sha256=version.content_sha256,
+                    event_key=request.event_key,
+                ),
+            )
+
+
+def _draft(session: Session, draft_id: int) -> Draft:
+    draft = session.get(Draft, draft_id)
+    if draft is None:
+        raise ApplicationError(f"no draft with id {draft_id}", type="NotFound", non_retryable=True)
+    return draft
+
+
+def _version(session: Session, draft_id: int, version: int) -> DraftVersion:
+    row = session.exec(
+        select(DraftVersion).where(
+            DraftVersion.draft_id == draft_id, DraftVersion.version == version
+        )
+    ).first()
+    if row is None:
+        raise ApplicationError(
+            f"draft {draft_id} has no version {version}", type="NotFound", non_retryable=True
+        )
+    return row
+
+
+def _move(draft: Draft, status: str, stage: str | None) -> None:
+    now = utcnow()
+    if draft.stage != stage:
+        draft.stage_entered_at = now if stage else None
+    draft.status, draft.stage, draft.updated_at = status, stage, now

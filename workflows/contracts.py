@@ -38,3 +38,111 @@ class Transition:
 class TransitionResult:
     seq: int
     applied: bool  # False when the event was already recorded (a retry)
+
+
+# --- the approval workflow's messages ----------------------------------------------------
+
+OPEN_STATES = ("draft", "in_review", "changes_requested", "approved", "scheduled")
+TERMINAL_STATES = ("published", "rejected", "withdrawn", "expired")
+
+# Error types an update can fail with; the API maps them to HTTP statuses.
+FORBIDDEN, CONFLICT, INVALID = "Forbidden", "Conflict", "Invalid"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Actor:
+    username: str
+    roles: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DraftStart:
+    draft_id: int
+    author: str
+    version: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitRequest:
+    actor: Actor
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditRequest:
+    actor: Actor
+    body: str
+    expected_version: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionRequest:
+    actor: Actor
+    stage: str
+    decision: str  # approve | reject | request_changes
+    version: int
+    comment: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WithdrawRequest:
+    actor: Actor
+
+
+@dataclass(kw_only=True)
+class DraftState:
+    """What the workflow knows; the query returns it."""
+
+    draft_id: int
+    author: str
+    status: str = "draft"
+    stage: str | None = None
+    version: int = 1
+    route: list[str] = field(default_factory=list)
+    review_round: int = 0
+    # reviewer -> the one stage they filled on this draft (separation of duties)
+    reviewers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmitOutcome:
+    blocked: bool
+    findings: list[dict[str, Any]]
+    route: list[str]
+    ruleset_version: str
+
+
+# --- activity inputs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckSubmission:
+    """Run the policies on a version and record the outcome (findings, route, transition)."""
+
+    event_key: str
+    draft_id: int
+    version: int
+    actor: str
+    review_round: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SaveVersion:
+    event_key: str
+    draft_id: int
+    version: int
+    body: str
+    actor: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordDecision:
+    event_key: str
+    draft_id: int
+    version: int
+    review_round: int
+    stage: str
+    decision: str
+    reviewer: str
+    comment: str | None
+    next_status: str
+    next_stage: str | None

@@ -12,31 +12,41 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from policies.engine import RuleSet
 from records.db import Database
 from records.settings import Settings
 from workflows.activities import RecordActivities
+from workflows.approval import ResponseApproval
 from workflows.connection import connect
 
 log = logging.getLogger("countersign.worker")
 
-# The project's workflow classes; the approval workflow joins this list.
-WORKFLOWS: Sequence[type] = ()
+WORKFLOWS: Sequence[type] = (ResponseApproval,)
 ACTIVITY_THREADS = 16
 
 
-def activities(database: Database) -> list[Callable[..., Any]]:
-    records = RecordActivities(database)
-    return [records.record_transition]
+def activities(database: Database, rules: RuleSet) -> list[Callable[..., Any]]:
+    records = RecordActivities(database, rules)
+    return [
+        records.record_transition,
+        records.submit_checks,
+        records.save_version,
+        records.record_decision,
+    ]
 
 
 def build_worker(
-    client: Client, task_queue: str, database: Database, executor: ThreadPoolExecutor
+    client: Client,
+    task_queue: str,
+    database: Database,
+    executor: ThreadPoolExecutor,
+    rules: RuleSet | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities(database),
+        activities=activities(database, rules or RuleSet.load()),  # compiled once
         activity_executor=executor,  # activities are synchronous database work
         max_concurrent_activities=ACTIVITY_THREADS,
     )
