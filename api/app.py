@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from api import openapi, problems
 from api.deps import current_principal
+from api.lifecycle import Lifecycle
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import auth, health, posts, users
+from api.routes import auth, drafts, health, posts, users
 from api.tokens import TokenService
 from records.db import Database
 from records.settings import Settings, load_settings
@@ -36,6 +37,9 @@ def create_app(
         app.state.database = database or Database(settings.resolved_database_url)
         app.state.temporal = temporal or TemporalGateway(
             settings.temporal_address, settings.temporal_namespace
+        )
+        app.state.lifecycle = Lifecycle(
+            app.state.temporal, settings.task_queue, settings.workflow_id_prefix
         )
         try:
             yield
@@ -62,6 +66,7 @@ def create_app(
     authenticated = APIRouter(dependencies=[Depends(current_principal)])
     authenticated.include_router(users.router)
     authenticated.include_router(posts.router)
+    authenticated.include_router(drafts.router)
     api.include_router(authenticated)
     api.include_router(health.router, include_in_schema=False)
     app.include_router(api)

@@ -1,25 +1,50 @@
-"""Drafts: creation (the row, version 1 and its audit event in one transaction)."""
+"""Drafts: creation (the row, version 1 and its audit event in one transaction) and the
+read model the API serves (the workflow changes drafts; see `workflows.activities`)."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import and_, tuple_
+from sqlmodel import Session, col, select
 
-from records import audit, posts
-from records.errors import Conflict
-from records.models import Draft, DraftVersion, PostStatus
+from records import audit, cursor, posts
+from records.errors import Conflict, Invalid, NotFound
+from records.models import (
+    AuditEvent,
+    Decision,
+    DecisionPublic,
+    Draft,
+    DraftDetail,
+    DraftPublic,
+    DraftVersion,
+    PostStatus,
+    Publication,
+    PublicationPublic,
+    TimelineEntry,
+    VersionPublic,
+)
 
 
 def content_sha256(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def create(session: Session, *, post_id: int, author: str, body: str) -> Draft:
+def create(
+    session: Session, *, post_id: int, author: str, body: str, creation_key: str | None = None
+) -> tuple[Draft, bool]:
+    """The new draft (and True), or the one made earlier under the same `creation_key`."""
+    if creation_key is not None:
+        earlier = session.exec(select(Draft).where(Draft.creation_key == creation_key)).first()
+        if earlier is not None:
+            return earlier, False
     post = posts.get(session, post_id)
     if post.status in (PostStatus.answered, PostStatus.expired):
         raise Conflict(f"post {post_id} is {post.status}; it takes no new reply")
-    draft = Draft(post_id=post_id, author=author)
+    draft = Draft(post_id=post_id, author=author, creation_key=creation_key)
     session.add(draft)
     session.flush()
     assert draft.id is not None
@@ -41,4 +66,149 @@ def create(session: Session, *, post_id: int, author: str, body: str) -> Draft:
             content_sha256=digest,
         ),
     )
+    return draft, True
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def get(session: Session, draft_id: int) -> Draft:
+    draft = session.get(Draft, draft_id)
+    if draft is None:
+        raise NotFound(f"no draft with id {draft_id}")
     return draft
+
+
+def current_version(session: Session, draft: Draft) -> DraftVersion:
+    row = session.exec(
+        select(DraftVersion).where(
+            DraftVersion.draft_id == draft.id, DraftVersion.version == draft.version
+        )
+    ).one()
+    return row
+
+
+def detail(session: Session, draft_id: int) -> DraftDetail:
+    draft = get(session, draft_id)
+    versions = session.exec(
+        select(DraftVersion)
+        .where(DraftVersion.draft_id == draft_id)
+        .order_by(col(DraftVersion.version))
+    ).all()
+    current = next(v for v in versions if v.version == draft.version)
+    decisions = session.exec(
+        select(Decision).where(Decision.draft_id == draft_id).order_by(col(Decision.at))
+    ).all()
+    publication = session.exec(
+        select(Publication)
+        .where(Publication.draft_id == draft_id)
+        .order_by(col(Publication.id).desc())
+    ).first()
+    events = session.exec(
+        select(AuditEvent).where(AuditEvent.draft_id == draft_id).order_by(col(AuditEvent.seq))
+    ).all()
+    return DraftDetail(
+        **_public_fields(draft, current),
+        decisions=[DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
+        publication=(
+            PublicationPublic.model_validate(publication, from_attributes=True)
+            if publication
+            else None
+        ),
+        versions=[VersionPublic.model_validate(v, from_attributes=True) for v in versions],
+        timeline=[
+            TimelineEntry(
+                seq=e.seq, at=e.at, actor=e.actor, role=e.role, action=e.action, version=e.version
+            )
+            for e in events
+        ],
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DraftFilter:
+    status: str | None = None
+    stages: tuple[str, ...] | None = None
+    author: str | None = None
+    post_id: int | None = None
+
+
+def listing(
+    session: Session,
+    where: DraftFilter,
+    *,
+    after: str | None,
+    limit: int,
+    oldest_stage_first: bool = False,
+) -> tuple[list[DraftPublic], str | None]:
+    """Newest first by id; the review queue (`oldest_stage_first`) orders by time in stage."""
+    query = select(Draft, DraftVersion).join(
+        DraftVersion,
+        and_(
+            col(DraftVersion.draft_id) == col(Draft.id),
+            col(DraftVersion.version) == col(Draft.version),
+        ),
+    )
+    for column, value in (
+        (Draft.status, where.status),
+        (Draft.author, where.author),
+        (Draft.post_id, where.post_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if where.stages is not None:
+        query = query.where(col(Draft.stage).in_(where.stages))
+    if oldest_stage_first:
+        if after is not None:
+            entered, draft_id = cursor.decode(after, 2)
+            key = (_time(entered), _id(draft_id))
+            query = query.where(tuple_(col(Draft.stage_entered_at), col(Draft.id)) > key)
+        query = query.order_by(col(Draft.stage_entered_at), col(Draft.id))
+    else:
+        if after is not None:
+            (draft_id,) = cursor.decode(after, 1)
+            query = query.where(col(Draft.id) < _id(draft_id))
+        query = query.order_by(col(Draft.id).desc())
+    rows = session.exec(query.limit(limit + 1)).all()
+    page = [DraftPublic(**_public_fields(d, v)) for d, v in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        entered = last.stage_entered_at.isoformat() if last.stage_entered_at else None
+        next_cursor = cursor.encode([entered, last.id] if oldest_stage_first else [last.id])
+    return page, next_cursor
+
+
+def _public_fields(draft: Draft, version: DraftVersion) -> dict[str, Any]:
+    assert draft.id is not None
+    return {
+        "id": draft.id,
+        "post_id": draft.post_id,
+        "author": draft.author,
+        "status": draft.status,
+        "stage": draft.stage,
+        "version": draft.version,
+        "body": version.body,
+        "content_sha256": version.content_sha256,
+        "route": draft.route if draft.status != "draft" else version.route,
+        "findings": version.findings,
+        "ruleset_version": version.ruleset_version,
+        "created_at": draft.created_at,
+        "updated_at": draft.updated_at,
+    }
+
+
+def _id(value: Any) -> int:
+    if not isinstance(value, int) or not 0 < value <= cursor.MAX_ID:
+        raise Invalid("cursor is not one this API issued", field="cursor")
+    return value
+
+
+def _time(value: Any) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise Invalid("cursor is not one this API issued", field="cursor") from exc
+    if parsed.tzinfo is None:
+        raise Invalid("cursor is not one this API issued", field="cursor")
+    return parsed

@@ -33,3 +33,8 @@ class Forbidden(CountersignError):
 class Invalid(CountersignError):
     status_code = 422
     title = "Unprocessable entity"
+
+
+class Unavailable(CountersignError):
+    status_code = 503
+    title = "Service unavailable"

@@ -68,6 +68,11 @@ class DraftStatus(StrEnum):
     expired = "expired"
 
 
+class ReviewStage(StrEnum):
+    comms = "comms"
+    legal = "legal"
+
+
 class DecisionKind(StrEnum):
     approve = "approve"
     reject = "reject"
@@ -206,6 +211,7 @@ class Draft(SQLModel, table=True):
         Index("ix_drafts_author", "author", "id"),
         Index("ix_drafts_post", "post_id"),
         Index("ix_drafts_status", "status", "id"),
+        UniqueConstraint("creation_key", name="uq_drafts_creation_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -219,6 +225,9 @@ class Draft(SQLModel, table=True):
     route: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     template_id: str | None = Field(default=None, max_length=100)
     template_version: str | None = Field(default=None, max_length=64)
+    creation_key: str | None = Field(
+        default=None, max_length=64, description="caller + Idempotency-Key of the POST"
+    )
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -314,3 +323,87 @@ class AuditEvent(SQLModel, table=True):
     event_key: str | None = Field(
         default=None, max_length=200, description="makes a retried write a no-op"
     )
+
+
+# --- draft API shapes ------------------------------------------------------------------
+
+BODY_FIELD = Field(min_length=1, max_length=10_000, schema_extra={"pattern": NO_NUL})
+
+
+class DraftCreate(SQLModel):
+    model_config = FORBID_EXTRA
+    post_id: int = Field(ge=1, le=2**63 - 1)
+    body: str = BODY_FIELD
+
+
+class DraftUpdate(SQLModel):
+    model_config = FORBID_EXTRA
+    body: str = BODY_FIELD
+    expected_version: int = Field(ge=1, le=1_000_000)
+
+
+class DecisionCreate(SQLModel):
+    model_config = FORBID_EXTRA
+    stage: ReviewStage
+    decision: DecisionKind
+    version: int = Field(ge=1, le=1_000_000)
+    comment: str | None = Field(default=None, max_length=4000, schema_extra={"pattern": NO_NUL})
+
+
+class DecisionPublic(SQLModel):
+    stage: str
+    decision: str
+    reviewer: str
+    version: int
+    comment: str | None
+    at: datetime
+
+
+class PublicationPublic(SQLModel):
+    status: str
+    channel: str
+    version: int
+    scheduled_at: datetime | None
+    external_id: str | None
+    external_url: str | None
+    error: str | None
+
+
+class VersionPublic(SQLModel):
+    version: int
+    body: str
+    content_sha256: str
+    created_by: str
+    created_at: datetime
+
+
+class TimelineEntry(SQLModel):
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    version: int | None
+
+
+class DraftPublic(SQLModel):
+    id: int
+    post_id: int
+    author: str
+    status: DraftStatus
+    stage: str | None
+    version: int
+    body: str
+    content_sha256: str
+    route: list[str]
+    findings: list[dict[str, Any]]
+    ruleset_version: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DraftDetail(DraftPublic):
+    decisions: list[DecisionPublic]
+    publication: PublicationPublic | None
+    versions: list[VersionPublic]
+    timeline: list[TimelineEntry]

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = "countersign"
+    workflow_id_prefix: str = Field(
+        default="", max_length=40, description="e.g. 'staging-' when deployments share a namespace"
+    )
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
 

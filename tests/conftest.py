@@ -7,9 +7,12 @@ PostgreSQL that cannot be reached fails the run instead of skipping its half.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -17,6 +20,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
@@ -27,6 +31,7 @@ from records.models import Role
 from records.settings import Environment, Settings, load_settings
 from workflows import devserver
 from workflows.connection import TemporalGateway
+from workflows.worker import ACTIVITY_THREADS, build_worker
 
 PG_ADMIN_URL = os.environ.get(
     "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -183,6 +188,30 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     yield env
     await env.shutdown()
+
+
+@pytest.fixture
+def threaded_worker(database: Database, temporal_env: WorkflowEnvironment) -> Iterator[str]:
+    """A real worker on its own thread and event loop, for synchronous tests whose app runs
+    in another thread (TestClient, schemathesis). Yields its task queue."""
+    target = temporal_env.client.service_client.config.target_host
+    task_queue = f"threaded-{uuid.uuid4().hex[:8]}"
+    ready, stop = threading.Event(), threading.Event()
+
+    async def serve() -> None:
+        client = await Client.connect(target)
+        with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+            async with build_worker(client, task_queue, database, executor):
+                ready.set()
+                while not stop.is_set():
+                    await asyncio.sleep(0.05)
+
+    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+    thread.start()
+    assert ready.wait(30), "the worker did not start"
+    yield task_queue
+    stop.set()
+    thread.join(30)
 
 
 @pytest.fixture

@@ -62,7 +62,7 @@ async def start_draft(
         session.add(post)
         session.flush()
         assert post.id is not None
-        draft = drafts.create(session, post_id=post.id, author="agent", body=body)
+        draft, _ = drafts.create(session, post_id=post.id, author="agent", body=body)
         assert draft.id is not None
         draft_id = draft.id
     return await env.client.start_workflow(

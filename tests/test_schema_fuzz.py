@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import Case
@@ -30,6 +31,14 @@ from workflows.connection import TemporalGateway
 
 Headers = dict[str, str]
 EXAMPLES_PER_OPERATION = 40
+POST = {
+    "channel": "x",
+    "external_id": "fuzz-1",
+    "author": "@c",
+    "text": "Hello?",
+    "url": "https://x.example/1",
+    "received_at": "2026-11-22T09:00:00Z",
+}
 # What the API promises: no 5xx, and every status, content type, header and body documented.
 # Not "schema-valid data is accepted": an opaque cursor or a username can fit the schema and
 # still name nothing, and that is rightly a 4xx.
@@ -47,13 +56,23 @@ def test_no_server_errors_and_responses_fit_the_schema(
     settings: Settings,
     database: Database,
     temporal_gateway: TemporalGateway,
+    threaded_worker: str,
     make_user: Callable[..., str],
     login: Callable[..., Headers],
 ) -> None:
     make_user("fuzzer", *Role)  # every role, so every route is reachable
     make_user("agent", Role.agent)
-    auth = login("fuzzer")
-    app = create_app(settings, database=database, temporal=temporal_gateway)
+    auth, agent = login("fuzzer"), login("agent")
+    # Draft ids restart in every test; the prefix keeps this run's workflows apart.
+    live = settings.model_copy(
+        update={"task_queue": threaded_worker, "workflow_id_prefix": f"{threaded_worker}-"}
+    )
+    app = create_app(live, database=database, temporal=temporal_gateway)
+    # Something to act on, so the draft routes are exercised beyond 404s.
+    with TestClient(app) as client:
+        post = client.post("/api/v1/posts", headers=agent, json=POST).json()
+        body = {"post_id": post["id"], "body": "Hi!"}
+        assert client.post("/api/v1/drafts", headers=agent, json=body).status_code == 201
     schema = from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 8

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-def workflow_id(draft_id: int) -> str:
-    return f"draft-{draft_id}"
+def workflow_id(draft_id: int, prefix: str = "") -> str:
+    """`draft-<id>`; a prefix keeps deployments that share a namespace apart."""
+    return f"{prefix}draft-{draft_id}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,117 @@
+"""The API's side of the approval workflow: send an action as an update, map the answer.
+
+Every action is sent with update-with-start: should a draft's workflow never have started
+(the API died between committing the draft and starting it), its next action starts it.
+Updates go by name, so the API depends on the contracts only, not on workflow code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, TypeVar
+
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from records.errors import Conflict, CountersignError, Forbidden, Invalid, NotFound, Unavailable
+from workflows.connection import TemporalGateway
+from workflows.contracts import CONFLICT, FORBIDDEN, INVALID, DraftStart, workflow_id
+
+WORKFLOW = "ResponseApproval"
+T = TypeVar("T")
+_ERRORS: dict[str, type[CountersignError]] = {
+    FORBIDDEN: Forbidden,
+    CONFLICT: Conflict,
+    INVALID: Invalid,
+    "NotFound": NotFound,
+}
+
+
+def update_id(principal: str, idempotency_key: str | None, *derived: object) -> str:
+    """Fixed per request: from the client's Idempotency-Key, else from the request itself,
+    so a retried request is the same update and Temporal applies it once."""
+    material = f"key:{principal}:{idempotency_key}" if idempotency_key else repr(derived)
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+class Lifecycle:
+    def __init__(self, gateway: TemporalGateway, task_queue: str, id_prefix: str = "") -> None:
+        self.gateway = gateway
+        self.task_queue = task_queue
+        self.id_prefix = id_prefix
+
+    def _start(self, draft_id: int, author: str) -> WithStartWorkflowOperation[Any, Any]:
+        return WithStartWorkflowOperation(
+            WORKFLOW,
+            DraftStart(draft_id=draft_id, author=author),
+            id=workflow_id(draft_id, self.id_prefix),
+            task_queue=self.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # A finished draft's workflow is never started afresh.
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+
+    async def start(self, draft_id: int, author: str) -> None:
+        client = await self._client()
+        try:
+            await client.start_workflow(
+                WORKFLOW,
+                DraftStart(draft_id=draft_id, author=author),
+                id=workflow_id(draft_id, self.id_prefix),
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict("a finished workflow already has this draft's id") from exc
+        except RPCError as exc:
+            raise _rpc_error(exc) from exc
+
+    async def update(
+        self,
+        draft_id: int,
+        author: str,
+        name: str,
+        arg: Any,
+        *,
+        update_id: str,
+        result_type: type[T],
+    ) -> T:
+        client = await self._client()
+        try:
+            result: T = await client.execute_update_with_start_workflow(
+                name,
+                arg,
+                start_workflow_operation=self._start(draft_id, author),
+                id=update_id,
+                result_type=result_type,
+            )
+            return result
+        except WorkflowAlreadyStartedError as exc:
+            # The draft's workflow has finished (published, rejected, withdrawn, expired).
+            raise Conflict("this draft is closed; it takes no further action") from exc
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
+                raise _ERRORS[cause.type](cause.message) from exc
+            raise
+        except RPCError as exc:
+            raise _rpc_error(exc) from exc
+
+    async def _client(self) -> Any:
+        try:
+            return await self.gateway.client(timeout=10)
+        except ConnectionError as exc:
+            raise Unavailable("the workflow service is unreachable; try again shortly") from exc
+
+
+def _rpc_error(exc: RPCError) -> CountersignError:
+    if exc.status == RPCStatusCode.ALREADY_EXISTS:
+        return Conflict("this draft is closed; it takes no further action")
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return NotFound("no workflow for this draft")
+    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return Unavailable("the workflow service is unavailable; try again shortly")
+    return Unavailable(f"the workflow service answered: {exc.message}")

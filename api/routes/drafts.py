@@ -1,0 +1,286 @@
+"""Drafts and reviews. Reads come from the database; every action is a workflow update
+(see `api.lifecycle`), whose validators decide what the state machine allows."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import DatabaseDep, Principal, require_roles
+from api.lifecycle import Lifecycle, update_id
+from api.schemas import Page, ResourceId
+from records import drafts
+from records.db import Database
+from records.errors import Forbidden, Invalid, NotFound
+from records.models import (
+    USERNAME_PATTERN,
+    DecisionCreate,
+    DraftCreate,
+    DraftDetail,
+    DraftPublic,
+    DraftStatus,
+    DraftUpdate,
+    ReviewStage,
+    Role,
+)
+from workflows.contracts import (
+    Actor,
+    DecisionRequest,
+    DraftState,
+    EditRequest,
+    SubmitOutcome,
+    SubmitRequest,
+    WithdrawRequest,
+)
+
+router = APIRouter(tags=["drafts"])
+Agent = Annotated[Principal, Depends(require_roles(Role.agent))]
+Reviewer = Annotated[Principal, Depends(require_roles(Role.comms, Role.legal))]
+Withdrawer = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
+Reader = Annotated[Principal, Depends(require_roles(*Role))]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$"),
+]
+CursorParam = Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+=*$")]
+LimitParam = Annotated[int, Query(ge=1, le=200)]
+
+
+def get_lifecycle(request: Request) -> Lifecycle:
+    lifecycle: Lifecycle = request.app.state.lifecycle
+    return lifecycle
+
+
+LifecycleDep = Annotated[Lifecycle, Depends(get_lifecycle)]
+
+
+def _actor(principal: Principal) -> Actor:
+    return Actor(username=principal.username, roles=sorted(r.value for r in principal.roles))
+
+
+def _sees_only_own(principal: Principal) -> bool:
+    return principal.roles <= {Role.agent}
+
+
+async def _detail(database: Database, draft_id: int, principal: Principal) -> DraftDetail:
+    def read() -> DraftDetail:
+        with database.read_session() as session:
+            return drafts.detail(session, draft_id)
+
+    detail = await run_in_threadpool(read)
+    if _sees_only_own(principal) and detail.author != principal.username:
+        raise NotFound(f"no draft with id {draft_id}")
+    return detail
+
+
+async def _snapshot(database: Database, draft_id: int) -> tuple[str, str, str | None, int]:
+    """Author, status, stage and version, as the read model has them now.
+
+    Derived update ids include the state, so an action retried in the same state is one
+    update, and the same action asked again in a later state is a new one.
+    """
+
+    def read() -> tuple[str, str, str | None, int]:
+        with database.read_session() as session:
+            draft = drafts.get(session, draft_id)
+            return draft.author, draft.status, draft.stage, draft.version
+
+    return await run_in_threadpool(read)
+
+
+@router.post(
+    "/drafts",
+    response_model=DraftDetail,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": DraftDetail, "description": "the draft this key created before"}},
+)
+async def create_draft(
+    body: DraftCreate,
+    caller: Agent,
+    database: DatabaseDep,
+    lifecycle: LifecycleDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> DraftDetail:
+    key = update_id(caller.username, idempotency_key) if idempotency_key else None
+
+    def create() -> tuple[int, bool]:
+        with database.write_session() as session:
+            draft, created = drafts.create(
+                session,
+                post_id=body.post_id,
+                author=caller.username,
+                body=body.body,
+                creation_key=key,
+            )
+            assert draft.id is not None
+            return draft.id, created
+
+    draft_id, created = await run_in_threadpool(create)
+    await lifecycle.start(draft_id, caller.username)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return await _detail(database, draft_id, caller)
+
+
+@router.get("/drafts", response_model=Page[DraftPublic])
+async def list_drafts(
+    caller: Reader,
+    database: DatabaseDep,
+    status_: Annotated[DraftStatus | None, Query(alias="status")] = None,
+    stage: ReviewStage | None = None,
+    author: Annotated[str | None, Query(max_length=64, pattern=USERNAME_PATTERN)] = None,
+    post_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[DraftPublic]:
+    if _sees_only_own(caller):
+        author = caller.username
+    where = drafts.DraftFilter(
+        status=status_.value if status_ else None,
+        stages=(stage.value,) if stage else None,
+        author=author,
+        post_id=post_id,
+    )
+
+    def read() -> Page[DraftPublic]:
+        with database.read_session() as session:
+            items, next_cursor = drafts.listing(session, where, after=cursor, limit=limit)
+            return Page(items=items, next_cursor=next_cursor)
+
+    return await run_in_threadpool(read)
+
+
+@router.get("/drafts/{draft_id}", response_model=DraftDetail)
+async def get_draft(draft_id: ResourceId, caller: Reader, database: DatabaseDep) -> DraftDetail:
+    return await _detail(database, draft_id, caller)
+
+
+@router.put("/drafts/{draft_id}", response_model=DraftDetail)
+async def edit_draft(
+    draft_id: ResourceId,
+    body: DraftUpdate,
+    caller: Agent,
+    database: DatabaseDep,
+    lifecycle: LifecycleDep,
+    idempotency_key: IdempotencyKey = None,
+) -> DraftDetail:
+    author, *state = await _snapshot(database, draft_id)
+    request = EditRequest(
+        actor=_actor(caller), body=body.body, expected_version=body.expected_version
+    )
+    uid = update_id(
+        caller.username,
+        idempotency_key,
+        "edit",
+        draft_id,
+        state,
+        body.expected_version,
+        body.body,
+    )
+    await lifecycle.update(draft_id, author, "edit", request, update_id=uid, result_type=int)
+    return await _detail(database, draft_id, caller)
+
+
+@router.post("/drafts/{draft_id}/submit", response_model=DraftDetail)
+async def submit_draft(
+    draft_id: ResourceId,
+    caller: Agent,
+    database: DatabaseDep,
+    lifecycle: LifecycleDep,
+    idempotency_key: IdempotencyKey = None,
+) -> DraftDetail:
+    detail = await _detail(database, draft_id, caller)
+    state = (detail.status, detail.stage, detail.version)
+    uid = update_id(caller.username, idempotency_key, "submit", draft_id, state)
+    outcome = await lifecycle.update(
+        draft_id,
+        detail.author,
+        "submit",
+        SubmitRequest(actor=_actor(caller)),
+        update_id=uid,
+        result_type=SubmitOutcome,
+    )
+    if outcome.blocked:
+        raise Invalid(
+            "the policy checks blocked this reply; see findings",
+            findings=outcome.findings,
+            ruleset_version=outcome.ruleset_version,
+        )
+    return await _detail(database, draft_id, caller)
+
+
+@router.post("/drafts/{draft_id}/decisions", response_model=DraftDetail)
+async def decide(
+    draft_id: ResourceId,
+    body: DecisionCreate,
+    caller: Reviewer,
+    database: DatabaseDep,
+    lifecycle: LifecycleDep,
+    idempotency_key: IdempotencyKey = None,
+) -> DraftDetail:
+    if Role(body.stage.value) not in caller.roles:
+        raise Forbidden(f"deciding the {body.stage.value} stage needs the {body.stage.value} role")
+    author, *state = await _snapshot(database, draft_id)
+    request = DecisionRequest(
+        actor=_actor(caller),
+        stage=body.stage.value,
+        decision=body.decision.value,
+        version=body.version,
+        comment=body.comment,
+    )
+    uid = update_id(
+        caller.username,
+        idempotency_key,
+        "decide",
+        draft_id,
+        state,
+        body.stage,
+        body.version,
+        body.decision,
+        body.comment,
+    )
+    await lifecycle.update(
+        draft_id, author, "decide", request, update_id=uid, result_type=DraftState
+    )
+    return await _detail(database, draft_id, caller)
+
+
+@router.post("/drafts/{draft_id}/withdraw", response_model=DraftDetail)
+async def withdraw(
+    draft_id: ResourceId,
+    caller: Withdrawer,
+    database: DatabaseDep,
+    lifecycle: LifecycleDep,
+    idempotency_key: IdempotencyKey = None,
+) -> DraftDetail:
+    author, *state = await _snapshot(database, draft_id)
+    uid = update_id(caller.username, idempotency_key, "withdraw", draft_id, state)
+    request = WithdrawRequest(actor=_actor(caller))
+    await lifecycle.update(
+        draft_id, author, "withdraw", request, update_id=uid, result_type=DraftState
+    )
+    return await _detail(database, draft_id, caller)
+
+
+@router.get("/reviews", response_model=Page[DraftPublic])
+async def my_reviews(
+    caller: Reviewer,
+    database: DatabaseDep,
+    cursor: CursorParam = None,
+    limit: LimitParam = 50,
+) -> Page[DraftPublic]:
+    """Drafts waiting at the caller's stages, the longest waiting first."""
+    stages = tuple(s.value for s in ReviewStage if Role(s.value) in caller.roles)
+    where = drafts.DraftFilter(status=DraftStatus.in_review.value, stages=stages)
+
+    def read() -> Page[DraftPublic]:
+        with database.read_session() as session:
+            items, next_cursor = drafts.listing(
+                session, where, after=cursor, limit=limit, oldest_stage_first=True
+            )
+            return Page(items=items, next_cursor=next_cursor)
+
+    return await run_in_threadpool(read)

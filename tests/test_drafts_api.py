@@ -1,0 +1,217 @@
+"""The reply lifecycle over HTTP, with the real dev server, a worker and both databases."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from sqlmodel import func, select
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from records import audit
+from records.db import Database
+from records.models import Decision, Draft, Role
+from records.settings import Settings
+from workflows.connection import TemporalGateway
+from workflows.worker import ACTIVITY_THREADS, build_worker
+
+pytestmark = pytest.mark.temporal
+Headers = dict[str, str]
+FAULT = "We are sorry, this was our fault. We have sent you a direct message."
+CLEAN = "Thanks for reaching out! We have sent you a direct message."
+
+
+@pytest.fixture
+async def live_settings(
+    settings: Settings, database: Database, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[Settings]:
+    task_queue = f"api-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(temporal_env.client, task_queue, database, executor):
+            # Draft ids restart in every test; the prefix keeps their workflows apart.
+            yield settings.model_copy(
+                update={"task_queue": task_queue, "workflow_id_prefix": f"{task_queue}-"}
+            )
+
+
+@pytest.fixture
+async def client(
+    live_settings: Settings, database: Database, temporal_gateway: TemporalGateway
+) -> AsyncIterator[httpx.AsyncClient]:
+    """In process and on the test's event loop, which the worker shares."""
+    app = create_app(live_settings, database=database, temporal=temporal_gateway)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as test_client:
+            yield test_client
+
+
+@pytest.fixture
+async def people(
+    client: httpx.AsyncClient, make_user: Callable[..., str], database: Database
+) -> dict[str, Headers]:
+    async def login(username: str) -> Headers:
+        response = await client.post(
+            "/api/v1/auth/token",
+            data={"username": username, "password": "correct horse battery staple"},
+        )
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    for name, roles in {
+        "agent": [Role.agent],
+        "agent2": [Role.agent],
+        "comms": [Role.comms],
+        "legal": [Role.legal],
+        "both": [Role.comms, Role.legal],
+        "boss": [Role.supervisor],
+    }.items():
+        make_user(name, *roles)
+    return {n: await login(n) for n in ("agent", "agent2", "comms", "legal", "both", "boss")}
+
+
+async def new_draft(client: httpx.AsyncClient, agent: Headers, body: str, **headers: str) -> dict:  # type: ignore[type-arg]
+    posted = await client.post(
+        "/api/v1/posts",
+        headers=agent,
+        json={
+            "channel": "x",
+            "external_id": uuid.uuid4().hex,
+            "author": "@customer",
+            "text": "You charged me twice!",
+            "url": "https://x.example/c/1",
+            "received_at": "2026-11-22T09:00:00Z",
+        },
+    )
+    post = posted.json()
+    response = await client.post(
+        "/api/v1/drafts", headers={**agent, **headers}, json={"post_id": post["id"], "body": body}
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def test_draft_submit_comms_legal_approved_over_http(
+    client: httpx.AsyncClient, people: dict[str, Headers], database: Database
+) -> None:
+    draft = await new_draft(client, people["agent"], FAULT)
+    assert (draft["status"], draft["version"], draft["author"]) == ("draft", 1, "agent")
+    url = f"/api/v1/drafts/{draft['id']}"
+
+    submitted = await client.post(f"{url}/submit", headers=people["agent"])
+    assert submitted.status_code == 200, submitted.text
+    assert (submitted.json()["status"], submitted.json()["stage"]) == ("in_review", "comms")
+    assert submitted.json()["route"] == ["comms", "legal"]
+    queue = (await client.get("/api/v1/reviews", headers=people["comms"])).json()["items"]
+    assert [d["id"] for d in queue] == [draft["id"]]
+    assert (await client.get("/api/v1/reviews", headers=people["legal"])).json()["items"] == []
+
+    approve = {"stage": "comms", "decision": "approve", "version": 1}
+    assert (await client.post(f"{url}/decisions", headers=people["comms"], json=approve)).json()[
+        "stage"
+    ] == "legal"
+    legal = {"stage": "legal", "decision": "approve", "version": 1}
+    done = (await client.post(f"{url}/decisions", headers=people["legal"], json=legal)).json()
+    assert done["status"] == "approved"
+    assert [(d["stage"], d["reviewer"]) for d in done["decisions"]] == [
+        ("comms", "comms"),
+        ("legal", "legal"),
+    ]
+    assert [e["action"] for e in done["timeline"]] == [
+        "draft.created",
+        "draft.submitted",
+        "draft.approve",
+        "draft.approve",
+    ]
+    with database.read_session() as session:
+        assert audit.verify(session).ok
+
+
+async def test_refusals_are_clear_problems(
+    client: httpx.AsyncClient, people: dict[str, Headers]
+) -> None:
+    draft = await new_draft(client, people["agent"], CLEAN)
+    url = f"/api/v1/drafts/{draft['id']}"
+    # Another agent cannot see the draft at all (the workflow refuses non-authors too).
+    assert (await client.post(f"{url}/submit", headers=people["agent2"])).status_code == 404
+    assert (await client.post(f"{url}/submit", headers=people["agent"])).status_code == 200
+
+    approve = {"stage": "comms", "decision": "approve", "version": 1}
+    author_decides = await client.post(f"{url}/decisions", headers=people["agent"], json=approve)
+    assert author_decides.status_code == 403
+    wrong_stage = await client.post(
+        f"{url}/decisions", headers=people["comms"], json={**approve, "stage": "legal"}
+    )
+    assert wrong_stage.status_code == 403
+    stale = await client.post(
+        f"{url}/decisions", headers=people["comms"], json={**approve, "version": 2}
+    )
+    assert stale.status_code == 409
+    assert "current version is 1" in stale.json()["detail"]
+    no_comment = await client.post(
+        f"{url}/decisions", headers=people["comms"], json={**approve, "decision": "reject"}
+    )
+    assert no_comment.status_code == 422
+    assert no_comment.headers["content-type"] == "application/problem+json"
+    edit_in_review = await client.put(
+        url, headers=people["agent"], json={"body": FAULT, "expected_version": 1}
+    )
+    assert edit_in_review.status_code == 409
+    assert (await client.get("/api/v1/drafts/999999", headers=people["comms"])).status_code == 404
+    # An agent sees only their own drafts.
+    assert (await client.get(url, headers=people["agent2"])).status_code == 404
+    assert (await client.get("/api/v1/drafts", headers=people["agent2"])).json()["items"] == []
+
+
+async def test_a_blocked_reply_is_a_422_with_findings_and_stays_editable(
+    client: httpx.AsyncClient, people: dict[str, Headers]
+) -> None:
+    draft = await new_draft(client, people["agent"], "What a damn mess, sorry.")
+    url = f"/api/v1/drafts/{draft['id']}"
+    blocked = await client.post(f"{url}/submit", headers=people["agent"])
+    assert blocked.status_code == 422
+    problem = blocked.json()
+    assert [f["category"] for f in problem["findings"]] == ["profanity"]
+    assert problem["ruleset_version"]
+
+    keyed = {**people["agent"], "Idempotency-Key": "edit-1"}
+    edit = {"body": CLEAN, "expected_version": 1}
+    edited = await client.put(url, headers=keyed, json=edit)
+    assert edited.status_code == 200 and edited.json()["version"] == 2
+    # A retry with the same key replays the answer; the same edit without it is now stale.
+    retried = await client.put(url, headers=keyed, json=edit)
+    assert retried.status_code == 200 and retried.json()["version"] == 2
+    stale = await client.put(url, headers=people["agent"], json=edit)
+    assert stale.status_code == 409
+    assert "current version is 2" in stale.json()["detail"]
+
+    submitted = await client.post(f"{url}/submit", headers=people["agent"])
+    assert submitted.json()["status"] == "in_review"
+    withdrawn = await client.post(f"{url}/withdraw", headers=people["boss"])
+    assert withdrawn.json()["status"] == "withdrawn"
+    again = await client.post(f"{url}/submit", headers=people["agent"])
+    assert again.status_code == 409
+
+
+async def test_the_same_idempotency_key_twenty_times_has_one_effect(
+    client: httpx.AsyncClient, people: dict[str, Headers], database: Database
+) -> None:
+    first = await new_draft(client, people["agent"], CLEAN, **{"Idempotency-Key": "create-1"})
+    again = await new_draft(client, people["agent"], CLEAN, **{"Idempotency-Key": "create-1"})
+    assert again["id"] == first["id"]
+    url = f"/api/v1/drafts/{first['id']}"
+    await client.post(f"{url}/submit", headers=people["agent"])
+    approve = {"stage": "comms", "decision": "approve", "version": 1}
+    headers = {**people["comms"], "Idempotency-Key": "approve-1"}
+    codes = {
+        (await client.post(f"{url}/decisions", headers=headers, json=approve)).status_code
+        for _ in range(20)
+    }
+    assert codes == {200}
+    with database.read_session() as session:
+        assert session.exec(select(func.count()).select_from(Draft)).one() == 1
+        count = select(func.count()).select_from(Decision).where(Decision.draft_id == first["id"])
+        assert session.exec(count).one() == 1
