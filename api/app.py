@@ -12,7 +12,7 @@ from api.deps import current_principal
 from api.lifecycle import Lifecycle
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import auth, drafts, health, posts, users
+from api.routes import audit, auth, drafts, health, posts, users
 from api.tokens import TokenService
 from records.db import Database
 from records.settings import Settings, load_settings
@@ -67,6 +67,7 @@ def create_app(
     authenticated.include_router(users.router)
     authenticated.include_router(posts.router)
     authenticated.include_router(drafts.router)
+    authenticated.include_router(audit.router)
     api.include_router(authenticated)
     api.include_router(health.router, include_in_schema=False)
     app.include_router(api)

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from records import users
+from records import audit, users
 from records.db import Database
 from records.errors import CountersignError
 from records.migrations import upgrade
@@ -31,8 +31,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 console = Console()
 CLI_ACTOR = "cli"
 
@@ -156,6 +158,32 @@ def users_disable(username: str) -> None:
     with _database().write_session() as session:
         users.disable(session, username, actor=CLI_ACTOR, actor_role=Role.admin.value)
     console.print(f"{username} is disabled")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 naming the first bad event if it does not hold."""
+    with _database().read_session() as session:
+        result = audit.verify(session)
+    if not result.ok:
+        raise CountersignError(
+            f"the audit chain is broken at seq {result.first_bad_seq} "
+            f"({result.events_checked} events checked)"
+        )
+    console.print(f"ok: {result.events_checked} events, chain intact")
+
+
+@audit_app.command("export")
+def audit_export(
+    format: Annotated[str, typer.Option(help="jsonl or csv")] = "jsonl",
+    output: Annotated[typer.FileTextWrite, typer.Option("--output", "-o")] = "-",  # type: ignore[assignment]
+) -> None:
+    """Write every event, in seq order, to a file or standard output."""
+    if format not in ("jsonl", "csv"):
+        raise CountersignError("--format is jsonl or csv")
+    with _database().read_session() as session:
+        for line in audit.export_lines(session, audit.AuditFilter(), format):
+            output.write(line)
 
 
 def _exit_skipping_finalization(code: int) -> None:

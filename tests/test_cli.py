@@ -6,6 +6,7 @@ import io
 import sys
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from countersign.cli import main
@@ -115,3 +116,22 @@ def test_a_bad_database_url_is_one_line(
     code, out, err = run(monkeypatch, capsys, "users", "list")
     assert code == 1 and err.startswith("error: database:")
     assert "Traceback" not in err + out
+
+
+def test_audit_verify_and_export(cli, database: Database, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("users", "add", "bob", "-r", "agent", "--password", "long enough pw")[0] == 0
+    code, out, _ = cli("audit", "verify")
+    assert code == 0 and "1 events" in out
+    target = tmp_path / "audit.jsonl"
+    assert cli("audit", "export", "--output", str(target))[0] == 0
+    assert '"action": "user.created"' in target.read_text()
+    code, out, _ = cli("audit", "export", "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("seq,at,actor")
+    with database.engine.begin() as conn:
+        if database.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+        conn.execute(text("UPDATE audit_events SET role = 'auditor' WHERE seq = 1"))
+        if database.dialect == "postgresql":
+            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
+    code, _, err = cli("audit", "verify")
+    assert code == 1 and "broken at seq 1" in err
