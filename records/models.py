@@ -407,3 +407,22 @@ class DraftDetail(DraftPublic):
     publication: PublicationPublic | None
     versions: list[VersionPublic]
     timeline: list[TimelineEntry]
+
+
+class OutboxMessage(SQLModel, table=True):
+    """What the local outbox channel "posted"; one row per publication at most."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (UniqueConstraint("publication_key", name="uq_outbox_publication_key"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    publication_key: str = Field(max_length=100)
+    channel: str = Field(max_length=32)
+    in_reply_to: str = Field(max_length=200)
+    body: str = Field(sa_type=Text, nullable=False)
+    posted_at: datetime = _created()
+
+
+class PublishCreate(SQLModel):
+    model_config = FORBID_EXTRA
+    at: AwareDatetime | None = Field(default=None, description="omit to publish now")

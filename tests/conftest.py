@@ -37,6 +37,7 @@ PG_ADMIN_URL = os.environ.get(
     "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 TABLES = (
+    "outbox_messages",
     "audit_events",
     "publications",
     "decisions",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -14,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from records import audit
 from records.db import Database
-from records.models import Decision, Draft, Role
+from records.models import Decision, Draft, OutboxMessage, Role
 from records.settings import Settings
 from workflows.connection import TemporalGateway
 from workflows.worker import ACTIVITY_THREADS, build_worker
@@ -68,9 +70,12 @@ async def people(
         "legal": [Role.legal],
         "both": [Role.comms, Role.legal],
         "boss": [Role.supervisor],
+        "pub": [Role.publisher],
+        "agentpub": [Role.agent, Role.publisher],
     }.items():
         make_user(name, *roles)
-    return {n: await login(n) for n in ("agent", "agent2", "comms", "legal", "both", "boss")}
+    names = ("agent", "agent2", "comms", "legal", "both", "boss", "pub", "agentpub")
+    return {n: await login(n) for n in names}
 
 
 async def new_draft(client: httpx.AsyncClient, agent: Headers, body: str, **headers: str) -> dict:  # type: ignore[type-arg]
@@ -215,3 +220,71 @@ async def test_the_same_idempotency_key_twenty_times_has_one_effect(
         assert session.exec(select(func.count()).select_from(Draft)).one() == 1
         count = select(func.count()).select_from(Decision).where(Decision.draft_id == first["id"])
         assert session.exec(count).one() == 1
+
+
+async def approved_draft(client: httpx.AsyncClient, people: dict[str, Headers]) -> str:
+    draft = await new_draft(client, people["agent"], CLEAN)
+    url = f"/api/v1/drafts/{draft['id']}"
+    await client.post(f"{url}/submit", headers=people["agent"])
+    approve = {"stage": "comms", "decision": "approve", "version": 1}
+    response = await client.post(f"{url}/decisions", headers=people["comms"], json=approve)
+    assert response.json()["status"] == "approved"
+    return url
+
+
+def outbox_messages(database: Database) -> list[OutboxMessage]:
+    with database.read_session() as session:
+        return list(session.exec(select(OutboxMessage)).all())
+
+
+async def test_a_publisher_posts_an_approved_reply_once(
+    client: httpx.AsyncClient, people: dict[str, Headers], database: Database
+) -> None:
+    url = await approved_draft(client, people)
+    assert (await client.post(f"{url}/publish", headers=people["comms"])).status_code == 403
+    published = await client.post(f"{url}/publish", headers=people["pub"])
+    assert published.status_code == 200, published.text
+    detail = published.json()
+    assert detail["status"] == "published"
+    assert detail["publication"]["status"] == "confirmed"
+    assert detail["publication"]["external_id"].startswith("outbox-")
+    assert [m.body for m in outbox_messages(database)] == [CLEAN]
+    again = await client.post(f"{url}/publish", headers=people["pub"])
+    assert again.status_code == 409
+    assert len(outbox_messages(database)) == 1
+    post = await client.get(f"/api/v1/posts/{detail['post_id']}", headers=people["agent"])
+    assert post.json()["status"] == "answered"
+    with database.read_session() as session:
+        assert audit.verify(session).ok
+
+
+async def test_the_author_never_publishes_their_own_reply(
+    client: httpx.AsyncClient, people: dict[str, Headers]
+) -> None:
+    draft = await new_draft(client, people["agentpub"], CLEAN)
+    url = f"/api/v1/drafts/{draft['id']}"
+    await client.post(f"{url}/submit", headers=people["agentpub"])
+    approve = {"stage": "comms", "decision": "approve", "version": 1}
+    await client.post(f"{url}/decisions", headers=people["comms"], json=approve)
+    refused = await client.post(f"{url}/publish", headers=people["agentpub"])
+    assert refused.status_code == 403 and "author" in refused.json()["detail"]
+
+
+async def test_scheduled_publishing_waits_and_withdraw_cancels_it(
+    client: httpx.AsyncClient, people: dict[str, Headers], database: Database
+) -> None:
+    soon, later = await approved_draft(client, people), await approved_draft(client, people)
+    at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    scheduled = await client.post(f"{soon}/publish", headers=people["pub"], json={"at": at})
+    assert scheduled.json()["status"] == "scheduled"
+    assert outbox_messages(database) == []
+    far = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    await client.post(f"{later}/publish", headers=people["pub"], json={"at": far})
+    withdrawn = await client.post(f"{later}/withdraw", headers=people["boss"])
+    assert withdrawn.json()["status"] == "withdrawn"
+    for _ in range(100):
+        if (await client.get(soon, headers=people["pub"])).json()["status"] == "published":
+            break
+        await asyncio.sleep(0.1)
+    assert (await client.get(soon, headers=people["pub"])).json()["status"] == "published"
+    assert len(outbox_messages(database)) == 1  # only the one that was not withdrawn

@@ -12,14 +12,16 @@ from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from connectors.base import Publisher, Reply
 from policies.engine import RuleSet
 from records import audit
 from records.db import Database
 from records.drafts import content_sha256
-from records.models import Decision, Draft, DraftVersion, Post
+from records.models import Decision, Draft, DraftVersion, Post, Publication
 from records.types import utcnow
 from workflows.contracts import (
     CheckSubmission,
+    PublishJob,
     RecordDecision,
     SaveVersion,
     SubmitOutcome,
@@ -194,3 +196,79 @@ def _move(draft: Draft, status: str, stage: str | None) -> None:
     if draft.stage != stage:
         draft.stage_entered_at = now if stage else None
     draft.status, draft.stage, draft.updated_at = status, stage, now
+
+
+class PublishActivities:
+    """Posting a reply at most once: the publication row (UNIQUE draft and version) is
+    written and marked sent before the channel is called; a later attempt whose outcome is
+    unknown looks the reply up on the channel before posting again."""
+
+    def __init__(self, database: Database, publishers: dict[str, Publisher]) -> None:
+        self.database = database
+        self.publishers = publishers
+
+    def _publisher(self, channel: str) -> Publisher:
+        # Until a channel has its own connector, its replies go to the local outbox.
+        return self.publishers.get(channel) or self.publishers["outbox"]
+
+    @activity.defn(name="publish_reply")
+    def publish_reply(self, job: PublishJob) -> str:
+        key = f"draft-{job.draft_id}-v{job.version}"
+        with self.database.write_session() as session:
+            if audit.recorded(session, job.event_key) is not None:
+                return "published"
+            draft = _draft(session, job.draft_id)
+            post = session.get(Post, draft.post_id)
+            assert post is not None
+            body = _version(session, job.draft_id, job.version).body
+            publication = session.exec(
+                select(Publication).where(
+                    Publication.draft_id == job.draft_id, Publication.version == job.version
+                )
+            ).first()
+            if publication is None:
+                publication = Publication(
+                    draft_id=job.draft_id,
+                    version=job.version,
+                    channel=str(post.channel),
+                    requested_by=job.actor,
+                )
+            tried_before = publication.attempts > 0
+            publication.status, publication.attempts = "sent", publication.attempts + 1
+            publication.updated_at = utcnow()
+            session.add(publication)
+            reply = Reply(
+                key=key, channel=str(post.channel), in_reply_to=post.external_id, body=body
+            )
+        publisher = self._publisher(reply.channel)
+        posted = (publisher.lookup(key) if tried_before else None) or publisher.post(reply)
+        with self.database.write_session() as session:
+            publication = session.exec(
+                select(Publication).where(
+                    Publication.draft_id == job.draft_id, Publication.version == job.version
+                )
+            ).one()
+            publication.status, publication.updated_at = "confirmed", utcnow()
+            publication.external_id, publication.external_url = posted.external_id, posted.url
+            session.add(publication)
+            draft = _draft(session, job.draft_id)
+            _move(draft, "published", None)
+            session.add(draft)
+            post = session.get(Post, draft.post_id)
+            assert post is not None
+            post.status, post.updated_at = "answered", utcnow()
+            session.add(post)
+            audit.append(
+                session,
+                audit.NewEvent(
+                    actor=job.actor,
+                    role="publisher",
+                    action="draft.published",
+                    payload={"channel": reply.channel, "external_id": posted.external_id},
+                    draft_id=job.draft_id,
+                    version=job.version,
+                    content_sha256=content_sha256(body),
+                    event_key=job.event_key,
+                ),
+            )
+        return "published"

@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
         DraftStart,
         DraftState,
         EditRequest,
+        PublishJob,
+        PublishRequest,
         RecordDecision,
         SaveVersion,
         SubmitOutcome,
@@ -70,10 +72,31 @@ class ResponseApproval:
 
     @workflow.run
     async def run(self, start: DraftStart) -> DraftState:
-        await workflow.wait_condition(
-            lambda: self.state.status in TERMINAL_STATES and workflow.all_handlers_finished()
-        )
+        while self.state.status not in TERMINAL_STATES:
+            await workflow.wait_condition(
+                lambda: self.state.status in TERMINAL_STATES or self.state.status == "scheduled"
+            )
+            if self.state.status == "scheduled":
+                await self._wait_then_publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
+
+    async def _wait_then_publish(self) -> None:
+        """A durable timer to the scheduled time, cut short if the draft is withdrawn."""
+        assert self.state.scheduled_at is not None
+        delay = self.state.scheduled_at - workflow.now()
+        if delay.total_seconds() > 0:
+            try:
+                await workflow.wait_condition(
+                    lambda: self.state.status != "scheduled", timeout=delay
+                )
+                return  # withdrawn before its time
+            except TimeoutError:
+                pass
+        async with self._lock:
+            if self.state.status == "scheduled":
+                key = f"draft-{self.state.draft_id}/publish/scheduled-v{self.state.version}"
+                await self._publish(self.state.publisher or "", key)
 
     @workflow.query
     def current(self) -> DraftState:
@@ -218,6 +241,60 @@ class ResponseApproval:
             return "changes_requested", None
         later = self.state.route[self.state.route.index(request.stage) + 1 :]
         return ("in_review", later[0]) if later else ("approved", None)
+
+    # --- publish -----------------------------------------------------------------------
+
+    @workflow.update
+    async def publish(self, request: PublishRequest) -> DraftState:
+        async with self._lock:
+            self._check_publish(request)
+            at = request.at
+            if at is not None and at > workflow.now():
+                await _activity(
+                    "record_transition",
+                    Transition(
+                        event_key=self._key("schedule"),
+                        draft_id=self.state.draft_id,
+                        status="scheduled",
+                        stage=None,
+                        actor=request.actor.username,
+                        role="publisher",
+                        action="draft.scheduled",
+                        version=self.state.version,
+                        payload={"at": at.isoformat()},
+                    ),
+                )
+                self.state.status, self.state.scheduled_at = "scheduled", at
+                self.state.publisher = request.actor.username
+            else:
+                await self._publish(request.actor.username, self._key("publish"))
+            return self.state
+
+    @publish.validator
+    def _validate_publish(self, request: PublishRequest) -> None:
+        self._check_publish(request)
+
+    def _check_publish(self, request: PublishRequest) -> None:
+        if "publisher" not in request.actor.roles:
+            raise _refuse(FORBIDDEN, "publishing needs the publisher role")
+        if request.actor.username == self.state.author:
+            raise _refuse(FORBIDDEN, "the author of a draft never publishes it")
+        if self.state.status != "approved":
+            raise _refuse(CONFLICT, f"a draft that is {self.state.status} cannot be published")
+
+    async def _publish(self, publisher: str, event_key: str) -> None:
+        await _activity(
+            "publish_reply",
+            PublishJob(
+                event_key=event_key
+                if "/" in event_key
+                else f"draft-{self.state.draft_id}/publish/{event_key}",
+                draft_id=self.state.draft_id,
+                version=self.state.version,
+                actor=publisher,
+            ),
+        )
+        self.state.status = "published"
 
     # --- withdraw ----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ dataclass argument, so fields can be added later without breaking running workfl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 
@@ -102,6 +103,8 @@ class DraftState:
     review_round: int = 0
     # reviewer -> the one stage they filled on this draft (separation of duties)
     reviewers: dict[str, str] = field(default_factory=dict)
+    scheduled_at: datetime | None = None
+    publisher: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -147,3 +150,17 @@ class RecordDecision:
     comment: str | None
     next_status: str
     next_stage: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishRequest:
+    actor: Actor
+    at: datetime | None = None  # None: now
+
+
+@dataclass(frozen=True, kw_only=True)
+class PublishJob:
+    event_key: str
+    draft_id: int
+    version: int
+    actor: str

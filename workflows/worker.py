@@ -12,10 +12,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from connectors.outbox import OutboxPublisher
 from policies.engine import RuleSet
 from records.db import Database
 from records.settings import Settings
-from workflows.activities import RecordActivities
+from workflows.activities import PublishActivities, RecordActivities
 from workflows.approval import ResponseApproval
 from workflows.connection import connect
 
@@ -27,11 +28,13 @@ ACTIVITY_THREADS = 16
 
 def activities(database: Database, rules: RuleSet) -> list[Callable[..., Any]]:
     records = RecordActivities(database, rules)
+    publishing = PublishActivities(database, {"outbox": OutboxPublisher(database)})
     return [
         records.record_transition,
         records.submit_checks,
         records.save_version,
         records.record_decision,
+        publishing.publish_reply,
     ]
 
 

@@ -22,6 +22,7 @@ from records.models import (
     DraftPublic,
     DraftStatus,
     DraftUpdate,
+    PublishCreate,
     ReviewStage,
     Role,
 )
@@ -30,6 +31,7 @@ from workflows.contracts import (
     DecisionRequest,
     DraftState,
     EditRequest,
+    PublishRequest,
     SubmitOutcome,
     SubmitRequest,
     WithdrawRequest,
@@ -38,6 +40,7 @@ from workflows.contracts import (
 router = APIRouter(tags=["drafts"])
 Agent = Annotated[Principal, Depends(require_roles(Role.agent))]
 Reviewer = Annotated[Principal, Depends(require_roles(Role.comms, Role.legal))]
+Publisher = Annotated[Principal, Depends(require_roles(Role.publisher))]
 Withdrawer = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
 Reader = Annotated[Principal, Depends(require_roles(*Role))]
 IdempotencyKey = Annotated[
@@ -244,6 +247,26 @@ async def decide(
     )
     await lifecycle.update(
         draft_id, author, "decide", request, update_id=uid, result_type=DraftState
+    )
+    return await _detail(database, draft_id, caller)
+
+
+@router.post("/drafts/{draft_id}/publish", response_model=DraftDetail)
+async def publish(
+    draft_id: ResourceId,
+    caller: Publisher,
+    database: DatabaseDep,
+    lifecycle: LifecycleDep,
+    body: PublishCreate | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> DraftDetail:
+    """Post now, or at `at` (a durable timer; withdrawing the draft cancels it)."""
+    at = body.at if body else None
+    author, *state = await _snapshot(database, draft_id)
+    uid = update_id(caller.username, idempotency_key, "publish", draft_id, state, at)
+    request = PublishRequest(actor=_actor(caller), at=at)
+    await lifecycle.update(
+        draft_id, author, "publish", request, update_id=uid, result_type=DraftState
     )
     return await _detail(database, draft_id, caller)
 
