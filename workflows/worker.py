@@ -12,6 +12,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from connectors.base import Publisher
 from connectors.outbox import OutboxPublisher
 from policies.engine import RuleSet
 from records.db import Database
@@ -26,9 +27,11 @@ WORKFLOWS: Sequence[type] = (ResponseApproval,)
 ACTIVITY_THREADS = 16
 
 
-def activities(database: Database, rules: RuleSet) -> list[Callable[..., Any]]:
+def activities(
+    database: Database, rules: RuleSet, publishers: dict[str, Publisher] | None = None
+) -> list[Callable[..., Any]]:
     records = RecordActivities(database, rules)
-    publishing = PublishActivities(database, {"outbox": OutboxPublisher(database)})
+    publishing = PublishActivities(database, publishers or {"outbox": OutboxPublisher(database)})
     return [
         records.record_transition,
         records.submit_checks,
@@ -44,12 +47,13 @@ def build_worker(
     database: Database,
     executor: ThreadPoolExecutor,
     rules: RuleSet | None = None,
+    publishers: dict[str, Publisher] | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=activities(database, rules or RuleSet.load()),  # compiled once
+        activities=activities(database, rules or RuleSet.load(), publishers),  # compiled once
         activity_executor=executor,  # activities are synchronous database work
         max_concurrent_activities=ACTIVITY_THREADS,
     )
