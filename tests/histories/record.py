@@ -1,0 +1,155 @@
+"""Record the histories the replay test checks: `python -m tests.histories.record`.
+
+Runs each scenario against a fresh dev server and a fresh SQLite file and writes its
+history as JSON beside this file. Re-record only when a workflow change is meant to be
+incompatible (and then version the workflow instead, if drafts are in flight anywhere).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from records import drafts
+from records.db import Database
+from records.migrations import upgrade
+from records.models import Post
+from workflows import devserver
+from workflows.approval import ResponseApproval
+from workflows.contracts import (
+    Actor,
+    DecisionRequest,
+    DraftStart,
+    EditRequest,
+    PublishRequest,
+    SubmitRequest,
+    WithdrawRequest,
+)
+from workflows.worker import ACTIVITY_THREADS, build_worker
+
+HERE = Path(__file__).resolve().parent
+AGENT = Actor(username="agent", roles=["agent"])
+COMMS = Actor(username="comms", roles=["comms"])
+LEGAL = Actor(username="legal", roles=["legal"])
+PUB = Actor(username="pub", roles=["publisher"])
+FAULT = "We are sorry, this was our fault. We have sent you a direct message."
+CLEAN = "Thanks for reaching out! We have sent you a direct message."
+Handle = WorkflowHandle[Any, Any]
+
+
+async def full_story(handle: Handle) -> None:
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    for actor, stage, decision, version, comment in (
+        (COMMS, "comms", "approve", 1, None),
+        (LEGAL, "legal", "request_changes", 1, "Do not admit fault."),
+    ):
+        request = DecisionRequest(
+            actor=actor, stage=stage, decision=decision, version=version, comment=comment
+        )
+        await handle.execute_update(ResponseApproval.decide, request)
+    await handle.execute_update(
+        ResponseApproval.edit, EditRequest(actor=AGENT, body=CLEAN, expected_version=1)
+    )
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=2),
+    )
+    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUB))
+    await handle.result()
+
+
+async def scheduled_then_withdrawn(handle: Handle) -> None:
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+    )
+    at = datetime.now(UTC) + timedelta(hours=2)
+    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUB, at=at))
+    await handle.execute_update(ResponseApproval.withdraw, WithdrawRequest(actor=AGENT))
+    await handle.result()
+
+
+async def scheduled_then_published(handle: Handle) -> None:
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+    )
+    at = datetime.now(UTC) + timedelta(seconds=1)
+    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUB, at=at))
+    await handle.result()
+
+
+async def rejected(handle: Handle) -> None:
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(
+            actor=COMMS, stage="comms", decision="reject", version=1, comment="Off-brand."
+        ),
+    )
+    await handle.result()
+
+
+SCENARIOS: dict[str, tuple[str, Callable[[Handle], Awaitable[None]]]] = {
+    "full_story": (FAULT, full_story),
+    "scheduled_then_withdrawn": (CLEAN, scheduled_then_withdrawn),
+    "scheduled_then_published": (CLEAN, scheduled_then_published),
+    "rejected": (CLEAN, rejected),
+}
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{tmp}/record.db"
+        upgrade(url)
+        database = Database(url)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(devserver.find_binary()),
+            dev_server_extra_args=devserver.extra_args(),
+        )
+        queue = f"record-{uuid.uuid4().hex[:6]}"
+        with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
+            async with build_worker(env.client, queue, database, executor):
+                for name, (body, scenario) in SCENARIOS.items():
+                    with database.write_session() as session:
+                        post = Post(
+                            channel="x",
+                            external_id=name,
+                            author="@c",
+                            text="Hi",
+                            url="https://x.example/1",
+                            received_at=datetime.now(UTC),
+                        )
+                        session.add(post)
+                        session.flush()
+                        assert post.id is not None
+                        draft, _ = drafts.create(
+                            session, post_id=post.id, author="agent", body=body
+                        )
+                        assert draft.id is not None
+                        start = DraftStart(draft_id=draft.id, author="agent")
+                    handle = await env.client.start_workflow(
+                        ResponseApproval.run, start, id=f"draft-{start.draft_id}", task_queue=queue
+                    )
+                    await scenario(handle)
+                    history = await handle.fetch_history()
+                    (HERE / f"{name}.json").write_text(history.to_json())
+                    print("recorded", name)
+        await env.shutdown()
+        database.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

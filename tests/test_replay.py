@@ -1,0 +1,59 @@
+"""Replay the recorded histories in tests/histories/ against today's workflow code: a change
+that breaks determinism (and so breaks every draft in flight) fails here."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+
+from workflows.approval import ResponseApproval
+from workflows.contracts import DraftStart, DraftState, SubmitOutcome, SubmitRequest
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    return WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
+
+
+def test_there_are_recorded_histories() -> None:
+    assert {p.stem for p in HISTORIES} >= {
+        "full_story",
+        "rejected",
+        "scheduled_then_published",
+        "scheduled_then_withdrawn",
+    }
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    await Replayer(workflows=[ResponseApproval]).replay_workflow(load(path))
+
+
+@workflow.defn(name="ResponseApproval")
+class ChangedSubmit(ResponseApproval):
+    """A careless change: submit now runs an extra activity first."""
+
+    @workflow.run
+    async def run(self, start: DraftStart) -> DraftState:
+        return await super().run(start)
+
+    @workflow.update
+    async def submit(self, request: SubmitRequest) -> SubmitOutcome:
+        await workflow.execute_activity(
+            "record_transition", "extra", start_to_close_timeout=timedelta(seconds=5)
+        )
+        return await super().submit(request)
+
+
+async def test_a_non_deterministic_change_fails_replay() -> None:
+    full_story = next(p for p in HISTORIES if p.stem == "full_story")
+    result = await Replayer(workflows=[ChangedSubmit]).replay_workflow(
+        load(full_story), raise_on_replay_failure=False
+    )
+    assert isinstance(result.replay_failure, workflow.NondeterminismError)
