@@ -33,31 +33,68 @@ def canonical_json(value: Any) -> str:
 
 
 def format_time(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if at.tzinfo is None:  # SQLite hands back UTC without a zone
+        return at.isoformat(timespec="microseconds") + "+00:00"
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def event_hash(prev_hash: str, seq: int, fields: dict[str, Any]) -> str:
-    digest = hashlib.sha256()
-    digest.update(prev_hash.encode())
-    digest.update(b"|")
-    digest.update(str(seq).encode())
-    digest.update(b"|")
-    digest.update(canonical_json(fields).encode())
-    return digest.hexdigest()
+# The hashed document: every field an auditor is shown, as a JSON array in this fixed order
+# (canonical without sorting keys, which keeps verification fast).
+HASHED_FIELDS = (
+    "at",
+    "actor",
+    "role",
+    "action",
+    "draft_id",
+    "version",
+    "content_sha256",
+    "payload",
+)
+_quote = json.encoder.encode_basestring  # C-accelerated JSON string quoting
 
 
-def hashed_fields(event: AuditEvent) -> dict[str, Any]:
-    """Every field shown to an auditor, as it is hashed."""
-    return {
-        "at": format_time(event.at),
-        "actor": event.actor,
-        "role": event.role,
-        "action": event.action,
-        "draft_id": event.draft_id,
-        "version": event.version,
-        "content_sha256": event.content_sha256,
-        "payload": event.payload,
-    }
+def _document(
+    at: str,
+    actor: str,
+    role: str,
+    action: str,
+    draft_id: int | None,
+    version: int | None,
+    content_sha256: str | None,
+    payload: str,
+) -> str:
+    """The hashed document, byte for byte `json.dumps([...], separators=(",", ":"),
+    ensure_ascii=False)` of the fields in `HASHED_FIELDS` order, written out for speed."""
+    q = _quote
+    return (
+        f"[{q(at)},{q(actor)},{q(role)},{q(action)},"
+        f"{'null' if draft_id is None else int(draft_id)},"
+        f"{'null' if version is None else int(version)},"
+        f"{'null' if content_sha256 is None else q(content_sha256)},{q(payload)}]"
+    )
+
+
+def hash_input(prev_hash: str, seq: int, fields: tuple[Any, ...]) -> bytes:
+    """The exact bytes an event's hash covers: previous hash, seq, the hashed document."""
+    return f"{prev_hash}|{seq}|{_document(*fields)}".encode()
+
+
+def event_hash(prev_hash: str, seq: int, fields: tuple[Any, ...]) -> str:
+    return hashlib.sha256(hash_input(prev_hash, seq, fields)).hexdigest()
+
+
+def hashed_fields(event: AuditEvent) -> tuple[Any, ...]:
+    """Every field shown to an auditor, in `HASHED_FIELDS` order, as it is hashed."""
+    return (
+        format_time(event.at),
+        event.actor,
+        event.role,
+        event.action,
+        event.draft_id,
+        event.version,
+        event.content_sha256,
+        event.payload,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -131,19 +168,36 @@ def verify(session: Session, *, batch_size: int = 5000) -> Verification:
     its fields (an edit).
     """
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
-    rows = session.exec(
-        select(AuditEvent).order_by(col(AuditEvent.seq)).execution_options(yield_per=batch_size)
-    )
-    for event in rows:
-        checked += 1
-        good = (
-            event.seq == expected_seq
-            and event.prev_hash == prev_hash
-            and event.hash == event_hash(prev_hash, event.seq, hashed_fields(event))
+    # Rows straight from the driver, fetched in batches: a million events verify in seconds.
+    names = ", ".join(("seq", "prev_hash", "hash", *HASHED_FIELDS))
+    cursor = (
+        session.connection()
+        .exec_driver_sql(
+            f"SELECT {names} FROM audit_events ORDER BY seq"  # noqa: S608 - constant column names
         )
-        if not good:
-            return Verification(ok=False, events_checked=checked, first_bad_seq=event.seq)
-        expected_seq, prev_hash = event.seq + 1, event.hash
+        .cursor
+    )
+    sha256, parse, document = hashlib.sha256, datetime.fromisoformat, _document
+    try:
+        while rows := cursor.fetchmany(batch_size):
+            for seq, stored_prev, stored_hash, at, *rest in rows:
+                checked += 1
+                if isinstance(at, str) and len(at) == 26 and at[10] == " ":
+                    # SQLite's stored 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): format_time's bytes
+                    # without building a datetime.
+                    when = f"{at[:10]}T{at[11:]}+00:00"
+                else:
+                    when = format_time(parse(at) if isinstance(at, str) else at)
+                data = f"{prev_hash}|{seq}|{document(when, *rest)}".encode()
+                if (
+                    seq != expected_seq
+                    or stored_prev != prev_hash
+                    or stored_hash != sha256(data).hexdigest()
+                ):
+                    return Verification(ok=False, events_checked=checked, first_bad_seq=seq)
+                expected_seq, prev_hash = seq + 1, stored_hash
+    finally:
+        cursor.close()
     return Verification(ok=True, events_checked=checked, first_bad_seq=None)
 
 
