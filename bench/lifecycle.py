@@ -1,0 +1,265 @@
+"""Lifecycle throughput: N drafts (default 500, 50 concurrent clients) through create ->
+submit -> comms -> legal -> publish over HTTP against the real API and worker processes,
+and, in the same run on the same Temporal server, N bare workflows with the same four
+updates and one activity. Prints drafts/s, p50/p99 per action and the ratio to bare.
+
+    .venv/bin/python bench/lifecycle.py [--drafts N] [--clients N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import httpx
+from temporalio import activity, workflow
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from records import users
+from records.db import Database
+from records.migrations import upgrade
+from records.models import Post, Role
+from workflows import devserver
+
+PASSWORD = "bench-password-123"  # noqa: S105 - throwaway bench users
+FAULT = "We are sorry, this was our fault. A colleague will message you privately today."
+ACTIONS = ("create", "submit", "comms", "legal", "publish")
+
+
+# --- the bare baseline: the same four updates and one activity ----------------------------
+
+
+@activity.defn(name="bare_publish")
+async def bare_publish(draft: int) -> str:
+    return f"posted-{draft}"
+
+
+@workflow.defn(name="BareApproval", sandboxed=False)
+class BareApproval:
+    def __init__(self) -> None:
+        self.step = 0
+
+    @workflow.run
+    async def run(self, draft: int) -> int:
+        await workflow.wait_condition(lambda: self.step == 4 and workflow.all_handlers_finished())
+        return self.step
+
+    @workflow.update
+    async def advance(self, step: int) -> int:
+        if step == 4:
+            await workflow.execute_activity(
+                bare_publish, step, start_to_close_timeout=timedelta(seconds=30)
+            )
+        self.step = step
+        return step
+
+    @advance.validator
+    def _check(self, step: int) -> None:
+        if step != self.step + 1:
+            raise ValueError("out of order")
+
+
+async def run_bare(env: WorkflowEnvironment, count: int, clients: int) -> tuple[float, dict]:
+    queue = f"bare-{uuid.uuid4().hex[:6]}"
+    timings: dict[str, list[float]] = defaultdict(list)
+    gate = asyncio.Semaphore(clients)
+
+    async def one(n: int) -> None:
+        async with gate:
+            started = time.perf_counter()
+            handle = await env.client.start_workflow(
+                BareApproval.run, n, id=f"bare-{queue}-{n}", task_queue=queue
+            )
+            timings["create"].append(time.perf_counter() - started)
+            for step, name in enumerate(ACTIONS[1:], 1):
+                started = time.perf_counter()
+                await handle.execute_update(BareApproval.advance, step)
+                timings[name].append(time.perf_counter() - started)
+
+    async with Worker(
+        env.client, task_queue=queue, workflows=[BareApproval], activities=[bare_publish]
+    ):
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(count)))
+        elapsed = time.perf_counter() - started
+    return count / elapsed, timings
+
+
+# --- Countersign over HTTP -------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def run_countersign(base: str, post_ids: list[int], clients: int) -> tuple[float, dict]:
+    timings: dict[str, list[float]] = defaultdict(list)
+    gate = asyncio.Semaphore(clients)
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as http:
+        tokens = {}
+        for name in ("agent", "comms", "legal", "publisher"):
+            response = await http.post(
+                "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
+            )
+            tokens[name] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+        async def timed(name: str, method: str, url: str, **kwargs: object) -> dict:
+            started = time.perf_counter()
+            response = await http.request(method, url, **kwargs)  # type: ignore[arg-type]
+            timings[name].append(time.perf_counter() - started)
+            assert response.status_code in (200, 201), (name, response.text)
+            return response.json()  # type: ignore[no-any-return]
+
+        async def one(post_id: int) -> None:
+            async with gate:
+                draft = await timed(
+                    "create",
+                    "POST",
+                    "/api/v1/drafts",
+                    headers=tokens["agent"],
+                    json={"post_id": post_id, "body": FAULT},
+                )
+                url = f"/api/v1/drafts/{draft['id']}"
+                await timed("submit", "POST", f"{url}/submit", headers=tokens["agent"])
+                for stage in ("comms", "legal"):
+                    await timed(
+                        stage,
+                        "POST",
+                        f"{url}/decisions",
+                        headers=tokens[stage],
+                        json={"stage": stage, "decision": "approve", "version": 1},
+                    )
+                done = await timed("publish", "POST", f"{url}/publish", headers=tokens["publisher"])
+                assert done["status"] == "published"
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(p) for p in post_ids))
+        elapsed = time.perf_counter() - started
+    return len(post_ids) / elapsed, timings
+
+
+def seed(database: Database, count: int) -> list[int]:
+    with database.write_session() as session:
+        for name, role in (
+            ("agent", Role.agent),
+            ("comms", Role.comms),
+            ("legal", Role.legal),
+            ("publisher", Role.publisher),
+        ):
+            users.create(
+                session,
+                username=name,
+                roles=[role],
+                password=PASSWORD,
+                actor="bench",
+                actor_role="admin",
+            )
+        posts = [
+            Post(
+                channel="x",
+                external_id=f"bench-{n}",
+                author="@c",
+                text="Help!",
+                url=f"https://x.example/{n}",
+                received_at=datetime.now(UTC),
+            )
+            for n in range(count)
+        ]
+        session.add_all(posts)
+        session.flush()
+        return [p.id for p in posts if p.id is not None]
+
+
+def report(label: str, rate: float, timings: dict) -> None:
+    print(f"\n{label}: {rate:,.1f} drafts/s")
+    for name in ACTIONS:
+        samples = sorted(timings[name])
+        p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+        print(
+            f"  {name:8} p50 {statistics.median(samples) * 1000:8.1f} ms   p99 {p99 * 1000:8.1f} ms"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--drafts", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
+        url = f"sqlite:///{tmp}/bench.db"
+        upgrade(url)
+        database = Database(url)
+        post_ids = seed(database, args.drafts)
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(devserver.find_binary()),
+            dev_server_database_filename=f"{tmp}/temporal.db",
+            dev_server_extra_args=devserver.extra_args(Path(tmp) / "temporal.db"),
+        )
+        target = env.client.service_client.config.target_host
+        port = free_port()
+        child_env = {
+            **os.environ,
+            "COUNTERSIGN_DATABASE_URL": url,
+            "COUNTERSIGN_TEMPORAL_ADDRESS": target,
+            "COUNTERSIGN_API_PORT": str(port),
+        }
+        cli = [sys.executable, "-m", "countersign.cli"]
+        logs = Path(tmp)
+        processes = [
+            subprocess.Popen(
+                [*cli, name],
+                env=child_env,
+                stdout=(logs / f"{name}.log").open("w"),
+                stderr=subprocess.STDOUT,
+            )
+            for name in ("worker", "api")
+        ]
+        try:
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+            bare_rate, bare_timings = await run_bare(env, args.drafts, args.clients)
+            rate, timings = await run_countersign(base, post_ids, args.clients)
+            report(
+                f"bare Temporal ({args.drafts} workflows, {args.clients} clients)",
+                bare_rate,
+                bare_timings,
+            )
+            report(
+                f"Countersign over HTTP ({args.drafts} drafts, {args.clients} clients)",
+                rate,
+                timings,
+            )
+            print(f"\nratio Countersign / bare: {rate / bare_rate:.2f} (target >= 0.7)")
+        finally:
+            for process in processes:
+                process.terminate()
+                process.wait(timeout=30)
+            await env.shutdown()
+            database.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
