@@ -42,16 +42,14 @@ class Lifecycle:
         self.task_queue = task_queue
         self.id_prefix = id_prefix
 
-    def _start(self, draft_id: int, author: str) -> WithStartWorkflowOperation[Any, Any]:
-        return WithStartWorkflowOperation(
-            WORKFLOW,
-            DraftStart(draft_id=draft_id, author=author),
-            id=workflow_id(draft_id, self.id_prefix),
-            task_queue=self.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    def _start_options(self, draft_id: int) -> dict[str, Any]:
+        return {
+            "id": workflow_id(draft_id, self.id_prefix),
+            "task_queue": self.task_queue,
+            "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
             # A finished draft's workflow is never started afresh.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        )
+            "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        }
 
     async def start(self, draft_id: int, author: str) -> None:
         client = await self._client()
@@ -59,10 +57,7 @@ class Lifecycle:
             await client.start_workflow(
                 WORKFLOW,
                 DraftStart(draft_id=draft_id, author=author),
-                id=workflow_id(draft_id, self.id_prefix),
-                task_queue=self.task_queue,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                **self._start_options(draft_id),
             )
         except WorkflowAlreadyStartedError as exc:
             raise Conflict("a finished workflow already has this draft's id") from exc
@@ -84,7 +79,11 @@ class Lifecycle:
             result: T = await client.execute_update_with_start_workflow(
                 name,
                 arg,
-                start_workflow_operation=self._start(draft_id, author),
+                start_workflow_operation=WithStartWorkflowOperation(
+                    WORKFLOW,
+                    DraftStart(draft_id=draft_id, author=author),
+                    **self._start_options(draft_id),
+                ),
                 id=update_id,
                 result_type=result_type,
             )

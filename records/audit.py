@@ -273,19 +273,7 @@ def as_record(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-EXPORT_COLUMNS = (
-    "seq",
-    "at",
-    "actor",
-    "role",
-    "action",
-    "draft_id",
-    "version",
-    "content_sha256",
-    "payload",
-    "prev_hash",
-    "hash",
-)
+EXPORT_COLUMNS = ("seq", *HASHED_FIELDS, "prev_hash", "hash")
 
 
 def export_lines(session: Session, where: AuditFilter, fmt: str) -> Iterator[str]:

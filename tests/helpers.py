@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection
+
+from records.db import Database
 
 
 def free_ports(count: int) -> list[int]:
@@ -16,3 +22,17 @@ def free_ports(count: int) -> list[int]:
     for sock in sockets:
         sock.close()
     return ports
+
+
+@contextmanager
+def around_the_trigger(database: Database) -> Iterator[Connection]:
+    """A connection that can change audit_events as a database superuser could, with the
+    PostgreSQL append-only trigger switched off (tampering, for verify to catch)."""
+    with database.engine.begin() as conn:
+        postgres = database.dialect == "postgresql"
+        trigger = "audit_events_append_only"
+        if postgres:
+            conn.exec_driver_sql(f"ALTER TABLE audit_events DISABLE TRIGGER {trigger}")
+        yield conn
+        if postgres:
+            conn.exec_driver_sql(f"ALTER TABLE audit_events ENABLE TRIGGER {trigger}")

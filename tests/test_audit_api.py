@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from records.db import Database
 from records.models import Role
+from tests.helpers import around_the_trigger
 
 Headers = dict[str, str]
 
@@ -61,12 +62,8 @@ def test_search_verify_and_export(
     assert len(table) == 14 and table[0]["hash"] == records[0]["hash"]
     assert json.loads(table[0]["payload"]) == records[0]["payload"]
 
-    with database.engine.begin() as conn:
-        if database.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+    with around_the_trigger(database) as conn:
         conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 9"))
-        if database.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
     assert app_client.get("/api/v1/audit/verify", headers=auditor).json() == {
         "ok": False,
         "events_checked": 9,

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, text
 
 from records import audit
 from records.db import Database
+from tests.helpers import around_the_trigger
 
 
 @pytest.fixture
@@ -29,12 +30,8 @@ def chain(database: Database) -> Iterator[Database]:
 
 
 def tamper(database: Database, change: Callable[[Connection], None]) -> audit.Verification:
-    with database.engine.begin() as conn:
-        if database.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+    with around_the_trigger(database) as conn:
         change(conn)
-        if database.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
     with database.read_session() as session:
         return audit.verify(session)
 

@@ -13,6 +13,7 @@ from countersign.cli import main
 from records import audit, users
 from records.db import Database
 from records.models import AuditEvent
+from tests.helpers import around_the_trigger
 
 
 def run(
@@ -127,11 +128,7 @@ def test_audit_verify_and_export(cli, database: Database, tmp_path) -> None:  # 
     assert '"action": "user.created"' in target.read_text()
     code, out, _ = cli("audit", "export", "--format", "csv")
     assert code == 0 and out.splitlines()[0].startswith("seq,at,actor")
-    with database.engine.begin() as conn:
-        if database.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only"))
+    with around_the_trigger(database) as conn:
         conn.execute(text("UPDATE audit_events SET role = 'auditor' WHERE seq = 1"))
-        if database.dialect == "postgresql":
-            conn.execute(text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only"))
     code, _, err = cli("audit", "verify")
     assert code == 1 and "broken at seq 1" in err
