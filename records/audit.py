@@ -117,13 +117,9 @@ def recorded(session: Session, event_key: str) -> AuditEvent | None:
 def append(session: Session, new: NewEvent) -> AuditEvent:
     """Add one event to the caller's transaction; the caller commits it with the change.
 
-    With an `event_key` already recorded, nothing is written and the existing event is
-    returned, so a retried activity or request records its transition once.
+    An `event_key` is unique: a caller that may be retried checks `recorded` first (it has
+    to, to skip its own change too); a duplicate that slips through fails the transaction.
     """
-    if new.event_key is not None:
-        existing = recorded(session, new.event_key)
-        if existing is not None:
-            return existing
     _lock_chain(session)
     head = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
     seq = 1 if head is None else head.seq + 1
@@ -177,7 +173,7 @@ def verify(session: Session, *, batch_size: int = 5000) -> Verification:
         )
         .cursor
     )
-    sha256, parse, document = hashlib.sha256, datetime.fromisoformat, _document
+    parse = datetime.fromisoformat
     try:
         while rows := cursor.fetchmany(batch_size):
             for seq, stored_prev, stored_hash, at, *rest in rows:
@@ -188,11 +184,10 @@ def verify(session: Session, *, batch_size: int = 5000) -> Verification:
                     when = f"{at[:10]}T{at[11:]}+00:00"
                 else:
                     when = format_time(parse(at) if isinstance(at, str) else at)
-                data = f"{prev_hash}|{seq}|{document(when, *rest)}".encode()
                 if (
                     seq != expected_seq
                     or stored_prev != prev_hash
-                    or stored_hash != sha256(data).hexdigest()
+                    or stored_hash != event_hash(prev_hash, seq, (when, *rest))
                 ):
                     return Verification(ok=False, events_checked=checked, first_bad_seq=seq)
                 expected_seq, prev_hash = seq + 1, stored_hash

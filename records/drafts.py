@@ -79,15 +79,6 @@ def get(session: Session, draft_id: int) -> Draft:
     return draft
 
 
-def current_version(session: Session, draft: Draft) -> DraftVersion:
-    row = session.exec(
-        select(DraftVersion).where(
-            DraftVersion.draft_id == draft.id, DraftVersion.version == draft.version
-        )
-    ).one()
-    return row
-
-
 def detail(session: Session, draft_id: int) -> DraftDetail:
     draft = get(session, draft_id)
     versions = session.exec(

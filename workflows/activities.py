@@ -191,6 +191,14 @@ def _version(session: Session, draft_id: int, version: int) -> DraftVersion:
     return row
 
 
+def _publication(session: Session, job: PublishJob) -> Publication | None:
+    return session.exec(
+        select(Publication).where(
+            Publication.draft_id == job.draft_id, Publication.version == job.version
+        )
+    ).first()
+
+
 def _move(draft: Draft, status: str, stage: str | None) -> None:
     now = utcnow()
     if draft.stage != stage:
@@ -220,12 +228,8 @@ class PublishActivities:
             draft = _draft(session, job.draft_id)
             post = session.get(Post, draft.post_id)
             assert post is not None
-            body = _version(session, job.draft_id, job.version).body
-            publication = session.exec(
-                select(Publication).where(
-                    Publication.draft_id == job.draft_id, Publication.version == job.version
-                )
-            ).first()
+            version = _version(session, job.draft_id, job.version)
+            publication = _publication(session, job)
             if publication is None:
                 publication = Publication(
                     draft_id=job.draft_id,
@@ -238,16 +242,13 @@ class PublishActivities:
             publication.updated_at = utcnow()
             session.add(publication)
             reply = Reply(
-                key=key, channel=str(post.channel), in_reply_to=post.external_id, body=body
+                key=key, channel=str(post.channel), in_reply_to=post.external_id, body=version.body
             )
         publisher = self._publisher(reply.channel)
         posted = (publisher.lookup(key) if tried_before else None) or publisher.post(reply)
         with self.database.write_session() as session:
-            publication = session.exec(
-                select(Publication).where(
-                    Publication.draft_id == job.draft_id, Publication.version == job.version
-                )
-            ).one()
+            publication = _publication(session, job)
+            assert publication is not None
             publication.status, publication.updated_at = "confirmed", utcnow()
             publication.external_id, publication.external_url = posted.external_id, posted.url
             session.add(publication)
@@ -267,7 +268,7 @@ class PublishActivities:
                     payload={"channel": reply.channel, "external_id": posted.external_id},
                     draft_id=job.draft_id,
                     version=job.version,
-                    content_sha256=content_sha256(body),
+                    content_sha256=version.content_sha256,
                     event_key=job.event_key,
                 ),
             )

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +37,7 @@ from workflows.contracts import (
     WithdrawRequest,
 )
 
+T = TypeVar("T")
 router = APIRouter(tags=["drafts"])
 Agent = Annotated[Principal, Depends(require_roles(Role.agent))]
 Reviewer = Annotated[Principal, Depends(require_roles(Role.comms, Role.legal))]
@@ -91,6 +92,29 @@ async def _snapshot(database: Database, draft_id: int) -> tuple[str, str, str | 
             return draft.author, draft.status, draft.stage, draft.version
 
     return await run_in_threadpool(read)
+
+
+async def _act(
+    database: Database,
+    lifecycle: Lifecycle,
+    caller: Principal,
+    draft_id: int,
+    action: str,
+    request: object,
+    result_type: type[T],
+    idempotency_key: str | None,
+    *derived: object,
+    hide_from_other_agents: bool = False,
+) -> T:
+    """Send one action to the draft's workflow. Without an Idempotency-Key the update id
+    derives from the request and the draft's current state (see `_snapshot`)."""
+    author, *state = await _snapshot(database, draft_id)
+    if hide_from_other_agents and _sees_only_own(caller) and author != caller.username:
+        raise NotFound(f"no draft with id {draft_id}")
+    uid = update_id(caller.username, idempotency_key, action, draft_id, state, *derived)
+    return await lifecycle.update(
+        draft_id, author, action, request, update_id=uid, result_type=result_type
+    )
 
 
 @router.post(
@@ -170,20 +194,21 @@ async def edit_draft(
     lifecycle: LifecycleDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftDetail:
-    author, *state = await _snapshot(database, draft_id)
     request = EditRequest(
         actor=_actor(caller), body=body.body, expected_version=body.expected_version
     )
-    uid = update_id(
-        caller.username,
-        idempotency_key,
-        "edit",
+    await _act(
+        database,
+        lifecycle,
+        caller,
         draft_id,
-        state,
+        "edit",
+        request,
+        int,
+        idempotency_key,
         body.expected_version,
         body.body,
     )
-    await lifecycle.update(draft_id, author, "edit", request, update_id=uid, result_type=int)
     return await _detail(database, draft_id, caller)
 
 
@@ -195,16 +220,16 @@ async def submit_draft(
     lifecycle: LifecycleDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftDetail:
-    detail = await _detail(database, draft_id, caller)
-    state = (detail.status, detail.stage, detail.version)
-    uid = update_id(caller.username, idempotency_key, "submit", draft_id, state)
-    outcome = await lifecycle.update(
+    outcome = await _act(
+        database,
+        lifecycle,
+        caller,
         draft_id,
-        detail.author,
         "submit",
         SubmitRequest(actor=_actor(caller)),
-        update_id=uid,
-        result_type=SubmitOutcome,
+        SubmitOutcome,
+        idempotency_key,
+        hide_from_other_agents=True,
     )
     if outcome.blocked:
         raise Invalid(
@@ -226,7 +251,6 @@ async def decide(
 ) -> DraftDetail:
     if Role(body.stage.value) not in caller.roles:
         raise Forbidden(f"deciding the {body.stage.value} stage needs the {body.stage.value} role")
-    author, *state = await _snapshot(database, draft_id)
     request = DecisionRequest(
         actor=_actor(caller),
         stage=body.stage.value,
@@ -234,19 +258,19 @@ async def decide(
         version=body.version,
         comment=body.comment,
     )
-    uid = update_id(
-        caller.username,
-        idempotency_key,
-        "decide",
+    await _act(
+        database,
+        lifecycle,
+        caller,
         draft_id,
-        state,
+        "decide",
+        request,
+        DraftState,
+        idempotency_key,
         body.stage,
         body.version,
         body.decision,
         body.comment,
-    )
-    await lifecycle.update(
-        draft_id, author, "decide", request, update_id=uid, result_type=DraftState
     )
     return await _detail(database, draft_id, caller)
 
@@ -262,11 +286,17 @@ async def publish(
 ) -> DraftDetail:
     """Post now, or at `at` (a durable timer; withdrawing the draft cancels it)."""
     at = body.at if body else None
-    author, *state = await _snapshot(database, draft_id)
-    uid = update_id(caller.username, idempotency_key, "publish", draft_id, state, at)
     request = PublishRequest(actor=_actor(caller), at=at)
-    await lifecycle.update(
-        draft_id, author, "publish", request, update_id=uid, result_type=DraftState
+    await _act(
+        database,
+        lifecycle,
+        caller,
+        draft_id,
+        "publish",
+        request,
+        DraftState,
+        idempotency_key,
+        at,
     )
     return await _detail(database, draft_id, caller)
 
@@ -279,11 +309,9 @@ async def withdraw(
     lifecycle: LifecycleDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftDetail:
-    author, *state = await _snapshot(database, draft_id)
-    uid = update_id(caller.username, idempotency_key, "withdraw", draft_id, state)
     request = WithdrawRequest(actor=_actor(caller))
-    await lifecycle.update(
-        draft_id, author, "withdraw", request, update_id=uid, result_type=DraftState
+    await _act(
+        database, lifecycle, caller, draft_id, "withdraw", request, DraftState, idempotency_key
     )
     return await _detail(database, draft_id, caller)
 
