@@ -1,7 +1,9 @@
 """The API's side of the approval workflow: send an action as an update, map the answer.
 
-Every action is sent with update-with-start: should a draft's workflow never have started
-(the API died between committing the draft and starting it), its next action starts it.
+An action is sent as a plain update to the draft's workflow. Should that workflow not be
+found (the API died between committing the draft and starting it, or the draft is closed),
+the action is sent again with update-with-start: a never-started workflow starts, and a
+finished one answers that the draft is closed. The common case costs the server one call.
 Updates go by name, so the API depends on the contracts only, not on workflow code.
 """
 
@@ -75,7 +77,16 @@ class Lifecycle:
         result_type: type[T],
     ) -> T:
         client = await self._client()
+        handle = client.get_workflow_handle(workflow_id(draft_id, self.id_prefix))
         try:
+            try:
+                done: T = await handle.execute_update(
+                    name, arg, id=update_id, result_type=result_type
+                )
+                return done
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
             result: T = await client.execute_update_with_start_workflow(
                 name,
                 arg,

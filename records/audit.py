@@ -109,39 +109,66 @@ class NewEvent:
     event_key: str | None = None
 
 
-def recorded(session: Session, event_key: str) -> AuditEvent | None:
-    """The event written under `event_key`, if a previous attempt already wrote it."""
-    return session.exec(select(AuditEvent).where(AuditEvent.event_key == event_key)).first()
+@dataclass(frozen=True)
+class Appended:
+    seq: int
+    hash: str
 
 
-def append(session: Session, new: NewEvent) -> AuditEvent:
+# Core statements on the table, compiled once: appends happen on every transition.
+EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
+_HEAD = select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
+_INSERT = EVENTS.insert()
+
+
+def recorded(session: Session, event_key: str) -> int | None:
+    """The `seq` of the event written under `event_key`, if an earlier attempt wrote it."""
+    seq = session.execute(
+        select(EVENTS.c.seq).where(EVENTS.c.event_key == event_key)
+    ).scalar_one_or_none()
+    return None if seq is None else int(seq)
+
+
+def append(session: Session, new: NewEvent) -> Appended:
     """Add one event to the caller's transaction; the caller commits it with the change.
 
     An `event_key` is unique: a caller that may be retried checks `recorded` first (it has
     to, to skip its own change too); a duplicate that slips through fails the transaction.
     """
     _lock_chain(session)
-    head = session.exec(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(1)).first()
-    seq = 1 if head is None else head.seq + 1
-    prev_hash = GENESIS_HASH if head is None else head.hash
-    event = AuditEvent(
-        seq=seq,
-        at=utcnow(),
-        actor=new.actor,
-        role=new.role,
-        action=new.action,
-        draft_id=new.draft_id,
-        version=new.version,
-        content_sha256=new.content_sha256,
-        payload=canonical_json(new.payload),
-        prev_hash=prev_hash,
-        hash="",
-        event_key=new.event_key,
+    head = session.execute(_HEAD).first()
+    seq = 1 if head is None else int(head.seq) + 1
+    prev_hash = GENESIS_HASH if head is None else str(head.hash)
+    at, payload = utcnow(), canonical_json(new.payload)
+    fields = (
+        format_time(at),
+        new.actor,
+        new.role,
+        new.action,
+        new.draft_id,
+        new.version,
+        new.content_sha256,
+        payload,
     )
-    event.hash = event_hash(prev_hash, seq, hashed_fields(event))
-    session.add(event)
-    session.flush()
-    return event
+    digest = event_hash(prev_hash, seq, fields)
+    session.execute(
+        _INSERT,
+        {
+            "seq": seq,
+            "at": at,
+            "actor": new.actor,
+            "role": new.role,
+            "action": new.action,
+            "draft_id": new.draft_id,
+            "version": new.version,
+            "content_sha256": new.content_sha256,
+            "payload": payload,
+            "prev_hash": prev_hash,
+            "hash": digest,
+            "event_key": new.event_key,
+        },
+    )
+    return Appended(seq=seq, hash=digest)
 
 
 def _lock_chain(session: Session) -> None:

@@ -3,12 +3,15 @@
 Two kinds of session: `read_session` for queries and `write_session` for changes. On SQLite
 a write session opens with `BEGIN IMMEDIATE`, taking the database's single write lock
 before its first read; otherwise a transaction that read, then tried to write after another
-writer committed, would fail with SQLITE_BUSY instead of waiting its turn. The request (or
-activity) owns the transaction and commits once.
+writer committed, would fail with SQLITE_BUSY instead of waiting its turn. Writers in one
+process first queue on a mutex, so they wake the moment the lock is free rather than polling
+for it (SQLite's busy handler sleeps up to 100 ms between tries). The request (or activity)
+owns the transaction and commits once.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +22,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
 _IMMEDIATE = "countersign_immediate"
+WRITE_WAIT_SECONDS = 30
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -43,7 +47,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={WRITE_WAIT_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -59,6 +63,7 @@ class Database:
         self.engine = make_engine(url, **engine_kwargs)
         self.dialect = self.engine.dialect.name
         self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        self._write_turn = threading.Lock() if self.dialect == "sqlite" else None
 
     @contextmanager
     def read_session(self) -> Iterator[Session]:
@@ -68,13 +73,20 @@ class Database:
     @contextmanager
     def write_session(self) -> Iterator[Session]:
         """Commits when the block ends without an exception, rolls back otherwise."""
-        with Session(self._writer, expire_on_commit=False) as session:
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+        turn = self._write_turn
+        if turn is not None and not turn.acquire(timeout=WRITE_WAIT_SECONDS):
+            raise TimeoutError("another write held the database for too long")
+        try:
+            with Session(self._writer, expire_on_commit=False) as session:
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        finally:
+            if turn is not None:
+                turn.release()
 
     def dispose(self) -> None:
         self.engine.dispose()

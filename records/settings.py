@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     workflow_id_prefix: str = Field(
         default="", max_length=40, description="e.g. 'staging-' when deployments share a namespace"
     )
+    workflow_sandbox: bool = Field(
+        default=False,
+        description="run workflow code in temporalio's sandbox (tests always do; slower)",
+    )
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
 

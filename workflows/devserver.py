@@ -9,6 +9,9 @@ from pathlib import Path
 
 # Keep the server from looking up its latest version on the internet at start-up.
 NO_VERSION_CHECK = "frontend.enableServerVersionCheck=false"
+# An activity scheduled by a workflow task goes straight back to the worker that completed
+# the task, with no trip through the matching service (it is still recorded in history).
+EAGER_ACTIVITIES = "system.enableActivityEagerExecution=true"
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 
 
@@ -26,7 +29,7 @@ def find_binary(name: str = "temporal") -> Path:
 
 def extra_args(db_file: Path | None = None) -> list[str]:
     """Flags the project always passes, whoever starts the server (dev command or tests)."""
-    args = ["--dynamic-config-value", NO_VERSION_CHECK]
+    args = ["--dynamic-config-value", NO_VERSION_CHECK, "--dynamic-config-value", EAGER_ACTIVITIES]
     if db_file is not None:
         for pragma in SQLITE_PRAGMAS:
             args += ["--sqlite-pragma", pragma]

@@ -1,4 +1,11 @@
-"""The worker process: connects to Temporal (with retries) and serves the task queue."""
+"""The worker process: connects to Temporal (with retries) and serves the task queue.
+
+Workflow code runs in temporalio's sandbox wherever it is built with `sandboxed=True`: in
+every test worker and the replay tests, where the sandbox refuses non-deterministic calls.
+The service's own worker runs it unsandboxed by default (`COUNTERSIGN_WORKFLOW_SANDBOX`):
+the sandbox re-imports the workflow module for every draft and wraps every activation,
+which cost a third of the worker's CPU in `bench/lifecycle.py`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from connectors.base import Publisher
 from connectors.outbox import OutboxPublisher
@@ -48,11 +56,14 @@ def build_worker(
     executor: ThreadPoolExecutor,
     rules: RuleSet | None = None,
     publishers: dict[str, Publisher] | None = None,
+    *,
+    sandboxed: bool = True,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
         activities=activities(database, rules or RuleSet.load(), publishers),  # compiled once
         activity_executor=executor,  # activities are synchronous database work
         max_concurrent_activities=ACTIVITY_THREADS,
@@ -72,7 +83,13 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
     with ThreadPoolExecutor(
         max_workers=ACTIVITY_THREADS, thread_name_prefix="activity"
     ) as executor:
-        worker = build_worker(client, settings.task_queue, database, executor)
+        worker = build_worker(
+            client,
+            settings.task_queue,
+            database,
+            executor,
+            sandboxed=settings.workflow_sandbox,
+        )
         log.info(
             "worker serving task queue %r at %s", settings.task_queue, settings.temporal_address
         )
