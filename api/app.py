@@ -39,7 +39,10 @@ def create_app(
             settings.temporal_address, settings.temporal_namespace
         )
         app.state.lifecycle = Lifecycle(
-            app.state.temporal, settings.task_queue, settings.workflow_id_prefix
+            app.state.temporal,
+            settings.task_queue,
+            settings.workflow_id_prefix,
+            retry_seconds=settings.temporal_retry_seconds,
         )
         try:
             yield

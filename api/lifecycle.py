@@ -9,7 +9,9 @@ Updates go by name, so the API depends on the contracts only, not on workflow co
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -39,10 +41,32 @@ def update_id(principal: str, idempotency_key: str | None, *derived: object) -> 
 
 
 class Lifecycle:
-    def __init__(self, gateway: TemporalGateway, task_queue: str, id_prefix: str = "") -> None:
+    def __init__(
+        self,
+        gateway: TemporalGateway,
+        task_queue: str,
+        id_prefix: str = "",
+        *,
+        retry_seconds: float = 30.0,
+    ) -> None:
         self.gateway = gateway
         self.task_queue = task_queue
         self.id_prefix = id_prefix
+        self.retry_seconds = retry_seconds
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Try again while Temporal is unavailable (restarting), for up to `retry_seconds`.
+        A repeated attempt is the same action: the workflow id and update id are fixed."""
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + self.retry_seconds, 0.2
+        while True:
+            try:
+                return await attempt()
+            except Unavailable:
+                if loop.time() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _start_options(self, draft_id: int) -> dict[str, Any]:
         return {
@@ -54,6 +78,23 @@ class Lifecycle:
         }
 
     async def start(self, draft_id: int, author: str) -> None:
+        await self._retrying(lambda: self._start(draft_id, author))
+
+    async def update(
+        self,
+        draft_id: int,
+        author: str,
+        name: str,
+        arg: Any,
+        *,
+        update_id: str,
+        result_type: type[T],
+    ) -> T:
+        return await self._retrying(
+            lambda: self._update(draft_id, author, name, arg, update_id, result_type)
+        )
+
+    async def _start(self, draft_id: int, author: str) -> None:
         client = await self._client()
         try:
             await client.start_workflow(
@@ -66,13 +107,12 @@ class Lifecycle:
         except RPCError as exc:
             raise _rpc_error(exc) from exc
 
-    async def update(
+    async def _update(
         self,
         draft_id: int,
         author: str,
         name: str,
         arg: Any,
-        *,
         update_id: str,
         result_type: type[T],
     ) -> T:

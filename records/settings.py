@@ -40,6 +40,9 @@ class Settings(BaseSettings):
         default=False,
         description="run workflow code in temporalio's sandbox (tests always do; slower)",
     )
+    temporal_retry_seconds: float = Field(
+        default=30.0, ge=0, description="how long an API call waits for Temporal to come back"
+    )
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
 
