@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from api.tokens import TokenError, TokenService
@@ -31,22 +32,22 @@ class Principal:
         return not self.roles.isdisjoint(roles)
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
 
 
-def get_tokens(request: Request) -> TokenService:
+async def get_tokens(request: Request) -> TokenService:
     tokens: TokenService = request.app.state.tokens
     return tokens
 
 
-def get_temporal(request: Request) -> TemporalGateway:
+async def get_temporal(request: Request) -> TemporalGateway:
     gateway: TemporalGateway = request.app.state.temporal
     return gateway
 
@@ -76,7 +77,7 @@ def unauthorized(detail: str = "a valid bearer token is required") -> HTTPExcept
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def current_principal(
+async def current_principal(
     token: Annotated[str | None, Depends(_bearer)], tokens: TokensDep, database: DatabaseDep
 ) -> Principal:
     if not token:
@@ -85,29 +86,32 @@ def current_principal(
         verified = tokens.verify(token)
     except TokenError as exc:
         raise unauthorized("the bearer token is not valid") from exc
-    with database.read_session() as session:
-        user = users.get_by_username(session, verified.subject)
-        if verified.external:
-            # The provider vouches for identity and roles; a local account of the same name
-            # that an admin disabled still locks the person out.
-            if user is not None and user.disabled:
-                raise unauthorized("this account is disabled")
-            return Principal(verified.subject, verified.roles or frozenset(), external=True)
-        if user is None or user.disabled:
-            raise unauthorized("the account behind this token is unknown or disabled")
-        assert user.id is not None
-        # Roles are read on every request, so a change by an admin takes effect at once.
-        return Principal(user.username, frozenset(users.roles_of(session, user.id)))
+
+    def account() -> users.Account | None:
+        with database.read_session() as session:
+            return users.account(session, verified.subject)
+
+    # Roles are read on every request, so a change by an admin takes effect at once.
+    found = await run_in_threadpool(account)
+    if verified.external:
+        # The provider vouches for identity and roles; a local account of the same name
+        # that an admin disabled still locks the person out.
+        if found is not None and found.disabled:
+            raise unauthorized("this account is disabled")
+        return Principal(verified.subject, verified.roles or frozenset(), external=True)
+    if found is None or found.disabled:
+        raise unauthorized("the account behind this token is unknown or disabled")
+    return Principal(verified.subject, found.roles)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Principal]:
+def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A route dependency: the caller must hold at least one of `roles`."""
     allowed = ", ".join(r.value for r in roles)
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.has_any(*roles):
             raise HTTPException(403, f"this action needs one of the roles: {allowed}")
         return principal

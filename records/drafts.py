@@ -4,6 +4,7 @@ read model the API serves (the workflow changes drafts; see `workflows.activitie
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -79,41 +80,61 @@ def get(session: Session, draft_id: int) -> Draft:
     return draft
 
 
-def detail(session: Session, draft_id: int) -> DraftDetail:
-    draft = get(session, draft_id)
-    versions = session.exec(
-        select(DraftVersion)
-        .where(DraftVersion.draft_id == draft_id)
-        .order_by(col(DraftVersion.version))
-    ).all()
-    current = next(v for v in versions if v.version == draft.version)
-    decisions = session.exec(
-        select(Decision).where(Decision.draft_id == draft_id).order_by(col(Decision.at))
-    ).all()
-    publication = session.exec(
-        select(Publication)
-        .where(Publication.draft_id == draft_id)
-        .order_by(col(Publication.id).desc())
+def standing(session: Session, draft_id: int) -> tuple[str, str, str | None, int]:
+    """Author, status, stage and version: what the API needs before it sends an action."""
+    row = session.execute(
+        select(Draft.author, Draft.status, Draft.stage, Draft.version).where(
+            col(Draft.id) == draft_id
+        )
     ).first()
-    events = session.exec(
-        select(AuditEvent).where(AuditEvent.draft_id == draft_id).order_by(col(AuditEvent.seq))
-    ).all()
+    if row is None:
+        raise NotFound(f"no draft with id {draft_id}")
+    return row.author, row.status, row.stage, row.version
+
+
+def detail(session: Session, draft_id: int) -> DraftDetail:
+    """The draft with its versions, decisions, latest publication and timeline: column
+    queries, no ORM objects (this answers every action, not only reads)."""
+    draft = get(session, draft_id)
+
+    def rows(*columns: Any, where: Any, order: Any) -> Sequence[Any]:
+        return session.execute(select(*columns).where(where).order_by(order)).all()
+
+    versions = rows(
+        *(getattr(DraftVersion, name) for name in _VERSION_COLUMNS),
+        where=col(DraftVersion.draft_id) == draft_id,
+        order=col(DraftVersion.version),
+    )
+    current = next(v for v in versions if v.version == draft.version)
+    decisions = rows(
+        *(getattr(Decision, name) for name in DecisionPublic.model_fields),
+        where=col(Decision.draft_id) == draft_id,
+        order=col(Decision.at),
+    )
+    publication = session.execute(
+        select(*(getattr(Publication, name) for name in PublicationPublic.model_fields))
+        .where(col(Publication.draft_id) == draft_id)
+        .order_by(col(Publication.id).desc())
+        .limit(1)
+    ).first()
+    events = rows(
+        *(getattr(AuditEvent, name) for name in TimelineEntry.model_fields),
+        where=col(AuditEvent.draft_id) == draft_id,
+        order=col(AuditEvent.seq),
+    )
     return DraftDetail(
         **_public_fields(draft, current),
-        decisions=[DecisionPublic.model_validate(d, from_attributes=True) for d in decisions],
-        publication=(
-            PublicationPublic.model_validate(publication, from_attributes=True)
-            if publication
-            else None
-        ),
-        versions=[VersionPublic.model_validate(v, from_attributes=True) for v in versions],
-        timeline=[
-            TimelineEntry(
-                seq=e.seq, at=e.at, actor=e.actor, role=e.role, action=e.action, version=e.version
-            )
-            for e in events
+        decisions=[DecisionPublic(**d._mapping) for d in decisions],
+        publication=PublicationPublic(**publication._mapping) if publication else None,
+        versions=[
+            VersionPublic(**{k: v._mapping[k] for k in VersionPublic.model_fields})
+            for v in versions
         ],
+        timeline=[TimelineEntry(**e._mapping) for e in events],
     )
+
+
+_VERSION_COLUMNS = (*VersionPublic.model_fields, "findings", "route", "ruleset_version")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -170,7 +191,8 @@ def listing(
     return page, next_cursor
 
 
-def _public_fields(draft: Draft, version: DraftVersion) -> dict[str, Any]:
+def _public_fields(draft: Draft, version: Any) -> dict[str, Any]:
+    """`version` is a DraftVersion or a row with its columns."""
     assert draft.id is not None
     return {
         "id": draft.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
@@ -25,6 +26,30 @@ def require(session: Session, username: str) -> User:
     if user is None:
         raise NotFound(f"no user named {username!r}")
     return user
+
+
+@dataclass(frozen=True)
+class Account:
+    """What a request needs to know about its caller."""
+
+    disabled: bool
+    roles: frozenset[Role]
+
+
+def account(session: Session, username: str) -> Account | None:
+    """The caller's standing and roles, in one query."""
+    if "\x00" in username:
+        return None
+    rows = session.execute(
+        select(User.disabled, UserRole.role)
+        .outerjoin(UserRole, col(UserRole.user_id) == col(User.id))
+        .where(User.username == username)
+    ).all()
+    if not rows:
+        return None
+    return Account(
+        disabled=bool(rows[0][0]), roles=frozenset(Role(r) for _, r in rows if r is not None)
+    )
 
 
 def roles_of(session: Session, user_id: int) -> list[Role]:

@@ -52,7 +52,7 @@ CursorParam = Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_
 LimitParam = Annotated[int, Query(ge=1, le=200)]
 
 
-def get_lifecycle(request: Request) -> Lifecycle:
+async def get_lifecycle(request: Request) -> Lifecycle:
     lifecycle: Lifecycle = request.app.state.lifecycle
     return lifecycle
 
@@ -88,8 +88,7 @@ async def _snapshot(database: Database, draft_id: int) -> tuple[str, str, str | 
 
     def read() -> tuple[str, str, str | None, int]:
         with database.read_session() as session:
-            draft = drafts.get(session, draft_id)
-            return draft.author, draft.status, draft.stage, draft.version
+            return drafts.standing(session, draft_id)
 
     return await run_in_threadpool(read)
 
