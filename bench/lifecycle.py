@@ -1,7 +1,8 @@
 """Lifecycle throughput: N drafts (default 500, 50 concurrent clients) through create ->
 submit -> comms -> legal -> publish over HTTP against the real API and worker processes,
 and, in the same run on the same Temporal server, N bare workflows with the same four
-updates and one activity. Prints drafts/s, p50/p99 per action and the ratio to bare.
+updates and one activity. Prints drafts/s, p50/p99 per action, the CPU each process spent
+per draft in each phase (where the time goes), and the ratio to bare.
 
     .venv/bin/python bench/lifecycle.py [--drafts N] [--clients N]
 """
@@ -187,6 +188,47 @@ def seed(database: Database, count: int) -> list[int]:
         return [p.id for p in posts if p.id is not None]
 
 
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds used so far by this process and its children, by role (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    me = os.getpid()
+    used: dict[str, float] = defaultdict(float)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError):
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid != me and ppid != me:
+            continue
+        role = (
+            "this process"
+            if pid == me
+            else "temporal server"
+            if "temporal" in cmdline and "server" in cmdline
+            else "api"
+            if cmdline.rstrip().endswith(" api")
+            else "worker"
+            if cmdline.rstrip().endswith(" worker")
+            else "other"
+        )
+        used[role] += (int(fields[11]) + int(fields[12])) / tick
+    return used
+
+
+def report_cpu(count: int, bare: dict[str, float], countersign: dict[str, float]) -> None:
+    print(f"\nCPU per draft (ms)   {'bare':>8} {'countersign':>12}")
+    for role in ("temporal server", "this process", "api", "worker", "other"):
+        if bare.get(role) or countersign.get(role):
+            b, c = bare.get(role, 0.0) * 1000 / count, countersign.get(role, 0.0) * 1000 / count
+            print(f"  {role:18} {b:8.1f} {c:12.1f}")
+    total_b = sum(bare.values()) * 1000 / count
+    total_c = sum(countersign.values()) * 1000 / count
+    print(f"  {'total':18} {total_b:8.1f} {total_c:12.1f}")
+    print("  (this process: the bare client and worker, then the HTTP load generator)")
+
+
 def report(label: str, rate: float, timings: dict) -> None:
     print(f"\n{label}: {rate:,.1f} drafts/s")
     for name in ACTIONS:
@@ -240,8 +282,11 @@ async def main() -> None:
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.1)
+            before = cpu_seconds()
             bare_rate, bare_timings = await run_bare(env, args.drafts, args.clients)
+            between = cpu_seconds()
             rate, timings = await run_countersign(base, post_ids, args.clients)
+            after = cpu_seconds()
             report(
                 f"bare Temporal ({args.drafts} workflows, {args.clients} clients)",
                 bare_rate,
@@ -251,6 +296,11 @@ async def main() -> None:
                 f"Countersign over HTTP ({args.drafts} drafts, {args.clients} clients)",
                 rate,
                 timings,
+            )
+            report_cpu(
+                args.drafts,
+                {k: between[k] - before[k] for k in between},
+                {k: after[k] - between[k] for k in after},
             )
             print(f"\nratio Countersign / bare: {rate / bare_rate:.2f} (target >= 0.7)")
         finally:
