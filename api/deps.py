@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from api.tokens import TokenError, TokenService
@@ -87,12 +86,8 @@ async def current_principal(
     except TokenError as exc:
         raise unauthorized("the bearer token is not valid") from exc
 
-    def account() -> users.Account | None:
-        with database.read_session() as session:
-            return users.account(session, verified.subject)
-
     # Roles are read on every request, so a change by an admin takes effect at once.
-    found = await run_in_threadpool(account)
+    found = await database.read(lambda session: users.account(session, verified.subject))
     if verified.external:
         # The provider vouches for identity and roles; a local account of the same name
         # that an admin disabled still locks the person out.

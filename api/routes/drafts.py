@@ -69,11 +69,7 @@ def _sees_only_own(principal: Principal) -> bool:
 
 
 async def _detail(database: Database, draft_id: int, principal: Principal) -> DraftDetail:
-    def read() -> DraftDetail:
-        with database.read_session() as session:
-            return drafts.detail(session, draft_id)
-
-    detail = await run_in_threadpool(read)
+    detail = await database.read(lambda session: drafts.detail(session, draft_id))
     if _sees_only_own(principal) and detail.author != principal.username:
         raise NotFound(f"no draft with id {draft_id}")
     return detail
@@ -86,11 +82,7 @@ async def _snapshot(database: Database, draft_id: int) -> tuple[str, str, str | 
     update, and the same action asked again in a later state is a new one.
     """
 
-    def read() -> tuple[str, str, str | None, int]:
-        with database.read_session() as session:
-            return drafts.standing(session, draft_id)
-
-    return await run_in_threadpool(read)
+    return await database.read(lambda session: drafts.standing(session, draft_id))
 
 
 async def _act(
