@@ -20,10 +20,10 @@ from records import audit
 from records.db import Database
 from records.models import OutboxMessage, Publication, Role
 from records.settings import Settings
+from tests.helpers import submitted_draft
 from workflows.connection import TemporalGateway
 
 pytestmark = pytest.mark.temporal
-CLEAN = "Thanks for reaching out! We have sent you a direct message."
 PASSWORD = "correct horse battery staple"
 
 
@@ -102,30 +102,6 @@ async def setup(
             finally:
                 if worker.process is not None and worker.process.returncode is None:
                     await worker.kill()
-
-
-async def submitted_draft(client: httpx.AsyncClient, people: dict[str, dict[str, str]]) -> str:
-    post = await client.post(
-        "/api/v1/posts",
-        headers=people["agent"],
-        json={
-            "channel": "x",
-            "external_id": uuid.uuid4().hex,
-            "author": "@c",
-            "text": "Hello?",
-            "url": "https://x.example/1",
-            "received_at": "2026-11-22T09:00:00Z",
-        },
-    )
-    draft = await client.post(
-        "/api/v1/drafts",
-        headers=people["agent"],
-        json={"post_id": post.json()["id"], "body": CLEAN},
-    )
-    url = f"/api/v1/drafts/{draft.json()['id']}"
-    submitted = await client.post(f"{url}/submit", headers=people["agent"])
-    assert submitted.json()["status"] == "in_review", submitted.text
-    return url
 
 
 def posted(database: Database) -> list[OutboxMessage]:

@@ -22,14 +22,13 @@ from records import audit
 from records.db import Database
 from records.models import Decision, Role
 from records.settings import Settings
-from tests.helpers import free_ports
+from tests.helpers import free_ports, submitted_draft
 from workflows import devserver
 from workflows.connection import TemporalGateway, connect
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
 pytestmark = pytest.mark.temporal
 PASSWORD = "correct horse battery staple"
-CLEAN = "Thanks for reaching out! We have sent you a direct message."
 DOWNTIME = 12.0  # seconds; longer than the SDK's RPC retries, shorter than the API's
 
 
@@ -110,26 +109,7 @@ async def test_an_action_sent_while_temporal_restarts_waits_and_takes_effect_onc
     database: Database,
 ) -> None:
     http, people = client
-    post = await http.post(
-        "/api/v1/posts",
-        headers=people["agent"],
-        json={
-            "channel": "x",
-            "external_id": uuid.uuid4().hex,
-            "author": "@c",
-            "text": "Hello?",
-            "url": "https://x.example/1",
-            "received_at": "2026-11-22T09:00:00Z",
-        },
-    )
-    draft = await http.post(
-        "/api/v1/drafts",
-        headers=people["agent"],
-        json={"post_id": post.json()["id"], "body": CLEAN},
-    )
-    url = f"/api/v1/drafts/{draft.json()['id']}"
-    submitted = await http.post(f"{url}/submit", headers=people["agent"])
-    assert submitted.json()["status"] == "in_review", submitted.text
+    url = await submitted_draft(http, people)
 
     server.stop()
     approve = {"stage": "comms", "decision": "approve", "version": 1}
