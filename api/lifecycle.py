@@ -10,9 +10,10 @@ Updates go by name, so the API depends on the contracts only, not on workflow co
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -25,6 +26,7 @@ from workflows.contracts import CONFLICT, FORBIDDEN, INVALID, DraftStart, workfl
 
 WORKFLOW = "ResponseApproval"
 T = TypeVar("T")
+P = ParamSpec("P")
 _ERRORS: dict[str, type[CountersignError]] = {
     FORBIDDEN: Forbidden,
     CONFLICT: Conflict,
@@ -38,6 +40,28 @@ def update_id(principal: str, idempotency_key: str | None, *derived: object) -> 
     so a retried request is the same update and Temporal applies it once."""
     material = f"key:{principal}:{idempotency_key}" if idempotency_key else repr(derived)
     return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def _retrying(
+    method: Callable[Concatenate[Lifecycle, P], Awaitable[T]],
+) -> Callable[Concatenate[Lifecycle, P], Awaitable[T]]:
+    """Try again while Temporal is unavailable (restarting), for up to `retry_seconds`.
+    A repeated attempt is the same action: the workflow id and update id are fixed."""
+
+    @functools.wraps(method)
+    async def retried(self: Lifecycle, *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + self.retry_seconds, 0.2
+        while True:
+            try:
+                return await method(self, *args, **kwargs)
+            except Unavailable:
+                if loop.time() + delay > deadline:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    return retried
 
 
 class Lifecycle:
@@ -54,20 +78,6 @@ class Lifecycle:
         self.id_prefix = id_prefix
         self.retry_seconds = retry_seconds
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Try again while Temporal is unavailable (restarting), for up to `retry_seconds`.
-        A repeated attempt is the same action: the workflow id and update id are fixed."""
-        loop = asyncio.get_running_loop()
-        deadline, delay = loop.time() + self.retry_seconds, 0.2
-        while True:
-            try:
-                return await attempt()
-            except Unavailable:
-                if loop.time() + delay > deadline:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-
     def _start_options(self, draft_id: int) -> dict[str, Any]:
         return {
             "id": workflow_id(draft_id, self.id_prefix),
@@ -77,24 +87,8 @@ class Lifecycle:
             "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
         }
 
+    @_retrying
     async def start(self, draft_id: int, author: str) -> None:
-        await self._retrying(lambda: self._start(draft_id, author))
-
-    async def update(
-        self,
-        draft_id: int,
-        author: str,
-        name: str,
-        arg: Any,
-        *,
-        update_id: str,
-        result_type: type[T],
-    ) -> T:
-        return await self._retrying(
-            lambda: self._update(draft_id, author, name, arg, update_id, result_type)
-        )
-
-    async def _start(self, draft_id: int, author: str) -> None:
         client = await self._client()
         try:
             await client.start_workflow(
@@ -107,12 +101,14 @@ class Lifecycle:
         except RPCError as exc:
             raise _rpc_error(exc) from exc
 
-    async def _update(
+    @_retrying
+    async def update(
         self,
         draft_id: int,
         author: str,
         name: str,
         arg: Any,
+        *,
         update_id: str,
         result_type: type[T],
     ) -> T:

@@ -188,6 +188,13 @@ def seed(database: Database, count: int) -> list[int]:
         return [p.id for p in posts if p.id is not None]
 
 
+def _role(cmdline: str) -> str:
+    words = cmdline.split()
+    if "temporal" in cmdline and "server" in words:
+        return "temporal server"
+    return words[-1] if words and words[-1] in ("api", "worker") else "other"
+
+
 def cpu_seconds() -> dict[str, float]:
     """CPU seconds used so far by this process and its children, by role (Linux /proc)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -202,17 +209,7 @@ def cpu_seconds() -> dict[str, float]:
         pid, ppid = int(stat.parent.name), int(fields[1])
         if pid != me and ppid != me:
             continue
-        role = (
-            "this process"
-            if pid == me
-            else "temporal server"
-            if "temporal" in cmdline and "server" in cmdline
-            else "api"
-            if cmdline.rstrip().endswith(" api")
-            else "worker"
-            if cmdline.rstrip().endswith(" worker")
-            else "other"
-        )
+        role = "this process" if pid == me else _role(cmdline)
         used[role] += (int(fields[11]) + int(fields[12])) / tick
     return used
 

@@ -165,13 +165,20 @@ def _stop(children: list[Child]) -> None:
     """API first, then the worker (finishes its tasks), then Temporal; by process id."""
     for child in reversed(children):
         if child.process.poll() is None:
-            child.process.send_signal(signal.SIGTERM)
-            try:
-                child.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.process.kill()
-                child.process.wait()
+            stop_process(child.process)
             console.print(f"stopped {child.name} (pid {child.process.pid})")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _banner(settings: Settings, base: str, logs: Path) -> None:

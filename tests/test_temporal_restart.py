@@ -6,7 +6,6 @@ what carries the call through."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +17,7 @@ import pytest
 from sqlmodel import func, select
 
 from api.app import create_app
+from countersign.devrunner import stop_process
 from records import audit
 from records.db import Database
 from records.models import Decision, Role
@@ -52,13 +52,8 @@ class DevServer:
         )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout=30)
 
 
 @pytest.fixture

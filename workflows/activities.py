@@ -68,24 +68,17 @@ class RecordActivities:
     def submit_checks(self, request: CheckSubmission) -> SubmitOutcome:
         """Run the policies on the version; record findings, the route and the transition."""
         with self.database.write_session() as session:
-            row = session.execute(
-                select(
-                    VERSIONS.c.body,
-                    VERSIONS.c.content_sha256,
-                    VERSIONS.c.findings,
-                    VERSIONS.c.route,
-                    VERSIONS.c.ruleset_version,
-                    POSTS.c.channel,
-                )
-                .join(DRAFTS, DRAFTS.c.id == VERSIONS.c.draft_id)
-                .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
-                .where(
-                    VERSIONS.c.draft_id == request.draft_id,
-                    VERSIONS.c.version == request.version,
-                )
-            ).first()
-            if row is None:
-                raise _not_found(f"draft {request.draft_id} has no version {request.version}")
+            row = _version_row(
+                session,
+                request.draft_id,
+                request.version,
+                VERSIONS.c.body,
+                VERSIONS.c.content_sha256,
+                VERSIONS.c.findings,
+                VERSIONS.c.route,
+                VERSIONS.c.ruleset_version,
+                POSTS.c.channel,
+            )
             findings, route, ruleset = row.findings, row.route, row.ruleset_version
             if audit.recorded(session, request.event_key) is None:
                 result = self.rules.check(row.body, str(row.channel))
@@ -172,7 +165,9 @@ class RecordActivities:
         with self.database.write_session() as session:
             if audit.recorded(session, request.event_key) is not None:
                 return
-            content = _content_sha256(session, request.draft_id, request.version)
+            content = _version_row(
+                session, request.draft_id, request.version, VERSIONS.c.content_sha256
+            ).content_sha256
             session.execute(
                 DECISIONS.insert(),
                 {
@@ -213,15 +208,17 @@ def _not_found(message: str) -> ApplicationError:
     return ApplicationError(message, type="NotFound", non_retryable=True)
 
 
-def _content_sha256(session: Session, draft_id: int, version: int) -> str:
-    digest = session.execute(
-        select(VERSIONS.c.content_sha256).where(
-            VERSIONS.c.draft_id == draft_id, VERSIONS.c.version == version
-        )
-    ).scalar_one_or_none()
-    if digest is None:
+def _version_row(session: Session, draft_id: int, version: int, *columns: Any) -> Any:
+    """`columns` of a draft's version, joined with its draft and inbound post."""
+    row = session.execute(
+        select(*columns)
+        .join(DRAFTS, DRAFTS.c.id == VERSIONS.c.draft_id)
+        .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
+        .where(VERSIONS.c.draft_id == draft_id, VERSIONS.c.version == version)
+    ).first()
+    if row is None:
         raise _not_found(f"draft {draft_id} has no version {version}")
-    return str(digest)
+    return row
 
 
 def _move(session: Session, draft_id: int, status: str, stage: str | None, **more: object) -> None:
@@ -270,20 +267,16 @@ class PublishActivities:
         with self.database.write_session() as session:
             if audit.recorded(session, job.event_key) is not None:
                 return "published"
-            row = session.execute(
-                select(
-                    VERSIONS.c.body,
-                    VERSIONS.c.content_sha256,
-                    POSTS.c.id.label("post_id"),
-                    POSTS.c.channel,
-                    POSTS.c.external_id,
-                )
-                .join(DRAFTS, DRAFTS.c.id == VERSIONS.c.draft_id)
-                .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
-                .where(VERSIONS.c.draft_id == job.draft_id, VERSIONS.c.version == job.version)
-            ).first()
-            if row is None:
-                raise _not_found(f"draft {job.draft_id} has no version {job.version}")
+            row = _version_row(
+                session,
+                job.draft_id,
+                job.version,
+                VERSIONS.c.body,
+                VERSIONS.c.content_sha256,
+                POSTS.c.id.label("post_id"),
+                POSTS.c.channel,
+                POSTS.c.external_id,
+            )
             attempts = session.execute(
                 select(PUBLICATIONS.c.attempts).where(*where)
             ).scalar_one_or_none()
