@@ -226,6 +226,26 @@ def report_cpu(count: int, bare: dict[str, float], countersign: dict[str, float]
     print("  (this process: the bare client and worker, then the HTTP load generator)")
 
 
+def server_counts(metrics_url: str) -> dict[str, float]:
+    """The server's request and persistence counts so far, by operation (Prometheus text)."""
+    counts: dict[str, float] = defaultdict(float)
+    for line in httpx.get(metrics_url, timeout=10).text.splitlines():
+        name = line.split("{", 1)[0]
+        if name not in ("service_requests", "persistence_requests") or 'operation="' not in line:
+            continue
+        operation = line.split('operation="', 1)[1].split('"', 1)[0]
+        counts[f"{name.split('_')[0]} {operation}"] += float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+def report_server(count: int, bare: dict[str, float], countersign: dict[str, float]) -> None:
+    print(f"\nserver calls per draft {'bare':>8} {'countersign':>12}")
+    for key in sorted(set(bare) | set(countersign), key=lambda k: -countersign.get(k, 0)):
+        b, c = bare.get(key, 0.0) / count, countersign.get(key, 0.0) / count
+        if max(b, c) >= 0.5:
+            print(f"  {key[:44]:44} {b:8.1f} {c:12.1f}")
+
+
 def report(label: str, rate: float, timings: dict) -> None:
     print(f"\n{label}: {rate:,.1f} drafts/s")
     for name in ACTIONS:
@@ -246,11 +266,17 @@ async def main() -> None:
         upgrade(url)
         database = Database(url)
         post_ids = seed(database, args.drafts)
+        metrics_port = free_port()
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(devserver.find_binary()),
             dev_server_database_filename=f"{tmp}/temporal.db",
-            dev_server_extra_args=devserver.extra_args(Path(tmp) / "temporal.db"),
+            dev_server_extra_args=[
+                *devserver.extra_args(Path(tmp) / "temporal.db"),
+                "--metrics-port",
+                str(metrics_port),
+            ],
         )
+        metrics = f"http://127.0.0.1:{metrics_port}/metrics"
         target = env.client.service_client.config.target_host
         port = free_port()
         child_env = {
@@ -279,11 +305,11 @@ async def main() -> None:
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.1)
-            before = cpu_seconds()
+            before, calls_before = cpu_seconds(), server_counts(metrics)
             bare_rate, bare_timings = await run_bare(env, args.drafts, args.clients)
-            between = cpu_seconds()
+            between, calls_between = cpu_seconds(), server_counts(metrics)
             rate, timings = await run_countersign(base, post_ids, args.clients)
-            after = cpu_seconds()
+            after, calls_after = cpu_seconds(), server_counts(metrics)
             report(
                 f"bare Temporal ({args.drafts} workflows, {args.clients} clients)",
                 bare_rate,
@@ -298,6 +324,11 @@ async def main() -> None:
                 args.drafts,
                 {k: between[k] - before[k] for k in between},
                 {k: after[k] - between[k] for k in after},
+            )
+            report_server(
+                args.drafts,
+                {k: calls_between[k] - calls_before.get(k, 0) for k in calls_between},
+                {k: calls_after[k] - calls_between.get(k, 0) for k in calls_after},
             )
             print(f"\nratio Countersign / bare: {rate / bare_rate:.2f} (target >= 0.7)")
         finally:

@@ -4,12 +4,13 @@ read model the API serves (the workflow changes drafts; see `workflows.activitie
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, tuple_
+from sqlalchemy import and_, bindparam, tuple_
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from records import audit, cursor, posts
@@ -73,68 +74,79 @@ def create(
 # --- reading ---------------------------------------------------------------------------
 
 
-def get(session: Session, draft_id: int) -> Draft:
-    draft = session.get(Draft, draft_id)
-    if draft is None:
-        raise NotFound(f"no draft with id {draft_id}")
-    return draft
-
-
 def standing(session: Session, draft_id: int) -> tuple[str, str, str | None, int]:
     """Author, status, stage and version: what the API needs before it sends an action."""
-    row = session.execute(
-        select(Draft.author, Draft.status, Draft.stage, Draft.version).where(
-            col(Draft.id) == draft_id
-        )
-    ).first()
+    row = session.connection().execute(_STANDING, {"id": draft_id}).first()
     if row is None:
         raise NotFound(f"no draft with id {draft_id}")
     return row.author, row.status, row.stage, row.version
 
 
 def detail(session: Session, draft_id: int) -> DraftDetail:
-    """The draft with its versions, decisions, latest publication and timeline: column
-    queries, no ORM objects (this answers every action, not only reads)."""
-    draft = get(session, draft_id)
+    """The draft with its versions, decisions, latest publication and timeline.
 
-    def rows(*columns: Any, where: Any, order: Any) -> Sequence[Any]:
-        return session.execute(select(*columns).where(where).order_by(order)).all()
-
-    versions = rows(
-        *(getattr(DraftVersion, name) for name in _VERSION_COLUMNS),
-        where=col(DraftVersion.draft_id) == draft_id,
-        order=col(DraftVersion.version),
-    )
+    This answers every action, not only reads, so it runs prepared Core statements (one per
+    table, built once at import) and builds no ORM objects.
+    """
+    connection = session.connection()
+    bound = {"id": draft_id}
+    draft = connection.execute(_DRAFT, bound).first()
+    if draft is None:
+        raise NotFound(f"no draft with id {draft_id}")
+    versions = connection.execute(_VERSIONS, bound).all()
     current = next(v for v in versions if v.version == draft.version)
-    decisions = rows(
-        *(getattr(Decision, name) for name in DecisionPublic.model_fields),
-        where=col(Decision.draft_id) == draft_id,
-        order=col(Decision.at),
-    )
-    publication = session.execute(
-        select(*(getattr(Publication, name) for name in PublicationPublic.model_fields))
-        .where(col(Publication.draft_id) == draft_id)
-        .order_by(col(Publication.id).desc())
-        .limit(1)
-    ).first()
-    events = rows(
-        *(getattr(AuditEvent, name) for name in TimelineEntry.model_fields),
-        where=col(AuditEvent.draft_id) == draft_id,
-        order=col(AuditEvent.seq),
-    )
+    publication = connection.execute(_PUBLICATION, bound).first()
     return DraftDetail(
         **_public_fields(draft, current),
-        decisions=[DecisionPublic(**d._mapping) for d in decisions],
+        decisions=[DecisionPublic(**d._mapping) for d in connection.execute(_DECISIONS, bound)],
         publication=PublicationPublic(**publication._mapping) if publication else None,
         versions=[
             VersionPublic(**{k: v._mapping[k] for k in VersionPublic.model_fields})
             for v in versions
         ],
-        timeline=[TimelineEntry(**e._mapping) for e in events],
+        timeline=[TimelineEntry(**e._mapping) for e in connection.execute(_TIMELINE, bound)],
     )
 
 
-_VERSION_COLUMNS = (*VersionPublic.model_fields, "findings", "route", "ruleset_version")
+def _columns(table: Any, names: Iterable[str]) -> list[Any]:
+    return [table.c[name] for name in names]
+
+
+_DRAFTS: Any = Draft.__table__  # type: ignore[attr-defined]
+_VERSIONS_T: Any = DraftVersion.__table__  # type: ignore[attr-defined]
+_DECISIONS_T: Any = Decision.__table__  # type: ignore[attr-defined]
+_PUBLICATIONS_T: Any = Publication.__table__  # type: ignore[attr-defined]
+_EVENTS_T: Any = AuditEvent.__table__  # type: ignore[attr-defined]
+_ID: Any = bindparam("id")
+_STANDING = core_select(*_columns(_DRAFTS, ("author", "status", "stage", "version"))).where(
+    _DRAFTS.c.id == _ID
+)
+_DRAFT = core_select(_DRAFTS).where(_DRAFTS.c.id == _ID)
+_VERSIONS = (
+    core_select(
+        *_columns(
+            _VERSIONS_T, (*VersionPublic.model_fields, "findings", "route", "ruleset_version")
+        )
+    )
+    .where(_VERSIONS_T.c.draft_id == _ID)
+    .order_by(_VERSIONS_T.c.version)
+)
+_DECISIONS = (
+    core_select(*_columns(_DECISIONS_T, DecisionPublic.model_fields))
+    .where(_DECISIONS_T.c.draft_id == _ID)
+    .order_by(_DECISIONS_T.c.at)
+)
+_PUBLICATION = (
+    core_select(*_columns(_PUBLICATIONS_T, PublicationPublic.model_fields))
+    .where(_PUBLICATIONS_T.c.draft_id == _ID)
+    .order_by(_PUBLICATIONS_T.c.id.desc())
+    .limit(1)
+)
+_TIMELINE = (
+    core_select(*_columns(_EVENTS_T, TimelineEntry.model_fields))
+    .where(_EVENTS_T.c.draft_id == _ID)
+    .order_by(_EVENTS_T.c.seq)
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,8 +203,8 @@ def listing(
     return page, next_cursor
 
 
-def _public_fields(draft: Draft, version: Any) -> dict[str, Any]:
-    """`version` is a DraftVersion or a row with its columns."""
+def _public_fields(draft: Any, version: Any) -> dict[str, Any]:
+    """`draft` and `version` are ORM objects or rows with their columns."""
     assert draft.id is not None
     return {
         "id": draft.id,

@@ -222,6 +222,11 @@ class Draft(SQLModel, table=True):
     stage_entered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     version: int = Field(default=1)
     review_round: int = Field(default=0, description="submissions so far; decisions bind to one")
+    transitions: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="transitions the workflow recorded; each write compares and sets it",
+    )
     route: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     template_id: str | None = Field(default=None, max_length=100)
     template_version: str | None = Field(default=None, max_length=64)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -37,19 +40,24 @@ class Account:
 
 
 def account(session: Session, username: str) -> Account | None:
-    """The caller's standing and roles, in one query."""
+    """The caller's standing and roles, in one prepared query (it runs on every request)."""
     if "\x00" in username:
         return None
-    rows = session.execute(
-        select(User.disabled, UserRole.role)
-        .outerjoin(UserRole, col(UserRole.user_id) == col(User.id))
-        .where(User.username == username)
-    ).all()
+    rows = session.connection().execute(_ACCOUNT, {"username": username}).all()
     if not rows:
         return None
     return Account(
         disabled=bool(rows[0][0]), roles=frozenset(Role(r) for _, r in rows if r is not None)
     )
+
+
+_USERS: Any = User.__table__  # type: ignore[attr-defined]
+_USER_ROLES: Any = UserRole.__table__  # type: ignore[attr-defined]
+_ACCOUNT = (
+    core_select(_USERS.c.disabled, _USER_ROLES.c.role)
+    .outerjoin(_USER_ROLES, _USER_ROLES.c.user_id == _USERS.c.id)
+    .where(_USERS.c.username == bindparam("username"))
+)
 
 
 def roles_of(session: Session, user_id: int) -> list[Role]:

@@ -12,17 +12,21 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import select
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from policies.engine import RuleSet
 from records import audit, drafts
 from records.db import Database
 from records.models import AuditEvent, Decision, Draft, Post
+from workflows.activities import RecordActivities
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
+    APPLIED,
     Actor,
     DecisionRequest,
     DraftStart,
     EditRequest,
+    RecordDecision,
     SubmitRequest,
     WithdrawRequest,
     workflow_id,
@@ -208,6 +212,64 @@ async def test_fifty_concurrent_approvals_record_one_decision(
         draft_id = (await handle.query(ResponseApproval.current)).draft_id
         decisions = session.exec(select(Decision).where(Decision.draft_id == draft_id)).all()
         assert len(decisions) == 1
+        # The one recorded is the one whose caller was told it succeeded.
+        assert list(succeeded[0].reviewers) == [decisions[0].reviewer]
+
+
+@pytest.mark.parametrize("first", ["the lost update", "another reviewer"])
+async def test_a_transition_whose_workflow_task_was_lost_is_adopted_not_repeated(
+    temporal_env: WorkflowEnvironment, database: Database, worker_queue: str, first: str
+) -> None:
+    """A local activity commits, then its workflow task is lost (the worker died before
+    completing it): the history never hears of the write. Simulated here by running the
+    activity against the database directly under the update id the lost task had. Whichever
+    update arrives next, the workflow learns the truth from the database: the lost update,
+    delivered again, answers from the record; another reviewer's approval is refused."""
+    handle = await start_draft(temporal_env, database, worker_queue, CLEAN)
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    state = await handle.query(ResponseApproval.current)
+    lost_id = f"lost-{uuid.uuid4().hex[:8]}"
+    lost = RecordDecision(
+        event_key=f"draft-{state.draft_id}/decide/{lost_id}",
+        expected=state.transitions,
+        draft_id=state.draft_id,
+        version=1,
+        review_round=state.review_round,
+        stage="comms",
+        decision="approve",
+        reviewer="comms",
+        comment=None,
+        next_status="approved",
+        next_stage=None,
+    )
+    written = ActivityEnvironment().run(
+        RecordActivities(database, RuleSet.load()).record_decision, lost
+    )
+    assert written.status == APPLIED
+    redelivered = handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+        id=lost_id,
+    )
+    other = handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=BOTH, stage="comms", decision="approve", version=1),
+    )
+    # Bounded: a write that ignored the count would hit the decisions' unique key and retry.
+    if first == "the lost update":
+        assert (await asyncio.wait_for(redelivered, 60)).status == "approved"
+        kind, message = await asyncio.wait_for(refused(other), 60)
+    else:
+        kind, message = await asyncio.wait_for(refused(other), 60)
+        assert (await asyncio.wait_for(redelivered, 60)).status == "approved"
+    assert kind == "Conflict" and "approved" in message
+    state = await handle.query(ResponseApproval.current)
+    assert (state.status, state.transitions, state.reviewers) == ("approved", 2, {"comms": "comms"})
+    with database.read_session() as session:
+        decisions = session.exec(select(Decision).where(Decision.draft_id == state.draft_id)).all()
+        assert [(d.reviewer, d.decision) for d in decisions] == [("comms", "approve")]
+        assert audit.verify(session).ok
+    assert draft_row(database, state.draft_id).transitions == 2
 
 
 async def test_a_blocked_submission_shows_findings_and_stays_editable(

@@ -27,7 +27,7 @@ from tests.helpers import free_ports
 from workflows import devserver
 from workflows.activities import RecordActivities
 from workflows.connection import connect
-from workflows.contracts import Transition
+from workflows.contracts import APPLIED, RECORDED, STALE, Transition
 
 
 async def activity_pollers(client: Client, task_queue: str) -> int:
@@ -103,10 +103,10 @@ def make_draft(database: Database) -> int:
         return draft.id
 
 
-def test_record_transition_commits_projection_and_event_once(database: Database) -> None:
-    draft_id = make_draft(database)
-    transition = Transition(
-        event_key=f"draft-{draft_id}/submit/1",
+def submitted(draft_id: int, key: str = "1", *, expected: int = 0) -> Transition:
+    return Transition(
+        event_key=f"draft-{draft_id}/submit/{key}",
+        expected=expected,
         draft_id=draft_id,
         status="in_review",
         stage="comms",
@@ -117,19 +117,58 @@ def test_record_transition_commits_projection_and_event_once(database: Database)
         content_sha256="ab" * 32,
         payload={"route": ["comms"]},
     )
+
+
+def test_record_transition_commits_projection_and_event_once(database: Database) -> None:
+    draft_id = make_draft(database)
     activities = RecordActivities(database, RuleSet.load())
     env = ActivityEnvironment()
-    first = env.run(activities.record_transition, transition)
-    retried = env.run(activities.record_transition, transition)
-    assert first.applied and not retried.applied
-    assert first.seq == retried.seq
+    first = env.run(activities.record_transition, submitted(draft_id))
+    retried = env.run(activities.record_transition, submitted(draft_id))
+    assert first.status == APPLIED and first.standing is None
+    # The retry writes nothing and hands back the committed standing to adopt.
+    assert retried.status == RECORDED and retried.standing is not None
+    assert (retried.standing.status, retried.standing.stage) == ("in_review", "comms")
+    assert retried.standing.transitions == 1
+    assert retried.standing.recorded_keys == [f"draft-{draft_id}/submit/1"]
     with database.read_session() as session:
         draft = session.get(Draft, draft_id)
         assert draft is not None
-        assert (draft.status, draft.stage) == ("in_review", "comms")
+        assert (draft.status, draft.stage, draft.transitions) == ("in_review", "comms", 1)
         assert draft.stage_entered_at is not None
         events = session.exec(select(AuditEvent).where(AuditEvent.draft_id == draft_id)).all()
         assert [(e.action, e.version, e.content_sha256) for e in events] == [
             ("draft.submitted", 1, "ab" * 32)
         ]
         assert audit.verify(session).ok
+
+
+def test_a_transition_from_an_out_of_date_view_writes_nothing(database: Database) -> None:
+    """A workflow that lost its record of a committed transition expects an older count:
+    its next write is refused as stale, and it learns the database's standing."""
+    draft_id = make_draft(database)
+    activities = RecordActivities(database, RuleSet.load())
+    env = ActivityEnvironment()
+    assert env.run(activities.record_transition, submitted(draft_id, "a")).status == APPLIED
+    withdrawn = Transition(
+        event_key=f"draft-{draft_id}/withdraw/b",
+        expected=0,  # does not know of the submission
+        draft_id=draft_id,
+        status="withdrawn",
+        stage=None,
+        actor="agent",
+        role="agent",
+        action="draft.withdrawn",
+        version=1,
+    )
+    stale = env.run(activities.record_transition, withdrawn)
+    assert stale.status == STALE and stale.standing is not None
+    assert (stale.standing.status, stale.standing.transitions) == ("in_review", 1)
+    assert stale.standing.recorded_keys == [f"draft-{draft_id}/submit/a"]
+    with database.read_session() as session:
+        draft = session.get(Draft, draft_id)
+        assert draft is not None and (draft.status, draft.transitions) == ("in_review", 1)
+        actions = session.exec(
+            select(AuditEvent.action).where(AuditEvent.draft_id == draft_id)
+        ).all()
+        assert actions == ["draft.submitted"]

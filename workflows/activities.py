@@ -11,6 +11,8 @@ handful of statements per transaction) rather than through the ORM's unit of wor
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, case, select, update
@@ -26,13 +28,17 @@ from records.drafts import content_sha256
 from records.models import Decision, Draft, DraftVersion, Post, Publication
 from records.types import utcnow
 from workflows.contracts import (
+    APPLIED,
+    RECORDED,
+    STALE,
     CheckSubmission,
     PublishJob,
     RecordDecision,
+    Recorded,
     SaveVersion,
+    Standing,
     SubmitOutcome,
     Transition,
-    TransitionResult,
 )
 
 
@@ -42,14 +48,19 @@ class RecordActivities:
         self.rules = rules
 
     @activity.defn(name="record_transition")
-    def record_transition(self, transition: Transition) -> TransitionResult:
+    def record_transition(self, transition: Transition) -> Recorded:
         """Apply a draft's new status and stage and append its audit event, in one transaction."""
         with self.database.write_session() as session:
-            existing = audit.recorded(session, transition.event_key)
-            if existing is not None:
-                return TransitionResult(seq=existing, applied=False)
-            _move(session, transition.draft_id, transition.status, transition.stage)
-            event = audit.append(
+            found = _begin(
+                session,
+                transition.event_key,
+                transition.draft_id,
+                transition.expected,
+                **_stage_values(transition.status, transition.stage),
+            )
+            if found is not None:
+                return found
+            audit.append(
                 session,
                 audit.NewEvent(
                     actor=transition.actor,
@@ -62,10 +73,10 @@ class RecordActivities:
                     event_key=transition.event_key,
                 ),
             )
-            return TransitionResult(seq=event.seq, applied=True)
+            return Recorded(status=APPLIED)
 
     @activity.defn(name="submit_checks")
-    def submit_checks(self, request: CheckSubmission) -> SubmitOutcome:
+    def submit_checks(self, request: CheckSubmission) -> Recorded:
         """Run the policies on the version; record findings, the route and the transition."""
         with self.database.write_session() as session:
             row = _version_row(
@@ -79,60 +90,73 @@ class RecordActivities:
                 VERSIONS.c.ruleset_version,
                 POSTS.c.channel,
             )
-            findings, route, ruleset = row.findings, row.route, row.ruleset_version
-            if audit.recorded(session, request.event_key) is None:
-                result = self.rules.check(row.body, str(row.channel))
-                findings = [f.as_dict() for f in result.findings]
-                route, ruleset = result.route, result.ruleset_version
-                session.execute(
-                    update(VERSIONS)
-                    .where(
-                        VERSIONS.c.draft_id == request.draft_id,
-                        VERSIONS.c.version == request.version,
-                    )
-                    .values(findings=findings, route=route, ruleset_version=ruleset)
+            if audit.recorded(session, request.event_key) is not None:
+                # An earlier attempt ran the checks: answer with what it stored.
+                return Recorded(
+                    status=RECORDED,
+                    standing=_standing(session, request.draft_id),
+                    outcome=_outcome(row.findings, row.route, row.ruleset_version),
                 )
-                if not result.blocked:
-                    _move(
-                        session,
-                        request.draft_id,
-                        "in_review",
-                        route[0],
-                        route=route,
-                        review_round=request.review_round,
-                    )
-                audit.append(
-                    session,
-                    audit.NewEvent(
-                        actor=request.actor,
-                        role="agent",
-                        action="draft.blocked" if result.blocked else "draft.submitted",
-                        payload={
-                            "route": route,
-                            "ruleset_version": ruleset,
-                            "findings": [f.rule_id for f in result.findings],
-                        },
-                        draft_id=request.draft_id,
-                        version=request.version,
-                        content_sha256=row.content_sha256,
-                        event_key=request.event_key,
-                    ),
+            result = self.rules.check(row.body, str(row.channel))
+            opened = (
+                {}
+                if result.blocked
+                else {
+                    **_stage_values("in_review", result.route[0]),
+                    "route": result.route,
+                    "review_round": request.review_round,
+                }
+            )
+            found = _begin(session, request.event_key, request.draft_id, request.expected, **opened)
+            if found is not None:
+                return found
+            findings = [f.as_dict() for f in result.findings]
+            session.execute(
+                update(VERSIONS)
+                .where(
+                    VERSIONS.c.draft_id == request.draft_id,
+                    VERSIONS.c.version == request.version,
                 )
-            return SubmitOutcome(
-                blocked=any(f["severity"] == "block" for f in findings),
-                findings=findings,
-                route=route,
-                ruleset_version=ruleset or "",
+                .values(
+                    findings=findings, route=result.route, ruleset_version=result.ruleset_version
+                )
+            )
+            audit.append(
+                session,
+                audit.NewEvent(
+                    actor=request.actor,
+                    role="agent",
+                    action="draft.blocked" if result.blocked else "draft.submitted",
+                    payload={
+                        "route": result.route,
+                        "ruleset_version": result.ruleset_version,
+                        "findings": [f.rule_id for f in result.findings],
+                    },
+                    draft_id=request.draft_id,
+                    version=request.version,
+                    content_sha256=row.content_sha256,
+                    event_key=request.event_key,
+                ),
+            )
+            return Recorded(
+                status=APPLIED,
+                outcome=_outcome(findings, result.route, result.ruleset_version),
             )
 
     @activity.defn(name="save_version")
-    def save_version(self, request: SaveVersion) -> str:
+    def save_version(self, request: SaveVersion) -> Recorded:
         """A new version of the text: a new row and content hash; earlier approvals are void."""
         digest = content_sha256(request.body)
         with self.database.write_session() as session:
-            if audit.recorded(session, request.event_key) is not None:
-                return digest
-            _update_draft(session, request.draft_id, version=request.version, updated_at=utcnow())
+            found = _begin(
+                session,
+                request.event_key,
+                request.draft_id,
+                request.expected,
+                version=request.version,
+            )
+            if found is not None:
+                return found
             session.execute(
                 VERSIONS.insert(),
                 {
@@ -158,13 +182,20 @@ class RecordActivities:
                     event_key=request.event_key,
                 ),
             )
-        return digest
+        return Recorded(status=APPLIED)
 
     @activity.defn(name="record_decision")
-    def record_decision(self, request: RecordDecision) -> None:
+    def record_decision(self, request: RecordDecision) -> Recorded:
         with self.database.write_session() as session:
-            if audit.recorded(session, request.event_key) is not None:
-                return
+            found = _begin(
+                session,
+                request.event_key,
+                request.draft_id,
+                request.expected,
+                **_stage_values(request.next_status, request.next_stage),
+            )
+            if found is not None:
+                return found
             content = _version_row(
                 session, request.draft_id, request.version, VERSIONS.c.content_sha256
             ).content_sha256
@@ -181,7 +212,6 @@ class RecordActivities:
                     "at": utcnow(),
                 },
             )
-            _move(session, request.draft_id, request.next_status, request.next_stage)
             audit.append(
                 session,
                 audit.NewEvent(
@@ -195,6 +225,7 @@ class RecordActivities:
                     event_key=request.event_key,
                 ),
             )
+        return Recorded(status=APPLIED)
 
 
 DRAFTS: Any = Draft.__table__  # type: ignore[attr-defined]
@@ -202,10 +233,22 @@ VERSIONS: Any = DraftVersion.__table__  # type: ignore[attr-defined]
 DECISIONS: Any = Decision.__table__  # type: ignore[attr-defined]
 POSTS: Any = Post.__table__  # type: ignore[attr-defined]
 PUBLICATIONS: Any = Publication.__table__  # type: ignore[attr-defined]
+EVENTS: Any = audit.EVENTS
 
 
 def _not_found(message: str) -> ApplicationError:
     return ApplicationError(message, type="NotFound", non_retryable=True)
+
+
+def _outcome(
+    findings: list[dict[str, Any]], route: list[str], ruleset: str | None
+) -> SubmitOutcome:
+    return SubmitOutcome(
+        blocked=any(f["severity"] == "block" for f in findings),
+        findings=findings,
+        route=route,
+        ruleset_version=ruleset or "",
+    )
 
 
 def _version_row(session: Session, draft_id: int, version: int, *columns: Any) -> Any:
@@ -221,30 +264,77 @@ def _version_row(session: Session, draft_id: int, version: int, *columns: Any) -
     return row
 
 
-def _move(session: Session, draft_id: int, status: str, stage: str | None, **more: object) -> None:
-    """Set a draft's status and stage; the time in stage restarts when the stage changes."""
-    now = utcnow()
+def _stage_values(status: str, stage: str | None) -> dict[str, Any]:
+    """A draft's new status and stage; the time in stage restarts when the stage changes."""
     entered = case(
         (DRAFTS.c.stage.is_not_distinct_from(stage), DRAFTS.c.stage_entered_at),
-        else_=now if stage else None,
+        else_=utcnow() if stage else None,
     )
-    _update_draft(
-        session,
-        draft_id,
-        status=status,
-        stage=stage,
-        stage_entered_at=entered,
-        updated_at=now,
-        **more,
-    )
+    return {"status": status, "stage": stage, "stage_entered_at": entered}
 
 
-def _update_draft(session: Session, draft_id: int, **values: object) -> None:
+def _begin(
+    session: Session, event_key: str, draft_id: int, expected: int, **values: Any
+) -> Recorded | None:
+    """Open a transition: None when the caller goes on to write it, else the answer.
+
+    The draft row changes first, with a compare-and-set on its transition count, so a write
+    based on an out-of-date view of the draft changes nothing (`stale`). An event key found
+    already written (`recorded`) means an earlier attempt did the work. Both answers carry
+    the database's standing for the workflow to adopt.
+    """
+    if audit.recorded(session, event_key) is not None:
+        return Recorded(status=RECORDED, standing=_standing(session, draft_id))
     changed: CursorResult[Any] = session.connection().execute(
-        update(DRAFTS).where(DRAFTS.c.id == draft_id).values(**values)
+        update(DRAFTS)
+        .where(DRAFTS.c.id == draft_id, DRAFTS.c.transitions == expected)
+        .values(transitions=DRAFTS.c.transitions + 1, updated_at=utcnow(), **values)
     )
-    if changed.rowcount != 1:
+    if changed.rowcount == 1:
+        return None
+    return Recorded(status=STALE, standing=_standing(session, draft_id))
+
+
+def _standing(session: Session, draft_id: int) -> Standing:
+    """The draft's lifecycle as committed: the row, who decided which stage, the schedule,
+    and the keys of the events its workflow recorded."""
+    draft = session.execute(
+        select(
+            DRAFTS.c.status,
+            DRAFTS.c.stage,
+            DRAFTS.c.version,
+            DRAFTS.c.review_round,
+            DRAFTS.c.route,
+            DRAFTS.c.transitions,
+        ).where(DRAFTS.c.id == draft_id)
+    ).first()
+    if draft is None:
         raise _not_found(f"no draft with id {draft_id}")
+    reviewers = session.execute(
+        select(DECISIONS.c.reviewer, DECISIONS.c.stage)
+        .where(DECISIONS.c.draft_id == draft_id)
+        .order_by(DECISIONS.c.id)
+    ).all()
+    events = session.execute(
+        select(EVENTS.c.action, EVENTS.c.actor, EVENTS.c.payload, EVENTS.c.event_key)
+        .where(EVENTS.c.draft_id == draft_id, EVENTS.c.event_key.is_not(None))
+        .order_by(EVENTS.c.seq)
+    ).all()
+    scheduled = [e for e in events if e.action == "draft.scheduled"]
+    return Standing(
+        status=draft.status,
+        stage=draft.stage,
+        version=draft.version,
+        review_round=draft.review_round,
+        route=list(draft.route),
+        transitions=draft.transitions,
+        reviewers={r.reviewer: r.stage for r in reviewers},
+        scheduled_at=datetime.fromisoformat(json.loads(scheduled[-1].payload)["at"])
+        if scheduled
+        else None,
+        publisher=scheduled[-1].actor if scheduled else None,
+        recorded_keys=[e.event_key for e in events],
+    )
 
 
 class PublishActivities:
@@ -261,12 +351,19 @@ class PublishActivities:
         return self.publishers.get(channel) or self.publishers["outbox"]
 
     @activity.defn(name="publish_reply")
-    def publish_reply(self, job: PublishJob) -> str:
+    def publish_reply(self, job: PublishJob) -> Recorded:
         key = f"draft-{job.draft_id}-v{job.version}"
         where = (PUBLICATIONS.c.draft_id == job.draft_id, PUBLICATIONS.c.version == job.version)
         with self.database.write_session() as session:
             if audit.recorded(session, job.event_key) is not None:
-                return "published"
+                return Recorded(status=RECORDED, standing=_standing(session, job.draft_id))
+            transitions = session.execute(
+                select(DRAFTS.c.transitions).where(DRAFTS.c.id == job.draft_id)
+            ).scalar_one_or_none()
+            if transitions != job.expected:
+                # The draft moved on (say, a withdrawal the workflow has not heard of yet):
+                # nothing is posted.
+                return Recorded(status=STALE, standing=_standing(session, job.draft_id))
             row = _version_row(
                 session,
                 job.draft_id,
@@ -316,7 +413,17 @@ class PublishActivities:
                     updated_at=now,
                 )
             )
-            _move(session, job.draft_id, "published", None)
+            # No compare here: the check above claimed the draft for this publication (the
+            # workflow holds its lock until this activity ends), and the post is out.
+            session.execute(
+                update(DRAFTS)
+                .where(DRAFTS.c.id == job.draft_id)
+                .values(
+                    transitions=DRAFTS.c.transitions + 1,
+                    updated_at=now,
+                    **_stage_values("published", None),
+                )
+            )
             session.execute(
                 update(POSTS)
                 .where(POSTS.c.id == row.post_id)
@@ -335,4 +442,4 @@ class PublishActivities:
                     event_key=job.event_key,
                 ),
             )
-        return "published"
+        return Recorded(status=APPLIED)

@@ -6,14 +6,24 @@ of updates delivered together all see the same state, so each handler re-checks 
 lock before acting: of fifty concurrent approvals of one stage, one is recorded and the
 rest fail with a Conflict.
 
+Transitions are recorded by local activities, which run inside the update's workflow task
+(no round trip through the server's task queues). A local activity's result reaches the
+history only when that task completes, so a task lost after the write committed (a worker
+crash, a task the server dropped) replays without it. Each write therefore compares the
+draft's transition count with the one the workflow knows (see `Recorded`): a stale write
+changes nothing and the workflow adopts the database's standing, then re-checks the action
+against it. Publishing, which calls the outside world, stays an ordinary activity.
+
 Workflow code imports only the contracts and temporalio (determinism).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -21,9 +31,11 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
+        APPLIED,
         CONFLICT,
         FORBIDDEN,
         INVALID,
+        RECORDED,
         TERMINAL_STATES,
         CheckSubmission,
         DecisionRequest,
@@ -33,7 +45,9 @@ with workflow.unsafe.imports_passed_through():
         PublishJob,
         PublishRequest,
         RecordDecision,
+        Recorded,
         SaveVersion,
+        Standing,
         SubmitOutcome,
         SubmitRequest,
         Transition,
@@ -46,17 +60,7 @@ ACTIVITY_RETRY = RetryPolicy(
 )
 EDITABLE = ("draft", "changes_requested")
 WITHDRAWABLE = ("draft", "in_review", "changes_requested", "approved", "scheduled")
-
-
-async def _activity(name: str, arg: object, result_type: type | None = None) -> Any:
-    """Activities retry until they succeed: each is idempotent by its event key."""
-    return await workflow.execute_activity(
-        name,
-        arg,
-        result_type=result_type,
-        start_to_close_timeout=ACTIVITY_TIMEOUT,
-        retry_policy=ACTIVITY_RETRY,
-    )
+A = TypeVar("A")
 
 
 def _refuse(kind: str, message: str) -> ApplicationError:
@@ -94,13 +98,20 @@ class ResponseApproval:
             except TimeoutError:
                 pass
         async with self._lock:
-            if self.state.status == "scheduled":
-                key = f"draft-{self.state.draft_id}/publish/scheduled-v{self.state.version}"
-                await self._publish(self.state.publisher or "", key)
+            key = f"draft-{self.state.draft_id}/publish/scheduled-v{self.state.version}"
+            # Refused only when the draft is no longer scheduled (withdrawn meanwhile).
+            with contextlib.suppress(ApplicationError):
+                await self._publish(self.state.publisher or "", key, self._check_scheduled)
+
+    def _check_scheduled(self) -> None:
+        if self.state.status != "scheduled":
+            raise _refuse(CONFLICT, f"a draft that is {self.state.status} is not published")
 
     @workflow.query
     def current(self) -> DraftState:
         return self.state
+
+    # --- recording transitions ---------------------------------------------------------
 
     def _key(self, action: str) -> str:
         # Unique per update; stable across activity retries and workflow replays.
@@ -108,32 +119,85 @@ class ResponseApproval:
         assert info is not None, "called outside an update handler"
         return f"draft-{self.state.draft_id}/{action}/{info.id}"
 
+    def _recorded(self, action: str) -> bool:
+        """This update's transition is already in the database (learnt by adopting its
+        standing): its checks are passed, and its answer comes from the record."""
+        return self._key(action) in self.state.recorded_keys
+
+    async def _transition(
+        self,
+        key: str,
+        check: Callable[[], None],
+        activity: str,
+        arg: Callable[[], A],
+        *,
+        local: bool = True,
+    ) -> tuple[Recorded, A]:
+        """Check the action, then record it; the answer and the activity input it used.
+
+        On `applied` the caller applies the change to the state. On `recorded` and `stale`
+        the state is the database's standing; a stale write wrote nothing, so the action is
+        checked again against the truth (usually it is now refused) and retried.
+        """
+        while True:
+            if key not in self.state.recorded_keys:
+                check()
+            sent = arg()
+            options = {
+                "result_type": Recorded,
+                "start_to_close_timeout": ACTIVITY_TIMEOUT,
+                "retry_policy": ACTIVITY_RETRY,
+            }
+            result: Recorded = await (
+                workflow.execute_local_activity(activity, sent, **options)  # type: ignore[call-overload]
+                if local
+                else workflow.execute_activity(activity, sent, **options)  # type: ignore[call-overload]
+            )
+            if result.status == APPLIED:
+                self.state.transitions += 1
+                return result, sent
+            assert result.standing is not None
+            self._adopt(result.standing)
+            if result.status == RECORDED:
+                return result, sent
+
+    def _adopt(self, standing: Standing) -> None:
+        state = self.state
+        state.status, state.stage, state.version = standing.status, standing.stage, standing.version
+        state.review_round, state.route = standing.review_round, list(standing.route)
+        state.transitions, state.reviewers = standing.transitions, dict(standing.reviewers)
+        state.scheduled_at, state.publisher = standing.scheduled_at, standing.publisher
+        state.recorded_keys = list(standing.recorded_keys)
+
     # --- submit ------------------------------------------------------------------------
 
     @workflow.update
     async def submit(self, request: SubmitRequest) -> SubmitOutcome:
         async with self._lock:
-            self._check_submit(request)
-            review_round = self.state.review_round + 1
-            outcome: SubmitOutcome = await _activity(
+            key = self._key("submit")
+            result, sent = await self._transition(
+                key,
+                lambda: self._check_submit(request),
                 "submit_checks",
-                CheckSubmission(
-                    event_key=self._key("submit"),
+                lambda: CheckSubmission(
+                    event_key=key,
+                    expected=self.state.transitions,
                     draft_id=self.state.draft_id,
                     version=self.state.version,
                     actor=request.actor.username,
-                    review_round=review_round,
+                    review_round=self.state.review_round + 1,
                 ),
-                SubmitOutcome,
             )
-            if not outcome.blocked:
-                self.state.status, self.state.stage = "in_review", outcome.route[0]
-                self.state.route, self.state.review_round = outcome.route, review_round
-            return outcome
+            assert result.outcome is not None
+            if result.status == APPLIED and not result.outcome.blocked:
+                self.state.status, self.state.stage = "in_review", result.outcome.route[0]
+                self.state.route, self.state.review_round = result.outcome.route, sent.review_round
+            return result.outcome
 
     @submit.validator
     def _validate_submit(self, request: SubmitRequest) -> None:
-        self._check_submit(request)
+        if not self._recorded("submit"):
+            self._check_submit(request)
 
     def _check_submit(self, request: SubmitRequest) -> None:
         if request.actor.username != self.state.author:
@@ -146,24 +210,28 @@ class ResponseApproval:
     @workflow.update
     async def edit(self, request: EditRequest) -> int:
         async with self._lock:
-            self._check_edit(request)
-            version = self.state.version + 1
-            await _activity(
+            key = self._key("edit")
+            result, sent = await self._transition(
+                key,
+                lambda: self._check_edit(request),
                 "save_version",
-                SaveVersion(
-                    event_key=self._key("edit"),
+                lambda: SaveVersion(
+                    event_key=key,
+                    expected=self.state.transitions,
                     draft_id=self.state.draft_id,
-                    version=version,
+                    version=self.state.version + 1,
                     body=request.body,
                     actor=request.actor.username,
                 ),
             )
-            self.state.version = version
-            return version
+            if result.status == APPLIED:
+                self.state.version = sent.version
+            return self.state.version
 
     @edit.validator
     def _validate_edit(self, request: EditRequest) -> None:
-        self._check_edit(request)
+        if not self._recorded("edit"):
+            self._check_edit(request)
 
     def _check_edit(self, request: EditRequest) -> None:
         if request.actor.username != self.state.author:
@@ -182,12 +250,13 @@ class ResponseApproval:
     @workflow.update
     async def decide(self, request: DecisionRequest) -> DraftState:
         async with self._lock:
-            self._check_decision(request)
-            next_status, next_stage = self._after(request)
-            await _activity(
-                "record_decision",
-                RecordDecision(
-                    event_key=self._key("decide"),
+            key = self._key("decide")
+
+            def record() -> RecordDecision:
+                next_status, next_stage = self._after(request)
+                return RecordDecision(
+                    event_key=key,
+                    expected=self.state.transitions,
                     draft_id=self.state.draft_id,
                     version=self.state.version,
                     review_round=self.state.review_round,
@@ -197,15 +266,20 @@ class ResponseApproval:
                     comment=request.comment,
                     next_status=next_status,
                     next_stage=next_stage,
-                ),
+                )
+
+            result, sent = await self._transition(
+                key, lambda: self._check_decision(request), "record_decision", record
             )
-            self.state.reviewers[request.actor.username] = request.stage
-            self.state.status, self.state.stage = next_status, next_stage
+            if result.status == APPLIED:
+                self.state.reviewers[request.actor.username] = request.stage
+                self.state.status, self.state.stage = sent.next_status, sent.next_stage
             return self.state
 
     @decide.validator
     def _validate_decide(self, request: DecisionRequest) -> None:
-        self._check_decision(request)
+        if not self._recorded("decide"):
+            self._check_decision(request)
 
     def _check_decision(self, request: DecisionRequest) -> None:
         who = request.actor.username
@@ -239,7 +313,8 @@ class ResponseApproval:
             return "rejected", None
         if request.decision == "request_changes":
             return "changes_requested", None
-        later = self.state.route[self.state.route.index(request.stage) + 1 :]
+        route = self.state.route
+        later = route[route.index(request.stage) + 1 :] if request.stage in route else []
         return ("in_review", later[0]) if later else ("approved", None)
 
     # --- publish -----------------------------------------------------------------------
@@ -247,32 +322,41 @@ class ResponseApproval:
     @workflow.update
     async def publish(self, request: PublishRequest) -> DraftState:
         async with self._lock:
-            self._check_publish(request)
             at = request.at
-            if at is not None and at > workflow.now():
-                await _activity(
-                    "record_transition",
-                    Transition(
-                        event_key=self._key("schedule"),
-                        draft_id=self.state.draft_id,
-                        status="scheduled",
-                        stage=None,
-                        actor=request.actor.username,
-                        role="publisher",
-                        action="draft.scheduled",
-                        version=self.state.version,
-                        payload={"at": at.isoformat()},
-                    ),
+            if at is None or at <= workflow.now():
+                await self._publish(
+                    request.actor.username,
+                    self._key("publish"),
+                    lambda: self._check_publish(request),
                 )
+                return self.state
+            key = self._key("schedule")
+            result, _ = await self._transition(
+                key,
+                lambda: self._check_publish(request),
+                "record_transition",
+                lambda: Transition(
+                    event_key=key,
+                    expected=self.state.transitions,
+                    draft_id=self.state.draft_id,
+                    status="scheduled",
+                    stage=None,
+                    actor=request.actor.username,
+                    role="publisher",
+                    action="draft.scheduled",
+                    version=self.state.version,
+                    payload={"at": at.isoformat()},
+                ),
+            )
+            if result.status == APPLIED:
                 self.state.status, self.state.scheduled_at = "scheduled", at
                 self.state.publisher = request.actor.username
-            else:
-                await self._publish(request.actor.username, self._key("publish"))
             return self.state
 
     @publish.validator
     def _validate_publish(self, request: PublishRequest) -> None:
-        self._check_publish(request)
+        if not (self._recorded("publish") or self._recorded("schedule")):
+            self._check_publish(request)
 
     def _check_publish(self, request: PublishRequest) -> None:
         if "publisher" not in request.actor.roles:
@@ -282,30 +366,37 @@ class ResponseApproval:
         if self.state.status != "approved":
             raise _refuse(CONFLICT, f"a draft that is {self.state.status} cannot be published")
 
-    async def _publish(self, publisher: str, event_key: str) -> None:
-        await _activity(
+    async def _publish(self, publisher: str, key: str, check: Callable[[], None]) -> None:
+        """Post the reply through an ordinary activity (it calls the outside world)."""
+        result, _ = await self._transition(
+            key,
+            check,
             "publish_reply",
-            PublishJob(
-                event_key=event_key
-                if "/" in event_key
-                else f"draft-{self.state.draft_id}/publish/{event_key}",
+            lambda: PublishJob(
+                event_key=key,
+                expected=self.state.transitions,
                 draft_id=self.state.draft_id,
                 version=self.state.version,
                 actor=publisher,
             ),
+            local=False,
         )
-        self.state.status = "published"
+        if result.status == APPLIED:
+            self.state.status, self.state.stage = "published", None
 
     # --- withdraw ----------------------------------------------------------------------
 
     @workflow.update
     async def withdraw(self, request: WithdrawRequest) -> DraftState:
         async with self._lock:
-            self._check_withdraw(request)
-            await _activity(
+            key = self._key("withdraw")
+            result, _ = await self._transition(
+                key,
+                lambda: self._check_withdraw(request),
                 "record_transition",
-                Transition(
-                    event_key=self._key("withdraw"),
+                lambda: Transition(
+                    event_key=key,
+                    expected=self.state.transitions,
                     draft_id=self.state.draft_id,
                     status="withdrawn",
                     stage=None,
@@ -315,12 +406,14 @@ class ResponseApproval:
                     version=self.state.version,
                 ),
             )
-            self.state.status, self.state.stage = "withdrawn", None
+            if result.status == APPLIED:
+                self.state.status, self.state.stage = "withdrawn", None
             return self.state
 
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawRequest) -> None:
-        self._check_withdraw(request)
+        if not self._recorded("withdraw"):
+            self._check_withdraw(request)
 
     def _check_withdraw(self, request: WithdrawRequest) -> None:
         if request.actor.username != self.state.author and "supervisor" not in request.actor.roles:

@@ -25,6 +25,7 @@ class Transition:
     """
 
     event_key: str
+    expected: int  # the draft's transition count the workflow knows (compare-and-set)
     draft_id: int
     status: str
     stage: str | None
@@ -36,10 +37,42 @@ class Transition:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class TransitionResult:
-    seq: int
-    applied: bool  # False when the event was already recorded (a retry)
+@dataclass(frozen=True, kw_only=True)
+class Standing:
+    """A draft's lifecycle as the database has it."""
+
+    status: str
+    stage: str | None
+    version: int
+    review_round: int
+    route: list[str]
+    transitions: int
+    reviewers: dict[str, str]
+    scheduled_at: datetime | None
+    publisher: str | None
+    recorded_keys: list[str]
+
+
+# What an activity that records a transition did (`Recorded.status`):
+APPLIED = "applied"  # wrote it now
+RECORDED = "recorded"  # found it written by an earlier attempt
+STALE = "stale"  # wrote nothing: the draft had moved on since the workflow last looked
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recorded:
+    """A transition activity's answer.
+
+    Each write compares the draft's transition count with the one the workflow expects. The
+    two differ only when a workflow task that ran a local activity was lost after the
+    activity's write committed (a worker crash, or a task the server dropped); the workflow
+    then replays without knowing of that write. `recorded` and `stale` carry the database's
+    `standing`, which the workflow adopts before it goes on.
+    """
+
+    status: str
+    standing: Standing | None = None
+    outcome: SubmitOutcome | None = None  # submit_checks only
 
 
 # --- the approval workflow's messages ----------------------------------------------------
@@ -105,6 +138,10 @@ class DraftState:
     reviewers: dict[str, str] = field(default_factory=dict)
     scheduled_at: datetime | None = None
     publisher: str | None = None
+    # Transitions recorded so far: each activity that records one compares and sets it.
+    transitions: int = 0
+    # Event keys of transitions learnt from the database rather than made here (see Recorded).
+    recorded_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +160,7 @@ class CheckSubmission:
     """Run the policies on a version and record the outcome (findings, route, transition)."""
 
     event_key: str
+    expected: int
     draft_id: int
     version: int
     actor: str
@@ -132,6 +170,7 @@ class CheckSubmission:
 @dataclass(frozen=True, kw_only=True)
 class SaveVersion:
     event_key: str
+    expected: int
     draft_id: int
     version: int
     body: str
@@ -141,6 +180,7 @@ class SaveVersion:
 @dataclass(frozen=True, kw_only=True)
 class RecordDecision:
     event_key: str
+    expected: int
     draft_id: int
     version: int
     review_round: int
@@ -161,6 +201,7 @@ class PublishRequest:
 @dataclass(frozen=True, kw_only=True)
 class PublishJob:
     event_key: str
+    expected: int
     draft_id: int
     version: int
     actor: str
