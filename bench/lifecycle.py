@@ -1,10 +1,14 @@
 """Lifecycle throughput: N drafts (default 500, 50 concurrent clients) through create ->
 submit -> comms -> legal -> publish over HTTP against the real API and worker processes,
 and, in the same run on the same Temporal server, N bare workflows with the same four
-updates and one activity. Prints drafts/s, p50/p99 per action, the CPU each process spent
-per draft in each phase (where the time goes), and the ratio to bare.
+updates and one activity. Rounds alternate the two sides, so drift on the machine falls on
+both alike. Prints drafts/s, p50/p99 per action, the CPU each process spent per draft and
+the server's calls per draft on each side (where the time goes), and the ratio to bare.
 
-    .venv/bin/python bench/lifecycle.py [--drafts N] [--clients N]
+The HTTP load generator is a lean keep-alive client (`bench/http1.py`): it shares the cores
+with what it measures, and httpx alone cost as much CPU per draft as the API.
+
+    .venv/bin/python bench/lifecycle.py [--drafts N] [--clients N] [--rounds N]
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
@@ -30,6 +36,7 @@ from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from bench import http1
 from records import users
 from records.db import Database
 from records.migrations import upgrade
@@ -75,6 +82,7 @@ class BareApproval:
 
 
 async def run_bare(env: WorkflowEnvironment, count: int, clients: int) -> tuple[float, dict]:
+    """(seconds taken, timings per action)."""
     queue = f"bare-{uuid.uuid4().hex[:6]}"
     timings: dict[str, list[float]] = defaultdict(list)
     gate = asyncio.Semaphore(clients)
@@ -97,7 +105,7 @@ async def run_bare(env: WorkflowEnvironment, count: int, clients: int) -> tuple[
         started = time.perf_counter()
         await asyncio.gather(*(one(n) for n in range(count)))
         elapsed = time.perf_counter() - started
-    return count / elapsed, timings
+    return elapsed, timings
 
 
 # --- Countersign over HTTP -------------------------------------------------------------
@@ -109,51 +117,80 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def run_countersign(base: str, post_ids: list[int], clients: int) -> tuple[float, dict]:
+async def run_countersign(port: int, post_ids: list[int], clients: int) -> tuple[float, dict]:
+    """(seconds taken, timings per action). Each simulated client holds one keep-alive
+    connection (see `http1`)."""
     timings: dict[str, list[float]] = defaultdict(list)
     gate = asyncio.Semaphore(clients)
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as http:
-        tokens = {}
-        for name in ("agent", "comms", "legal", "publisher"):
-            response = await http.post(
-                "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
-            )
-            tokens[name] = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    pool = [http1.Connection("127.0.0.1", port) for _ in range(clients)]
+    tokens = {}
+    for name in ("agent", "comms", "legal", "publisher"):
+        status, token = await pool[0].request(
+            "POST", "/api/v1/auth/token", form=f"username={name}&password={PASSWORD}"
+        )
+        assert status == 200, token
+        tokens[name] = {"Authorization": f"Bearer {token['access_token']}"}
 
-        async def timed(name: str, method: str, url: str, **kwargs: object) -> dict:
-            started = time.perf_counter()
-            response = await http.request(method, url, **kwargs)  # type: ignore[arg-type]
-            timings[name].append(time.perf_counter() - started)
-            assert response.status_code in (200, 201), (name, response.text)
-            return response.json()  # type: ignore[no-any-return]
-
-        async def one(post_id: int) -> None:
-            async with gate:
-                draft = await timed(
-                    "create",
-                    "POST",
-                    "/api/v1/drafts",
-                    headers=tokens["agent"],
-                    json={"post_id": post_id, "body": FAULT},
-                )
-                url = f"/api/v1/drafts/{draft['id']}"
-                await timed("submit", "POST", f"{url}/submit", headers=tokens["agent"])
-                for stage in ("comms", "legal"):
-                    await timed(
-                        stage,
-                        "POST",
-                        f"{url}/decisions",
-                        headers=tokens[stage],
-                        json={"stage": stage, "decision": "approve", "version": 1},
-                    )
-                done = await timed("publish", "POST", f"{url}/publish", headers=tokens["publisher"])
-                assert done["status"] == "published"
-
+    async def timed(http: http1.Connection, name: str, path: str, **kwargs: Any) -> Any:
         started = time.perf_counter()
-        await asyncio.gather(*(one(p) for p in post_ids))
-        elapsed = time.perf_counter() - started
-    return len(post_ids) / elapsed, timings
+        status, answer = await http.request("POST", path, **kwargs)
+        timings[name].append(time.perf_counter() - started)
+        assert status in (200, 201), (name, status, answer)
+        return answer
+
+    async def one(post_id: int) -> None:
+        async with gate:
+            http = pool.pop()
+            draft = await timed(
+                http,
+                "create",
+                "/api/v1/drafts",
+                headers=tokens["agent"],
+                json_body={"post_id": post_id, "body": FAULT},
+            )
+            url = f"/api/v1/drafts/{draft['id']}"
+            await timed(http, "submit", f"{url}/submit", headers=tokens["agent"])
+            for stage in ("comms", "legal"):
+                await timed(
+                    http,
+                    stage,
+                    f"{url}/decisions",
+                    headers=tokens[stage],
+                    json_body={"stage": stage, "decision": "approve", "version": 1},
+                )
+            done = await timed(http, "publish", f"{url}/publish", headers=tokens["publisher"])
+            assert done["status"] == "published"
+            pool.append(http)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(p) for p in post_ids))
+    elapsed = time.perf_counter() - started
+    for http in pool:
+        await http.close()
+    return elapsed, timings
+
+
+@dataclass
+class Phase:
+    """One side's totals over every round."""
+
+    drafts: int = 0
+    seconds: float = 0.0
+    timings: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    calls: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def rate(self) -> float:
+        return self.drafts / self.seconds
+
+    def add(self, drafts: int, seconds: float, timings: dict, cpu: tuple, calls: tuple) -> None:
+        self.drafts, self.seconds = self.drafts + drafts, self.seconds + seconds
+        for name, samples in timings.items():
+            self.timings[name] += samples
+        for total, (before, after) in ((self.cpu, cpu), (self.calls, calls)):
+            for key, value in after.items():
+                total[key] += value - before.get(key, 0.0)
 
 
 def seed(database: Database, count: int) -> list[int]:
@@ -260,6 +297,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--drafts", type=int, default=500)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
         url = f"sqlite:///{tmp}/bench.db"
@@ -305,32 +343,29 @@ async def main() -> None:
                 except httpx.HTTPError:
                     pass
                 await asyncio.sleep(0.1)
-            before, calls_before = cpu_seconds(), server_counts(metrics)
-            bare_rate, bare_timings = await run_bare(env, args.drafts, args.clients)
-            between, calls_between = cpu_seconds(), server_counts(metrics)
-            rate, timings = await run_countersign(base, post_ids, args.clients)
-            after, calls_after = cpu_seconds(), server_counts(metrics)
-            report(
-                f"bare Temporal ({args.drafts} workflows, {args.clients} clients)",
-                bare_rate,
-                bare_timings,
-            )
-            report(
-                f"Countersign over HTTP ({args.drafts} drafts, {args.clients} clients)",
-                rate,
-                timings,
-            )
-            report_cpu(
-                args.drafts,
-                {k: between[k] - before[k] for k in between},
-                {k: after[k] - between[k] for k in after},
-            )
-            report_server(
-                args.drafts,
-                {k: calls_between[k] - calls_before.get(k, 0) for k in calls_between},
-                {k: calls_after[k] - calls_between.get(k, 0) for k in calls_after},
-            )
-            print(f"\nratio Countersign / bare: {rate / bare_rate:.2f} (target >= 0.7)")
+            # Rounds alternate bare and Countersign, so drift on the machine (other tenants,
+            # caches, files growing) falls on both sides alike.
+            bare, countersign = Phase(), Phase()
+            for chunk in (post_ids[r :: args.rounds] for r in range(args.rounds)):
+                for phase in (bare, countersign):
+                    cpu, calls = cpu_seconds(), server_counts(metrics)
+                    if phase is bare:
+                        seconds, timings = await run_bare(env, len(chunk), args.clients)
+                    else:
+                        seconds, timings = await run_countersign(port, chunk, args.clients)
+                    phase.add(
+                        len(chunk),
+                        seconds,
+                        timings,
+                        (cpu, cpu_seconds()),
+                        (calls, server_counts(metrics)),
+                    )
+            shape = f"{args.drafts} drafts, {args.clients} clients, {args.rounds} rounds"
+            report(f"bare Temporal ({shape})", bare.rate, bare.timings)
+            report(f"Countersign over HTTP ({shape})", countersign.rate, countersign.timings)
+            report_cpu(args.drafts, bare.cpu, countersign.cpu)
+            report_server(args.drafts, bare.calls, countersign.calls)
+            print(f"\nratio Countersign / bare: {countersign.rate / bare.rate:.2f} (target >= 0.7)")
         finally:
             for process in processes:
                 process.terminate()

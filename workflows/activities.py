@@ -12,6 +12,7 @@ handful of statements per transaction) rather than through the ORM's unit of wor
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,7 @@ class RecordActivities:
                 session,
                 request.draft_id,
                 request.version,
+                DRAFTS.c.transitions,
                 VERSIONS.c.body,
                 VERSIONS.c.content_sha256,
                 VERSIONS.c.findings,
@@ -90,13 +92,12 @@ class RecordActivities:
                 VERSIONS.c.ruleset_version,
                 POSTS.c.channel,
             )
-            if audit.recorded(session, request.event_key) is not None:
-                # An earlier attempt ran the checks: answer with what it stored.
-                return Recorded(
-                    status=RECORDED,
-                    standing=_standing(session, request.draft_id),
-                    outcome=_outcome(row.findings, row.route, row.ruleset_version),
-                )
+            if row.transitions != request.expected:
+                answer = _not_now(session, request.event_key, request.draft_id)
+                if answer.status == RECORDED:  # an earlier attempt ran the checks
+                    outcome = _outcome(row.findings, row.route, row.ruleset_version)
+                    return replace(answer, outcome=outcome)
+                return answer
             result = self.rules.check(row.body, str(row.channel))
             opened = (
                 {}
@@ -252,11 +253,17 @@ def _outcome(
 
 
 def _version_row(session: Session, draft_id: int, version: int, *columns: Any) -> Any:
-    """`columns` of a draft's version, joined with its draft and inbound post."""
+    """`columns` of a draft's version, joined with its draft, its inbound post and its
+    publication, if any."""
     row = session.execute(
         select(*columns)
         .join(DRAFTS, DRAFTS.c.id == VERSIONS.c.draft_id)
         .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
+        .outerjoin(
+            PUBLICATIONS,
+            (PUBLICATIONS.c.draft_id == VERSIONS.c.draft_id)
+            & (PUBLICATIONS.c.version == VERSIONS.c.version),
+        )
         .where(VERSIONS.c.draft_id == draft_id, VERSIONS.c.version == version)
     ).first()
     if row is None:
@@ -274,25 +281,32 @@ def _stage_values(status: str, stage: str | None) -> dict[str, Any]:
 
 
 def _begin(
-    session: Session, event_key: str, draft_id: int, expected: int, **values: Any
+    session: Session, event_key: str, draft_id: int, expected: int | None, **values: Any
 ) -> Recorded | None:
     """Open a transition: None when the caller goes on to write it, else the answer.
 
     The draft row changes first, with a compare-and-set on its transition count, so a write
-    based on an out-of-date view of the draft changes nothing (`stale`). An event key found
-    already written (`recorded`) means an earlier attempt did the work. Both answers carry
-    the database's standing for the workflow to adopt.
+    based on an out-of-date view of the draft changes nothing (`stale`), and neither does a
+    retry of one an earlier attempt recorded (`recorded`). Both answers carry the database's
+    standing for the workflow to adopt.
     """
-    if audit.recorded(session, event_key) is not None:
-        return Recorded(status=RECORDED, standing=_standing(session, draft_id))
+    if expected is None:
+        return _not_now(session, event_key, draft_id)
     changed: CursorResult[Any] = session.connection().execute(
         update(DRAFTS)
         .where(DRAFTS.c.id == draft_id, DRAFTS.c.transitions == expected)
         .values(transitions=DRAFTS.c.transitions + 1, updated_at=utcnow(), **values)
     )
     if changed.rowcount == 1:
-        return None
-    return Recorded(status=STALE, standing=_standing(session, draft_id))
+        return None  # the common case: one statement, and the event key cannot be taken
+    return _not_now(session, event_key, draft_id)
+
+
+def _not_now(session: Session, event_key: str, draft_id: int) -> Recorded:
+    """Why a transition's compare-and-set failed: every recorded transition moved the count
+    on, so either this one was recorded by an earlier attempt, or another one was."""
+    status = RECORDED if audit.recorded(session, event_key) is not None else STALE
+    return Recorded(status=status, standing=_standing(session, draft_id))
 
 
 def _standing(session: Session, draft_id: int) -> Standing:
@@ -355,28 +369,23 @@ class PublishActivities:
         key = f"draft-{job.draft_id}-v{job.version}"
         where = (PUBLICATIONS.c.draft_id == job.draft_id, PUBLICATIONS.c.version == job.version)
         with self.database.write_session() as session:
-            if audit.recorded(session, job.event_key) is not None:
-                return Recorded(status=RECORDED, standing=_standing(session, job.draft_id))
-            transitions = session.execute(
-                select(DRAFTS.c.transitions).where(DRAFTS.c.id == job.draft_id)
-            ).scalar_one_or_none()
-            if transitions != job.expected:
-                # The draft moved on (say, a withdrawal the workflow has not heard of yet):
-                # nothing is posted.
-                return Recorded(status=STALE, standing=_standing(session, job.draft_id))
             row = _version_row(
                 session,
                 job.draft_id,
                 job.version,
+                DRAFTS.c.transitions,
                 VERSIONS.c.body,
                 VERSIONS.c.content_sha256,
                 POSTS.c.id.label("post_id"),
                 POSTS.c.channel,
                 POSTS.c.external_id,
+                PUBLICATIONS.c.attempts,
             )
-            attempts = session.execute(
-                select(PUBLICATIONS.c.attempts).where(*where)
-            ).scalar_one_or_none()
+            if row.transitions != job.expected:
+                # Published by an earlier attempt, or the draft moved on (say, a withdrawal
+                # the workflow has not heard of yet): nothing is posted.
+                return _not_now(session, job.event_key, job.draft_id)
+            attempts = row.attempts
             now = utcnow()
             if attempts is None:
                 session.execute(

@@ -129,7 +129,7 @@ class ResponseApproval:
         key: str,
         check: Callable[[], None],
         activity: str,
-        arg: Callable[[], A],
+        arg: Callable[[int | None], A],
         *,
         local: bool = True,
     ) -> tuple[Recorded, A]:
@@ -140,9 +140,12 @@ class ResponseApproval:
         checked again against the truth (usually it is now refused) and retried.
         """
         while True:
-            if key not in self.state.recorded_keys:
+            known = key in self.state.recorded_keys
+            if not known:
                 check()
-            sent = arg()
+            # A transition known to be recorded is not written again: the activity is asked
+            # only for its answer (no expected count).
+            sent = arg(None if known else self.state.transitions)
             options = {
                 "result_type": Recorded,
                 "start_to_close_timeout": ACTIVITY_TIMEOUT,
@@ -179,9 +182,9 @@ class ResponseApproval:
                 key,
                 lambda: self._check_submit(request),
                 "submit_checks",
-                lambda: CheckSubmission(
+                lambda expected: CheckSubmission(
                     event_key=key,
-                    expected=self.state.transitions,
+                    expected=expected,
                     draft_id=self.state.draft_id,
                     version=self.state.version,
                     actor=request.actor.username,
@@ -215,9 +218,9 @@ class ResponseApproval:
                 key,
                 lambda: self._check_edit(request),
                 "save_version",
-                lambda: SaveVersion(
+                lambda expected: SaveVersion(
                     event_key=key,
-                    expected=self.state.transitions,
+                    expected=expected,
                     draft_id=self.state.draft_id,
                     version=self.state.version + 1,
                     body=request.body,
@@ -252,11 +255,11 @@ class ResponseApproval:
         async with self._lock:
             key = self._key("decide")
 
-            def record() -> RecordDecision:
+            def record(expected: int | None) -> RecordDecision:
                 next_status, next_stage = self._after(request)
                 return RecordDecision(
                     event_key=key,
-                    expected=self.state.transitions,
+                    expected=expected,
                     draft_id=self.state.draft_id,
                     version=self.state.version,
                     review_round=self.state.review_round,
@@ -335,9 +338,9 @@ class ResponseApproval:
                 key,
                 lambda: self._check_publish(request),
                 "record_transition",
-                lambda: Transition(
+                lambda expected: Transition(
                     event_key=key,
-                    expected=self.state.transitions,
+                    expected=expected,
                     draft_id=self.state.draft_id,
                     status="scheduled",
                     stage=None,
@@ -372,9 +375,9 @@ class ResponseApproval:
             key,
             check,
             "publish_reply",
-            lambda: PublishJob(
+            lambda expected: PublishJob(
                 event_key=key,
-                expected=self.state.transitions,
+                expected=expected,
                 draft_id=self.state.draft_id,
                 version=self.state.version,
                 actor=publisher,
@@ -394,9 +397,9 @@ class ResponseApproval:
                 key,
                 lambda: self._check_withdraw(request),
                 "record_transition",
-                lambda: Transition(
+                lambda expected: Transition(
                     event_key=key,
-                    expected=self.state.transitions,
+                    expected=expected,
                     draft_id=self.state.draft_id,
                     status="withdrawn",
                     stage=None,

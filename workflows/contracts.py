@@ -2,9 +2,10 @@
 
 Workflow code imports only this module and temporalio (determinism). Activities take one
 dataclass argument, so fields can be added later without breaking running workflows.
-"""
 
-from __future__ import annotations
+No `from __future__ import annotations` here: the payload converter resolves these types
+on every message, and real annotations resolve several times faster than strings.
+"""
 
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,7 +26,9 @@ class Transition:
     """
 
     event_key: str
-    expected: int  # the draft's transition count the workflow knows (compare-and-set)
+    # The draft's transition count the workflow knows (compare-and-set); None when the
+    # workflow knows this transition is already recorded and asks only for the answer.
+    expected: int | None
     draft_id: int
     status: str
     stage: str | None
@@ -35,44 +38,6 @@ class Transition:
     version: int | None = None
     content_sha256: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Standing:
-    """A draft's lifecycle as the database has it."""
-
-    status: str
-    stage: str | None
-    version: int
-    review_round: int
-    route: list[str]
-    transitions: int
-    reviewers: dict[str, str]
-    scheduled_at: datetime | None
-    publisher: str | None
-    recorded_keys: list[str]
-
-
-# What an activity that records a transition did (`Recorded.status`):
-APPLIED = "applied"  # wrote it now
-RECORDED = "recorded"  # found it written by an earlier attempt
-STALE = "stale"  # wrote nothing: the draft had moved on since the workflow last looked
-
-
-@dataclass(frozen=True, kw_only=True)
-class Recorded:
-    """A transition activity's answer.
-
-    Each write compares the draft's transition count with the one the workflow expects. The
-    two differ only when a workflow task that ran a local activity was lost after the
-    activity's write committed (a worker crash, or a task the server dropped); the workflow
-    then replays without knowing of that write. `recorded` and `stale` carry the database's
-    `standing`, which the workflow adopts before it goes on.
-    """
-
-    status: str
-    standing: Standing | None = None
-    outcome: SubmitOutcome | None = None  # submit_checks only
 
 
 # --- the approval workflow's messages ----------------------------------------------------
@@ -152,6 +117,44 @@ class SubmitOutcome:
     ruleset_version: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class Standing:
+    """A draft's lifecycle as the database has it."""
+
+    status: str
+    stage: str | None
+    version: int
+    review_round: int
+    route: list[str]
+    transitions: int
+    reviewers: dict[str, str]
+    scheduled_at: datetime | None
+    publisher: str | None
+    recorded_keys: list[str]
+
+
+# What an activity that records a transition did (`Recorded.status`):
+APPLIED = "applied"  # wrote it now
+RECORDED = "recorded"  # found it written by an earlier attempt
+STALE = "stale"  # wrote nothing: the draft had moved on since the workflow last looked
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recorded:
+    """A transition activity's answer.
+
+    Each write compares the draft's transition count with the one the workflow expects. The
+    two differ only when a workflow task that ran a local activity was lost after the
+    activity's write committed (a worker crash, or a task the server dropped); the workflow
+    then replays without knowing of that write. `recorded` and `stale` carry the database's
+    `standing`, which the workflow adopts before it goes on.
+    """
+
+    status: str
+    standing: Standing | None = None
+    outcome: SubmitOutcome | None = None  # submit_checks only
+
+
 # --- activity inputs ---------------------------------------------------------------------
 
 
@@ -160,7 +163,7 @@ class CheckSubmission:
     """Run the policies on a version and record the outcome (findings, route, transition)."""
 
     event_key: str
-    expected: int
+    expected: int | None  # as in Transition
     draft_id: int
     version: int
     actor: str
@@ -170,7 +173,7 @@ class CheckSubmission:
 @dataclass(frozen=True, kw_only=True)
 class SaveVersion:
     event_key: str
-    expected: int
+    expected: int | None  # as in Transition
     draft_id: int
     version: int
     body: str
@@ -180,7 +183,7 @@ class SaveVersion:
 @dataclass(frozen=True, kw_only=True)
 class RecordDecision:
     event_key: str
-    expected: int
+    expected: int | None  # as in Transition
     draft_id: int
     version: int
     review_round: int
@@ -201,7 +204,7 @@ class PublishRequest:
 @dataclass(frozen=True, kw_only=True)
 class PublishJob:
     event_key: str
-    expected: int
+    expected: int | None  # as in Transition
     draft_id: int
     version: int
     actor: str

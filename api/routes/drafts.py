@@ -29,7 +29,6 @@ from records.models import (
 from workflows.contracts import (
     Actor,
     DecisionRequest,
-    DraftState,
     EditRequest,
     PublishRequest,
     SubmitOutcome,
@@ -256,7 +255,7 @@ async def decide(
         draft_id,
         "decide",
         request,
-        DraftState,
+        dict,  # the answer is read back from the database
         idempotency_key,
         body.stage,
         body.version,
@@ -285,7 +284,7 @@ async def publish(
         draft_id,
         "publish",
         request,
-        DraftState,
+        dict,  # the answer is read back from the database
         idempotency_key,
         at,
     )
@@ -301,9 +300,7 @@ async def withdraw(
     idempotency_key: IdempotencyKey = None,
 ) -> DraftDetail:
     request = WithdrawRequest(actor=_actor(caller))
-    await _act(
-        database, lifecycle, caller, draft_id, "withdraw", request, DraftState, idempotency_key
-    )
+    await _act(database, lifecycle, caller, draft_id, "withdraw", request, dict, idempotency_key)
     return await _detail(database, draft_id, caller)
 
 
