@@ -172,6 +172,37 @@ class ResponseApproval:
         state.scheduled_at, state.publisher = standing.scheduled_at, standing.publisher
         state.recorded_keys = list(standing.recorded_keys)
 
+    async def _close_stage(
+        self,
+        action: str,
+        check: Callable[[], None],
+        *,
+        status: str,
+        actor: str,
+        role: str,
+        payload: dict[str, str] | None = None,
+    ) -> Recorded:
+        """Record a move to `status` with no stage open (scheduled, withdrawn)."""
+        key = self._key(action)
+        result, _ = await self._transition(
+            key,
+            check,
+            "record_transition",
+            lambda expected: Transition(
+                event_key=key,
+                expected=expected,
+                draft_id=self.state.draft_id,
+                status=status,
+                stage=None,
+                actor=actor,
+                role=role,
+                action=f"draft.{status}",
+                version=self.state.version,
+                payload=payload or {},
+            ),
+        )
+        return result
+
     # --- submit ------------------------------------------------------------------------
 
     @workflow.update
@@ -333,23 +364,13 @@ class ResponseApproval:
                     lambda: self._check_publish(request),
                 )
                 return self.state
-            key = self._key("schedule")
-            result, _ = await self._transition(
-                key,
+            result = await self._close_stage(
+                "schedule",
                 lambda: self._check_publish(request),
-                "record_transition",
-                lambda expected: Transition(
-                    event_key=key,
-                    expected=expected,
-                    draft_id=self.state.draft_id,
-                    status="scheduled",
-                    stage=None,
-                    actor=request.actor.username,
-                    role="publisher",
-                    action="draft.scheduled",
-                    version=self.state.version,
-                    payload={"at": at.isoformat()},
-                ),
+                status="scheduled",
+                actor=request.actor.username,
+                role="publisher",
+                payload={"at": at.isoformat()},
             )
             if result.status == APPLIED:
                 self.state.status, self.state.scheduled_at = "scheduled", at
@@ -392,22 +413,12 @@ class ResponseApproval:
     @workflow.update
     async def withdraw(self, request: WithdrawRequest) -> DraftState:
         async with self._lock:
-            key = self._key("withdraw")
-            result, _ = await self._transition(
-                key,
+            result = await self._close_stage(
+                "withdraw",
                 lambda: self._check_withdraw(request),
-                "record_transition",
-                lambda expected: Transition(
-                    event_key=key,
-                    expected=expected,
-                    draft_id=self.state.draft_id,
-                    status="withdrawn",
-                    stage=None,
-                    actor=request.actor.username,
-                    role="supervisor" if request.actor.username != self.state.author else "agent",
-                    action="draft.withdrawn",
-                    version=self.state.version,
-                ),
+                status="withdrawn",
+                actor=request.actor.username,
+                role="supervisor" if request.actor.username != self.state.author else "agent",
             )
             if result.status == APPLIED:
                 self.state.status, self.state.stage = "withdrawn", None
