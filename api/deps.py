@@ -87,7 +87,7 @@ async def current_principal(
         raise unauthorized("the bearer token is not valid") from exc
 
     # Roles are read on every request, so a change by an admin takes effect at once.
-    found = await database.read(lambda session: users.account(session, verified.subject))
+    found = await database.read(lambda connection: users.account(connection, verified.subject))
     if verified.external:
         # The provider vouches for identity and roles; a local account of the same name
         # that an admin disabled still locks the person out.

@@ -90,14 +90,16 @@ class Database:
             if turn is not None:
                 turn.release()
 
-    async def read(self, query: Callable[[Session], T]) -> T:
-        """Run a short read for async code. On SQLite (WAL) a read never waits for a lock and
-        takes well under a millisecond, so it runs inline: cheaper than a hop to a thread.
-        Elsewhere the network is involved, and it runs on a worker thread."""
+    async def read(self, query: Callable[[Connection], T]) -> T:
+        """Run a short Core read for async code, on a plain connection (no ORM session).
+
+        On SQLite (WAL) a read never waits for a lock and takes well under a millisecond, so
+        it runs inline: cheaper than a hop to a thread. Elsewhere the network is involved,
+        and it runs on a worker thread."""
 
         def run() -> T:
-            with self.read_session() as session:
-                return query(session)
+            with self.engine.connect() as connection:
+                return query(connection)
 
         if self.dialect == "sqlite":
             return run()

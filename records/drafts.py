@@ -11,9 +11,10 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, tuple_
 from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from records import audit, cursor, posts
+from records import audit, cursor
 from records.errors import Conflict, Invalid, NotFound
 from records.models import (
     AuditEvent,
@@ -22,13 +23,16 @@ from records.models import (
     Draft,
     DraftDetail,
     DraftPublic,
+    DraftStatus,
     DraftVersion,
+    Post,
     PostStatus,
     Publication,
     PublicationPublic,
     TimelineEntry,
     VersionPublic,
 )
+from records.types import utcnow
 
 
 def content_sha256(body: str) -> str:
@@ -37,24 +41,51 @@ def content_sha256(body: str) -> str:
 
 def create(
     session: Session, *, post_id: int, author: str, body: str, creation_key: str | None = None
-) -> tuple[Draft, bool]:
-    """The new draft (and True), or the one made earlier under the same `creation_key`."""
+) -> tuple[int, bool]:
+    """The new draft's id (and True), or the one made earlier under the same `creation_key`.
+
+    Core statements: this runs on every new reply, and the ORM's unit of work cost more
+    than the three inserts themselves."""
+    connection = session.connection()
     if creation_key is not None:
-        earlier = session.exec(select(Draft).where(Draft.creation_key == creation_key)).first()
+        earlier = connection.execute(_BY_CREATION_KEY, {"key": creation_key}).scalar()
         if earlier is not None:
-            return earlier, False
-    post = posts.get(session, post_id)
-    if post.status in (PostStatus.answered, PostStatus.expired):
-        raise Conflict(f"post {post_id} is {post.status}; it takes no new reply")
-    draft = Draft(post_id=post_id, author=author, creation_key=creation_key)
-    session.add(draft)
-    session.flush()
-    assert draft.id is not None
-    digest = content_sha256(body)
-    session.add(
-        DraftVersion(
-            draft_id=draft.id, version=1, body=body, content_sha256=digest, created_by=author
-        )
+            return int(earlier), False
+    status = connection.execute(_POST_STATUS, {"id": post_id}).scalar()
+    if status is None:
+        raise NotFound(f"no post with id {post_id}")
+    if status in (PostStatus.answered, PostStatus.expired):
+        raise Conflict(f"post {post_id} is {status}; it takes no new reply")
+    now, digest = utcnow(), content_sha256(body)
+    draft_id = int(
+        connection.execute(
+            _DRAFTS.insert().returning(_DRAFTS.c.id),
+            {
+                "post_id": post_id,
+                "author": author,
+                "status": DraftStatus.draft.value,
+                "version": 1,
+                "review_round": 0,
+                "route": [],
+                "transitions": 0,
+                "creation_key": creation_key,
+                "created_at": now,
+                "updated_at": now,
+            },
+        ).scalar_one()
+    )
+    connection.execute(
+        _VERSIONS_T.insert(),
+        {
+            "draft_id": draft_id,
+            "version": 1,
+            "body": body,
+            "content_sha256": digest,
+            "findings": [],
+            "route": [],
+            "created_by": author,
+            "created_at": now,
+        },
     )
     audit.append(
         session,
@@ -63,32 +94,31 @@ def create(
             role="agent",
             action="draft.created",
             payload={"post_id": post_id},
-            draft_id=draft.id,
+            draft_id=draft_id,
             version=1,
             content_sha256=digest,
         ),
     )
-    return draft, True
+    return draft_id, True
 
 
 # --- reading ---------------------------------------------------------------------------
 
 
-def standing(session: Session, draft_id: int) -> tuple[str, str, str | None, int]:
+def standing(connection: Connection, draft_id: int) -> tuple[str, str, str | None, int]:
     """Author, status, stage and version: what the API needs before it sends an action."""
-    row = session.connection().execute(_STANDING, {"id": draft_id}).first()
+    row = connection.execute(_STANDING, {"id": draft_id}).first()
     if row is None:
         raise NotFound(f"no draft with id {draft_id}")
     return row.author, row.status, row.stage, row.version
 
 
-def detail(session: Session, draft_id: int) -> DraftDetail:
+def detail(connection: Connection, draft_id: int) -> DraftDetail:
     """The draft with its versions, decisions, latest publication and timeline.
 
     This answers every action, not only reads, so it runs prepared Core statements (one per
     table, built once at import) and builds no ORM objects.
     """
-    connection = session.connection()
     bound = {"id": draft_id}
     draft = connection.execute(_DRAFT, bound).first()
     if draft is None:
@@ -118,6 +148,9 @@ _DECISIONS_T: Any = Decision.__table__  # type: ignore[attr-defined]
 _PUBLICATIONS_T: Any = Publication.__table__  # type: ignore[attr-defined]
 _EVENTS_T: Any = AuditEvent.__table__  # type: ignore[attr-defined]
 _ID: Any = bindparam("id")
+_BY_CREATION_KEY = core_select(_DRAFTS.c.id).where(_DRAFTS.c.creation_key == bindparam("key"))
+_POSTS_T: Any = Post.__table__  # type: ignore[attr-defined]
+_POST_STATUS = core_select(_POSTS_T.c.status).where(_POSTS_T.c.id == _ID)
 _STANDING = core_select(*_columns(_DRAFTS, ("author", "status", "stage", "version"))).where(
     _DRAFTS.c.id == _ID
 )

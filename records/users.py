@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
@@ -39,11 +40,11 @@ class Account:
     roles: frozenset[Role]
 
 
-def account(session: Session, username: str) -> Account | None:
+def account(connection: Connection, username: str) -> Account | None:
     """The caller's standing and roles, in one prepared query (it runs on every request)."""
     if "\x00" in username:
         return None
-    rows = session.connection().execute(_ACCOUNT, {"username": username}).all()
+    rows = connection.execute(_ACCOUNT, {"username": username}).all()
     if not rows:
         return None
     return Account(

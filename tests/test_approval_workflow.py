@@ -66,9 +66,7 @@ async def start_draft(
         session.add(post)
         session.flush()
         assert post.id is not None
-        draft, _ = drafts.create(session, post_id=post.id, author="agent", body=body)
-        assert draft.id is not None
-        draft_id = draft.id
+        draft_id, _ = drafts.create(session, post_id=post.id, author="agent", body=body)
     return await env.client.start_workflow(
         ResponseApproval.run,
         DraftStart(draft_id=draft_id, author="agent"),

@@ -68,7 +68,7 @@ def _sees_only_own(principal: Principal) -> bool:
 
 
 async def _detail(database: Database, draft_id: int, principal: Principal) -> DraftDetail:
-    detail = await database.read(lambda session: drafts.detail(session, draft_id))
+    detail = await database.read(lambda connection: drafts.detail(connection, draft_id))
     if _sees_only_own(principal) and detail.author != principal.username:
         raise NotFound(f"no draft with id {draft_id}")
     return detail
@@ -81,7 +81,7 @@ async def _snapshot(database: Database, draft_id: int) -> tuple[str, str, str | 
     update, and the same action asked again in a later state is a new one.
     """
 
-    return await database.read(lambda session: drafts.standing(session, draft_id))
+    return await database.read(lambda connection: drafts.standing(connection, draft_id))
 
 
 async def _act(
@@ -125,15 +125,13 @@ async def create_draft(
 
     def create() -> tuple[int, bool]:
         with database.write_session() as session:
-            draft, created = drafts.create(
+            return drafts.create(
                 session,
                 post_id=body.post_id,
                 author=caller.username,
                 body=body.body,
                 creation_key=key,
             )
-            assert draft.id is not None
-            return draft.id, created
 
     draft_id, created = await run_in_threadpool(create)
     await lifecycle.start(draft_id, caller.username)

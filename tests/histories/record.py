@@ -135,11 +135,10 @@ async def main() -> None:
                         session.add(post)
                         session.flush()
                         assert post.id is not None
-                        draft, _ = drafts.create(
+                        draft_id, _ = drafts.create(
                             session, post_id=post.id, author="agent", body=body
                         )
-                        assert draft.id is not None
-                        start = DraftStart(draft_id=draft.id, author="agent")
+                        start = DraftStart(draft_id=draft_id, author="agent")
                     handle = await env.client.start_workflow(
                         ResponseApproval.run, start, id=f"draft-{start.draft_id}", task_queue=queue
                     )
