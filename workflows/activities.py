@@ -16,7 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, case, select, update
+from sqlalchemy import CursorResult, bindparam, case, select, update
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -80,18 +80,7 @@ class RecordActivities:
     def submit_checks(self, request: CheckSubmission) -> Recorded:
         """Run the policies on the version; record findings, the route and the transition."""
         with self.database.write_session() as session:
-            row = _version_row(
-                session,
-                request.draft_id,
-                request.version,
-                DRAFTS.c.transitions,
-                VERSIONS.c.body,
-                VERSIONS.c.content_sha256,
-                VERSIONS.c.findings,
-                VERSIONS.c.route,
-                VERSIONS.c.ruleset_version,
-                POSTS.c.channel,
-            )
+            row = _version_row(session, _SUBMISSION, request.draft_id, request.version)
             if row.transitions != request.expected:
                 answer = _not_now(session, request.event_key, request.draft_id)
                 if answer.status == RECORDED:  # an earlier attempt ran the checks
@@ -198,7 +187,7 @@ class RecordActivities:
             if found is not None:
                 return found
             content = _version_row(
-                session, request.draft_id, request.version, VERSIONS.c.content_sha256
+                session, _CONTENT, request.draft_id, request.version
             ).content_sha256
             session.execute(
                 DECISIONS.insert(),
@@ -252,10 +241,18 @@ def _outcome(
     )
 
 
-def _version_row(session: Session, draft_id: int, version: int, *columns: Any) -> Any:
+def _version_row(session: Session, query: Any, draft_id: int, version: int) -> Any:
+    """One row of a prepared query on a draft's version (see `_of_version`)."""
+    row = session.execute(query, {"draft_id": draft_id, "version": version}).first()
+    if row is None:
+        raise _not_found(f"draft {draft_id} has no version {version}")
+    return row
+
+
+def _of_version(*columns: Any) -> Any:
     """`columns` of a draft's version, joined with its draft, its inbound post and its
-    publication, if any."""
-    row = session.execute(
+    publication, if any. Built once at import: activities run on every action."""
+    return (
         select(*columns)
         .join(DRAFTS, DRAFTS.c.id == VERSIONS.c.draft_id)
         .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
@@ -264,11 +261,32 @@ def _version_row(session: Session, draft_id: int, version: int, *columns: Any) -
             (PUBLICATIONS.c.draft_id == VERSIONS.c.draft_id)
             & (PUBLICATIONS.c.version == VERSIONS.c.version),
         )
-        .where(VERSIONS.c.draft_id == draft_id, VERSIONS.c.version == version)
-    ).first()
-    if row is None:
-        raise _not_found(f"draft {draft_id} has no version {version}")
-    return row
+        .where(
+            VERSIONS.c.draft_id == bindparam("draft_id"),
+            VERSIONS.c.version == bindparam("version"),
+        )
+    )
+
+
+_SUBMISSION = _of_version(
+    DRAFTS.c.transitions,
+    VERSIONS.c.body,
+    VERSIONS.c.content_sha256,
+    VERSIONS.c.findings,
+    VERSIONS.c.route,
+    VERSIONS.c.ruleset_version,
+    POSTS.c.channel,
+)
+_CONTENT = _of_version(VERSIONS.c.content_sha256)
+_PUBLISHING = _of_version(
+    DRAFTS.c.transitions,
+    VERSIONS.c.body,
+    VERSIONS.c.content_sha256,
+    POSTS.c.id.label("post_id"),
+    POSTS.c.channel,
+    POSTS.c.external_id,
+    PUBLICATIONS.c.attempts,
+)
 
 
 def _stage_values(status: str, stage: str | None) -> dict[str, Any]:
@@ -369,18 +387,7 @@ class PublishActivities:
         key = f"draft-{job.draft_id}-v{job.version}"
         where = (PUBLICATIONS.c.draft_id == job.draft_id, PUBLICATIONS.c.version == job.version)
         with self.database.write_session() as session:
-            row = _version_row(
-                session,
-                job.draft_id,
-                job.version,
-                DRAFTS.c.transitions,
-                VERSIONS.c.body,
-                VERSIONS.c.content_sha256,
-                POSTS.c.id.label("post_id"),
-                POSTS.c.channel,
-                POSTS.c.external_id,
-                PUBLICATIONS.c.attempts,
-            )
+            row = _version_row(session, _PUBLISHING, job.draft_id, job.version)
             if row.transitions != job.expected:
                 # Published by an earlier attempt, or the draft moved on (say, a withdrawal
                 # the workflow has not heard of yet): nothing is posted.
