@@ -172,3 +172,34 @@ def test_a_transition_from_an_out_of_date_view_writes_nothing(database: Database
             select(AuditEvent.action).where(AuditEvent.draft_id == draft_id)
         ).all()
         assert actions == ["draft.submitted"]
+
+
+def test_time_in_stage_restarts_only_when_the_stage_changes(database: Database) -> None:
+    """The review queue orders by time in stage (`stage_entered_at`)."""
+    draft_id = make_draft(database)
+    activities = RecordActivities(database, RuleSet.load())
+    env = ActivityEnvironment()
+
+    def move(count: int, status: str, stage: str | None) -> datetime | None:
+        moved = Transition(
+            event_key=f"draft-{draft_id}/move/{count}",
+            expected=count,
+            draft_id=draft_id,
+            status=status,
+            stage=stage,
+            actor="comms",
+            role="comms",
+            action="draft.moved",
+        )
+        assert env.run(activities.record_transition, moved).status == APPLIED
+        with database.read_session() as session:
+            draft = session.get(Draft, draft_id)
+            assert draft is not None and (draft.status, draft.stage) == (status, stage)
+            return draft.stage_entered_at
+
+    entered = move(0, "in_review", "comms")
+    assert entered is not None
+    assert move(1, "in_review", "comms") == entered  # same stage: the clock runs on
+    later = move(2, "in_review", "legal")
+    assert later is not None and later > entered
+    assert move(3, "approved", None) is None

@@ -11,6 +11,7 @@ handful of statements per transaction) rather than through the ORM's unit of wor
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 from datetime import datetime
@@ -57,7 +58,8 @@ class RecordActivities:
                 transition.event_key,
                 transition.draft_id,
                 transition.expected,
-                **_stage_values(transition.status, transition.stage),
+                status=transition.status,
+                stage=transition.stage,
             )
             if found is not None:
                 return found
@@ -92,7 +94,8 @@ class RecordActivities:
                 {}
                 if result.blocked
                 else {
-                    **_stage_values("in_review", result.route[0]),
+                    "status": "in_review",
+                    "stage": result.route[0],
                     "route": result.route,
                     "review_round": request.review_round,
                 }
@@ -182,7 +185,8 @@ class RecordActivities:
                 request.event_key,
                 request.draft_id,
                 request.expected,
-                **_stage_values(request.next_status, request.next_stage),
+                status=request.next_status,
+                stage=request.next_stage,
             )
             if found is not None:
                 return found
@@ -289,15 +293,6 @@ _PUBLISHING = _of_version(
 )
 
 
-def _stage_values(status: str, stage: str | None) -> dict[str, Any]:
-    """A draft's new status and stage; the time in stage restarts when the stage changes."""
-    entered = case(
-        (DRAFTS.c.stage.is_not_distinct_from(stage), DRAFTS.c.stage_entered_at),
-        else_=utcnow() if stage else None,
-    )
-    return {"status": status, "stage": stage, "stage_entered_at": entered}
-
-
 def _begin(
     session: Session, event_key: str, draft_id: int, expected: int | None, **values: Any
 ) -> Recorded | None:
@@ -310,14 +305,46 @@ def _begin(
     """
     if expected is None:
         return _not_now(session, event_key, draft_id)
-    changed: CursorResult[Any] = session.connection().execute(
-        update(DRAFTS)
-        .where(DRAFTS.c.id == draft_id, DRAFTS.c.transitions == expected)
-        .values(transitions=DRAFTS.c.transitions + 1, updated_at=utcnow(), **values)
-    )
-    if changed.rowcount == 1:
+    if _update_draft(session, draft_id, expected=expected, **values):
         return None  # the common case: one statement, and the event key cannot be taken
     return _not_now(session, event_key, draft_id)
+
+
+def _update_draft(
+    session: Session, draft_id: int, *, expected: int | None = None, **values: Any
+) -> bool:
+    """Move a draft's transition count on and set `values`: from `expected` only (a
+    compare-and-set) when it is given. Whether the row changed."""
+    now = utcnow()
+    params = {"draft_id": draft_id, "now": now, **{f"new_{k}": v for k, v in values.items()}}
+    if expected is not None:
+        params["expected"] = expected
+    if "stage" in values:
+        params["entered"] = now if values["stage"] else None
+    query = _draft_update(tuple(values), compare=expected is not None)
+    changed: CursorResult[Any] = session.connection().execute(query, params)
+    return changed.rowcount == 1
+
+
+@functools.cache
+def _draft_update(columns: tuple[str, ...], *, compare: bool) -> Any:
+    """The UPDATE behind `_update_draft`, built once per shape (activities run on every
+    action). Setting `stage` restarts the time in stage, but only when the stage changes."""
+    values: dict[str, Any] = {
+        "transitions": DRAFTS.c.transitions + 1,
+        "updated_at": bindparam("now", type_=DRAFTS.c.updated_at.type),
+    }
+    for name in columns:
+        values[name] = bindparam(f"new_{name}", type_=DRAFTS.c[name].type)
+    if "stage" in columns:
+        values["stage_entered_at"] = case(
+            (DRAFTS.c.stage.is_not_distinct_from(values["stage"]), DRAFTS.c.stage_entered_at),
+            else_=bindparam("entered", type_=DRAFTS.c.stage_entered_at.type),
+        )
+    query = update(DRAFTS).where(DRAFTS.c.id == bindparam("draft_id"))
+    if compare:
+        query = query.where(DRAFTS.c.transitions == bindparam("expected"))
+    return query.values(values)
 
 
 def _not_now(session: Session, event_key: str, draft_id: int) -> Recorded:
@@ -431,15 +458,7 @@ class PublishActivities:
             )
             # No compare here: the check above claimed the draft for this publication (the
             # workflow holds its lock until this activity ends), and the post is out.
-            session.execute(
-                update(DRAFTS)
-                .where(DRAFTS.c.id == job.draft_id)
-                .values(
-                    transitions=DRAFTS.c.transitions + 1,
-                    updated_at=now,
-                    **_stage_values("published", None),
-                )
-            )
+            _update_draft(session, job.draft_id, status="published", stage=None)
             session.execute(
                 update(POSTS)
                 .where(POSTS.c.id == row.post_id)
