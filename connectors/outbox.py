@@ -3,12 +3,15 @@ development and tests, and stands in for every channel until its connector exist
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
 from connectors.base import Posted, Reply
 from records.db import Database
 from records.models import OutboxMessage
+from records.types import utcnow
 
 
 class OutboxPublisher:
@@ -20,15 +23,17 @@ class OutboxPublisher:
     def post(self, reply: Reply) -> Posted:
         try:
             with self.database.write_session() as session:
-                message = OutboxMessage(
-                    publication_key=reply.key,
-                    channel=reply.channel,
-                    in_reply_to=reply.in_reply_to,
-                    body=reply.body,
-                )
-                session.add(message)
-                session.flush()
-                return _posted(message)
+                message_id = session.execute(
+                    _INSERT,
+                    {
+                        "publication_key": reply.key,
+                        "channel": reply.channel,
+                        "in_reply_to": reply.in_reply_to,
+                        "body": reply.body,
+                        "posted_at": utcnow(),
+                    },
+                ).scalar_one()
+                return _posted(message_id)
         except IntegrityError:
             # Already posted under this key: the platform would not take it twice either.
             found = self.lookup(reply.key)
@@ -36,12 +41,15 @@ class OutboxPublisher:
             return found
 
     def lookup(self, key: str) -> Posted | None:
-        with self.database.read_session() as session:
-            message = session.exec(
-                select(OutboxMessage).where(OutboxMessage.publication_key == key)
-            ).first()
-            return _posted(message) if message else None
+        with self.database.engine.connect() as connection:
+            message_id = connection.execute(_BY_KEY, {"key": key}).scalar()
+            return _posted(message_id) if message_id is not None else None
 
 
-def _posted(message: OutboxMessage) -> Posted:
-    return Posted(external_id=f"outbox-{message.id}", url=f"outbox://{message.id}")
+def _posted(message_id: int) -> Posted:
+    return Posted(external_id=f"outbox-{message_id}", url=f"outbox://{message_id}")
+
+
+MESSAGES: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+_INSERT = MESSAGES.insert().returning(MESSAGES.c.id)
+_BY_KEY = select(MESSAGES.c.id).where(MESSAGES.c.publication_key == bindparam("key"))

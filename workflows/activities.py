@@ -412,7 +412,7 @@ class PublishActivities:
     @activity.defn(name="publish_reply")
     def publish_reply(self, job: PublishJob) -> Recorded:
         key = f"draft-{job.draft_id}-v{job.version}"
-        where = (PUBLICATIONS.c.draft_id == job.draft_id, PUBLICATIONS.c.version == job.version)
+        which = {"b_draft_id": job.draft_id, "b_version": job.version}
         with self.database.write_session() as session:
             row = _version_row(session, _PUBLISHING, job.draft_id, job.version)
             if row.transitions != job.expected:
@@ -423,7 +423,7 @@ class PublishActivities:
             now = utcnow()
             if attempts is None:
                 session.execute(
-                    PUBLICATIONS.insert(),
+                    _CLAIM,
                     {
                         "draft_id": job.draft_id,
                         "version": job.version,
@@ -436,34 +436,20 @@ class PublishActivities:
                     },
                 )
             else:
-                session.execute(
-                    update(PUBLICATIONS)
-                    .where(*where)
-                    .values(status="sent", attempts=attempts + 1, updated_at=now)
-                )
+                session.execute(_CLAIM_AGAIN, {**which, "now": now})
         reply = Reply(key=key, channel=str(row.channel), in_reply_to=row.external_id, body=row.body)
         publisher = self._publisher(reply.channel)
         posted = (publisher.lookup(key) if attempts else None) or publisher.post(reply)
         with self.database.write_session() as session:
             now = utcnow()
             session.execute(
-                update(PUBLICATIONS)
-                .where(*where)
-                .values(
-                    status="confirmed",
-                    external_id=posted.external_id,
-                    external_url=posted.url,
-                    updated_at=now,
-                )
+                _CONFIRM,
+                {**which, "now": now, "external_id": posted.external_id, "url": posted.url},
             )
             # No compare here: the check above claimed the draft for this publication (the
             # workflow holds its lock until this activity ends), and the post is out.
             _update_draft(session, job.draft_id, status="published", stage=None)
-            session.execute(
-                update(POSTS)
-                .where(POSTS.c.id == row.post_id)
-                .values(status="answered", updated_at=now)
-            )
+            session.execute(_ANSWERED, {"post_id": row.post_id, "now": now})
             audit.append(
                 session,
                 audit.NewEvent(
@@ -478,3 +464,31 @@ class PublishActivities:
                 ),
             )
         return Recorded(status=APPLIED)
+
+
+# The publication's statements, built once: claim (or claim again), confirm, answer the post.
+_PUBLICATION = (
+    PUBLICATIONS.c.draft_id == bindparam("b_draft_id"),
+    PUBLICATIONS.c.version == bindparam("b_version"),
+)
+_CLAIM = PUBLICATIONS.insert()
+_CLAIM_AGAIN = (
+    update(PUBLICATIONS)
+    .where(*_PUBLICATION)
+    .values(status="sent", attempts=PUBLICATIONS.c.attempts + 1, updated_at=bindparam("now"))
+)
+_CONFIRM = (
+    update(PUBLICATIONS)
+    .where(*_PUBLICATION)
+    .values(
+        status="confirmed",
+        external_id=bindparam("external_id"),
+        external_url=bindparam("url"),
+        updated_at=bindparam("now"),
+    )
+)
+_ANSWERED = (
+    update(POSTS)
+    .where(POSTS.c.id == bindparam("post_id"))
+    .values(status="answered", updated_at=bindparam("now"))
+)
