@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 
 from api import openapi, problems
 from api.deps import current_principal
@@ -64,15 +64,11 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
 
-    api = APIRouter(prefix=API_PREFIX)
-    api.include_router(auth.router)
-    authenticated = APIRouter(dependencies=[Depends(current_principal)])
-    authenticated.include_router(users.router)
-    authenticated.include_router(posts.router)
-    authenticated.include_router(drafts.router)
-    authenticated.include_router(audit.router)
-    api.include_router(authenticated)
-    api.include_router(health.router, include_in_schema=False)
-    app.include_router(api)
+    # Routers are included directly on the app, one level deep (FastAPI walks every level
+    # of nested routers to match each request).
+    app.include_router(auth.router, prefix=API_PREFIX)
+    for routes in (users.router, posts.router, drafts.router, audit.router):
+        app.include_router(routes, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
+    app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     app.include_router(health.router)
     return app
