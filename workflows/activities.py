@@ -2,11 +2,14 @@
 
 Each one commits a draft's projection and its audit event in one transaction, and is
 idempotent by its event key: a retried activity finds its event and writes nothing twice.
+Each write is also a compare-and-set on the draft's transition count (see `_begin` and
+`workflows.approval`), so a write from an out-of-date view of the draft changes nothing.
 Built as methods of a class holding what they need (the database, the compiled rule set),
 as in temporalio's samples, so the worker constructs them once.
 
 They run on every action, so they write with SQLAlchemy Core statements on the tables (a
-handful of statements per transaction) rather than through the ORM's unit of work.
+handful of statements per transaction, built once) rather than through the ORM's unit of
+work.
 """
 
 from __future__ import annotations
@@ -303,9 +306,7 @@ def _begin(
     retry of one an earlier attempt recorded (`recorded`). Both answers carry the database's
     standing for the workflow to adopt.
     """
-    if expected is None:
-        return _not_now(session, event_key, draft_id)
-    if _update_draft(session, draft_id, expected=expected, **values):
+    if expected is not None and _update_draft(session, draft_id, expected=expected, **values):
         return None  # the common case: one statement, and the event key cannot be taken
     return _not_now(session, event_key, draft_id)
 
