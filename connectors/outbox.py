@@ -3,14 +3,12 @@ development and tests, and stands in for every channel until its connector exist
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from connectors.base import Posted, Reply
 from records.db import Database
-from records.models import OutboxMessage
+from records.tables import OUTBOX
 from records.types import utcnow
 
 
@@ -50,6 +48,5 @@ def _posted(message_id: int) -> Posted:
     return Posted(external_id=f"outbox-{message_id}", url=f"outbox://{message_id}")
 
 
-MESSAGES: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
-_INSERT = MESSAGES.insert().returning(MESSAGES.c.id)
-_BY_KEY = select(MESSAGES.c.id).where(MESSAGES.c.publication_key == bindparam("key"))
+_INSERT = OUTBOX.insert().returning(OUTBOX.c.id)
+_BY_KEY = select(OUTBOX.c.id).where(OUTBOX.c.publication_key == bindparam("key"))

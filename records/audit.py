@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from records.models import AuditEvent
+from records.tables import EVENTS
 from records.types import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -116,7 +117,6 @@ class Appended:
 
 
 # Core statements on the table, compiled once: appends happen on every transition.
-EVENTS = AuditEvent.__table__  # type: ignore[attr-defined]
 _HEAD = select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
 _INSERT = EVENTS.insert()
 

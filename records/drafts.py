@@ -17,21 +17,18 @@ from sqlmodel import Session, col, select
 from records import audit, cursor
 from records.errors import Conflict, Invalid, NotFound
 from records.models import (
-    AuditEvent,
-    Decision,
     DecisionPublic,
     Draft,
     DraftDetail,
     DraftPublic,
     DraftStatus,
     DraftVersion,
-    Post,
     PostStatus,
-    Publication,
     PublicationPublic,
     TimelineEntry,
     VersionPublic,
 )
+from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, VERSIONS
 from records.types import utcnow
 
 
@@ -56,10 +53,10 @@ def create(
         raise NotFound(f"no post with id {post_id}")
     if status in (PostStatus.answered, PostStatus.expired):
         raise Conflict(f"post {post_id} is {status}; it takes no new reply")
-    now, digest = utcnow(), content_sha256(body)
+    now = utcnow()
     draft_id = int(
         connection.execute(
-            _DRAFTS.insert().returning(_DRAFTS.c.id),
+            DRAFTS.insert().returning(DRAFTS.c.id),
             {
                 "post_id": post_id,
                 "author": author,
@@ -74,19 +71,7 @@ def create(
             },
         ).scalar_one()
     )
-    connection.execute(
-        _VERSIONS_T.insert(),
-        {
-            "draft_id": draft_id,
-            "version": 1,
-            "body": body,
-            "content_sha256": digest,
-            "findings": [],
-            "route": [],
-            "created_by": author,
-            "created_at": now,
-        },
-    )
+    digest = add_version(connection, draft_id, 1, body, author)
     audit.append(
         session,
         audit.NewEvent(
@@ -100,6 +85,26 @@ def create(
         ),
     )
     return draft_id, True
+
+
+def add_version(connection: Connection, draft_id: int, version: int, body: str, author: str) -> str:
+    """Store a version of a draft's text (not yet checked: no findings, no route); its
+    content hash."""
+    digest = content_sha256(body)
+    connection.execute(
+        _NEW_VERSION,
+        {
+            "draft_id": draft_id,
+            "version": version,
+            "body": body,
+            "content_sha256": digest,
+            "findings": [],
+            "route": [],
+            "created_by": author,
+            "created_at": utcnow(),
+        },
+    )
+    return digest
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -142,43 +147,36 @@ def _columns(table: Any, names: Iterable[str]) -> list[Any]:
     return [table.c[name] for name in names]
 
 
-_DRAFTS: Any = Draft.__table__  # type: ignore[attr-defined]
-_VERSIONS_T: Any = DraftVersion.__table__  # type: ignore[attr-defined]
-_DECISIONS_T: Any = Decision.__table__  # type: ignore[attr-defined]
-_PUBLICATIONS_T: Any = Publication.__table__  # type: ignore[attr-defined]
-_EVENTS_T: Any = AuditEvent.__table__  # type: ignore[attr-defined]
 _ID: Any = bindparam("id")
-_BY_CREATION_KEY = core_select(_DRAFTS.c.id).where(_DRAFTS.c.creation_key == bindparam("key"))
-_POSTS_T: Any = Post.__table__  # type: ignore[attr-defined]
-_POST_STATUS = core_select(_POSTS_T.c.status).where(_POSTS_T.c.id == _ID)
-_STANDING = core_select(*_columns(_DRAFTS, ("author", "status", "stage", "version"))).where(
-    _DRAFTS.c.id == _ID
+_NEW_VERSION = VERSIONS.insert()
+_BY_CREATION_KEY = core_select(DRAFTS.c.id).where(DRAFTS.c.creation_key == bindparam("key"))
+_POST_STATUS = core_select(POSTS.c.status).where(POSTS.c.id == _ID)
+_STANDING = core_select(*_columns(DRAFTS, ("author", "status", "stage", "version"))).where(
+    DRAFTS.c.id == _ID
 )
-_DRAFT = core_select(_DRAFTS).where(_DRAFTS.c.id == _ID)
+_DRAFT = core_select(DRAFTS).where(DRAFTS.c.id == _ID)
 _VERSIONS = (
     core_select(
-        *_columns(
-            _VERSIONS_T, (*VersionPublic.model_fields, "findings", "route", "ruleset_version")
-        )
+        *_columns(VERSIONS, (*VersionPublic.model_fields, "findings", "route", "ruleset_version"))
     )
-    .where(_VERSIONS_T.c.draft_id == _ID)
-    .order_by(_VERSIONS_T.c.version)
+    .where(VERSIONS.c.draft_id == _ID)
+    .order_by(VERSIONS.c.version)
 )
 _DECISIONS = (
-    core_select(*_columns(_DECISIONS_T, DecisionPublic.model_fields))
-    .where(_DECISIONS_T.c.draft_id == _ID)
-    .order_by(_DECISIONS_T.c.at)
+    core_select(*_columns(DECISIONS, DecisionPublic.model_fields))
+    .where(DECISIONS.c.draft_id == _ID)
+    .order_by(DECISIONS.c.at)
 )
 _PUBLICATION = (
-    core_select(*_columns(_PUBLICATIONS_T, PublicationPublic.model_fields))
-    .where(_PUBLICATIONS_T.c.draft_id == _ID)
-    .order_by(_PUBLICATIONS_T.c.id.desc())
+    core_select(*_columns(PUBLICATIONS, PublicationPublic.model_fields))
+    .where(PUBLICATIONS.c.draft_id == _ID)
+    .order_by(PUBLICATIONS.c.id.desc())
     .limit(1)
 )
 _TIMELINE = (
-    core_select(*_columns(_EVENTS_T, TimelineEntry.model_fields))
-    .where(_EVENTS_T.c.draft_id == _ID)
-    .order_by(_EVENTS_T.c.seq)
+    core_select(*_columns(EVENTS, TimelineEntry.model_fields))
+    .where(EVENTS.c.draft_id == _ID)
+    .order_by(EVENTS.c.seq)
 )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
@@ -16,6 +15,7 @@ from records import audit
 from records.errors import Conflict, NotFound
 from records.models import Role, User, UserPublic, UserRole
 from records.passwords import hash_password
+from records.tables import USER_ROLES, USERS
 from records.types import utcnow
 
 
@@ -52,12 +52,10 @@ def account(connection: Connection, username: str) -> Account | None:
     )
 
 
-_USERS: Any = User.__table__  # type: ignore[attr-defined]
-_USER_ROLES: Any = UserRole.__table__  # type: ignore[attr-defined]
 _ACCOUNT = (
-    core_select(_USERS.c.disabled, _USER_ROLES.c.role)
-    .outerjoin(_USER_ROLES, _USER_ROLES.c.user_id == _USERS.c.id)
-    .where(_USERS.c.username == bindparam("username"))
+    core_select(USERS.c.disabled, USER_ROLES.c.role)
+    .outerjoin(USER_ROLES, USER_ROLES.c.user_id == USERS.c.id)
+    .where(USERS.c.username == bindparam("username"))
 )
 
 

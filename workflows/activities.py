@@ -29,8 +29,8 @@ from connectors.base import Publisher, Reply
 from policies.engine import RuleSet
 from records import audit
 from records.db import Database
-from records.drafts import content_sha256
-from records.models import Decision, Draft, DraftVersion, Post, Publication
+from records.drafts import add_version
+from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, VERSIONS
 from records.types import utcnow
 from workflows.contracts import (
     APPLIED,
@@ -40,6 +40,7 @@ from workflows.contracts import (
     PublishJob,
     RecordDecision,
     Recorded,
+    Recording,
     SaveVersion,
     Standing,
     SubmitOutcome,
@@ -56,14 +57,7 @@ class RecordActivities:
     def record_transition(self, transition: Transition) -> Recorded:
         """Apply a draft's new status and stage and append its audit event, in one transaction."""
         with self.database.write_session() as session:
-            found = _begin(
-                session,
-                transition.event_key,
-                transition.draft_id,
-                transition.expected,
-                status=transition.status,
-                stage=transition.stage,
-            )
+            found = _begin(session, transition, status=transition.status, stage=transition.stage)
             if found is not None:
                 return found
             audit.append(
@@ -87,7 +81,7 @@ class RecordActivities:
         with self.database.write_session() as session:
             row = _version_row(session, _SUBMISSION, request.draft_id, request.version)
             if row.transitions != request.expected:
-                answer = _not_now(session, request.event_key, request.draft_id)
+                answer = _not_now(session, request)
                 if answer.status == RECORDED:  # an earlier attempt ran the checks
                     outcome = _outcome(row.findings, row.route, row.ruleset_version)
                     return replace(answer, outcome=outcome)
@@ -103,7 +97,7 @@ class RecordActivities:
                     "review_round": request.review_round,
                 }
             )
-            found = _begin(session, request.event_key, request.draft_id, request.expected, **opened)
+            found = _begin(session, request, **opened)
             if found is not None:
                 return found
             findings = [f.as_dict() for f in result.findings]
@@ -142,29 +136,12 @@ class RecordActivities:
     @activity.defn(name="save_version")
     def save_version(self, request: SaveVersion) -> Recorded:
         """A new version of the text: a new row and content hash; earlier approvals are void."""
-        digest = content_sha256(request.body)
         with self.database.write_session() as session:
-            found = _begin(
-                session,
-                request.event_key,
-                request.draft_id,
-                request.expected,
-                version=request.version,
-            )
+            found = _begin(session, request, version=request.version)
             if found is not None:
                 return found
-            session.execute(
-                VERSIONS.insert(),
-                {
-                    "draft_id": request.draft_id,
-                    "version": request.version,
-                    "body": request.body,
-                    "content_sha256": digest,
-                    "findings": [],
-                    "route": [],
-                    "created_by": request.actor,
-                    "created_at": utcnow(),
-                },
+            digest = add_version(
+                session.connection(), request.draft_id, request.version, request.body, request.actor
             )
             audit.append(
                 session,
@@ -183,14 +160,7 @@ class RecordActivities:
     @activity.defn(name="record_decision")
     def record_decision(self, request: RecordDecision) -> Recorded:
         with self.database.write_session() as session:
-            found = _begin(
-                session,
-                request.event_key,
-                request.draft_id,
-                request.expected,
-                status=request.next_status,
-                stage=request.next_stage,
-            )
+            found = _begin(session, request, status=request.next_status, stage=request.next_stage)
             if found is not None:
                 return found
             content = _version_row(
@@ -223,14 +193,6 @@ class RecordActivities:
                 ),
             )
         return Recorded(status=APPLIED)
-
-
-DRAFTS: Any = Draft.__table__  # type: ignore[attr-defined]
-VERSIONS: Any = DraftVersion.__table__  # type: ignore[attr-defined]
-DECISIONS: Any = Decision.__table__  # type: ignore[attr-defined]
-POSTS: Any = Post.__table__  # type: ignore[attr-defined]
-PUBLICATIONS: Any = Publication.__table__  # type: ignore[attr-defined]
-EVENTS: Any = audit.EVENTS
 
 
 def _not_found(message: str) -> ApplicationError:
@@ -296,9 +258,7 @@ _PUBLISHING = _of_version(
 )
 
 
-def _begin(
-    session: Session, event_key: str, draft_id: int, expected: int | None, **values: Any
-) -> Recorded | None:
+def _begin(session: Session, recording: Recording, **values: Any) -> Recorded | None:
     """Open a transition: None when the caller goes on to write it, else the answer.
 
     The draft row changes first, with a compare-and-set on its transition count, so a write
@@ -306,9 +266,12 @@ def _begin(
     retry of one an earlier attempt recorded (`recorded`). Both answers carry the database's
     standing for the workflow to adopt.
     """
-    if expected is not None and _update_draft(session, draft_id, expected=expected, **values):
+    expected = recording.expected
+    if expected is not None and _update_draft(
+        session, recording.draft_id, expected=expected, **values
+    ):
         return None  # the common case: one statement, and the event key cannot be taken
-    return _not_now(session, event_key, draft_id)
+    return _not_now(session, recording)
 
 
 def _update_draft(
@@ -348,11 +311,13 @@ def _draft_update(columns: tuple[str, ...], *, compare: bool) -> Any:
     return query.values(values)
 
 
-def _not_now(session: Session, event_key: str, draft_id: int) -> Recorded:
+def _not_now(session: Session, recording: Recording) -> Recorded:
     """Why a transition's compare-and-set failed: every recorded transition moved the count
     on, so either this one was recorded by an earlier attempt, or another one was."""
-    status = RECORDED if audit.recorded(session, event_key) is not None else STALE
-    return Recorded(status=status, standing=_standing(session, draft_id))
+    found = audit.recorded(session, recording.event_key) is not None
+    return Recorded(
+        status=RECORDED if found else STALE, standing=_standing(session, recording.draft_id)
+    )
 
 
 def _standing(session: Session, draft_id: int) -> Standing:
@@ -419,7 +384,7 @@ class PublishActivities:
             if row.transitions != job.expected:
                 # Published by an earlier attempt, or the draft moved on (say, a withdrawal
                 # the workflow has not heard of yet): nothing is posted.
-                return _not_now(session, job.event_key, job.draft_id)
+                return _not_now(session, job)
             attempts = row.attempts
             now = utcnow()
             if attempts is None:

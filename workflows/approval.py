@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -129,15 +130,16 @@ class ResponseApproval:
         key: str,
         check: Callable[[], None],
         activity: str,
-        arg: Callable[[int | None], A],
+        arg: Callable[..., A],
         *,
         local: bool = True,
     ) -> tuple[Recorded, A]:
         """Check the action, then record it; the answer and the activity input it used.
 
-        On `applied` the caller applies the change to the state. On `recorded` and `stale`
-        the state is the database's standing; a stale write wrote nothing, so the action is
-        checked again against the truth (usually it is now refused) and retried.
+        `arg` builds the input from the `Recording` fields this fills in. On `applied` the
+        caller applies the change to the state. On `recorded` and `stale` the state is the
+        database's standing; a stale write wrote nothing, so the action is checked again
+        against the truth (usually it is now refused) and retried.
         """
         while True:
             known = key in self.state.recorded_keys
@@ -145,7 +147,11 @@ class ResponseApproval:
                 check()
             # A transition known to be recorded is not written again: the activity is asked
             # only for its answer (no expected count).
-            sent = arg(None if known else self.state.transitions)
+            sent = arg(
+                event_key=key,
+                expected=None if known else self.state.transitions,
+                draft_id=self.state.draft_id,
+            )
             options = {
                 "result_type": Recorded,
                 "start_to_close_timeout": ACTIVITY_TIMEOUT,
@@ -165,12 +171,9 @@ class ResponseApproval:
                 return result, sent
 
     def _adopt(self, standing: Standing) -> None:
-        state = self.state
-        state.status, state.stage, state.version = standing.status, standing.stage, standing.version
-        state.review_round, state.route = standing.review_round, list(standing.route)
-        state.transitions, state.reviewers = standing.transitions, dict(standing.reviewers)
-        state.scheduled_at, state.publisher = standing.scheduled_at, standing.publisher
-        state.recorded_keys = list(standing.recorded_keys)
+        """Take the database's standing: every one of its fields is also the state's."""
+        known = {f.name: getattr(standing, f.name) for f in dataclasses.fields(standing)}
+        self.state = dataclasses.replace(self.state, **known)
 
     async def _close_stage(
         self,
@@ -188,10 +191,8 @@ class ResponseApproval:
             key,
             check,
             "record_transition",
-            lambda expected: Transition(
-                event_key=key,
-                expected=expected,
-                draft_id=self.state.draft_id,
+            lambda **recording: Transition(
+                **recording,
                 status=status,
                 stage=None,
                 actor=actor,
@@ -213,10 +214,8 @@ class ResponseApproval:
                 key,
                 lambda: self._check_submit(request),
                 "submit_checks",
-                lambda expected: CheckSubmission(
-                    event_key=key,
-                    expected=expected,
-                    draft_id=self.state.draft_id,
+                lambda **recording: CheckSubmission(
+                    **recording,
                     version=self.state.version,
                     actor=request.actor.username,
                     review_round=self.state.review_round + 1,
@@ -249,10 +248,8 @@ class ResponseApproval:
                 key,
                 lambda: self._check_edit(request),
                 "save_version",
-                lambda expected: SaveVersion(
-                    event_key=key,
-                    expected=expected,
-                    draft_id=self.state.draft_id,
+                lambda **recording: SaveVersion(
+                    **recording,
                     version=self.state.version + 1,
                     body=request.body,
                     actor=request.actor.username,
@@ -286,12 +283,10 @@ class ResponseApproval:
         async with self._lock:
             key = self._key("decide")
 
-            def record(expected: int | None) -> RecordDecision:
+            def record(**recording: Any) -> RecordDecision:
                 next_status, next_stage = self._after(request)
                 return RecordDecision(
-                    event_key=key,
-                    expected=expected,
-                    draft_id=self.state.draft_id,
+                    **recording,
                     version=self.state.version,
                     review_round=self.state.review_round,
                     stage=request.stage,
@@ -396,10 +391,8 @@ class ResponseApproval:
             key,
             check,
             "publish_reply",
-            lambda expected: PublishJob(
-                event_key=key,
-                expected=expected,
-                draft_id=self.state.draft_id,
+            lambda **recording: PublishJob(
+                **recording,
                 version=self.state.version,
                 actor=publisher,
             ),

@@ -18,18 +18,21 @@ def workflow_id(draft_id: int, prefix: str = "") -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Transition:
-    """One state change of a draft: its projection and its audit event, committed together.
+class Recording:
+    """What every activity that records a transition of a draft is given."""
 
-    `event_key` makes the write idempotent: a retried activity finds its event and does
-    nothing more.
-    """
-
+    # Makes the write idempotent: a retried activity finds its event and does nothing more.
     event_key: str
     # The draft's transition count the workflow knows (compare-and-set); None when the
     # workflow knows this transition is already recorded and asks only for the answer.
     expected: int | None
     draft_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transition(Recording):
+    """One state change of a draft: its projection and its audit event, committed together."""
+
     status: str
     stage: str | None
     actor: str
@@ -159,32 +162,23 @@ class Recorded:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CheckSubmission:
+class CheckSubmission(Recording):
     """Run the policies on a version and record the outcome (findings, route, transition)."""
 
-    event_key: str
-    expected: int | None  # as in Transition
-    draft_id: int
     version: int
     actor: str
     review_round: int
 
 
 @dataclass(frozen=True, kw_only=True)
-class SaveVersion:
-    event_key: str
-    expected: int | None  # as in Transition
-    draft_id: int
+class SaveVersion(Recording):
     version: int
     body: str
     actor: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class RecordDecision:
-    event_key: str
-    expected: int | None  # as in Transition
-    draft_id: int
+class RecordDecision(Recording):
     version: int
     review_round: int
     stage: str
@@ -202,9 +196,6 @@ class PublishRequest:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PublishJob:
-    event_key: str
-    expected: int | None  # as in Transition
-    draft_id: int
+class PublishJob(Recording):
     version: int
     actor: str

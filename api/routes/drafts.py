@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
@@ -36,7 +36,6 @@ from workflows.contracts import (
     WithdrawRequest,
 )
 
-T = TypeVar("T")
 router = APIRouter(tags=["drafts"])
 Agent = Annotated[Principal, Depends(require_roles(Role.agent))]
 Reviewer = Annotated[Principal, Depends(require_roles(Role.comms, Role.legal))]
@@ -91,13 +90,15 @@ async def _act(
     draft_id: int,
     action: str,
     request: object,
-    result_type: type[T],
     idempotency_key: str | None,
     *derived: object,
+    result_type: Any = Any,
     hide_from_other_agents: bool = False,
-) -> T:
-    """Send one action to the draft's workflow. Without an Idempotency-Key the update id
-    derives from the request and the draft's current state (see `_snapshot`)."""
+) -> Any:
+    """Send one action to the draft's workflow; its answer as `result_type` (by default as
+    plain decoded JSON: most routes answer with the draft read back from the database). Without
+    an Idempotency-Key the update id derives from the request and the draft's current state
+    (see `_snapshot`)."""
     author, *state = await _snapshot(database, draft_id)
     if hide_from_other_agents and _sees_only_own(caller) and author != caller.username:
         raise NotFound(f"no draft with id {draft_id}")
@@ -192,7 +193,6 @@ async def edit_draft(
         draft_id,
         "edit",
         request,
-        int,
         idempotency_key,
         body.expected_version,
         body.body,
@@ -208,15 +208,15 @@ async def submit_draft(
     lifecycle: LifecycleDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftDetail:
-    outcome = await _act(
+    outcome: SubmitOutcome = await _act(
         database,
         lifecycle,
         caller,
         draft_id,
         "submit",
         SubmitRequest(actor=_actor(caller)),
-        SubmitOutcome,
         idempotency_key,
+        result_type=SubmitOutcome,
         hide_from_other_agents=True,
     )
     if outcome.blocked:
@@ -253,7 +253,6 @@ async def decide(
         draft_id,
         "decide",
         request,
-        dict,  # the answer is read back from the database
         idempotency_key,
         body.stage,
         body.version,
@@ -282,7 +281,6 @@ async def publish(
         draft_id,
         "publish",
         request,
-        dict,  # the answer is read back from the database
         idempotency_key,
         at,
     )
@@ -298,7 +296,7 @@ async def withdraw(
     idempotency_key: IdempotencyKey = None,
 ) -> DraftDetail:
     request = WithdrawRequest(actor=_actor(caller))
-    await _act(database, lifecycle, caller, draft_id, "withdraw", request, dict, idempotency_key)
+    await _act(database, lifecycle, caller, draft_id, "withdraw", request, idempotency_key)
     return await _detail(database, draft_id, caller)
 
 

@@ -68,12 +68,16 @@ async def full_story(handle: Handle) -> None:
     await handle.result()
 
 
-async def scheduled_then_withdrawn(handle: Handle) -> None:
+async def approved_by_comms(handle: Handle) -> None:
     await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
     await handle.execute_update(
         ResponseApproval.decide,
         DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
     )
+
+
+async def scheduled_then_withdrawn(handle: Handle) -> None:
+    await approved_by_comms(handle)
     at = datetime.now(UTC) + timedelta(hours=2)
     await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUB, at=at))
     await handle.execute_update(ResponseApproval.withdraw, WithdrawRequest(actor=AGENT))
@@ -81,11 +85,7 @@ async def scheduled_then_withdrawn(handle: Handle) -> None:
 
 
 async def scheduled_then_published(handle: Handle) -> None:
-    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
-    await handle.execute_update(
-        ResponseApproval.decide,
-        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
-    )
+    await approved_by_comms(handle)
     at = datetime.now(UTC) + timedelta(seconds=1)
     await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUB, at=at))
     await handle.result()

@@ -1,0 +1,36 @@
+"""The Core tables behind the models, for the hot paths (every action's reads and writes)
+that run prepared statements instead of the ORM's unit of work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+
+from records.models import (
+    AuditEvent,
+    Decision,
+    Draft,
+    DraftVersion,
+    OutboxMessage,
+    Post,
+    Publication,
+    User,
+    UserRole,
+)
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+DRAFTS = _table(Draft)
+VERSIONS = _table(DraftVersion)
+DECISIONS = _table(Decision)
+POSTS = _table(Post)
+PUBLICATIONS = _table(Publication)
+EVENTS = _table(AuditEvent)
+USERS = _table(User)
+USER_ROLES = _table(UserRole)
+OUTBOX = _table(OutboxMessage)
