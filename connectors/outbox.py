@@ -20,8 +20,8 @@ class OutboxPublisher:
 
     def post(self, reply: Reply) -> Posted:
         try:
-            with self.database.write_session() as session:
-                message_id = session.execute(
+            with self.database.write() as connection:
+                message_id = connection.execute(
                     _INSERT,
                     {
                         "publication_key": reply.key,

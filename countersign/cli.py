@@ -5,7 +5,6 @@ Errors are one readable line on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -82,10 +81,12 @@ def api() -> None:
 @app.command()
 def worker() -> None:
     """Run a Temporal worker on the task queue (production: run several)."""
+    import uvloop
+
     from workflows.worker import run
 
     _logging()
-    asyncio.run(run(_settings()))
+    uvloop.run(run(_settings()))
     _exit_skipping_finalization(0)
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from records.models import AuditEvent
@@ -119,17 +120,20 @@ class Appended:
 # Core statements on the table, compiled once: appends happen on every transition.
 _HEAD = select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
 _INSERT = EVENTS.insert()
+_BY_KEY = select(EVENTS.c.seq).where(EVENTS.c.event_key == bindparam("key"))
+_LOCK = text("SELECT pg_advisory_xact_lock(:id)")
+
+# A transaction to append in: an ORM session, or a Core connection (the activities).
+Writer = Session | Connection
 
 
-def recorded(session: Session, event_key: str) -> int | None:
+def recorded(session: Writer, event_key: str) -> int | None:
     """The `seq` of the event written under `event_key`, if an earlier attempt wrote it."""
-    seq = session.execute(
-        select(EVENTS.c.seq).where(EVENTS.c.event_key == event_key)
-    ).scalar_one_or_none()
+    seq = session.execute(_BY_KEY, {"key": event_key}).scalar_one_or_none()
     return None if seq is None else int(seq)
 
 
-def append(session: Session, new: NewEvent) -> Appended:
+def append(session: Writer, new: NewEvent) -> Appended:
     """Add one event to the caller's transaction; the caller commits it with the change.
 
     An `event_key` is unique: a caller that may be retried checks `recorded` first (it has
@@ -171,9 +175,10 @@ def append(session: Session, new: NewEvent) -> Appended:
     return Appended(seq=seq, hash=digest)
 
 
-def _lock_chain(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+def _lock_chain(session: Writer) -> None:
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "postgresql":
+        session.execute(_LOCK, {"id": _ADVISORY_LOCK_ID})
 
 
 @dataclass(frozen=True)

@@ -18,44 +18,72 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from anyio import to_thread
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlmodel import Session
 
-_IMMEDIATE = "countersign_immediate"
 T = TypeVar("T")
 WRITE_WAIT_SECONDS = 30
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
+    """An engine for `url`. On SQLite its transactions begin `BEGIN IMMEDIATE` when
+    `immediate` (the writer's engine), else `BEGIN`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        driver = _SQLITE_IMMEDIATE if immediate else _SQLITE
+        return create_engine(
+            parsed.set(drivername=f"sqlite+{driver}"),
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **kwargs,
         )
-        _configure_sqlite(engine)
-        return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
 
 
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's `begin` event below emit BEGIN itself (pysqlite's own is deferred).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={WRITE_WAIT_SECONDS * 1000}")
-        cursor.close()
+class SQLiteDialect(SQLiteDialect_pysqlite):
+    """pysqlite, with every transaction begun by SQLAlchemy itself (pysqlite's own BEGIN is
+    deferred to the first write, and none is sent before a read).
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get(_IMMEDIATE, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    This is the dialect-level form of SQLAlchemy's documented `connect`/`begin` event recipe:
+    a `begin` listener makes every statement on the engine dispatch connection events, which
+    cost more than a short query itself."""
+
+    begin_statement = "BEGIN"
+    supports_statement_cache = True
+
+    def on_connect(self) -> Callable[[Any], None]:
+        inherited = super().on_connect()
+
+        def configure(dbapi_connection: Any) -> None:
+            if inherited is not None:
+                inherited(dbapi_connection)
+            dbapi_connection.isolation_level = None  # no implicit BEGIN; see do_begin
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "foreign_keys=ON",
+                f"busy_timeout={WRITE_WAIT_SECONDS * 1000}",
+            ):
+                dbapi_connection.execute(f"PRAGMA {pragma}")
+
+        return configure
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        dbapi_connection.execute(self.begin_statement)
+
+
+class ImmediateSQLiteDialect(SQLiteDialect):
+    begin_statement = "BEGIN IMMEDIATE"
+    supports_statement_cache = True
+
+
+_SQLITE, _SQLITE_IMMEDIATE = "countersign", "countersign_immediate"
+registry.register(f"sqlite.{_SQLITE}", __name__, "SQLiteDialect")
+registry.register(f"sqlite.{_SQLITE_IMMEDIATE}", __name__, "ImmediateSQLiteDialect")
 
 
 class Database:
@@ -64,7 +92,12 @@ class Database:
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.engine = make_engine(url, **engine_kwargs)
         self.dialect = self.engine.dialect.name
-        self._writer = self.engine.execution_options(**{_IMMEDIATE: True})
+        # On SQLite writes have their own engine, whose transactions take the write lock first.
+        self._writer = (
+            make_engine(url, immediate=True, **engine_kwargs)
+            if self.dialect == "sqlite"
+            else self.engine
+        )
         self._write_turn = threading.Lock() if self.dialect == "sqlite" else None
 
     @contextmanager
@@ -75,17 +108,28 @@ class Database:
     @contextmanager
     def write_session(self) -> Iterator[Session]:
         """Commits when the block ends without an exception, rolls back otherwise."""
+        with self._turn(), Session(self._writer, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """`write_session` for Core statements only (no ORM unit of work, about half the
+        cost): the activities, which write on every action."""
+        with self._turn(), self._writer.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
         turn = self._write_turn
         if turn is not None and not turn.acquire(timeout=WRITE_WAIT_SECONDS):
             raise TimeoutError("another write held the database for too long")
         try:
-            with Session(self._writer, expire_on_commit=False) as session:
-                try:
-                    yield session
-                    session.commit()
-                except BaseException:
-                    session.rollback()
-                    raise
+            yield
         finally:
             if turn is not None:
                 turn.release()
@@ -107,3 +151,4 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self._writer.dispose()

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CursorResult, bindparam, case, select, update
-from sqlmodel import Session
+from sqlalchemy.engine import Connection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -56,12 +56,12 @@ class RecordActivities:
     @activity.defn(name="record_transition")
     def record_transition(self, transition: Transition) -> Recorded:
         """Apply a draft's new status and stage and append its audit event, in one transaction."""
-        with self.database.write_session() as session:
-            found = _begin(session, transition, status=transition.status, stage=transition.stage)
+        with self.database.write() as connection:
+            found = _begin(connection, transition, status=transition.status, stage=transition.stage)
             if found is not None:
                 return found
             audit.append(
-                session,
+                connection,
                 audit.NewEvent(
                     actor=transition.actor,
                     role=transition.role,
@@ -78,10 +78,10 @@ class RecordActivities:
     @activity.defn(name="submit_checks")
     def submit_checks(self, request: CheckSubmission) -> Recorded:
         """Run the policies on the version; record findings, the route and the transition."""
-        with self.database.write_session() as session:
-            row = _version_row(session, _SUBMISSION, request.draft_id, request.version)
+        with self.database.write() as connection:
+            row = _version_row(connection, _SUBMISSION, request.draft_id, request.version)
             if row.transitions != request.expected:
-                answer = _not_now(session, request)
+                answer = _not_now(connection, request)
                 if answer.status == RECORDED:  # an earlier attempt ran the checks
                     outcome = _outcome(row.findings, row.route, row.ruleset_version)
                     return replace(answer, outcome=outcome)
@@ -97,11 +97,11 @@ class RecordActivities:
                     "review_round": request.review_round,
                 }
             )
-            found = _begin(session, request, **opened)
+            found = _begin(connection, request, **opened)
             if found is not None:
                 return found
             findings = [f.as_dict() for f in result.findings]
-            session.execute(
+            connection.execute(
                 update(VERSIONS)
                 .where(
                     VERSIONS.c.draft_id == request.draft_id,
@@ -112,7 +112,7 @@ class RecordActivities:
                 )
             )
             audit.append(
-                session,
+                connection,
                 audit.NewEvent(
                     actor=request.actor,
                     role="agent",
@@ -136,15 +136,15 @@ class RecordActivities:
     @activity.defn(name="save_version")
     def save_version(self, request: SaveVersion) -> Recorded:
         """A new version of the text: a new row and content hash; earlier approvals are void."""
-        with self.database.write_session() as session:
-            found = _begin(session, request, version=request.version)
+        with self.database.write() as connection:
+            found = _begin(connection, request, version=request.version)
             if found is not None:
                 return found
             digest = add_version(
-                session.connection(), request.draft_id, request.version, request.body, request.actor
+                connection, request.draft_id, request.version, request.body, request.actor
             )
             audit.append(
-                session,
+                connection,
                 audit.NewEvent(
                     actor=request.actor,
                     role="agent",
@@ -159,14 +159,16 @@ class RecordActivities:
 
     @activity.defn(name="record_decision")
     def record_decision(self, request: RecordDecision) -> Recorded:
-        with self.database.write_session() as session:
-            found = _begin(session, request, status=request.next_status, stage=request.next_stage)
+        with self.database.write() as connection:
+            found = _begin(
+                connection, request, status=request.next_status, stage=request.next_stage
+            )
             if found is not None:
                 return found
             content = _version_row(
-                session, _CONTENT, request.draft_id, request.version
+                connection, _CONTENT, request.draft_id, request.version
             ).content_sha256
-            session.execute(
+            connection.execute(
                 DECISIONS.insert(),
                 {
                     "draft_id": request.draft_id,
@@ -180,7 +182,7 @@ class RecordActivities:
                 },
             )
             audit.append(
-                session,
+                connection,
                 audit.NewEvent(
                     actor=request.reviewer,
                     role=request.stage,
@@ -210,9 +212,9 @@ def _outcome(
     )
 
 
-def _version_row(session: Session, query: Any, draft_id: int, version: int) -> Any:
+def _version_row(connection: Connection, query: Any, draft_id: int, version: int) -> Any:
     """One row of a prepared query on a draft's version (see `_of_version`)."""
-    row = session.execute(query, {"draft_id": draft_id, "version": version}).first()
+    row = connection.execute(query, {"draft_id": draft_id, "version": version}).first()
     if row is None:
         raise _not_found(f"draft {draft_id} has no version {version}")
     return row
@@ -258,7 +260,7 @@ _PUBLISHING = _of_version(
 )
 
 
-def _begin(session: Session, recording: Recording, **values: Any) -> Recorded | None:
+def _begin(connection: Connection, recording: Recording, **values: Any) -> Recorded | None:
     """Open a transition: None when the caller goes on to write it, else the answer.
 
     The draft row changes first, with a compare-and-set on its transition count, so a write
@@ -268,14 +270,14 @@ def _begin(session: Session, recording: Recording, **values: Any) -> Recorded | 
     """
     expected = recording.expected
     if expected is not None and _update_draft(
-        session, recording.draft_id, expected=expected, **values
+        connection, recording.draft_id, expected=expected, **values
     ):
         return None  # the common case: one statement, and the event key cannot be taken
-    return _not_now(session, recording)
+    return _not_now(connection, recording)
 
 
 def _update_draft(
-    session: Session, draft_id: int, *, expected: int | None = None, **values: Any
+    connection: Connection, draft_id: int, *, expected: int | None = None, **values: Any
 ) -> bool:
     """Move a draft's transition count on and set `values`: from `expected` only (a
     compare-and-set) when it is given. Whether the row changed."""
@@ -286,7 +288,7 @@ def _update_draft(
     if "stage" in values:
         params["entered"] = now if values["stage"] else None
     query = _draft_update(tuple(values), compare=expected is not None)
-    changed: CursorResult[Any] = session.connection().execute(query, params)
+    changed: CursorResult[Any] = connection.execute(query, params)
     return changed.rowcount == 1
 
 
@@ -311,19 +313,19 @@ def _draft_update(columns: tuple[str, ...], *, compare: bool) -> Any:
     return query.values(values)
 
 
-def _not_now(session: Session, recording: Recording) -> Recorded:
+def _not_now(connection: Connection, recording: Recording) -> Recorded:
     """Why a transition's compare-and-set failed: every recorded transition moved the count
     on, so either this one was recorded by an earlier attempt, or another one was."""
-    found = audit.recorded(session, recording.event_key) is not None
+    found = audit.recorded(connection, recording.event_key) is not None
     return Recorded(
-        status=RECORDED if found else STALE, standing=_standing(session, recording.draft_id)
+        status=RECORDED if found else STALE, standing=_standing(connection, recording.draft_id)
     )
 
 
-def _standing(session: Session, draft_id: int) -> Standing:
+def _standing(connection: Connection, draft_id: int) -> Standing:
     """The draft's lifecycle as committed: the row, who decided which stage, the schedule,
     and the keys of the events its workflow recorded."""
-    draft = session.execute(
+    draft = connection.execute(
         select(
             DRAFTS.c.status,
             DRAFTS.c.stage,
@@ -335,12 +337,12 @@ def _standing(session: Session, draft_id: int) -> Standing:
     ).first()
     if draft is None:
         raise _not_found(f"no draft with id {draft_id}")
-    reviewers = session.execute(
+    reviewers = connection.execute(
         select(DECISIONS.c.reviewer, DECISIONS.c.stage)
         .where(DECISIONS.c.draft_id == draft_id)
         .order_by(DECISIONS.c.id)
     ).all()
-    events = session.execute(
+    events = connection.execute(
         select(EVENTS.c.action, EVENTS.c.actor, EVENTS.c.payload, EVENTS.c.event_key)
         .where(EVENTS.c.draft_id == draft_id, EVENTS.c.event_key.is_not(None))
         .order_by(EVENTS.c.seq)
@@ -379,16 +381,16 @@ class PublishActivities:
     def publish_reply(self, job: PublishJob) -> Recorded:
         key = f"draft-{job.draft_id}-v{job.version}"
         which = {"b_draft_id": job.draft_id, "b_version": job.version}
-        with self.database.write_session() as session:
-            row = _version_row(session, _PUBLISHING, job.draft_id, job.version)
+        with self.database.write() as connection:
+            row = _version_row(connection, _PUBLISHING, job.draft_id, job.version)
             if row.transitions != job.expected:
                 # Published by an earlier attempt, or the draft moved on (say, a withdrawal
                 # the workflow has not heard of yet): nothing is posted.
-                return _not_now(session, job)
+                return _not_now(connection, job)
             attempts = row.attempts
             now = utcnow()
             if attempts is None:
-                session.execute(
+                connection.execute(
                     _CLAIM,
                     {
                         "draft_id": job.draft_id,
@@ -402,22 +404,22 @@ class PublishActivities:
                     },
                 )
             else:
-                session.execute(_CLAIM_AGAIN, {**which, "now": now})
+                connection.execute(_CLAIM_AGAIN, {**which, "now": now})
         reply = Reply(key=key, channel=str(row.channel), in_reply_to=row.external_id, body=row.body)
         publisher = self._publisher(reply.channel)
         posted = (publisher.lookup(key) if attempts else None) or publisher.post(reply)
-        with self.database.write_session() as session:
+        with self.database.write() as connection:
             now = utcnow()
-            session.execute(
+            connection.execute(
                 _CONFIRM,
                 {**which, "now": now, "external_id": posted.external_id, "url": posted.url},
             )
             # No compare here: the check above claimed the draft for this publication (the
             # workflow holds its lock until this activity ends), and the post is out.
-            _update_draft(session, job.draft_id, status="published", stage=None)
-            session.execute(_ANSWERED, {"post_id": row.post_id, "now": now})
+            _update_draft(connection, job.draft_id, status="published", stage=None)
+            connection.execute(_ANSWERED, {"post_id": row.post_id, "now": now})
             audit.append(
-                session,
+                connection,
                 audit.NewEvent(
                     actor=job.actor,
                     role="publisher",
