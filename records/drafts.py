@@ -23,6 +23,7 @@ from records.models import (
     DraftPublic,
     DraftStatus,
     DraftVersion,
+    DraftView,
     PostStatus,
     PublicationPublic,
     TimelineEntry,
@@ -118,29 +119,33 @@ def standing(connection: Connection, draft_id: int) -> tuple[str, str, str | Non
     return row.author, row.status, row.stage, row.version
 
 
-def detail(connection: Connection, draft_id: int) -> DraftDetail:
-    """The draft with its versions, decisions, latest publication and timeline.
+def view(connection: Connection, draft_id: int) -> DraftView:
+    """The draft with its current text, decisions and latest publication: what every action
+    answers. Prepared Core statements (built once at import), no ORM objects."""
+    return DraftView(**_view_fields(connection, draft_id))
 
-    This answers every action, not only reads, so it runs prepared Core statements (one per
-    table, built once at import) and builds no ORM objects.
-    """
+
+def detail(connection: Connection, draft_id: int) -> DraftDetail:
+    """The view plus every version and the timeline (one read, so one snapshot)."""
     bound = {"id": draft_id}
-    draft = connection.execute(_DRAFT, bound).first()
-    if draft is None:
-        raise NotFound(f"no draft with id {draft_id}")
-    versions = connection.execute(_VERSIONS, bound).all()
-    current = next(v for v in versions if v.version == draft.version)
-    publication = connection.execute(_PUBLICATION, bound).first()
     return DraftDetail(
-        **_public_fields(draft, current),
-        decisions=[DecisionPublic(**d._mapping) for d in connection.execute(_DECISIONS, bound)],
-        publication=PublicationPublic(**publication._mapping) if publication else None,
-        versions=[
-            VersionPublic(**{k: v._mapping[k] for k in VersionPublic.model_fields})
-            for v in versions
-        ],
+        **_view_fields(connection, draft_id),
+        versions=[VersionPublic(**v._mapping) for v in connection.execute(_VERSIONS, bound)],
         timeline=[TimelineEntry(**e._mapping) for e in connection.execute(_TIMELINE, bound)],
     )
+
+
+def _view_fields(connection: Connection, draft_id: int) -> dict[str, Any]:
+    bound = {"id": draft_id}
+    draft = connection.execute(_CURRENT, bound).first()
+    if draft is None:
+        raise NotFound(f"no draft with id {draft_id}")
+    publication = connection.execute(_PUBLICATION, bound).first()
+    return {
+        **_public_fields(draft, draft, draft.version_route),
+        "decisions": [DecisionPublic(**d._mapping) for d in connection.execute(_DECISIONS, bound)],
+        "publication": PublicationPublic(**publication._mapping) if publication else None,
+    }
 
 
 def _columns(table: Any, names: Iterable[str]) -> list[Any]:
@@ -154,11 +159,21 @@ _POST_STATUS = core_select(POSTS.c.status).where(POSTS.c.id == _ID)
 _STANDING = core_select(*_columns(DRAFTS, ("author", "status", "stage", "version"))).where(
     DRAFTS.c.id == _ID
 )
-_DRAFT = core_select(DRAFTS).where(DRAFTS.c.id == _ID)
-_VERSIONS = (
+# The draft row with its current version's text and checks (`route` is the draft's).
+_CURRENT = (
     core_select(
-        *_columns(VERSIONS, (*VersionPublic.model_fields, "findings", "route", "ruleset_version"))
+        DRAFTS,
+        *_columns(VERSIONS, ("body", "content_sha256", "findings", "ruleset_version")),
+        VERSIONS.c.route.label("version_route"),
     )
+    .join(
+        VERSIONS,
+        and_(VERSIONS.c.draft_id == DRAFTS.c.id, VERSIONS.c.version == DRAFTS.c.version),
+    )
+    .where(DRAFTS.c.id == _ID)
+)
+_VERSIONS = (
+    core_select(*_columns(VERSIONS, VersionPublic.model_fields))
     .where(VERSIONS.c.draft_id == _ID)
     .order_by(VERSIONS.c.version)
 )
@@ -225,7 +240,7 @@ def listing(
             query = query.where(col(Draft.id) < _id(draft_id))
         query = query.order_by(col(Draft.id).desc())
     rows = session.exec(query.limit(limit + 1)).all()
-    page = [DraftPublic(**_public_fields(d, v)) for d, v in rows[:limit]]
+    page = [DraftPublic(**_public_fields(d, v, v.route)) for d, v in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]
@@ -234,8 +249,9 @@ def listing(
     return page, next_cursor
 
 
-def _public_fields(draft: Any, version: Any) -> dict[str, Any]:
-    """`draft` and `version` are ORM objects or rows with their columns."""
+def _public_fields(draft: Any, version: Any, version_route: list[str]) -> dict[str, Any]:
+    """`draft` and `version` are ORM objects or rows with their columns. A draft not yet in
+    review shows the route its current text would take (`version_route`)."""
     assert draft.id is not None
     return {
         "id": draft.id,
@@ -246,7 +262,7 @@ def _public_fields(draft: Any, version: Any) -> dict[str, Any]:
         "version": draft.version,
         "body": version.body,
         "content_sha256": version.content_sha256,
-        "route": draft.route if draft.status != "draft" else version.route,
+        "route": draft.route if draft.status != "draft" else version_route,
         "findings": version.findings,
         "ruleset_version": version.ruleset_version,
         "created_at": draft.created_at,

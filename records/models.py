@@ -407,9 +407,16 @@ class DraftPublic(SQLModel):
     updated_at: datetime
 
 
-class DraftDetail(DraftPublic):
+class DraftView(DraftPublic):
+    """The draft as every action answers: its decisions and latest publication too."""
+
     decisions: list[DecisionPublic]
     publication: PublicationPublic | None
+
+
+class DraftDetail(DraftView):
+    """`GET /drafts/{id}`: the view plus every version and the timeline."""
+
     versions: list[VersionPublic]
     timeline: list[TimelineEntry]
 

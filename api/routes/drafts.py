@@ -22,6 +22,7 @@ from records.models import (
     DraftPublic,
     DraftStatus,
     DraftUpdate,
+    DraftView,
     PublishCreate,
     ReviewStage,
     Role,
@@ -73,6 +74,12 @@ async def _detail(database: Database, draft_id: int, principal: Principal) -> Dr
     return detail
 
 
+async def _view(database: Database, draft_id: int) -> DraftView:
+    """What an action answers (the caller was allowed to act, so may see it); versions and
+    the timeline are in `GET /drafts/{id}`."""
+    return await database.read(lambda connection: drafts.view(connection, draft_id))
+
+
 async def _snapshot(database: Database, draft_id: int) -> tuple[str, str, str | None, int]:
     """Author, status, stage and version, as the read model has them now.
 
@@ -110,9 +117,9 @@ async def _act(
 
 @router.post(
     "/drafts",
-    response_model=DraftDetail,
+    response_model=DraftView,
     status_code=status.HTTP_201_CREATED,
-    responses={200: {"model": DraftDetail, "description": "the draft this key created before"}},
+    responses={200: {"model": DraftView, "description": "the draft this key created before"}},
 )
 async def create_draft(
     body: DraftCreate,
@@ -121,7 +128,7 @@ async def create_draft(
     lifecycle: LifecycleDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
-) -> DraftDetail:
+) -> DraftView:
     key = update_id(caller.username, idempotency_key) if idempotency_key else None
 
     def create() -> tuple[int, bool]:
@@ -138,7 +145,7 @@ async def create_draft(
     await lifecycle.start(draft_id, caller.username)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return await _detail(database, draft_id, caller)
+    return await _view(database, draft_id)
 
 
 @router.get("/drafts", response_model=Page[DraftPublic])
@@ -174,7 +181,7 @@ async def get_draft(draft_id: ResourceId, caller: Reader, database: DatabaseDep)
     return await _detail(database, draft_id, caller)
 
 
-@router.put("/drafts/{draft_id}", response_model=DraftDetail)
+@router.put("/drafts/{draft_id}", response_model=DraftView)
 async def edit_draft(
     draft_id: ResourceId,
     body: DraftUpdate,
@@ -182,7 +189,7 @@ async def edit_draft(
     database: DatabaseDep,
     lifecycle: LifecycleDep,
     idempotency_key: IdempotencyKey = None,
-) -> DraftDetail:
+) -> DraftView:
     request = EditRequest(
         actor=_actor(caller), body=body.body, expected_version=body.expected_version
     )
@@ -197,17 +204,17 @@ async def edit_draft(
         body.expected_version,
         body.body,
     )
-    return await _detail(database, draft_id, caller)
+    return await _view(database, draft_id)
 
 
-@router.post("/drafts/{draft_id}/submit", response_model=DraftDetail)
+@router.post("/drafts/{draft_id}/submit", response_model=DraftView)
 async def submit_draft(
     draft_id: ResourceId,
     caller: Agent,
     database: DatabaseDep,
     lifecycle: LifecycleDep,
     idempotency_key: IdempotencyKey = None,
-) -> DraftDetail:
+) -> DraftView:
     outcome: SubmitOutcome = await _act(
         database,
         lifecycle,
@@ -225,10 +232,10 @@ async def submit_draft(
             findings=outcome.findings,
             ruleset_version=outcome.ruleset_version,
         )
-    return await _detail(database, draft_id, caller)
+    return await _view(database, draft_id)
 
 
-@router.post("/drafts/{draft_id}/decisions", response_model=DraftDetail)
+@router.post("/drafts/{draft_id}/decisions", response_model=DraftView)
 async def decide(
     draft_id: ResourceId,
     body: DecisionCreate,
@@ -236,7 +243,7 @@ async def decide(
     database: DatabaseDep,
     lifecycle: LifecycleDep,
     idempotency_key: IdempotencyKey = None,
-) -> DraftDetail:
+) -> DraftView:
     if Role(body.stage.value) not in caller.roles:
         raise Forbidden(f"deciding the {body.stage.value} stage needs the {body.stage.value} role")
     request = DecisionRequest(
@@ -259,10 +266,10 @@ async def decide(
         body.decision,
         body.comment,
     )
-    return await _detail(database, draft_id, caller)
+    return await _view(database, draft_id)
 
 
-@router.post("/drafts/{draft_id}/publish", response_model=DraftDetail)
+@router.post("/drafts/{draft_id}/publish", response_model=DraftView)
 async def publish(
     draft_id: ResourceId,
     caller: Publisher,
@@ -270,7 +277,7 @@ async def publish(
     lifecycle: LifecycleDep,
     body: PublishCreate | None = None,
     idempotency_key: IdempotencyKey = None,
-) -> DraftDetail:
+) -> DraftView:
     """Post now, or at `at` (a durable timer; withdrawing the draft cancels it)."""
     at = body.at if body else None
     request = PublishRequest(actor=_actor(caller), at=at)
@@ -284,20 +291,20 @@ async def publish(
         idempotency_key,
         at,
     )
-    return await _detail(database, draft_id, caller)
+    return await _view(database, draft_id)
 
 
-@router.post("/drafts/{draft_id}/withdraw", response_model=DraftDetail)
+@router.post("/drafts/{draft_id}/withdraw", response_model=DraftView)
 async def withdraw(
     draft_id: ResourceId,
     caller: Withdrawer,
     database: DatabaseDep,
     lifecycle: LifecycleDep,
     idempotency_key: IdempotencyKey = None,
-) -> DraftDetail:
+) -> DraftView:
     request = WithdrawRequest(actor=_actor(caller))
     await _act(database, lifecycle, caller, draft_id, "withdraw", request, idempotency_key)
-    return await _detail(database, draft_id, caller)
+    return await _view(database, draft_id)
 
 
 @router.get("/reviews", response_model=Page[DraftPublic])
