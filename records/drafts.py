@@ -38,13 +38,18 @@ def content_sha256(body: str) -> str:
 
 
 def create(
-    session: Session, *, post_id: int, author: str, body: str, creation_key: str | None = None
+    session: audit.Writer,
+    *,
+    post_id: int,
+    author: str,
+    body: str,
+    creation_key: str | None = None,
 ) -> tuple[int, bool]:
     """The new draft's id (and True), or the one made earlier under the same `creation_key`.
 
     Core statements: this runs on every new reply, and the ORM's unit of work cost more
-    than the three inserts themselves."""
-    connection = session.connection()
+    than the three inserts themselves (the API passes a Core connection)."""
+    connection = session.connection() if isinstance(session, Session) else session
     if creation_key is not None:
         earlier = connection.execute(_BY_CREATION_KEY, {"key": creation_key}).scalar()
         if earlier is not None:

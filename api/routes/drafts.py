@@ -132,9 +132,9 @@ async def create_draft(
     key = update_id(caller.username, idempotency_key) if idempotency_key else None
 
     def create() -> tuple[int, bool]:
-        with database.write_session() as session:
+        with database.write() as connection:
             return drafts.create(
-                session,
+                connection,
                 post_id=body.post_id,
                 author=caller.username,
                 body=body.body,
