@@ -8,7 +8,12 @@ the server's calls per draft on each side (where the time goes), and the ratio t
 The HTTP load generator is a lean keep-alive client (`bench/http1.py`): it shares the cores
 with what it measures, and httpx alone cost as much CPU per draft as the API.
 
-    .venv/bin/python bench/lifecycle.py [--drafts N] [--clients N] [--rounds N]
+    .venv/bin/python bench/lifecycle.py [--drafts N] [--clients N] [--rounds N] [--floor]
+
+`--floor` adds a third side: the bare workflow with each review step recorded in a local
+activity that does nothing. Its ratio to bare is what the design (a local activity per
+transition, see `workflows.approval`) costs in Temporal alone, before any database work,
+policy check or HTTP.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,6 +49,7 @@ from records.db import Database
 from records.migrations import upgrade
 from records.models import Post, Role
 from workflows import devserver
+from workflows.worker import ACTIVITY_THREADS
 
 PASSWORD = "bench-password-123"  # noqa: S105 - throwaway bench users
 FAULT = "We are sorry, this was our fault. A colleague will message you privately today."
@@ -82,7 +89,42 @@ class BareApproval:
             raise ValueError("out of order")
 
 
-async def run_bare(env: WorkflowEnvironment, count: int, clients: int) -> tuple[float, dict]:
+@activity.defn(name="bare_record")
+def bare_record(step: int) -> int:
+    return step
+
+
+@workflow.defn(name="BareRecordedApproval", sandboxed=False)
+class BareRecordedApproval(BareApproval):
+    """`--floor`: bare, plus what Countersign's design costs in Temporal alone: each of the
+    first three updates records itself in a local activity that does nothing."""
+
+    @workflow.run
+    async def run(self, draft: int) -> int:
+        return await super().run(draft)
+
+    @workflow.update
+    async def advance(self, step: int) -> int:
+        if step == 4:
+            await workflow.execute_activity(
+                bare_publish, step, start_to_close_timeout=timedelta(seconds=30)
+            )
+        else:
+            await workflow.execute_local_activity(
+                bare_record, step, start_to_close_timeout=timedelta(seconds=30)
+            )
+        self.step = step
+        return step
+
+    @advance.validator
+    def _check(self, step: int) -> None:
+        if step != self.step + 1:
+            raise ValueError("out of order")
+
+
+async def run_bare(
+    env: WorkflowEnvironment, count: int, clients: int, shape: type[BareApproval] = BareApproval
+) -> tuple[float, dict]:
     """(seconds taken, timings per action)."""
     queue = f"bare-{uuid.uuid4().hex[:6]}"
     timings: dict[str, list[float]] = defaultdict(list)
@@ -92,20 +134,25 @@ async def run_bare(env: WorkflowEnvironment, count: int, clients: int) -> tuple[
         async with gate:
             started = time.perf_counter()
             handle = await env.client.start_workflow(
-                BareApproval.run, n, id=f"bare-{queue}-{n}", task_queue=queue
+                shape.run, n, id=f"bare-{queue}-{n}", task_queue=queue
             )
             timings["create"].append(time.perf_counter() - started)
             for step, name in enumerate(ACTIONS[1:], 1):
                 started = time.perf_counter()
-                await handle.execute_update(BareApproval.advance, step)
+                await handle.execute_update(shape.advance, step)
                 timings[name].append(time.perf_counter() - started)
 
-    async with Worker(
-        env.client, task_queue=queue, workflows=[BareApproval], activities=[bare_publish]
-    ):
-        started = time.perf_counter()
-        await asyncio.gather(*(one(n) for n in range(count)))
-        elapsed = time.perf_counter() - started
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with Worker(
+            env.client,
+            task_queue=queue,
+            workflows=[shape],
+            activities=[bare_publish, bare_record],
+            activity_executor=executor,  # as Countersign's worker (for bare_record)
+        ):
+            started = time.perf_counter()
+            await asyncio.gather(*(one(n) for n in range(count)))
+            elapsed = time.perf_counter() - started
     return elapsed, timings
 
 
@@ -299,6 +346,12 @@ async def main() -> None:
     parser.add_argument("--drafts", type=int, default=500)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run bare workflows that record each review step in a no-op local activity "
+        "(the cost of Countersign's design in Temporal alone)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
         url = f"sqlite:///{tmp}/bench.db"
@@ -346,14 +399,16 @@ async def main() -> None:
                 await asyncio.sleep(0.1)
             # Rounds alternate bare and Countersign, so drift on the machine (other tenants,
             # caches, files growing) falls on both sides alike.
-            bare, countersign = Phase(), Phase()
+            bare, floor, countersign = Phase(), Phase(), Phase()
+            phases = (bare, floor, countersign) if args.floor else (bare, countersign)
             for chunk in (post_ids[r :: args.rounds] for r in range(args.rounds)):
-                for phase in (bare, countersign):
+                for phase in phases:
                     cpu, calls = cpu_seconds(), server_counts(metrics)
-                    if phase is bare:
-                        seconds, timings = await run_bare(env, len(chunk), args.clients)
-                    else:
+                    if phase is countersign:
                         seconds, timings = await run_countersign(port, chunk, args.clients)
+                    else:
+                        kind = BareApproval if phase is bare else BareRecordedApproval
+                        seconds, timings = await run_bare(env, len(chunk), args.clients, kind)
                     phase.add(
                         len(chunk),
                         seconds,
@@ -366,6 +421,9 @@ async def main() -> None:
             report(f"Countersign over HTTP ({shape})", countersign.rate, countersign.timings)
             report_cpu(args.drafts, bare.cpu, countersign.cpu)
             report_server(args.drafts, bare.calls, countersign.calls)
+            if args.floor:
+                report(f"bare + 3 no-op local activities ({shape})", floor.rate, floor.timings)
+                print(f"\nratio bare + local activities / bare: {floor.rate / bare.rate:.2f}")
             print(f"\nratio Countersign / bare: {countersign.rate / bare.rate:.2f} (target >= 0.7)")
         finally:
             for process in processes:
