@@ -7,12 +7,13 @@ file's content, so the same file always yields the same version.
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+from policies.lexicon import Hit, Lexicon, fold
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 Severity = Literal["block", "warn"] | str  # or "route:<stage>"
@@ -73,18 +74,19 @@ class RuleSet:
             for channel, limits in (data.get("channels") or {}).items()
         }
         self.terms = [_term(n, entry) for n, entry in enumerate(data.get("lexicon") or [], 1)]
-        self._by_text = {t.text.casefold(): t for t in self.terms}
-        # One compiled alternation, longest terms first, whole words only: one pass per reply.
-        alternatives = sorted((re.escape(t.text) for t in self.terms), key=len, reverse=True)
-        pattern = r"\b(?:" + "|".join(alternatives) + r")\b" if alternatives else r"(?!x)x"
-        self._pattern = re.compile(pattern.replace(r"\ ", r"\s+"), re.IGNORECASE)
+        self._by_id = {t.rule_id: t for t in self.terms}
+        allow = data.get("allow") or []
+        if not isinstance(allow, list) or not all(isinstance(a, str) and a.strip() for a in allow):
+            raise RuleSetError("allow must be a list of phrases")
+        # One automaton over folded text: one pass per reply (see policies.lexicon).
+        self._lexicon = Lexicon(((t.rule_id, t.text) for t in self.terms), allow=allow)
 
     @classmethod
     def load(cls, path: Path | None = None) -> RuleSet:
         return cls((path or RULES_DIR / "default.yaml").read_text())
 
     def check(self, body: str, channel: str) -> CheckResult:
-        findings = [self._lexicon_finding(m) for m in self._pattern.finditer(body)]
+        findings = [self._lexicon_finding(body, hit) for hit in self._lexicon.find(body)]
         limit = self.max_length.get(channel)
         if limit is not None and len(body) > limit:
             findings.append(
@@ -108,8 +110,9 @@ class RuleSet:
         route.sort(key=STAGES.index)
         return CheckResult(findings=findings, route=route, ruleset_version=self.version)
 
-    def _lexicon_finding(self, match: re.Match[str]) -> Finding:
-        term = self._by_text[" ".join(match.group(0).split()).casefold()]
+    def _lexicon_finding(self, body: str, hit: Hit) -> Finding:
+        term = self._by_id[hit.key]
+        excerpt = body[hit.start : hit.end]
         verb = {"block": "must not appear", "warn": "needs care"}.get(
             term.severity, f"needs {term.severity.split(':', 1)[-1]} review"
         )
@@ -117,10 +120,10 @@ class RuleSet:
             rule_id=term.rule_id,
             category=term.category,
             severity=term.severity,
-            start=match.start(),
-            end=match.end(),
-            excerpt=match.group(0),
-            message=f"{term.category.replace('_', ' ')}: {match.group(0)!r} {verb}",
+            start=hit.start,
+            end=hit.end,
+            excerpt=excerpt,
+            message=f"{term.category.replace('_', ' ')}: {excerpt!r} {verb}",
             suggestion="rephrase" if term.severity == "block" else None,
         )
 
@@ -140,6 +143,8 @@ def _term(n: int, entry: Any) -> Term:
             f"lexicon entry {n}: severity {severity!r} is not block, warn or route:<stage>"
         )
     text = " ".join(str(entry["term"]).split())
+    if not fold(text).text:
+        raise RuleSetError(f"lexicon entry {n}: term {text!r} has no letters or digits")
     return Term(
         rule_id=f"lexicon.{entry['category']}.{n}",
         text=text,

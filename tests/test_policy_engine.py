@@ -57,3 +57,35 @@ def test_the_version_follows_the_content() -> None:
 def test_a_bad_rule_set_is_refused_with_the_reason(source: str, message: str) -> None:
     with pytest.raises(RuleSetError, match=message):
         RuleSet(source)
+
+
+def test_the_lexicon_sees_through_spacing_and_look_alikes(rules: RuleSet) -> None:
+    result = rules.check("What a d.a.m.n shame; we promise a FULL R3FUND.", "x")
+    assert result.blocked
+    assert [(f.category, f.excerpt) for f in result.findings] == [
+        ("profanity", "d.a.m.n"),
+        ("financial_promise", "FULL R3FUND"),
+    ]
+    assert result.route == ["comms", "legal"]
+
+
+def test_allow_listed_phrases_are_not_findings() -> None:
+    source = (
+        "name: t\nbase_route: [comms]\nallow: [Damn Yankees]\n"
+        "lexicon:\n  - {term: damn, category: profanity, severity: block}\n"
+    )
+    rules = RuleSet(source)
+    assert rules.check("Two tickets for Damn Yankees tonight", "x").findings == []
+    assert rules.check("damn", "x").blocked
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("name: t\nallow: yes", "allow"),
+        ("name: t\nlexicon:\n  - {term: '!!', category: c}", "no letters"),
+    ],
+)
+def test_a_bad_allow_list_or_term_is_refused(source: str, message: str) -> None:
+    with pytest.raises(RuleSetError, match=message):
+        RuleSet(source)

@@ -1,0 +1,206 @@
+"""Lexicon matching that sees through the usual evasions, in one pass over the text.
+
+A reply is folded to a stream of plain letters: Unicode NFKC, case folding, diacritics
+dropped, common leetspeak and look-alike characters mapped to the letter they imitate
+(`r3fünd`, or `refund` spelt with a Cyrillic `\u0435`: see `LOOK_ALIKES`), and everything that
+is not a letter or digit left out. Each folded character remembers where it came from, so
+a finding points at the original text.
+
+Every term is folded the same way and put in one Aho-Corasick automaton (pyahocorasick),
+so the cost is one scan of the text whatever the number of terms. A hit in the folded
+stream is then checked against the original text:
+
+- it starts and ends at a word boundary (`dam` does not match inside `Amsterdam`);
+- the gaps between its letters are either all empty (`refund`, `ref\u200bund`) or all
+  non-empty (`r e f u n d`, `r.e.f.u.n.d`), apart from the term's own word breaks, which
+  must be gaps (`class action`); so `are fund` is not `refund`;
+- it is not inside an allow-listed phrase (`Scunthorpe`).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import ahocorasick
+
+# Characters that stand in for letters: leetspeak and look-alikes from other scripts.
+LOOK_ALIKES = {
+    "0": "o",
+    "1": "i",
+    "3": "e",
+    "4": "a",
+    "5": "s",
+    "7": "t",
+    "8": "b",
+    "@": "a",
+    "$": "s",
+    "\u20ac": "e",  # euro sign
+    "\u00a3": "l",  # pound sign
+    # Cyrillic
+    "\u0430": "a",  # cyrillic small letter a
+    "\u0432": "b",  # cyrillic small letter ve
+    "\u0435": "e",  # cyrillic small letter ie
+    "\u0451": "e",  # cyrillic small letter io
+    "\u0456": "i",  # cyrillic small letter byelorussian-ukrainian i
+    "\u0458": "j",  # cyrillic small letter je
+    "\u043a": "k",  # cyrillic small letter ka
+    "\u043c": "m",  # cyrillic small letter em
+    "\u043d": "h",  # cyrillic small letter en
+    "\u043e": "o",  # cyrillic small letter o
+    "\u0440": "p",  # cyrillic small letter er
+    "\u0441": "c",  # cyrillic small letter es
+    "\u0442": "t",  # cyrillic small letter te
+    "\u0443": "y",  # cyrillic small letter u
+    "\u0445": "x",  # cyrillic small letter ha
+    "\u0455": "s",  # cyrillic small letter dze
+    # Greek
+    "\u03b1": "a",  # greek small letter alpha
+    "\u03b2": "b",  # greek small letter beta
+    "\u03b5": "e",  # greek small letter epsilon
+    "\u03b9": "i",  # greek small letter iota
+    "\u03ba": "k",  # greek small letter kappa
+    "\u03bd": "v",  # greek small letter nu
+    "\u03bf": "o",  # greek small letter omicron
+    "\u03c1": "p",  # greek small letter rho
+    "\u03c4": "t",  # greek small letter tau
+    "\u03c5": "u",  # greek small letter upsilon
+    "\u03c7": "x",  # greek small letter chi
+}
+
+
+def fold_char(char: str) -> str:
+    """What one character of text counts as: zero, one or more plain letters or digits."""
+    if char in LOOK_ALIKES:
+        return LOOK_ALIKES[char]
+    out = []
+    for piece in unicodedata.normalize("NFKC", char).casefold():
+        if piece in LOOK_ALIKES:
+            out.append(LOOK_ALIKES[piece])
+            continue
+        for base in unicodedata.normalize("NFD", piece):
+            if base.isalnum():  # combining marks (diacritics) and punctuation drop out
+                out.append(LOOK_ALIKES.get(base, base))
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Folded:
+    """`text` folded, and for each folded character the index of its original character."""
+
+    text: str
+    origin: list[int]
+
+
+def fold(text: str) -> Folded:
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        for piece in fold_char(char):
+            chars.append(piece)
+            origin.append(index)
+    return Folded("".join(chars), origin)
+
+
+def _is_word_char(char: str) -> bool:
+    return bool(fold_char(char))
+
+
+def _invisible(char: str) -> bool:
+    """Combining marks and format characters (zero-width space, soft hyphen): no gap."""
+    return unicodedata.category(char) in ("Mn", "Me", "Cf")
+
+
+def _gap(text: str, before: int, after: int) -> bool:
+    return any(not _invisible(c) for c in text[before + 1 : after])
+
+
+@dataclass(frozen=True)
+class Hit:
+    key: str  # the entry's key, as given to `Lexicon`
+    start: int  # in the original text
+    end: int
+
+
+class Lexicon:
+    """Entries `(key, phrase)`; `allow` phrases suppress hits that fall inside them."""
+
+    def __init__(self, entries: Iterable[tuple[str, str]], allow: Iterable[str] = ()) -> None:
+        self._automaton = ahocorasick.Automaton()
+        found: dict[str, list[tuple[str, tuple[int, ...], bool]]] = {}
+        for key, phrase in entries:
+            self._add(found, key, phrase, allowed=False)
+        for phrase in allow:
+            self._add(found, f"allow:{phrase}", phrase, allowed=True)
+        for folded, owners in found.items():
+            self._automaton.add_word(folded, (len(folded), owners))
+        if found:
+            self._automaton.make_automaton()
+        self._empty = not found
+
+    @staticmethod
+    def _add(
+        found: dict[str, list[tuple[str, tuple[int, ...], bool]]],
+        key: str,
+        phrase: str,
+        *,
+        allowed: bool,
+    ) -> None:
+        words = [fold(word).text for word in phrase.split()]
+        words = [w for w in words if w]
+        if not words:
+            raise ValueError(f"{phrase!r} has no letters or digits")
+        # Offsets in the folded phrase where one of its words starts (after the first).
+        breaks, at = [], 0
+        for word in words[:-1]:
+            at += len(word)
+            breaks.append(at)
+        found.setdefault("".join(words), []).append((key, tuple(breaks), allowed))
+
+    def find(self, text: str) -> list[Hit]:
+        """The hits in `text`, in order, overlapping ones included (the longest first)."""
+        if self._empty or not text:
+            return []
+        folded = fold(text)
+        hits: list[Hit] = []
+        allowed: list[tuple[int, int]] = []
+        for last, (length, owners) in self._automaton.iter(folded.text):
+            first = last - length + 1
+            for key, breaks, is_allow in owners:
+                span = self._span(text, folded, first, last, breaks)
+                if span is None:
+                    continue
+                if is_allow:
+                    allowed.append(span)
+                else:
+                    hits.append(Hit(key, *span))
+        hits = [h for h in hits if not any(a <= h.start and h.end <= b for a, b in allowed)]
+        return sorted(hits, key=lambda h: (h.start, -(h.end - h.start)))
+
+    @staticmethod
+    def _span(
+        text: str, folded: Folded, first: int, last: int, breaks: tuple[int, ...]
+    ) -> tuple[int, int] | None:
+        """The original span of a folded hit, or None when it is not a real occurrence."""
+        start, end = folded.origin[first], folded.origin[last] + 1
+        if start > 0 and _is_word_char(text[start - 1]):
+            return None
+        if end < len(text) and _is_word_char(text[end]):
+            return None
+        # Several folded characters from one original one share it; count gaps between
+        # consecutive folded characters only where the original index moves on.
+        spaced = tight = False
+        for offset in range(1, last - first + 1):
+            before, after = folded.origin[first + offset - 1], folded.origin[first + offset]
+            gap = _gap(text, before, after)
+            if offset in breaks:
+                if not gap:
+                    return None
+                continue
+            if after == before:
+                continue
+            spaced, tight = spaced or gap, tight or not gap
+        if spaced and tight:
+            return None
+        return start, end
