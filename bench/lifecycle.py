@@ -80,8 +80,13 @@ class BareApproval:
             await workflow.execute_activity(
                 bare_publish, step, start_to_close_timeout=timedelta(seconds=30)
             )
+        else:
+            await self._record(step)
         self.step = step
         return step
+
+    async def _record(self, step: int) -> None:
+        """Bare: nothing (see `BareRecordedApproval`)."""
 
     @advance.validator
     def _check(self, step: int) -> None:
@@ -103,23 +108,10 @@ class BareRecordedApproval(BareApproval):
     async def run(self, draft: int) -> int:
         return await super().run(draft)
 
-    @workflow.update
-    async def advance(self, step: int) -> int:
-        if step == 4:
-            await workflow.execute_activity(
-                bare_publish, step, start_to_close_timeout=timedelta(seconds=30)
-            )
-        else:
-            await workflow.execute_local_activity(
-                bare_record, step, start_to_close_timeout=timedelta(seconds=30)
-            )
-        self.step = step
-        return step
-
-    @advance.validator
-    def _check(self, step: int) -> None:
-        if step != self.step + 1:
-            raise ValueError("out of order")
+    async def _record(self, step: int) -> None:
+        await workflow.execute_local_activity(
+            bare_record, step, start_to_close_timeout=timedelta(seconds=30)
+        )
 
 
 async def run_bare(
