@@ -19,6 +19,7 @@ stream is then checked against the original text:
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ LOOK_ALIKES = {
 }
 
 
+@functools.lru_cache(maxsize=8192)  # text repeats its characters: fold each once
 def fold_char(char: str) -> str:
     """What one character of text counts as: zero, one or more plain letters or digits."""
     if char in LOOK_ALIKES:
@@ -137,7 +139,6 @@ class Lexicon:
             self._automaton.add_word(folded, (len(folded), owners))
         if found:
             self._automaton.make_automaton()
-        self._empty = not found
 
     @staticmethod
     def _add(
@@ -160,7 +161,7 @@ class Lexicon:
 
     def find(self, text: str) -> list[Hit]:
         """The hits in `text`, in order, overlapping ones included (the longest first)."""
-        if self._empty or not text:
+        if not text or len(self._automaton) == 0:
             return []
         folded = fold(text)
         hits: list[Hit] = []

@@ -38,7 +38,7 @@ def content_sha256(body: str) -> str:
 
 
 def create(
-    session: audit.Writer,
+    connection: Connection,
     *,
     post_id: int,
     author: str,
@@ -48,8 +48,7 @@ def create(
     """The new draft's id (and True), or the one made earlier under the same `creation_key`.
 
     Core statements: this runs on every new reply, and the ORM's unit of work cost more
-    than the three inserts themselves (the API passes a Core connection)."""
-    connection = session.connection() if isinstance(session, Session) else session
+    than the three inserts themselves."""
     if creation_key is not None:
         earlier = connection.execute(_BY_CREATION_KEY, {"key": creation_key}).scalar()
         if earlier is not None:
@@ -79,7 +78,7 @@ def create(
     )
     digest = add_version(connection, draft_id, 1, body, author)
     audit.append(
-        session,
+        connection,
         audit.NewEvent(
             actor=author,
             role="agent",

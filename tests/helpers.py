@@ -43,23 +43,30 @@ def around_the_trigger(database: Database) -> Iterator[Connection]:
 REPLY = "Thanks for reaching out! We have sent you a direct message."
 
 
-async def submitted_draft(client: httpx.AsyncClient, people: dict[str, dict[str, str]]) -> str:
+async def new_post(client: httpx.AsyncClient, agent: dict[str, str], text: str) -> int:
+    """A fresh inbound post on X, ingested over HTTP; its id."""
     post = await client.post(
         "/api/v1/posts",
-        headers=people["agent"],
+        headers=agent,
         json={
             "channel": "x",
             "external_id": uuid.uuid4().hex,
-            "author": "@c",
-            "text": "Hello?",
-            "url": "https://x.example/1",
+            "author": "@customer",
+            "text": text,
+            "url": "https://x.example/c/1",
             "received_at": "2026-11-22T09:00:00Z",
         },
     )
+    assert post.status_code in (200, 201), post.text
+    return int(post.json()["id"])
+
+
+async def submitted_draft(client: httpx.AsyncClient, people: dict[str, dict[str, str]]) -> str:
+    post_id = await new_post(client, people["agent"], "Hello?")
     draft = await client.post(
         "/api/v1/drafts",
         headers=people["agent"],
-        json={"post_id": post.json()["id"], "body": REPLY},
+        json={"post_id": post_id, "body": REPLY},
     )
     url = f"/api/v1/drafts/{draft.json()['id']}"
     submitted = await client.post(f"{url}/submit", headers=people["agent"])

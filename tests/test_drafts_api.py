@@ -18,6 +18,7 @@ from records import audit
 from records.db import Database
 from records.models import Decision, Draft, OutboxMessage, Role
 from records.settings import Settings
+from tests.helpers import new_post
 from workflows.connection import TemporalGateway
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
@@ -79,21 +80,9 @@ async def people(
 
 
 async def new_draft(client: httpx.AsyncClient, agent: Headers, body: str, **headers: str) -> dict:  # type: ignore[type-arg]
-    posted = await client.post(
-        "/api/v1/posts",
-        headers=agent,
-        json={
-            "channel": "x",
-            "external_id": uuid.uuid4().hex,
-            "author": "@customer",
-            "text": "You charged me twice!",
-            "url": "https://x.example/c/1",
-            "received_at": "2026-11-22T09:00:00Z",
-        },
-    )
-    post = posted.json()
+    post_id = await new_post(client, agent, "You charged me twice!")
     response = await client.post(
-        "/api/v1/drafts", headers={**agent, **headers}, json={"post_id": post["id"], "body": body}
+        "/api/v1/drafts", headers={**agent, **headers}, json={"post_id": post_id, "body": body}
     )
     assert response.status_code in (200, 201), response.text
     return response.json()  # type: ignore[no-any-return]

@@ -102,14 +102,14 @@ class RecordActivities:
                 return found
             findings = [f.as_dict() for f in result.findings]
             connection.execute(
-                update(VERSIONS)
-                .where(
-                    VERSIONS.c.draft_id == request.draft_id,
-                    VERSIONS.c.version == request.version,
-                )
-                .values(
-                    findings=findings, route=result.route, ruleset_version=result.ruleset_version
-                )
+                _CHECKED,
+                {
+                    "b_draft_id": request.draft_id,
+                    "b_version": request.version,
+                    "new_findings": findings,
+                    "new_route": result.route,
+                    "new_ruleset_version": result.ruleset_version,
+                },
             )
             audit.append(
                 connection,
@@ -169,7 +169,7 @@ class RecordActivities:
                 connection, _CONTENT, request.draft_id, request.version
             ).content_sha256
             connection.execute(
-                DECISIONS.insert(),
+                _DECIDED,
                 {
                     "draft_id": request.draft_id,
                     "version": request.version,
@@ -249,6 +249,21 @@ _SUBMISSION = _of_version(
     POSTS.c.channel,
 )
 _CONTENT = _of_version(VERSIONS.c.content_sha256)
+# A version's policy results, and a decision on it (bind names differ from column names).
+_CHECKED = (
+    update(VERSIONS)
+    .where(
+        VERSIONS.c.draft_id == bindparam("b_draft_id"),
+        VERSIONS.c.version == bindparam("b_version"),
+    )
+    .values(
+        {
+            name: bindparam(f"new_{name}", type_=VERSIONS.c[name].type)
+            for name in ("findings", "route", "ruleset_version")
+        }
+    )
+)
+_DECIDED = DECISIONS.insert()
 _PUBLISHING = _of_version(
     DRAFTS.c.transitions,
     VERSIONS.c.body,

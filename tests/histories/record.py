@@ -136,7 +136,7 @@ async def main() -> None:
                         session.flush()
                         assert post.id is not None
                         draft_id, _ = drafts.create(
-                            session, post_id=post.id, author="agent", body=body
+                            session.connection(), post_id=post.id, author="agent", body=body
                         )
                         start = DraftStart(draft_id=draft_id, author="agent")
                     handle = await env.client.start_workflow(
