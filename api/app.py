@@ -12,7 +12,8 @@ from api.deps import current_principal
 from api.lifecycle import Lifecycle
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
-from api.routes import audit, auth, drafts, health, posts, users
+from api.policy import Policies
+from api.routes import audit, auth, drafts, health, policies, posts, templates, users
 from api.tokens import TokenService
 from records.db import Database
 from records.settings import Settings, load_settings
@@ -59,6 +60,7 @@ def create_app(
     app.state.settings = settings
     app.state.tokens = TokenService(settings)
     app.state.metrics = metrics
+    app.state.policies = Policies(settings.rules_file, settings.reply_templates_dir)
     problems.install(app)
     openapi.install(app, API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -67,7 +69,14 @@ def create_app(
     # Routers are included directly on the app, one level deep (FastAPI walks every level
     # of nested routers to match each request).
     app.include_router(auth.router, prefix=API_PREFIX)
-    for routes in (users.router, posts.router, drafts.router, audit.router):
+    for routes in (
+        users.router,
+        posts.router,
+        drafts.router,
+        audit.router,
+        policies.router,
+        templates.router,
+    ):
         app.include_router(routes, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     app.include_router(health.router)

@@ -1,38 +1,73 @@
-"""The policy engine: a rule set (YAML) compiled once, then one pass over each reply.
+"""The policy engine: a rule set (YAML, see `rules/default.yaml`) compiled once, then one
+pass of each check over a reply.
 
-A result names the rule-set version that produced it; the version is derived from the rule
-file's content, so the same file always yields the same version.
+A rule set names what must never be said (lexicons by category), the personal data that
+must not be published (`policies.pii`), what each channel accepts (`policies.channels`) and
+who must approve: the base route per channel, stages added by findings (`route:legal`) and
+by the customer's post, and the stages a pre-approved template may skip.
+
+Every result names the rule-set version that produced it; the version is derived from the
+rule file's content, so the same file always yields the same version.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from rapidfuzz.distance import Levenshtein
 
+from policies import channels
 from policies.lexicon import Hit, Lexicon, fold
+from policies.pii import Detection, Detectors, Pattern
+from policies.ruleset_yaml import Mapping, Reader, RuleSetError, load
+
+__all__ = ["CheckResult", "Finding", "RuleBook", "RuleSet", "RuleSetError", "TemplateBasis"]
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-Severity = Literal["block", "warn"] | str  # or "route:<stage>"
 STAGES = ("comms", "legal")
+SEVERITIES = ("block", "warn", *(f"route:{s}" for s in STAGES))
+PII_KINDS = ("card", "iban", "ssn", "phone", "email")
+TOP_LEVEL = {
+    "name", "description", "routes", "channels", "links", "pii", "lexicon", "allow", "templates",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Finding:
     rule_id: str
     category: str
-    severity: str
+    severity: str  # block, warn or route:<stage>
     start: int
     end: int
-    excerpt: str
+    excerpt: str  # masked for personal data
     message: str
     suggestion: str | None = None
+    redaction: str | None = None  # what could replace the span
+    ruleset_version: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def stage(self) -> str | None:
+        return self.severity.removeprefix("route:") if self.severity.startswith("route:") else None
+
+
+TemplateUse = Literal["pre_approved", "edited"]
+
+
+@dataclass(frozen=True)
+class TemplateBasis:
+    """What a draft made from a template was rendered as, and where its variables went."""
+
+    rendered: str
+    variable_spans: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -40,14 +75,12 @@ class CheckResult:
     findings: list[Finding]
     route: list[str]
     ruleset_version: str
+    template: TemplateUse | None = None  # how a template draft was treated
+    skipped: list[str] = field(default_factory=list)  # stages a template skipped
     blocked: bool = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocked", any(f.severity == "block" for f in self.findings))
-
-
-class RuleSetError(ValueError):
-    """The rule file is not valid; the message says where and why."""
 
 
 @dataclass(frozen=True)
@@ -58,57 +91,216 @@ class Term:
     severity: str
 
 
+@dataclass(frozen=True)
+class ChannelRule:
+    name: str
+    counting: str
+    max_length: int | None
+    max_mentions: int | None
+    max_hashtags: int | None
+
+
 class RuleSet:
+    """A compiled rule set. Construct from the file's text; `RuleSetError` names the line."""
+
     def __init__(self, source: str) -> None:
-        try:
-            data = yaml.safe_load(source)
-        except yaml.YAMLError as exc:
-            raise RuleSetError(f"not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise RuleSetError("a rule set is a mapping with name, base_route, channels, lexicon")
-        self.name = str(data.get("name", "unnamed"))
+        top = Reader(load(source), "", TOP_LEVEL)
+        self.source = source
+        self.name = top.text("name")
+        self.description = str(top.data.get("description") or "")
         self.version = hashlib.sha256(source.encode()).hexdigest()[:16]
-        self.base_route = _stages(data.get("base_route", ["comms"]), "base_route")
-        self.max_length = {
-            str(channel): int(limits["max_length"])
-            for channel, limits in (data.get("channels") or {}).items()
-        }
-        self.terms = [_term(n, entry) for n, entry in enumerate(data.get("lexicon") or [], 1)]
-        self._by_id = {t.rule_id: t for t in self.terms}
-        allow = data.get("allow") or []
-        if not isinstance(allow, list) or not all(isinstance(a, str) and a.strip() for a in allow):
-            raise RuleSetError("allow must be a list of phrases")
-        # One automaton over folded text: one pass per reply (see policies.lexicon).
-        self._lexicon = Lexicon(((t.rule_id, t.text) for t in self.terms), allow=allow)
+        self._read_routes(top)
+        self._read_channels(top)
+        self._read_links(top)
+        self._read_pii(top)
+        self._read_lexicon(top)
+        self._read_templates(top)
 
     @classmethod
     def load(cls, path: Path | None = None) -> RuleSet:
         return cls((path or RULES_DIR / "default.yaml").read_text())
 
-    def check(self, body: str, channel: str) -> CheckResult:
-        findings = [self._lexicon_finding(body, hit) for hit in self._lexicon.find(body)]
-        limit = self.max_length.get(channel)
-        if limit is not None and len(body) > limit:
-            findings.append(
-                Finding(
-                    rule_id=f"length.{channel}",
-                    category="channel_limit",
-                    severity="block",
-                    start=limit,
-                    end=len(body),
-                    excerpt=body[limit : limit + 40],
-                    message=f"{len(body)} characters; {channel} allows {limit}",
-                    suggestion=f"shorten by {len(body) - limit} characters",
-                )
+    # --- reading the file --------------------------------------------------------------
+
+    def _read_routes(self, top: Reader) -> None:
+        routes = top.mapping("routes", {"base", "channels", "inbound"})
+        if routes is None:
+            raise RuleSetError("routes is required (at least routes.base: [comms])", 1)
+        self.base_route = _stages(routes, "base")
+        self.channel_routes: dict[str, list[str]] = {}
+        per_channel = routes.mapping("channels")
+        for channel in per_channel.data if per_channel else ():
+            assert per_channel is not None
+            self.channel_routes[str(channel)] = _stages(per_channel, channel)
+        self.inbound_terms: list[tuple[str, str]] = []  # (term, stage)
+        for line, entry in routes.items("inbound"):
+            group = _group(entry, line, "routes.inbound", {"stage", "terms"})
+            stage = group.text("stage")
+            if stage not in STAGES:
+                raise group.fail("stage", f"must be one of {list(STAGES)}")
+            self.inbound_terms += [(term, stage) for term in _terms(group)]
+        self._inbound = Lexicon(
+            (f"{stage}:{n}", term) for n, (term, stage) in enumerate(self.inbound_terms)
+        )
+
+    def _read_channels(self, top: Reader) -> None:
+        self.channels: dict[str, ChannelRule] = {}
+        section = top.mapping("channels")
+        for name in section.data if section else ():
+            assert section is not None
+            rule = section.mapping(name, {"counting", "max_length", "max_mentions", "max_hashtags"})
+            assert rule is not None
+            default = str(name) if name in channels.COUNTERS else "characters"
+            counting = str(rule.data.get("counting", default))
+            if counting not in channels.COUNTERS:
+                raise rule.fail("counting", f"must be one of {sorted(channels.COUNTERS)}")
+            self.channels[str(name)] = ChannelRule(
+                name=str(name),
+                counting=counting,
+                max_length=rule.count("max_length"),
+                max_mentions=rule.count("max_mentions"),
+                max_hashtags=rule.count("max_hashtags"),
             )
-        route = list(self.base_route)
+
+    def _read_links(self, top: Reader) -> None:
+        links = top.mapping("links", {"allow", "severity"})
+        self.link_domains: frozenset[str] | None = None
+        self.link_severity = "block"
+        if links is not None:
+            self.link_domains = frozenset(d.lower().strip(".") for d in links.texts("allow"))
+            self.link_severity = _severity(links, "severity", "block")
+
+    def _read_pii(self, top: Reader) -> None:
+        pii = top.mapping("pii", {"severity", "detectors", "phone_regions", "patterns"})
+        self.pii_severity = "block"
+        self.pii_kinds: tuple[str, ...] = PII_KINDS
+        regions, patterns = ["US"], []
+        if pii is not None:
+            self.pii_severity = _severity(pii, "severity", "block")
+            self.pii_kinds = tuple(pii.texts("detectors", list(PII_KINDS)))
+            for kind in self.pii_kinds:
+                if kind not in PII_KINDS:
+                    raise pii.fail("detectors", f"names {kind!r}; known: {list(PII_KINDS)}")
+            regions = pii.texts("phone_regions", ["US"])
+            for line, entry in pii.items("patterns"):
+                group = _group(entry, line, "pii.patterns", {"id", "label", "pattern"})
+                try:
+                    regex = re.compile(group.text("pattern"), re.IGNORECASE)
+                except re.error as exc:
+                    raise group.fail(
+                        "pattern", f"is not a valid regular expression: {exc}"
+                    ) from exc
+                patterns.append(Pattern(group.text("id"), group.text("label"), regex))
+        self._detectors = Detectors(phone_regions=regions, patterns=patterns)
+
+    def _read_lexicon(self, top: Reader) -> None:
+        self.terms: list[Term] = []
+        for line, entry in top.items("lexicon"):
+            group = _group(entry, line, "lexicon", {"category", "severity", "terms"})
+            category = group.text("category")
+            severity = _severity(group, "severity", "warn")
+            for term in _terms(group):
+                slug = "-".join(fold(word).text for word in term.split())
+                rule_id = f"lexicon.{category}.{slug}"
+                if any(t.rule_id == rule_id for t in self.terms):
+                    raise group.fail("terms", f"lists {term!r} twice in {category}")
+                self.terms.append(Term(rule_id, term, category, severity))
+        self._by_id = {t.rule_id: t for t in self.terms}
+        self.allow = top.texts("allow")
+        for phrase in self.allow:
+            if not fold(phrase).text:
+                raise top.fail("allow", f"has {phrase!r}, which has no letters or digits")
+        # One automaton over folded text: one pass per reply (see policies.lexicon).
+        self._lexicon = Lexicon(((t.rule_id, t.text) for t in self.terms), allow=self.allow)
+
+    def _read_templates(self, top: Reader) -> None:
+        templates = top.mapping("templates", {"max_edit_distance", "skip_stages"})
+        self.max_edit_distance = 0
+        self.skip_stages: tuple[str, ...] = ()
+        if templates is not None:
+            self.max_edit_distance = templates.count("max_edit_distance", 0) or 0
+            self.skip_stages = tuple(templates.texts("skip_stages"))
+            for stage in self.skip_stages:
+                if stage not in STAGES:
+                    raise templates.fail("skip_stages", f"names {stage!r}, not a stage")
+            if "comms" in self.skip_stages:
+                raise templates.fail("skip_stages", "cannot skip comms: it approves every reply")
+
+    # --- checking a reply --------------------------------------------------------------
+
+    def check(
+        self,
+        body: str,
+        channel: str,
+        *,
+        post_text: str | None = None,
+        template: TemplateBasis | None = None,
+    ) -> CheckResult:
+        """Every check on `body` for `channel`, and the route it needs. `post_text` is the
+        customer's post it answers; `template` what it was rendered as, if it was."""
+        findings = self.findings(body, channel)
+        inbound = self._inbound_stages(post_text)
+        exempt: Counter[str] = Counter()
+        use: TemplateUse | None = None
+        if template is not None:
+            distance = Levenshtein.distance(
+                body, template.rendered, score_cutoff=self.max_edit_distance + 1
+            )
+            use = "pre_approved" if distance <= self.max_edit_distance else "edited"
+            if use == "pre_approved":
+                exempt = self._template_findings(template, channel)
+        route, skipped = self._route(channel, findings, inbound, exempt, use)
+        return CheckResult(findings, route, self.version, template=use, skipped=skipped)
+
+    def findings(self, body: str, channel: str) -> list[Finding]:
+        findings = [self._lexicon_finding(body, hit) for hit in self._lexicon.find(body)]
+        findings += [self._pii_finding(d) for d in self._detectors.find(body)]
+        findings += self._channel_findings(body, channel)
+        findings.sort(key=lambda f: (f.start, f.end))
+        return findings
+
+    def route_of(self, channel: str) -> list[str]:
+        return self.channel_routes.get(channel, self.base_route)
+
+    def _inbound_stages(self, post_text: str | None) -> set[str]:
+        if not post_text:
+            return set()
+        return {hit.key.split(":", 1)[0] for hit in self._inbound.find(post_text)}
+
+    def _template_findings(self, template: TemplateBasis, channel: str) -> Counter[str]:
+        """The rules the template's own text trips: its owner approved them already.
+        A finding in what the agent filled in (a variable) is not pre-approved."""
+        spans = template.variable_spans
+        return Counter(
+            f.rule_id
+            for f in self.findings(template.rendered, channel)
+            if not any(s < f.end and f.start < e for s, e in spans)
+        )
+
+    def _route(
+        self,
+        channel: str,
+        findings: list[Finding],
+        inbound: set[str],
+        exempt: Counter[str],
+        use: TemplateUse | None,
+    ) -> tuple[list[str], list[str]]:
+        skippable = set(self.skip_stages) if use == "pre_approved" else set()
+        needed = {s for s in self.route_of(channel) if s not in skippable} | inbound
+        skipped = {s for s in self.route_of(channel) if s in skippable}
         for finding in findings:
-            if finding.severity.startswith("route:"):
-                stage = finding.severity.split(":", 1)[1]
-                if stage not in route:
-                    route.append(stage)
-        route.sort(key=STAGES.index)
-        return CheckResult(findings=findings, route=route, ruleset_version=self.version)
+            stage = finding.stage
+            if stage is None:
+                continue
+            if stage in skippable and exempt[finding.rule_id] > 0:
+                exempt[finding.rule_id] -= 1
+                skipped.add(stage)
+            else:
+                needed.add(stage)
+        route = sorted(needed, key=STAGES.index)
+        return route, sorted(skipped - needed, key=STAGES.index)
+
+    # --- findings ----------------------------------------------------------------------
 
     def _lexicon_finding(self, body: str, hit: Hit) -> Finding:
         term = self._by_id[hit.key]
@@ -125,29 +317,177 @@ class RuleSet:
             excerpt=excerpt,
             message=f"{term.category.replace('_', ' ')}: {excerpt!r} {verb}",
             suggestion="rephrase" if term.severity == "block" else None,
+            ruleset_version=self.version,
         )
 
+    def _pii_finding(self, detection: Detection) -> Finding:
+        return Finding(
+            rule_id=f"pii.{detection.kind}",
+            category="personal_data",
+            severity=self.pii_severity,
+            start=detection.start,
+            end=detection.end,
+            excerpt=detection.masked,
+            message=f"a {detection.label} must not be posted in public",
+            suggestion=f"replace it with {detection.redaction} and ask the customer to "
+            "continue by direct message",
+            redaction=detection.redaction,
+            ruleset_version=self.version,
+        )
 
-def _stages(value: Any, where: str) -> list[str]:
+    def _channel_findings(self, body: str, channel: str) -> list[Finding]:
+        found: list[Finding] = []
+        rule = self.channels.get(channel)
+        if rule is not None:
+            found += self._limits(body, rule)
+        if self.link_domains is not None:
+            for link in channels.links(body):
+                if not channels.host_allowed(link.host, self.link_domains):
+                    found.append(
+                        self._finding(
+                            "links.domain", "link", self.link_severity, link.start, link.end,
+                            body[link.start : link.end][:80],
+                            f"{link.host} is not an allowed link domain",
+                            "link only to the company's own sites",
+                        )
+                    )  # fmt: skip
+        return found
+
+    def _limits(self, body: str, rule: ChannelRule) -> list[Finding]:
+        found = []
+        if rule.max_length is not None:
+            length = channels.COUNTERS[rule.counting](body)
+            if length > rule.max_length:
+                found.append(
+                    self._finding(
+                        f"channel.{rule.name}.length", "channel_limit", "block",
+                        0, len(body), body[:40],
+                        f"{length} characters as {rule.name} counts them; it allows "
+                        f"{rule.max_length}",
+                        f"shorten by {length - rule.max_length} characters",
+                    )
+                )  # fmt: skip
+        for kind, limit, matches in (
+            ("mentions", rule.max_mentions, channels.mentions),
+            ("hashtags", rule.max_hashtags, channels.hashtags),
+        ):
+            if limit is None:
+                continue
+            seen = list(matches(body))
+            if len(seen) > limit:
+                first = seen[limit]
+                found.append(
+                    self._finding(
+                        f"channel.{rule.name}.{kind}", "channel_limit", "block",
+                        first.start(), seen[-1].end(), first[0],
+                        f"{len(seen)} {kind}; {rule.name} replies allow {limit}",
+                        f"remove {len(seen) - limit} {kind}",
+                    )
+                )  # fmt: skip
+        return found
+
+    def _finding(
+        self,
+        rule_id: str,
+        category: str,
+        severity: str,
+        start: int,
+        end: int,
+        excerpt: str,
+        message: str,
+        suggestion: str | None,
+    ) -> Finding:
+        return Finding(
+            rule_id, category, severity, start, end, excerpt, message, suggestion,
+            ruleset_version=self.version,
+        )  # fmt: skip
+
+    # --- a summary for GET /policies --------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        by_category: dict[str, Counter[str]] = {}
+        for term in self.terms:
+            by_category.setdefault(term.category, Counter())[term.severity] += 1
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "routes": {
+                "base": self.base_route,
+                "channels": self.channel_routes,
+                "inbound": dict(Counter(stage for _, stage in self.inbound_terms)),
+            },
+            "lexicon": {cat: dict(sev) for cat, sev in sorted(by_category.items())},
+            "allow": len(self.allow),
+            "pii": {
+                "severity": self.pii_severity,
+                "detectors": list(self.pii_kinds) + [p.id for p in self._detectors.patterns],
+            },
+            "channels": {name: asdict(rule) for name, rule in self.channels.items()},
+            "links": {
+                "allow": sorted(self.link_domains) if self.link_domains is not None else None,
+                "severity": self.link_severity,
+            },
+            "templates": {
+                "max_edit_distance": self.max_edit_distance,
+                "skip_stages": list(self.skip_stages),
+            },
+        }
+
+
+class RuleBook:
+    """Compiled rule sets by version, each compiled once; the shipped one when none is
+    active. The API and the worker each hold one: the active version is read from the
+    database per check, its source only when that version is new here."""
+
+    def __init__(self, shipped: RuleSet | None = None) -> None:
+        self.shipped = shipped or RuleSet.load()
+        self._compiled = {self.shipped.version: self.shipped}
+
+    def add(self, rules: RuleSet) -> None:
+        """A rule set compiled elsewhere (an upload this process just validated)."""
+        self._compiled.setdefault(rules.version, rules)
+
+    def get(self, version: str | None, source: Callable[[str], str]) -> RuleSet:
+        if version is None:
+            return self.shipped
+        rules = self._compiled.get(version)
+        if rules is None:
+            rules = self._compiled[version] = RuleSet(source(version))
+        return rules
+
+
+# --- helpers for reading --------------------------------------------------------------
+
+
+def _group(entry: Any, line: int, where: str, known: set[str]) -> Reader:
+    if not isinstance(entry, Mapping):
+        raise RuleSetError(f"each {where} entry must be a mapping", line)
+    return Reader(entry, where, known)
+
+
+def _terms(group: Reader) -> Iterable[str]:
+    terms = group.texts("terms")
+    if not terms:
+        raise group.fail("terms", "must list at least one term")
+    for term in terms:
+        text = " ".join(term.split())
+        if not fold(text).text:
+            raise group.fail("terms", f"has {term!r}, which has no letters or digits")
+        yield text
+
+
+def _stages(reader: Reader, key: str) -> list[str]:
+    value = reader.data.get(key)
     if not isinstance(value, list) or not value or any(v not in STAGES for v in value):
-        raise RuleSetError(f"{where} must be a non-empty list of stages from {list(STAGES)}")
-    return [str(v) for v in value]
+        raise reader.fail(key, f"must be a non-empty list of stages from {list(STAGES)}")
+    if "comms" not in value:
+        raise reader.fail(key, "must include comms: it approves every reply")
+    return sorted({str(v) for v in value}, key=STAGES.index)
 
 
-def _term(n: int, entry: Any) -> Term:
-    if not isinstance(entry, dict) or not entry.get("term") or not entry.get("category"):
-        raise RuleSetError(f"lexicon entry {n} needs term and category")
-    severity = str(entry.get("severity", "warn"))
-    if severity not in ("block", "warn") and severity.removeprefix("route:") not in STAGES:
-        raise RuleSetError(
-            f"lexicon entry {n}: severity {severity!r} is not block, warn or route:<stage>"
-        )
-    text = " ".join(str(entry["term"]).split())
-    if not fold(text).text:
-        raise RuleSetError(f"lexicon entry {n}: term {text!r} has no letters or digits")
-    return Term(
-        rule_id=f"lexicon.{entry['category']}.{n}",
-        text=text,
-        category=str(entry["category"]),
-        severity=severity,
-    )
+def _severity(reader: Reader, key: str, default: str) -> str:
+    value = reader.data.get(key, default)
+    if value not in SEVERITIES:
+        raise reader.fail(key, f"is {value!r}, not one of {', '.join(SEVERITIES)}")
+    return str(value)

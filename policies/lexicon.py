@@ -95,6 +95,22 @@ class Folded:
     origin: list[int]
 
 
+class _FoldTable(dict[int, str]):
+    """`str.translate` table that folds each character the first time it is seen."""
+
+    def __missing__(self, code: int) -> str:
+        folded = self[code] = fold_char(chr(code))
+        return folded
+
+
+_FOLD_TABLE = _FoldTable()
+
+
+def fold_text(text: str) -> str:
+    """`fold(text).text`, at C speed: what a clean reply costs (origins come only on a hit)."""
+    return text.translate(_FOLD_TABLE)
+
+
 def fold(text: str) -> Folded:
     chars: list[str] = []
     origin: list[int] = []
@@ -163,10 +179,13 @@ class Lexicon:
         """The hits in `text`, in order, overlapping ones included (the longest first)."""
         if not text or len(self._automaton) == 0:
             return []
-        folded = fold(text)
+        matches = list(self._automaton.iter(fold_text(text)))
+        if not matches:
+            return []
+        folded = fold(text)  # where each folded character came from, needed for a hit only
         hits: list[Hit] = []
         allowed: list[tuple[int, int]] = []
-        for last, (length, owners) in self._automaton.iter(folded.text):
+        for last, (length, owners) in matches:
             first = last - length + 1
             for key, breaks, is_allow in owners:
                 span = self._span(text, folded, first, last, breaks)

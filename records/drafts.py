@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import and_, bindparam, tuple_
 from sqlalchemy import select as core_select
@@ -33,6 +33,19 @@ from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, VERSI
 from records.types import utcnow
 
 
+class RenderedTemplate(Protocol):
+    """A template rendered with its variables (`policies.templates.Rendered`)."""
+
+    @property
+    def template_id(self) -> str: ...
+    @property
+    def template_version(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+    @property
+    def variable_spans(self) -> tuple[tuple[int, int], ...]: ...
+
+
 def content_sha256(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
@@ -44,6 +57,7 @@ def create(
     author: str,
     body: str,
     creation_key: str | None = None,
+    template: RenderedTemplate | None = None,
 ) -> tuple[int, bool]:
     """The new draft's id (and True), or the one made earlier under the same `creation_key`.
 
@@ -71,6 +85,7 @@ def create(
                 "route": [],
                 "transitions": 0,
                 "creation_key": creation_key,
+                **_template_columns(template),
                 "created_at": now,
                 "updated_at": now,
             },
@@ -83,13 +98,32 @@ def create(
             actor=author,
             role="agent",
             action="draft.created",
-            payload={"post_id": post_id},
+            payload={"post_id": post_id, **_template_payload(template)},
             draft_id=draft_id,
             version=1,
             content_sha256=digest,
         ),
     )
     return draft_id, True
+
+
+def _template_columns(template: RenderedTemplate | None) -> dict[str, Any]:
+    if template is None:
+        return {"template_id": None, "template_version": None, "template_basis": None}
+    return {
+        "template_id": template.template_id,
+        "template_version": template.template_version,
+        "template_basis": {
+            "rendered": template.body,
+            "variable_spans": [list(span) for span in template.variable_spans],
+        },
+    }
+
+
+def _template_payload(template: RenderedTemplate | None) -> dict[str, Any]:
+    if template is None:
+        return {}
+    return {"template": {"id": template.template_id, "version": template.template_version}}
 
 
 def add_version(connection: Connection, draft_id: int, version: int, body: str, author: str) -> str:
@@ -269,6 +303,8 @@ def _public_fields(draft: Any, version: Any, version_route: list[str]) -> dict[s
         "route": draft.route if draft.status != "draft" else version_route,
         "findings": version.findings,
         "ruleset_version": version.ruleset_version,
+        "template_id": draft.template_id,
+        "template_version": draft.template_version,
         "created_at": draft.created_at,
         "updated_at": draft.updated_at,
     }

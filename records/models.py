@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, model_validator
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
@@ -230,6 +230,11 @@ class Draft(SQLModel, table=True):
     route: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     template_id: str | None = Field(default=None, max_length=100)
     template_version: str | None = Field(default=None, max_length=64)
+    template_basis: dict[str, Any] | None = Field(
+        default=None,
+        sa_type=JSON,
+        description="the rendered template and its variable spans (policies.TemplateBasis)",
+    )
     creation_key: str | None = Field(
         default=None, max_length=64, description="caller + Idempotency-Key of the POST"
     )
@@ -299,6 +304,24 @@ class Publication(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
+# --- rule sets --------------------------------------------------------------------------
+
+
+class RuleSetRecord(SQLModel, table=True):
+    """An uploaded rule set. The active one is the one activated last; with none, the
+    shipped `policies/rules/default.yaml` is in force."""
+
+    __tablename__ = "rule_sets"
+    __table_args__ = (UniqueConstraint("activation", name="uq_rule_sets_activation"),)
+
+    version: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=120)
+    source: str = Field(sa_type=Text, nullable=False)
+    uploaded_by: str = Field(max_length=64)
+    uploaded_at: datetime = _created()
+    activation: int = Field(description="1 for the first activation, then one more each time")
+
+
 # --- audit trail -----------------------------------------------------------------------
 
 
@@ -335,10 +358,51 @@ class AuditEvent(SQLModel, table=True):
 BODY_FIELD = Field(min_length=1, max_length=10_000, schema_extra={"pattern": NO_NUL})
 
 
+TEMPLATE_ID = Field(max_length=100, schema_extra={"pattern": r"^[a-z0-9][a-z0-9-]*$"})
+
+
 class DraftCreate(SQLModel):
+    """Free text (`body`), or a pre-approved template with its variables filled in."""
+
     model_config = FORBID_EXTRA
     post_id: int = Field(ge=1, le=2**63 - 1)
+    body: str | None = Field(
+        default=None, min_length=1, max_length=10_000, schema_extra={"pattern": NO_NUL}
+    )
+    template_id: str | None = Field(
+        default=None, max_length=100, schema_extra={"pattern": r"^[a-z0-9][a-z0-9-]*$"}
+    )
+    variables: dict[str, str | int] | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="after")
+    def _body_or_template(self) -> DraftCreate:
+        if (self.body is None) == (self.template_id is None):
+            raise ValueError("give either body or template_id (with variables), not both")
+        if self.variables is not None and self.template_id is None:
+            raise ValueError("variables go with a template_id")
+        return self
+
+
+class TemplateRender(SQLModel):
+    model_config = FORBID_EXTRA
+    variables: dict[str, str | int] = Field(default_factory=dict, max_length=50)
+    channel: Channel | None = None
+
+
+class PolicyCheck(SQLModel):
+    """A dry run: the checks and route `body` would get on `channel` (or `post_id`'s)."""
+
+    model_config = FORBID_EXTRA
     body: str = BODY_FIELD
+    channel: Channel | None = None
+    post_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    post_text: str | None = Field(default=None, max_length=20_000, schema_extra={"pattern": NO_NUL})
+
+    @model_validator(mode="after")
+    def _channel_or_post(self) -> PolicyCheck:
+        if self.channel is None and self.post_id is None:
+            raise ValueError("give channel or post_id")
+        return self
 
 
 class DraftUpdate(SQLModel):
@@ -403,6 +467,8 @@ class DraftPublic(SQLModel):
     route: list[str]
     findings: list[dict[str, Any]]
     ruleset_version: str | None
+    template_id: str | None
+    template_version: str | None
     created_at: datetime
     updated_at: datetime
 

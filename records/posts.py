@@ -6,13 +6,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select as core_select
 from sqlalchemy import tuple_
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from records import audit, cursor, users
 from records.errors import Conflict, Forbidden, Invalid, NotFound
 from records.models import Post, PostCreate, PostPublic, PostStatus, Priority, Role
+from records.tables import POSTS
 from records.types import utcnow
 
 
@@ -142,3 +145,13 @@ def assign(
         ),
     )
     return post
+
+
+def channel_and_text(connection: Connection, post_id: int) -> tuple[str, str]:
+    """A post's channel and text (for policy checks), read on a Core connection."""
+    row = connection.execute(
+        core_select(POSTS.c.channel, POSTS.c.text).where(POSTS.c.id == post_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no post with id {post_id}")
+    return str(row.channel), str(row.text)

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     jwt_ttl_seconds: int = 3600
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=30)
 
+    # Policies: the shipped rule set (in force until an admin uploads one) and the templates.
+    rules_file: Path | None = Field(
+        default=None, description="the shipped rule set; policies/rules/default.yaml if unset"
+    )
+    reply_templates_dir: Path | None = Field(
+        default=None, description="pre-approved reply templates; templates/replies if unset"
+    )
+
     # Tokens from an external identity provider (RS256/ES256, public keys only).
     idp_keys_file: Path | None = Field(
         default=None, description="PEM public key(s) or a JWKS JSON file of the identity provider"

@@ -15,6 +15,7 @@ from records.models import (
     OutboxMessage,
     Post,
     Publication,
+    RuleSetRecord,
     User,
     UserRole,
 )
@@ -34,3 +35,4 @@ EVENTS = _table(AuditEvent)
 USERS = _table(User)
 USER_ROLES = _table(UserRole)
 OUTBOX = _table(OutboxMessage)
+RULE_SETS = _table(RuleSetRecord)

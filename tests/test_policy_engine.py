@@ -1,15 +1,29 @@
-"""The first policy engine: channel length limits and a lexicon with block/warn/route."""
+"""The policy engine on the shipped rule set and on small ones: lexicon, personal data,
+channel rules, links, routing, templates, and rule files refused with their line."""
 
 from __future__ import annotations
 
-import pytest
+import json
+import re
 
-from policies.engine import RuleSet, RuleSetError
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from policies import channels
+from policies.engine import RuleSet, RuleSetError, TemplateBasis
+from policies.pii import luhn_ok
+
+MINIMAL = "name: t\nroutes: {base: [comms]}\n"
 
 
 @pytest.fixture(scope="module")
 def rules() -> RuleSet:
     return RuleSet.load()
+
+
+def ids(rules: RuleSet, body: str, channel: str = "x", **kwargs: object) -> list[str]:
+    return [f.rule_id for f in rules.check(body, channel, **kwargs).findings]  # type: ignore[arg-type]
 
 
 def test_a_clean_reply_goes_to_comms_only(rules: RuleSet) -> None:
@@ -24,68 +38,266 @@ def test_an_admission_of_fault_routes_to_legal_whatever_the_spacing(rules: RuleS
     assert not result.blocked
     [finding] = result.findings
     assert (finding.category, finding.excerpt, finding.start) == ("legal_risk", "OUR\tFAULT", 16)
+    assert finding.ruleset_version == rules.version
 
 
 def test_profanity_blocks_but_not_inside_other_words(rules: RuleSet) -> None:
     assert rules.check("That was a damn shame", "x").blocked
     assert not rules.check("The dam near Leeds is open; Amsterdam too.", "x").blocked
-
-
-def test_length_is_limited_per_channel(rules: RuleSet) -> None:
-    assert rules.check("a" * 280, "x").findings == []
-    too_long = rules.check("a" * 281, "x")
-    assert too_long.blocked and too_long.findings[0].rule_id == "length.x"
-    assert rules.check("a" * 281, "mastodon").findings == []
-
-
-def test_the_version_follows_the_content() -> None:
-    base = "name: t\nbase_route: [comms]\nlexicon:\n  - {term: foo, category: c, severity: block}\n"
-    assert RuleSet(base).version == RuleSet(base).version
-    assert RuleSet(base).version != RuleSet(base.replace("foo", "bar")).version
-
-
-@pytest.mark.parametrize(
-    "source, message",
-    [
-        ("- just a list", "mapping"),
-        ("name: t\nbase_route: [marketing]", "base_route"),
-        ("name: t\nlexicon:\n  - {term: x, category: c, severity: route:nowhere}", "entry 1"),
-        ("name: t\nlexicon:\n  - {category: c}", "entry 1 needs term"),
-        ("name: [unclosed", "YAML"),
-    ],
-)
-def test_a_bad_rule_set_is_refused_with_the_reason(source: str, message: str) -> None:
-    with pytest.raises(RuleSetError, match=message):
-        RuleSet(source)
+    assert not rules.check("Our Scunthorpe branch reopens on Monday.", "x").findings
 
 
 def test_the_lexicon_sees_through_spacing_and_look_alikes(rules: RuleSet) -> None:
     result = rules.check("What a d.a.m.n shame; we promise a FULL R3FUND.", "x")
     assert result.blocked
-    assert [(f.category, f.excerpt) for f in result.findings] == [
+    assert [(f.category, f.excerpt) for f in result.findings][:3] == [
         ("profanity", "d.a.m.n"),
+        ("legal_risk", "we promise"),
         ("financial_promise", "FULL R3FUND"),
     ]
     assert result.route == ["comms", "legal"]
 
 
 def test_allow_listed_phrases_are_not_findings() -> None:
-    source = (
-        "name: t\nbase_route: [comms]\nallow: [Damn Yankees]\n"
-        "lexicon:\n  - {term: damn, category: profanity, severity: block}\n"
+    source = MINIMAL + (
+        "allow: [Damn Yankees]\n"
+        "lexicon:\n  - {category: profanity, severity: block, terms: [damn]}\n"
     )
     rules = RuleSet(source)
     assert rules.check("Two tickets for Damn Yankees tonight", "x").findings == []
     assert rules.check("damn", "x").blocked
 
 
+# --- personal data ------------------------------------------------------------------------
+
+
 @pytest.mark.parametrize(
-    "source, message",
+    "text, rule_id, masked",
     [
-        ("name: t\nallow: yes", "allow"),
-        ("name: t\nlexicon:\n  - {term: '!!', category: c}", "no letters"),
+        ("Is your card 4111 1111 1111 1111?", "pii.card", "\u2022\u2022\u2022\u2022 " * 3 + "1111"),
+        ("Use 5500-0000-0000-0004 instead", "pii.card", "\u2022" * 4 + "-" + "\u2022" * 4 + "-"),
+        ("Your IBAN GB82 WEST 1234 5698 7654 32 is fine", "pii.iban", "GB"),
+        ("SSN 123-45-6789 on file", "pii.ssn", "\u2022\u2022\u2022-\u2022\u2022-6789"),
+        ("Call +1 (415) 555-0132 today", "pii.phone", "32"),
+        ("Call 020 7946 0958 today", "pii.phone", "58"),
+        ("Write to jane.doe@example.com", "pii.email", "j\u2022\u2022\u2022@e"),
+        ("We saw account no. 12345678 and it is ok", "pii.account_number", "78"),
+        ("Order #A-1234567 is on its way", "pii.order_number", "67"),
     ],
 )
-def test_a_bad_allow_list_or_term_is_refused(source: str, message: str) -> None:
-    with pytest.raises(RuleSetError, match=message):
+def test_personal_data_blocks_with_a_masked_excerpt(
+    rules: RuleSet, text: str, rule_id: str, masked: str
+) -> None:
+    result = rules.check(text, "x")
+    [finding] = [f for f in result.findings if f.rule_id.startswith("pii.")]
+    assert finding.rule_id == rule_id and finding.severity == "block" and result.blocked
+    assert masked in finding.excerpt
+    assert finding.redaction and finding.redaction.startswith("[")
+    number = re.sub(r"\D", "", text[finding.start : finding.end])
+    if len(number) >= 6:  # the finding, as stored and shown, never holds the whole number
+        assert number not in re.sub(r"\D", "", json.dumps(finding.as_dict()))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your balance was 1,234.56 on 2024-11-22.",
+        "Tap the card on the reader for 10 seconds",
+        "Version 4.12.1 of the app fixes it",
+        "@alice@mastodon.social thanks for the heads-up",
+        "Transfers take 3-5 business days.",
+    ],
+)
+def test_numbers_and_handles_that_are_not_personal_data(rules: RuleSet, text: str) -> None:
+    assert [f for f in rules.check(text, "mastodon").findings if f.category == "personal_data"] == []
+
+
+def _card_digits(draw: st.DrawFn) -> str:
+    length = draw(st.integers(min_value=13, max_value=19))
+    return draw(st.text(alphabet="0123456789", min_size=length, max_size=length))
+
+
+@st.composite
+def card_like(draw: st.DrawFn, *, valid: bool) -> str:
+    digits = _card_digits(draw)
+    check = next(d for d in "0123456789" if luhn_ok(digits[:-1] + d) == valid)
+    digits = "4" + digits[1:-1] + check
+    if luhn_ok(digits) != valid:  # changing the first digit changed the sum: redo the check
+        digits = digits[:-1] + next(d for d in "0123456789" if luhn_ok(digits[:-1] + d) == valid)
+    groups = draw(st.sampled_from([4, 0]))
+    if groups:
+        return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
+    return digits
+
+
+@given(card_like(valid=False))
+def test_card_like_numbers_failing_luhn_are_not_flagged(number: str) -> None:
+    rules = RuleSet.load()
+    assert rules.check(f"Reference {number} noted.", "facebook").findings == []
+
+
+@given(card_like(valid=True))
+def test_card_numbers_passing_luhn_are_flagged_and_masked(number: str) -> None:
+    rules = RuleSet.load()
+    [finding] = rules.check(f"Reference {number} noted.", "facebook").findings
+    assert finding.rule_id == "pii.card"
+    assert sum(c.isdigit() for c in finding.excerpt) == 4
+
+
+# --- channel rules ------------------------------------------------------------------------
+
+
+def test_length_is_counted_the_way_each_platform_counts(rules: RuleSet) -> None:
+    assert ids(rules, "a" * 280) == []
+    assert ids(rules, "a" * 281) == ["channel.x.length"]
+    assert ids(rules, "a" * 281, "mastodon") == []
+    # X: CJK weighs 2, an emoji sequence 2, a URL 23 whatever its length.
+    assert channels.x_length("\u3042" * 140) == 280
+    assert ids(rules, "\u3042" * 141) == ["channel.x.length"]
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    assert channels.x_length(f"hi {family}") == 5
+    long_link = "https://status.acmebank.com/" + "x" * 200
+    assert channels.x_length(f"See {long_link}") == 4 + 23
+    assert ids(rules, "a" * 257 + f" {long_link}") == ["channel.x.length"]  # 258 + 23
+    assert ids(rules, "a" * 256 + f" {long_link}") == []  # 257 + 23 = 280
+    # Mastodon: URLs 23, a remote mention counts as its local part.
+    assert channels.mastodon_length(f"@alice@example.social {long_link}") == 6 + 1 + 23
+    # Bluesky: graphemes, links in full.
+    assert channels.graphemes(family * 300) == 300
+    assert ids(rules, family * 300, "bluesky") == []
+    assert ids(rules, "e\u0301" * 301, "bluesky") == ["channel.bluesky.length"]
+    assert ids(rules, "a" * 2201, "instagram") == ["channel.instagram.length"]
+    assert ids(rules, "a" * 8000, "facebook") == []
+
+
+def test_mentions_and_hashtags_are_limited(rules: RuleSet) -> None:
+    assert ids(rules, "Thanks @a @b @c @d @e") == []
+    assert ids(rules, "Thanks @a @b @c @d @e @f") == ["channel.x.mentions"]
+    assert ids(rules, "#help #acme") == []
+    assert ids(rules, "#help #acme #banking") == ["channel.x.hashtags"]
+    assert ids(rules, "Write to help@acmebank.com for #1 service") == ["pii.email"]
+
+
+@pytest.mark.parametrize(
+    "link, allowed",
+    [
+        ("https://acmebank.com/help", True),
+        ("https://status.acmebank.com", True),
+        ("www.acmebank.com/cards", True),
+        ("acmebank.com/security.", True),
+        ("https://acmebank.com.evil.io/login", False),
+        ("https://evilacmebank.com", False),
+        ("bit.ly/3xYz", False),
+        ("http://192.168.0.1/", False),
+    ],
+)
+def test_links_only_to_allowed_domains(rules: RuleSet, link: str, allowed: bool) -> None:
+    found = ids(rules, f"Details: {link}")
+    assert found == ([] if allowed else ["links.domain"])
+
+
+# --- routing ------------------------------------------------------------------------------
+
+
+def test_the_inbound_post_adds_stages(rules: RuleSet) -> None:
+    reply = "Sorry to hear this. Please send us a direct message."
+    assert rules.check(reply, "x", post_text="My l.a.w.y.e.r will hear about this").route == [
+        "comms",
+        "legal",
+    ]
+    assert rules.check(reply, "x", post_text="My card was declined twice").route == ["comms"]
+
+
+def test_the_base_route_can_differ_per_channel() -> None:
+    rules = RuleSet("name: t\nroutes:\n  base: [comms]\n  channels: {x: [comms, legal]}\n")
+    assert rules.check("Hello", "x").route == ["comms", "legal"]
+    assert rules.check("Hello", "mastodon").route == ["comms"]
+
+
+def test_a_pre_approved_template_skips_the_stages_its_own_text_needs(rules: RuleSet) -> None:
+    template = "Hi Jo, we will arrange a full refund of the fee."
+    basis = TemplateBasis(template, ((3, 5),))  # "Jo" is what the agent filled in
+    assert rules.check(template, "x").route == ["comms", "legal"]
+    result = rules.check(template, "x", template=basis)
+    assert (result.route, result.template, result.skipped) == (["comms"], "pre_approved", ["legal"])
+    assert {f.rule_id for f in result.findings} >= {"lexicon.financial_promise.full-refund"}
+    # Still every check: a blocking finding in the template's text blocks.
+    assert rules.check("Hi Jo, damn.", "x", template=TemplateBasis("Hi Jo, damn.")).blocked
+
+
+def test_what_the_agent_fills_in_or_adds_is_not_pre_approved(rules: RuleSet) -> None:
+    fault = "Hi Jo, this was our fault."
+    basis = TemplateBasis(fault, ((7, 25),))  # the variable was "this was our fault"
+    assert rules.check(fault, "x", template=basis).route == ["comms", "legal"]
+    rendered = "Hi Jo, we will arrange a full refund of the fee."
+    edited = "Hi Jo, our fault: we will arrange a full refund of the fee."  # 11 edits
+    result = rules.check(edited, "x", template=TemplateBasis(rendered, ((3, 5),)))
+    assert result.template == "pre_approved" and result.route == ["comms", "legal"]
+
+
+def test_edits_beyond_the_allowed_distance_make_it_free_text(rules: RuleSet) -> None:
+    rendered = "Hi Jo, we will arrange a full refund of the fee."
+    edited = rendered + " It is on its way to you now, Jo!"  # 33 edits > 20
+    result = rules.check(edited, "x", template=TemplateBasis(rendered, ((3, 5),)))
+    assert (result.template, result.route, result.skipped) == ("edited", ["comms", "legal"], [])
+
+
+def test_a_post_that_needs_legal_keeps_legal_on_a_template_reply(rules: RuleSet) -> None:
+    rendered = "Hi Jo, we will arrange a full refund of the fee."
+    result = rules.check(
+        rendered, "x", post_text="I will sue you", template=TemplateBasis(rendered, ((3, 5),))
+    )
+    assert result.route == ["comms", "legal"]
+
+
+# --- the rule file ------------------------------------------------------------------------
+
+
+def test_the_version_follows_the_content() -> None:
+    base = MINIMAL + "lexicon:\n  - {category: c, severity: block, terms: [foo]}\n"
+    assert RuleSet(base).version == RuleSet(base).version
+    assert RuleSet(base).version != RuleSet(base.replace("foo", "bar")).version
+
+
+@pytest.mark.parametrize(
+    "source, line, message",
+    [
+        ("- just a list", 1, "mapping"),
+        ("name: [unclosed", 1, "YAML"),
+        ("name: t", 1, "routes is required"),
+        ("name: t\nroutes:\n  base: [marketing]", 3, "routes.base must be a non-empty list"),
+        ("name: t\nroutes:\n  base: [legal]", 3, "must include comms"),
+        (MINIMAL + "lexicon:\n  - {category: c, severity: 'rout:legal', terms: [x]}", 4, "rout"),
+        (MINIMAL + "lexicon:\n  - {severity: block, terms: [x]}", 4, "lexicon.category"),
+        (MINIMAL + "lexicon:\n  - category: c\n    terms: ['!!']\n", 5, "no letters"),
+        (MINIMAL + "lexicon:\n  - {category: c, terms: [x, X]}", 4, "twice"),
+        (MINIMAL + "channels:\n  x: {max_length: -1}", 4, "channels.x.max_length"),
+        (MINIMAL + "channels:\n  x: {max_lenght: 280}", 4, "not a known setting"),
+        (MINIMAL + "pii:\n  patterns:\n    - {id: a, label: b, pattern: '(('}", 5, "regular"),
+        (MINIMAL + "pii:\n  detectors: [card, dna]", 4, "dna"),
+        (MINIMAL + "templates: {skip_stages: [comms]}", 3, "cannot skip comms"),
+        (MINIMAL + "allow: yes", 3, "allow"),
+        (MINIMAL + "lexicon: {}\nname: again", 4, "appears twice"),
+        (MINIMAL + "colour: blue", 3, "colour is not a known setting"),
+    ],
+)
+def test_a_bad_rule_set_is_refused_naming_the_line(source: str, line: int, message: str) -> None:
+    with pytest.raises(RuleSetError, match=re.escape(message)) as raised:
         RuleSet(source)
+    assert raised.value.line == line
+    assert str(raised.value).startswith(f"line {line}: ")
+
+
+def test_the_shipped_rule_set_is_a_real_starting_point(rules: RuleSet) -> None:
+    summary = rules.summary()
+    assert set(summary["lexicon"]) >= {
+        "profanity",
+        "legal_risk",
+        "financial_promise",
+        "regulated_claims",
+        "competitors",
+        "confidential",
+    }
+    assert summary["pii"]["detectors"][:5] == ["card", "iban", "ssn", "phone", "email"]
+    assert summary["channels"]["x"]["max_length"] == 280
+    assert summary["routes"]["base"] == ["comms"]

@@ -26,8 +26,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from connectors.base import Publisher, Reply
-from policies.engine import RuleSet
-from records import audit
+from policies.engine import RuleBook, RuleSet, TemplateBasis
+from records import audit, rulesets
 from records.db import Database
 from records.drafts import add_version
 from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, VERSIONS
@@ -50,8 +50,9 @@ from workflows.contracts import (
 
 class RecordActivities:
     def __init__(self, database: Database, rules: RuleSet) -> None:
+        """`rules` is the shipped rule set, in force until an admin uploads another."""
         self.database = database
-        self.rules = rules
+        self.rules = RuleBook(rules)
 
     @activity.defn(name="record_transition")
     def record_transition(self, transition: Transition) -> Recorded:
@@ -86,7 +87,11 @@ class RecordActivities:
                     outcome = _outcome(row.findings, row.route, row.ruleset_version)
                     return replace(answer, outcome=outcome)
                 return answer
-            result = self.rules.check(row.body, str(row.channel))
+            version = rulesets.active_version(connection)
+            rules = self.rules.get(version, lambda v: rulesets.source_of(connection, v))
+            result = rules.check(
+                row.body, str(row.channel), post_text=row.post_text, template=_basis(row)
+            )
             opened = (
                 {}
                 if result.blocked
@@ -121,6 +126,7 @@ class RecordActivities:
                         "route": result.route,
                         "ruleset_version": result.ruleset_version,
                         "findings": [f.rule_id for f in result.findings],
+                        **_template_use(row, result.template, result.skipped),
                     },
                     draft_id=request.draft_id,
                     version=request.version,
@@ -212,6 +218,22 @@ def _outcome(
     )
 
 
+def _basis(row: Any) -> TemplateBasis | None:
+    """What a template draft was rendered as (`records.models.Draft.template_basis`)."""
+    basis = row.template_basis
+    if not basis:
+        return None
+    spans = tuple((int(s), int(e)) for s, e in basis["variable_spans"])
+    return TemplateBasis(basis["rendered"], spans)
+
+
+def _template_use(row: Any, use: str | None, skipped: list[str]) -> dict[str, Any]:
+    if use is None:
+        return {}
+    return {"template": {"id": row.template_id, "version": row.template_version, "use": use,
+                         "skipped": skipped}}  # fmt: skip
+
+
 def _version_row(connection: Connection, query: Any, draft_id: int, version: int) -> Any:
     """One row of a prepared query on a draft's version (see `_of_version`)."""
     row = connection.execute(query, {"draft_id": draft_id, "version": version}).first()
@@ -247,6 +269,10 @@ _SUBMISSION = _of_version(
     VERSIONS.c.route,
     VERSIONS.c.ruleset_version,
     POSTS.c.channel,
+    POSTS.c.text.label("post_text"),
+    DRAFTS.c.template_id,
+    DRAFTS.c.template_version,
+    DRAFTS.c.template_basis,
 )
 _CONTENT = _of_version(VERSIONS.c.content_sha256)
 # A version's policy results, and a decision on it (bind names differ from column names).

@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, Principal, require_roles
 from api.lifecycle import Lifecycle, update_id
+from api.policy import PoliciesDep
 from api.schemas import Page, ResourceId
-from records import drafts
+from records import drafts, posts
 from records.db import Database
 from records.errors import Forbidden, Invalid, NotFound
 from records.models import (
@@ -126,10 +127,20 @@ async def create_draft(
     caller: Agent,
     database: DatabaseDep,
     lifecycle: LifecycleDep,
+    policies: PoliciesDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftView:
+    """A draft of free text (`body`), or of a pre-approved template (`template_id` and
+    `variables`), which records the template's id and version."""
     key = update_id(caller.username, idempotency_key) if idempotency_key else None
+    rendered, text = None, body.body
+    if body.template_id is not None:
+        post_id = body.post_id
+        channel, _ = await database.read(lambda c: posts.channel_and_text(c, post_id))
+        rendered = policies.render(body.template_id, body.variables or {}, channel)
+        text = rendered.body
+    assert text is not None
 
     def create() -> tuple[int, bool]:
         with database.write() as connection:
@@ -137,8 +148,9 @@ async def create_draft(
                 connection,
                 post_id=body.post_id,
                 author=caller.username,
-                body=body.body,
+                body=text,
                 creation_key=key,
+                template=rendered,
             )
 
     draft_id, created = await run_in_threadpool(create)

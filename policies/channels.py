@@ -1,0 +1,123 @@
+"""What each platform accepts: length counted the platform's way, mentions, hashtags, links.
+
+- X counts weighted characters (twitter-text v3): text is NFC-normalised; code points in
+  a few Latin, punctuation and symbol ranges weigh 1, every other one 2, an emoji (with its
+  modifiers and joiners) 2 in all, and every URL 23 whatever its length. The limit is 280.
+- Mastodon counts characters (grapheme clusters) with every URL as 23 and a mention of a
+  remote account as its local part (`@alice@example.social` counts as `@alice`). 500.
+- Bluesky counts grapheme clusters of the whole text, links included. 300.
+- Instagram (2,200) and Facebook (8,000) count characters.
+
+Links are found the way the platforms autolink them: with a scheme, starting `www.`, or a
+bare domain with a common top-level domain. Nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import regex
+
+URL_LENGTH = 23  # what X and Mastodon count for any link
+# Common top-level domains that platforms autolink without a scheme ("example.com/help").
+_TLDS = (
+    "com|net|org|io|co|uk|de|fr|es|it|nl|eu|us|ca|au|info|biz|me|app|dev|ly|gl|gg|tv|ai|"
+    "social|online|shop|store|site|help|support"
+)
+URL = re.compile(
+    r"(?<![\w@.])(?:https?://[^\s<>\"]+|www\.[^\s<>\"]+|"
+    rf"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})\b(?:/[^\s<>\"]*)?)",
+    re.IGNORECASE,
+)
+_TRAILING = ".,;:!?)]}'\""  # punctuation after a link belongs to the sentence
+MENTION = re.compile(r"(?<![\w@/])@(\w{1,30})(@[\w.-]+\w)?")
+HASHTAG = re.compile(r"(?<![\w&/#])[#\uff03](\w*[^\W\d_]\w*)")
+# twitter-text v3: code point ranges that weigh 1 (the rest weigh 2).
+_LIGHT = regex.compile(r"[\u0000-\u10ff\u2000-\u200d\u2010-\u201f\u2032-\u2037]")
+_HEAVY = regex.compile(r"[^\u0000-\u10ff\u2000-\u200d\u2010-\u201f\u2032-\u2037]")
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+_GRAPHEME = regex.compile(r"\X")
+
+
+@dataclass(frozen=True)
+class Link:
+    start: int
+    end: int
+    url: str
+    host: str
+
+
+def links(text: str) -> list[Link]:
+    found = []
+    for match in URL.finditer(text):
+        url = match[0].rstrip(_TRAILING)
+        start = match.start()
+        full = url if "://" in url else f"https://{url}"
+        host = (urlsplit(full).hostname or "").lower().rstrip(".")
+        found.append(Link(start, start + len(url), url, host))
+    return found
+
+
+def graphemes(text: str) -> int:
+    if text.isascii():  # no combining sequences in ASCII but CR LF
+        return len(text) - text.count("\r\n")
+    return len(_GRAPHEME.findall(text))
+
+
+def x_length(text: str) -> int:
+    text = unicodedata.normalize("NFC", text)
+    total, at = 0, 0
+    for link in links(text):
+        total += _x_weight(text[at : link.start]) + URL_LENGTH
+        at = link.end
+    return total + _x_weight(text[at:])
+
+
+def _x_weight(text: str) -> int:
+    if not _HEAVY.search(text):
+        return len(text)
+    total = 0
+    for cluster in _GRAPHEME.findall(text):
+        if _EMOJI.search(cluster):
+            total += 2
+        else:
+            total += sum(1 if _LIGHT.match(c) else 2 for c in cluster)
+    return total
+
+
+def mastodon_length(text: str) -> int:
+    total, at = 0, 0
+    for link in links(text):
+        total += _mastodon_plain(text[at : link.start]) + URL_LENGTH
+        at = link.end
+    return total + _mastodon_plain(text[at:])
+
+
+def _mastodon_plain(text: str) -> int:
+    return graphemes(MENTION.sub(lambda m: f"@{m[1]}", text))
+
+
+COUNTERS = {
+    "x": x_length,
+    "mastodon": mastodon_length,
+    "bluesky": graphemes,
+    "characters": len,
+}
+
+
+def mentions(text: str) -> Iterator[re.Match[str]]:
+    return MENTION.finditer(text)
+
+
+def hashtags(text: str) -> Iterator[re.Match[str]]:
+    return HASHTAG.finditer(text)
+
+
+def host_allowed(host: str, allowed: frozenset[str]) -> bool:
+    """`host` is an allowed domain or one of its subdomains."""
+    parts = host.split(".")
+    return any(".".join(parts[i:]) in allowed for i in range(len(parts) - 1))

@@ -1,0 +1,179 @@
+"""Personal data that must not appear in a public reply: card numbers, IBANs, US social
+security numbers, phone numbers, e-mail addresses and the rule set's own account or order
+number patterns.
+
+Each detection carries a masked excerpt and a suggested redaction, never the whole number:
+a finding is shown to reviewers and kept in the audit trail, which must not become the
+leak it reports. Numbers are confirmed before they are reported (a card passes Luhn, an
+IBAN mod 97, a phone number is valid for its region), so an order total or a date is not
+flagged.
+
+Detectors look for candidates with a few compiled patterns and confirm them in Python, so a
+reply without digits or an `@` costs a couple of regex scans.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import phonenumbers
+
+# Digit runs that may be a card, an SSN or a phone number: digits with single spaces,
+# dots, dashes or brackets between them, at least 7 digits in all.
+_NUMBER = re.compile(r"(?<![\w+])\+?\(?\d(?:[ .\-()]{0,2}\d){6,22}(?!\w)")
+# Written in groups of four, with or without spaces (so a word after it is not taken in).
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", re.IGNORECASE)
+_SSN = re.compile(r"(?<![\d-])(\d{3})[- ](\d{2})[- ](\d{4})(?![\d-])")
+_EMAIL = re.compile(r"(?<![\w@.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+# IBAN lengths by country (ISO 13616 registry, the countries a contact center meets most).
+IBAN_LENGTHS = {
+    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22,
+    "DK": 18, "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27,
+    "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24,
+    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TR": 26,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str  # card, iban, ssn, phone, email, or a rule-set pattern's id
+    label: str  # what to call it in a message
+    start: int
+    end: int
+    masked: str  # the excerpt with all but a few characters hidden
+    redaction: str  # what to put in its place
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """An account or order number pattern from the rule set."""
+
+    id: str
+    label: str
+    regex: re.Pattern[str]
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def iban_ok(candidate: str) -> bool:
+    iban = candidate.replace(" ", "").upper()
+    if IBAN_LENGTHS.get(iban[:2]) != len(iban):
+        return False
+    rotated = iban[4:] + iban[:4]
+    return int("".join(str(int(c, 36)) for c in rotated)) % 97 == 1
+
+
+def ssn_ok(area: str, group: str, serial: str) -> bool:
+    """Structurally possible (SSA rules): no 000, 666 or 9xx area, no 00 group, no 0000."""
+    return area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000"
+
+
+def mask(text: str, keep: int = 4) -> str:
+    """Hide every letter and digit but the last `keep`, keeping the separators."""
+    seen, out = 0, []
+    total = sum(c.isalnum() for c in text)
+    for char in text:
+        if char.isalnum():
+            seen += 1
+            out.append(char if seen > total - keep else "\u2022")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def mask_email(address: str) -> str:
+    local, _, domain = address.partition("@")
+    host, _, tld = domain.rpartition(".")
+    return f"{local[0]}\u2022\u2022\u2022@{host[0]}\u2022\u2022\u2022.{tld}"
+
+
+class Detectors:
+    def __init__(self, *, phone_regions: Iterable[str] = ("US",), patterns: Iterable[Pattern] = ()):
+        self.phone_regions = tuple(phone_regions)
+        self.patterns = tuple(patterns)
+
+    def find(self, text: str) -> list[Detection]:
+        found: list[Detection] = []
+        if "@" in text:
+            found.extend(self._emails(text))
+        for pattern in self.patterns:
+            found.extend(self._pattern(pattern, text))
+        if any(c.isdigit() for c in text):
+            found.extend(self._ibans(text))
+            found.extend(self._ssns(text))
+            found.extend(self._numbers(text))
+        return _without_overlaps(found)
+
+    @staticmethod
+    def _emails(text: str) -> Iterator[Detection]:
+        for match in _EMAIL.finditer(text):
+            yield Detection(
+                "email", "e-mail address", *match.span(), mask_email(match[0]), "[e-mail address]"
+            )
+
+    @staticmethod
+    def _pattern(pattern: Pattern, text: str) -> Iterator[Detection]:
+        for match in pattern.regex.finditer(text):
+            yield Detection(
+                pattern.id, pattern.label, *match.span(), mask(match[0], 2), f"[{pattern.label}]"
+            )
+
+    @staticmethod
+    def _ibans(text: str) -> Iterator[Detection]:
+        for match in _IBAN.finditer(text):
+            if iban_ok(match[0]):
+                masked = match[0][:2] + mask(match[0][2:], 4)
+                yield Detection("iban", "IBAN", *match.span(), masked, "[bank account]")
+
+    @staticmethod
+    def _ssns(text: str) -> Iterator[Detection]:
+        for match in _SSN.finditer(text):
+            if ssn_ok(*match.groups()):
+                yield Detection(
+                    "ssn", "social security number", *match.span(), mask(match[0]), "[SSN]"
+                )
+
+    def _numbers(self, text: str) -> Iterator[Detection]:
+        """Card numbers (13 to 19 digits passing Luhn), else phone numbers."""
+        for match in _NUMBER.finditer(text):
+            candidate = match[0]
+            digits = "".join(c for c in candidate if c.isdigit())
+            if 13 <= len(digits) <= 19 and "(" not in candidate and luhn_ok(digits):
+                yield Detection(
+                    "card", "payment card number", *match.span(), mask(candidate), "[card number]"
+                )
+            elif self._is_phone(candidate):
+                yield Detection(
+                    "phone", "phone number", *match.span(), mask(candidate, 2), "[phone number]"
+                )
+
+    def _is_phone(self, candidate: str) -> bool:
+        for region in self.phone_regions:
+            try:
+                number = phonenumbers.parse(candidate, region)
+            except phonenumbers.NumberParseException:
+                continue
+            if phonenumbers.is_valid_number(number):
+                return True
+        return False
+
+
+def _without_overlaps(found: list[Detection]) -> list[Detection]:
+    """One detection per span of text: the first found (the most specific) wins."""
+    kept: list[Detection] = []
+    for detection in found:
+        if not any(d.start < detection.end and detection.start < d.end for d in kept):
+            kept.append(detection)
+    return sorted(kept, key=lambda d: d.start)
