@@ -11,10 +11,11 @@ import asyncio
 import os
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
@@ -38,6 +39,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 TABLES = (
     "outbox_messages",
+    "rule_sets",
     "audit_events",
     "publications",
     "decisions",
@@ -48,6 +50,7 @@ TABLES = (
     "users",
 )
 PASSWORD = "correct horse battery staple"
+Headers = dict[str, str]
 
 
 def _in_ci() -> bool:
@@ -220,3 +223,57 @@ def temporal_gateway(temporal_env: WorkflowEnvironment) -> TemporalGateway:
     config = temporal_env.client.config()
     gateway = TemporalGateway(config["service_client"].config.target_host, "default")
     return gateway
+
+
+# --- the API over a live worker (Temporal dev server) ---------------------------------
+
+
+@pytest.fixture
+async def live_settings(
+    settings: Settings, database: Database, temporal_env: WorkflowEnvironment
+) -> AsyncIterator[Settings]:
+    task_queue = f"api-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(temporal_env.client, task_queue, database, executor):
+            # Draft ids restart in every test; the prefix keeps their workflows apart.
+            yield settings.model_copy(
+                update={"task_queue": task_queue, "workflow_id_prefix": f"{task_queue}-"}
+            )
+
+
+@pytest.fixture
+async def client(
+    live_settings: Settings, database: Database, temporal_gateway: TemporalGateway
+) -> AsyncIterator[httpx.AsyncClient]:
+    """In process and on the test's event loop, which the worker shares."""
+    app = create_app(live_settings, database=database, temporal=temporal_gateway)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as test_client:
+            yield test_client
+
+
+@pytest.fixture
+async def people(
+    client: httpx.AsyncClient, make_user: Callable[..., str], database: Database
+) -> dict[str, Headers]:
+    async def login(username: str) -> Headers:
+        response = await client.post(
+            "/api/v1/auth/token",
+            data={"username": username, "password": "correct horse battery staple"},
+        )
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    for name, roles in {
+        "agent": [Role.agent],
+        "agent2": [Role.agent],
+        "comms": [Role.comms],
+        "legal": [Role.legal],
+        "both": [Role.comms, Role.legal],
+        "boss": [Role.supervisor],
+        "pub": [Role.publisher],
+        "agentpub": [Role.agent, Role.publisher],
+    }.items():
+        make_user(name, *roles)
+    names = ("agent", "agent2", "comms", "legal", "both", "boss", "pub", "agentpub")
+    return {n: await login(n) for n in names}

@@ -3,80 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlmodel import func, select
-from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
 from records import audit
 from records.db import Database
-from records.models import Decision, Draft, OutboxMessage, Role
-from records.settings import Settings
+from records.models import Decision, Draft, OutboxMessage
 from tests.helpers import new_post
-from workflows.connection import TemporalGateway
-from workflows.worker import ACTIVITY_THREADS, build_worker
 
 pytestmark = pytest.mark.temporal
 Headers = dict[str, str]
 FAULT = "We are sorry, this was our fault. We have sent you a direct message."
 CLEAN = "Thanks for reaching out! We have sent you a direct message."
-
-
-@pytest.fixture
-async def live_settings(
-    settings: Settings, database: Database, temporal_env: WorkflowEnvironment
-) -> AsyncIterator[Settings]:
-    task_queue = f"api-{uuid.uuid4().hex[:8]}"
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(temporal_env.client, task_queue, database, executor):
-            # Draft ids restart in every test; the prefix keeps their workflows apart.
-            yield settings.model_copy(
-                update={"task_queue": task_queue, "workflow_id_prefix": f"{task_queue}-"}
-            )
-
-
-@pytest.fixture
-async def client(
-    live_settings: Settings, database: Database, temporal_gateway: TemporalGateway
-) -> AsyncIterator[httpx.AsyncClient]:
-    """In process and on the test's event loop, which the worker shares."""
-    app = create_app(live_settings, database=database, temporal=temporal_gateway)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as test_client:
-            yield test_client
-
-
-@pytest.fixture
-async def people(
-    client: httpx.AsyncClient, make_user: Callable[..., str], database: Database
-) -> dict[str, Headers]:
-    async def login(username: str) -> Headers:
-        response = await client.post(
-            "/api/v1/auth/token",
-            data={"username": username, "password": "correct horse battery staple"},
-        )
-        return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-    for name, roles in {
-        "agent": [Role.agent],
-        "agent2": [Role.agent],
-        "comms": [Role.comms],
-        "legal": [Role.legal],
-        "both": [Role.comms, Role.legal],
-        "boss": [Role.supervisor],
-        "pub": [Role.publisher],
-        "agentpub": [Role.agent, Role.publisher],
-    }.items():
-        make_user(name, *roles)
-    names = ("agent", "agent2", "comms", "legal", "both", "boss", "pub", "agentpub")
-    return {n: await login(n) for n in names}
 
 
 async def new_draft(client: httpx.AsyncClient, agent: Headers, body: str, **headers: str) -> dict:  # type: ignore[type-arg]

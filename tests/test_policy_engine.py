@@ -109,7 +109,9 @@ def test_personal_data_blocks_with_a_masked_excerpt(
     ],
 )
 def test_numbers_and_handles_that_are_not_personal_data(rules: RuleSet, text: str) -> None:
-    assert [f for f in rules.check(text, "mastodon").findings if f.category == "personal_data"] == []
+    assert [
+        f for f in rules.check(text, "mastodon").findings if f.category == "personal_data"
+    ] == []
 
 
 def _card_digits(draw: st.DrawFn) -> str:

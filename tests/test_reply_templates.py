@@ -1,0 +1,80 @@
+"""Reply templates: front matter, typed variables, the sandbox and strict undefined."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policies.engine import RuleSet, TemplateBasis
+from policies.templates import Catalogue, TemplateProblem
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+HEAD = "---\nid: t\ntitle: T\nchannels: [x]\nowner: comms\nvariables:\n  name: {type: text}\n---\n"
+
+
+def test_every_shipped_template_renders_and_passes_the_shipped_checks() -> None:
+    rules = RuleSet.load()
+    catalogue = Catalogue.load()
+    assert len(catalogue.templates) >= 5
+    for template in catalogue.templates.values():
+        values: dict[str, object] = {}
+        for variable in template.variables.values():
+            if variable.type == "choice":
+                values[variable.name] = variable.options[0]
+            elif variable.type == "number":
+                values[variable.name] = variable.maximum
+            else:
+                values[variable.name] = "Alexandra"
+        rendered = template.render(values)
+        for channel in template.channels:
+            result = rules.check(
+                rendered.body,
+                channel,
+                template=TemplateBasis(rendered.body, rendered.variable_spans),
+            )
+            assert not result.blocked, (template.id, channel, result.findings)
+            assert result.template == "pre_approved"
+
+
+def test_values_are_located_in_the_text(tmp_path: Path) -> None:
+    write(tmp_path, "t.j2", HEAD + "Hi {{ name }}! Bye {{ name | upper }}.")
+    rendered = Catalogue.load(tmp_path).templates["t"].render({"name": "Jo"})
+    assert rendered.body == "Hi Jo! Bye JO."
+    assert [rendered.body[s:e] for s, e in rendered.variable_spans] == ["Jo", "JO"]
+    assert rendered.template_version and rendered.template_id == "t"
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("Hi {{ nam }}", "could not be rendered"),  # StrictUndefined: a typo is an error
+        ("{{ name.__class__.__mro__ }}", "could not be rendered"),  # the sandbox
+        ("{{ ''.__class__.__subclasses__() }}", "could not be rendered"),
+    ],
+)
+def test_the_sandbox_and_strict_undefined(tmp_path: Path, text: str, problem: str) -> None:
+    write(tmp_path, "t.j2", HEAD + text)
+    with pytest.raises(TemplateProblem, match=problem):
+        Catalogue.load(tmp_path).templates["t"].render({"name": "Jo"})
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("no front matter", "front matter"),
+        ("---\nid: t\n---\nHi", "needs title, channels, owner"),
+        (HEAD.replace("type: text", "type: date") + "x", "type 'date'"),
+        (HEAD + "{% if %}", "t.j2"),
+    ],
+)
+def test_a_bad_template_file_is_refused_at_start(tmp_path: Path, text: str, problem: str) -> None:
+    write(tmp_path, "t.j2", text)
+    with pytest.raises(TemplateProblem, match=problem):
+        Catalogue.load(tmp_path)
