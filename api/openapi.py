@@ -30,6 +30,7 @@ class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
     type: str
+    line: int | None = Field(default=None, description="in an uploaded file, where (1-based)")
 
 
 class Problem(BaseModel):

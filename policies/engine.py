@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -200,8 +201,7 @@ class RuleSet:
             category = group.text("category")
             severity = _severity(group, "severity", "warn")
             for term in _terms(group):
-                slug = "-".join(fold(word).text for word in term.split())
-                rule_id = f"lexicon.{category}.{slug}"
+                rule_id = f"lexicon.{category}.{_slug(term)}"
                 if any(t.rule_id == rule_id for t in self.terms):
                     raise group.fail("terms", f"lists {term!r} twice in {category}")
                 self.terms.append(Term(rule_id, term, category, severity))
@@ -475,6 +475,15 @@ def _terms(group: Reader) -> Iterable[str]:
         if not fold(text).text:
             raise group.fail("terms", f"has {term!r}, which has no letters or digits")
         yield text
+
+
+def _slug(term: str) -> str:
+    """A rule id's last part: `0% APR` -> `0-apr`, `we'll cover` -> `we-ll-cover`."""
+    plain = unicodedata.normalize("NFKD", term.casefold()).encode("ascii", "ignore").decode()
+    return (
+        re.sub(r"[^a-z0-9]+", "-", plain).strip("-")
+        or hashlib.sha256(term.encode()).hexdigest()[:8]
+    )
 
 
 def _stages(reader: Reader, key: str) -> list[str]:

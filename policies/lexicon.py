@@ -11,9 +11,12 @@ so the cost is one scan of the text whatever the number of terms. A hit in the f
 stream is then checked against the original text:
 
 - it starts and ends at a word boundary (`dam` does not match inside `Amsterdam`);
-- the gaps between its letters are either all empty (`refund`, `ref\u200bund`) or all
-  non-empty (`r e f u n d`, `r.e.f.u.n.d`), apart from the term's own word breaks, which
-  must be gaps (`class action`); so `are fund` is not `refund`;
+- within each word, the gaps between its letters are either all empty (`refund`,
+  `ref\u200bund`) or all non-empty (`r e f u n d`, `r.e.f.u.n.d`); the term's own word
+  breaks must be gaps (`class action`) and its own punctuation may be (`pre-approved`,
+  `preapproved`); so `are fund` is not `refund`;
+- a spaced-out hit is not the tail or head of a longer spaced-out word (`s h i t` in
+  `b u l l s h i t`);
 - it is not inside an allow-listed phrase (`Scunthorpe`).
 """
 
@@ -141,12 +144,42 @@ class Hit:
     end: int
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """Where a folded term may or must break: `breaks` start a new word (the text must have
+    a gap there), `optional` are the term's own punctuation (`pre-approved`, `we'll`),
+    where the text may have a gap or not."""
+
+    breaks: frozenset[int]
+    optional: frozenset[int]
+
+
+def _shape(phrase: str) -> tuple[str, _Shape]:
+    folded: list[str] = []
+    breaks: set[int] = set()
+    optional: set[int] = set()
+    for word in phrase.split():
+        if folded and fold_text(word):
+            breaks.add(len(folded))
+        pending = False
+        for char in word:
+            piece = fold_char(char)
+            if not piece:
+                pending = bool(folded) and len(folded) not in breaks
+                continue
+            if pending:
+                optional.add(len(folded))
+                pending = False
+            folded.extend(piece)
+    return "".join(folded), _Shape(frozenset(breaks), frozenset(optional))
+
+
 class Lexicon:
     """Entries `(key, phrase)`; `allow` phrases suppress hits that fall inside them."""
 
     def __init__(self, entries: Iterable[tuple[str, str]], allow: Iterable[str] = ()) -> None:
         self._automaton = ahocorasick.Automaton()
-        found: dict[str, list[tuple[str, tuple[int, ...], bool]]] = {}
+        found: dict[str, list[tuple[str, _Shape, bool]]] = {}
         for key, phrase in entries:
             self._add(found, key, phrase, allowed=False)
         for phrase in allow:
@@ -158,22 +191,16 @@ class Lexicon:
 
     @staticmethod
     def _add(
-        found: dict[str, list[tuple[str, tuple[int, ...], bool]]],
+        found: dict[str, list[tuple[str, _Shape, bool]]],
         key: str,
         phrase: str,
         *,
         allowed: bool,
     ) -> None:
-        words = [fold(word).text for word in phrase.split()]
-        words = [w for w in words if w]
-        if not words:
+        folded, shape = _shape(phrase)
+        if not folded:
             raise ValueError(f"{phrase!r} has no letters or digits")
-        # Offsets in the folded phrase where one of its words starts (after the first).
-        breaks, at = [], 0
-        for word in words[:-1]:
-            at += len(word)
-            breaks.append(at)
-        found.setdefault("".join(words), []).append((key, tuple(breaks), allowed))
+        found.setdefault(folded, []).append((key, shape, allowed))
 
     def find(self, text: str) -> list[Hit]:
         """The hits in `text`, in order, overlapping ones included (the longest first)."""
@@ -187,8 +214,8 @@ class Lexicon:
         allowed: list[tuple[int, int]] = []
         for last, (length, owners) in matches:
             first = last - length + 1
-            for key, breaks, is_allow in owners:
-                span = self._span(text, folded, first, last, breaks)
+            for key, shape, is_allow in owners:
+                span = self._span(text, folded, first, last, shape)
                 if span is None:
                     continue
                 if is_allow:
@@ -200,7 +227,7 @@ class Lexicon:
 
     @staticmethod
     def _span(
-        text: str, folded: Folded, first: int, last: int, breaks: tuple[int, ...]
+        text: str, folded: Folded, first: int, last: int, shape: _Shape
     ) -> tuple[int, int] | None:
         """The original span of a folded hit, or None when it is not a real occurrence."""
         start, end = folded.origin[first], folded.origin[last] + 1
@@ -209,18 +236,38 @@ class Lexicon:
         if end < len(text) and _is_word_char(text[end]):
             return None
         # Several folded characters from one original one share it; count gaps between
-        # consecutive folded characters only where the original index moves on.
+        # consecutive folded characters only where the original index moves on. Each word
+        # of the term is written either tight or spaced out, not half and half.
         spaced = tight = False
         for offset in range(1, last - first + 1):
             before, after = folded.origin[first + offset - 1], folded.origin[first + offset]
             gap = _gap(text, before, after)
-            if offset in breaks:
-                if not gap:
+            if offset in shape.breaks:
+                if not gap or (spaced and tight):
                     return None
+                spaced = tight = False
                 continue
-            if after == before:
+            if after == before or offset in shape.optional:
                 continue
             spaced, tight = spaced or gap, tight or not gap
         if spaced and tight:
             return None
+        if spaced and (_spelt_on(text, start, -1) or _spelt_on(text, end - 1, 1)):
+            return None  # part of a longer spaced-out word: `s h i t` in `b u l l s h i t`
         return start, end
+
+
+def _spelt_on(text: str, at: int, step: int) -> bool:
+    """Whether the spaced-out letter at `at` goes on, one gap further in `step`'s direction,
+    with another lone letter (`l` in `b u l l s h i t`, seen from the `s`)."""
+    gap = at + step
+    while 0 <= gap < len(text) and not _is_word_char(text[gap]) and not text[gap].isspace():
+        gap += step
+    while 0 <= gap < len(text) and text[gap].isspace():
+        gap += step
+    if not 0 <= gap < len(text) or gap == at + step or not _is_word_char(text[gap]):
+        return False
+    if fold_char(text[gap]) in ("a", "i"):  # words of one letter: `what a s h i t day`
+        return False
+    beyond = gap + step
+    return not (0 <= beyond < len(text) and _is_word_char(text[beyond]))

@@ -154,7 +154,8 @@ class Detectors:
                 yield Detection(
                     "card", "payment card number", *match.span(), mask(candidate), "[card number]"
                 )
-            elif self._is_phone(candidate):
+            elif (len(digits) <= 12 or candidate.startswith("+")) and self._is_phone(candidate):
+                # 13 digits or more without a `+` read as a card or a reference, not a phone
                 yield Detection(
                     "phone", "phone number", *match.span(), mask(candidate, 2), "[phone number]"
                 )

@@ -100,3 +100,26 @@ def test_any_mix_of_case_leetspeak_and_spacing_is_caught(
 def test_a_term_glued_to_other_letters_is_not_a_match(prefix: str) -> None:
     if fold(prefix).text:  # the prefix really is made of letters or digits
         assert found(prefix + "refund") == []
+
+
+PUNCTUATED = Lexicon([("pre", "pre-approved"), ("cover", "we'll cover"), ("shit", "shit")])
+
+
+@pytest.mark.parametrize(
+    "text, keys",
+    [
+        ("You are pre-approved", ["pre"]),
+        ("You are preapproved", ["pre"]),
+        ("You are pre approved", ["pre"]),
+        ("You are p r e a p p r o v e d", ["pre"]),
+        ("We'll cover it", ["cover"]),
+        ("Well cover it", ["cover"]),
+        ("W e ' l l cover it", ["cover"]),  # each word spaced or tight on its own
+        ("We will cover it", []),
+        ("b u l l s h i t", []),  # the tail of a longer spaced-out word is not a hit
+        ("s h i t b u l l", []),
+        ("what a s h i t day", ["shit"]),  # but a word of one letter is a word
+    ],
+)
+def test_a_term_s_own_punctuation_may_be_written_or_not(text: str, keys: list[str]) -> None:
+    assert [h.key for h in PUNCTUATED.find(text)] == keys

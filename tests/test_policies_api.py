@@ -157,7 +157,7 @@ def test_a_bad_upload_names_the_line_and_leaves_the_active_rule_set(
     )
     assert response.status_code == 422
     body = response.json()
-    assert body["errors"][0]["line"] == line and problem in body["errors"][0]["problem"]
+    assert body["errors"][0]["line"] == line and problem in body["errors"][0]["msg"]
     assert f"line {line}" in body["detail"]
     assert app_client.get("/api/v1/policies", headers=people["agent"]).json() == before
     assert check(app_client, people["agent"], "So sorry!")["route"] == ["comms", "legal"]

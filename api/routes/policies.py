@@ -118,7 +118,14 @@ async def upload_policy(
     except RuleSetError as exc:
         raise Invalid(
             f"the rule set was not activated: {exc}",
-            errors=[{"line": exc.line, "problem": exc.problem}],
+            errors=[
+                {
+                    "loc": ["body", exc.line or 0],
+                    "msg": exc.problem,
+                    "type": "rule_set",
+                    "line": exc.line,
+                }
+            ],
         ) from exc
 
     def activate() -> None:
