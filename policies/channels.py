@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -51,7 +50,14 @@ class Link:
     host: str
 
 
+# Every link has `://` or a dot before a letter (`acmebank.com`); a literal first is a fast
+# scan.
+_MAYBE_LINK = re.compile(r"\.[A-Za-z]")
+
+
 def links(text: str) -> list[Link]:
+    if "://" not in text and not _MAYBE_LINK.search(text):
+        return []  # most replies: their dots end sentences
     found = []
     for match in URL.finditer(text):
         url = match[0].rstrip(_TRAILING)
@@ -68,17 +74,21 @@ def graphemes(text: str) -> int:
     return len(_GRAPHEME.findall(text))
 
 
-def x_length(text: str) -> int:
-    text = unicodedata.normalize("NFC", text)
+def x_length(text: str, found: list[Link] | None = None) -> int:
+    """X's weighted length; `found` are the text's links if already found (and the text
+    is NFC already: true of all ASCII)."""
+    if found is None or not text.isascii():
+        text = unicodedata.normalize("NFC", text)
+        found = links(text)
     total, at = 0, 0
-    for link in links(text):
+    for link in found:
         total += _x_weight(text[at : link.start]) + URL_LENGTH
         at = link.end
     return total + _x_weight(text[at:])
 
 
 def _x_weight(text: str) -> int:
-    if not _HEAVY.search(text):
+    if text.isascii() or not _HEAVY.search(text):
         return len(text)
     total = 0
     for cluster in _GRAPHEME.findall(text):
@@ -109,12 +119,12 @@ COUNTERS = {
 }
 
 
-def mentions(text: str) -> Iterator[re.Match[str]]:
-    return MENTION.finditer(text)
+def mentions(text: str) -> list[re.Match[str]]:
+    return list(MENTION.finditer(text)) if "@" in text else []
 
 
-def hashtags(text: str) -> Iterator[re.Match[str]]:
-    return HASHTAG.finditer(text)
+def hashtags(text: str) -> list[re.Match[str]]:
+    return list(HASHTAG.finditer(text)) if "#" in text or "\uff03" in text else []
 
 
 def host_allowed(host: str, allowed: frozenset[str]) -> bool:

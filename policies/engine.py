@@ -240,6 +240,9 @@ class RuleSet:
         customer's post it answers; `template` what it was rendered as, if it was."""
         findings = self.findings(body, channel)
         inbound = self._inbound_stages(post_text)
+        if template is None and not inbound and not any(f.stage for f in findings):
+            # The common case: the base route.
+            return CheckResult(findings, list(self.route_of(channel)), self.version)
         exempt: Counter[str] = Counter()
         use: TemplateUse | None = None
         if template is not None:
@@ -256,7 +259,8 @@ class RuleSet:
         findings = [self._lexicon_finding(body, hit) for hit in self._lexicon.find(body)]
         findings += [self._pii_finding(d) for d in self._detectors.find(body)]
         findings += self._channel_findings(body, channel)
-        findings.sort(key=lambda f: (f.start, f.end))
+        if len(findings) > 1:
+            findings.sort(key=lambda f: (f.start, f.end))
         return findings
 
     def route_of(self, channel: str) -> list[str]:
@@ -337,11 +341,12 @@ class RuleSet:
 
     def _channel_findings(self, body: str, channel: str) -> list[Finding]:
         found: list[Finding] = []
+        links = channels.links(body)
         rule = self.channels.get(channel)
         if rule is not None:
-            found += self._limits(body, rule)
+            found += self._limits(body, rule, links)
         if self.link_domains is not None:
-            for link in channels.links(body):
+            for link in links:
                 if not channels.host_allowed(link.host, self.link_domains):
                     found.append(
                         self._finding(
@@ -353,10 +358,13 @@ class RuleSet:
                     )  # fmt: skip
         return found
 
-    def _limits(self, body: str, rule: ChannelRule) -> list[Finding]:
+    def _limits(self, body: str, rule: ChannelRule, links: list[channels.Link]) -> list[Finding]:
         found = []
         if rule.max_length is not None:
-            length = channels.COUNTERS[rule.counting](body)
+            if rule.counting == "x":
+                length = channels.x_length(body, links)
+            else:
+                length = channels.COUNTERS[rule.counting](body)
             if length > rule.max_length:
                 found.append(
                     self._finding(
@@ -373,7 +381,7 @@ class RuleSet:
         ):
             if limit is None:
                 continue
-            seen = list(matches(body))
+            seen = matches(body)
             if len(seen) > limit:
                 first = seen[limit]
                 found.append(

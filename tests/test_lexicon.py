@@ -123,3 +123,24 @@ PUNCTUATED = Lexicon([("pre", "pre-approved"), ("cover", "we'll cover"), ("shit"
 )
 def test_a_term_s_own_punctuation_may_be_written_or_not(text: str, keys: list[str]) -> None:
     assert [h.key for h in PUNCTUATED.find(text)] == keys
+
+
+FILTERED = Lexicon(
+    [(t, t) for t in ("refund", "class action", "pre-approved", "we'll cover", "ok", "0% apr")],
+    allow=["refund policy"],
+)
+fragments = st.sampled_from(
+    [
+        "refund", "r e f u n d", "r.e.f.u.n.d", "REFUND", "r3fund", "ref\u200bund", "re\u0301fund",
+        "class", "action", "classaction", "pre", "approved", "-", "we'll", "well", "we", "ll",
+        "cover", "o", "k", "ok", "0%", "apr", "\ufb01", "x", "a", "i", " ", "  ", ".", "'",
+        "\u2019", "\u00df", "\U0001f600", "policy", "\u0440", "\u0435", "fund", "re",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(fragments, max_size=12))
+def test_the_fast_filter_never_hides_a_hit(parts: list[str]) -> None:
+    for glue in ("", " "):
+        text = glue.join(parts)
+        assert FILTERED.find(text) == FILTERED.find_exactly(text)
