@@ -25,12 +25,13 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from policies.engine import RuleSet
 
 SYLLABLES = [a + b for a in "bcdfghjklmnprstvwz" for b in "aeiou"] + ["qu", "th", "sh", "ch"]
-WORDS = (
+TEXT = (
     "thanks for reaching out we are sorry to hear about this please send us a direct "
     "message so we can look into your account the team is working on it and will get back "
     "to you today our branch opens at nine the app should work again after an update your "
     "card payment transfer balance statement fee has been checked hi there hello"
-).split()
+)
+WORDS = TEXT.split()
 CATEGORIES = ("profanity", "legal_risk", "financial_promise", "regulated_claims", "confidential")
 SEVERITIES = ("block", "route:legal", "route:legal", "warn", "block")
 EXTRAS = [
@@ -147,7 +148,8 @@ def main() -> None:
     loop_s = run_loop(terms, sample)
     loop_rate = len(sample) / loop_s
     print(
-        f"loop of re.search per term: {len(sample):,} replies in {loop_s:.2f} s = {loop_rate:,.0f} replies/s"
+        f"loop of re.search per term: {len(sample):,} replies in {loop_s:.2f} s "
+        f"= {loop_rate:,.0f} replies/s"
     )
     print(f"ratio engine / loop: {rate / loop_rate:,.0f}x (target >= 50x)")
 

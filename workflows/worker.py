@@ -88,6 +88,7 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
             settings.task_queue,
             database,
             executor,
+            RuleSet.load(settings.rules_file),
             sandboxed=settings.workflow_sandbox,
         )
         log.info(
