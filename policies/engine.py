@@ -192,7 +192,11 @@ class RuleSet:
                         "pattern", f"is not a valid regular expression: {exc}"
                     ) from exc
                 patterns.append(Pattern(group.text("id"), group.text("label"), regex))
-        self._detectors = Detectors(phone_regions=regions, patterns=patterns)
+        try:  # the patterns are also scanned as one alternation
+            self._detectors = Detectors(phone_regions=regions, patterns=patterns)
+        except re.error as exc:
+            assert pii is not None
+            raise pii.fail("patterns", f"cannot be combined into one scan: {exc}") from exc
 
     def _read_lexicon(self, top: Reader) -> None:
         self.terms: list[Term] = []
