@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -74,17 +75,22 @@ def graphemes(text: str) -> int:
     return len(_GRAPHEME.findall(text))
 
 
+def _around_links(text: str, found: list[Link], plain: Callable[[str], int]) -> int:
+    """`plain`'s count of the text between links, plus `URL_LENGTH` per link."""
+    total, at = 0, 0
+    for link in found:
+        total += plain(text[at : link.start]) + URL_LENGTH
+        at = link.end
+    return total + plain(text[at:])
+
+
 def x_length(text: str, found: list[Link] | None = None) -> int:
     """X's weighted length; `found` are the text's links if already found (and the text
     is NFC already: true of all ASCII)."""
     if found is None or not text.isascii():
         text = unicodedata.normalize("NFC", text)
         found = links(text)
-    total, at = 0, 0
-    for link in found:
-        total += _x_weight(text[at : link.start]) + URL_LENGTH
-        at = link.end
-    return total + _x_weight(text[at:])
+    return _around_links(text, found, _x_weight)
 
 
 def _x_weight(text: str) -> int:
@@ -99,23 +105,20 @@ def _x_weight(text: str) -> int:
     return total
 
 
-def mastodon_length(text: str) -> int:
-    total, at = 0, 0
-    for link in links(text):
-        total += _mastodon_plain(text[at : link.start]) + URL_LENGTH
-        at = link.end
-    return total + _mastodon_plain(text[at:])
+def mastodon_length(text: str, found: list[Link] | None = None) -> int:
+    return _around_links(text, links(text) if found is None else found, _mastodon_plain)
 
 
 def _mastodon_plain(text: str) -> int:
     return graphemes(MENTION.sub(lambda m: f"@{m[1]}", text))
 
 
-COUNTERS = {
+# How each platform counts a text whose links are `found` (see the module's docstring).
+COUNTERS: dict[str, Callable[[str, list[Link]], int]] = {
     "x": x_length,
     "mastodon": mastodon_length,
-    "bluesky": graphemes,
-    "characters": len,
+    "bluesky": lambda text, _links: graphemes(text),
+    "characters": lambda text, _links: len(text),
 }
 
 

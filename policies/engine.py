@@ -24,7 +24,7 @@ from typing import Any, Literal
 from rapidfuzz.distance import Levenshtein
 
 from policies import channels
-from policies.lexicon import Hit, Lexicon, fold
+from policies.lexicon import Hit, Lexicon, fold_text
 from policies.pii import Detection, Detectors, Pattern
 from policies.ruleset_yaml import Mapping, Reader, RuleSetError, load
 
@@ -128,11 +128,10 @@ class RuleSet:
         if routes is None:
             raise RuleSetError("routes is required (at least routes.base: [comms])", 1)
         self.base_route = _stages(routes, "base")
-        self.channel_routes: dict[str, list[str]] = {}
         per_channel = routes.mapping("channels")
-        for channel in per_channel.data if per_channel else ():
-            assert per_channel is not None
-            self.channel_routes[str(channel)] = _stages(per_channel, channel)
+        self.channel_routes = (
+            {str(c): _stages(per_channel, c) for c in per_channel.data} if per_channel else {}
+        )
         self.inbound_terms: list[tuple[str, str]] = []  # (term, stage)
         for line, entry in routes.items("inbound"):
             group = _group(entry, line, "routes.inbound", {"stage", "terms"})
@@ -147,10 +146,12 @@ class RuleSet:
     def _read_channels(self, top: Reader) -> None:
         self.channels: dict[str, ChannelRule] = {}
         section = top.mapping("channels")
-        for name in section.data if section else ():
+        names = section.data if section is not None else {}
+        for name in names:
             assert section is not None
             rule = section.mapping(name, {"counting", "max_length", "max_mentions", "max_hashtags"})
-            assert rule is not None
+            if rule is None:
+                raise section.fail(name, "must be a mapping of limits")
             default = str(name) if name in channels.COUNTERS else "characters"
             counting = str(rule.data.get("counting", default))
             if counting not in channels.COUNTERS:
@@ -199,20 +200,20 @@ class RuleSet:
             raise pii.fail("patterns", f"cannot be combined into one scan: {exc}") from exc
 
     def _read_lexicon(self, top: Reader) -> None:
-        self.terms: list[Term] = []
+        self._by_id: dict[str, Term] = {}
         for line, entry in top.items("lexicon"):
             group = _group(entry, line, "lexicon", {"category", "severity", "terms"})
             category = group.text("category")
             severity = _severity(group, "severity", "warn")
             for term in _terms(group):
                 rule_id = f"lexicon.{category}.{_slug(term)}"
-                if any(t.rule_id == rule_id for t in self.terms):
+                if rule_id in self._by_id:
                     raise group.fail("terms", f"lists {term!r} twice in {category}")
-                self.terms.append(Term(rule_id, term, category, severity))
-        self._by_id = {t.rule_id: t for t in self.terms}
+                self._by_id[rule_id] = Term(rule_id, term, category, severity)
+        self.terms = list(self._by_id.values())
         self.allow = top.texts("allow")
         for phrase in self.allow:
-            if not fold(phrase).text:
+            if not fold_text(phrase):
                 raise top.fail("allow", f"has {phrase!r}, which has no letters or digits")
         # One automaton over folded text: one pass per reply (see policies.lexicon).
         self._lexicon = Lexicon(((t.rule_id, t.text) for t in self.terms), allow=self.allow)
@@ -365,10 +366,7 @@ class RuleSet:
     def _limits(self, body: str, rule: ChannelRule, links: list[channels.Link]) -> list[Finding]:
         found = []
         if rule.max_length is not None:
-            if rule.counting == "x":
-                length = channels.x_length(body, links)
-            else:
-                length = channels.COUNTERS[rule.counting](body)
+            length = channels.COUNTERS[rule.counting](body, links)
             if length > rule.max_length:
                 found.append(
                     self._finding(
@@ -484,7 +482,7 @@ def _terms(group: Reader) -> Iterable[str]:
         raise group.fail("terms", "must list at least one term")
     for term in terms:
         text = " ".join(term.split())
-        if not fold(text).text:
+        if not fold_text(text):
             raise group.fail("terms", f"has {term!r}, which has no letters or digits")
         yield text
 

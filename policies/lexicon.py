@@ -256,10 +256,10 @@ class Lexicon:
         if not text or len(self._filter) == 0:
             return []
         spaced = text.translate(_SPACED_TABLE)
-        if not self._may_match(spaced):
-            return []
         if _SLOW in spaced:
             return self.find_exactly(text)
+        if not self._may_match(spaced):
+            return []
         # One character in, at most one out: the spaced fold lines up with the text, so the
         # folded text and its origins come from it at C speed.
         origin = list(itertools.compress(range(len(spaced)), map(" ".__ne__, spaced)))
@@ -293,11 +293,9 @@ class Lexicon:
         find nothing.
 
         On the spaced fold, a hit written tight is one of the term's spellings between
-        spaces. A word spelt out letter by letter, an invisible character or one that folds
-        to several letters could make a hit the spellings do not show: those texts go the
-        exact way (see `_SpacedTable`, `_SPELT_OUT`)."""
-        if _SLOW in spaced:
-            return True
+        spaces. A word spelt out letter by letter could make a hit the spellings do not
+        show (`_SPELT_OUT`): such a text may match. (A text with an invisible character or
+        one that folds to several letters does not come here: see `_SpacedTable`.)"""
         if "  " in spaced:
             spaced = _SPACES.sub(" ", spaced)
         padded = f" {spaced} "

@@ -358,7 +358,7 @@ class AuditEvent(SQLModel, table=True):
 BODY_FIELD = Field(min_length=1, max_length=10_000, schema_extra={"pattern": NO_NUL})
 
 
-TEMPLATE_ID = Field(max_length=100, schema_extra={"pattern": r"^[a-z0-9][a-z0-9-]*$"})
+TEMPLATE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
 class DraftCreate(SQLModel):
@@ -370,7 +370,7 @@ class DraftCreate(SQLModel):
         default=None, min_length=1, max_length=10_000, schema_extra={"pattern": NO_NUL}
     )
     template_id: str | None = Field(
-        default=None, max_length=100, schema_extra={"pattern": r"^[a-z0-9][a-z0-9-]*$"}
+        default=None, max_length=100, schema_extra={"pattern": TEMPLATE_ID_PATTERN}
     )
     variables: dict[str, str | int] | None = Field(default=None, max_length=50)
 

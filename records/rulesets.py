@@ -11,14 +11,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.engine import Connection
 
 from records import audit
 from records.tables import RULE_SETS
 from records.types import utcnow
 
-_ACTIVE = select(RULE_SETS.c.version).order_by(RULE_SETS.c.activation.desc()).limit(1)
+
+def _latest(*columns: Any) -> Any:
+    """`columns` of the rule set activated last."""
+    return select(*columns).order_by(RULE_SETS.c.activation.desc()).limit(1)
+
+
+_ACTIVE = _latest(RULE_SETS.c.version)
 
 
 @dataclass(frozen=True)
@@ -44,13 +50,8 @@ def source_of(connection: Connection, version: str) -> str:
 
 
 def active(connection: Connection) -> Activation | None:
-    row = connection.execute(
-        select(
-            RULE_SETS.c.version, RULE_SETS.c.name, RULE_SETS.c.uploaded_by, RULE_SETS.c.uploaded_at
-        )
-        .order_by(RULE_SETS.c.activation.desc())
-        .limit(1)
-    ).first()
+    columns = (RULE_SETS.c.version, RULE_SETS.c.name, RULE_SETS.c.uploaded_by)
+    row = connection.execute(_latest(*columns, RULE_SETS.c.uploaded_at)).first()
     return Activation(*row) if row is not None else None
 
 
@@ -59,31 +60,28 @@ def activate(
 ) -> dict[str, Any]:
     """Make `version` the active rule set (storing it if new), with its audit event, in the
     caller's transaction. Uploading a version used before makes it active again."""
-    previous = active_version(connection)
-    activation = (connection.execute(select(func.max(RULE_SETS.c.activation))).scalar() or 0) + 1
-    now = utcnow()
-    known = connection.execute(
-        select(RULE_SETS.c.version).where(RULE_SETS.c.version == version)
-    ).scalar()
-    if known is None:
+    latest = connection.execute(_latest(RULE_SETS.c.version, RULE_SETS.c.activation)).first()
+    previous = latest.version if latest else None
+    payload = {"name": name, "version": version, "previous_version": previous}
+    if previous == version:
+        return payload  # already in force: nothing changes, nothing to record
+    activation = (latest.activation if latest else 0) + 1
+    moved: CursorResult[Any] = connection.execute(
+        update(RULE_SETS).where(RULE_SETS.c.version == version).values(activation=activation)
+    )
+    if moved.rowcount == 0:  # a new version
         connection.execute(
             RULE_SETS.insert().values(
                 version=version,
                 name=name,
                 source=source,
                 uploaded_by=actor,
-                uploaded_at=now,
+                uploaded_at=utcnow(),
                 activation=activation,
             )
         )
-    elif previous != version:
-        connection.execute(
-            update(RULE_SETS).where(RULE_SETS.c.version == version).values(activation=activation)
-        )
-    payload = {"name": name, "version": version, "previous_version": previous}
-    if previous != version:
-        audit.append(
-            connection,
-            audit.NewEvent(actor=actor, role="admin", action="policy.activated", payload=payload),
-        )
+    audit.append(
+        connection,
+        audit.NewEvent(actor=actor, role="admin", action="policy.activated", payload=payload),
+    )
     return payload

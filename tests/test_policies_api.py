@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
@@ -174,6 +175,16 @@ def test_only_an_admin_uploads_and_only_yaml(
     assert as_json.status_code == 415 and "application/yaml" in as_json.text
 
 
+def render(
+    client: TestClient, who: Headers, template_id: str, variables: dict[str, object], **extra: str
+) -> httpx.Response:
+    return client.post(
+        f"/api/v1/templates/{template_id}/render",
+        headers=who,
+        json={"variables": variables, **extra},
+    )
+
+
 def test_templates_are_listed_and_rendered_in_the_sandbox(
     app_client: TestClient, people: dict[str, Headers]
 ) -> None:
@@ -182,11 +193,8 @@ def test_templates_are_listed_and_rendered_in_the_sandbox(
     assert {"duplicate-charge", "fee-refund", "service-outage"} <= ids
     fee = next(t for t in listed["items"] if t["id"] == "fee-refund")
     assert {v["name"] for v in fee["variables"]} == {"name", "fee", "days"}
-    rendered = app_client.post(
-        "/api/v1/templates/fee-refund/render",
-        headers=people["agent"],
-        json={"variables": {"name": "Sam", "fee": "overdraft fee", "days": 3}, "channel": "x"},
-    ).json()
+    fee_values = {"name": "Sam", "fee": "overdraft fee", "days": 3}
+    rendered = render(app_client, people["agent"], "fee-refund", fee_values, channel="x").json()
     assert rendered["body"].startswith("Hi Sam, we have looked into the overdraft fee")
     assert rendered["body"][slice(*rendered["variable_spans"][0])] == "Sam"
     # Its own "full refund" was approved by legal with the template: legal is skipped.
@@ -210,31 +218,17 @@ def test_templates_are_listed_and_rendered_in_the_sandbox(
 def test_variables_that_do_not_fit_are_refused(
     app_client: TestClient, people: dict[str, Headers], variables: dict[str, object], problem: str
 ) -> None:
-    response = app_client.post(
-        "/api/v1/templates/fee-refund/render",
-        headers=people["agent"],
-        json={"variables": variables},
-    )
+    response = render(app_client, people["agent"], "fee-refund", variables)
     assert response.status_code == 422 and problem in response.text
 
 
 def test_variable_values_go_through_the_checks(
     app_client: TestClient, people: dict[str, Headers]
 ) -> None:
-    response = app_client.post(
-        "/api/v1/templates/move-to-dm/render",
-        headers=people["agent"],
-        json={"variables": {"name": "you idiot"}},
-    ).json()
+    response = render(app_client, people["agent"], "move-to-dm", {"name": "you idiot"}).json()
     assert response["blocked"] is True
     assert [f["rule_id"] for f in response["findings"]] == ["lexicon.insults.idiot"]
-    fault = app_client.post(
-        "/api/v1/templates/move-to-dm/render",
-        headers=people["agent"],
-        json={"variables": {"name": "Sam, our fault"}},
-    ).json()
+    fault = render(app_client, people["agent"], "move-to-dm", {"name": "Sam, our fault"}).json()
     assert fault["route"] == ["comms", "legal"]  # what the agent typed is not pre-approved
-    missing = app_client.post(
-        "/api/v1/templates/no-such/render", headers=people["agent"], json={"variables": {}}
-    )
+    missing = render(app_client, people["agent"], "no-such", {})
     assert missing.status_code == 404

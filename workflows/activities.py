@@ -230,8 +230,8 @@ def _basis(row: Any) -> TemplateBasis | None:
 def _template_use(row: Any, use: str | None, skipped: list[str]) -> dict[str, Any]:
     if use is None:
         return {}
-    return {"template": {"id": row.template_id, "version": row.template_version, "use": use,
-                         "skipped": skipped}}  # fmt: skip
+    template = {"id": row.template_id, "version": row.template_version}
+    return {"template": {**template, "use": use, "skipped": skipped}}
 
 
 def _version_row(connection: Connection, query: Any, draft_id: int, version: int) -> Any:

@@ -12,11 +12,11 @@ from api.deps import DatabaseDep, Principal, require_roles
 from api.policy import PoliciesDep
 from api.routes.policies import CheckAnswer, answer
 from policies.engine import TemplateBasis
-from records.models import Channel, Role, TemplateRender
+from records.models import TEMPLATE_ID_PATTERN, Channel, Role, TemplateRender
 
 router = APIRouter(prefix="/templates", tags=["templates"])
 Anyone = Annotated[Principal, Depends(require_roles(*Role))]
-TemplateId = Annotated[str, Path(max_length=100, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+TemplateId = Annotated[str, Path(max_length=100, pattern=TEMPLATE_ID_PATTERN)]
 
 
 class TemplateList(BaseModel):
