@@ -25,6 +25,7 @@ from rapidfuzz.distance import Levenshtein
 
 from policies import channels
 from policies.lexicon import Hit, Lexicon, fold_text
+from policies.pii import KINDS as PII_KINDS
 from policies.pii import Detection, Detectors, Pattern
 from policies.ruleset_yaml import Mapping, Reader, RuleSetError, load
 
@@ -33,7 +34,6 @@ __all__ = ["CheckResult", "Finding", "RuleBook", "RuleSet", "RuleSetError", "Tem
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 STAGES = ("comms", "legal")
 SEVERITIES = ("block", "warn", *(f"route:{s}" for s in STAGES))
-PII_KINDS = ("card", "iban", "ssn", "phone", "email")
 TOP_LEVEL = {
     "name", "description", "routes", "channels", "links", "pii", "lexicon", "allow", "templates",
 }  # fmt: skip
@@ -194,7 +194,9 @@ class RuleSet:
                     ) from exc
                 patterns.append(Pattern(group.text("id"), group.text("label"), regex))
         try:  # the patterns are also scanned as one alternation
-            self._detectors = Detectors(phone_regions=regions, patterns=patterns)
+            self._detectors = Detectors(
+                kinds=self.pii_kinds, phone_regions=regions, patterns=patterns
+            )
         except re.error as exc:
             assert pii is not None
             raise pii.fail("patterns", f"cannot be combined into one scan: {exc}") from exc

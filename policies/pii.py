@@ -108,8 +108,20 @@ def _has_digit(text: str) -> bool:
     return _DIGIT.search(text) is not None
 
 
+KINDS = ("card", "iban", "ssn", "phone", "email")
+
+
 class Detectors:
-    def __init__(self, *, phone_regions: Iterable[str] = ("US",), patterns: Iterable[Pattern] = ()):
+    """The detectors named in `kinds` (see `KINDS`), plus the rule set's `patterns`."""
+
+    def __init__(
+        self,
+        *,
+        kinds: Iterable[str] = KINDS,
+        phone_regions: Iterable[str] = ("US",),
+        patterns: Iterable[Pattern] = (),
+    ):
+        self.kinds = frozenset(kinds)
         self.phone_regions = tuple(phone_regions)
         self.patterns = tuple(patterns)
         # The rule set's patterns in one scan, each a named group (`p0`, `p1`...). They
@@ -125,15 +137,18 @@ class Detectors:
 
     def find(self, text: str) -> list[Detection]:
         found: list[Detection] = []
-        if "@" in text:
+        if "email" in self.kinds and "@" in text:
             found.extend(self._emails(text))
         if not _has_digit(text):
             return _without_overlaps(found)  # account and order numbers have digits too
         if self._patterns is not None:
             found.extend(self._pattern_matches(text))
-        found.extend(self._ibans(text))
-        found.extend(self._ssns(text))
-        found.extend(self._numbers(text))
+        if "iban" in self.kinds:
+            found.extend(self._ibans(text))
+        if "ssn" in self.kinds:
+            found.extend(self._ssns(text))
+        if self.kinds & {"card", "phone"}:
+            found.extend(self._numbers(text))
         return _without_overlaps(found)
 
     @staticmethod
@@ -172,11 +187,17 @@ class Detectors:
         for match in _NUMBER.finditer(text):
             candidate = match[0]
             digits = "".join(c for c in candidate if c.isdigit())
-            if 13 <= len(digits) <= 19 and "(" not in candidate and luhn_ok(digits):
+            card = 13 <= len(digits) <= 19 and "(" not in candidate and luhn_ok(digits)
+            if card and "card" in self.kinds:
                 yield Detection(
                     "card", "payment card number", *match.span(), mask(candidate), "[card number]"
                 )
-            elif (len(digits) <= 12 or candidate.startswith("+")) and self._is_phone(candidate):
+            elif (
+                not card
+                and "phone" in self.kinds
+                and (len(digits) <= 12 or candidate.startswith("+"))
+                and self._is_phone(candidate)
+            ):
                 # 13 digits or more without a `+` read as a card or a reference, not a phone
                 yield Detection(
                     "phone", "phone number", *match.span(), mask(candidate, 2), "[phone number]"

@@ -166,24 +166,13 @@ class Catalogue:
         return [t for t in self.templates.values() if channel is None or channel in t.channels]
 
 
-def parse(source: str, env: SandboxedEnvironment, *, where: str) -> ReplyTemplate:
-    match = _FRONT.match(source)
-    if match is None:
-        raise TemplateProblem([f"{where}: starts with front matter between two --- lines"])
-    front = yaml.safe_load(match[1])
-    if not isinstance(front, dict):
-        raise TemplateProblem([f"{where}: the front matter is a mapping"])
-    missing = [k for k in ("id", "title", "channels", "owner") if not front.get(k)]
-    if missing:
-        raise TemplateProblem([f"{where}: front matter needs {', '.join(missing)}"])
-    variables = {}
-    for name, spec in (front.get("variables") or {}).items():
-        spec = spec or {}
-        kind = spec.get("type", "text")
-        if kind not in TYPES:
-            raise TemplateProblem([f"{where}: variable {name} has type {kind!r}, not {TYPES}"])
-        variables[str(name)] = Variable(
-            name=str(name),
+def _variable(name: str, spec: Any, where: str) -> Variable:
+    kind = spec.get("type", "text") if isinstance(spec, dict) else None
+    if kind not in TYPES:
+        raise TemplateProblem([f"{where}: variable {name} has type {kind!r}, not {TYPES}"])
+    try:
+        return Variable(
+            name=name,
             type=kind,
             label=str(spec.get("label", name)),
             max_length=int(spec.get("max_length", 80)),
@@ -191,6 +180,29 @@ def parse(source: str, env: SandboxedEnvironment, *, where: str) -> ReplyTemplat
             maximum=int(spec.get("maximum", 1_000_000)),
             options=tuple(str(o) for o in spec.get("options", ())),
         )
+    except (TypeError, ValueError) as exc:
+        raise TemplateProblem([f"{where}: variable {name}: {exc}"]) from exc
+
+
+def parse(source: str, env: SandboxedEnvironment, *, where: str) -> ReplyTemplate:
+    match = _FRONT.match(source)
+    if match is None:
+        raise TemplateProblem([f"{where}: starts with front matter between two --- lines"])
+    try:
+        front = yaml.safe_load(match[1])
+    except yaml.YAMLError as exc:
+        raise TemplateProblem([f"{where}: the front matter is not valid YAML: {exc}"]) from exc
+    if not isinstance(front, dict):
+        raise TemplateProblem([f"{where}: the front matter is a mapping"])
+    missing = [k for k in ("id", "title", "channels", "owner") if not front.get(k)]
+    if missing:
+        raise TemplateProblem([f"{where}: front matter needs {', '.join(missing)}"])
+    variables = {}
+    declared = front.get("variables") or {}
+    if not isinstance(declared, dict):
+        raise TemplateProblem([f"{where}: variables is a mapping of name to type"])
+    for name, spec in declared.items():
+        variables[str(name)] = _variable(str(name), spec or {}, where)
     try:
         compiled = env.from_string(match[2])
     except TemplateError as exc:

@@ -99,6 +99,19 @@ def test_personal_data_blocks_with_a_masked_excerpt(
         assert number not in re.sub(r"\D", "", json.dumps(finding.as_dict()))
 
 
+def test_only_the_detectors_the_rule_set_names_run() -> None:
+    rules = RuleSet(MINIMAL + "pii:\n  detectors: [email]\n")
+    text = "Card 4111 1111 1111 1111, call 020 7946 0958, write to jo@example.com"
+    assert [f.rule_id for f in rules.check(text, "x").findings] == ["pii.email"]
+    assert rules.summary()["pii"]["detectors"] == ["email"]
+
+
+def test_a_channel_without_limits_is_refused_naming_the_line() -> None:
+    with pytest.raises(RuleSetError, match="channels.x must be a mapping") as raised:
+        RuleSet(MINIMAL + "channels:\n  x:\n")
+    assert raised.value.line == 4
+
+
 @pytest.mark.parametrize(
     "text",
     [

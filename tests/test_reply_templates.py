@@ -72,6 +72,9 @@ def test_the_sandbox_and_strict_undefined(tmp_path: Path, text: str, problem: st
         ("---\nid: t\n---\nHi", "needs title, channels, owner"),
         (HEAD.replace("type: text", "type: date") + "x", "type 'date'"),
         (HEAD + "{% if %}", "t.j2"),
+        ("---\nid: [x\n---\nHi", "not valid YAML"),
+        (HEAD.replace("{type: text}", "{type: number, maximum: lots}") + "x", "variable name"),
+        (HEAD.replace("  name: {type: text}", "  - name") + "x", "variables is a mapping"),
     ],
 )
 def test_a_bad_template_file_is_refused_at_start(tmp_path: Path, text: str, problem: str) -> None:
