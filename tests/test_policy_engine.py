@@ -107,7 +107,7 @@ def test_only_the_detectors_the_rule_set_names_run() -> None:
 
 
 def test_a_channel_without_limits_is_refused_naming_the_line() -> None:
-    with pytest.raises(RuleSetError, match="channels.x must be a mapping") as raised:
+    with pytest.raises(RuleSetError, match=re.escape("channels.x must be a mapping")) as raised:
         RuleSet(MINIMAL + "channels:\n  x:\n")
     assert raised.value.line == 4
 
