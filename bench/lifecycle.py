@@ -49,7 +49,7 @@ from records.db import Database
 from records.migrations import upgrade
 from records.models import Post, Role
 from workflows import devserver
-from workflows.worker import ACTIVITY_THREADS
+from workflows.worker import ACTIVITY_THREADS, WORKFLOW_TASK_POLLS
 
 PASSWORD = "bench-password-123"  # noqa: S105 - throwaway bench users
 FAULT = "We are sorry, this was our fault. A colleague will message you privately today."
@@ -141,6 +141,7 @@ async def run_bare(
             workflows=[shape],
             activities=[bare_publish, bare_record],
             activity_executor=executor,  # as Countersign's worker (for bare_record)
+            max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,  # as Countersign's
         ):
             started = time.perf_counter()
             await asyncio.gather(*(one(n) for n in range(count)))

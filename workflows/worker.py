@@ -33,6 +33,10 @@ log = logging.getLogger("countersign.worker")
 
 WORKFLOWS: Sequence[type] = (ResponseApproval,)
 ACTIVITY_THREADS = 16
+# Enough workflow-task pollers that a task on this worker's sticky queue always finds one
+# waiting: with the SDK's 5, a burst of updates left speculative tasks unclaimed until the
+# server's 5 s sticky schedule-to-start timeout moved them to the normal queue.
+WORKFLOW_TASK_POLLS = 20
 
 
 def activities(
@@ -67,6 +71,7 @@ def build_worker(
         activities=activities(database, rules or RuleSet.load(), publishers),  # compiled once
         activity_executor=executor,  # activities are synchronous database work
         max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
     )
 
 
