@@ -13,8 +13,20 @@ from api.lifecycle import Lifecycle
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.policy import Policies
-from api.routes import audit, auth, drafts, health, policies, posts, templates, users
+from api.routes import (
+    audit,
+    auth,
+    drafts,
+    health,
+    notifications,
+    policies,
+    posts,
+    reports,
+    templates,
+    users,
+)
 from api.tokens import TokenService
+from policies.sla import ServiceLevels
 from records.db import Database
 from records.settings import Settings, load_settings
 from workflows.connection import TemporalGateway
@@ -61,6 +73,7 @@ def create_app(
     app.state.tokens = TokenService(settings)
     app.state.metrics = metrics
     app.state.policies = Policies(settings.rules_file, settings.reply_templates_dir)
+    app.state.service_levels = ServiceLevels.of(settings)
     problems.install(app)
     openapi.install(app, API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
@@ -76,6 +89,8 @@ def create_app(
         audit.router,
         policies.router,
         templates.router,
+        notifications.router,
+        reports.router,
     ):
         app.include_router(routes, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import hashlib
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -22,9 +23,17 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from records.errors import Conflict, CountersignError, Forbidden, Invalid, NotFound, Unavailable
 from workflows.connection import TemporalGateway
-from workflows.contracts import CONFLICT, FORBIDDEN, INVALID, DraftStart, workflow_id
+from workflows.contracts import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    DeliveryJob,
+    DraftStart,
+    workflow_id,
+)
 
 WORKFLOW = "ResponseApproval"
+DELIVERY_WORKFLOW = "NotificationDelivery"
 T = TypeVar("T")
 P = ParamSpec("P")
 _ERRORS: dict[str, type[CountersignError]] = {
@@ -88,12 +97,12 @@ class Lifecycle:
         }
 
     @_retrying
-    async def start(self, draft_id: int, author: str) -> None:
+    async def start(self, draft_id: int, author: str, expires_at: datetime | None = None) -> None:
         client = await self._client()
         try:
             await client.start_workflow(
                 WORKFLOW,
-                DraftStart(draft_id=draft_id, author=author),
+                DraftStart(draft_id=draft_id, author=author, expires_at=expires_at),
                 **self._start_options(draft_id),
             )
         except WorkflowAlreadyStartedError as exc:
@@ -111,6 +120,7 @@ class Lifecycle:
         *,
         update_id: str,
         result_type: type[T],
+        expires_at: datetime | None = None,
     ) -> T:
         client = await self._client()
         handle = client.get_workflow_handle(workflow_id(draft_id, self.id_prefix))
@@ -128,7 +138,7 @@ class Lifecycle:
                 arg,
                 start_workflow_operation=WithStartWorkflowOperation(
                     WORKFLOW,
-                    DraftStart(draft_id=draft_id, author=author),
+                    DraftStart(draft_id=draft_id, author=author, expires_at=expires_at),
                     **self._start_options(draft_id),
                 ),
                 id=update_id,
@@ -145,6 +155,25 @@ class Lifecycle:
             raise
         except RPCError as exc:
             raise _rpc_error(exc) from exc
+
+    @_retrying
+    async def deliver(self, deliveries: list[int]) -> None:
+        """Start the sending of notifications raised outside a draft's workflow (one
+        `NotificationDelivery` workflow each; asking twice starts it once)."""
+        client = await self._client()
+        for delivery_id in deliveries:
+            try:
+                await client.start_workflow(
+                    DELIVERY_WORKFLOW,
+                    DeliveryJob(delivery_id=delivery_id),
+                    id=f"{self.id_prefix}notify-{delivery_id}",
+                    task_queue=self.task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                )
+            except WorkflowAlreadyStartedError:
+                pass  # started by an earlier call, and finished since
+            except RPCError as exc:
+                raise _rpc_error(exc) from exc
 
     async def _client(self) -> Any:
         try:

@@ -4,10 +4,10 @@ read model the API serves (the workflow changes drafts; see `workflows.activitie
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import and_, bindparam, tuple_
 from sqlalchemy import select as core_select
@@ -50,6 +50,15 @@ def content_sha256(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+class Created(NamedTuple):
+    draft_id: int
+    created: bool  # False: made earlier under the same creation key
+    expires_at: datetime | None  # the post's reply deadline
+
+
+Deadline = Callable[[datetime, str], datetime | None]
+
+
 def create(
     connection: Connection,
     *,
@@ -58,20 +67,23 @@ def create(
     body: str,
     creation_key: str | None = None,
     template: RenderedTemplate | None = None,
-) -> tuple[int, bool]:
-    """The new draft's id (and True), or the one made earlier under the same `creation_key`.
+    deadline: Deadline | None = None,
+) -> Created:
+    """A new draft, or the one made earlier under the same `creation_key`. `deadline` gives
+    the post's reply deadline from its receipt time and priority (`policies.sla`).
 
     Core statements: this runs on every new reply, and the ORM's unit of work cost more
     than the three inserts themselves."""
     if creation_key is not None:
-        earlier = connection.execute(_BY_CREATION_KEY, {"key": creation_key}).scalar()
+        earlier = connection.execute(_BY_CREATION_KEY, {"key": creation_key}).first()
         if earlier is not None:
-            return int(earlier), False
-    status = connection.execute(_POST_STATUS, {"id": post_id}).scalar()
-    if status is None:
+            return Created(int(earlier.id), False, earlier.expires_at)
+    post = connection.execute(_POST_STATUS, {"id": post_id}).first()
+    if post is None:
         raise NotFound(f"no post with id {post_id}")
-    if status in (PostStatus.answered, PostStatus.expired):
-        raise Conflict(f"post {post_id} is {status}; it takes no new reply")
+    if post.status in (PostStatus.answered, PostStatus.expired):
+        raise Conflict(f"post {post_id} is {post.status}; it takes no new reply")
+    expires_at = deadline(post.received_at, post.priority) if deadline else None
     now = utcnow()
     draft_id = int(
         connection.execute(
@@ -85,6 +97,7 @@ def create(
                 "route": [],
                 "transitions": 0,
                 "creation_key": creation_key,
+                "expires_at": expires_at,
                 **_template_columns(template),
                 "created_at": now,
                 "updated_at": now,
@@ -104,7 +117,7 @@ def create(
             content_sha256=digest,
         ),
     )
-    return draft_id, True
+    return Created(draft_id, True, expires_at)
 
 
 def _template_columns(template: RenderedTemplate | None) -> dict[str, Any]:
@@ -149,12 +162,21 @@ def add_version(connection: Connection, draft_id: int, version: int, body: str, 
 # --- reading ---------------------------------------------------------------------------
 
 
-def standing(connection: Connection, draft_id: int) -> tuple[str, str, str | None, int]:
-    """Author, status, stage and version: what the API needs before it sends an action."""
+class Standing(NamedTuple):
+    """What the API needs before it sends an action."""
+
+    author: str
+    status: str
+    stage: str | None
+    version: int
+    expires_at: datetime | None
+
+
+def standing(connection: Connection, draft_id: int) -> Standing:
     row = connection.execute(_STANDING, {"id": draft_id}).first()
     if row is None:
         raise NotFound(f"no draft with id {draft_id}")
-    return row.author, row.status, row.stage, row.version
+    return Standing(row.author, row.status, row.stage, row.version, row.expires_at)
 
 
 def view(connection: Connection, draft_id: int) -> DraftView:
@@ -192,11 +214,15 @@ def _columns(table: Any, names: Iterable[str]) -> list[Any]:
 
 _ID: Any = bindparam("id")
 _NEW_VERSION = VERSIONS.insert()
-_BY_CREATION_KEY = core_select(DRAFTS.c.id).where(DRAFTS.c.creation_key == bindparam("key"))
-_POST_STATUS = core_select(POSTS.c.status).where(POSTS.c.id == _ID)
-_STANDING = core_select(*_columns(DRAFTS, ("author", "status", "stage", "version"))).where(
-    DRAFTS.c.id == _ID
+_BY_CREATION_KEY = core_select(DRAFTS.c.id, DRAFTS.c.expires_at).where(
+    DRAFTS.c.creation_key == bindparam("key")
 )
+_POST_STATUS = core_select(POSTS.c.status, POSTS.c.received_at, POSTS.c.priority).where(
+    POSTS.c.id == _ID
+)
+_STANDING = core_select(
+    *_columns(DRAFTS, ("author", "status", "stage", "version", "expires_at"))
+).where(DRAFTS.c.id == _ID)
 # The draft row with its current version's text and checks (`route` is the draft's).
 _CURRENT = (
     core_select(
@@ -305,6 +331,9 @@ def _public_fields(draft: Any, version: Any, version_route: list[str]) -> dict[s
         "ruleset_version": version.ruleset_version,
         "template_id": draft.template_id,
         "template_version": draft.template_version,
+        "sla_due_at": draft.sla_due_at,
+        "sla_breached": draft.sla_breached,
+        "expires_at": draft.expires_at,
         "created_at": draft.created_at,
         "updated_at": draft.updated_at,
     }

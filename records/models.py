@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, model_validator
-from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
@@ -123,6 +123,7 @@ class User(UserBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     password_hash: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, max_length=254, description="for e-mail notifications")
     disabled: bool = Field(default=False)
     created_at: datetime = _created()
     updated_at: datetime = _created()
@@ -220,6 +221,17 @@ class Draft(SQLModel, table=True):
     status: str = Field(default=DraftStatus.draft.value, max_length=24)
     stage: str | None = Field(default=None, max_length=20)
     stage_entered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sla_due_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="when the open stage's review is due"
+    )
+    sla_breached: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+        description="the open stage passed its due time (escalated); it stays in review",
+    )
+    expires_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, description="the post's deadline: expired after it"
+    )
     version: int = Field(default=1)
     review_round: int = Field(default=0, description="submissions so far; decisions bind to one")
     transitions: int = Field(
@@ -302,6 +314,84 @@ class Publication(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = _created()
     updated_at: datetime = _created()
+
+
+class StageReview(SQLModel, table=True):
+    """One stage's review of one submission: opened, due, reminded, breached, closed. The
+    review SLAs and the time-in-stage KPIs are read from here."""
+
+    __tablename__ = "stage_reviews"
+    __table_args__ = (
+        UniqueConstraint("draft_id", "review_round", "stage", name="uq_stage_reviews_round"),
+        Index("ix_stage_reviews_opened", "opened_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    draft_id: int = Field(foreign_key="drafts.id", sa_type=BigId)
+    review_round: int
+    stage: str = Field(max_length=20)
+    version: int
+    opened_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reminded_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    breached_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str | None = Field(
+        default=None, max_length=24, description="approve, reject, request_changes, withdrawn…"
+    )
+
+
+# --- notifications ----------------------------------------------------------------------
+
+
+class Notification(SQLModel, table=True):
+    """One event for one person. Written in the transaction of the transition that caused
+    it, once per event and person (`event_key`), whatever retries."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("event_key", "recipient", name="uq_notifications_event_recipient"),
+        Index("ix_notifications_inbox", "recipient", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    recipient: str = Field(max_length=64)
+    event: str = Field(max_length=32)
+    draft_id: int | None = Field(default=None, sa_type=BigId)
+    post_id: int | None = Field(default=None, sa_type=BigId)
+    message: str = Field(max_length=500)
+    event_key: str = Field(max_length=200)
+    in_app: bool = Field(default=True, description="shown in the person's in-app list")
+    created_at: datetime = _created()
+    read_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class NotificationDelivery(SQLModel, table=True):
+    """A notification sent outside the app (webhook, e-mail): sent once, retried with
+    backoff by its own activity, never holding up the draft's workflow."""
+
+    __tablename__ = "notification_deliveries"
+    __table_args__ = (
+        UniqueConstraint("notification_id", "channel", name="uq_notification_deliveries"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    notification_id: int = Field(foreign_key="notifications.id", sa_type=BigId)
+    channel: str = Field(max_length=16)
+    status: str = Field(default="pending", max_length=16)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, max_length=500)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class NotificationPreference(SQLModel, table=True):
+    """The channels one person chose for one kind of event (in-app only when absent)."""
+
+    __tablename__ = "notification_preferences"
+
+    username: str = Field(primary_key=True, max_length=64)
+    event: str = Field(primary_key=True, max_length=32)
+    channels: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
 
 
 # --- rule sets --------------------------------------------------------------------------
@@ -469,6 +559,9 @@ class DraftPublic(SQLModel):
     ruleset_version: str | None
     template_id: str | None
     template_version: str | None
+    sla_due_at: datetime | None = Field(description="when the open stage's review is due")
+    sla_breached: bool = Field(description="the open stage is overdue (escalated)")
+    expires_at: datetime | None = Field(description="the post's reply deadline")
     created_at: datetime
     updated_at: datetime
 

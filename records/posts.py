@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from records import audit, cursor, users
+from records import audit, cursor, notifications, users
 from records.errors import Conflict, Forbidden, Invalid, NotFound
 from records.models import Post, PostCreate, PostPublic, PostStatus, Priority, Role
 from records.tables import POSTS
@@ -111,8 +111,10 @@ def assign(
     *,
     actor: str,
     actor_roles: frozenset[Role],
-) -> Post:
-    """An agent takes a post for themself; a supervisor assigns it to any agent."""
+    outbound: Sequence[str] = (),
+) -> tuple[Post, list[int]]:
+    """An agent takes a post for themself; a supervisor assigns it to any agent, who is
+    notified. The post, and the notification deliveries to send outside the app."""
     post = get(session, post_id)
     target = assignee or actor
     supervising = Role.supervisor in actor_roles
@@ -129,13 +131,13 @@ def assign(
     if Role.agent not in users.roles_of(session, user.id):
         raise Invalid(f"{target!r} is not an agent", field="assignee")
     if post.assignee == target:
-        return post
+        return post, []
     previous = post.assignee
     post.assignee = target
     post.status = PostStatus.assigned.value
     post.updated_at = utcnow()
     session.add(post)
-    audit.append(
+    appended = audit.append(
         session,
         audit.NewEvent(
             actor=actor,
@@ -144,7 +146,18 @@ def assign(
             payload={"post_id": post_id, "assignee": target, "previous": previous},
         ),
     )
-    return post
+    if target == actor:
+        return post, []
+    deliveries = notifications.notify(
+        session.connection(),
+        event="assigned",
+        recipients=[target],
+        message=f"{actor} assigned you post {post_id} ({post.channel}, {post.priority}).",
+        event_key=f"audit-{appended.seq}",
+        post_id=post_id,
+        outbound=outbound,
+    )
+    return post, deliveries
 
 
 def channel_and_text(connection: Connection, post_id: int) -> tuple[str, str]:

@@ -66,6 +66,32 @@ class Settings(BaseSettings):
         default=None, description="pre-approved reply templates; templates/replies if unset"
     )
 
+    # Review SLAs (minutes per stage, scaled by the post's priority), reminders at a fraction
+    # of a stage's time, escalation at its end, optional backup roles that may then decide
+    # the stage, and each priority's deadline for a reply (see `policies.sla`). JSON objects
+    # in the environment, e.g. COUNTERSIGN_SLA_MINUTES='{"comms": 2, "legal": 5}'.
+    sla_minutes: dict[str, float] = {"comms": 30, "legal": 240}
+    sla_priority_factors: dict[str, float] = {"urgent": 0.5}
+    sla_reminder_fraction: float = Field(default=0.5, ge=0, lt=1, description="0 sends no reminder")
+    sla_backup_roles: dict[str, str] = Field(
+        default={}, description='e.g. {"legal": "supervisor"}: who may decide a breached stage'
+    )
+    post_deadline_minutes: dict[str, float] = {
+        "urgent": 4 * 60,
+        "high": 12 * 60,
+        "normal": 24 * 60,
+        "low": 72 * 60,
+    }
+
+    # Notifications outside the app: a signed webhook and e-mail over SMTP.
+    notify_webhook_url: str = Field(default="", description="where webhook notifications go")
+    notify_webhook_secret: str = Field(
+        default="", description="HMAC-SHA256 key for the X-Countersign-Signature header"
+    )
+    smtp_host: str = Field(default="", description="empty: no e-mail")
+    smtp_port: int = 25
+    smtp_from: str = "countersign@localhost"
+
     # Tokens from an external identity provider (RS256/ES256, public keys only).
     idp_keys_file: Path | None = Field(
         default=None, description="PEM public key(s) or a JWKS JSON file of the identity provider"
@@ -84,6 +110,10 @@ class Settings(BaseSettings):
             raise ValueError(f"COUNTERSIGN_IDP_ALGORITHMS may list RS*/ES* only, not {sorted(bad)}")
         if self.idp_keys_file is not None and not self.idp_issuer:
             raise ValueError("COUNTERSIGN_IDP_ISSUER is required with COUNTERSIGN_IDP_KEYS_FILE")
+        for name in ("sla_minutes", "sla_priority_factors", "post_deadline_minutes"):
+            negative = sorted(k for k, v in getattr(self, name).items() if v < 0)
+            if negative:
+                raise ValueError(f"COUNTERSIGN_{name.upper()} may not be negative: {negative}")
         if self.environment is Environment.production:
             if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < 32:
                 raise ValueError(

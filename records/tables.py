@@ -12,10 +12,14 @@ from records.models import (
     Decision,
     Draft,
     DraftVersion,
+    Notification,
+    NotificationDelivery,
+    NotificationPreference,
     OutboxMessage,
     Post,
     Publication,
     RuleSetRecord,
+    StageReview,
     User,
     UserRole,
 )
@@ -36,3 +40,7 @@ USERS = _table(User)
 USER_ROLES = _table(UserRole)
 OUTBOX = _table(OutboxMessage)
 RULE_SETS = _table(RuleSetRecord)
+STAGE_REVIEWS = _table(StageReview)
+NOTIFICATIONS = _table(Notification)
+DELIVERIES = _table(NotificationDelivery)
+PREFERENCES = _table(NotificationPreference)

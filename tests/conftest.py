@@ -38,6 +38,10 @@ PG_ADMIN_URL = os.environ.get(
     "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 TABLES = (
+    "notification_deliveries",
+    "notifications",
+    "notification_preferences",
+    "stage_reviews",
     "outbox_messages",
     "rule_sets",
     "audit_events",
@@ -234,7 +238,10 @@ async def live_settings(
 ) -> AsyncIterator[Settings]:
     task_queue = f"api-{uuid.uuid4().hex[:8]}"
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(temporal_env.client, task_queue, database, executor):
+        worker = build_worker(
+            temporal_env.client, task_queue, database, executor, settings=settings
+        )
+        async with worker:
             # Draft ids restart in every test; the prefix keeps their workflows apart.
             yield settings.model_copy(
                 update={"task_queue": task_queue, "workflow_id_prefix": f"{task_queue}-"}

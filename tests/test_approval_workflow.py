@@ -66,9 +66,9 @@ async def start_draft(
         session.add(post)
         session.flush()
         assert post.id is not None
-        draft_id, _ = drafts.create(
+        draft_id = drafts.create(
             session.connection(), post_id=post.id, author="agent", body=body
-        )
+        ).draft_id
     return await env.client.start_workflow(
         ResponseApproval.run,
         DraftStart(draft_id=draft_id, author="agent"),

@@ -15,11 +15,17 @@ work.
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import json
+import smtplib
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
+from email.message import EmailMessage
 from typing import Any
 
+import httpx
 from sqlalchemy import CursorResult, bindparam, case, select, update
 from sqlalchemy.engine import Connection
 from temporalio import activity
@@ -27,20 +33,39 @@ from temporalio.exceptions import ApplicationError
 
 from connectors.base import Publisher, Reply
 from policies.engine import RuleBook, RuleSet, TemplateBasis
-from records import audit, rulesets
+from policies.sla import ServiceLevels
+from records import audit, notifications, rulesets
 from records.db import Database
 from records.drafts import add_version
-from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, VERSIONS
+from records.notifications import EMAIL, WEBHOOK
+from records.tables import (
+    DECISIONS,
+    DELIVERIES,
+    DRAFTS,
+    EVENTS,
+    NOTIFICATIONS,
+    POSTS,
+    PUBLICATIONS,
+    STAGE_REVIEWS,
+    USERS,
+    VERSIONS,
+)
 from records.types import utcnow
 from workflows.contracts import (
     APPLIED,
+    ESCALATE,
+    EXPIRE,
     RECORDED,
+    REMIND,
     STALE,
+    Alarm,
     CheckSubmission,
+    DeliveryJob,
     PublishJob,
     RecordDecision,
     Recorded,
     Recording,
+    ReviewClock,
     SaveVersion,
     Standing,
     SubmitOutcome,
@@ -49,18 +74,45 @@ from workflows.contracts import (
 
 
 class RecordActivities:
-    def __init__(self, database: Database, rules: RuleSet) -> None:
-        """`rules` is the shipped rule set, in force until an admin uploads another."""
+    def __init__(
+        self,
+        database: Database,
+        rules: RuleSet,
+        levels: ServiceLevels | None = None,
+        outbound: Sequence[str] = (),
+    ) -> None:
+        """`rules` is the shipped rule set, in force until an admin uploads another;
+        `levels` the review SLAs; `outbound` the notification channels configured outside
+        the app (webhook, email)."""
         self.database = database
         self.rules = RuleBook(rules)
+        self.levels = levels or ServiceLevels()
+        self.outbound = tuple(outbound)
+
+    def _clock(self, route: list[str], priority: str) -> ReviewClock:
+        return ReviewClock(
+            seconds=self.levels.stage_seconds(route, priority),
+            remind_fraction=self.levels.reminder_fraction,
+            backup_roles={s: r for s, r in self.levels.backup_roles.items() if s in route},
+        )
+
+    def _notify(self, connection: Connection, **event: Any) -> list[int]:
+        return notifications.notify(connection, outbound=self.outbound, **event)
 
     @activity.defn(name="record_transition")
     def record_transition(self, transition: Transition) -> Recorded:
         """Apply a draft's new status and stage and append its audit event, in one transaction."""
         with self.database.write() as connection:
-            found = _begin(connection, transition, status=transition.status, stage=transition.stage)
+            closing = (
+                {"sla_due_at": None, "sla_breached": False} if transition.stage is None else {}
+            )
+            found = _begin(
+                connection, transition, status=transition.status, stage=transition.stage, **closing
+            )
             if found is not None:
                 return found
+            if closing:
+                _close_stage(connection, transition.draft_id, transition.status)
             audit.append(
                 connection,
                 audit.NewEvent(
@@ -85,26 +137,53 @@ class RecordActivities:
                 answer = _not_now(connection, request)
                 if answer.status == RECORDED:  # an earlier attempt ran the checks
                     outcome = _outcome(row.findings, row.route, row.ruleset_version)
-                    return replace(answer, outcome=outcome)
+                    clock = self._clock(list(row.route), str(row.priority))
+                    return replace(answer, outcome=replace(outcome, clock=clock))
                 return answer
             version = rulesets.active_version(connection)
             rules = self.rules.get(version, lambda v: rulesets.source_of(connection, v))
             result = rules.check(
                 row.body, str(row.channel), post_text=row.post_text, template=_basis(row)
             )
+            clock = self._clock(result.route, str(row.priority))
+            now = utcnow()
+            first = result.route[0] if result.route else None
+            due = _due(now, clock.seconds.get(first or ""))
             opened = (
                 {}
                 if result.blocked
                 else {
                     "status": "in_review",
-                    "stage": result.route[0],
+                    "stage": first,
                     "route": result.route,
                     "review_round": request.review_round,
+                    "sla_due_at": due,
+                    "sla_breached": False,
                 }
             )
             found = _begin(connection, request, **opened)
             if found is not None:
                 return found
+            deliveries: list[int] = []
+            if not result.blocked and first is not None:
+                _open_stage(
+                    connection,
+                    request.draft_id,
+                    request.review_round,
+                    first,
+                    request.version,
+                    now,
+                    due,
+                )
+                deliveries = self._notify(
+                    connection,
+                    event="review_requested",
+                    recipients=_reviewers(connection, request.draft_id, row.author, first),
+                    message=f"Draft {request.draft_id} waits for your {first} review.",
+                    event_key=request.event_key,
+                    draft_id=request.draft_id,
+                    post_id=row.post_id,
+                )
             findings = [f.as_dict() for f in result.findings]
             connection.execute(
                 _CHECKED,
@@ -134,9 +213,11 @@ class RecordActivities:
                     event_key=request.event_key,
                 ),
             )
+            outcome = _outcome(findings, result.route, result.ruleset_version)
             return Recorded(
                 status=APPLIED,
-                outcome=_outcome(findings, result.route, result.ruleset_version),
+                outcome=replace(outcome, clock=None if result.blocked else clock),
+                deliveries=deliveries,
             )
 
     @activity.defn(name="save_version")
@@ -166,14 +247,22 @@ class RecordActivities:
     @activity.defn(name="record_decision")
     def record_decision(self, request: RecordDecision) -> Recorded:
         with self.database.write() as connection:
+            now = utcnow()
+            due = _due(now, request.next_stage_seconds)
             found = _begin(
-                connection, request, status=request.next_status, stage=request.next_stage
+                connection,
+                request,
+                status=request.next_status,
+                stage=request.next_stage,
+                sla_due_at=due,
+                sla_breached=False,
             )
             if found is not None:
                 return found
-            content = _version_row(
-                connection, _CONTENT, request.draft_id, request.version
-            ).content_sha256
+            row = _version_row(connection, _CONTENT, request.draft_id, request.version)
+            content = row.content_sha256
+            _close_stage(connection, request.draft_id, request.decision, stage=request.stage)
+            deliveries = self._after_decision(connection, request, row, now, due)
             connection.execute(
                 _DECIDED,
                 {
@@ -184,7 +273,7 @@ class RecordActivities:
                     "decision": request.decision,
                     "reviewer": request.reviewer,
                     "comment": request.comment,
-                    "at": utcnow(),
+                    "at": now,
                 },
             )
             audit.append(
@@ -200,7 +289,210 @@ class RecordActivities:
                     event_key=request.event_key,
                 ),
             )
-        return Recorded(status=APPLIED)
+        return Recorded(status=APPLIED, deliveries=deliveries)
+
+    def _after_decision(
+        self,
+        connection: Connection,
+        request: RecordDecision,
+        row: Any,
+        now: datetime,
+        due: datetime | None,
+    ) -> list[int]:
+        """Open the next stage, if any, and tell whom the decision concerns."""
+        common = {
+            "event_key": request.event_key,
+            "draft_id": request.draft_id,
+            "post_id": row.post_id,
+        }
+        author = [row.author]
+        draft = f"Draft {request.draft_id}"
+        if request.next_status == "in_review" and request.next_stage:
+            stage = request.next_stage
+            _open_stage(
+                connection, request.draft_id, request.review_round, stage, request.version, now, due
+            )
+            return self._notify(
+                connection,
+                event="review_requested",
+                recipients=_reviewers(connection, request.draft_id, row.author, stage),
+                message=f"{draft} waits for your {stage} review.",
+                **common,
+            )
+        if request.next_status == "approved":
+            publishers = notifications.holders(connection, "publisher")
+            return self._notify(
+                connection,
+                event="approved",
+                recipients=[*author, *(p for p in publishers if p != row.author)],
+                message=f"{draft} is approved and ready to publish.",
+                **common,
+            )
+        if request.next_status == "changes_requested":
+            return self._notify(
+                connection,
+                event="changes_requested",
+                recipients=author,
+                message=f"{request.reviewer} ({request.stage}) asked for changes to "
+                f"{draft.lower()}: {request.comment}",
+                **common,
+            )
+        return self._notify(
+            connection,
+            event="rejected",
+            recipients=author,
+            message=f"{request.reviewer} ({request.stage}) rejected {draft.lower()}: "
+            f"{request.comment}",
+            **common,
+        )
+
+    @activity.defn(name="record_alarm")
+    def record_alarm(self, alarm: Alarm) -> Recorded:
+        """A reminder, an escalation (the stage is overdue: marked, and the supervisors
+        told) or the post's deadline (the draft expires), unless the draft moved on."""
+        with self.database.write() as connection:
+            now = utcnow()
+            values: dict[str, Any] = {}
+            if alarm.kind == ESCALATE:
+                values = {"sla_breached": True}
+            elif alarm.kind == EXPIRE:
+                values = {
+                    "status": "expired",
+                    "stage": None,
+                    "sla_due_at": None,
+                    "sla_breached": False,
+                }
+            found = _begin(connection, alarm, **values)
+            if found is not None:
+                return found
+            row = _version_row(connection, _CONTENT, alarm.draft_id, alarm.version)
+            common = {
+                "event_key": alarm.event_key,
+                "draft_id": alarm.draft_id,
+                "post_id": row.post_id,
+            }
+            draft, stage = f"Draft {alarm.draft_id}", alarm.stage
+            if alarm.kind == REMIND:
+                _mark_stage(connection, alarm, reminded_at=now)
+                action = "draft.sla_reminder"
+                deliveries = self._notify(
+                    connection,
+                    event="reminder",
+                    recipients=_reviewers(connection, alarm.draft_id, row.author, stage or ""),
+                    message=f"Reminder: {draft.lower()} still waits for its {stage} review.",
+                    **common,
+                )
+            elif alarm.kind == ESCALATE:
+                _mark_stage(connection, alarm, breached_at=now)
+                action = "draft.sla_breached"
+                backup = self.levels.backup_roles.get(stage or "")
+                deliveries = self._notify(
+                    connection,
+                    event="escalated",
+                    recipients=[
+                        p
+                        for p in notifications.holders(
+                            connection, "supervisor", *filter(None, [backup])
+                        )
+                        if p != row.author
+                    ],
+                    message=f"{draft} is past its {stage} review time"
+                    + (f"; {backup} may now decide it." if backup else "."),
+                    **common,
+                )
+            else:
+                _close_stage(connection, alarm.draft_id, "expired")
+                connection.execute(_EXPIRED_POST, {"post_id": row.post_id, "now": now})
+                action = "draft.expired"
+                deliveries = self._notify(
+                    connection,
+                    event="expired",
+                    recipients=[row.author, *notifications.holders(connection, "supervisor")],
+                    message=f"{draft} expired: the post's reply deadline passed.",
+                    **common,
+                )
+            audit.append(
+                connection,
+                audit.NewEvent(
+                    actor="countersign",
+                    role="system",
+                    action=action,
+                    payload={"stage": stage} if stage else {},
+                    draft_id=alarm.draft_id,
+                    version=alarm.version,
+                    content_sha256=row.content_sha256,
+                    event_key=alarm.event_key,
+                ),
+            )
+        return Recorded(status=APPLIED, deliveries=deliveries)
+
+
+def _due(now: datetime, seconds: float | None) -> datetime | None:
+    return now + timedelta(seconds=seconds) if seconds else None
+
+
+def _open_stage(
+    connection: Connection,
+    draft_id: int,
+    review_round: int,
+    stage: str,
+    version: int,
+    now: datetime,
+    due: datetime | None,
+) -> None:
+    connection.execute(
+        _NEW_STAGE,
+        {
+            "draft_id": draft_id,
+            "review_round": review_round,
+            "stage": stage,
+            "version": version,
+            "opened_at": now,
+            "due_at": due,
+            "reminded_at": None,
+            "breached_at": None,
+            "closed_at": None,
+            "outcome": None,
+        },
+    )
+
+
+def _close_stage(
+    connection: Connection, draft_id: int, outcome: str, *, stage: str | None = None
+) -> None:
+    """Close the draft's open stage review (there is at most one) with `outcome`."""
+    query = update(STAGE_REVIEWS).where(
+        STAGE_REVIEWS.c.draft_id == draft_id, STAGE_REVIEWS.c.closed_at.is_(None)
+    )
+    if stage is not None:
+        query = query.where(STAGE_REVIEWS.c.stage == stage)
+    connection.execute(query.values(closed_at=utcnow(), outcome=outcome))
+
+
+def _mark_stage(connection: Connection, alarm: Alarm, **values: datetime) -> None:
+    connection.execute(
+        update(STAGE_REVIEWS)
+        .where(
+            STAGE_REVIEWS.c.draft_id == alarm.draft_id,
+            STAGE_REVIEWS.c.review_round == alarm.review_round,
+            STAGE_REVIEWS.c.stage == alarm.stage,
+        )
+        .values(**values)
+    )
+
+
+def _reviewers(connection: Connection, draft_id: int, author: str, stage: str) -> list[str]:
+    """Who may review `stage` of the draft: the stage's role holders, except its author and
+    anyone who filled another stage of it (separation of duties)."""
+    others = {
+        r.reviewer
+        for r in connection.execute(
+            select(DECISIONS.c.reviewer).where(
+                DECISIONS.c.draft_id == draft_id, DECISIONS.c.stage != stage
+            )
+        )
+    }
+    return [p for p in notifications.holders(connection, stage) if p != author and p not in others]
 
 
 def _not_found(message: str) -> ApplicationError:
@@ -263,6 +555,9 @@ def _of_version(*columns: Any) -> Any:
 
 _SUBMISSION = _of_version(
     DRAFTS.c.transitions,
+    DRAFTS.c.author,
+    POSTS.c.id.label("post_id"),
+    POSTS.c.priority,
     VERSIONS.c.body,
     VERSIONS.c.content_sha256,
     VERSIONS.c.findings,
@@ -274,7 +569,13 @@ _SUBMISSION = _of_version(
     DRAFTS.c.template_version,
     DRAFTS.c.template_basis,
 )
-_CONTENT = _of_version(VERSIONS.c.content_sha256)
+_CONTENT = _of_version(VERSIONS.c.content_sha256, DRAFTS.c.author, POSTS.c.id.label("post_id"))
+_NEW_STAGE = STAGE_REVIEWS.insert()
+_EXPIRED_POST = (
+    update(POSTS)
+    .where(POSTS.c.id == bindparam("post_id"), POSTS.c.status != "answered")
+    .values(status="expired", updated_at=bindparam("now"))
+)
 # A version's policy results, and a decision on it (bind names differ from column names).
 _CHECKED = (
     update(VERSIONS)
@@ -292,6 +593,7 @@ _CHECKED = (
 _DECIDED = DECISIONS.insert()
 _PUBLISHING = _of_version(
     DRAFTS.c.transitions,
+    DRAFTS.c.author,
     VERSIONS.c.body,
     VERSIONS.c.content_sha256,
     POSTS.c.id.label("post_id"),
@@ -359,7 +661,11 @@ def _not_now(connection: Connection, recording: Recording) -> Recorded:
     on, so either this one was recorded by an earlier attempt, or another one was."""
     found = audit.recorded(connection, recording.event_key) is not None
     return Recorded(
-        status=RECORDED if found else STALE, standing=_standing(connection, recording.draft_id)
+        status=RECORDED if found else STALE,
+        standing=_standing(connection, recording.draft_id),
+        deliveries=notifications.pending_deliveries(connection, recording.event_key)
+        if found
+        else [],
     )
 
 
@@ -374,6 +680,8 @@ def _standing(connection: Connection, draft_id: int) -> Standing:
             DRAFTS.c.review_round,
             DRAFTS.c.route,
             DRAFTS.c.transitions,
+            DRAFTS.c.stage_entered_at,
+            DRAFTS.c.sla_breached,
         ).where(DRAFTS.c.id == draft_id)
     ).first()
     if draft is None:
@@ -402,6 +710,8 @@ def _standing(connection: Connection, draft_id: int) -> Standing:
         else None,
         publisher=scheduled[-1].actor if scheduled else None,
         recorded_keys=[e.event_key for e in events],
+        stage_opened_at=draft.stage_entered_at if draft.stage else None,
+        sla_breached=bool(draft.sla_breached),
     )
 
 
@@ -410,9 +720,15 @@ class PublishActivities:
     written and marked sent before the channel is called; a later attempt whose outcome is
     unknown looks the reply up on the channel before posting again."""
 
-    def __init__(self, database: Database, publishers: dict[str, Publisher]) -> None:
+    def __init__(
+        self,
+        database: Database,
+        publishers: dict[str, Publisher],
+        outbound: Sequence[str] = (),
+    ) -> None:
         self.database = database
         self.publishers = publishers
+        self.outbound = tuple(outbound)
 
     def _publisher(self, channel: str) -> Publisher:
         # Until a channel has its own connector, its replies go to the local outbox.
@@ -472,9 +788,141 @@ class PublishActivities:
                     event_key=job.event_key,
                 ),
             )
-        return Recorded(status=APPLIED)
+            deliveries = notifications.notify(
+                connection,
+                event="published",
+                recipients=[row.author],
+                message=f"Your reply (draft {job.draft_id}) is posted on {reply.channel}.",
+                event_key=job.event_key,
+                draft_id=job.draft_id,
+                post_id=row.post_id,
+                outbound=self.outbound,
+            )
+        return Recorded(status=APPLIED, deliveries=deliveries)
 
 
+class NotifyActivities:
+    """Sends notifications outside the app: a JSON webhook signed with HMAC-SHA256
+    (`X-Countersign-Signature: sha256=<hex>` over the body) and e-mail over SMTP.
+
+    A delivery is marked sent once the receiver accepted it, so a retry after that sends
+    nothing; each carries its id (`X-Countersign-Delivery`, the e-mail's Message-ID) for a
+    receiver to drop the rare repeat of a send whose answer was lost. Failures raise, and
+    Temporal retries with backoff; the last attempt marks the delivery failed."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        webhook_url: str = "",
+        webhook_secret: str = "",
+        smtp_host: str = "",
+        smtp_port: int = 25,
+        smtp_from: str = "countersign@localhost",
+    ) -> None:
+        self.database = database
+        self.webhook_url, self.webhook_secret = webhook_url, webhook_secret
+        self.smtp_host, self.smtp_port, self.smtp_from = smtp_host, smtp_port, smtp_from
+
+    @activity.defn(name="deliver_notification")
+    def deliver_notification(self, job: DeliveryJob) -> str:
+        with self.database.engine.connect() as connection:
+            row = connection.execute(_DELIVERY, {"id": job.delivery_id}).first()
+        if row is None:
+            raise _not_found(f"no notification delivery {job.delivery_id}")
+        if row.status != "pending":
+            return str(row.status)
+        try:
+            if row.channel == WEBHOOK:
+                self._post(row)
+            elif row.channel == EMAIL:
+                self._mail(row)
+            else:
+                raise ValueError(f"no such notification channel {row.channel!r}")
+        except Exception as exc:
+            info = activity.info()
+            last = (
+                info.retry_policy is not None
+                and info.attempt >= info.retry_policy.maximum_attempts > 0
+            )
+            self._mark(job.delivery_id, "failed" if last else "pending", error=str(exc)[:500])
+            if last:
+                return "failed"
+            raise
+        self._mark(job.delivery_id, "sent")
+        return "sent"
+
+    def _mark(self, delivery_id: int, status: str, error: str | None = None) -> None:
+        with self.database.write() as connection:
+            connection.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.status == "pending")
+                .values(
+                    status=status,
+                    attempts=DELIVERIES.c.attempts + 1,
+                    last_error=error,
+                    sent_at=utcnow() if status == "sent" else None,
+                )
+            )
+
+    def _post(self, row: Any) -> None:
+        if not self.webhook_url:
+            raise ValueError("no webhook URL is configured (COUNTERSIGN_NOTIFY_WEBHOOK_URL)")
+        body = json.dumps(
+            {
+                "delivery_id": row.id,
+                "event": row.event,
+                "recipient": row.recipient,
+                "draft_id": row.draft_id,
+                "post_id": row.post_id,
+                "message": row.message,
+                "at": row.created_at.isoformat(),
+            },
+            separators=(",", ":"),
+        ).encode()
+        digest = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        answer = httpx.post(
+            self.webhook_url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Countersign-Event": row.event,
+                "X-Countersign-Delivery": str(row.id),
+                "X-Countersign-Signature": f"sha256={digest}",
+            },
+            timeout=10,
+        )
+        answer.raise_for_status()
+
+    def _mail(self, row: Any) -> None:
+        if not row.email:
+            raise ValueError(f"{row.recipient} has no e-mail address")
+        message = EmailMessage()
+        message["From"], message["To"] = self.smtp_from, row.email
+        message["Subject"] = f"Countersign: {row.event.replace('_', ' ')}"
+        message["Message-ID"] = f"<notification-{row.id}@countersign>"
+        message.set_content(row.message)
+        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=10) as smtp:
+            smtp.send_message(message)
+
+
+_DELIVERY = (
+    select(
+        DELIVERIES.c.id,
+        DELIVERIES.c.channel,
+        DELIVERIES.c.status,
+        NOTIFICATIONS.c.event,
+        NOTIFICATIONS.c.recipient,
+        NOTIFICATIONS.c.draft_id,
+        NOTIFICATIONS.c.post_id,
+        NOTIFICATIONS.c.message,
+        NOTIFICATIONS.c.created_at,
+        USERS.c.email,
+    )
+    .join(NOTIFICATIONS, NOTIFICATIONS.c.id == DELIVERIES.c.notification_id)
+    .outerjoin(USERS, USERS.c.username == NOTIFICATIONS.c.recipient)
+    .where(DELIVERIES.c.id == bindparam("id"))
+)
 # The publication's statements, built once: claim (or claim again), confirm, answer the post.
 _PUBLICATION = (
     PUBLICATIONS.c.draft_id == bindparam("b_draft_id"),

@@ -14,6 +14,11 @@ draft's transition count with the one the workflow knows (see `Recorded`): a sta
 changes nothing and the workflow adopts the database's standing, then re-checks the action
 against it. Publishing, which calls the outside world, stays an ordinary activity.
 
+Every time limit is a durable timer here (see `_watch`): a stage's reminder and escalation
+(its SLA), the post's deadline, which expires a draft still open, and a scheduled publish.
+Notifications that leave the app go out by their own activities, started and not awaited:
+a slow webhook never holds up a review.
+
 Workflow code imports only the contracts and temporalio (determinism).
 """
 
@@ -23,7 +28,7 @@ import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -34,12 +39,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         APPLIED,
         CONFLICT,
+        ESCALATE,
+        EXPIRE,
         FORBIDDEN,
         INVALID,
         RECORDED,
+        REMIND,
         TERMINAL_STATES,
+        Alarm,
         CheckSubmission,
         DecisionRequest,
+        DeliveryJob,
         DraftStart,
         DraftState,
         EditRequest,
@@ -59,7 +69,15 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10), non_retryable_error_types=["NotFound"]
 )
+# Outbound notifications: retried with backoff for about a day, then marked failed.
+DELIVERY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(hours=1),
+    maximum_attempts=30,
+)
 EDITABLE = ("draft", "changes_requested")
+EXPIRABLE = ("draft", "in_review", "changes_requested", "approved")
 WITHDRAWABLE = ("draft", "in_review", "changes_requested", "approved", "scheduled")
 A = TypeVar("A")
 
@@ -72,19 +90,119 @@ def _refuse(kind: str, message: str) -> ApplicationError:
 class ResponseApproval:
     @workflow.init
     def __init__(self, start: DraftStart) -> None:
-        self.state = DraftState(draft_id=start.draft_id, author=start.author, version=start.version)
+        self.state = DraftState(
+            draft_id=start.draft_id,
+            author=start.author,
+            version=start.version,
+            expires_at=start.expires_at,
+        )
         self._lock = asyncio.Lock()
+        self._outbound: list[asyncio.Future[Any]] = []
 
     @workflow.run
     async def run(self, start: DraftStart) -> DraftState:
         while self.state.status not in TERMINAL_STATES:
-            await workflow.wait_condition(
-                lambda: self.state.status in TERMINAL_STATES or self.state.status == "scheduled"
-            )
             if self.state.status == "scheduled":
                 await self._wait_then_publish()
+            else:
+                await self._watch()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        # Outbound notifications end (sent, or failed after their retries) before the run.
+        await asyncio.gather(*self._outbound, return_exceptions=True)
         return self.state
+
+    # --- time limits -------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        """Wait for the next alarm, or for the state to change what it is.
+
+        One timer per alarm: while the next alarm stays the same (say, the post's deadline
+        through every edit of a draft), its timer keeps running."""
+        alarm = self._next_alarm()
+        status = lambda: self.state.status  # noqa: E731
+        moved_on = lambda: (  # noqa: E731
+            self._next_alarm() != alarm or status() == "scheduled" or status() in TERMINAL_STATES
+        )
+        if alarm is None:
+            await workflow.wait_condition(moved_on)
+            return
+        delay = (alarm[0] - workflow.now()).total_seconds()
+        if delay > 0:
+            try:
+                await workflow.wait_condition(moved_on, timeout=delay)
+                return
+            except TimeoutError:
+                pass
+        await self._ring(alarm)
+
+    def _next_alarm(self) -> tuple[datetime, str, str] | None:
+        """(when, kind, event key) of the earliest alarm still to go off, if any."""
+        state, alarms = self.state, []
+        clock, stage, opened = state.clock, state.stage, state.stage_opened_at
+        if state.status == "in_review" and clock and stage in clock.seconds and opened:
+            seconds = clock.seconds[stage]
+            key = f"draft-{state.draft_id}/sla/{stage}/r{state.review_round}"
+            if clock.remind_fraction > 0 and not self._fired(
+                f"{key}/{REMIND}", f"{key}/{ESCALATE}"
+            ):
+                at = opened + timedelta(seconds=seconds * clock.remind_fraction)
+                alarms.append((at, REMIND, f"{key}/{REMIND}"))
+            elif not self._fired(f"{key}/{ESCALATE}"):
+                alarms.append((opened + timedelta(seconds=seconds), ESCALATE, f"{key}/{ESCALATE}"))
+        if state.expires_at is not None and state.status in EXPIRABLE:
+            alarms.append((state.expires_at, EXPIRE, f"draft-{state.draft_id}/{EXPIRE}"))
+        return min(alarms) if alarms else None
+
+    def _fired(self, *keys: str) -> bool:
+        return any(k in self.state.alarms or k in self.state.recorded_keys for k in keys)
+
+    async def _ring(self, alarm: tuple[datetime, str, str]) -> None:
+        """Record an alarm (reminder, escalation, expiry) unless the draft moved on meanwhile."""
+        _, kind, key = alarm
+
+        def check() -> None:
+            if self._next_alarm() != alarm:
+                raise _refuse(CONFLICT, "the draft moved on before the alarm")
+
+        async with self._lock:
+            try:
+                result, _ = await self._transition(
+                    key,
+                    check,
+                    "record_alarm",
+                    lambda **recording: Alarm(
+                        **recording,
+                        kind=kind,
+                        stage=self.state.stage,
+                        review_round=self.state.review_round,
+                        version=self.state.version,
+                    ),
+                )
+            except ApplicationError:
+                return  # an action got in first; the next alarm is worked out afresh
+            self.state.alarms.append(key)
+            if result.status == APPLIED:
+                if kind == ESCALATE:
+                    self.state.sla_breached = True
+                elif kind == EXPIRE:
+                    self.state.status, self.state.stage = "expired", None
+
+    def _send(self, deliveries: list[int]) -> None:
+        """Start each outbound notification's activity; not awaited (see `run`)."""
+        for delivery_id in deliveries:
+            self._outbound.append(
+                workflow.start_activity(
+                    "deliver_notification",
+                    DeliveryJob(delivery_id=delivery_id),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=DELIVERY_RETRY,
+                )
+            )
+
+    def _open_stage(self, stage: str | None) -> None:
+        """A stage opened (its clock starts now), or none is open."""
+        self.state.stage_opened_at = workflow.now() if stage else None
+        self.state.sla_breached = False
 
     async def _wait_then_publish(self) -> None:
         """A durable timer to the scheduled time, cut short if the draft is withdrawn."""
@@ -164,10 +282,12 @@ class ResponseApproval:
             )
             if result.status == APPLIED:
                 self.state.transitions += 1
+                self._send(result.deliveries)
                 return result, sent
             assert result.standing is not None
             self._adopt(result.standing)
             if result.status == RECORDED:
+                self._send(result.deliveries)
                 return result, sent
 
     def _adopt(self, standing: Standing) -> None:
@@ -225,6 +345,10 @@ class ResponseApproval:
             if result.status == APPLIED and not result.outcome.blocked:
                 self.state.status, self.state.stage = "in_review", result.outcome.route[0]
                 self.state.route, self.state.review_round = result.outcome.route, sent.review_round
+                self.state.clock = result.outcome.clock
+                self._open_stage(self.state.stage)
+            elif result.status == RECORDED and result.outcome.clock is not None:
+                self.state.clock = result.outcome.clock
             return result.outcome
 
     @submit.validator
@@ -285,7 +409,11 @@ class ResponseApproval:
 
             def record(**recording: Any) -> RecordDecision:
                 next_status, next_stage = self._after(request)
+                clock = self.state.clock
                 return RecordDecision(
+                    next_stage_seconds=clock.seconds.get(next_stage)
+                    if clock and next_stage
+                    else None,
                     **recording,
                     version=self.state.version,
                     review_round=self.state.review_round,
@@ -303,6 +431,7 @@ class ResponseApproval:
             if result.status == APPLIED:
                 self.state.reviewers[request.actor.username] = request.stage
                 self.state.status, self.state.stage = sent.next_status, sent.next_stage
+                self._open_stage(sent.next_stage)
             return self.state
 
     @decide.validator
@@ -312,7 +441,7 @@ class ResponseApproval:
 
     def _check_decision(self, request: DecisionRequest) -> None:
         who = request.actor.username
-        if request.stage not in request.actor.roles:
+        if request.stage not in request.actor.roles and not self._backs_up(request):
             raise _refuse(FORBIDDEN, f"deciding the {request.stage} stage needs that role")
         if who == self.state.author:
             raise _refuse(FORBIDDEN, "the author of a draft never decides on it")
@@ -336,6 +465,17 @@ class ResponseApproval:
             raise _refuse(INVALID, f"unknown decision {request.decision!r}")
         if request.decision != "approve" and not (request.comment or "").strip():
             raise _refuse(INVALID, f"a comment is required to {request.decision.replace('_', ' ')}")
+
+    def _backs_up(self, request: DecisionRequest) -> bool:
+        """The stage is overdue and the caller holds its backup role."""
+        clock, state = self.state.clock, self.state
+        backup = clock.backup_roles.get(request.stage) if clock else None
+        return (
+            backup is not None
+            and backup in request.actor.roles
+            and state.sla_breached
+            and state.stage == request.stage
+        )
 
     def _after(self, request: DecisionRequest) -> tuple[str, str | None]:
         if request.decision == "reject":
@@ -415,6 +555,7 @@ class ResponseApproval:
             )
             if result.status == APPLIED:
                 self.state.status, self.state.stage = "withdrawn", None
+                self._open_stage(None)
             return self.state
 
     @withdraw.validator

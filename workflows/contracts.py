@@ -63,6 +63,19 @@ class DraftStart:
     draft_id: int
     author: str
     version: int = 1
+    # The post's deadline: a draft still open then expires (see `policies.sla`).
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReviewClock:
+    """A submission's review SLAs: each stage's time in seconds (stages without one are
+    absent), the fraction of it after which reviewers are reminded (0: never), and the role
+    that may also decide a stage once it is overdue."""
+
+    seconds: dict[str, float]
+    remind_fraction: float
+    backup_roles: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,6 +123,12 @@ class DraftState:
     transitions: int = 0
     # Event keys of transitions learnt from the database rather than made here (see Recorded).
     recorded_keys: list[str] = field(default_factory=list)
+    expires_at: datetime | None = None
+    clock: ReviewClock | None = None
+    stage_opened_at: datetime | None = None
+    sla_breached: bool = False
+    # Event keys of the reminders, escalations and expiry this workflow recorded.
+    alarms: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +137,7 @@ class SubmitOutcome:
     findings: list[dict[str, Any]]
     route: list[str]
     ruleset_version: str
+    clock: ReviewClock | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,6 +154,8 @@ class Standing:
     scheduled_at: datetime | None
     publisher: str | None
     recorded_keys: list[str]
+    stage_opened_at: datetime | None
+    sla_breached: bool
 
 
 # What an activity that records a transition did (`Recorded.status`):
@@ -156,6 +178,8 @@ class Recorded:
     status: str
     standing: Standing | None = None
     outcome: SubmitOutcome | None = None  # submit_checks only
+    # Notifications this transition sends outside the app, each by its own activity.
+    deliveries: list[int] = field(default_factory=list)
 
 
 # --- activity inputs ---------------------------------------------------------------------
@@ -187,6 +211,26 @@ class RecordDecision(Recording):
     comment: str | None
     next_status: str
     next_stage: str | None
+    next_stage_seconds: float | None = None  # the next stage's SLA
+
+
+# What an alarm is (`Alarm.kind`): a stage's reminder, its escalation, the post's deadline.
+REMIND, ESCALATE, EXPIRE = "remind", "escalate", "expire"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Alarm(Recording):
+    """A durable timer went off: record it (and notify) unless the draft moved on."""
+
+    kind: str
+    stage: str | None
+    review_round: int
+    version: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryJob:
+    delivery_id: int
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,15 +23,18 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from connectors.base import Publisher
 from connectors.outbox import OutboxPublisher
 from policies.engine import RuleSet
+from policies.sla import ServiceLevels
 from records.db import Database
+from records.notifications import outbound_channels
 from records.settings import Settings
-from workflows.activities import PublishActivities, RecordActivities
+from workflows.activities import NotifyActivities, PublishActivities, RecordActivities
 from workflows.approval import ResponseApproval
 from workflows.connection import connect
+from workflows.notify import NotificationDelivery
 
 log = logging.getLogger("countersign.worker")
 
-WORKFLOWS: Sequence[type] = (ResponseApproval,)
+WORKFLOWS: Sequence[type] = (ResponseApproval, NotificationDelivery)
 ACTIVITY_THREADS = 16
 # Enough workflow-task pollers that a task on this worker's sticky queue always finds one
 # waiting: with the SDK's 5, a burst of updates left speculative tasks unclaimed until the
@@ -40,16 +43,33 @@ WORKFLOW_TASK_POLLS = 20
 
 
 def activities(
-    database: Database, rules: RuleSet, publishers: dict[str, Publisher] | None = None
+    database: Database,
+    rules: RuleSet,
+    publishers: dict[str, Publisher] | None = None,
+    settings: Settings | None = None,
 ) -> list[Callable[..., Any]]:
-    records = RecordActivities(database, rules)
-    publishing = PublishActivities(database, publishers or {"outbox": OutboxPublisher(database)})
+    settings = settings or Settings()
+    notify = NotifyActivities(
+        database,
+        webhook_url=settings.notify_webhook_url,
+        webhook_secret=settings.notify_webhook_secret,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        smtp_from=settings.smtp_from,
+    )
+    outbound = outbound_channels(settings)
+    records = RecordActivities(database, rules, ServiceLevels.of(settings), outbound)
+    publishing = PublishActivities(
+        database, publishers or {"outbox": OutboxPublisher(database)}, outbound
+    )
     return [
         records.record_transition,
         records.submit_checks,
         records.save_version,
         records.record_decision,
+        records.record_alarm,
         publishing.publish_reply,
+        notify.deliver_notification,
     ]
 
 
@@ -62,13 +82,15 @@ def build_worker(
     publishers: dict[str, Publisher] | None = None,
     *,
     sandboxed: bool = True,
+    settings: Settings | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
-        activities=activities(database, rules or RuleSet.load(), publishers),  # compiled once
+        # The rule set is compiled once; settings give the SLAs and notification channels.
+        activities=activities(database, rules or RuleSet.load(), publishers, settings),
         activity_executor=executor,  # activities are synchronous database work
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
@@ -95,6 +117,7 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
             executor,
             RuleSet.load(settings.rules_file),
             sandboxed=settings.workflow_sandbox,
+            settings=settings,
         )
         log.info(
             "worker serving task queue %r at %s", settings.task_queue, settings.temporal_address

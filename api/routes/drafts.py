@@ -12,6 +12,7 @@ from api.deps import DatabaseDep, Principal, require_roles
 from api.lifecycle import Lifecycle, update_id
 from api.policy import PoliciesDep
 from api.schemas import Page, ResourceId
+from policies.sla import ServiceLevels
 from records import drafts, posts
 from records.db import Database
 from records.errors import Forbidden, Invalid, NotFound
@@ -60,6 +61,14 @@ async def get_lifecycle(request: Request) -> Lifecycle:
 LifecycleDep = Annotated[Lifecycle, Depends(get_lifecycle)]
 
 
+async def get_levels(request: Request) -> ServiceLevels:
+    levels: ServiceLevels = request.app.state.service_levels
+    return levels
+
+
+LevelsDep = Annotated[ServiceLevels, Depends(get_levels)]
+
+
 def _actor(principal: Principal) -> Actor:
     return Actor(username=principal.username, roles=sorted(r.value for r in principal.roles))
 
@@ -81,8 +90,8 @@ async def _view(database: Database, draft_id: int) -> DraftView:
     return await database.read(lambda connection: drafts.view(connection, draft_id))
 
 
-async def _snapshot(database: Database, draft_id: int) -> tuple[str, str, str | None, int]:
-    """Author, status, stage and version, as the read model has them now.
+async def _snapshot(database: Database, draft_id: int) -> drafts.Standing:
+    """Author, status, stage, version and deadline, as the read model has them now.
 
     Derived update ids include the state, so an action retried in the same state is one
     update, and the same action asked again in a later state is a new one.
@@ -107,12 +116,19 @@ async def _act(
     plain decoded JSON: most routes answer with the draft read back from the database). Without
     an Idempotency-Key the update id derives from the request and the draft's current state
     (see `_snapshot`)."""
-    author, *state = await _snapshot(database, draft_id)
+    now = await _snapshot(database, draft_id)
+    author, state = now.author, (now.status, now.stage, now.version)
     if hide_from_other_agents and _sees_only_own(caller) and author != caller.username:
         raise NotFound(f"no draft with id {draft_id}")
     uid = update_id(caller.username, idempotency_key, action, draft_id, state, *derived)
     return await lifecycle.update(
-        draft_id, author, action, request, update_id=uid, result_type=result_type
+        draft_id,
+        author,
+        action,
+        request,
+        update_id=uid,
+        result_type=result_type,
+        expires_at=now.expires_at,
     )
 
 
@@ -128,6 +144,7 @@ async def create_draft(
     database: DatabaseDep,
     lifecycle: LifecycleDep,
     policies: PoliciesDep,
+    levels: LevelsDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftView:
@@ -142,7 +159,7 @@ async def create_draft(
         text = rendered.body
     assert text is not None
 
-    def create() -> tuple[int, bool]:
+    def create() -> drafts.Created:
         with database.write() as connection:
             return drafts.create(
                 connection,
@@ -151,10 +168,11 @@ async def create_draft(
                 body=text,
                 creation_key=key,
                 template=rendered,
+                deadline=levels.post_deadline,
             )
 
-    draft_id, created = await run_in_threadpool(create)
-    await lifecycle.start(draft_id, caller.username)
+    draft_id, created, expires_at = await run_in_threadpool(create)
+    await lifecycle.start(draft_id, caller.username, expires_at)
     if not created:
         response.status_code = status.HTTP_200_OK
     return await _view(database, draft_id)
@@ -251,13 +269,18 @@ async def submit_draft(
 async def decide(
     draft_id: ResourceId,
     body: DecisionCreate,
-    caller: Reviewer,
+    caller: Reader,
     database: DatabaseDep,
     lifecycle: LifecycleDep,
+    levels: LevelsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftView:
-    if Role(body.stage.value) not in caller.roles:
-        raise Forbidden(f"deciding the {body.stage.value} stage needs the {body.stage.value} role")
+    """Approve, reject or ask for changes at a stage. Holders of the stage's role decide
+    it; once the stage is overdue, so may holders of its backup role (if one is set)."""
+    stage = body.stage.value
+    backup = levels.backup_roles.get(stage)
+    if Role(stage) not in caller.roles and not (backup and backup in caller.roles):
+        raise Forbidden(f"deciding the {stage} stage needs the {stage} role")
     request = DecisionRequest(
         actor=_actor(caller),
         stage=body.stage.value,

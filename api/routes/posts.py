@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import Principal, ReadSession, WriteSession, require_roles
+from api.deps import (
+    DatabaseDep,
+    Principal,
+    ReadSession,
+    SettingsDep,
+    WriteSession,
+    require_roles,
+)
+from api.lifecycle import Lifecycle
 from api.schemas import Page, ResourceId
 from records import posts
 from records.models import (
@@ -19,6 +28,7 @@ from records.models import (
     Priority,
     Role,
 )
+from records.notifications import outbound_channels
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 Ingester = Annotated[Principal, Depends(require_roles(Role.agent, Role.admin))]
@@ -72,14 +82,30 @@ def get_post(post_id: ResourceId, _caller: QueueReader, session: ReadSession) ->
 
 
 @router.post("/{post_id}/assign", response_model=PostPublic)
-def assign_post(
-    post_id: ResourceId, caller: Assigner, session: WriteSession, body: PostAssign | None = None
+async def assign_post(
+    post_id: ResourceId,
+    caller: Assigner,
+    database: DatabaseDep,
+    settings: SettingsDep,
+    request: Request,
+    body: PostAssign | None = None,
 ) -> PostPublic:
-    post = posts.assign(
-        session,
-        post_id,
-        body.assignee if body else None,
-        actor=caller.username,
-        actor_roles=caller.roles,
-    )
-    return posts.to_public(post)
+    """Take a post (agent), or assign it to an agent (supervisor), who is notified."""
+
+    def assign() -> tuple[PostPublic, list[int]]:
+        with database.write_session() as session:
+            post, deliveries = posts.assign(
+                session,
+                post_id,
+                body.assignee if body else None,
+                actor=caller.username,
+                actor_roles=caller.roles,
+                outbound=outbound_channels(settings),
+            )
+            return posts.to_public(post), deliveries
+
+    public, deliveries = await run_in_threadpool(assign)
+    if deliveries:
+        lifecycle: Lifecycle = request.app.state.lifecycle
+        await lifecycle.deliver(deliveries)
+    return public

@@ -135,9 +135,9 @@ async def main() -> None:
                         session.add(post)
                         session.flush()
                         assert post.id is not None
-                        draft_id, _ = drafts.create(
+                        draft_id = drafts.create(
                             session.connection(), post_id=post.id, author="agent", body=body
-                        )
+                        ).draft_id
                         start = DraftStart(draft_id=draft_id, author="agent")
                     handle = await env.client.start_workflow(
                         ResponseApproval.run, start, id=f"draft-{start.draft_id}", task_queue=queue

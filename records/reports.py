@@ -1,0 +1,302 @@
+"""KPIs for supervisors and auditors, computed in SQL that runs on SQLite and PostgreSQL.
+
+Durations come from two timestamps by `seconds_between` (compiled per database), and
+percentiles by rank: the p-th percentile of n values is the smallest value whose rank
+(1..n, ascending) is at least p * n (the nearest-rank method), found with window functions
+both databases have.
+
+What each figure reads:
+- first response: a post's `received_at` to its reply's confirmed publication;
+- time in stage, SLA breaches: `stage_reviews` (opened, closed, breached);
+- decisions and their rates: `decisions`; the rules that blocked submissions: the findings
+  of the versions whose submission was blocked (`draft.blocked` audit events);
+- volumes: posts received and replies published, per channel and UTC day.
+A window (`since`, `until`) selects by when the thing happened: received, opened, decided,
+blocked, published.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, String, and_, case, func, literal_column, select, true
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, STAGE_REVIEWS, VERSIONS
+
+PERCENTILES = (0.5, 0.9)
+TOP_RULES = 10
+
+
+class seconds_between(FunctionElement[float]):
+    """Seconds from the first timestamp to the second."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((julianday({end}) - julianday({start})) * 86400.0)"
+
+
+@compiles(seconds_between, "postgresql")
+def _seconds_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    start, end = (compiler.process(c, **kw) for c in element.clauses)
+    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
+
+
+class utc_day(FunctionElement[Any]):
+    """The UTC calendar day of a timestamp, as 'YYYY-MM-DD' text."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(utc_day, "sqlite")
+def _day_sqlite(element: utc_day, compiler: Any, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)})"  # stored as UTC wall time
+
+
+@compiles(utc_day, "postgresql")
+def _day_postgresql(element: utc_day, compiler: Any, **kw: Any) -> str:
+    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
+@dataclass(frozen=True)
+class Window:
+    since: datetime | None = None
+    until: datetime | None = None
+    channel: str | None = None
+
+    def of(self, column: Any) -> list[ColumnElement[bool]]:
+        where = []
+        if self.since is not None:
+            where.append(column >= self.since)
+        if self.until is not None:
+            where.append(column < self.until)
+        return where
+
+    def on_channel(self) -> list[ColumnElement[bool]]:
+        return [POSTS.c.channel == self.channel] if self.channel else []
+
+
+def _percentiles(durations: Any, *groups: str) -> Any:
+    """count, p50, p90 (and max) of `durations`' `seconds` column, per `groups` columns."""
+    inner = durations.subquery("d")
+    seconds = inner.c.seconds
+    partition = [inner.c[g] for g in groups]
+    ranked = select(
+        *partition,
+        seconds,
+        func.row_number().over(partition_by=partition, order_by=seconds).label("rank"),
+        func.count().over(partition_by=partition).label("n"),
+    ).subquery("r")
+    figures = [
+        func.min(case((ranked.c.rank >= p * ranked.c.n, ranked.c.seconds))).label(
+            f"p{int(p * 100)}"
+        )
+        for p in PERCENTILES
+    ]
+    keys = [ranked.c[g] for g in groups]
+    return (
+        select(
+            *keys, func.count().label("count"), *figures, func.max(ranked.c.seconds).label("max")
+        )
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+
+
+def _rounded(value: Any) -> float | None:
+    return None if value is None else round(float(value), 1)
+
+
+def first_response(connection: Connection, window: Window) -> dict[str, Any]:
+    published: Any = (
+        select(
+            seconds_between(POSTS.c.received_at, PUBLICATIONS.c.updated_at).label("seconds"),
+            literal_column("1").label("all_"),
+        )
+        .select_from(
+            PUBLICATIONS.join(DRAFTS, DRAFTS.c.id == PUBLICATIONS.c.draft_id).join(
+                POSTS, POSTS.c.id == DRAFTS.c.post_id
+            )
+        )
+        .where(
+            PUBLICATIONS.c.status == "confirmed",
+            *window.of(PUBLICATIONS.c.updated_at),
+            *window.on_channel(),
+        )
+    )
+    row = connection.execute(_percentiles(published, "all_")).first()
+    if row is None:
+        return {"count": 0, "p50_seconds": None, "p90_seconds": None}
+    return {"count": row.count, "p50_seconds": _rounded(row.p50), "p90_seconds": _rounded(row.p90)}
+
+
+def stages(connection: Connection, window: Window) -> list[dict[str, Any]]:
+    """Per stage: reviews opened, time in stage of the closed ones, SLA breaches and rate."""
+    scope = and_(true(), *window.of(STAGE_REVIEWS.c.opened_at), *window.on_channel())
+    joined = STAGE_REVIEWS.join(DRAFTS, DRAFTS.c.id == STAGE_REVIEWS.c.draft_id).join(
+        POSTS, POSTS.c.id == DRAFTS.c.post_id
+    )
+    opened = connection.execute(
+        select(
+            STAGE_REVIEWS.c.stage,
+            func.count().label("opened"),
+            func.count(STAGE_REVIEWS.c.breached_at).label("breaches"),
+        )
+        .select_from(joined)
+        .where(scope)
+        .group_by(STAGE_REVIEWS.c.stage)
+    ).all()
+    durations = (
+        select(
+            STAGE_REVIEWS.c.stage,
+            seconds_between(STAGE_REVIEWS.c.opened_at, STAGE_REVIEWS.c.closed_at).label("seconds"),
+        )
+        .select_from(joined)
+        .where(scope, STAGE_REVIEWS.c.closed_at.is_not(None))
+    )
+    timing = {r.stage: r for r in connection.execute(_percentiles(durations, "stage"))}
+    result = []
+    for row in sorted(opened, key=lambda r: r.stage):
+        times = timing.get(row.stage)
+        result.append(
+            {
+                "stage": row.stage,
+                "reviews": row.opened,
+                "closed": times.count if times else 0,
+                "p50_seconds": _rounded(times.p50) if times else None,
+                "p90_seconds": _rounded(times.p90) if times else None,
+                "sla_breaches": row.breaches,
+                "breach_rate": round(row.breaches / row.opened, 4) if row.opened else 0.0,
+            }
+        )
+    return result
+
+
+def decisions(connection: Connection, window: Window) -> dict[str, Any]:
+    rows = connection.execute(
+        select(DECISIONS.c.decision, func.count().label("n"))
+        .select_from(
+            DECISIONS.join(DRAFTS, DRAFTS.c.id == DECISIONS.c.draft_id).join(
+                POSTS, POSTS.c.id == DRAFTS.c.post_id
+            )
+        )
+        .where(*window.of(DECISIONS.c.at), *window.on_channel())
+        .group_by(DECISIONS.c.decision)
+    ).all()
+    counts = {r.decision: r.n for r in rows}
+    total = sum(counts.values())
+    kinds = ("approve", "request_changes", "reject")
+    return {
+        "total": total,
+        "counts": {k: counts.get(k, 0) for k in kinds},
+        "rates": {k: round(counts.get(k, 0) / total, 4) if total else 0.0 for k in kinds},
+    }
+
+
+def blocking_rules(connection: Connection, window: Window) -> list[dict[str, Any]]:
+    """The rules that blocked submissions most often (a rule counted once per blocked
+    submission). The findings are JSON; the counting is over the rows SQL selected."""
+    rows = connection.execute(
+        select(VERSIONS.c.findings)
+        .select_from(
+            EVENTS.join(
+                VERSIONS,
+                and_(
+                    VERSIONS.c.draft_id == EVENTS.c.draft_id, VERSIONS.c.version == EVENTS.c.version
+                ),
+            )
+            .join(DRAFTS, DRAFTS.c.id == EVENTS.c.draft_id)
+            .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
+        )
+        .where(EVENTS.c.action == "draft.blocked", *window.of(EVENTS.c.at), *window.on_channel())
+    )
+    counted: Counter[str] = Counter()
+    for (findings,) in rows:
+        found = json.loads(findings) if isinstance(findings, str) else findings
+        counted.update({f["rule_id"] for f in found if f.get("severity") == "block"})
+    return [
+        {"rule_id": rule, "blocked": n}
+        for rule, n in sorted(counted.items(), key=lambda item: (-item[1], item[0]))[:TOP_RULES]
+    ]
+
+
+def volumes(connection: Connection, window: Window) -> list[dict[str, Any]]:
+    """Posts received and replies published per channel and UTC day."""
+    received = connection.execute(
+        select(POSTS.c.channel, utc_day(POSTS.c.received_at).label("day"), func.count().label("n"))
+        .where(*window.of(POSTS.c.received_at), *window.on_channel())
+        .group_by(POSTS.c.channel, literal_column("day"))
+    ).all()
+    published = connection.execute(
+        select(
+            PUBLICATIONS.c.channel,
+            utc_day(PUBLICATIONS.c.updated_at).label("day"),
+            func.count().label("n"),
+        )
+        .select_from(
+            PUBLICATIONS.join(DRAFTS, DRAFTS.c.id == PUBLICATIONS.c.draft_id).join(
+                POSTS, POSTS.c.id == DRAFTS.c.post_id
+            )
+        )
+        .where(
+            PUBLICATIONS.c.status == "confirmed",
+            *window.of(PUBLICATIONS.c.updated_at),
+            *window.on_channel(),
+        )
+        .group_by(PUBLICATIONS.c.channel, literal_column("day"))
+    ).all()
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for kind, rows in (("received", received), ("published", published)):
+        for row in rows:
+            key = (str(row.channel), str(row.day))
+            entry = table.setdefault(
+                key, {"channel": key[0], "day": key[1], "received": 0, "published": 0}
+            )
+            entry[kind] = row.n
+    return [table[k] for k in sorted(table, key=lambda k: (k[1], k[0]))]
+
+
+def kpis(connection: Connection, window: Window) -> dict[str, Any]:
+    return {
+        "since": window.since,
+        "until": window.until,
+        "channel": window.channel,
+        "first_response": first_response(connection, window),
+        "stages": stages(connection, window),
+        "decisions": decisions(connection, window),
+        "top_blocking_rules": blocking_rules(connection, window),
+        "volumes": volumes(connection, window),
+    }
+
+
+def csv_rows(report: dict[str, Any]) -> list[list[Any]]:
+    """The report flattened to `section, key, metric, value` rows for a spreadsheet."""
+    rows: list[list[Any]] = [["section", "key", "metric", "value"]]
+    for metric, value in report["first_response"].items():
+        rows.append(["first_response", "all", metric, value])
+    for stage in report["stages"]:
+        for metric, value in stage.items():
+            if metric != "stage":
+                rows.append(["stage", stage["stage"], metric, value])
+    for metric in ("counts", "rates"):
+        for decision, value in report["decisions"][metric].items():
+            rows.append(["decisions", decision, metric.rstrip("s"), value])
+    for rule in report["top_blocking_rules"]:
+        rows.append(["blocking_rule", rule["rule_id"], "blocked", rule["blocked"]])
+    for entry in report["volumes"]:
+        key = f"{entry['day']} {entry['channel']}"
+        rows.append(["volume", key, "received", entry["received"]])
+        rows.append(["volume", key, "published", entry["published"]])
+    return rows

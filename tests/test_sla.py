@@ -1,0 +1,296 @@
+"""Review SLAs, escalation, backup reviewers and post expiry, on the time-skipping test
+server (hours pass in moments) with the real worker and database.
+
+The server skips time only when told (`env.sleep`), so each test moves the clock to just
+before a moment, checks nothing happened, then just past it, and checks it did."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from policies.sla import ServiceLevels
+from records import drafts
+from records.db import Database
+from records.models import Post, Role
+from records.settings import Settings
+from records.tables import DRAFTS, EVENTS, NOTIFICATIONS, POSTS, STAGE_REVIEWS
+from workflows.approval import ResponseApproval
+from workflows.contracts import (
+    Actor,
+    DecisionRequest,
+    DraftStart,
+    PublishRequest,
+    SubmitRequest,
+)
+from workflows.worker import ACTIVITY_THREADS, build_worker
+
+pytestmark = pytest.mark.temporal
+
+CLEAN = "Thanks for reaching out! We have sent you a direct message to sort this out."
+FAULT = "We are sorry, this was our fault. We have sent you a direct message."
+AGENT = Actor(username="agent", roles=["agent"])
+COMMS = Actor(username="comms1", roles=["comms"])
+LEGAL = Actor(username="legal1", roles=["legal"])
+BOSS = Actor(username="boss", roles=["supervisor"])
+SETTINGS = Settings(
+    sla_minutes={"comms": 30, "legal": 240},
+    sla_priority_factors={"urgent": 0.5},
+    sla_reminder_fraction=0.5,
+    sla_backup_roles={"legal": "supervisor"},
+    post_deadline_minutes={"normal": 24 * 60, "urgent": 4 * 60},
+)
+
+
+@dataclass
+class Clock:
+    env: WorkflowEnvironment
+    database: Database
+    queue: str
+    started: list[WorkflowHandle] = field(default_factory=list)
+
+    async def draft(self, body: str = CLEAN, priority: str = "normal") -> WorkflowHandle:
+        received = await self.env.get_current_time()
+        with self.database.write_session() as session:
+            post = Post(
+                channel="x",
+                external_id=uuid.uuid4().hex,
+                author="@customer",
+                text="Where is my refund?",
+                url="https://x.example/1",
+                received_at=received,
+                priority=priority,
+            )
+            session.add(post)
+            session.flush()
+            assert post.id is not None
+            created = drafts.create(
+                session.connection(),
+                post_id=post.id,
+                author="agent",
+                body=body,
+                deadline=ServiceLevels.of(SETTINGS).post_deadline,
+            )
+        handle = await self.env.client.start_workflow(
+            ResponseApproval.run,
+            DraftStart(draft_id=created.draft_id, author="agent", expires_at=created.expires_at),
+            id=f"draft-{created.draft_id}-{uuid.uuid4().hex[:6]}",
+            task_queue=self.queue,
+        )
+        self.started.append(handle)
+        return handle
+
+    async def stop(self) -> None:
+        """End this test's workflows: the server's clock is shared, and a timer of a
+        workflow whose worker has gone would hold up the next test's skipping."""
+        for handle in self.started:
+            with contextlib.suppress(RPCError):
+                await handle.terminate("test over")
+
+    async def advance(self, minutes: float) -> None:
+        await self.env.sleep(timedelta(minutes=minutes))
+
+    async def settled(self, handle: WorkflowHandle, predicate: Callable[[], bool]) -> bool:
+        """Whether `predicate` holds once the worker has caught up (a query waits for the
+        workflow's pending tasks; activities may still be committing, so poll briefly)."""
+        await handle.query(ResponseApproval.current)
+        for _ in range(50):
+            if predicate():
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    def actions(self, draft_id: int) -> list[str]:
+        with self.database.engine.connect() as c:
+            rows = c.execute(
+                select(EVENTS.c.action).where(EVENTS.c.draft_id == draft_id).order_by(EVENTS.c.seq)
+            )
+            return [r.action for r in rows]
+
+    def told(self, event: str, draft_id: int) -> list[str]:
+        with self.database.engine.connect() as c:
+            rows = c.execute(
+                select(NOTIFICATIONS.c.recipient)
+                .where(NOTIFICATIONS.c.event == event, NOTIFICATIONS.c.draft_id == draft_id)
+                .order_by(NOTIFICATIONS.c.recipient)
+            )
+            return [r.recipient for r in rows]
+
+    def row(self, table: object, draft_id: int) -> object:
+        with self.database.engine.connect() as c:
+            column = table.c.id if table is DRAFTS else table.c.draft_id  # type: ignore[attr-defined]
+            return c.execute(select(table).where(column == draft_id)).first()  # type: ignore[call-overload]
+
+
+@pytest.fixture
+async def clock(
+    time_skipping_env: WorkflowEnvironment, database: Database, make_user: Callable[..., str]
+) -> AsyncIterator[Clock]:
+    for name, role in [
+        ("agent", Role.agent),
+        ("comms1", Role.comms),
+        ("comms2", Role.comms),
+        ("legal1", Role.legal),
+        ("boss", Role.supervisor),
+    ]:
+        make_user(name, role)
+    queue = f"sla-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(
+            time_skipping_env.client, queue, database, executor, settings=SETTINGS
+        )
+        async with worker:
+            clock = Clock(time_skipping_env, database, queue)
+            try:
+                yield clock
+            finally:
+                await clock.stop()
+
+
+def draft_id_of(handle: WorkflowHandle) -> int:
+    return int(handle.id.split("-")[1])
+
+
+async def test_reviewers_are_reminded_at_half_time_then_supervisors_told_at_the_deadline(
+    clock: Clock,
+) -> None:
+    handle = await clock.draft()
+    draft_id = draft_id_of(handle)
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    assert clock.told("review_requested", draft_id) == ["comms1", "comms2"]
+    review = clock.row(STAGE_REVIEWS, draft_id)
+    assert review.due_at - review.opened_at == timedelta(minutes=30)  # type: ignore[attr-defined]
+
+    await clock.advance(14)
+    await handle.query(ResponseApproval.current)
+    assert "draft.sla_reminder" not in clock.actions(draft_id)
+    await clock.advance(2)  # 16 minutes: past half of 30
+    assert await clock.settled(handle, lambda: "draft.sla_reminder" in clock.actions(draft_id))
+    assert clock.told("reminder", draft_id) == ["comms1", "comms2"]
+    assert clock.told("escalated", draft_id) == []
+
+    await clock.advance(13)  # 29 minutes
+    await handle.query(ResponseApproval.current)
+    assert "draft.sla_breached" not in clock.actions(draft_id)
+    await clock.advance(2)  # 31 minutes
+    assert await clock.settled(handle, lambda: "draft.sla_breached" in clock.actions(draft_id))
+    assert clock.told("escalated", draft_id) == ["boss"]
+    draft = clock.row(DRAFTS, draft_id)
+    assert (draft.status, draft.stage, draft.sla_breached) == ("in_review", "comms", True)  # type: ignore[attr-defined]
+    assert clock.row(STAGE_REVIEWS, draft_id).breached_at is not None  # type: ignore[attr-defined]
+
+    # Still in review: a decision closes it, and no alarm goes off for it afterwards.
+    decision = DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1)
+    state = await handle.execute_update(ResponseApproval.decide, decision)
+    assert (state.status, state.sla_breached) == ("approved", False)
+    assert clock.row(STAGE_REVIEWS, draft_id).outcome == "approve"  # type: ignore[attr-defined]
+    assert clock.actions(draft_id).count("draft.sla_reminder") == 1
+    assert clock.actions(draft_id).count("draft.sla_breached") == 1
+
+
+async def test_no_alarm_after_a_decision_and_the_next_stage_has_its_own_clock(
+    clock: Clock,
+) -> None:
+    handle = await clock.draft(FAULT)  # comms, then legal
+    draft_id = draft_id_of(handle)
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await clock.advance(10)
+    decision = DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1)
+    await handle.execute_update(ResponseApproval.decide, decision)
+    assert clock.told("review_requested", draft_id) == ["comms1", "comms2", "legal1"]
+
+    # Comms' reminder (15 min) and deadline (30 min) never come; legal's (2 h, 4 h) do.
+    await clock.advance(110)
+    await handle.query(ResponseApproval.current)
+    assert "draft.sla_reminder" not in clock.actions(draft_id)
+    await clock.advance(20)
+    assert await clock.settled(handle, lambda: "draft.sla_reminder" in clock.actions(draft_id))
+    assert clock.told("reminder", draft_id) == ["legal1"]
+    legal = DecisionRequest(actor=LEGAL, stage="legal", decision="approve", version=1)
+    await handle.execute_update(ResponseApproval.decide, legal)
+    await clock.advance(300)
+    await handle.query(ResponseApproval.current)
+    assert "draft.sla_breached" not in clock.actions(draft_id)
+    assert clock.told("approved", draft_id) == ["agent"]
+
+
+async def test_urgent_posts_halve_the_review_time(clock: Clock) -> None:
+    handle = await clock.draft(priority="urgent")
+    draft_id = draft_id_of(handle)
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    review = clock.row(STAGE_REVIEWS, draft_id)
+    assert review.due_at - review.opened_at == timedelta(minutes=15)  # type: ignore[attr-defined]
+    await clock.advance(8)  # past half of 15
+    assert await clock.settled(handle, lambda: "draft.sla_reminder" in clock.actions(draft_id))
+    await clock.advance(8)
+    assert await clock.settled(handle, lambda: "draft.sla_breached" in clock.actions(draft_id))
+
+
+async def test_an_overdue_stage_may_be_decided_by_its_backup_role(clock: Clock) -> None:
+    handle = await clock.draft(FAULT)
+    draft_id = draft_id_of(handle)
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+    )
+    by_boss = DecisionRequest(actor=BOSS, stage="legal", decision="approve", version=1)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(ResponseApproval.decide, by_boss)
+    assert getattr(refused.value.cause, "type", "") == "Forbidden"
+
+    await clock.advance(241)
+    assert await clock.settled(handle, lambda: "draft.sla_breached" in clock.actions(draft_id))
+    assert clock.told("escalated", draft_id) == ["boss"]  # the supervisor is the backup too
+    state = await handle.execute_update(ResponseApproval.decide, by_boss)
+    assert state.status == "approved" and state.reviewers["boss"] == "legal"
+
+
+async def test_a_draft_still_open_at_the_post_deadline_expires(clock: Clock) -> None:
+    handle = await clock.draft()
+    draft_id = draft_id_of(handle)
+    expires = clock.row(DRAFTS, draft_id).expires_at  # type: ignore[attr-defined]
+    assert expires is not None
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await clock.advance(23 * 60 + 50)
+    state = await handle.query(ResponseApproval.current)
+    assert state.status == "in_review"
+
+    await clock.advance(15)
+    state = await handle.result()
+    assert state.status == "expired"
+    draft = clock.row(DRAFTS, draft_id)
+    assert (draft.status, draft.stage) == ("expired", None)  # type: ignore[attr-defined]
+    assert clock.actions(draft_id)[-1] == "draft.expired"
+    assert clock.told("expired", draft_id) == ["agent", "boss"]
+    assert clock.row(STAGE_REVIEWS, draft_id).outcome == "expired"  # type: ignore[attr-defined]
+    with clock.database.engine.connect() as c:
+        post_id = clock.row(DRAFTS, draft_id).post_id  # type: ignore[attr-defined]
+        assert c.execute(select(POSTS.c.status).where(POSTS.c.id == post_id)).scalar() == "expired"
+
+
+async def test_a_published_reply_never_expires(clock: Clock) -> None:
+    handle = await clock.draft()
+    draft_id = draft_id_of(handle)
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+    )
+    publisher = Actor(username="pub", roles=["publisher"])
+    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=publisher))
+    state = await handle.result()
+    assert state.status == "published"
+    assert "draft.expired" not in clock.actions(draft_id)
+    assert clock.told("published", draft_id) == ["agent"]

@@ -1,0 +1,30 @@
+"""`NotificationDelivery`: sends one outbound notification raised outside a draft's
+workflow (a post assigned by a supervisor), with the same activity and retries as the
+drafts' own (`ResponseApproval._send`). One workflow per delivery (`notify-<id>`), so a
+request retried by its caller starts it once."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.approval import ACTIVITY_TIMEOUT, DELIVERY_RETRY
+    from workflows.contracts import DeliveryJob
+
+
+def delivery_workflow_id(delivery_id: int, prefix: str = "") -> str:
+    return f"{prefix}notify-{delivery_id}"
+
+
+@workflow.defn(name="NotificationDelivery")
+class NotificationDelivery:
+    @workflow.run
+    async def run(self, job: DeliveryJob) -> str:
+        result: str = await workflow.execute_activity(
+            "deliver_notification",
+            job,
+            result_type=str,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=DELIVERY_RETRY,
+        )
+        return result
