@@ -36,7 +36,10 @@ STAGES = ("comms", "legal")
 SEVERITIES = ("block", "warn", *(f"route:{s}" for s in STAGES))
 TOP_LEVEL = {
     "name", "description", "routes", "channels", "links", "pii", "lexicon", "allow", "templates",
+    "publishing",
 }  # fmt: skip
+# A publish time requested before the approval came: publish at once, or hold for a publisher.
+LATE_APPROVAL = ("hold", "publish")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class RuleSet:
         self._read_pii(top)
         self._read_lexicon(top)
         self._read_templates(top)
+        self._read_publishing(top)
 
     @classmethod
     def load(cls, path: Path | None = None) -> RuleSet:
@@ -232,6 +236,14 @@ class RuleSet:
                     raise templates.fail("skip_stages", f"names {stage!r}, not a stage")
             if "comms" in self.skip_stages:
                 raise templates.fail("skip_stages", "cannot skip comms: it approves every reply")
+
+    def _read_publishing(self, top: Reader) -> None:
+        publishing = top.mapping("publishing", {"late_approval"})
+        self.late_approval = "hold"
+        if publishing is not None:
+            self.late_approval = publishing.text("late_approval", "hold")
+            if self.late_approval not in LATE_APPROVAL:
+                raise publishing.fail("late_approval", f"must be one of {list(LATE_APPROVAL)}")
 
     # --- checking a reply --------------------------------------------------------------
 
@@ -444,6 +456,7 @@ class RuleSet:
                 "max_edit_distance": self.max_edit_distance,
                 "skip_stages": list(self.skip_stages),
             },
+            "publishing": {"late_approval": self.late_approval},
         }
 
 

@@ -27,6 +27,8 @@ def test_there_are_recorded_histories() -> None:
         "rejected",
         "scheduled_then_published",
         "scheduled_then_withdrawn",
+        "escalated_then_approved",
+        "expired",
     }
 
 

@@ -1,5 +1,6 @@
-"""Review SLAs, escalation, backup reviewers and post expiry, on the time-skipping test
-server (hours pass in moments) with the real worker and database.
+"""Every time limit: review SLAs, escalation, backup reviewers, post expiry and scheduled
+publishing, on the time-skipping test server (hours pass in moments) with the real worker
+and database.
 
 The server skips time only when told (`env.sleep`), so each test moves the clock to just
 before a moment, checks nothing happened, then just past it, and checks it did."""
@@ -20,6 +21,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from policies.engine import RuleSet
 from policies.sla import ServiceLevels
 from records import drafts
 from records.db import Database
@@ -33,6 +35,7 @@ from workflows.contracts import (
     DraftStart,
     PublishRequest,
     SubmitRequest,
+    WithdrawRequest,
 )
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
@@ -294,3 +297,112 @@ async def test_a_published_reply_never_expires(clock: Clock) -> None:
     assert state.status == "published"
     assert "draft.expired" not in clock.actions(draft_id)
     assert clock.told("published", draft_id) == ["agent"]
+
+
+# --- scheduled publishing ---------------------------------------------------------------
+
+PUBLISHER = Actor(username="pub", roles=["publisher"])
+
+
+async def approved_draft(clock: Clock) -> WorkflowHandle:
+    handle = await clock.draft()
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+    )
+    return handle
+
+
+async def test_a_scheduled_reply_is_published_at_its_time_and_not_before(clock: Clock) -> None:
+    handle = await approved_draft(clock)
+    at = await clock.env.get_current_time() + timedelta(hours=3)
+    state = await handle.execute_update(
+        ResponseApproval.publish, PublishRequest(actor=PUBLISHER, at=at)
+    )
+    assert state.status == "scheduled"
+    await clock.advance(179)
+    assert (await handle.query(ResponseApproval.current)).status == "scheduled"
+    assert "draft.published" not in clock.actions(draft_id_of(handle))
+    await clock.advance(2)
+    assert (await handle.result()).status == "published"
+    assert clock.actions(draft_id_of(handle))[-1] == "draft.published"
+
+
+async def test_withdrawing_a_scheduled_reply_cancels_its_publication(clock: Clock) -> None:
+    handle = await approved_draft(clock)
+    at = await clock.env.get_current_time() + timedelta(hours=1)
+    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUBLISHER, at=at))
+    await clock.advance(30)
+    state = await handle.execute_update(ResponseApproval.withdraw, WithdrawRequest(actor=AGENT))
+    assert state.status == "withdrawn"
+    await clock.advance(60)
+    assert (await handle.result()).status == "withdrawn"
+    assert "draft.published" not in clock.actions(draft_id_of(handle))
+
+
+async def test_a_time_asked_for_during_review_is_kept_until_the_approval(clock: Clock) -> None:
+    handle = await clock.draft()
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    now_only = PublishRequest(actor=PUBLISHER)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(ResponseApproval.publish, now_only)
+    assert "ask for a later time" in str(refused.value.cause)
+    at = await clock.env.get_current_time() + timedelta(hours=2)
+    state = await handle.execute_update(
+        ResponseApproval.publish, PublishRequest(actor=PUBLISHER, at=at)
+    )
+    assert (state.status, state.scheduled_at) == ("in_review", at)
+    await clock.advance(20)
+    state = await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+    )
+    assert state.status == "scheduled"  # the approval came in time: on the timer
+    await clock.advance(101)
+    assert (await handle.result()).status == "published"
+    assert "draft.publish_requested" in clock.actions(draft_id_of(handle))
+
+
+async def test_a_late_approval_is_held_for_a_publisher_by_default(clock: Clock) -> None:
+    handle = await clock.draft()
+    draft_id = draft_id_of(handle)
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    at = await clock.env.get_current_time() + timedelta(minutes=10)
+    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUBLISHER, at=at))
+    await clock.advance(20)
+    state = await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+    )
+    assert (state.status, state.scheduled_at) == ("approved", None)
+    assert "draft.published" not in clock.actions(draft_id)
+    # The publishers hear that it is approved, and one publishes when they choose.
+    state = await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUBLISHER))
+    assert state.status == "published"
+
+
+async def test_a_late_approval_is_published_at_once_when_the_rule_set_says_so(
+    clock: Clock, database: Database
+) -> None:
+    rules = RuleSet(RuleSet.load().source.replace("late_approval: hold", "late_approval: publish"))
+    assert rules.late_approval == "publish"
+    queue = f"late-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(
+            clock.env.client, queue, database, executor, rules, settings=SETTINGS
+        ):
+            clock.queue = queue
+            handle = await clock.draft()
+            await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+            at = await clock.env.get_current_time() + timedelta(minutes=10)
+            await handle.execute_update(
+                ResponseApproval.publish, PublishRequest(actor=PUBLISHER, at=at)
+            )
+            await clock.advance(20)
+            state = await handle.execute_update(
+                ResponseApproval.decide,
+                DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+            )
+            assert state.status == "published"
+            assert clock.actions(draft_id_of(handle))[-1] == "draft.published"

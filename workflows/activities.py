@@ -216,7 +216,11 @@ class RecordActivities:
             outcome = _outcome(findings, result.route, result.ruleset_version)
             return Recorded(
                 status=APPLIED,
-                outcome=replace(outcome, clock=None if result.blocked else clock),
+                outcome=replace(
+                    outcome,
+                    clock=None if result.blocked else clock,
+                    late_approval=rules.late_approval,
+                ),
                 deliveries=deliveries,
             )
 

@@ -346,6 +346,7 @@ class ResponseApproval:
                 self.state.status, self.state.stage = "in_review", result.outcome.route[0]
                 self.state.route, self.state.review_round = result.outcome.route, sent.review_round
                 self.state.clock = result.outcome.clock
+                self.state.late_approval = result.outcome.late_approval
                 self._open_stage(self.state.stage)
             elif result.status == RECORDED and result.outcome.clock is not None:
                 self.state.clock = result.outcome.clock
@@ -432,6 +433,10 @@ class ResponseApproval:
                 self.state.reviewers[request.actor.username] = request.stage
                 self.state.status, self.state.stage = sent.next_status, sent.next_stage
                 self._open_stage(sent.next_stage)
+                if sent.next_status == "approved":
+                    await self._after_approval()
+                elif sent.next_status != "in_review":
+                    self.state.scheduled_at = self.state.publisher = None  # asked of old text
             return self.state
 
     @decide.validator
@@ -492,29 +497,67 @@ class ResponseApproval:
     async def publish(self, request: PublishRequest) -> DraftState:
         async with self._lock:
             at = request.at
+            check = lambda: self._check_publish(request)  # noqa: E731
             if at is None or at <= workflow.now():
-                await self._publish(
-                    request.actor.username,
-                    self._key("publish"),
-                    lambda: self._check_publish(request),
-                )
+                await self._publish(request.actor.username, self._key("publish"), check)
                 return self.state
-            result = await self._close_stage(
-                "schedule",
-                lambda: self._check_publish(request),
-                status="scheduled",
-                actor=request.actor.username,
-                role="publisher",
-                payload={"at": at.isoformat()},
-            )
-            if result.status == APPLIED:
-                self.state.status, self.state.scheduled_at = "scheduled", at
-                self.state.publisher = request.actor.username
+            if self.state.status == "in_review":
+                # A time asked for before the approval: kept until the approval comes.
+                result, _ = await self._transition(
+                    self._key("request-publish"),
+                    check,
+                    "record_transition",
+                    lambda **recording: Transition(
+                        **recording,
+                        status=self.state.status,
+                        stage=self.state.stage,
+                        actor=request.actor.username,
+                        role="publisher",
+                        action="draft.publish_requested",
+                        version=self.state.version,
+                        payload={"at": at.isoformat()},
+                    ),
+                )
+                if result.status == APPLIED:
+                    self.state.scheduled_at, self.state.publisher = at, request.actor.username
+                return self.state
+            await self._schedule(request.actor.username, at, check)
             return self.state
+
+    async def _schedule(self, publisher: str, at: datetime, check: Callable[[], None]) -> None:
+        result = await self._close_stage(
+            "schedule",
+            check,
+            status="scheduled",
+            actor=publisher,
+            role="publisher",
+            payload={"at": at.isoformat()},
+        )
+        if result.status == APPLIED:
+            self.state.status, self.state.scheduled_at = "scheduled", at
+            self.state.publisher = publisher
+
+    async def _after_approval(self) -> None:
+        """A publish time was asked for during the review: schedule it, or, if it has
+        passed, do what the rule set says (publish at once, or hold for a publisher)."""
+        at, publisher = self.state.scheduled_at, self.state.publisher
+        if at is None or publisher is None:
+            return
+
+        def approved() -> None:
+            if self.state.status != "approved":
+                raise _refuse(CONFLICT, f"a draft that is {self.state.status} is not published")
+
+        if at > workflow.now():
+            await self._schedule(publisher, at, approved)
+        elif self.state.late_approval == "publish":
+            await self._publish(publisher, self._key("publish-late"), approved)
+        else:
+            self.state.scheduled_at = self.state.publisher = None  # held for a publisher
 
     @publish.validator
     def _validate_publish(self, request: PublishRequest) -> None:
-        if not (self._recorded("publish") or self._recorded("schedule")):
+        if not any(self._recorded(a) for a in ("publish", "schedule", "request-publish")):
             self._check_publish(request)
 
     def _check_publish(self, request: PublishRequest) -> None:
@@ -522,8 +565,16 @@ class ResponseApproval:
             raise _refuse(FORBIDDEN, "publishing needs the publisher role")
         if request.actor.username == self.state.author:
             raise _refuse(FORBIDDEN, "the author of a draft never publishes it")
-        if self.state.status != "approved":
-            raise _refuse(CONFLICT, f"a draft that is {self.state.status} cannot be published")
+        if self.state.status == "approved":
+            return
+        later = request.at is not None and request.at > workflow.now()
+        if self.state.status == "in_review" and later:
+            return  # a time asked for before the approval (see `publish`)
+        raise _refuse(
+            CONFLICT,
+            f"a draft that is {self.state.status} cannot be published"
+            + (" now; ask for a later time" if self.state.status == "in_review" else ""),
+        )
 
     async def _publish(self, publisher: str, key: str, check: Callable[[], None]) -> None:
         """Post the reply through an ordinary activity (it calls the outside world)."""

@@ -127,6 +127,7 @@ class DraftState:
     clock: ReviewClock | None = None
     stage_opened_at: datetime | None = None
     sla_breached: bool = False
+    late_approval: str = "hold"
     # Event keys of the reminders, escalations and expiry this workflow recorded.
     alarms: list[str] = field(default_factory=list)
 
@@ -138,6 +139,7 @@ class SubmitOutcome:
     route: list[str]
     ruleset_version: str
     clock: ReviewClock | None = None
+    late_approval: str = "hold"  # see `policies.engine.LATE_APPROVAL`
 
 
 @dataclass(frozen=True, kw_only=True)

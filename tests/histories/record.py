@@ -1,13 +1,16 @@
-"""Record the histories the replay test checks: `python -m tests.histories.record`.
+"""Record the histories the replay test checks: `python -m tests.histories.record [NAME...]`
+(all scenarios, or the named ones: a new scenario is recorded alone).
 
 Runs each scenario against a fresh dev server and a fresh SQLite file and writes its
 history as JSON beside this file. Re-record only when a workflow change is meant to be
 incompatible (and then version the workflow instead, if drafts are in flight anywhere).
+Review SLAs are seconds long here, so the timed scenarios record their alarms.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,6 +26,7 @@ from records import drafts
 from records.db import Database
 from records.migrations import upgrade
 from records.models import Post
+from records.settings import Settings
 from workflows import devserver
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
@@ -102,15 +106,38 @@ async def rejected(handle: Handle) -> None:
     await handle.result()
 
 
+async def escalated_then_approved(handle: Handle) -> None:
+    """Submitted, reminded, escalated (SLA), then approved; a publish time asked for
+    during the review is scheduled by the approval."""
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    at = datetime.now(UTC) + timedelta(seconds=4)
+    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUB, at=at))
+    await asyncio.sleep(2.5)  # past the reminder (0.6 s) and the deadline (1.2 s)
+    await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+    )
+    await handle.result()
+
+
+async def expired(handle: Handle) -> None:
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    await handle.result()  # the post's deadline (3 s) passes in review
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[Handle], Awaitable[None]]]] = {
     "full_story": (FAULT, full_story),
     "scheduled_then_withdrawn": (CLEAN, scheduled_then_withdrawn),
     "scheduled_then_published": (CLEAN, scheduled_then_published),
     "rejected": (CLEAN, rejected),
+    "escalated_then_approved": (CLEAN, escalated_then_approved),
+    "expired": (CLEAN, expired),
 }
+SETTINGS = Settings(sla_minutes={"comms": 0.02, "legal": 0.02}, sla_reminder_fraction=0.5)
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    chosen = {n: SCENARIOS[n] for n in names} if names else SCENARIOS
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/record.db"
         upgrade(url)
@@ -121,8 +148,8 @@ async def main() -> None:
         )
         queue = f"record-{uuid.uuid4().hex[:6]}"
         with ThreadPoolExecutor(ACTIVITY_THREADS) as executor:
-            async with build_worker(env.client, queue, database, executor):
-                for name, (body, scenario) in SCENARIOS.items():
+            async with build_worker(env.client, queue, database, executor, settings=SETTINGS):
+                for name, (body, scenario) in chosen.items():
                     with database.write_session() as session:
                         post = Post(
                             channel="x",
@@ -138,7 +165,12 @@ async def main() -> None:
                         draft_id = drafts.create(
                             session.connection(), post_id=post.id, author="agent", body=body
                         ).draft_id
-                        start = DraftStart(draft_id=draft_id, author="agent")
+                        expires = datetime.now(UTC) + timedelta(seconds=3)
+                        start = DraftStart(
+                            draft_id=draft_id,
+                            author="agent",
+                            expires_at=expires if name == "expired" else None,
+                        )
                     handle = await env.client.start_workflow(
                         ResponseApproval.run, start, id=f"draft-{start.draft_id}", task_queue=queue
                     )
@@ -151,4 +183,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))
