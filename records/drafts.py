@@ -85,6 +85,11 @@ def create(
         raise Conflict(f"post {post_id} is {post.status}; it takes no new reply")
     expires_at = deadline(post.received_at, post.priority) if deadline else None
     now = utcnow()
+    if expires_at is not None and expires_at <= now:
+        raise Conflict(
+            f"post {post_id}'s reply deadline passed at {expires_at.isoformat()}; "
+            "it takes no new reply"
+        )
     draft_id = int(
         connection.execute(
             DRAFTS.insert().returning(DRAFTS.c.id),

@@ -126,6 +126,9 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         data_dir=tmp_path,
         temporal_address="127.0.0.1:1",  # nothing listens: tests that need Temporal say so
+        # Fixtures' posts carry fixed dates: no reply deadline, or they would expire one day.
+        # tests/test_sla.py sets deadlines (and moves the clock) itself.
+        post_deadline_minutes={},
     )
 
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -25,6 +25,7 @@ from policies.engine import RuleSet
 from policies.sla import ServiceLevels
 from records import drafts
 from records.db import Database
+from records.errors import Conflict
 from records.models import Post, Role
 from records.settings import Settings
 from records.tables import DRAFTS, EVENTS, NOTIFICATIONS, POSTS, STAGE_REVIEWS
@@ -406,3 +407,27 @@ async def test_a_late_approval_is_published_at_once_when_the_rule_set_says_so(
             )
             assert state.status == "published"
             assert clock.actions(draft_id_of(handle))[-1] == "draft.published"
+
+
+def test_no_new_draft_once_the_post_deadline_has_passed(database: Database) -> None:
+    levels = ServiceLevels.of(SETTINGS)
+    with database.write_session() as session:
+        post = Post(
+            channel="x",
+            external_id=uuid.uuid4().hex,
+            author="@customer",
+            text="Hello?",
+            url="https://x.example/1",
+            received_at=datetime.now(UTC) - timedelta(days=2),  # normal posts get one day
+        )
+        session.add(post)
+        session.flush()
+        assert post.id is not None
+        with pytest.raises(Conflict, match="deadline passed"):
+            drafts.create(
+                session.connection(),
+                post_id=post.id,
+                author="agent",
+                body=CLEAN,
+                deadline=levels.post_deadline,
+            )
