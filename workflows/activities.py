@@ -377,7 +377,7 @@ class RecordActivities:
             }
             draft, stage = f"Draft {alarm.draft_id}", alarm.stage
             if alarm.kind == REMIND:
-                _mark_stage(connection, alarm, reminded_at=now)
+                _mark_stage(connection, alarm, now)
                 action = "draft.sla_reminder"
                 deliveries = self._notify(
                     connection,
@@ -387,7 +387,7 @@ class RecordActivities:
                     **common,
                 )
             elif alarm.kind == ESCALATE:
-                _mark_stage(connection, alarm, breached_at=now)
+                _mark_stage(connection, alarm, now)
                 action = "draft.sla_breached"
                 backup = self.levels.backup_roles.get(stage or "")
                 deliveries = self._notify(
@@ -465,23 +465,23 @@ def _close_stage(
     connection: Connection, draft_id: int, outcome: str, *, stage: str | None = None
 ) -> None:
     """Close the draft's open stage review (there is at most one) with `outcome`."""
-    query = update(STAGE_REVIEWS).where(
-        STAGE_REVIEWS.c.draft_id == draft_id, STAGE_REVIEWS.c.closed_at.is_(None)
-    )
-    if stage is not None:
-        query = query.where(STAGE_REVIEWS.c.stage == stage)
-    connection.execute(query.values(closed_at=utcnow(), outcome=outcome))
+    params = {"b_draft_id": draft_id, "new_closed_at": utcnow(), "new_outcome": outcome}
+    if stage is None:
+        connection.execute(_CLOSE_OPEN, params)
+    else:
+        connection.execute(_CLOSE_STAGE, {**params, "b_stage": stage})
 
 
-def _mark_stage(connection: Connection, alarm: Alarm, **values: datetime) -> None:
+def _mark_stage(connection: Connection, alarm: Alarm, at: datetime) -> None:
+    """Note a stage's reminder or escalation time."""
     connection.execute(
-        update(STAGE_REVIEWS)
-        .where(
-            STAGE_REVIEWS.c.draft_id == alarm.draft_id,
-            STAGE_REVIEWS.c.review_round == alarm.review_round,
-            STAGE_REVIEWS.c.stage == alarm.stage,
-        )
-        .values(**values)
+        _REMINDED if alarm.kind == REMIND else _BREACHED,
+        {
+            "b_draft_id": alarm.draft_id,
+            "b_round": alarm.review_round,
+            "b_stage": alarm.stage,
+            "at": at,
+        },
     )
 
 
@@ -490,13 +490,33 @@ def _reviewers(connection: Connection, draft_id: int, author: str, stage: str) -
     anyone who filled another stage of it (separation of duties)."""
     others = {
         r.reviewer
-        for r in connection.execute(
-            select(DECISIONS.c.reviewer).where(
-                DECISIONS.c.draft_id == draft_id, DECISIONS.c.stage != stage
-            )
-        )
+        for r in connection.execute(_OTHER_REVIEWERS, {"draft_id": draft_id, "stage": stage})
     }
     return [p for p in notifications.holders(connection, stage) if p != author and p not in others]
+
+
+# Stage reviews and reviewers, built once (activities run on every action).
+_OPEN_STAGE = (
+    STAGE_REVIEWS.c.draft_id == bindparam("b_draft_id"),
+    STAGE_REVIEWS.c.closed_at.is_(None),
+)
+_CLOSED: dict[str, Any] = {"closed_at": bindparam("new_closed_at"), "outcome": bindparam("new_outcome")}
+_CLOSE_OPEN = update(STAGE_REVIEWS).where(*_OPEN_STAGE).values(_CLOSED)
+_CLOSE_STAGE = (
+    update(STAGE_REVIEWS)
+    .where(*_OPEN_STAGE, STAGE_REVIEWS.c.stage == bindparam("b_stage"))
+    .values(_CLOSED)
+)
+_THE_STAGE = (
+    STAGE_REVIEWS.c.draft_id == bindparam("b_draft_id"),
+    STAGE_REVIEWS.c.review_round == bindparam("b_round"),
+    STAGE_REVIEWS.c.stage == bindparam("b_stage"),
+)
+_REMINDED = update(STAGE_REVIEWS).where(*_THE_STAGE).values(reminded_at=bindparam("at"))
+_BREACHED = update(STAGE_REVIEWS).where(*_THE_STAGE).values(breached_at=bindparam("at"))
+_OTHER_REVIEWERS = select(DECISIONS.c.reviewer).where(
+    DECISIONS.c.draft_id == bindparam("draft_id"), DECISIONS.c.stage != bindparam("stage")
+)
 
 
 def _not_found(message: str) -> ApplicationError:
