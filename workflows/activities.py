@@ -500,7 +500,10 @@ _OPEN_STAGE = (
     STAGE_REVIEWS.c.draft_id == bindparam("b_draft_id"),
     STAGE_REVIEWS.c.closed_at.is_(None),
 )
-_CLOSED: dict[str, Any] = {"closed_at": bindparam("new_closed_at"), "outcome": bindparam("new_outcome")}
+_CLOSED: dict[str, Any] = {
+    "closed_at": bindparam("new_closed_at"),
+    "outcome": bindparam("new_outcome"),
+}
 _CLOSE_OPEN = update(STAGE_REVIEWS).where(*_OPEN_STAGE).values(_CLOSED)
 _CLOSE_STAGE = (
     update(STAGE_REVIEWS)
