@@ -11,6 +11,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,12 +22,15 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import select
 from temporalio.testing import ActivityEnvironment
 
+from policies.engine import RuleSet
+from records import drafts, notifications
 from records.db import Database
+from records.models import Role
 from records.settings import Settings
-from records.tables import DELIVERIES, NOTIFICATIONS
+from records.tables import DELIVERIES, NOTIFICATIONS, POSTS
 from tests.conftest import Headers
-from workflows.activities import NotifyActivities
-from workflows.contracts import DeliveryJob
+from workflows.activities import NotifyActivities, RecordActivities
+from workflows.contracts import CheckSubmission, DeliveryJob
 
 SECRET = "webhook-secret-for-tests"
 CLEAN = "Thanks for reaching out! We have sent you a direct message to sort this out."
@@ -338,3 +342,63 @@ async def test_a_supervisor_assigning_a_post_notifies_the_agent(
         n["event"]
         for n in (await client.get(f"{API}/notifications", headers=people["agent"])).json()["items"]
     ] == ["assigned"]
+
+
+def test_a_retried_transition_notifies_once(
+    database: Database, make_user: Callable[..., str]
+) -> None:
+    """The transition's compare-and-set makes its notifications once-only: a retry answers
+    `recorded` with the same pending deliveries, and writes no second notification."""
+    make_user("agent", Role.agent)
+    make_user("reviewer", Role.comms)
+    with database.write() as c:
+        notifications.choose(c, "reviewer", {"review_requested": ["in_app", "webhook"]})
+        post_id = c.execute(
+            POSTS.insert().returning(POSTS.c.id),
+            {
+                "channel": "x",
+                "external_id": "retry-1",
+                "author": "@c",
+                "text": "Hi",
+                "url": "https://x.example/1",
+                "received_at": datetime(2026, 11, 1, tzinfo=UTC),
+                "priority": "normal",
+                "status": "new",
+            },
+        ).scalar_one()
+        draft_id = drafts.create(c, post_id=post_id, author="agent", body=CLEAN).draft_id
+    activities = RecordActivities(database, RuleSet.load(), outbound=("webhook",))
+    request = CheckSubmission(
+        event_key=f"draft-{draft_id}/submit/once",
+        expected=0,
+        draft_id=draft_id,
+        version=1,
+        actor="agent",
+        review_round=1,
+    )
+    first = ActivityEnvironment().run(activities.submit_checks, request)
+    again = ActivityEnvironment().run(activities.submit_checks, request)
+    assert (first.status, again.status) == ("applied", "recorded")
+    assert len(first.deliveries) == 1 and again.deliveries == first.deliveries
+    with database.engine.connect() as c:
+        told = c.execute(
+            select(NOTIFICATIONS.c.recipient).where(NOTIFICATIONS.c.event_key == request.event_key)
+        ).all()
+    assert [r.recipient for r in told] == ["reviewer"]
+    assert len(deliveries(database)) == 1
+
+
+@pytest.mark.temporal
+async def test_a_rejection_tells_the_author_why(
+    client: httpx.AsyncClient, people: dict[str, Headers]
+) -> None:
+    draft_id = await new_draft(client, people)
+    await client.post(f"{API}/drafts/{draft_id}/submit", headers=people["agent"])
+    rejected = await client.post(
+        f"{API}/drafts/{draft_id}/decisions",
+        headers=people["comms"],
+        json={"stage": "comms", "decision": "reject", "version": 1, "comment": "Off-brand"},
+    )
+    assert rejected.json()["status"] == "rejected"
+    [item] = (await client.get(f"{API}/notifications", headers=people["agent"])).json()["items"]
+    assert item["event"] == "rejected" and "Off-brand" in item["message"]
