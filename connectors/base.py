@@ -25,6 +25,12 @@ class Posted:
     url: str | None = None
 
 
+class PublishRefused(Exception):
+    """The channel refused the reply and asking again cannot help (say, a 401 or a 403):
+    the draft becomes `publish_failed` with this reason, for a publisher to retry or
+    abandon. Anything else a publisher raises is retried."""
+
+
 class Publisher(Protocol):
     channel: str
 

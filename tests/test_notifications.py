@@ -9,7 +9,9 @@ import hmac
 import json
 import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -20,17 +22,29 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
-from temporalio.testing import ActivityEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from connectors.base import Posted, PublishRefused, Reply
+from connectors.outbox import OutboxPublisher
 from policies.engine import RuleSet
 from records import drafts, notifications
 from records.db import Database
 from records.models import Role
 from records.settings import Settings
-from records.tables import DELIVERIES, NOTIFICATIONS, POSTS
+from records.tables import DELIVERIES, NOTIFICATIONS, OUTBOX, POSTS, PUBLICATIONS
 from tests.conftest import Headers
 from workflows.activities import NotifyActivities, RecordActivities
-from workflows.contracts import CheckSubmission, DeliveryJob
+from workflows.approval import ResponseApproval
+from workflows.contracts import (
+    Actor,
+    CheckSubmission,
+    DecisionRequest,
+    DeliveryJob,
+    DraftStart,
+    PublishRequest,
+    SubmitRequest,
+)
+from workflows.worker import ACTIVITY_THREADS, build_worker
 
 SECRET = "webhook-secret-for-tests"
 CLEAN = "Thanks for reaching out! We have sent you a direct message to sort this out."
@@ -402,3 +416,89 @@ async def test_a_rejection_tells_the_author_why(
     assert rejected.json()["status"] == "rejected"
     [item] = (await client.get(f"{API}/notifications", headers=people["agent"])).json()["items"]
     assert item["event"] == "rejected" and "Off-brand" in item["message"]
+
+
+class RefusesOnce(OutboxPublisher):
+    """The outbox, except that the first reply is refused as a platform would a bad token."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.refused = 0
+
+    def post(self, reply: Reply) -> Posted:
+        if not self.refused:
+            self.refused += 1
+            raise PublishRefused("401 Unauthorized: the channel's token was revoked")
+        return super().post(reply)
+
+
+@pytest.mark.temporal
+async def test_a_refused_reply_is_publish_failed_with_the_reason_and_can_be_retried(
+    temporal_env: WorkflowEnvironment, database: Database, make_user: Callable[..., str]
+) -> None:
+    for name, role in [("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)]:
+        make_user(name, role)
+    queue = f"refuse-{uuid.uuid4().hex[:8]}"
+    publisher = RefusesOnce(database)
+    agent = Actor(username="agent", roles=["agent"])
+    pub = Actor(username="pub", roles=["publisher"])
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(
+            temporal_env.client, queue, database, executor, publishers={"outbox": publisher}
+        ):
+            with database.write() as c:
+                post_id = c.execute(
+                    POSTS.insert().returning(POSTS.c.id),
+                    {
+                        "channel": "x",
+                        "external_id": queue,
+                        "author": "@c",
+                        "text": "Hi",
+                        "url": "https://x.example/1",
+                        "received_at": datetime(2026, 11, 1, tzinfo=UTC),
+                        "priority": "normal",
+                        "status": "new",
+                    },
+                ).scalar_one()
+                draft_id = drafts.create(c, post_id=post_id, author="agent", body=CLEAN).draft_id
+            handle = await temporal_env.client.start_workflow(
+                ResponseApproval.run,
+                DraftStart(draft_id=draft_id, author="agent"),
+                id=f"{queue}-draft-{draft_id}",
+                task_queue=queue,
+            )
+            await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=agent))
+            await handle.execute_update(
+                ResponseApproval.decide,
+                DecisionRequest(
+                    actor=Actor(username="comms", roles=["comms"]),
+                    stage="comms",
+                    decision="approve",
+                    version=1,
+                ),
+            )
+            state = await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=pub))
+            assert state.status == "publish_failed"
+            with database.engine.connect() as c:
+                publication = c.execute(
+                    select(PUBLICATIONS.c.status, PUBLICATIONS.c.error).where(
+                        PUBLICATIONS.c.draft_id == draft_id
+                    )
+                ).one()
+                told = c.execute(
+                    select(NOTIFICATIONS.c.recipient, NOTIFICATIONS.c.message).where(
+                        NOTIFICATIONS.c.event == "publish_failed"
+                    )
+                ).all()
+            assert publication.status == "failed" and "401" in (publication.error or "")
+            assert sorted(r.recipient for r in told) == ["agent", "pub"]
+            assert all("token was revoked" in r.message for r in told)
+
+            # A publisher tries again once the channel is fixed: posted once.
+            state = await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=pub))
+            assert state.status == "published"
+            with database.engine.connect() as c:
+                posted = c.execute(
+                    select(OUTBOX.c.id).where(OUTBOX.c.publication_key.like(f"draft-{draft_id}-%"))
+                ).all()
+            assert len(posted) == 1

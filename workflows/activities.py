@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from connectors.base import Publisher, Reply
+from connectors.base import Publisher, PublishRefused, Reply
 from policies.engine import RuleBook, RuleSet, TemplateBasis
 from policies.sla import ServiceLevels
 from records import audit, notifications, rulesets
@@ -791,7 +791,10 @@ class PublishActivities:
                 connection.execute(_CLAIM_AGAIN, {**which, "now": now})
         reply = Reply(key=key, channel=str(row.channel), in_reply_to=row.external_id, body=row.body)
         publisher = self._publisher(reply.channel)
-        posted = (publisher.lookup(key) if attempts else None) or publisher.post(reply)
+        try:
+            posted = (publisher.lookup(key) if attempts else None) or publisher.post(reply)
+        except PublishRefused as refused:
+            return self._refused(job, row, reply.channel, str(refused))
         with self.database.write() as connection:
             now = utcnow()
             connection.execute(
@@ -826,6 +829,42 @@ class PublishActivities:
                 outbound=self.outbound,
             )
         return Recorded(status=APPLIED, deliveries=deliveries)
+
+    def _refused(self, job: PublishJob, row: Any, channel: str, reason: str) -> Recorded:
+        """The channel refused the reply: the publication failed with the reason, the draft
+        is `publish_failed`, and its author and the publishers are told."""
+        with self.database.write() as connection:
+            now = utcnow()
+            connection.execute(
+                _FAILED,
+                {"b_draft_id": job.draft_id, "b_version": job.version, "now": now, "error": reason},
+            )
+            _update_draft(connection, job.draft_id, status="publish_failed", stage=None)
+            audit.append(
+                connection,
+                audit.NewEvent(
+                    actor=job.actor,
+                    role="publisher",
+                    action="draft.publish_failed",
+                    payload={"channel": channel, "reason": reason},
+                    draft_id=job.draft_id,
+                    version=job.version,
+                    content_sha256=row.content_sha256,
+                    event_key=job.event_key,
+                ),
+            )
+            publishers = notifications.holders(connection, "publisher")
+            deliveries = notifications.notify(
+                connection,
+                event="publish_failed",
+                recipients=[row.author, *(p for p in publishers if p != row.author)],
+                message=f"Draft {job.draft_id} could not be posted on {channel}: {reason}",
+                event_key=job.event_key,
+                draft_id=job.draft_id,
+                post_id=row.post_id,
+                outbound=self.outbound,
+            )
+        return Recorded(status=APPLIED, deliveries=deliveries, failure=reason)
 
 
 class NotifyActivities:
@@ -960,6 +999,11 @@ _CLAIM_AGAIN = (
     update(PUBLICATIONS)
     .where(*_PUBLICATION)
     .values(status="sent", attempts=PUBLICATIONS.c.attempts + 1, updated_at=bindparam("now"))
+)
+_FAILED = (
+    update(PUBLICATIONS)
+    .where(*_PUBLICATION)
+    .values(status="failed", error=bindparam("error"), updated_at=bindparam("now"))
 )
 _CONFIRM = (
     update(PUBLICATIONS)

@@ -78,7 +78,15 @@ DELIVERY_RETRY = RetryPolicy(
 )
 EDITABLE = ("draft", "changes_requested")
 EXPIRABLE = ("draft", "in_review", "changes_requested", "approved")
-WITHDRAWABLE = ("draft", "in_review", "changes_requested", "approved", "scheduled")
+WITHDRAWABLE = (
+    "draft",
+    "in_review",
+    "changes_requested",
+    "approved",
+    "scheduled",
+    "publish_failed",
+)
+PUBLISHABLE = ("approved", "publish_failed")  # the latter: a publisher tries again
 A = TypeVar("A")
 
 
@@ -565,9 +573,9 @@ class ResponseApproval:
             raise _refuse(FORBIDDEN, "publishing needs the publisher role")
         if request.actor.username == self.state.author:
             raise _refuse(FORBIDDEN, "the author of a draft never publishes it")
-        if self.state.status == "approved":
-            return
         later = request.at is not None and request.at > workflow.now()
+        if self.state.status == "approved" or (self.state.status in PUBLISHABLE and not later):
+            return
         if self.state.status == "in_review" and later:
             return  # a time asked for before the approval (see `publish`)
         raise _refuse(
@@ -590,7 +598,8 @@ class ResponseApproval:
             local=False,
         )
         if result.status == APPLIED:
-            self.state.status, self.state.stage = "published", None
+            self.state.stage = None
+            self.state.status = "publish_failed" if result.failure else "published"
 
     # --- withdraw ----------------------------------------------------------------------
 

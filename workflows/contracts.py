@@ -182,6 +182,7 @@ class Recorded:
     outcome: SubmitOutcome | None = None  # submit_checks only
     # Notifications this transition sends outside the app, each by its own activity.
     deliveries: list[int] = field(default_factory=list)
+    failure: str | None = None  # publish_reply: the channel's reason for refusing the reply
 
 
 # --- activity inputs ---------------------------------------------------------------------
