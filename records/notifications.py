@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
@@ -21,7 +21,7 @@ from records.errors import Invalid
 from records.tables import DELIVERIES, NOTIFICATIONS, PREFERENCES, USER_ROLES, USERS
 from records.types import utcnow
 
-EVENTS = (
+Event = Literal[
     "assigned",
     "review_requested",
     "reminder",
@@ -32,9 +32,10 @@ EVENTS = (
     "published",
     "publish_failed",
     "expired",
-)
-IN_APP, WEBHOOK, EMAIL = "in_app", "webhook", "email"
-CHANNELS = (IN_APP, WEBHOOK, EMAIL)
+]
+EVENTS: tuple[str, ...] = get_args(Event)
+ChannelName = Literal["in_app", "webhook", "email"]
+IN_APP, WEBHOOK, EMAIL = CHANNELS = get_args(ChannelName)
 DEFAULT_CHANNELS = (IN_APP,)
 
 

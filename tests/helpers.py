@@ -6,11 +6,13 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import Connection
 
 from records.db import Database
+from records.tables import POSTS
 
 
 def free_ports(count: int) -> list[int]:
@@ -38,6 +40,31 @@ def around_the_trigger(database: Database) -> Iterator[Connection]:
         yield conn
         if postgres:
             conn.exec_driver_sql(f"ALTER TABLE audit_events ENABLE TRIGGER {trigger}")
+
+
+def insert_post(
+    connection: Connection,
+    *,
+    received_at: datetime = datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
+    priority: str = "normal",
+    text: str = "Hello?",
+) -> int:
+    """A fresh inbound post on X written straight to the table (tests below the API); its id."""
+    return int(
+        connection.execute(
+            POSTS.insert().returning(POSTS.c.id),
+            {
+                "channel": "x",
+                "external_id": uuid.uuid4().hex,
+                "author": "@customer",
+                "text": text,
+                "url": "https://x.example/c/1",
+                "received_at": received_at,
+                "priority": priority,
+                "status": "new",
+            },
+        ).scalar_one()
+    )
 
 
 REPLY = "Thanks for reaching out! We have sent you a direct message."

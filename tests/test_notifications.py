@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,8 +30,9 @@ from records import drafts, notifications
 from records.db import Database
 from records.models import Role
 from records.settings import Settings
-from records.tables import DELIVERIES, NOTIFICATIONS, OUTBOX, POSTS, PUBLICATIONS
+from records.tables import DELIVERIES, NOTIFICATIONS, OUTBOX, PUBLICATIONS
 from tests.conftest import Headers
+from tests.helpers import insert_post, new_post
 from workflows.activities import NotifyActivities, RecordActivities
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
@@ -129,24 +129,10 @@ async def eventually(predicate: Callable[[], bool], seconds: float = 20) -> bool
     return predicate()
 
 
-async def new_draft(
-    client: httpx.AsyncClient, people: dict[str, Headers], body: str = CLEAN
-) -> int:
-    post = await client.post(
-        f"{API}/posts",
-        headers=people["agent"],
-        json={
-            "channel": "x",
-            "external_id": f"n-{body[:8]}-{len(body)}-{id(people)}",
-            "author": "@customer",
-            "text": "My card was charged twice",
-            "url": "https://x.example/1",
-            "received_at": "2026-11-22T10:00:00Z",
-        },
-    )
-    assert post.status_code == 201, post.text
+async def new_draft(client: httpx.AsyncClient, people: dict[str, Headers]) -> int:
+    post_id = await new_post(client, people["agent"], "My card was charged twice")
     draft = await client.post(
-        f"{API}/drafts", headers=people["agent"], json={"post_id": post.json()["id"], "body": body}
+        f"{API}/drafts", headers=people["agent"], json={"post_id": post_id, "body": CLEAN}
     )
     assert draft.status_code == 201, draft.text
     return int(draft.json()["id"])
@@ -322,19 +308,7 @@ async def test_a_supervisor_assigning_a_post_notifies_the_agent(
         json={"channels": {"assigned": ["in_app", "webhook"]}},
     )
     assert chosen.status_code == 200
-    post = await client.post(
-        f"{API}/posts",
-        headers=people["agent"],
-        json={
-            "channel": "x",
-            "external_id": "assign-1",
-            "author": "@customer",
-            "text": "Hello?",
-            "url": "https://x.example/2",
-            "received_at": "2026-11-22T10:00:00Z",
-        },
-    )
-    post_id = post.json()["id"]
+    post_id = await new_post(client, people["agent"], "Hello?")
     assigned = await client.post(
         f"{API}/posts/{post_id}/assign", headers=people["boss"], json={"assignee": "agent2"}
     )
@@ -367,19 +341,7 @@ def test_a_retried_transition_notifies_once(
     make_user("reviewer", Role.comms)
     with database.write() as c:
         notifications.choose(c, "reviewer", {"review_requested": ["in_app", "webhook"]})
-        post_id = c.execute(
-            POSTS.insert().returning(POSTS.c.id),
-            {
-                "channel": "x",
-                "external_id": "retry-1",
-                "author": "@c",
-                "text": "Hi",
-                "url": "https://x.example/1",
-                "received_at": datetime(2026, 11, 1, tzinfo=UTC),
-                "priority": "normal",
-                "status": "new",
-            },
-        ).scalar_one()
+        post_id = insert_post(c)
         draft_id = drafts.create(c, post_id=post_id, author="agent", body=CLEAN).draft_id
     activities = RecordActivities(database, RuleSet.load(), outbound=("webhook",))
     request = CheckSubmission(
@@ -447,19 +409,7 @@ async def test_a_refused_reply_is_publish_failed_with_the_reason_and_can_be_retr
             temporal_env.client, queue, database, executor, publishers={"outbox": publisher}
         ):
             with database.write() as c:
-                post_id = c.execute(
-                    POSTS.insert().returning(POSTS.c.id),
-                    {
-                        "channel": "x",
-                        "external_id": queue,
-                        "author": "@c",
-                        "text": "Hi",
-                        "url": "https://x.example/1",
-                        "received_at": datetime(2026, 11, 1, tzinfo=UTC),
-                        "priority": "normal",
-                        "status": "new",
-                    },
-                ).scalar_one()
+                post_id = insert_post(c)
                 draft_id = drafts.create(c, post_id=post_id, author="agent", body=CLEAN).draft_id
             handle = await temporal_env.client.start_workflow(
                 ResponseApproval.run,

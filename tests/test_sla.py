@@ -26,9 +26,10 @@ from policies.sla import ServiceLevels
 from records import drafts
 from records.db import Database
 from records.errors import Conflict
-from records.models import Post, Role
+from records.models import Role
 from records.settings import Settings
 from records.tables import DRAFTS, EVENTS, NOTIFICATIONS, POSTS, STAGE_REVIEWS
+from tests.helpers import insert_post
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
     Actor,
@@ -66,22 +67,11 @@ class Clock:
 
     async def draft(self, body: str = CLEAN, priority: str = "normal") -> WorkflowHandle:
         received = await self.env.get_current_time()
-        with self.database.write_session() as session:
-            post = Post(
-                channel="x",
-                external_id=uuid.uuid4().hex,
-                author="@customer",
-                text="Where is my refund?",
-                url="https://x.example/1",
-                received_at=received,
-                priority=priority,
-            )
-            session.add(post)
-            session.flush()
-            assert post.id is not None
+        with self.database.write() as connection:
+            post_id = insert_post(connection, received_at=received, priority=priority)
             created = drafts.create(
-                session.connection(),
-                post_id=post.id,
+                connection,
+                post_id=post_id,
                 author="agent",
                 body=body,
                 deadline=ServiceLevels.of(SETTINGS).post_deadline,
@@ -411,22 +401,13 @@ async def test_a_late_approval_is_published_at_once_when_the_rule_set_says_so(
 
 def test_no_new_draft_once_the_post_deadline_has_passed(database: Database) -> None:
     levels = ServiceLevels.of(SETTINGS)
-    with database.write_session() as session:
-        post = Post(
-            channel="x",
-            external_id=uuid.uuid4().hex,
-            author="@customer",
-            text="Hello?",
-            url="https://x.example/1",
-            received_at=datetime.now(UTC) - timedelta(days=2),  # normal posts get one day
-        )
-        session.add(post)
-        session.flush()
-        assert post.id is not None
+    with database.write() as connection:
+        # Normal posts get a day.
+        post_id = insert_post(connection, received_at=datetime.now(UTC) - timedelta(days=2))
         with pytest.raises(Conflict, match="deadline passed"):
             drafts.create(
-                session.connection(),
-                post_id=post.id,
+                connection,
+                post_id=post_id,
                 author="agent",
                 body=CLEAN,
                 deadline=levels.post_deadline,

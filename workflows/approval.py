@@ -303,7 +303,7 @@ class ResponseApproval:
         known = {f.name: getattr(standing, f.name) for f in dataclasses.fields(standing)}
         self.state = dataclasses.replace(self.state, **known)
 
-    async def _close_stage(
+    async def _move(
         self,
         action: str,
         check: Callable[[], None],
@@ -311,9 +311,12 @@ class ResponseApproval:
         status: str,
         actor: str,
         role: str,
+        stage: str | None = None,
+        event: str | None = None,
         payload: dict[str, str] | None = None,
     ) -> Recorded:
-        """Record a move to `status` with no stage open (scheduled, withdrawn)."""
+        """Record a move to `status` at `stage` (none open: scheduled, withdrawn) and its
+        audit event (`draft.<status>` unless `event` names another)."""
         key = self._key(action)
         result, _ = await self._transition(
             key,
@@ -322,10 +325,10 @@ class ResponseApproval:
             lambda **recording: Transition(
                 **recording,
                 status=status,
-                stage=None,
+                stage=stage,
                 actor=actor,
                 role=role,
-                action=f"draft.{status}",
+                action=event or f"draft.{status}",
                 version=self.state.version,
                 payload=payload or {},
             ),
@@ -511,20 +514,15 @@ class ResponseApproval:
                 return self.state
             if self.state.status == "in_review":
                 # A time asked for before the approval: kept until the approval comes.
-                result, _ = await self._transition(
-                    self._key("request-publish"),
+                result = await self._move(
+                    "request-publish",
                     check,
-                    "record_transition",
-                    lambda **recording: Transition(
-                        **recording,
-                        status=self.state.status,
-                        stage=self.state.stage,
-                        actor=request.actor.username,
-                        role="publisher",
-                        action="draft.publish_requested",
-                        version=self.state.version,
-                        payload={"at": at.isoformat()},
-                    ),
+                    status=self.state.status,
+                    stage=self.state.stage,
+                    actor=request.actor.username,
+                    role="publisher",
+                    event="draft.publish_requested",
+                    payload={"at": at.isoformat()},
                 )
                 if result.status == APPLIED:
                     self.state.scheduled_at, self.state.publisher = at, request.actor.username
@@ -533,7 +531,7 @@ class ResponseApproval:
             return self.state
 
     async def _schedule(self, publisher: str, at: datetime, check: Callable[[], None]) -> None:
-        result = await self._close_stage(
+        result = await self._move(
             "schedule",
             check,
             status="scheduled",
@@ -606,7 +604,7 @@ class ResponseApproval:
     @workflow.update
     async def withdraw(self, request: WithdrawRequest) -> DraftState:
         async with self._lock:
-            result = await self._close_stage(
+            result = await self._move(
                 "withdraw",
                 lambda: self._check_withdraw(request),
                 status="withdrawn",

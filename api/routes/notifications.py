@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,23 +13,11 @@ from api.deps import DatabaseDep, Principal, SettingsDep, require_roles
 from records import notifications
 from records.errors import Invalid
 from records.models import Role
+from records.notifications import ChannelName, Event
 from records.tables import USERS
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 Anyone = Annotated[Principal, Depends(require_roles(*Role))]
-Event = Literal[
-    "assigned",
-    "review_requested",
-    "reminder",
-    "escalated",
-    "changes_requested",
-    "approved",
-    "rejected",
-    "published",
-    "publish_failed",
-    "expired",
-]
-ChannelName = Literal["in_app", "webhook", "email"]
 
 
 class NotificationOut(BaseModel):
@@ -74,9 +62,6 @@ class PreferencesUpdate(BaseModel):
         description="where e-mail notifications go",
     )
     channels: dict[Event, list[ChannelName]] = Field(default_factory=dict)
-
-
-assert set(Event.__args__) == set(notifications.EVENTS)  # type: ignore[attr-defined]
 
 
 @router.get("", response_model=NotificationPage)
