@@ -83,36 +83,31 @@ def notify(
         for row in connection.execute(_CHOSEN, {"people": people, "event": event})
     }
     now = utcnow()
-    deliveries: list[int] = []
-    for person in people:
-        channels = chosen.get(person, DEFAULT_CHANNELS)
-        notification_id = connection.execute(
-            _NEW_NOTIFICATION,
-            {
-                "recipient": person,
-                "event": event,
-                "draft_id": draft_id,
-                "post_id": post_id,
-                "message": message[:500],
-                "event_key": event_key,
-                "in_app": IN_APP in channels,
-                "created_at": now,
-                "read_at": None,
-            },
-        ).scalar_one()
-        for channel in (c for c in channels if c != IN_APP and c in outbound):
-            deliveries.append(
-                connection.execute(
-                    _NEW_DELIVERY,
-                    {
-                        "notification_id": notification_id,
-                        "channel": channel,
-                        "status": "pending",
-                        "attempts": 0,
-                    },
-                ).scalar_one()
-            )
-    return deliveries
+    rows = [
+        {
+            "recipient": person,
+            "event": event,
+            "draft_id": draft_id,
+            "post_id": post_id,
+            "message": message[:500],
+            "event_key": event_key,
+            "in_app": IN_APP in chosen.get(person, DEFAULT_CHANNELS),
+            "created_at": now,
+            "read_at": None,
+        }
+        for person in people
+    ]
+    # One statement for all the people, one for their deliveries (ids in the rows' order).
+    ids = connection.execute(_NEW_NOTIFICATIONS, rows).scalars().all()
+    sends = [
+        {"notification_id": notification_id, "channel": channel, "status": "pending", "attempts": 0}
+        for person, notification_id in zip(people, ids, strict=True)
+        for channel in chosen.get(person, DEFAULT_CHANNELS)
+        if channel != IN_APP and channel in outbound
+    ]
+    if not sends:
+        return []
+    return list(connection.execute(_NEW_DELIVERIES, sends).scalars().all())
 
 
 def pending_deliveries(connection: Connection, event_key: str) -> list[int]:
@@ -233,5 +228,7 @@ _CHOSEN = select(PREFERENCES.c.username, PREFERENCES.c.channels).where(
     PREFERENCES.c.username.in_(bindparam("people", expanding=True)),
     PREFERENCES.c.event == bindparam("event"),
 )
-_NEW_NOTIFICATION = NOTIFICATIONS.insert().returning(NOTIFICATIONS.c.id)
-_NEW_DELIVERY = DELIVERIES.insert().returning(DELIVERIES.c.id)
+_NEW_NOTIFICATIONS = NOTIFICATIONS.insert().returning(
+    NOTIFICATIONS.c.id, sort_by_parameter_order=True
+)
+_NEW_DELIVERIES = DELIVERIES.insert().returning(DELIVERIES.c.id, sort_by_parameter_order=True)

@@ -126,11 +126,8 @@ class ResponseApproval:
 
         One timer per alarm: while the next alarm stays the same (say, the post's deadline
         through every edit of a draft), its timer keeps running."""
-        alarm = self._next_alarm()
-        status = lambda: self.state.status  # noqa: E731
-        moved_on = lambda: (  # noqa: E731
-            self._next_alarm() != alarm or status() == "scheduled" or status() in TERMINAL_STATES
-        )
+        alarm, leaving = self._next_alarm(), ("scheduled", *TERMINAL_STATES)
+        moved_on = lambda: self._next_alarm() != alarm or self.state.status in leaving  # noqa: E731
         if alarm is None:
             await workflow.wait_condition(moved_on)
             return
