@@ -35,6 +35,7 @@ from workflows.contracts import (
     Actor,
     DecisionRequest,
     DraftStart,
+    EditRequest,
     PublishRequest,
     SubmitRequest,
     WithdrawRequest,
@@ -307,11 +308,15 @@ async def approved_draft(clock: Clock) -> WorkflowHandle:
 
 async def test_a_scheduled_reply_is_published_at_its_time_and_not_before(clock: Clock) -> None:
     handle = await approved_draft(clock)
+    edit = EditRequest(actor=AGENT, body="A last-minute change", expected_version=1)
     at = await clock.env.get_current_time() + timedelta(hours=3)
     state = await handle.execute_update(
         ResponseApproval.publish, PublishRequest(actor=PUBLISHER, at=at)
     )
     assert state.status == "scheduled"
+    with pytest.raises(WorkflowUpdateFailedError) as refused:  # the approved text is final
+        await handle.execute_update(ResponseApproval.edit, edit)
+    assert "scheduled cannot be edited" in str(refused.value.cause)
     await clock.advance(179)
     assert (await handle.query(ResponseApproval.current)).status == "scheduled"
     assert "draft.published" not in clock.actions(draft_id_of(handle))
