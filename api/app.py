@@ -16,8 +16,10 @@ from api.policy import Policies
 from api.routes import (
     audit,
     auth,
+    channels,
     drafts,
     health,
+    inbound,
     notifications,
     policies,
     posts,
@@ -82,6 +84,7 @@ def create_app(
     # Routers are included directly on the app, one level deep (FastAPI walks every level
     # of nested routers to match each request).
     app.include_router(auth.router, prefix=API_PREFIX)
+    app.include_router(inbound.router, prefix=API_PREFIX)  # signed deliveries, no bearer token
     for routes in (
         users.router,
         posts.router,
@@ -91,6 +94,7 @@ def create_app(
         templates.router,
         notifications.router,
         reports.router,
+        channels.router,
     ):
         app.include_router(routes, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

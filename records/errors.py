@@ -15,6 +15,11 @@ class CountersignError(Exception):
         self.extra = extra
 
 
+class Unauthenticated(CountersignError):
+    status_code = 401
+    title = "Unauthorized"
+
+
 class NotFound(CountersignError):
     status_code = 404
     title = "Not found"

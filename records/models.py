@@ -394,6 +394,54 @@ class NotificationPreference(SQLModel, table=True):
     channels: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
 
 
+# --- channel accounts -------------------------------------------------------------------
+
+ACCOUNT_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+
+class ChannelAccountBase(SQLModel):
+    name: str = Field(
+        max_length=63,
+        schema_extra={"pattern": ACCOUNT_NAME_PATTERN},
+        description="also the inbound path: POST /api/v1/inbound/{name}",
+    )
+    channel: Channel
+    source: str | None = Field(
+        default=None,
+        max_length=32,
+        schema_extra={"pattern": r"^[a-z][a-z0-9_]{0,31}$"},
+        description="the inbound adapter its deliveries go through (e.g. meta, webhook)",
+    )
+    settings: dict[str, str] = Field(
+        default_factory=dict, sa_type=JSON, description="what is not secret (ids, base URLs)"
+    )
+
+
+class ChannelAccountCreate(ChannelAccountBase):
+    model_config = FORBID_EXTRA
+    credentials: dict[str, str] = Field(
+        default_factory=dict,
+        description="secrets (app secret, tokens): stored, never returned nor logged",
+    )
+
+
+class ChannelAccountPublic(ChannelAccountBase):
+    id: int
+    credential_names: list[str] = Field(description="which secrets are set (never their values)")
+    created_at: datetime
+
+
+class ChannelAccount(ChannelAccountBase, table=True):
+    __tablename__ = "channel_accounts"
+    __table_args__ = (UniqueConstraint("name", name="uq_channel_accounts_name"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    channel: Channel = Field(sa_type=String(32), nullable=False)
+    credentials: dict[str, str] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    created_by: str = Field(max_length=64)
+    created_at: datetime = _created()
+
+
 # --- rule sets --------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import Table
 
 from records.models import (
     AuditEvent,
+    ChannelAccount,
     Decision,
     Draft,
     DraftVersion,
@@ -44,3 +45,4 @@ STAGE_REVIEWS = _table(StageReview)
 NOTIFICATIONS = _table(Notification)
 DELIVERIES = _table(NotificationDelivery)
 PREFERENCES = _table(NotificationPreference)
+CHANNEL_ACCOUNTS = _table(ChannelAccount)

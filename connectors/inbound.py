@@ -1,0 +1,75 @@
+"""Inbound adapters: a platform's delivery (a webhook POST) verified, parsed and normalised
+to posts. One small class per source, found by name in the `countersign.inbound` entry-point
+group (see pyproject.toml), so a new source is a package, not an edit here."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Protocol
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboundPost:
+    """A post as every source gives it (`records.models.PostCreate` fields)."""
+
+    channel: str
+    external_id: str
+    author: str
+    text: str
+    url: str
+    received_at: datetime
+
+
+class BadSignature(Exception):
+    """The delivery is not signed with the account's secret: refused, nothing stored."""
+
+
+class Malformed(Exception):
+    """The delivery is signed but not something this source sends."""
+
+
+class InboundAdapter(Protocol):
+    """`credentials` and `settings` are the channel account's (`records.channels.Account`)."""
+
+    def verify(
+        self, headers: Mapping[str, str], body: bytes, credentials: Mapping[str, str]
+    ) -> None:
+        """Raise `BadSignature` unless the body is signed by the account's secret."""
+
+    def parse(self, body: bytes, channel: str, settings: Mapping[str, str]) -> list[InboundPost]:
+        """The posts in a verified delivery (none for events that are not new comments);
+        `Malformed` if it is not this source's shape."""
+
+
+def check_hmac(
+    secret: str | None, body: bytes, signature: str | None, prefix: str = "sha256="
+) -> None:
+    """Constant-time check of `prefix` + hex HMAC-SHA256 of `body` under `secret`."""
+    if not secret:
+        raise BadSignature("the channel account has no secret to check signatures with")
+    if not signature or not signature.startswith(prefix):
+        raise BadSignature(f"the signature header is missing or does not start with {prefix!r}")
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature[len(prefix) :]):
+        raise BadSignature("the signature does not match the body")
+
+
+@cache
+def adapter(source: str) -> InboundAdapter:
+    """The adapter registered under `source`; KeyError if none is."""
+    found = entry_points(group="countersign.inbound", name=source)
+    if not found:
+        raise KeyError(source)
+    adapter_class = next(iter(found)).load()
+    instance: InboundAdapter = adapter_class()
+    return instance
+
+
+def sources() -> list[str]:
+    return sorted(e.name for e in entry_points(group="countersign.inbound"))

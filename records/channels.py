@@ -1,0 +1,105 @@
+"""Channel accounts: an account on a platform (or a signed webhook source) with the
+settings and credentials its connectors need. Credentials are stored here and read only by
+the connectors: the API shows which are set, never their values, and nothing logs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from records import audit
+from records.errors import Conflict, NotFound
+from records.models import ChannelAccountCreate, ChannelAccountPublic
+from records.tables import CHANNEL_ACCOUNTS
+from records.types import utcnow
+
+
+@dataclass(frozen=True, repr=False)
+class Account:
+    """An account as the connectors see it (`repr` leaves the credentials out)."""
+
+    id: int
+    name: str
+    channel: str
+    source: str | None
+    settings: dict[str, str]
+    credentials: dict[str, str]
+
+    def __repr__(self) -> str:
+        return f"Account(name={self.name!r}, channel={self.channel!r}, source={self.source!r})"
+
+
+def create(
+    connection: Connection, data: ChannelAccountCreate, *, actor: str
+) -> ChannelAccountPublic:
+    row = {
+        "name": data.name,
+        "channel": data.channel.value,
+        "source": data.source,
+        "settings": data.settings,
+        "credentials": data.credentials,
+        "created_by": actor,
+        "created_at": utcnow(),
+    }
+    try:
+        with connection.begin_nested():
+            account_id = connection.execute(
+                CHANNEL_ACCOUNTS.insert().returning(CHANNEL_ACCOUNTS.c.id), row
+            ).scalar_one()
+    except IntegrityError as exc:
+        raise Conflict(f"a channel account named {data.name!r} exists", field="name") from exc
+    audit.append(
+        connection,
+        audit.NewEvent(
+            actor=actor,
+            role="admin",
+            action="channel.created",
+            # Which credentials were set, never their values.
+            payload={
+                "name": data.name,
+                "channel": data.channel.value,
+                "source": data.source,
+                "credentials": sorted(data.credentials),
+            },
+        ),
+    )
+    return public(connection, account_id)
+
+
+def public(connection: Connection, account_id: int) -> ChannelAccountPublic:
+    row = connection.execute(
+        select(CHANNEL_ACCOUNTS).where(CHANNEL_ACCOUNTS.c.id == account_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"no channel account {account_id}")
+    return _public(row)
+
+
+def listing(connection: Connection) -> list[ChannelAccountPublic]:
+    rows = connection.execute(select(CHANNEL_ACCOUNTS).order_by(CHANNEL_ACCOUNTS.c.name))
+    return [_public(r) for r in rows]
+
+
+def by_name(connection: Connection, name: str) -> Account:
+    row = connection.execute(
+        select(CHANNEL_ACCOUNTS).where(CHANNEL_ACCOUNTS.c.name == name)
+    ).first()
+    if row is None:
+        raise NotFound(f"no channel account named {name!r}")
+    return Account(
+        id=row.id,
+        name=row.name,
+        channel=row.channel,
+        source=row.source,
+        settings=dict(row.settings),
+        credentials=dict(row.credentials),
+    )
+
+
+def _public(row: object) -> ChannelAccountPublic:
+    mapping = dict(row._mapping)  # type: ignore[attr-defined]
+    credentials = mapping.pop("credentials")
+    return ChannelAccountPublic(**mapping, credential_names=sorted(credentials))
