@@ -1,14 +1,20 @@
-"""The publisher interface: one implementation per channel, each small and alike.
+"""The publisher interface: one implementation per channel, each small and alike, found
+by channel in the `countersign.publishers` entry-point group and built with its channel
+account (`records.channels.Account`).
 
 `key` identifies one publication (draft and version). A publisher must be able to find a
-reply it posted under that key, so that an attempt whose outcome is unknown (a timeout, a
-worker that died after the request left) is looked up before it is tried again.
+reply it posted (by the key where the platform keeps one, else by its parent and text), so
+that an attempt whose outcome is unknown (a timeout, a worker that died after the request
+left) is looked up before it is tried again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import timedelta
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,9 +37,24 @@ class PublishRefused(Exception):
     abandon. Anything else a publisher raises is retried."""
 
 
+class RateLimited(Exception):
+    """The channel asked us to wait (429): retried after `retry_after`."""
+
+    def __init__(self, message: str, retry_after: timedelta) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Publisher(Protocol):
     channel: str
 
     def post(self, reply: Reply) -> Posted: ...
 
-    def lookup(self, key: str) -> Posted | None: ...
+    def lookup(self, reply: Reply) -> Posted | None: ...
+
+
+@cache
+def publisher_class(channel: str) -> Any:
+    """The publisher class registered for `channel`, or None."""
+    found = entry_points(group="countersign.publishers", name=channel)
+    return next(iter(found)).load() if found else None

@@ -34,13 +34,13 @@ class OutboxPublisher:
                 return _posted(message_id)
         except IntegrityError:
             # Already posted under this key: the platform would not take it twice either.
-            found = self.lookup(reply.key)
+            found = self.lookup(reply)
             assert found is not None
             return found
 
-    def lookup(self, key: str) -> Posted | None:
+    def lookup(self, reply: Reply) -> Posted | None:
         with self.database.engine.connect() as connection:
-            message_id = connection.execute(_BY_KEY, {"key": key}).scalar()
+            message_id = connection.execute(_BY_KEY, {"key": reply.key}).scalar()
             return _posted(message_id) if message_id is not None else None
 
 

@@ -5,6 +5,7 @@ the connectors: the API shows which are set, never their values, and nothing log
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -84,11 +85,17 @@ def listing(connection: Connection) -> list[ChannelAccountPublic]:
 
 
 def by_name(connection: Connection, name: str) -> Account:
-    row = connection.execute(
-        select(CHANNEL_ACCOUNTS).where(CHANNEL_ACCOUNTS.c.name == name)
-    ).first()
+    return _account(connection, CHANNEL_ACCOUNTS.c.name == name, f"named {name!r}")
+
+
+def by_id(connection: Connection, account_id: int) -> Account:
+    return _account(connection, CHANNEL_ACCOUNTS.c.id == account_id, str(account_id))
+
+
+def _account(connection: Connection, which: Any, described: str) -> Account:
+    row = connection.execute(select(CHANNEL_ACCOUNTS).where(which)).first()
     if row is None:
-        raise NotFound(f"no channel account named {name!r}")
+        raise NotFound(f"no channel account {described}")
     return Account(
         id=row.id,
         name=row.name,

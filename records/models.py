@@ -196,6 +196,12 @@ class Post(PostBase, table=True):
     received_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
     status: str = Field(default=PostStatus.new.value, max_length=16)
     assignee: str | None = Field(default=None, max_length=64)
+    account_id: int | None = Field(
+        default=None,
+        foreign_key="channel_accounts.id",
+        sa_type=BigId,
+        description="the channel account it came through; its replies go out through it",
+    )
     created_at: datetime = _created()
     updated_at: datetime = _created()
 

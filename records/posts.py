@@ -36,12 +36,20 @@ def find(session: Session, channel: str, external_id: str) -> Post | None:
     ).first()
 
 
-def ingest(session: Session, data: PostCreate, *, actor: str, actor_role: str) -> tuple[Post, bool]:
-    """Store a post unless `(channel, external_id)` is known; returns the post and if it is new."""
+def ingest(
+    session: Session,
+    data: PostCreate,
+    *,
+    actor: str,
+    actor_role: str,
+    account_id: int | None = None,
+) -> tuple[Post, bool]:
+    """Store a post unless `(channel, external_id)` is known; returns the post and if it is
+    new. `account_id`: the channel account it came through (its replies go out by it)."""
     existing = find(session, data.channel.value, data.external_id)
     if existing is not None:
         return existing, False
-    post = Post.model_validate(data)
+    post = Post.model_validate(data, update={"account_id": account_id})
     try:
         with session.begin_nested():
             session.add(post)

@@ -38,7 +38,6 @@ PG_ADMIN_URL = os.environ.get(
     "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 TABLES = (
-    "channel_accounts",
     "notification_deliveries",
     "notifications",
     "notification_preferences",
@@ -51,6 +50,7 @@ TABLES = (
     "draft_versions",
     "drafts",
     "posts",
+    "channel_accounts",
     "user_roles",
     "users",
 )

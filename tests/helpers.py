@@ -48,6 +48,8 @@ def insert_post(
     received_at: datetime = datetime(2026, 11, 1, 9, 0, tzinfo=UTC),
     priority: str = "normal",
     text: str = "Hello?",
+    account_id: int | None = None,
+    external_id: str | None = None,
 ) -> int:
     """A fresh inbound post on X written straight to the table (tests below the API); its id."""
     return int(
@@ -55,13 +57,14 @@ def insert_post(
             POSTS.insert().returning(POSTS.c.id),
             {
                 "channel": "x",
-                "external_id": uuid.uuid4().hex,
+                "external_id": external_id or uuid.uuid4().hex,
                 "author": "@customer",
                 "text": text,
                 "url": "https://x.example/c/1",
                 "received_at": received_at,
                 "priority": priority,
                 "status": "new",
+                "account_id": account_id,
             },
         ).scalar_one()
     )

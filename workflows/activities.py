@@ -31,10 +31,10 @@ from sqlalchemy.engine import Connection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from connectors.base import Publisher, PublishRefused, Reply
+from connectors.base import Publisher, PublishRefused, RateLimited, Reply, publisher_class
 from policies.engine import RuleBook, RuleSet, TemplateBasis
 from policies.sla import ServiceLevels
-from records import audit, notifications, rulesets
+from records import audit, channels, notifications, rulesets
 from records.db import Database
 from records.drafts import add_version
 from records.notifications import EMAIL, WEBHOOK
@@ -626,6 +626,7 @@ _PUBLISHING = _of_version(
     POSTS.c.id.label("post_id"),
     POSTS.c.channel,
     POSTS.c.external_id,
+    POSTS.c.account_id,
     PUBLICATIONS.c.attempts,
 )
 
@@ -757,8 +758,16 @@ class PublishActivities:
         self.publishers = publishers
         self.outbound = tuple(outbound)
 
-    def _publisher(self, channel: str) -> Publisher:
-        # Until a channel has its own connector, its replies go to the local outbox.
+    def _publisher(self, channel: str, account_id: int | None) -> Publisher:
+        """The post's channel account's publisher (its channel's registered class, built
+        with the account); one given to the worker for the channel; else the local outbox."""
+        if account_id is not None:
+            with self.database.engine.connect() as connection:
+                account = channels.by_id(connection, account_id)
+            found = publisher_class(account.channel)
+            if found is not None:
+                publisher: Publisher = found(account)
+                return publisher
         return self.publishers.get(channel) or self.publishers["outbox"]
 
     @activity.defn(name="publish_reply")
@@ -790,11 +799,17 @@ class PublishActivities:
             else:
                 connection.execute(_CLAIM_AGAIN, {**which, "now": now})
         reply = Reply(key=key, channel=str(row.channel), in_reply_to=row.external_id, body=row.body)
-        publisher = self._publisher(reply.channel)
+        publisher = self._publisher(reply.channel, row.account_id)
         try:
-            posted = (publisher.lookup(key) if attempts else None) or publisher.post(reply)
+            posted = (publisher.lookup(reply) if attempts else None) or publisher.post(reply)
         except PublishRefused as refused:
             return self._refused(job, row, reply.channel, str(refused))
+        except RateLimited as limited:
+            raise ApplicationError(
+                f"{limited}; trying again in {limited.retry_after}",
+                type="RateLimited",
+                next_retry_delay=limited.retry_after,
+            ) from limited
         with self.database.write() as connection:
             now = utcnow()
             connection.execute(

@@ -81,7 +81,11 @@ async def receive(account_name: str, request: Request, database: DatabaseDep) ->
         with database.write_session() as session:
             for post in checked:
                 row, created = posts.ingest(
-                    session, post, actor=f"inbound:{account.name}"[:64], actor_role="integration"
+                    session,
+                    post,
+                    actor=f"inbound:{account.name}"[:64],
+                    actor_role="integration",
+                    account_id=account.id,
                 )
                 assert row.id is not None
                 stored.append(

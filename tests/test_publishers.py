@@ -1,0 +1,228 @@
+"""Publishing through a platform's API, at most once, against a local fake of X's API v2
+on 127.0.0.1 that answers as X does (payload shapes, 201/401/429, slow answers)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from records import channels, drafts
+from records.db import Database
+from records.models import ChannelAccountCreate, Role
+from records.tables import PUBLICATIONS
+from tests.helpers import insert_post
+from workflows.approval import ResponseApproval
+from workflows.contracts import (
+    Actor,
+    DecisionRequest,
+    DraftStart,
+    DraftState,
+    PublishRequest,
+    SubmitRequest,
+)
+from workflows.worker import ACTIVITY_THREADS, build_worker
+
+pytestmark = pytest.mark.temporal
+
+TOKEN = "x-user-token-for-tests"
+REPLY = "Thanks for reaching out! We have sent you a direct message."
+PARENT = "1861000000000000001"
+
+
+@dataclass
+class FakeX:
+    """Tweets posted, and what to do with each coming POST ("ok", "hang": store it, then
+    answer too late, "429", "401")."""
+
+    script: list[str] = field(default_factory=list)
+    tweets: list[dict[str, Any]] = field(default_factory=list)
+    post_times: list[float] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeX]:
+    state = FakeX()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status: int, payload: Any, **headers: str) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _authorised(self) -> bool:
+            if self.headers.get("Authorization") == f"Bearer {TOKEN}":
+                return True
+            self._answer(401, {"title": "Unauthorized", "detail": "Unauthorized", "status": 401})
+            return False
+
+        def do_POST(self) -> None:
+            sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            state.post_times.append(time.monotonic())
+            step = state.script.pop(0) if state.script else "ok"
+            if step == "429":
+                self._answer(429, {"title": "Too Many Requests"}, **{"Retry-After": "2"})
+                return
+            if step == "401" or not self._authorised():
+                if step == "401":
+                    self._answer(401, {"title": "Unauthorized", "detail": "Unauthorized"})
+                return
+            tweet = {
+                "id": str(1862000000000000000 + len(state.tweets)),
+                "text": sent["text"],
+                "referenced_tweets": [
+                    {"type": "replied_to", "id": sent["reply"]["in_reply_to_tweet_id"]}
+                ],
+            }
+            state.tweets.append(tweet)
+            if step == "hang":
+                time.sleep(2.5)  # the client gave up after 1 s: it cannot know this worked
+            self._answer(201, {"data": {"id": tweet["id"], "text": tweet["text"]}})
+
+        def do_GET(self) -> None:
+            if self._authorised():
+                self._answer(200, {"data": list(reversed(state.tweets))})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    thread.join(10)
+
+
+@dataclass
+class Desk:
+    env: WorkflowEnvironment
+    database: Database
+    queue: str
+    account_id: int
+
+    async def approved(self) -> WorkflowHandle[Any, DraftState]:
+        with self.database.write() as c:
+            post_id = insert_post(
+                c, account_id=self.account_id, external_id=PARENT + uuid.uuid4().hex[:4]
+            )
+            draft_id = drafts.create(c, post_id=post_id, author="agent", body=REPLY).draft_id
+        handle = await self.env.client.start_workflow(
+            ResponseApproval.run,
+            DraftStart(draft_id=draft_id, author="agent"),
+            id=f"{self.queue}-draft-{draft_id}",
+            task_queue=self.queue,
+        )
+        await handle.execute_update(
+            ResponseApproval.submit, SubmitRequest(actor=Actor(username="agent", roles=["agent"]))
+        )
+        await handle.execute_update(
+            ResponseApproval.decide,
+            DecisionRequest(
+                actor=Actor(username="comms", roles=["comms"]),
+                stage="comms",
+                decision="approve",
+                version=1,
+            ),
+        )
+        return handle
+
+    def publication(self, draft_id: int) -> Any:
+        with self.database.engine.connect() as c:
+            return c.execute(select(PUBLICATIONS).where(PUBLICATIONS.c.draft_id == draft_id)).one()
+
+
+@pytest.fixture
+async def desk(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    fake_x: FakeX,
+) -> AsyncIterator[Desk]:
+    for name, role in [("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)]:
+        make_user(name, role)
+    with database.write() as c:
+        account = channels.create(
+            c,
+            ChannelAccountCreate(
+                name="acme-x",
+                channel="x",
+                settings={"user_id": "42", "api_base": fake_x.url, "timeout_seconds": "1"},
+                credentials={"bearer_token": TOKEN},
+            ),
+            actor="admin",
+        )
+    queue = f"x-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(temporal_env.client, queue, database, executor):
+            yield Desk(temporal_env, database, queue, account.id)
+
+
+PUB = PublishRequest(actor=Actor(username="pub", roles=["publisher"]))
+
+
+def draft_of(handle: WorkflowHandle[Any, DraftState]) -> int:
+    return int(handle.id.rsplit("-", 1)[1])
+
+
+async def test_a_reply_goes_to_x_in_its_thread(desk: Desk, fake_x: FakeX) -> None:
+    handle = await desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "published"
+    [tweet] = fake_x.tweets
+    assert tweet["text"] == REPLY
+    assert tweet["referenced_tweets"][0]["id"].startswith(PARENT)
+    publication = desk.publication(draft_of(handle))
+    assert (publication.status, publication.external_id) == ("confirmed", tweet["id"])
+
+
+async def test_a_timeout_after_x_accepted_the_post_still_posts_once(
+    desk: Desk, fake_x: FakeX
+) -> None:
+    fake_x.script = ["hang"]
+    handle = await desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "published"
+    assert len(fake_x.tweets) == 1  # found by the look-up, not posted again
+    assert len(fake_x.post_times) == 1
+    publication = desk.publication(draft_of(handle))
+    assert (publication.attempts, publication.external_id) == (2, fake_x.tweets[0]["id"])
+
+
+async def test_429_waits_as_long_as_x_says_then_posts(desk: Desk, fake_x: FakeX) -> None:
+    fake_x.script = ["429"]
+    handle = await desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "published"
+    assert len(fake_x.tweets) == 1
+    first, second = fake_x.post_times
+    assert second - first >= 2  # Retry-After: 2
+
+
+async def test_401_ends_in_publish_failed_with_the_reason(desk: Desk, fake_x: FakeX) -> None:
+    fake_x.script = ["401"]
+    handle = await desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "publish_failed"
+    publication = desk.publication(draft_of(handle))
+    assert publication.status == "failed"
+    assert "401" in publication.error and "Unauthorized" in publication.error
+    assert fake_x.tweets == []
