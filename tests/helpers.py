@@ -50,13 +50,14 @@ def insert_post(
     text: str = "Hello?",
     account_id: int | None = None,
     external_id: str | None = None,
+    channel: str = "x",
 ) -> int:
-    """A fresh inbound post on X written straight to the table (tests below the API); its id."""
+    """A fresh inbound post written straight to the table (tests below the API); its id."""
     return int(
         connection.execute(
             POSTS.insert().returning(POSTS.c.id),
             {
-                "channel": "x",
+                "channel": channel,
                 "external_id": external_id or uuid.uuid4().hex,
                 "author": "@customer",
                 "text": text,

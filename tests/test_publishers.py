@@ -1,8 +1,10 @@
-"""Publishing through a platform's API, at most once, against a local fake of X's API v2
-on 127.0.0.1 that answers as X does (payload shapes, 201/401/429, slow answers)."""
+"""Publishing through a platform's API, at most once, against local fakes of X's API v2 and
+of a Mastodon instance on 127.0.0.1 that answer as they do (payload shapes, 201/401/429,
+idempotency keys, slow answers)."""
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 import time
@@ -12,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import select
@@ -118,11 +121,15 @@ class Desk:
     database: Database
     queue: str
     account_id: int
+    channel: str = "x"
 
     async def approved(self) -> WorkflowHandle[Any, DraftState]:
         with self.database.write() as c:
             post_id = insert_post(
-                c, account_id=self.account_id, external_id=PARENT + uuid.uuid4().hex[:4]
+                c,
+                account_id=self.account_id,
+                external_id=PARENT + uuid.uuid4().hex[:4],
+                channel=self.channel,
             )
             draft_id = drafts.create(c, post_id=post_id, author="agent", body=REPLY).draft_id
         handle = await self.env.client.start_workflow(
@@ -226,3 +233,142 @@ async def test_401_ends_in_publish_failed_with_the_reason(desk: Desk, fake_x: Fa
     assert publication.status == "failed"
     assert "401" in publication.error and "Unauthorized" in publication.error
     assert fake_x.tweets == []
+
+
+# --- Mastodon ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakeMastodon:
+    """Statuses posted (newest last), the Idempotency-Keys seen, and what to do with each
+    coming POST ("ok", "hang", "401")."""
+
+    script: list[str] = field(default_factory=list)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    url: str = ""
+
+
+@pytest.fixture
+def fake_mastodon() -> Iterator[FakeMastodon]:
+    state = FakeMastodon()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status: int, payload: Any) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            sent = (
+                json.loads(raw)
+                if self.headers.get("Content-Type", "").startswith("application/json")
+                else {k: v[0] for k, v in parse_qs(raw).items()}
+            )
+            step = state.script.pop(0) if state.script else "ok"
+            if step == "401" or self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self._answer(401, {"error": "The access token is invalid"})
+                return
+            key = self.headers.get("Idempotency-Key", "")
+            if key in state.keys:  # Mastodon answers a repeated key with the first status
+                self._answer(200, state.keys[key])
+                return
+            status = {
+                "id": str(109000 + len(state.statuses)),
+                "uri": f"{state.url}/users/acme/statuses/{109000 + len(state.statuses)}",
+                "url": f"{state.url}/@acme/{109000 + len(state.statuses)}",
+                "created_at": "2026-11-22T10:00:00.000Z",
+                "content": f"<p>{html.escape(sent['status'])}</p>",
+                "in_reply_to_id": sent.get("in_reply_to_id"),
+                "visibility": "public",
+                "account": {"id": "42", "username": "acme", "acct": "acme"},
+            }
+            state.statuses.append(status)
+            state.keys[key] = status
+            if step == "hang":
+                time.sleep(2.5)
+            self._answer(200, status)
+
+        def do_GET(self) -> None:
+            if self.path.startswith("/api/v1/accounts/verify_credentials"):
+                self._answer(200, {"id": "42", "username": "acme", "acct": "acme"})
+            else:
+                self._answer(200, list(reversed(state.statuses)))
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+async def mastodon_desk(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    fake_mastodon: FakeMastodon,
+) -> AsyncIterator[Desk]:
+    for name, role in [("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)]:
+        make_user(name, role)
+    with database.write() as c:
+        account = channels.create(
+            c,
+            ChannelAccountCreate(
+                name="acme-mastodon",
+                channel="mastodon",
+                settings={"api_base": fake_mastodon.url, "timeout_seconds": "1"},
+                credentials={"access_token": TOKEN},
+            ),
+            actor="admin",
+        )
+    queue = f"mastodon-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(temporal_env.client, queue, database, executor):
+            yield Desk(temporal_env, database, queue, account.id, channel="mastodon")
+
+
+async def test_a_reply_goes_to_mastodon_in_its_thread_with_an_idempotency_key(
+    mastodon_desk: Desk, fake_mastodon: FakeMastodon
+) -> None:
+    handle = await mastodon_desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "published"
+    [status] = fake_mastodon.statuses
+    assert status["in_reply_to_id"].startswith(PARENT)
+    assert status["content"] == f"<p>{html.escape(REPLY)}</p>"
+    [key] = fake_mastodon.keys
+    assert key == f"draft-{draft_of(handle)}-v1"
+    publication = mastodon_desk.publication(draft_of(handle))
+    assert (publication.status, publication.external_id) == ("confirmed", status["id"])
+
+
+async def test_a_mastodon_timeout_after_the_post_was_taken_posts_once(
+    mastodon_desk: Desk, fake_mastodon: FakeMastodon
+) -> None:
+    fake_mastodon.script = ["hang"]
+    handle = await mastodon_desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "published"
+    assert len(fake_mastodon.statuses) == 1
+    assert mastodon_desk.publication(draft_of(handle)).attempts == 2
+
+
+async def test_a_revoked_mastodon_token_ends_in_publish_failed(
+    mastodon_desk: Desk, fake_mastodon: FakeMastodon
+) -> None:
+    fake_mastodon.script = ["401"]
+    handle = await mastodon_desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "publish_failed"
+    error = mastodon_desk.publication(draft_of(handle)).error
+    assert "401" in error and "access token is invalid" in error

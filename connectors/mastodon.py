@@ -1,0 +1,79 @@
+"""Mastodon (Mastodon.py): a reply is a status with `in_reply_to_id` and an
+`Idempotency-Key` (the publication key), which Mastodon honours for an hour; after an
+unknown outcome it is looked up among the account's own statuses by parent and text.
+
+Account settings: `api_base` (the instance, e.g. https://mastodon.social), optionally
+`account_id` (else asked for) and `timeout_seconds`; credential: `access_token`."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from mastodon import Mastodon
+from mastodon.errors import (
+    MastodonAPIError,
+    MastodonRatelimitError,
+    MastodonServerError,
+)
+
+from connectors.base import Posted, PublishRefused, RateLimited, Reply
+
+_TAGS = re.compile(r"<[^>]+>")
+
+
+class MastodonPublisher:
+    channel = "mastodon"
+
+    def __init__(self, account: Any) -> None:
+        self.api = Mastodon(
+            access_token=account.credentials["access_token"],
+            api_base_url=account.settings["api_base"],
+            request_timeout=float(account.settings.get("timeout_seconds", "10")),
+            ratelimit_method="throw",  # Temporal does the waiting, not a sleeping thread
+            version_check_mode="none",
+        )
+        self.account_id = account.settings.get("account_id")
+
+    def post(self, reply: Reply) -> Posted:
+        with _translated(self.api):
+            status = self.api.status_post(
+                reply.body, in_reply_to_id=reply.in_reply_to, idempotency_key=reply.key
+            )
+        return Posted(external_id=str(status["id"]), url=status.get("url"))
+
+    def lookup(self, reply: Reply) -> Posted | None:
+        with _translated(self.api):
+            own = self.account_id or self.api.account_verify_credentials()["id"]
+            for status in self.api.account_statuses(own, limit=40):
+                parent = status.get("in_reply_to_id")
+                if str(parent) == reply.in_reply_to and _text(status["content"]) == reply.body:
+                    return Posted(external_id=str(status["id"]), url=status.get("url"))
+        return None
+
+
+@contextmanager
+def _translated(api: Mastodon) -> Iterator[None]:
+    """Mastodon.py's errors as the publishers' (`connectors.base`); anything else (network,
+    5xx) is left to be retried, after a look-up."""
+    try:
+        yield
+    except MastodonRatelimitError as error:
+        reset = api.ratelimit_reset
+        wait = max(float(reset) - time.time(), 1.0) if reset else 30.0
+        raise RateLimited("Mastodon answered 429", timedelta(seconds=wait)) from error
+    except MastodonAPIError as error:
+        if isinstance(error, MastodonServerError):
+            raise
+        _, status, reason, message = (*error.args, None, None, None, None)[:4]
+        raise PublishRefused(f"Mastodon refused the reply: {status} {message or reason}") from error
+
+
+def _text(content: str) -> str:
+    """A status's HTML as the plain text that was posted."""
+    return html.unescape(_TAGS.sub("", content.replace("<br />", "\n").replace("</p><p>", "\n\n")))
