@@ -1,4 +1,4 @@
-"""The generic signed JSON source: any system that can POST a post.
+"""The generic signed JSON source (any system that can POST a post) and its publisher.
 
 Body: `{"external_id", "author", "text", "url", "received_at"}` (one post) or
 `{"posts": [...]}`; header `X-Countersign-Signature: sha256=<hex HMAC-SHA256 of the body>`
@@ -6,11 +6,17 @@ under the account's `secret` credential. The account's channel is the posts' cha
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import httpx
+
+from connectors.base import Posted, Reply
+from connectors.http import raise_for_refusal
 from connectors.inbound import InboundPost, Malformed, check_hmac
 
 FIELDS = ("external_id", "author", "text", "url", "received_at")
@@ -57,3 +63,51 @@ def _post(item: Any, n: int, channel: str) -> InboundPost:
         url=item["url"],
         received_at=received,
     )
+
+
+class SignedJsonPublisher:
+    """Replies to a post that came through the signed JSON source go back to the same
+    system: `POST {reply_url}` with `{"key", "in_reply_to", "text"}`, signed like the
+    deliveries (`X-Countersign-Signature`) and carrying `Idempotency-Key: key`; the answer
+    is `{"id", "url"?}`. A reply is looked up by `GET {reply_url}?key=…` (404: not there).
+
+    Account settings: `reply_url`, optionally `timeout_seconds`; credential: `secret`."""
+
+    channel = "webhook"
+
+    def __init__(self, account: Any) -> None:
+        self.url = account.settings["reply_url"]
+        self.secret = account.credentials["secret"]
+        self.timeout = float(account.settings.get("timeout_seconds", "10"))
+
+    def post(self, reply: Reply) -> Posted:
+        body = json.dumps(
+            {"key": reply.key, "in_reply_to": reply.in_reply_to, "text": reply.body},
+            separators=(",", ":"),
+        ).encode()
+        signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        answer = httpx.post(
+            self.url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": reply.key,
+                "X-Countersign-Signature": f"sha256={signature}",
+            },
+            timeout=self.timeout,
+        )
+        raise_for_refusal(answer, "the webhook")
+        return _posted(answer.json())
+
+    def lookup(self, reply: Reply) -> Posted | None:
+        answer = httpx.get(self.url, params={"key": reply.key}, timeout=self.timeout)
+        if answer.status_code == 404:
+            return None
+        raise_for_refusal(answer, "the webhook")
+        return _posted(answer.json())
+
+
+def _posted(data: Any) -> Posted:
+    if not isinstance(data, dict) or not data.get("id"):
+        raise ValueError("the webhook's answer has no id")  # retried: the outcome is unknown
+    return Posted(external_id=str(data["id"]), url=data.get("url"))

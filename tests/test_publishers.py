@@ -4,6 +4,8 @@ idempotency keys, slow answers)."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import json
 import threading
@@ -16,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowHandle
@@ -25,6 +28,7 @@ from records import channels, drafts
 from records.db import Database
 from records.models import ChannelAccountCreate, Role
 from records.tables import PUBLICATIONS
+from tests.conftest import PASSWORD
 from tests.helpers import insert_post
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
@@ -372,3 +376,112 @@ async def test_a_revoked_mastodon_token_ends_in_publish_failed(
     assert state.status == "publish_failed"
     error = mastodon_desk.publication(draft_of(handle)).error
     assert "401" in error and "access token is invalid" in error
+
+
+# --- the signed JSON source, both ways, over the API -------------------------------------
+
+
+@pytest.fixture
+def shop() -> Iterator[dict[str, Any]]:
+    """The system on the other side of the signed JSON source: takes replies, finds them."""
+    state: dict[str, Any] = {"replies": {}, "headers": [], "url": ""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status: int, payload: Any) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state["headers"].append((dict(self.headers.items()), body))
+            reply = json.loads(body)
+            stored = state["replies"].setdefault(
+                reply["key"], {"id": f"r-{len(state['replies']) + 1}", **reply}
+            )
+            self._answer(201, {"id": stored["id"]})
+
+        def do_GET(self) -> None:
+            key = parse_qs(self.path.partition("?")[2]).get("key", [""])[0]
+            found = state["replies"].get(key)
+            self._answer(200, {"id": found["id"]}) if found else self._answer(404, {})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/replies"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    thread.join(10)
+
+
+async def test_a_signed_delivery_reaches_the_queue_and_its_approved_reply_goes_back_once(
+    client: httpx.AsyncClient,
+    people: dict[str, dict[str, str]],
+    shop: dict[str, Any],
+    make_user: Callable[..., str],
+) -> None:
+    make_user("admin", Role.admin)
+    secret = "shop-secret-0123456789abcdef"
+    token = await client.post(
+        "/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}
+    )
+    admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    created = await client.post(
+        "/api/v1/channels",
+        headers=admin,
+        json={
+            "name": "shop-events",
+            "channel": "webhook",
+            "source": "webhook",
+            "settings": {"reply_url": shop["url"]},
+            "credentials": {"secret": secret},
+        },
+    )
+    assert created.status_code == 201, created.text
+    delivery = json.dumps(
+        {
+            "external_id": "ticket-5521",
+            "author": "jo@example.com",
+            "text": "My parcel never came",
+            "url": "https://shop.example/tickets/5521",
+            "received_at": "2026-11-22T09:00:00Z",
+        }
+    ).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), delivery, hashlib.sha256).hexdigest()
+    received = await client.post(
+        "/api/v1/inbound/shop-events",
+        content=delivery,
+        headers={"X-Countersign-Signature": signature},
+    )
+    assert received.status_code == 200, received.text
+    [post] = received.json()["posts"]
+
+    queue = (await client.get("/api/v1/posts", headers=people["agent"])).json()["items"]
+    assert [p["external_id"] for p in queue] == ["ticket-5521"]
+    draft = await client.post(
+        "/api/v1/drafts", headers=people["agent"], json={"post_id": post["id"], "body": REPLY}
+    )
+    url = f"/api/v1/drafts/{draft.json()['id']}"
+    await client.post(f"{url}/submit", headers=people["agent"])
+    await client.post(
+        f"{url}/decisions",
+        headers=people["comms"],
+        json={"stage": "comms", "decision": "approve", "version": 1},
+    )
+    published = await client.post(f"{url}/publish", headers=people["pub"])
+    assert published.json()["status"] == "published", published.text
+
+    [reply] = shop["replies"].values()
+    assert (reply["in_reply_to"], reply["text"]) == ("ticket-5521", REPLY)
+    [(headers, body)] = shop["headers"]
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["X-Countersign-Signature"] == f"sha256={expected}"
+    assert headers["Idempotency-Key"] == reply["key"]
+    assert published.json()["publication"]["external_id"] == reply["id"]
