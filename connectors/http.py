@@ -45,6 +45,9 @@ def _reason(answer: httpx.Response) -> str:
     except ValueError:
         return answer.reason_phrase
     if isinstance(data, dict):
+        nested = data.get("error")
+        if isinstance(nested, dict):  # Meta Graph: {"error": {"message", "code", ...}}
+            data = nested
         for key in ("detail", "title", "error", "message"):
             if isinstance(data.get(key), str):
                 return str(data[key])

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -24,6 +25,8 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from connectors import meta_graph
+from connectors.base import PublishRefused, RateLimited
 from records import channels, drafts
 from records.db import Database
 from records.models import ChannelAccountCreate, Role
@@ -485,3 +488,179 @@ async def test_a_signed_delivery_reaches_the_queue_and_its_approved_reply_goes_b
     assert headers["X-Countersign-Signature"] == f"sha256={expected}"
     assert headers["Idempotency-Key"] == reply["key"]
     assert published.json()["publication"]["external_id"] == reply["id"]
+
+
+# --- Meta Graph ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakeGraph:
+    """Replies per parent comment, and what to do with each coming POST ("ok", "hang",
+    "throttle": Graph's code 4, "190": an expired token)."""
+
+    script: list[str] = field(default_factory=list)
+    replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    posts: int = 0
+    url: str = ""
+
+
+@pytest.fixture
+def fake_graph() -> Iterator[FakeGraph]:
+    state = FakeGraph()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self, status: int, payload: Any) -> None:
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_POST(self) -> None:
+            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            parent, edge = self.path.strip("/").split("/")[-2:]
+            step = state.script.pop(0) if state.script else "ok"
+            if step == "throttle":
+                self._answer(
+                    400, {"error": {"message": "Application request limit reached", "code": 4}}
+                )
+                return
+            if step == "190" or form.get("access_token") != [TOKEN]:
+                self._answer(
+                    400,
+                    {
+                        "error": {
+                            "message": "Error validating access token",
+                            "type": "OAuthException",
+                            "code": 190,
+                        }
+                    },
+                )
+                return
+            state.posts += 1
+            reply = {
+                "id": f"{parent}_{9000 + state.posts}",
+                ("text" if edge == "replies" else "message"): form["message"][0],
+                "from": {"id": "1001"},
+            }
+            state.replies.setdefault(parent, []).append(reply)
+            if step == "hang":
+                time.sleep(2.5)
+            self._answer(200, {"id": reply["id"]})
+
+        def do_GET(self) -> None:
+            parent = self.path.split("?")[0].strip("/").split("/")[-2]
+            self._answer(200, {"data": state.replies.get(parent, [])})
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v21.0"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture
+async def meta_desk(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    fake_graph: FakeGraph,
+) -> AsyncIterator[Desk]:
+    for name, role in [("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)]:
+        make_user(name, role)
+    with database.write() as c:
+        account = channels.create(
+            c,
+            ChannelAccountCreate(
+                name="acme-meta",
+                channel="facebook",
+                source="meta",
+                settings={"page_id": "1001", "graph_base": fake_graph.url, "timeout_seconds": "1"},
+                credentials={"page_access_token": TOKEN, "app_secret": "s", "verify_token": "v"},
+            ),
+            actor="admin",
+        )
+    queue = f"meta-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(temporal_env.client, queue, database, executor):
+            yield Desk(temporal_env, database, queue, account.id, channel="facebook")
+
+
+@pytest.mark.parametrize("channel", ["facebook", "instagram"])
+async def test_a_reply_goes_under_the_meta_comment(
+    meta_desk: Desk, fake_graph: FakeGraph, channel: str
+) -> None:
+    meta_desk.channel = channel
+    handle = await meta_desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "published"
+    [(parent, [reply])] = fake_graph.replies.items()
+    assert parent.startswith(PARENT)
+    assert reply["text" if channel == "instagram" else "message"] == REPLY
+
+
+async def test_a_graph_timeout_after_the_reply_was_taken_posts_once(
+    meta_desk: Desk, fake_graph: FakeGraph
+) -> None:
+    fake_graph.script = ["hang"]
+    handle = await meta_desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "published"
+    assert fake_graph.posts == 1
+    assert meta_desk.publication(draft_of(handle)).attempts == 2
+
+
+async def test_an_expired_graph_token_is_publish_failed(
+    meta_desk: Desk, fake_graph: FakeGraph
+) -> None:
+    fake_graph.script = ["190"]
+    handle = await meta_desk.approved()
+    state = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert state.status == "publish_failed"
+    assert "Error validating access token" in meta_desk.publication(draft_of(handle)).error
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "headers", "expected"),
+    [
+        (429, {}, {"Retry-After": "7"}, ("wait", 7)),
+        (429, {}, {}, ("wait", 30)),
+        (400, {"error": {"message": "limit reached", "code": 4}}, {}, ("wait", 60)),
+        (
+            400,
+            {"error": {"message": "Error validating access token", "code": 190}},
+            {},
+            ("refused", 0),
+        ),
+        (403, {"detail": "You are not allowed to reply"}, {}, ("refused", 0)),
+        (503, {}, {}, ("unknown", 0)),
+    ],
+)
+def test_what_a_platform_answer_means_for_a_publisher(
+    status: int, payload: Any, headers: dict[str, str], expected: tuple[str, int]
+) -> None:
+    """429 and Graph's throttling codes wait (as long as the platform says), other 4xx
+    cannot succeed, 5xx leaves the outcome unknown (retried after a look-up)."""
+    answer = httpx.Response(
+        status, json=payload, headers=headers, request=httpx.Request("POST", "https://p.example")
+    )
+    kind, seconds = expected
+    if kind == "wait":
+        with pytest.raises(RateLimited) as waited:
+            meta_graph._check(answer)
+        assert waited.value.retry_after == timedelta(seconds=seconds)
+    elif kind == "refused":
+        with pytest.raises(PublishRefused) as refused:
+            meta_graph._check(answer)
+        assert str(status) in str(refused.value)
+        reason = payload.get("detail") or payload["error"]["message"]
+        assert reason in str(refused.value)
+    else:
+        with pytest.raises(httpx.HTTPStatusError):
+            meta_graph._check(answer)
