@@ -47,16 +47,19 @@ class InboundAdapter(Protocol):
         `Malformed` if it is not this source's shape."""
 
 
-def check_hmac(
-    secret: str | None, body: bytes, signature: str | None, prefix: str = "sha256="
-) -> None:
-    """Constant-time check of `prefix` + hex HMAC-SHA256 of `body` under `secret`."""
+def sign(secret: str, body: bytes) -> str:
+    """`sha256=` + the hex HMAC-SHA256 of `body` under `secret`: how Countersign signs what
+    it sends, and how Meta and the signed JSON source sign what they send it."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def check_hmac(secret: str | None, body: bytes, signature: str | None) -> None:
+    """Constant-time check that `signature` is `sign(secret, body)`."""
     if not secret:
         raise BadSignature("the channel account has no secret to check signatures with")
-    if not signature or not signature.startswith(prefix):
-        raise BadSignature(f"the signature header is missing or does not start with {prefix!r}")
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature[len(prefix) :]):
+    if not signature or not signature.startswith("sha256="):
+        raise BadSignature("the signature header is missing or does not start with 'sha256='")
+    if not hmac.compare_digest(sign(secret, body), signature):
         raise BadSignature("the signature does not match the body")
 
 

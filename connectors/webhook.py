@@ -6,8 +6,6 @@ under the account's `secret` credential. The account's channel is the posts' cha
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -17,7 +15,7 @@ import httpx
 
 from connectors.base import Posted, Reply
 from connectors.http import raise_for_refusal
-from connectors.inbound import InboundPost, Malformed, check_hmac
+from connectors.inbound import InboundPost, Malformed, check_hmac, sign
 
 FIELDS = ("external_id", "author", "text", "url", "received_at")
 
@@ -85,14 +83,13 @@ class SignedJsonPublisher:
             {"key": reply.key, "in_reply_to": reply.in_reply_to, "text": reply.body},
             separators=(",", ":"),
         ).encode()
-        signature = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
         answer = httpx.post(
             self.url,
             content=body,
             headers={
                 "Content-Type": "application/json",
                 "Idempotency-Key": reply.key,
-                "X-Countersign-Signature": f"sha256={signature}",
+                "X-Countersign-Signature": sign(self.secret, body),
             },
             timeout=self.timeout,
         )

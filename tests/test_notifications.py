@@ -8,13 +8,11 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -32,7 +30,7 @@ from records.models import Role
 from records.settings import Settings
 from records.tables import DELIVERIES, NOTIFICATIONS, OUTBOX, PUBLICATIONS
 from tests.conftest import Headers
-from tests.helpers import insert_post, new_post
+from tests.helpers import JsonHandler, insert_post, new_post, serve
 from workflows.activities import NotifyActivities, RecordActivities
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
@@ -65,9 +63,9 @@ class Receiver:
 def receiver() -> Iterator[Receiver]:
     state = Receiver()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
+            body = self.body()
             state.received.append((dict(self.headers.items()), body))
             if len(state.received) <= state.failures:
                 self.send_response(500)
@@ -76,16 +74,9 @@ def receiver() -> Iterator[Receiver]:
                 self.send_response(204)
             self.end_headers()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/countersign"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    thread.join(10)
+    with serve(Handler) as base:
+        state.url = f"{base}/hooks/countersign"
+        yield state
 
 
 class Mailbox:

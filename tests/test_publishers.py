@@ -8,14 +8,13 @@ import hashlib
 import hmac
 import html
 import json
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -32,7 +31,7 @@ from records.db import Database
 from records.models import ChannelAccountCreate, Role
 from records.tables import PUBLICATIONS
 from tests.conftest import PASSWORD
-from tests.helpers import insert_post
+from tests.helpers import JsonHandler, insert_post, serve
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
     Actor,
@@ -66,33 +65,23 @@ class FakeX:
 def fake_x() -> Iterator[FakeX]:
     state = FakeX()
 
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, status: int, payload: Any, **headers: str) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def _authorised(self) -> bool:
             if self.headers.get("Authorization") == f"Bearer {TOKEN}":
                 return True
-            self._answer(401, {"title": "Unauthorized", "detail": "Unauthorized", "status": 401})
+            self.answer(401, {"title": "Unauthorized", "detail": "Unauthorized", "status": 401})
             return False
 
         def do_POST(self) -> None:
-            sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            sent = json.loads(self.body())
             state.post_times.append(time.monotonic())
             step = state.script.pop(0) if state.script else "ok"
             if step == "429":
-                self._answer(429, {"title": "Too Many Requests"}, **{"Retry-After": "2"})
+                self.answer(429, {"title": "Too Many Requests"}, **{"Retry-After": "2"})
                 return
             if step == "401" or not self._authorised():
                 if step == "401":
-                    self._answer(401, {"title": "Unauthorized", "detail": "Unauthorized"})
+                    self.answer(401, {"title": "Unauthorized", "detail": "Unauthorized"})
                 return
             tweet = {
                 "id": str(1862000000000000000 + len(state.tweets)),
@@ -104,22 +93,15 @@ def fake_x() -> Iterator[FakeX]:
             state.tweets.append(tweet)
             if step == "hang":
                 time.sleep(2.5)  # the client gave up after 1 s: it cannot know this worked
-            self._answer(201, {"data": {"id": tweet["id"], "text": tweet["text"]}})
+            self.answer(201, {"data": {"id": tweet["id"], "text": tweet["text"]}})
 
         def do_GET(self) -> None:
             if self._authorised():
-                self._answer(200, {"data": list(reversed(state.tweets))})
+                self.answer(200, {"data": list(reversed(state.tweets))})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    thread.join(10)
+    with serve(Handler) as base:
+        state.url = f"{base}"
+        yield state
 
 
 @dataclass
@@ -164,6 +146,24 @@ class Desk:
             return c.execute(select(PUBLICATIONS).where(PUBLICATIONS.c.draft_id == draft_id)).one()
 
 
+@asynccontextmanager
+async def desk_on(
+    env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    account: ChannelAccountCreate,
+) -> AsyncIterator[Desk]:
+    """The people of a reply's life, `account`, and a worker that publishes through it."""
+    for name, role in [("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)]:
+        make_user(name, role)
+    with database.write() as c:
+        account_id = channels.create(c, account, actor="admin").id
+    queue = f"{account.name}-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(env.client, queue, database, executor):
+            yield Desk(env, database, queue, account_id, channel=account.channel.value)
+
+
 @pytest.fixture
 async def desk(
     temporal_env: WorkflowEnvironment,
@@ -171,23 +171,14 @@ async def desk(
     make_user: Callable[..., str],
     fake_x: FakeX,
 ) -> AsyncIterator[Desk]:
-    for name, role in [("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)]:
-        make_user(name, role)
-    with database.write() as c:
-        account = channels.create(
-            c,
-            ChannelAccountCreate(
-                name="acme-x",
-                channel="x",
-                settings={"user_id": "42", "api_base": fake_x.url, "timeout_seconds": "1"},
-                credentials={"bearer_token": TOKEN},
-            ),
-            actor="admin",
-        )
-    queue = f"x-{uuid.uuid4().hex[:8]}"
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(temporal_env.client, queue, database, executor):
-            yield Desk(temporal_env, database, queue, account.id)
+    account = ChannelAccountCreate(
+        name="acme-x",
+        channel="x",
+        settings={"user_id": "42", "api_base": fake_x.url, "timeout_seconds": "1"},
+        credentials={"bearer_token": TOKEN},
+    )
+    async with desk_on(temporal_env, database, make_user, account) as desk:
+        yield desk
 
 
 PUB = PublishRequest(actor=Actor(username="pub", roles=["publisher"]))
@@ -260,17 +251,9 @@ class FakeMastodon:
 def fake_mastodon() -> Iterator[FakeMastodon]:
     state = FakeMastodon()
 
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, status: int, payload: Any) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+            raw = self.body().decode()
             sent = (
                 json.loads(raw)
                 if self.headers.get("Content-Type", "").startswith("application/json")
@@ -278,11 +261,11 @@ def fake_mastodon() -> Iterator[FakeMastodon]:
             )
             step = state.script.pop(0) if state.script else "ok"
             if step == "401" or self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self._answer(401, {"error": "The access token is invalid"})
+                self.answer(401, {"error": "The access token is invalid"})
                 return
             key = self.headers.get("Idempotency-Key", "")
             if key in state.keys:  # Mastodon answers a repeated key with the first status
-                self._answer(200, state.keys[key])
+                self.answer(200, state.keys[key])
                 return
             status = {
                 "id": str(109000 + len(state.statuses)),
@@ -298,24 +281,17 @@ def fake_mastodon() -> Iterator[FakeMastodon]:
             state.keys[key] = status
             if step == "hang":
                 time.sleep(2.5)
-            self._answer(200, status)
+            self.answer(200, status)
 
         def do_GET(self) -> None:
             if self.path.startswith("/api/v1/accounts/verify_credentials"):
-                self._answer(200, {"id": "42", "username": "acme", "acct": "acme"})
+                self.answer(200, {"id": "42", "username": "acme", "acct": "acme"})
             else:
-                self._answer(200, list(reversed(state.statuses)))
+                self.answer(200, list(reversed(state.statuses)))
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    thread.join(10)
+    with serve(Handler) as base:
+        state.url = f"{base}"
+        yield state
 
 
 @pytest.fixture
@@ -325,23 +301,14 @@ async def mastodon_desk(
     make_user: Callable[..., str],
     fake_mastodon: FakeMastodon,
 ) -> AsyncIterator[Desk]:
-    for name, role in [("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)]:
-        make_user(name, role)
-    with database.write() as c:
-        account = channels.create(
-            c,
-            ChannelAccountCreate(
-                name="acme-mastodon",
-                channel="mastodon",
-                settings={"api_base": fake_mastodon.url, "timeout_seconds": "1"},
-                credentials={"access_token": TOKEN},
-            ),
-            actor="admin",
-        )
-    queue = f"mastodon-{uuid.uuid4().hex[:8]}"
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(temporal_env.client, queue, database, executor):
-            yield Desk(temporal_env, database, queue, account.id, channel="mastodon")
+    account = ChannelAccountCreate(
+        name="acme-mastodon",
+        channel="mastodon",
+        settings={"api_base": fake_mastodon.url, "timeout_seconds": "1"},
+        credentials={"access_token": TOKEN},
+    )
+    async with desk_on(temporal_env, database, make_user, account) as desk:
+        yield desk
 
 
 async def test_a_reply_goes_to_mastodon_in_its_thread_with_an_idempotency_key(
@@ -389,39 +356,24 @@ def shop() -> Iterator[dict[str, Any]]:
     """The system on the other side of the signed JSON source: takes replies, finds them."""
     state: dict[str, Any] = {"replies": {}, "headers": [], "url": ""}
 
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, status: int, payload: Any) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
+            body = self.body()
             state["headers"].append((dict(self.headers.items()), body))
             reply = json.loads(body)
             stored = state["replies"].setdefault(
                 reply["key"], {"id": f"r-{len(state['replies']) + 1}", **reply}
             )
-            self._answer(201, {"id": stored["id"]})
+            self.answer(201, {"id": stored["id"]})
 
         def do_GET(self) -> None:
             key = parse_qs(self.path.partition("?")[2]).get("key", [""])[0]
             found = state["replies"].get(key)
-            self._answer(200, {"id": found["id"]}) if found else self._answer(404, {})
+            self.answer(200, {"id": found["id"]}) if found else self.answer(404, {})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/replies"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    thread.join(10)
+    with serve(Handler) as base:
+        state["url"] = f"{base}/replies"
+        yield state
 
 
 async def test_a_signed_delivery_reaches_the_queue_and_its_approved_reply_goes_back_once(
@@ -508,26 +460,18 @@ class FakeGraph:
 def fake_graph() -> Iterator[FakeGraph]:
     state = FakeGraph()
 
-    class Handler(BaseHTTPRequestHandler):
-        def _answer(self, status: int, payload: Any) -> None:
-            body = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
-            form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            form = parse_qs(self.body().decode())
             parent, edge = self.path.strip("/").split("/")[-2:]
             step = state.script.pop(0) if state.script else "ok"
             if step == "throttle":
-                self._answer(
+                self.answer(
                     400, {"error": {"message": "Application request limit reached", "code": 4}}
                 )
                 return
             if step == "190" or form.get("access_token") != [TOKEN]:
-                self._answer(
+                self.answer(
                     400,
                     {
                         "error": {
@@ -547,22 +491,15 @@ def fake_graph() -> Iterator[FakeGraph]:
             state.replies.setdefault(parent, []).append(reply)
             if step == "hang":
                 time.sleep(2.5)
-            self._answer(200, {"id": reply["id"]})
+            self.answer(200, {"id": reply["id"]})
 
         def do_GET(self) -> None:
             parent = self.path.split("?")[0].strip("/").split("/")[-2]
-            self._answer(200, {"data": state.replies.get(parent, [])})
+            self.answer(200, {"data": state.replies.get(parent, [])})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v21.0"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    thread.join(10)
+    with serve(Handler) as base:
+        state.url = f"{base}/v21.0"
+        yield state
 
 
 @pytest.fixture
@@ -572,24 +509,15 @@ async def meta_desk(
     make_user: Callable[..., str],
     fake_graph: FakeGraph,
 ) -> AsyncIterator[Desk]:
-    for name, role in [("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)]:
-        make_user(name, role)
-    with database.write() as c:
-        account = channels.create(
-            c,
-            ChannelAccountCreate(
-                name="acme-meta",
-                channel="facebook",
-                source="meta",
-                settings={"page_id": "1001", "graph_base": fake_graph.url, "timeout_seconds": "1"},
-                credentials={"page_access_token": TOKEN, "app_secret": "s", "verify_token": "v"},
-            ),
-            actor="admin",
-        )
-    queue = f"meta-{uuid.uuid4().hex[:8]}"
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with build_worker(temporal_env.client, queue, database, executor):
-            yield Desk(temporal_env, database, queue, account.id, channel="facebook")
+    account = ChannelAccountCreate(
+        name="acme-meta",
+        channel="facebook",
+        source="meta",
+        settings={"page_id": "1001", "graph_base": fake_graph.url, "timeout_seconds": "1"},
+        credentials={"page_access_token": TOKEN, "app_secret": "s", "verify_token": "v"},
+    )
+    async with desk_on(temporal_env, database, make_user, account) as desk:
+        yield desk
 
 
 @pytest.mark.parametrize("channel", ["facebook", "instagram"])

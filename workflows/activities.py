@@ -15,8 +15,6 @@ work.
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import json
 import smtplib
 from collections.abc import Sequence
@@ -32,6 +30,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from connectors.base import Publisher, PublishRefused, RateLimited, Reply, publisher_class
+from connectors.inbound import sign
 from policies.engine import RuleBook, RuleSet, TemplateBasis
 from policies.sla import ServiceLevels
 from records import audit, channels, notifications, rulesets
@@ -961,7 +960,6 @@ class NotifyActivities:
             },
             separators=(",", ":"),
         ).encode()
-        digest = hmac.new(self.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
         answer = httpx.post(
             self.webhook_url,
             content=body,
@@ -969,7 +967,7 @@ class NotifyActivities:
                 "Content-Type": "application/json",
                 "X-Countersign-Event": row.event,
                 "X-Countersign-Delivery": str(row.id),
-                "X-Countersign-Signature": f"sha256={digest}",
+                "X-Countersign-Signature": sign(self.webhook_secret, body),
             },
             timeout=10,
         )
