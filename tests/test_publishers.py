@@ -100,7 +100,7 @@ def fake_x() -> Iterator[FakeX]:
                 self.answer(200, {"data": list(reversed(state.tweets))})
 
     with serve(Handler) as base:
-        state.url = f"{base}"
+        state.url = base
         yield state
 
 
@@ -290,7 +290,7 @@ def fake_mastodon() -> Iterator[FakeMastodon]:
                 self.answer(200, list(reversed(state.statuses)))
 
     with serve(Handler) as base:
-        state.url = f"{base}"
+        state.url = base
         yield state
 
 
