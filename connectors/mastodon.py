@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mastodon import Mastodon
@@ -23,6 +23,7 @@ from mastodon.errors import (
 )
 
 from connectors.base import Posted, PublishRefused, RateLimited, Reply
+from connectors.inbound import InboundPost
 
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -77,3 +78,46 @@ def _translated(api: Mastodon) -> Iterator[None]:
 def _text(content: str) -> str:
     """A status's HTML as the plain text that was posted."""
     return html.unescape(_TAGS.sub("", content.replace("<br />", "\n").replace("</p><p>", "\n\n")))
+
+
+PAGE = 40
+
+
+def mentions(
+    account: Any, since_id: str | None, page: int = PAGE
+) -> Iterator[tuple[list[InboundPost], str]]:
+    """The account's mentions after the notification `since_id`, a page at a time, oldest
+    page first: (its posts, the page's newest notification id). A caller that stores a page
+    before moving its position on never skips a mention. With no `since_id`, the newest
+    page only (a new poller starts with the latest mentions, not the account's history)."""
+    api = MastodonPublisher(account).api
+    page = int(account.settings.get("page_size", page))
+    cursor = since_id
+    while True:
+        with _translated(api):
+            if cursor is None:
+                found = api.notifications(types=["mention"], limit=page)
+            else:
+                found = api.notifications(types=["mention"], min_id=cursor, limit=page)
+        notes = sorted(found, key=lambda n: int(n["id"]))
+        if not notes:
+            return
+        statuses = [n["status"] for n in notes if n.get("status")]
+        cursor = str(notes[-1]["id"])
+        yield [_inbound(status) for status in statuses], cursor
+        if since_id is None:
+            return
+
+
+def _inbound(status: Any) -> InboundPost:
+    created = status["created_at"]
+    if isinstance(created, str):
+        created = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    return InboundPost(
+        channel="mastodon",
+        external_id=str(status["id"]),
+        author="@" + str(status["account"]["acct"]),
+        text=_text(status["content"]),
+        url=str(status.get("url") or status["uri"]),
+        received_at=created if created.tzinfo else created.replace(tzinfo=UTC),
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import smtplib
 from collections.abc import Sequence
 from dataclasses import replace
@@ -24,18 +25,21 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from sqlalchemy import CursorResult, bindparam, case, select, update
 from sqlalchemy.engine import Connection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from connectors import mastodon
 from connectors.base import Publisher, PublishRefused, RateLimited, Reply, publisher_class
 from connectors.inbound import sign
 from policies.engine import RuleBook, RuleSet, TemplateBasis
 from policies.sla import ServiceLevels
-from records import audit, channels, notifications, rulesets
+from records import audit, channels, notifications, posts, rulesets
 from records.db import Database
 from records.drafts import add_version
+from records.models import PostCreate
 from records.notifications import EMAIL, WEBHOOK
 from records.tables import (
     DECISIONS,
@@ -60,6 +64,8 @@ from workflows.contracts import (
     Alarm,
     CheckSubmission,
     DeliveryJob,
+    Polled,
+    PollJob,
     PublishJob,
     RecordDecision,
     Recorded,
@@ -70,6 +76,8 @@ from workflows.contracts import (
     SubmitOutcome,
     Transition,
 )
+
+log = logging.getLogger("countersign.activities")
 
 
 class RecordActivities:
@@ -879,6 +887,41 @@ class PublishActivities:
                 outbound=self.outbound,
             )
         return Recorded(status=APPLIED, deliveries=deliveries, failure=reason)
+
+
+class PollActivities:
+    """Bringing a Mastodon account's mentions in as posts (`workflows.polling`)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @activity.defn(name="poll_mentions")
+    def poll_mentions(self, job: PollJob) -> Polled:
+        """Store the mentions after `since_id`, a page at a time, and say how far it got.
+        Retried from the same `since_id`, it finds the posts it stored already known."""
+        with self.database.engine.connect() as connection:
+            account = channels.by_id(connection, job.account_id)
+        since, stored = job.since_id, 0
+        for found, last in mastodon.mentions(account, job.since_id):
+            with self.database.write_session() as session:
+                for post in found:
+                    try:
+                        data = PostCreate.model_validate(vars(post))
+                    except ValidationError as exc:
+                        log.warning(
+                            "mention %s is not a post we can take: %s", post.external_id, exc
+                        )
+                        continue
+                    _, created = posts.ingest(
+                        session,
+                        data,
+                        actor=f"poller:{account.name}"[:64],
+                        actor_role="integration",
+                        account_id=account.id,
+                    )
+                    stored += created
+            since = last
+        return Polled(since_id=since, stored=stored)
 
 
 class NotifyActivities:

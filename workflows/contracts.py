@@ -246,3 +246,25 @@ class PublishRequest:
 class PublishJob(Recording):
     version: int
     actor: str
+
+
+# --- the Mastodon poller ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollStart:
+    account_id: int
+    since_id: str | None = None  # the newest mention already stored (None: from now on)
+    interval_seconds: float = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PollJob:
+    account_id: int
+    since_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Polled:
+    since_id: str | None  # the newest mention now stored
+    stored: int  # new posts

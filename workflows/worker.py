@@ -27,14 +27,20 @@ from policies.sla import ServiceLevels
 from records.db import Database
 from records.notifications import outbound_channels
 from records.settings import Settings
-from workflows.activities import NotifyActivities, PublishActivities, RecordActivities
+from workflows.activities import (
+    NotifyActivities,
+    PollActivities,
+    PublishActivities,
+    RecordActivities,
+)
 from workflows.approval import ResponseApproval
 from workflows.connection import connect
 from workflows.notify import NotificationDelivery
+from workflows.polling import MastodonPoller
 
 log = logging.getLogger("countersign.worker")
 
-WORKFLOWS: Sequence[type] = (ResponseApproval, NotificationDelivery)
+WORKFLOWS: Sequence[type] = (ResponseApproval, NotificationDelivery, MastodonPoller)
 ACTIVITY_THREADS = 16
 # Enough workflow-task pollers that a task on this worker's sticky queue always finds one
 # waiting: with the SDK's 5, a burst of updates left speculative tasks unclaimed until the
@@ -70,6 +76,7 @@ def activities(
         records.record_alarm,
         publishing.publish_reply,
         notify.deliver_notification,
+        PollActivities(database).poll_mentions,
     ]
 
 
