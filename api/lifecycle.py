@@ -29,11 +29,13 @@ from workflows.contracts import (
     INVALID,
     DeliveryJob,
     DraftStart,
+    PollStart,
     workflow_id,
 )
 
 WORKFLOW = "ResponseApproval"
 DELIVERY_WORKFLOW = "NotificationDelivery"
+POLLER_WORKFLOW = "MastodonPoller"
 T = TypeVar("T")
 P = ParamSpec("P")
 _ERRORS: dict[str, type[CountersignError]] = {
@@ -174,6 +176,21 @@ class Lifecycle:
                 pass  # started by an earlier call, and finished since
             except RPCError as exc:
                 raise _rpc_error(exc) from exc
+
+    @_retrying
+    async def start_poller(self, account_id: int, interval_seconds: float) -> None:
+        """Start polling a Mastodon account's mentions (`workflows.polling`); once only."""
+        client = await self._client()
+        try:
+            await client.start_workflow(
+                POLLER_WORKFLOW,
+                PollStart(account_id=account_id, interval_seconds=interval_seconds),
+                id=f"{self.id_prefix}poll-{account_id}",
+                task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            )
+        except RPCError as exc:
+            raise _rpc_error(exc) from exc
 
     async def _client(self) -> Any:
         try:

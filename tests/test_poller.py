@@ -11,14 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from records import channels
 from records.db import Database
-from records.models import ChannelAccountCreate
+from records.models import ChannelAccountCreate, Role
 from records.tables import POSTS
+from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, serve
 from workflows.contracts import PollStart
 from workflows.polling import MastodonPoller, poller_id
@@ -143,3 +145,36 @@ async def test_mentions_become_posts_once_across_a_failed_page_and_a_restart(
     with database.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(POSTS)).scalar() == 8
     await handle.terminate("test over")
+
+
+async def test_an_admin_adding_a_polled_mastodon_account_brings_its_mentions_in(
+    client: httpx.AsyncClient,
+    make_user: Callable[..., str],
+    database: Database,
+    instance: Instance,
+) -> None:
+    for n in range(1, 3):
+        instance.mention(n)
+    make_user("admin", Role.admin)
+    token = await client.post(
+        "/api/v1/auth/token", data={"username": "admin", "password": PASSWORD}
+    )
+    admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    account = {
+        "name": "acme-social",
+        "channel": "mastodon",
+        "settings": {"api_base": instance.url, "poll_seconds": "1"},
+        "credentials": {"access_token": "token"},
+    }
+    bad = await client.post(
+        "/api/v1/channels",
+        headers=admin,
+        json={**account, "settings": {**account["settings"], "poll_seconds": "0"}},
+    )
+    assert bad.status_code == 422 and "poll_seconds" in bad.text
+    created = await client.post("/api/v1/channels", headers=admin, json=account)
+    assert created.status_code == 201, created.text
+    # A new poller starts with the newest mentions, then follows new ones.
+    assert await until(lambda: len(mastodon_posts(database)) == 2)
+    instance.mention(3)
+    assert await until(lambda: len(mastodon_posts(database)) == 3)

@@ -5,30 +5,58 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, Principal, require_roles
+from api.lifecycle import Lifecycle
 from api.schemas import Page
 from connectors import inbound
 from records import channels
 from records.errors import Invalid
-from records.models import ChannelAccountCreate, ChannelAccountPublic, Role
+from records.models import Channel, ChannelAccountCreate, ChannelAccountPublic, Role
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
 
 
 @router.post("", response_model=ChannelAccountPublic, status_code=status.HTTP_201_CREATED)
-def create_channel(
-    body: ChannelAccountCreate, admin: Admin, database: DatabaseDep
+async def create_channel(
+    body: ChannelAccountCreate, admin: Admin, database: DatabaseDep, request: Request
 ) -> ChannelAccountPublic:
+    """A channel account. A Mastodon account with `settings.poll_seconds` has its mentions
+    polled into posts from now on."""
     if body.source is not None and body.source not in inbound.sources():
         raise Invalid(
             f"no inbound source {body.source!r}; the sources are {inbound.sources()}",
             field="source",
         )
-    with database.write() as connection:
-        return channels.create(connection, body, actor=admin.username)
+    poll = _poll_seconds(body)
+
+    def create() -> ChannelAccountPublic:
+        with database.write() as connection:
+            return channels.create(connection, body, actor=admin.username)
+
+    created = await run_in_threadpool(create)
+    if poll is not None:
+        lifecycle: Lifecycle = request.app.state.lifecycle
+        await lifecycle.start_poller(created.id, poll)
+    return created
+
+
+def _poll_seconds(body: ChannelAccountCreate) -> float | None:
+    value = body.settings.get("poll_seconds")
+    if value is None:
+        return None
+    if body.channel is not Channel.mastodon:
+        raise Invalid("only Mastodon accounts are polled", field="settings.poll_seconds")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 1 <= seconds <= 3600:
+        raise Invalid("poll_seconds must be a number from 1 to 3600", field="settings.poll_seconds")
+    return seconds
 
 
 @router.get("", response_model=Page[ChannelAccountPublic])
