@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +31,15 @@ def free_ports(count: int) -> list[int]:
     for sock in sockets:
         sock.close()
     return ports
+
+
+async def eventually(predicate: Callable[[], bool], seconds: float = 20) -> bool:
+    """Whether `predicate` holds within `seconds` (work a worker does in the background)."""
+    for _ in range(int(seconds / 0.1)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.1)
+    return predicate()
 
 
 class JsonHandler(BaseHTTPRequestHandler):

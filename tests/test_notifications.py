@@ -30,7 +30,7 @@ from records.models import Role
 from records.settings import Settings
 from records.tables import DELIVERIES, NOTIFICATIONS, OUTBOX, PUBLICATIONS
 from tests.conftest import Headers
-from tests.helpers import JsonHandler, insert_post, new_post, serve
+from tests.helpers import JsonHandler, eventually, insert_post, new_post, serve
 from workflows.activities import NotifyActivities, RecordActivities
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
@@ -110,14 +110,6 @@ def settings(settings: Settings, receiver: Receiver, mailbox: tuple[Mailbox, int
             "smtp_port": mailbox[1],
         }
     )
-
-
-async def eventually(predicate: Callable[[], bool], seconds: float = 20) -> bool:
-    for _ in range(int(seconds / 0.1)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.1)
-    return predicate()
 
 
 async def new_draft(client: httpx.AsyncClient, people: dict[str, Headers]) -> int:

@@ -21,7 +21,7 @@ from records.db import Database
 from records.models import ChannelAccountCreate, Role
 from records.tables import POSTS
 from tests.conftest import PASSWORD
-from tests.helpers import JsonHandler, serve
+from tests.helpers import JsonHandler, eventually, serve
 from workflows.contracts import PollStart
 from workflows.polling import MastodonPoller, poller_id
 from workflows.worker import ACTIVITY_THREADS, build_worker
@@ -88,14 +88,6 @@ def mastodon_posts(database: Database) -> list[str]:
         return [r.external_id for r in rows]
 
 
-async def until(predicate: Callable[[], bool], seconds: float = 20) -> bool:
-    for _ in range(int(seconds / 0.1)):
-        if predicate():
-            return True
-        await asyncio.sleep(0.1)
-    return predicate()
-
-
 async def test_mentions_become_posts_once_across_a_failed_page_and_a_restart(
     temporal_env: WorkflowEnvironment, database: Database, instance: Instance
 ) -> None:
@@ -121,13 +113,13 @@ async def test_mentions_become_posts_once_across_a_failed_page_and_a_restart(
             handle = await temporal_env.client.start_workflow(
                 MastodonPoller.run, start, id=workflow_id, task_queue=queue
             )
-            assert await until(lambda: len(mastodon_posts(database)) == 5)
+            assert await eventually(lambda: len(mastodon_posts(database)) == 5)
     # The worker is gone; mentions keep coming; a new worker picks up where it was.
     for n in range(6, 9):
         instance.mention(n)
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(temporal_env.client, queue, database, executor):
-            assert await until(lambda: len(mastodon_posts(database)) == 8)
+            assert await eventually(lambda: len(mastodon_posts(database)) == 8)
             await asyncio.sleep(0.5)  # a few more rounds: nothing new, nothing again
     stored = mastodon_posts(database)
     assert stored == [str(9000 + n) for n in range(1, 9)]
@@ -175,6 +167,6 @@ async def test_an_admin_adding_a_polled_mastodon_account_brings_its_mentions_in(
     created = await client.post("/api/v1/channels", headers=admin, json=account)
     assert created.status_code == 201, created.text
     # A new poller starts with the newest mentions, then follows new ones.
-    assert await until(lambda: len(mastodon_posts(database)) == 2)
+    assert await eventually(lambda: len(mastodon_posts(database)) == 2)
     instance.mention(3)
-    assert await until(lambda: len(mastodon_posts(database)) == 3)
+    assert await eventually(lambda: len(mastodon_posts(database)) == 3)
