@@ -30,6 +30,8 @@ from workflows.contracts import (
     DeliveryJob,
     DraftStart,
     PollStart,
+    delivery_workflow_id,
+    poller_id,
     workflow_id,
 )
 
@@ -168,7 +170,7 @@ class Lifecycle:
                 await client.start_workflow(
                     DELIVERY_WORKFLOW,
                     DeliveryJob(delivery_id=delivery_id),
-                    id=f"{self.id_prefix}notify-{delivery_id}",
+                    id=delivery_workflow_id(delivery_id, self.id_prefix),
                     task_queue=self.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 )
@@ -185,7 +187,7 @@ class Lifecycle:
             await client.start_workflow(
                 POLLER_WORKFLOW,
                 PollStart(account_id=account_id, interval_seconds=interval_seconds),
-                id=f"{self.id_prefix}poll-{account_id}",
+                id=poller_id(account_id, self.id_prefix),
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             )

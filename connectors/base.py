@@ -54,7 +54,12 @@ class Publisher(Protocol):
 
 
 @cache
+def registered(group: str, name: str) -> Any:
+    """What the `countersign.<group>` entry point `name` names (a class), or None."""
+    found = entry_points(group=f"countersign.{group}", name=name)
+    return next(iter(found)).load() if found else None
+
+
 def publisher_class(channel: str) -> Any:
     """The publisher class registered for `channel`, or None."""
-    found = entry_points(group="countersign.publishers", name=channel)
-    return next(iter(found)).load() if found else None
+    return registered("publishers", channel)

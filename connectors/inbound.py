@@ -13,6 +13,8 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Protocol
 
+from connectors.base import registered
+
 
 @dataclass(frozen=True, kw_only=True)
 class InboundPost:
@@ -66,10 +68,9 @@ def check_hmac(secret: str | None, body: bytes, signature: str | None) -> None:
 @cache
 def adapter(source: str) -> InboundAdapter:
     """The adapter registered under `source`; KeyError if none is."""
-    found = entry_points(group="countersign.inbound", name=source)
-    if not found:
+    adapter_class = registered("inbound", source)
+    if adapter_class is None:
         raise KeyError(source)
-    adapter_class = next(iter(found)).load()
     instance: InboundAdapter = adapter_class()
     return instance
 

@@ -179,6 +179,15 @@ def mark_read(
 # --- choices --------------------------------------------------------------------------
 
 
+def email_of(connection: Connection, username: str) -> str | None:
+    """Where the person's e-mail notifications go (None: nowhere yet)."""
+    return connection.execute(select(USERS.c.email).where(USERS.c.username == username)).scalar()
+
+
+def set_email(connection: Connection, username: str, email: str) -> None:
+    connection.execute(update(USERS).where(USERS.c.username == username).values(email=email))
+
+
 def preferences(connection: Connection, username: str) -> dict[str, list[str]]:
     """The channels the person receives each event on (defaults filled in)."""
     chosen = {

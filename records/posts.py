@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from records import audit, cursor, notifications, users
+from records.channels import Account
 from records.errors import Conflict, Forbidden, Invalid, NotFound
 from records.models import Post, PostCreate, PostPublic, PostStatus, Priority, Role
 from records.tables import POSTS
@@ -70,6 +71,20 @@ def ingest(
         ),
     )
     return post, True
+
+
+def ingest_from(
+    session: Session, data: PostCreate, account: Account, *, via: str
+) -> tuple[Post, bool]:
+    """`ingest` a post that came through a channel account (`via`: inbound, poller), which
+    it keeps: its replies go out through that account."""
+    return ingest(
+        session,
+        data,
+        actor=f"{via}:{account.name}"[:64],
+        actor_role="integration",
+        account_id=account.id,
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

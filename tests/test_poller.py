@@ -22,8 +22,8 @@ from records.models import ChannelAccountCreate, Role
 from records.tables import POSTS
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, eventually, serve
-from workflows.contracts import PollStart
-from workflows.polling import MastodonPoller, poller_id
+from workflows.contracts import PollStart, poller_id
+from workflows.polling import MastodonPoller
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
 pytestmark = pytest.mark.temporal

@@ -912,13 +912,7 @@ class PollActivities:
                             "mention %s is not a post we can take: %s", post.external_id, exc
                         )
                         continue
-                    _, created = posts.ingest(
-                        session,
-                        data,
-                        actor=f"poller:{account.name}"[:64],
-                        actor_role="integration",
-                        account_id=account.id,
-                    )
+                    _, created = posts.ingest_from(session, data, account, via="poller")
                     stored += created
             since = last
         return Polled(since_id=since, stored=stored)

@@ -17,6 +17,16 @@ def workflow_id(draft_id: int, prefix: str = "") -> str:
     return f"{prefix}draft-{draft_id}"
 
 
+def delivery_workflow_id(delivery_id: int, prefix: str = "") -> str:
+    """`notify-<id>`: one `NotificationDelivery` per outbound notification."""
+    return f"{prefix}notify-{delivery_id}"
+
+
+def poller_id(account_id: int, prefix: str = "") -> str:
+    """`poll-<id>`: one `MastodonPoller` per channel account."""
+    return f"{prefix}poll-{account_id}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Recording:
     """What every activity that records a transition of a draft is given."""

@@ -12,10 +12,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import DeliveryJob
 
 
-def delivery_workflow_id(delivery_id: int, prefix: str = "") -> str:
-    return f"{prefix}notify-{delivery_id}"
-
-
 @workflow.defn(name="NotificationDelivery")
 class NotificationDelivery:
     @workflow.run

@@ -22,10 +22,6 @@ with workflow.unsafe.imports_passed_through():
 ROUNDS_PER_RUN = 500
 
 
-def poller_id(account_id: int, prefix: str = "") -> str:
-    return f"{prefix}poll-{account_id}"
-
-
 @workflow.defn(name="MastodonPoller")
 class MastodonPoller:
     @workflow.run

@@ -80,13 +80,7 @@ async def receive(account_name: str, request: Request, database: DatabaseDep) ->
         stored = []
         with database.write_session() as session:
             for post in checked:
-                row, created = posts.ingest(
-                    session,
-                    post,
-                    actor=f"inbound:{account.name}"[:64],
-                    actor_role="integration",
-                    account_id=account.id,
-                )
+                row, created = posts.ingest_from(session, post, account, via="inbound")
                 assert row.id is not None
                 stored.append(
                     Stored(

@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import update
+from sqlalchemy.engine import Connection
 
 from api.deps import DatabaseDep, Principal, SettingsDep, require_roles
 from records import notifications
 from records.errors import Invalid
 from records.models import Role
 from records.notifications import ChannelName, Event
-from records.tables import USERS
+from records.settings import Settings
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 Anyone = Annotated[Principal, Depends(require_roles(*Role))]
@@ -97,20 +97,21 @@ def mark_read(caller: Anyone, database: DatabaseDep, body: MarkRead | None = Non
     return Marked(marked=count)
 
 
-def _preferences(database: DatabaseDep, username: str, available: list[str]) -> Preferences:
-    with database.engine.connect() as connection:
-        email = connection.execute(
-            USERS.select().with_only_columns(USERS.c.email).where(USERS.c.username == username)
-        ).scalar()
-        chosen = notifications.preferences(connection, username)
-    return Preferences.model_validate({"email": email, "channels": chosen, "available": available})
+def _preferences(connection: Connection, username: str, settings: Settings) -> Preferences:
+    return Preferences.model_validate(
+        {
+            "email": notifications.email_of(connection, username),
+            "channels": notifications.preferences(connection, username),
+            "available": ["in_app", *notifications.outbound_channels(settings)],
+        }
+    )
 
 
 @router.get("/preferences", response_model=Preferences)
 def get_preferences(caller: Anyone, database: DatabaseDep, settings: SettingsDep) -> Preferences:
     """The channels I receive each event on, and my e-mail address."""
-    available = ["in_app", *notifications.outbound_channels(settings)]
-    return _preferences(database, caller.username, available)
+    with database.engine.connect() as connection:
+        return _preferences(connection, caller.username, settings)
 
 
 @router.put("/preferences", response_model=Preferences)
@@ -123,19 +124,10 @@ def set_preferences(
     wants_email = any("email" in c for c in body.channels.values())
     with database.write() as connection:
         if body.email is not None:
-            connection.execute(
-                update(USERS).where(USERS.c.username == caller.username).values(email=body.email)
-            )
-        elif wants_email:
-            email = connection.execute(
-                USERS.select()
-                .with_only_columns(USERS.c.email)
-                .where(USERS.c.username == caller.username)
-            ).scalar()
-            if not email:
-                raise Invalid("give an e-mail address to receive e-mail", field="email")
+            notifications.set_email(connection, caller.username, body.email)
+        elif wants_email and not notifications.email_of(connection, caller.username):
+            raise Invalid("give an e-mail address to receive e-mail", field="email")
         notifications.choose(
             connection, caller.username, {str(k): list(v) for k, v in body.channels.items()}
         )
-    available = ["in_app", *notifications.outbound_channels(settings)]
-    return _preferences(database, caller.username, available)
+        return _preferences(connection, caller.username, settings)
