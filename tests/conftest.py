@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from argon2 import profiles
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -25,7 +26,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from records import users
+from records import passwords, users
 from records.db import Database
 from records.migrations import upgrade
 from records.models import Role
@@ -56,6 +57,12 @@ TABLES = (
 )
 PASSWORD = "correct horse battery staple"
 Headers = dict[str, str]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cheap_password_hashes() -> None:
+    """What tests check of passwords does not depend on the hash's cost (see passwords)."""
+    passwords.hash_new_passwords_with(profiles.CHEAPEST)
 
 
 def _in_ci() -> bool:

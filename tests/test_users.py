@@ -102,3 +102,19 @@ def test_every_route_but_health_and_sign_in_requires_a_token(
             assert response.status_code == 401, (method, path, response.status_code)
             checked += 1
     assert checked >= 6
+
+
+def test_passwords_are_stored_as_argon2id_and_any_cost_still_verifies() -> None:
+    from argon2 import PasswordHasher, extract_parameters, profiles
+
+    from records import passwords
+
+    assert passwords.PARAMETERS == profiles.RFC_9106_LOW_MEMORY  # what the service hashes with
+    real = PasswordHasher.from_parameters(passwords.PARAMETERS).hash("correct horse battery staple")
+    assert extract_parameters(real) == passwords.PARAMETERS
+    cheap = passwords.hash_password("correct horse battery staple")  # this suite's
+    assert cheap.startswith("$argon2id$") and "correct horse" not in cheap
+    for stored in (real, cheap):
+        assert passwords.verify_password(stored, "correct horse battery staple")
+        assert not passwords.verify_password(stored, "correct horse battery stapler")
+    assert not passwords.verify_password(None, "correct horse battery staple")

@@ -14,11 +14,14 @@ work.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import logging
 import smtplib
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -750,6 +753,33 @@ def _standing(connection: Connection, draft_id: int) -> Standing:
     )
 
 
+HEARTBEAT_EVERY = 1.0  # seconds; the workflow's PUBLISH_HEARTBEAT is a few of these
+
+
+@contextmanager
+def _heartbeating() -> Iterator[None]:
+    """Heartbeat from a side thread while a blocking call to a platform runs, so that when
+    the worker dies the server retries the activity after the heartbeat timeout, not after
+    the whole start-to-close timeout. (A heartbeat is thread-safe in a threaded activity;
+    the thread gets a copy of this one's context, where the activity's own is kept.)"""
+    if not activity.in_activity():
+        yield
+        return
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_EVERY):
+            activity.heartbeat()
+
+    side = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)
+    side.start()
+    try:
+        yield
+    finally:
+        done.set()
+        side.join()
+
+
 class PublishActivities:
     """Posting a reply at most once: the publication row (UNIQUE draft and version) is
     written and marked sent before the channel is called; a later attempt whose outcome is
@@ -779,6 +809,10 @@ class PublishActivities:
 
     @activity.defn(name="publish_reply")
     def publish_reply(self, job: PublishJob) -> Recorded:
+        """Claim the publication (`pending`), mark it `sent` as the request leaves, then
+        `confirmed` with the platform's id, or `failed` with its reason. `attempts` counts
+        the requests that left: when one did and its outcome is unknown, the reply is looked
+        for on the platform before it is posted again."""
         key = f"draft-{job.draft_id}-v{job.version}"
         which = {"b_draft_id": job.draft_id, "b_version": job.version}
         with self.database.write() as connection:
@@ -787,28 +821,30 @@ class PublishActivities:
                 # Published by an earlier attempt, or the draft moved on (say, a withdrawal
                 # the workflow has not heard of yet): nothing is posted.
                 return _not_now(connection, job)
-            attempts = row.attempts
-            now = utcnow()
-            if attempts is None:
+            if row.attempts is None:
+                now = utcnow()
                 connection.execute(
                     _CLAIM,
                     {
                         "draft_id": job.draft_id,
                         "version": job.version,
                         "channel": str(row.channel),
-                        "status": "sent",
+                        "status": "pending",
                         "requested_by": job.actor,
-                        "attempts": 1,
+                        "attempts": 0,
                         "created_at": now,
                         "updated_at": now,
                     },
                 )
-            else:
-                connection.execute(_CLAIM_AGAIN, {**which, "now": now})
         reply = Reply(key=key, channel=str(row.channel), in_reply_to=row.external_id, body=row.body)
         publisher = self._publisher(reply.channel, row.account_id)
+        with self.database.write() as connection:
+            connection.execute(_SENDING, {**which, "now": utcnow()})
         try:
-            posted = (publisher.lookup(reply) if attempts else None) or publisher.post(reply)
+            with _heartbeating():
+                posted = (publisher.lookup(reply) if row.attempts else None) or publisher.post(
+                    reply
+                )
         except PublishRefused as refused:
             return self._refused(job, row, reply.channel, str(refused))
         except RateLimited as limited:
@@ -1039,13 +1075,13 @@ _DELIVERY = (
     .outerjoin(USERS, USERS.c.username == NOTIFICATIONS.c.recipient)
     .where(DELIVERIES.c.id == bindparam("id"))
 )
-# The publication's statements, built once: claim (or claim again), confirm, answer the post.
+# The publication's statements, built once: claim, send, confirm or fail, answer the post.
 _PUBLICATION = (
     PUBLICATIONS.c.draft_id == bindparam("b_draft_id"),
     PUBLICATIONS.c.version == bindparam("b_version"),
 )
 _CLAIM = PUBLICATIONS.insert()
-_CLAIM_AGAIN = (
+_SENDING = (
     update(PUBLICATIONS)
     .where(*_PUBLICATION)
     .values(status="sent", attempts=PUBLICATIONS.c.attempts + 1, updated_at=bindparam("now"))

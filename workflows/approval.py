@@ -66,6 +66,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# The publish activity heartbeats while the platform answers: a dead worker's attempt is
+# retried after this, not after ACTIVITY_TIMEOUT.
+PUBLISH_HEARTBEAT = timedelta(seconds=5)
 ACTIVITY_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=10), non_retryable_error_types=["NotFound"]
 )
@@ -262,7 +265,8 @@ class ResponseApproval:
         `arg` builds the input from the `Recording` fields this fills in. On `applied` the
         caller applies the change to the state. On `recorded` and `stale` the state is the
         database's standing; a stale write wrote nothing, so the action is checked again
-        against the truth (usually it is now refused) and retried.
+        against the truth (usually it is now refused) and retried. `local=False` runs an
+        ordinary activity that heartbeats (publishing, which calls the outside world).
         """
         while True:
             known = key in self.state.recorded_keys
@@ -283,7 +287,9 @@ class ResponseApproval:
             result: Recorded = await (
                 workflow.execute_local_activity(activity, sent, **options)  # type: ignore[call-overload]
                 if local
-                else workflow.execute_activity(activity, sent, **options)  # type: ignore[call-overload]
+                else workflow.execute_activity(  # type: ignore[call-overload]
+                    activity, sent, heartbeat_timeout=PUBLISH_HEARTBEAT, **options
+                )
             )
             if result.status == APPLIED:
                 self.state.transitions += 1
