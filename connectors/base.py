@@ -11,7 +11,7 @@ left) is looked up before it is tried again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ class Reply:
     channel: str
     in_reply_to: str  # the inbound post's id on the platform
     body: str
+    requested_at: datetime  # when this publication was first asked for; the same each try
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,6 +52,9 @@ class Publisher(Protocol):
     def post(self, reply: Reply) -> Posted: ...
 
     def lookup(self, reply: Reply) -> Posted | None: ...
+
+    def delete(self, external_id: str) -> None:
+        """Take a posted reply down; one already gone counts as deleted."""
 
 
 @cache

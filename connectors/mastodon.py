@@ -7,6 +7,7 @@ Account settings: `api_base` (the instance, e.g. https://mastodon.social), optio
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import time
@@ -18,6 +19,7 @@ from typing import Any
 from mastodon import Mastodon
 from mastodon.errors import (
     MastodonAPIError,
+    MastodonNotFoundError,
     MastodonRatelimitError,
     MastodonServerError,
 )
@@ -56,6 +58,10 @@ class MastodonPublisher:
                 if str(parent) == reply.in_reply_to and _text(status["content"]) == reply.body:
                     return Posted(external_id=str(status["id"]), url=status.get("url"))
         return None
+
+    def delete(self, external_id: str) -> None:
+        with _translated(self.api), contextlib.suppress(MastodonNotFoundError):
+            self.api.status_delete(external_id)
 
 
 @contextmanager

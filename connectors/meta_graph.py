@@ -1,6 +1,7 @@
 """Meta Graph publisher: a reply to a Facebook comment is `POST /{comment-id}/comments`, to
 an Instagram comment `POST /{comment-id}/replies`, each with `message`. Graph keeps no
 idempotency key, so a reply is looked up among the comment's replies by author and text.
+`DELETE /{reply-id}` takes one down.
 
 Account (channel `facebook`, source `meta`) settings: `page_id` (the Page, whose replies
 the look-up recognises), optionally `ig_user_id`, `graph_base` (default
@@ -20,6 +21,7 @@ from connectors.base import Posted, RateLimited, Reply
 from connectors.http import raise_for_refusal
 
 THROTTLED = {4, 17, 32, 613}
+GONE = 100  # with "Object with ID ... does not exist": deleting it again is done
 THROTTLE_WAIT = timedelta(minutes=1)
 
 
@@ -60,19 +62,33 @@ class MetaGraphPublisher:
                 return _posted(reply, comment["id"])
         return None
 
+    def delete(self, external_id: str) -> None:
+        answer = httpx.delete(
+            f"{self.base}/{external_id}", params={"access_token": self.token}, timeout=self.timeout
+        )
+        if _code(answer) != GONE:
+            _check(answer)
+
 
 def _edge(reply: Reply) -> str:
     return "replies" if reply.channel == "instagram" else "comments"
 
 
+def _code(answer: httpx.Response) -> int | None:
+    """Graph's error code, if the answer is an error."""
+    if answer.is_success:
+        return None
+    try:
+        code = answer.json().get("error", {}).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, int) else None
+
+
 def _check(answer: httpx.Response) -> None:
-    if not answer.is_success:
-        try:
-            code = answer.json().get("error", {}).get("code")
-        except ValueError:
-            code = None
-        if code in THROTTLED:
-            raise RateLimited(f"Graph is throttling (code {code})", THROTTLE_WAIT)
+    code = _code(answer)
+    if code in THROTTLED:
+        raise RateLimited(f"Graph is throttling (code {code})", THROTTLE_WAIT)
     raise_for_refusal(answer, "Meta")
 
 

@@ -43,10 +43,15 @@ class OutboxPublisher:
             message_id = connection.execute(_BY_KEY, {"key": reply.key}).scalar()
             return _posted(message_id) if message_id is not None else None
 
+    def delete(self, external_id: str) -> None:
+        with self.database.write() as connection:
+            connection.execute(_DELETE, {"id": int(external_id.removeprefix("outbox-"))})
+
 
 def _posted(message_id: int) -> Posted:
     return Posted(external_id=f"outbox-{message_id}", url=f"outbox://{message_id}")
 
 
 _INSERT = OUTBOX.insert().returning(OUTBOX.c.id)
+_DELETE = OUTBOX.delete().where(OUTBOX.c.id == bindparam("id"))
 _BY_KEY = select(OUTBOX.c.id).where(OUTBOX.c.publication_key == bindparam("key"))

@@ -67,7 +67,8 @@ class SignedJsonPublisher:
     """Replies to a post that came through the signed JSON source go back to the same
     system: `POST {reply_url}` with `{"key", "in_reply_to", "text"}`, signed like the
     deliveries (`X-Countersign-Signature`) and carrying `Idempotency-Key: key`; the answer
-    is `{"id", "url"?}`. A reply is looked up by `GET {reply_url}?key=…` (404: not there).
+    is `{"id", "url"?}`. A reply is looked up by `GET {reply_url}?key=…` (404: not there),
+    and taken down by a signed `DELETE {reply_url}` with `{"id"}`.
 
     Account settings: `reply_url`, optionally `timeout_seconds`; credential: `secret`."""
 
@@ -102,6 +103,21 @@ class SignedJsonPublisher:
             return None
         raise_for_refusal(answer, "the webhook")
         return _posted(answer.json())
+
+    def delete(self, external_id: str) -> None:
+        body = json.dumps({"id": external_id}, separators=(",", ":")).encode()
+        answer = httpx.request(
+            "DELETE",
+            self.url,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Countersign-Signature": sign(self.secret, body),
+            },
+            timeout=self.timeout,
+        )
+        if answer.status_code != 404:  # already gone
+            raise_for_refusal(answer, "the webhook")
 
 
 def _posted(data: Any) -> Posted:

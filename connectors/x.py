@@ -1,6 +1,6 @@
 """X (API v2): a reply is `POST /2/tweets` with `reply.in_reply_to_tweet_id`; it is looked
 up among the account's recent posts (`GET /2/users/{id}/tweets`) by its parent and text,
-since X keeps no idempotency key.
+since X keeps no idempotency key. `DELETE /2/tweets/{id}` takes one down.
 
 Account settings: `user_id`, and optionally `api_base` (default https://api.x.com) and
 `timeout_seconds`; credential: `bearer_token` (a user-context OAuth 2.0 token)."""
@@ -51,6 +51,13 @@ class XPublisher:
             if tweet["text"] == reply.body and reply.in_reply_to in parents:
                 return _posted(tweet["id"])
         return None
+
+    def delete(self, external_id: str) -> None:
+        answer = httpx.delete(
+            f"{self.base}/2/tweets/{external_id}", headers=self.headers, timeout=self.timeout
+        )
+        if answer.status_code != 404:  # already gone
+            raise_for_refusal(answer, "X")
 
 
 def _posted(tweet_id: str) -> Posted:

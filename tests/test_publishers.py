@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,8 +25,15 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from connectors import meta_graph
-from connectors.base import PublishRefused, RateLimited
+from connectors.base import Publisher, PublishRefused, RateLimited, Reply
+from connectors.inbound import sign
+from connectors.mastodon import MastodonPublisher
+from connectors.meta_graph import MetaGraphPublisher
+from connectors.outbox import OutboxPublisher
+from connectors.webhook import SignedJsonPublisher
+from connectors.x import XPublisher
 from records import channels, drafts
+from records.channels import Account
 from records.db import Database
 from records.models import ChannelAccountCreate, Role
 from records.tables import PUBLICATIONS
@@ -99,6 +106,17 @@ def fake_x() -> Iterator[FakeX]:
             if self._authorised():
                 self.answer(200, {"data": list(reversed(state.tweets))})
 
+        def do_DELETE(self) -> None:
+            tweet_id = self.path.rsplit("/", 1)[1]
+            kept = [t for t in state.tweets if t["id"] != tweet_id]
+            if not self._authorised():
+                return
+            if len(kept) == len(state.tweets):
+                self.answer(404, {"title": "Not Found Error", "detail": "Could not find tweet"})
+                return
+            state.tweets[:] = kept
+            self.answer(200, {"data": {"deleted": True}})
+
     with serve(Handler) as base:
         state.url = base
         yield state
@@ -112,12 +130,13 @@ class Desk:
     account_id: int
     channel: str = "x"
 
-    async def approved(self) -> WorkflowHandle[Any, DraftState]:
+    async def approved(self, external_id: str | None = None) -> WorkflowHandle[Any, DraftState]:
+        """A reply to a new post (`external_id` on the platform), approved by comms."""
         with self.database.write() as c:
             post_id = insert_post(
                 c,
                 account_id=self.account_id,
-                external_id=PARENT + uuid.uuid4().hex[:4],
+                external_id=external_id or PARENT + uuid.uuid4().hex[:4],
                 channel=self.channel,
             )
             draft_id = drafts.create(c, post_id=post_id, author="agent", body=REPLY).draft_id
@@ -289,6 +308,15 @@ def fake_mastodon() -> Iterator[FakeMastodon]:
             else:
                 self.answer(200, list(reversed(state.statuses)))
 
+        def do_DELETE(self) -> None:
+            status_id = self.path.rsplit("/", 1)[1]
+            found = [s for s in state.statuses if s["id"] == status_id]
+            if not found:
+                self.answer(404, {"error": "Record not found"})
+                return
+            state.statuses.remove(found[0])
+            self.answer(200, found[0])
+
     with serve(Handler) as base:
         state.url = base
         yield state
@@ -370,6 +398,15 @@ def shop() -> Iterator[dict[str, Any]]:
             key = parse_qs(self.path.partition("?")[2]).get("key", [""])[0]
             found = state["replies"].get(key)
             self.answer(200, {"id": found["id"]}) if found else self.answer(404, {})
+
+        def do_DELETE(self) -> None:
+            body = self.body()
+            state["headers"].append((dict(self.headers.items()), body))
+            wanted = json.loads(body)["id"]
+            keys = [k for k, r in state["replies"].items() if r["id"] == wanted]
+            for key in keys:
+                del state["replies"][key]
+            self.answer(200, {}) if keys else self.answer(404, {})
 
     with serve(Handler) as base:
         state["url"] = f"{base}/replies"
@@ -497,6 +534,19 @@ def fake_graph() -> Iterator[FakeGraph]:
             parent = self.path.split("?")[0].strip("/").split("/")[-2]
             self.answer(200, {"data": state.replies.get(parent, [])})
 
+        def do_DELETE(self) -> None:
+            comment_id = self.path.split("?")[0].rsplit("/", 1)[1]
+            for replies in state.replies.values():
+                for reply in replies:
+                    if reply["id"] == comment_id:
+                        replies.remove(reply)
+                        self.answer(200, {"success": True})
+                        return
+            message = f"Unsupported delete request. Object with ID '{comment_id}' does not exist"
+            self.answer(
+                400, {"error": {"message": message, "type": "GraphMethodException", "code": 100}}
+            )
+
     with serve(Handler) as base:
         state.url = f"{base}/v21.0"
         yield state
@@ -592,3 +642,65 @@ def test_what_a_platform_answer_means_for_a_publisher(
     else:
         with pytest.raises(httpx.HTTPStatusError):
             meta_graph._check(answer)
+
+
+# --- taking a reply down -----------------------------------------------------------------
+
+
+def _account(channel: str, settings: dict[str, str], credentials: dict[str, str]) -> Account:
+    return Account(
+        id=1, name="acme", channel=channel, source=None, settings=settings, credentials=credentials
+    )
+
+
+def _reply(channel: str = "x", key: str = "draft-1-v1") -> Reply:
+    return Reply(
+        key=key, channel=channel, in_reply_to=PARENT, body=REPLY, requested_at=datetime.now(UTC)
+    )
+
+
+def _delete_twice(publisher: Publisher, reply: Reply) -> None:
+    """Post, take it down, and take it down again (a reply already gone is deleted)."""
+    posted = publisher.post(reply)
+    assert publisher.lookup(reply) == posted
+    publisher.delete(posted.external_id)
+    assert publisher.lookup(reply) is None
+    publisher.delete(posted.external_id)
+
+
+def test_x_deletes_a_tweet(fake_x: FakeX) -> None:
+    account = _account("x", {"user_id": "42", "api_base": fake_x.url}, {"bearer_token": TOKEN})
+    _delete_twice(XPublisher(account), _reply())
+    assert fake_x.tweets == []
+
+
+def test_mastodon_deletes_a_status(fake_mastodon: FakeMastodon) -> None:
+    account = _account(
+        "mastodon", {"api_base": fake_mastodon.url, "account_id": "42"}, {"access_token": TOKEN}
+    )
+    _delete_twice(MastodonPublisher(account), _reply("mastodon"))
+    assert fake_mastodon.statuses == []
+
+
+@pytest.mark.parametrize("channel", ["facebook", "instagram"])
+def test_graph_deletes_a_comment_reply(fake_graph: FakeGraph, channel: str) -> None:
+    account = _account(
+        "facebook",
+        {"page_id": "1001", "graph_base": fake_graph.url},
+        {"page_access_token": TOKEN},
+    )
+    _delete_twice(MetaGraphPublisher(account), _reply(channel))
+    assert fake_graph.replies == {PARENT: []}
+
+
+def test_the_webhook_deletes_with_a_signed_request(shop: dict[str, Any]) -> None:
+    secret = "shop-secret-0123456789abcdef"
+    account = _account("webhook", {"reply_url": shop["url"]}, {"secret": secret})
+    _delete_twice(SignedJsonPublisher(account), _reply("webhook"))
+    assert shop["replies"] == {}
+    headers, body = shop["headers"][-1]
+    assert headers["X-Countersign-Signature"] == sign(secret, body)
+
+
+def test_the_outbox_deletes_a_message(database: Database) -> None:
+    _delete_twice(OutboxPublisher(database), _reply("outbox"))

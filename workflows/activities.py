@@ -638,6 +638,7 @@ _PUBLISHING = _of_version(
     POSTS.c.external_id,
     POSTS.c.account_id,
     PUBLICATIONS.c.attempts,
+    PUBLICATIONS.c.created_at.label("requested_at"),
 )
 
 
@@ -821,8 +822,9 @@ class PublishActivities:
                 # Published by an earlier attempt, or the draft moved on (say, a withdrawal
                 # the workflow has not heard of yet): nothing is posted.
                 return _not_now(connection, job)
+            requested_at = row.requested_at
             if row.attempts is None:
-                now = utcnow()
+                now = requested_at = utcnow()
                 connection.execute(
                     _CLAIM,
                     {
@@ -836,7 +838,13 @@ class PublishActivities:
                         "updated_at": now,
                     },
                 )
-        reply = Reply(key=key, channel=str(row.channel), in_reply_to=row.external_id, body=row.body)
+        reply = Reply(
+            key=key,
+            channel=str(row.channel),
+            in_reply_to=row.external_id,
+            body=row.body,
+            requested_at=requested_at,
+        )
         publisher = self._publisher(reply.channel, row.account_id)
         with self.database.write() as connection:
             connection.execute(_SENDING, {**which, "now": utcnow()})
