@@ -139,8 +139,11 @@ async def new_post(client: httpx.AsyncClient, agent: dict[str, str], text: str) 
     return int(post.json()["id"])
 
 
-async def submitted_draft(client: httpx.AsyncClient, people: dict[str, dict[str, str]]) -> str:
-    post_id = await new_post(client, people["agent"], "Hello?")
+async def submitted_draft(
+    client: httpx.AsyncClient, people: dict[str, dict[str, str]], post_id: int | None = None
+) -> str:
+    """A draft replying to `post_id` (else a new post), submitted by the agent; its URL."""
+    post_id = post_id or await new_post(client, people["agent"], "Hello?")
     draft = await client.post(
         "/api/v1/drafts",
         headers=people["agent"],

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
@@ -16,11 +16,12 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from records import audit
+from records import audit, channels
 from records.db import Database
-from records.models import OutboxMessage, Publication, Role
+from records.models import ChannelAccountCreate, OutboxMessage, Publication, Role
 from records.settings import Settings
-from tests.helpers import submitted_draft
+from tests.fakes import TOKEN, FakeX, running_fake_x
+from tests.helpers import eventually, insert_post, submitted_draft
 from workflows.connection import TemporalGateway
 
 pytestmark = pytest.mark.temporal
@@ -104,6 +105,12 @@ async def setup(
                     await worker.kill()
 
 
+@pytest.fixture
+def fake_x() -> Iterator[FakeX]:
+    with running_fake_x() as state:
+        yield state
+
+
 def posted(database: Database) -> list[OutboxMessage]:
     with database.read_session() as session:
         return list(session.exec(select(OutboxMessage)).all())
@@ -129,6 +136,42 @@ async def test_worker_killed_during_review_then_restarted_finishes_the_draft(
     published = await client.post(f"{url}/publish", headers=people["pub"])
     assert published.json()["status"] == "published"
     assert len(posted(database)) == 1
+
+
+async def test_worker_killed_after_x_took_the_tweet_posts_it_once(
+    setup: tuple[httpx.AsyncClient, WorkerProcess, dict[str, dict[str, str]]],
+    database: Database,
+    fake_x: FakeX,
+) -> None:
+    """The same against a platform: the fake X stores the tweet, then stalls; the worker
+    dies before the answer; its successor finds the tweet on X instead of posting again."""
+    client, worker, people = setup
+    account = ChannelAccountCreate(
+        name="acme-x",
+        channel="x",
+        settings={"user_id": "42", "api_base": fake_x.url, "timeout_seconds": "120"},
+        credentials={"bearer_token": TOKEN},
+    )
+    with database.write() as connection:
+        account_id = channels.create(connection, account, actor="admin").id
+        post_id = insert_post(connection, account_id=account_id, external_id="1861000000000000001")
+    await worker.start()
+    url = await submitted_draft(client, people, post_id)
+    approve = {"stage": "comms", "decision": "approve", "version": 1}
+    await client.post(f"{url}/decisions", headers=people["comms"], json=approve)
+    fake_x.script = ["stall"]
+    publish = asyncio.create_task(client.post(f"{url}/publish", headers=people["pub"]))
+    assert await eventually(lambda: len(fake_x.tweets) == 1)
+    await worker.kill()  # X has the tweet; the worker never heard back
+    await worker.start()
+    response = await asyncio.wait_for(publish, 120)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "published"
+    [tweet] = fake_x.tweets
+    assert response.json()["publication"]["external_id"] == tweet["id"]
+    with database.read_session() as session:
+        publication = session.exec(select(Publication)).one()
+        assert (publication.status, publication.attempts) == ("confirmed", 2)
 
 
 async def test_worker_killed_mid_publish_posts_exactly_once(

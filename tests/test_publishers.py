@@ -38,6 +38,7 @@ from records.db import Database
 from records.models import ChannelAccountCreate, Role
 from records.tables import PUBLICATIONS
 from tests.conftest import PASSWORD
+from tests.fakes import TOKEN, FakeX, running_fake_x
 from tests.helpers import JsonHandler, insert_post, serve
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
@@ -52,73 +53,13 @@ from workflows.worker import ACTIVITY_THREADS, build_worker
 
 pytestmark = pytest.mark.temporal
 
-TOKEN = "x-user-token-for-tests"
 REPLY = "Thanks for reaching out! We have sent you a direct message."
 PARENT = "1861000000000000001"
 
 
-@dataclass
-class FakeX:
-    """Tweets posted, and what to do with each coming POST ("ok", "hang": store it, then
-    answer too late, "429", "401")."""
-
-    script: list[str] = field(default_factory=list)
-    tweets: list[dict[str, Any]] = field(default_factory=list)
-    post_times: list[float] = field(default_factory=list)
-    url: str = ""
-
-
 @pytest.fixture
 def fake_x() -> Iterator[FakeX]:
-    state = FakeX()
-
-    class Handler(JsonHandler):
-        def _authorised(self) -> bool:
-            if self.headers.get("Authorization") == f"Bearer {TOKEN}":
-                return True
-            self.answer(401, {"title": "Unauthorized", "detail": "Unauthorized", "status": 401})
-            return False
-
-        def do_POST(self) -> None:
-            sent = json.loads(self.body())
-            state.post_times.append(time.monotonic())
-            step = state.script.pop(0) if state.script else "ok"
-            if step == "429":
-                self.answer(429, {"title": "Too Many Requests"}, **{"Retry-After": "2"})
-                return
-            if step == "401" or not self._authorised():
-                if step == "401":
-                    self.answer(401, {"title": "Unauthorized", "detail": "Unauthorized"})
-                return
-            tweet = {
-                "id": str(1862000000000000000 + len(state.tweets)),
-                "text": sent["text"],
-                "referenced_tweets": [
-                    {"type": "replied_to", "id": sent["reply"]["in_reply_to_tweet_id"]}
-                ],
-            }
-            state.tweets.append(tweet)
-            if step == "hang":
-                time.sleep(2.5)  # the client gave up after 1 s: it cannot know this worked
-            self.answer(201, {"data": {"id": tweet["id"], "text": tweet["text"]}})
-
-        def do_GET(self) -> None:
-            if self._authorised():
-                self.answer(200, {"data": list(reversed(state.tweets))})
-
-        def do_DELETE(self) -> None:
-            tweet_id = self.path.rsplit("/", 1)[1]
-            kept = [t for t in state.tweets if t["id"] != tweet_id]
-            if not self._authorised():
-                return
-            if len(kept) == len(state.tweets):
-                self.answer(404, {"title": "Not Found Error", "detail": "Could not find tweet"})
-                return
-            state.tweets[:] = kept
-            self.answer(200, {"data": {"deleted": True}})
-
-    with serve(Handler) as base:
-        state.url = base
+    with running_fake_x() as state:
         yield state
 
 
