@@ -39,7 +39,7 @@ from records.models import ChannelAccountCreate, Role
 from records.tables import PUBLICATIONS
 from tests.conftest import PASSWORD
 from tests.fakes import TOKEN, FakeX, running_fake_x
-from tests.helpers import JsonHandler, insert_post, serve
+from tests.helpers import JsonHandler, insert_post, serve, submitted_draft
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
     Actor,
@@ -645,3 +645,61 @@ def test_the_webhook_deletes_with_a_signed_request(shop: dict[str, Any]) -> None
 
 def test_the_outbox_deletes_a_message(database: Database) -> None:
     _delete_twice(OutboxPublisher(database), _reply("outbox"))
+
+
+# --- a refused publication over the API: a publisher retries it, or abandons it -----------
+
+
+async def test_a_publisher_retries_a_refused_reply_or_abandons_it_over_http(
+    client: httpx.AsyncClient,
+    people: dict[str, dict[str, str]],
+    fake_x: FakeX,
+    database: Database,
+) -> None:
+    account = ChannelAccountCreate(
+        name="acme-x",
+        channel="x",
+        settings={"user_id": "42", "api_base": fake_x.url, "timeout_seconds": "5"},
+        credentials={"bearer_token": TOKEN},
+    )
+    with database.write() as c:
+        account_id = channels.create(c, account, actor="admin").id
+        posts = [insert_post(c, account_id=account_id, external_id=f"{PARENT}{n}") for n in (1, 2)]
+    urls = []
+    for post_id in posts:
+        url = await submitted_draft(client, people, post_id)
+        approve = {"stage": "comms", "decision": "approve", "version": 1}
+        await client.post(f"{url}/decisions", headers=people["comms"], json=approve)
+        urls.append(url)
+    retried, abandoned = urls
+    pub = people["pub"]
+
+    fake_x.script = ["401"]  # the token was revoked, then the account fixed
+    failed = (await client.post(f"{retried}/publish", headers=pub)).json()
+    assert failed["status"] == "publish_failed"
+    assert failed["publication"]["status"] == "failed"
+    assert "X refused the reply: 401" in failed["publication"]["error"]
+    again = (await client.post(f"{retried}/publish", headers=pub)).json()
+    assert again["status"] == "published" and again["publication"]["status"] == "confirmed"
+
+    fake_x.script = ["401"]
+    await client.post(f"{abandoned}/publish", headers=pub)
+    dropped = await client.post(f"{abandoned}/withdraw", headers=pub)
+    assert dropped.status_code == 200 and dropped.json()["status"] == "withdrawn"
+    late = await client.post(f"{abandoned}/publish", headers=pub)
+    assert late.status_code == 409
+    assert [t["referenced_tweets"][0]["id"] for t in fake_x.tweets] == [f"{PARENT}1"]
+    timeline = (await client.get(abandoned, headers=pub)).json()["timeline"]
+    assert [(e["action"], e["role"]) for e in timeline[-2:]] == [
+        ("draft.publish_failed", "publisher"),
+        ("draft.withdrawn", "publisher"),
+    ]
+
+
+async def test_a_publisher_cannot_withdraw_a_reply_that_did_not_fail(
+    client: httpx.AsyncClient, people: dict[str, dict[str, str]]
+) -> None:
+    url = await submitted_draft(client, people)
+    refused = await client.post(f"{url}/withdraw", headers=people["pub"])
+    assert refused.status_code == 403
+    assert "a publisher one whose publication failed" in refused.json()["detail"]

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         RECORDED,
         REMIND,
         TERMINAL_STATES,
+        Actor,
         Alarm,
         CheckSubmission,
         DecisionRequest,
@@ -612,7 +613,7 @@ class ResponseApproval:
                 lambda: self._check_withdraw(request),
                 status="withdrawn",
                 actor=request.actor.username,
-                role="supervisor" if request.actor.username != self.state.author else "agent",
+                role=self._withdrawer_role(request.actor),
             )
             if result.status == APPLIED:
                 self.state.status, self.state.stage = "withdrawn", None
@@ -624,8 +625,20 @@ class ResponseApproval:
         if not self._recorded("withdraw"):
             self._check_withdraw(request)
 
+    def _withdrawer_role(self, actor: Actor) -> str:
+        if actor.username == self.state.author:
+            return "agent"
+        return "supervisor" if "supervisor" in actor.roles else "publisher"
+
     def _check_withdraw(self, request: WithdrawRequest) -> None:
-        if request.actor.username != self.state.author and "supervisor" not in request.actor.roles:
-            raise _refuse(FORBIDDEN, "only the author or a supervisor can withdraw a draft")
+        actor = request.actor
+        # A publisher abandons a publication the channel refused.
+        abandons = self.state.status == "publish_failed" and "publisher" in actor.roles
+        if actor.username != self.state.author and "supervisor" not in actor.roles and not abandons:
+            raise _refuse(
+                FORBIDDEN,
+                "only the author or a supervisor can withdraw a draft "
+                "(and a publisher one whose publication failed)",
+            )
         if self.state.status not in WITHDRAWABLE:
             raise _refuse(CONFLICT, f"a draft that is {self.state.status} cannot be withdrawn")

@@ -43,7 +43,10 @@ router = APIRouter(tags=["drafts"])
 Agent = Annotated[Principal, Depends(require_roles(Role.agent))]
 Reviewer = Annotated[Principal, Depends(require_roles(Role.comms, Role.legal))]
 Publisher = Annotated[Principal, Depends(require_roles(Role.publisher))]
-Withdrawer = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
+# A publisher withdraws only a draft whose publication failed (the workflow checks).
+Withdrawer = Annotated[
+    Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.publisher))
+]
 Reader = Annotated[Principal, Depends(require_roles(*Role))]
 IdempotencyKey = Annotated[
     str | None,
