@@ -1,1 +1,3 @@
 """The HTTP API: app factory, routes, dependencies, problem+json errors."""
+
+API_PREFIX = "/api/v1"

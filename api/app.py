@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api import openapi, problems
+from api import API_PREFIX, openapi, problems
 from api.deps import current_principal
 from api.lifecycle import Lifecycle
 from api.limits import BodySizeLimit
@@ -31,9 +31,8 @@ from api.tokens import TokenService
 from policies.sla import ServiceLevels
 from records.db import Database
 from records.settings import Settings, load_settings
+from web import pages
 from workflows.connection import TemporalGateway
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(
@@ -99,4 +98,5 @@ def create_app(
         app.include_router(routes, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     app.include_router(health.router)
+    pages.install(app)  # the web UI: a client of the routes above, in process
     return app

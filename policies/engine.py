@@ -358,6 +358,13 @@ class RuleSet:
             ruleset_version=self.version,
         )
 
+    def length(self, body: str, channel: str) -> tuple[int, int | None]:
+        """`body`'s length as `channel` counts it, and the most it allows (None: no limit)."""
+        rule = self.channels.get(channel)
+        counting = rule.counting if rule is not None else "characters"
+        used = channels.COUNTERS[counting](body, channels.links(body))
+        return used, rule.max_length if rule is not None else None
+
     def _channel_findings(self, body: str, channel: str) -> list[Finding]:
         found: list[Finding] = []
         links = channels.links(body)

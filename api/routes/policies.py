@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, Principal, require_roles
@@ -38,6 +38,11 @@ class ActivePolicy(BaseModel):
     summary: dict[str, Any]
 
 
+class Length(BaseModel):
+    used: int = Field(description="the reply's length as the channel counts it")
+    allowed: int | None = Field(description="the channel's limit in the rule set")
+
+
 class CheckAnswer(BaseModel):
     findings: list[dict[str, Any]]
     route: list[str]
@@ -45,6 +50,7 @@ class CheckAnswer(BaseModel):
     ruleset_version: str
     template: str | None = None
     skipped: list[str] = []
+    length: Length | None = None
 
 
 def answer(result: CheckResult) -> CheckAnswer:
@@ -157,4 +163,7 @@ async def check(
         post_text = post_text if post_text is not None else text
     rules = await policies.rules(database)
     assert channel is not None  # the model requires channel or post_id
-    return answer(rules.check(body.body, channel, post_text=post_text))
+    used, allowed = rules.length(body.body, channel)
+    checked = answer(rules.check(body.body, channel, post_text=post_text))
+    checked.length = Length(used=used, allowed=allowed)
+    return checked

@@ -1,0 +1,1 @@
+"""The web UI: server-rendered pages over the API (see web.pages)."""
