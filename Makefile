@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test chromium lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/countersign dev
 
-test: $(STAMP) lint typecheck unit
+test: $(STAMP) chromium lint typecheck unit
+
+# The browser tests drive Debian's Chromium; nothing is downloaded from elsewhere.
+chromium:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium package for the browser tests"; \
+		apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,213 @@
+"""The whole story in a real browser (Debian's Chromium, driven by Playwright): an agent
+drafts from a template, the policy flags a phrase, the agent fixes it, comms approves,
+legal requests changes, the agent edits, both approve again, the publisher posts, and the
+auditor sees the timeline and a passing verify. Plus: a form posted without its CSRF token
+is refused, and so is a role's hidden action posted by hand. Each page's screenshot is
+saved under var/screenshots/."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+import uvicorn
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from api.app import create_app
+from records.db import Database
+from records.models import Role
+from records.settings import Settings
+from tests.conftest import PASSWORD
+from tests.helpers import free_ports, insert_post
+from workflows.connection import TemporalGateway
+
+pytestmark = pytest.mark.temporal
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
+CUSTOMER = "My card was charged twice for the same coffee. What is going on?"
+
+
+@pytest.fixture
+async def site(
+    live_settings: Settings,
+    database: Database,
+    temporal_gateway: TemporalGateway,
+    make_user: Callable[..., str],
+) -> AsyncIterator[str]:
+    """The app on a real port (the browser needs one), with its worker, on this loop."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail("Chromium is required under CI=true (make test installs it)")
+        pytest.skip("Chromium is not installed (make test installs Debian's package)")
+    for name, role in (
+        ("agent", Role.agent),
+        ("comms", Role.comms),
+        ("legal", Role.legal),
+        ("pub", Role.publisher),
+        ("auditor", Role.auditor),
+    ):
+        make_user(name, role)
+    [port] = free_ports(1)
+    app = create_app(live_settings, database=database, temporal=temporal_gateway)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await serving
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM)
+        yield launched
+        await launched.close()
+
+
+async def signed_in(browser: Browser, site: str, username: str, width: int = 1280) -> Page:
+    context = await browser.new_context(base_url=site, viewport={"width": width, "height": 900})
+    page = await context.new_page()
+    await page.goto("/")
+    await page.get_by_label("Username").fill(username)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_text(f"{username} (")).to_be_visible()
+    return page
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=SHOTS / f"{name}.png", full_page=True)
+
+
+async def decide(page: Page, draft_url: str, decision: str, comment: str = "") -> None:
+    await page.goto("/reviews")
+    await page.get_by_role("link", name=f"Review #{draft_url.rsplit('/', 1)[1]}").click()
+    if comment:
+        await page.get_by_label("Comment").fill(comment)
+    await page.get_by_role("button", name=decision).click()
+    await expect(page.get_by_role("status")).to_have_text("Decision recorded.")
+
+
+async def test_the_whole_story_in_a_browser(
+    site: str, browser: Browser, database: Database
+) -> None:
+    with database.write() as connection:
+        insert_post(connection, text=CUSTOMER, channel="x")
+
+    # An agent drafts from a template and adds a line the policy flags.
+    agent = await signed_in(browser, site, "agent")
+    await shot(agent, "inbox")
+    await agent.get_by_role("link", name="Reply").click()
+    await agent.get_by_label("Template", exact=True).select_option(
+        label="A card payment shows twice"
+    )
+    await agent.get_by_role("button", name="Choose").click()
+    await agent.get_by_label("Customer's first name").fill("Sam")
+    await agent.get_by_label("Business days").fill("3")
+    await agent.get_by_role("button", name="Create draft").click()
+    await expect(agent.get_by_role("status")).to_contain_text("Draft saved")
+    text = agent.get_by_label("Text (version 1)")
+    await expect(text).to_have_value(
+        "Hi Sam, sorry for the worry. When a payment shows twice, the second one is usually a "
+        "pending hold that drops off by itself within 3 business days. If it is still there "
+        "after that, send us a direct message and we will look into it."
+    )
+    original = await text.input_value()
+    await text.fill(original + " Calm down, it is obviously a hold, you idiot.")
+    flagged = agent.locator("#check mark.sev-block")
+    await expect(flagged).to_have_text("idiot")  # marked as the agent types
+    await expect(agent.locator("#check")).to_contain_text("blocked")
+    await shot(agent, "editor-flagged")
+    await agent.get_by_role("button", name="Submit for review").click()
+    await expect(agent.get_by_role("alert")).to_contain_text("idiot")  # refused; text kept
+    await expect(agent.get_by_label("Text (version 2)")).to_have_value(
+        original + " Calm down, it is obviously a hold, you idiot."
+    )
+
+    # The agent fixes it (and promises money back, which needs legal) and submits.
+    await agent.get_by_label("Text (version 2)").fill(
+        original + " If it stays, we will reimburse you."
+    )
+    await expect(agent.locator("#check")).to_contain_text("comms → legal")
+    await expect(agent.locator("#check mark.sev-block")).to_have_count(0)
+    await agent.get_by_role("button", name="Submit for review").click()
+    await expect(agent.get_by_role("status")).to_have_text("Submitted for review.")
+    await expect(agent.get_by_role("heading", level=1)).to_contain_text("in review: comms")
+    draft_url = agent.url.split("?")[0]
+
+    # Comms approves; legal asks for changes.
+    comms = await signed_in(browser, site, "comms")
+    await shot(comms, "reviews")
+    await decide(comms, draft_url, "Approve")
+    legal = await signed_in(browser, site, "legal")
+    await legal.goto("/reviews")
+    await legal.get_by_role("link", name=f"Review #{draft_url.rsplit('/', 1)[1]}").click()
+    await shot(legal, "review")
+    await legal.get_by_role("button", name="Request changes").click()
+    await expect(legal.get_by_role("alert")).to_contain_text("comment")  # a reason is required
+    await decide(legal, draft_url, "Request changes", "Say we refund the fees; no reimbursing.")
+
+    # The agent edits: the redline shows the change; both stages approve the new version.
+    await agent.goto(draft_url)
+    await expect(agent.get_by_role("heading", level=1)).to_contain_text("changes requested")
+    await expect(agent.get_by_text("Say we refund the fees; no reimbursing.")).to_be_visible()
+    await agent.get_by_role("link", name="Edit and submit").click()
+    body = agent.get_by_label("Text (version 3)")
+    await body.fill((await body.input_value()).replace("reimburse you", "refund the fees"))
+    await expect(agent.locator("#check")).to_contain_text("comms → legal")
+    await agent.get_by_role("button", name="Submit for review").click()
+    await expect(agent.get_by_role("status")).to_have_text("Submitted for review.")
+    await comms.goto(draft_url)
+    await expect(comms.locator(".redline del")).to_have_text(["reimburse", "you"])
+    await expect(comms.locator(".redline ins")).to_have_text(["refund", "the fees"])
+    await decide(comms, draft_url, "Approve")
+    await decide(legal, draft_url, "Approve")
+
+    # The publisher posts it.
+    pub = await signed_in(browser, site, "pub")
+    await shot(pub, "publishing")
+    await pub.get_by_role("link", name=f"#{draft_url.rsplit('/', 1)[1]}").first.click()
+    await pub.get_by_role("button", name="Publish").click()
+    await expect(pub.get_by_role("status")).to_have_text("Sent to the channel.")
+    await expect(pub.get_by_role("heading", level=1)).to_contain_text("published")
+    await expect(pub.get_by_text("confirmed on x")).to_be_visible()
+
+    # The auditor sees the timeline and a passing verify.
+    auditor = await signed_in(browser, site, "auditor")
+    await auditor.get_by_label("Draft").fill(draft_url.rsplit("/", 1)[1])
+    await auditor.get_by_role("button", name="Search").click()
+    await expect(auditor.get_by_role("cell", name="draft.published")).to_be_visible()
+    await auditor.get_by_role("button", name="Verify the chain").click()
+    await expect(auditor.locator("#verified")).to_contain_text("the chain is intact")
+    await shot(auditor, "audit")
+    await auditor.goto(draft_url)
+    timeline = auditor.locator("ol.timeline")
+    for step in ("created", "blocked", "submitted", "request changes", "approve", "published"):
+        await expect(timeline).to_contain_text(step)
+    await shot(auditor, "timeline")
+    phone = await signed_in(browser, site, "agent", width=390)
+    await phone.goto(draft_url)
+    await shot(phone, "draft-phone")
+
+    # A form without its CSRF token, and a reviewer's action posted by an agent by hand.
+    bare = await agent.request.post(
+        f"{draft_url}/decide", form={"stage": "comms", "decision": "approve", "version": "3"}
+    )
+    assert bare.status == 403 and "security token" in await bare.text()
+    await agent.goto("/drafts")
+    token = await agent.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token
+    by_hand = await agent.request.post(
+        f"{draft_url}/decide",
+        form={"csrf_token": token, "stage": "comms", "decision": "approve", "version": "3"},
+    )
+    assert by_hand.status == 403 and "needs the comms role" in await by_hand.text()
