@@ -340,21 +340,7 @@ async def my_drafts(request: Request, status: str = "", cursor: str = "") -> HTM
 async def edit_page(request: Request, draft_id: int) -> HTMLResponse:
     person = await _signed_in(request)
     async with _api(request, person) as api:
-        draft = await api.get(f"/drafts/{draft_id}")
-        post = await api.get(f"/posts/{draft['post_id']}")
-        check = await api.post(
-            "/policies/check", json={"body": draft["body"], "post_id": draft["post_id"]}
-        )
-    return _render(
-        request,
-        "editor.html",
-        person,
-        draft=draft,
-        post=post,
-        body=draft["body"],
-        check=check,
-        error=None,
-    )
+        return await _editor(request, person, api, draft_id)
 
 
 @router.post("/drafts/{draft_id}/edit")
@@ -375,21 +361,34 @@ async def save_draft(request: Request, draft_id: int) -> Response:
                 await api.post(f"/drafts/{draft_id}/submit")
                 return _done(f"/drafts/{draft_id}", "Submitted for review.")
         except ApiProblem as problem:
-            post = await api.get(f"/posts/{draft['post_id']}")
-            check = await api.post("/policies/check", json={"body": body, "post_id": post["id"]})
-            draft = await api.get(f"/drafts/{draft_id}")
-            return _render(
-                request,
-                "editor.html",
-                person,
-                problem.status,
-                draft=draft,
-                post=post,
-                body=body,
-                check=check,
-                error=problem,
-            )
+            return await _editor(request, person, api, draft_id, body, problem)
     return _done(f"/drafts/{draft_id}/edit", "Saved.")
+
+
+async def _editor(
+    request: Request,
+    person: Person,
+    api: Api,
+    draft_id: int,
+    body: str | None = None,
+    error: ApiProblem | None = None,
+) -> HTMLResponse:
+    """The editor with `body` (else the draft's text) checked, and why an action failed."""
+    draft = await api.get(f"/drafts/{draft_id}")
+    post = await api.get(f"/posts/{draft['post_id']}")
+    body = draft["body"] if body is None else body
+    check = await api.post("/policies/check", json={"body": body, "post_id": post["id"]})
+    return _render(
+        request,
+        "editor.html",
+        person,
+        error.status if error else 200,
+        draft=draft,
+        post=post,
+        body=body,
+        check=check,
+        error=error,
+    )
 
 
 @router.post("/check")
@@ -415,21 +414,34 @@ async def live_check(request: Request) -> HTMLResponse:
 async def draft_page(request: Request, draft_id: int) -> HTMLResponse:
     person = await _signed_in(request)
     async with _api(request, person) as api:
-        draft = await api.get(f"/drafts/{draft_id}")
-        post = await api.get(f"/posts/{draft['post_id']}")
+        return await _draft(request, person, api, draft_id)
+
+
+async def _draft(
+    request: Request,
+    person: Person,
+    api: Api,
+    draft_id: int,
+    comment: str = "",
+    error: ApiProblem | None = None,
+) -> HTMLResponse:
+    """A draft's page, with what a reviewer typed and why an action failed."""
+    draft = await api.get(f"/drafts/{draft_id}")
+    post = await api.get(f"/posts/{draft['post_id']}")
     versions = draft["versions"]
     previous = versions[-2]["body"] if len(versions) > 1 else None
     return _render(
         request,
         "draft.html",
         person,
+        error.status if error else 200,
         draft=draft,
         post=post,
         changes=redline(previous, draft["body"]) if previous is not None else None,
         actions=_actions(person, draft),
         now=datetime.now(UTC),
-        comment="",
-        error=None,
+        comment=comment,
+        error=error,
     )
 
 
@@ -459,25 +471,11 @@ async def _act(request: Request, draft_id: int, call: Any, notice: str) -> Respo
             await call(api, form)
         except ApiProblem as problem:
             try:
-                draft = await api.get(f"/drafts/{draft_id}")
-                post = await api.get(f"/posts/{draft['post_id']}")
+                return await _draft(
+                    request, person, api, draft_id, form.get("comment", ""), problem
+                )
             except ApiProblem:
                 raise problem from None  # no draft to show it on: the refusal alone
-            versions = draft["versions"]
-            previous = versions[-2]["body"] if len(versions) > 1 else None
-            return _render(
-                request,
-                "draft.html",
-                person,
-                problem.status,
-                draft=draft,
-                post=post,
-                changes=redline(previous, draft["body"]) if previous is not None else None,
-                actions=_actions(person, draft),
-                now=datetime.now(UTC),
-                comment=form.get("comment", ""),
-                error=problem,
-            )
     return _done(f"/drafts/{draft_id}", notice)
 
 
@@ -515,8 +513,13 @@ async def publish(request: Request, draft_id: int) -> Response:
 
 
 def _utc(local: str) -> str:
-    """A `datetime-local` value, taken as UTC (pages show times in UTC)."""
-    return local if local.endswith("Z") or "+" in local else f"{local}:00Z"[:20].replace("::", ":")
+    """A `datetime-local` value (pages show times in UTC), as UTC; else as typed, for the
+    API to refuse with its reason."""
+    try:
+        when = datetime.fromisoformat(local)
+    except ValueError:
+        return local
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()
 
 
 @router.post("/drafts/{draft_id}/withdraw")
