@@ -184,6 +184,7 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
 def _banner(settings: Settings, base: str, logs: Path) -> None:
     console.print()
     console.print("[bold green]Countersign is running.[/]  Ctrl-C stops everything.")
+    console.print(f"  Web UI       {base}/")
     console.print(f"  API docs     {base}/docs")
     console.print(f"  API          {base}/api/v1")
     console.print(f"  Temporal UI  http://127.0.0.1:{settings.temporal_ui_port}")
