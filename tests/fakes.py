@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from records.models import ChannelAccountCreate
 from tests.helpers import JsonHandler, serve
 
 TOKEN = "x-user-token-for-tests"
@@ -80,3 +81,13 @@ def running_fake_x() -> Iterator[FakeX]:
     with serve(Handler) as base:
         state.url = base
         yield state
+
+
+def x_account(fake: FakeX, timeout_seconds: float) -> ChannelAccountCreate:
+    """An X channel account that posts to `fake`, waiting `timeout_seconds` for answers."""
+    return ChannelAccountCreate(
+        name="acme-x",
+        channel="x",
+        settings={"user_id": "42", "api_base": fake.url, "timeout_seconds": str(timeout_seconds)},
+        credentials={"bearer_token": TOKEN},
+    )

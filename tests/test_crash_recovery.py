@@ -18,9 +18,9 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from records import audit, channels
 from records.db import Database
-from records.models import ChannelAccountCreate, OutboxMessage, Publication, Role
+from records.models import OutboxMessage, Publication, Role
 from records.settings import Settings
-from tests.fakes import TOKEN, FakeX, running_fake_x
+from tests.fakes import FakeX, running_fake_x, x_account
 from tests.helpers import eventually, insert_post, submitted_draft
 from workflows.connection import TemporalGateway
 
@@ -146,12 +146,7 @@ async def test_worker_killed_after_x_took_the_tweet_posts_it_once(
     """The same against a platform: the fake X stores the tweet, then stalls; the worker
     dies before the answer; its successor finds the tweet on X instead of posting again."""
     client, worker, people = setup
-    account = ChannelAccountCreate(
-        name="acme-x",
-        channel="x",
-        settings={"user_id": "42", "api_base": fake_x.url, "timeout_seconds": "120"},
-        credentials={"bearer_token": TOKEN},
-    )
+    account = x_account(fake_x, 120)
     with database.write() as connection:
         account_id = channels.create(connection, account, actor="admin").id
         post_id = insert_post(connection, account_id=account_id, external_id="1861000000000000001")

@@ -38,7 +38,7 @@ from records.db import Database
 from records.models import ChannelAccountCreate, Role
 from records.tables import PUBLICATIONS
 from tests.conftest import PASSWORD
-from tests.fakes import TOKEN, FakeX, running_fake_x
+from tests.fakes import TOKEN, FakeX, running_fake_x, x_account
 from tests.helpers import JsonHandler, insert_post, serve, submitted_draft
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
@@ -131,12 +131,7 @@ async def desk(
     make_user: Callable[..., str],
     fake_x: FakeX,
 ) -> AsyncIterator[Desk]:
-    account = ChannelAccountCreate(
-        name="acme-x",
-        channel="x",
-        settings={"user_id": "42", "api_base": fake_x.url, "timeout_seconds": "1"},
-        credentials={"bearer_token": TOKEN},
-    )
+    account = x_account(fake_x, 1)
     async with desk_on(temporal_env, database, make_user, account) as desk:
         yield desk
 
@@ -656,12 +651,7 @@ async def test_a_publisher_retries_a_refused_reply_or_abandons_it_over_http(
     fake_x: FakeX,
     database: Database,
 ) -> None:
-    account = ChannelAccountCreate(
-        name="acme-x",
-        channel="x",
-        settings={"user_id": "42", "api_base": fake_x.url, "timeout_seconds": "5"},
-        credentials={"bearer_token": TOKEN},
-    )
+    account = x_account(fake_x, 5)
     with database.write() as c:
         account_id = channels.create(c, account, actor="admin").id
         posts = [insert_post(c, account_id=account_id, external_id=f"{PARENT}{n}") for n in (1, 2)]
