@@ -111,6 +111,14 @@ class UserCreate(UserBase):
     password: str = Field(min_length=12, max_length=256, schema_extra={"pattern": NO_NUL})
 
 
+class UserChange(SQLModel):
+    """What an admin changes of a person: their roles, whether they may sign in."""
+
+    model_config = FORBID_EXTRA
+    roles: list[Role] | None = Field(default=None, min_length=1)
+    disabled: bool | None = None
+
+
 class UserPublic(UserBase):
     id: int
     roles: list[Role]

@@ -151,6 +151,21 @@ def disable(session: Session, username: str, *, actor: str, actor_role: str) -> 
     return user
 
 
+def enable(session: Session, username: str, *, actor: str, actor_role: str) -> User:
+    user = require(session, username)
+    if user.disabled:
+        user.disabled = False
+        user.updated_at = utcnow()
+        session.add(user)
+        audit.append(
+            session,
+            audit.NewEvent(
+                actor=actor, role=actor_role, action="user.enabled", payload={"username": username}
+            ),
+        )
+    return user
+
+
 def _write_roles(session: Session, user_id: int, roles: list[Role]) -> None:
     for role in roles:
         session.add(UserRole(user_id=user_id, role=role.value))

@@ -118,3 +118,44 @@ def test_passwords_are_stored_as_argon2id_and_any_cost_still_verifies() -> None:
         assert passwords.verify_password(stored, "correct horse battery staple")
         assert not passwords.verify_password(stored, "correct horse battery stapler")
     assert not passwords.verify_password(None, "correct horse battery staple")
+
+
+def test_admins_change_roles_and_disable_or_enable_an_account(
+    app_client: TestClient,
+    make_user: Callable[..., str],
+    login: Callable[..., Headers],
+    database: Database,
+) -> None:
+    make_user("root", Role.admin)
+    make_user("sam", Role.agent)
+    make_user("aud", Role.auditor)
+    admin, sam = login("root"), login("sam")
+    changed = app_client.patch(
+        "/api/v1/users/sam", headers=admin, json={"roles": ["comms", "legal"]}
+    )
+    assert changed.status_code == 200 and changed.json()["roles"] == ["comms", "legal"]
+    assert app_client.get("/api/v1/me", headers=sam).json()["roles"] == ["comms", "legal"]
+    off = app_client.patch("/api/v1/users/sam", headers=admin, json={"disabled": True})
+    assert off.json()["disabled"] is True
+    assert app_client.get("/api/v1/me", headers=sam).status_code == 401
+    on = app_client.patch("/api/v1/users/sam", headers=admin, json={"disabled": False})
+    assert on.json()["disabled"] is False
+    assert app_client.get("/api/v1/me", headers=sam).status_code == 200
+    trail = app_client.get("/api/v1/audit?actor=root", headers=login("aud")).json()["items"]
+    actions = [e["action"] for e in trail if e["action"] != "user.created"]
+    assert actions == ["user.roles_changed", "user.disabled", "user.enabled"]
+    for body, status in (
+        ({"roles": []}, 422),
+        ({"roles": ["wizard"]}, 422),
+        ({"nickname": "x"}, 422),
+        ({"disabled": True}, 404),
+    ):
+        target = "nobody" if status == 404 else "sam"
+        answer = app_client.patch(f"/api/v1/users/{target}", headers=admin, json=body)
+        assert answer.status_code == status, body
+    own = app_client.patch("/api/v1/users/root", headers=admin, json={"disabled": True})
+    assert own.status_code == 422 and "own account" in own.json()["detail"]
+    assert (
+        app_client.patch("/api/v1/users/sam", headers=sam, json={"disabled": True}).status_code
+        == 401
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Path, status
 
 from api.deps import Principal, ReadSession, WriteSession, require_roles
 from api.schemas import Page
 from records import users
-from records.models import Role, UserCreate, UserPublic
+from records.errors import Invalid
+from records.models import USERNAME_PATTERN, Role, UserChange, UserCreate, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
@@ -26,6 +27,30 @@ def create_user(body: UserCreate, admin: Admin, session: WriteSession) -> UserPu
         actor=admin.username,
         actor_role=Role.admin.value,
     )
+    return users.to_public(session, user)
+
+
+@router.patch("/{username}", response_model=UserPublic)
+def change_user(
+    username: Annotated[str, Path(max_length=64, pattern=USERNAME_PATTERN)],
+    body: UserChange,
+    admin: Admin,
+    session: WriteSession,
+) -> UserPublic:
+    """Set a person's roles, or disable (or enable again) their account; each change is
+    audited and takes effect on their next request."""
+    by = {"actor": admin.username, "actor_role": Role.admin.value}
+    if body.disabled and username == admin.username:
+        raise Invalid("an admin cannot disable their own account", field="disabled")
+    user = users.require(session, username)
+    if body.roles is not None and sorted(body.roles) != sorted(
+        users.roles_of(session, user.id or 0)
+    ):
+        user = users.set_roles(session, username, body.roles, **by)
+    if body.disabled is True:
+        user = users.disable(session, username, **by)
+    elif body.disabled is False:
+        user = users.enable(session, username, **by)
     return users.to_public(session, user)
 
 
