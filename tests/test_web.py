@@ -129,3 +129,120 @@ def test_the_start_page_depends_on_the_role(
         client = TestClient(app_client.app)
         sign_in(client, name)
         assert client.get("/", follow_redirects=False).headers["location"] == home
+
+
+def test_admins_add_people_change_roles_and_disable_them(
+    app_client: TestClient, make_user: Callable[..., str]
+) -> None:
+    make_user("root", Role.admin)
+    sign_in(app_client, "root")
+    page = app_client.get("/admin/users")
+    assert page.status_code == 200 and "People and roles" in page.text
+    token = csrf_of(page.text)
+    short = app_client.post(
+        "/admin/users",
+        data={"csrf_token": token, "username": "newbie", "password": "short", "roles": "agent"},
+    )
+    assert short.status_code == 422 and 'value="newbie"' in short.text  # kept, with why
+    assert "password" in short.text
+    added = app_client.post(
+        "/admin/users",
+        data={
+            "csrf_token": token,
+            "username": "newbie",
+            "display_name": "New Bie",
+            "password": "correct horse battery staple",
+            "roles": ["agent", "publisher"],
+        },
+    )
+    assert added.status_code == 200 and "newbie can now sign in." in added.text
+    app_client.post(
+        "/admin/users/newbie", data={"csrf_token": token, "action": "roles", "roles": "comms"}
+    )
+    disabled = app_client.post(
+        "/admin/users/newbie", data={"csrf_token": token, "action": "disable"}
+    )
+    assert "newbie changed." in disabled.text
+    row = disabled.text[disabled.text.index("<strong>newbie</strong>") :]
+    row = row[: row.index("</tr>")]
+    assert 'value="comms" checked' in row and 'value="agent" checked' not in row
+    assert "disabled" in row and ">Enable<" in row
+    newbie = TestClient(app_client.app)
+    form = newbie.get("/login")
+    refused = newbie.post(
+        "/login",
+        data={"username": "newbie", "password": PASSWORD, "csrf_token": csrf_of(form.text)},
+    )
+    assert refused.status_code == 401
+
+
+def test_admins_add_a_channel_account_whose_secrets_are_never_shown(
+    app_client: TestClient, make_user: Callable[..., str]
+) -> None:
+    make_user("root", Role.admin)
+    sign_in(app_client, "root")
+    token = csrf_of(app_client.get("/admin/channels").text)
+    bad = app_client.post(
+        "/admin/channels",
+        data={
+            "csrf_token": token,
+            "name": "shop",
+            "channel": "webhook",
+            "source": "webhook",
+            "settings": "reply_url https://shop.example/replies",
+        },
+    )
+    assert bad.status_code == 422 and "settings, line 1: write name = value" in bad.text
+    assert 'value="shop"' in bad.text
+    secret = "shop-secret-0123456789abcdef"
+    added = app_client.post(
+        "/admin/channels",
+        data={
+            "csrf_token": token,
+            "name": "shop",
+            "channel": "webhook",
+            "source": "webhook",
+            "settings": "reply_url = https://shop.example/replies\n",
+            "credentials": f"secret = {secret}",
+        },
+    )
+    assert added.status_code == 200 and "Channel account shop added." in added.text
+    assert "/api/v1/inbound/shop" in added.text and ">secret<" in added.text
+    assert secret not in added.text
+
+
+def test_admins_see_the_rule_file_and_a_bad_one_is_refused_with_its_line(
+    app_client: TestClient, make_user: Callable[..., str]
+) -> None:
+    make_user("root", Role.admin)
+    sign_in(app_client, "root")
+    page = app_client.get("/admin/rules")
+    assert page.status_code == 200 and "lexicon:" in page.text and "(shipped" in page.text
+    bad = app_client.post(
+        "/admin/rules", data={"csrf_token": csrf_of(page.text), "source": "name: x\nlexicon: 3\n"}
+    )
+    assert bad.status_code == 422 and "line" in bad.text
+    assert "lexicon: 3" in bad.text  # what was typed stays to be mended
+    assert "(shipped" in app_client.get("/admin/rules").text
+
+
+def test_supervisors_see_kpis_with_charts_and_a_csv(
+    app_client: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    make_user("boss", Role.supervisor)
+    make_user("ann", Role.agent)
+    with database.write() as c:
+        insert_post(c, channel="x")
+        insert_post(c, channel="mastodon")
+    sign_in(app_client, "boss")
+    page = app_client.get("/kpis")
+    assert page.status_code == 200
+    assert page.text.count("<svg") == 2  # volumes, decisions (all 0); no review times yet
+    assert "Posts received and replies published per day" in page.text
+    assert "2026-11-01, received: 2" in page.text
+    inverted = app_client.get("/kpis?since=2026-11-02T00:00&until=2026-11-01T00:00")
+    assert inverted.status_code == 422 and "since must be before until" in inverted.text
+    csv = app_client.get("/kpis.csv?channel=x")
+    assert csv.headers["content-type"].startswith("text/csv") and "first_response" in csv.text
+    sign_in(app_client, "ann")
+    assert app_client.get("/kpis").status_code == 403

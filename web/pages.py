@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 
 from api.deps import current_principal
 from records.settings import Settings
-from web import session
+from web import charts, session
 from web.api import Api, ApiProblem
 from web.text import marked, redline, relative
 
@@ -60,7 +60,7 @@ HOME = (
     ("legal", "/reviews"),
     ("publisher", "/publishing"),
     ("auditor", "/audit"),
-    ("admin", "/audit"),
+    ("admin", "/admin/users"),
 )
 NAV = (
     ("/inbox", "Inbox", ("agent", "supervisor")),
@@ -68,6 +68,10 @@ NAV = (
     ("/reviews", "Reviews", ("comms", "legal")),
     ("/publishing", "Publishing", ("publisher",)),
     ("/audit", "Audit", ("auditor", "admin")),
+    ("/kpis", "KPIs", ("supervisor", "auditor")),
+    ("/admin/users", "People", ("admin",)),
+    ("/admin/channels", "Channels", ("admin",)),
+    ("/admin/rules", "Rules", ("admin",)),
 )
 
 
@@ -634,3 +638,255 @@ async def export(request: Request, format: str = "csv") -> Response:
     headers = {"Content-Disposition": answer.headers.get("content-disposition", "attachment")}
     media = answer.headers.get("content-type", "text/plain")
     return StreamingResponse(body(), media_type=media, headers=headers)
+
+
+# --- supervisors and auditors: KPIs -------------------------------------------------------
+
+KPI_FILTERS = ("since", "until", "channel")
+
+
+@router.get("/kpis")
+async def kpis(request: Request) -> HTMLResponse:
+    person = await _signed_in(request)
+    filters = {k: request.query_params.get(k, "") for k in KPI_FILTERS}
+    asked = {k: _utc(v) if k != "channel" and v else v for k, v in filters.items()}
+    async with _api(request, person) as api:
+        try:
+            report, error = await api.get("/reports/kpis", **asked), None
+        except ApiProblem as problem:
+            if problem.status != 422:
+                raise
+            report, error = await api.get("/reports/kpis"), problem
+    return _render(
+        request,
+        "kpis.html",
+        person,
+        422 if error else 200,
+        report=report,
+        filters=filters,
+        query=urlencode({k: v for k, v in asked.items() if v}),
+        charts=_kpi_charts(report),
+        error=error,
+    )
+
+
+def _kpi_charts(report: dict[str, Any]) -> list[charts.Chart]:
+    days: dict[str, list[float | None]] = {}
+    for row in report["volumes"]:
+        received, published = days.setdefault(row["day"], [0.0, 0.0])
+        days[row["day"]] = [(received or 0) + row["received"], (published or 0) + row["published"]]
+
+    def minutes(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds / 60, 1)
+
+    decisions = report["decisions"]["counts"]
+    return [
+        charts.bars(
+            "Posts received and replies published per day",
+            sorted(days.items()),
+            ["received", "published"],
+        ),
+        charts.bars(
+            "Time in review per stage (minutes)",
+            [
+                (s["stage"], [minutes(s["p50_seconds"]), minutes(s["p90_seconds"])])
+                for s in report["stages"]
+            ],
+            ["p50", "p90"],
+            " min",
+        ),
+        charts.bars(
+            "Decisions",
+            [(name.replace("_", " "), [float(count)]) for name, count in sorted(decisions.items())],
+            ["decisions"],
+        ),
+    ]
+
+
+@router.get("/kpis.csv")
+async def kpis_csv(request: Request) -> Response:
+    person = await _signed_in(request)
+    asked = {k: v for k in KPI_FILTERS if (v := request.query_params.get(k))}
+    async with _api(request, person) as api:
+        text = await api.get("/reports/kpis", **asked, format="csv")
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="countersign-kpis.csv"'},
+    )
+
+
+# --- admins: people, channels, rules ------------------------------------------------------
+
+ROLES = ("agent", "comms", "legal", "publisher", "supervisor", "auditor", "admin")
+
+
+@router.get("/admin/users")
+async def people(request: Request) -> HTMLResponse:
+    person = await _signed_in(request)
+    async with _api(request, person) as api:
+        return await _people(request, person, api)
+
+
+async def _people(
+    request: Request,
+    person: Person,
+    api: Api,
+    error: ApiProblem | None = None,
+    typed: dict[str, str] | None = None,
+) -> HTMLResponse:
+    listing = await api.get("/users")
+    return _render(
+        request,
+        "admin_users.html",
+        person,
+        error.status if error else 200,
+        users=listing["items"],
+        roles=ROLES,
+        error=error,
+        typed=typed or {},
+    )
+
+
+@router.post("/admin/users")
+async def add_person(request: Request) -> Response:
+    person = await _signed_in(request)
+    form = await request.form()
+    await session.check_csrf(request, _settings(request))
+    chosen = [r for r in form.getlist("roles") if isinstance(r, str)]
+    typed = {k: v for k, v in form.items() if isinstance(v, str) and k != "password"}
+    body = {
+        "username": typed.get("username", ""),
+        "display_name": typed.get("display_name", ""),
+        "password": str(form.get("password", "")),
+        "roles": chosen,
+    }
+    async with _api(request, person) as api:
+        try:
+            await api.post("/users", json=body)
+        except ApiProblem as problem:
+            return await _people(request, person, api, problem, typed)
+    return _done("/admin/users", f"{body['username']} can now sign in.")
+
+
+@router.post("/admin/users/{username}")
+async def change_person(request: Request, username: str) -> Response:
+    person = await _signed_in(request)
+    form = await request.form()
+    await session.check_csrf(request, _settings(request))
+    change: dict[str, Any] = {}
+    if form.get("action") == "roles":
+        change["roles"] = [r for r in form.getlist("roles") if isinstance(r, str)]
+    else:
+        change["disabled"] = form.get("action") == "disable"
+    async with _api(request, person) as api:
+        try:
+            await api.call("PATCH", f"/users/{quote(username)}", json=change)
+        except ApiProblem as problem:
+            return await _people(request, person, api, problem)
+    return _done("/admin/users", f"{username} changed.")
+
+
+@router.get("/admin/channels")
+async def channel_accounts(request: Request) -> HTMLResponse:
+    person = await _signed_in(request)
+    async with _api(request, person) as api:
+        return await _channels(request, person, api)
+
+
+async def _channels(
+    request: Request,
+    person: Person,
+    api: Api,
+    error: ApiProblem | None = None,
+    typed: dict[str, str] | None = None,
+) -> HTMLResponse:
+    listing = await api.get("/channels")
+    return _render(
+        request,
+        "admin_channels.html",
+        person,
+        error.status if error else 200,
+        accounts=listing["items"],
+        error=error,
+        typed=typed or {},
+        channels=("x", "facebook", "instagram", "mastodon", "bluesky", "webhook", "outbox"),
+        sources=("", "meta", "webhook"),
+    )
+
+
+@router.post("/admin/channels")
+async def add_channel(request: Request) -> Response:
+    person = await _signed_in(request)
+    form = await _form(request)
+    typed = {k: v for k, v in form.items() if k != "credentials"}
+    async with _api(request, person) as api:
+        try:
+            body = {
+                "name": form.get("name", ""),
+                "channel": form.get("channel", ""),
+                "source": form.get("source") or None,
+                "settings": _pairs(form.get("settings", ""), "settings"),
+                "credentials": _pairs(form.get("credentials", ""), "credentials"),
+            }
+            await api.post("/channels", json=body)
+        except ApiProblem as problem:
+            return await _channels(request, person, api, problem, typed)
+    return _done("/admin/channels", f"Channel account {form.get('name')} added.")
+
+
+def _pairs(text: str, field: str) -> dict[str, str]:
+    """`name = value` lines as a mapping; a line without `=` is a 422 saying which."""
+    found = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, equals, value = line.partition("=")
+        if not equals or not name.strip():
+            detail = f"{field}, line {number}: write name = value"
+            raise ApiProblem(422, {"title": "Unprocessable entity", "detail": detail})
+        found[name.strip()] = value.strip()
+    return found
+
+
+@router.get("/admin/rules")
+async def rules_page(request: Request) -> HTMLResponse:
+    person = await _signed_in(request)
+    async with _api(request, person) as api:
+        return await _rules(request, person, api)
+
+
+async def _rules(
+    request: Request,
+    person: Person,
+    api: Api,
+    source: str | None = None,
+    error: ApiProblem | None = None,
+) -> HTMLResponse:
+    active = await api.get("/policies")
+    if source is None:
+        source = await api.get("/policies/source")
+    return _render(
+        request,
+        "admin_rules.html",
+        person,
+        error.status if error else 200,
+        active=active,
+        source=source,
+        error=error,
+    )
+
+
+@router.post("/admin/rules")
+async def upload_rules(request: Request) -> Response:
+    person = await _signed_in(request)
+    form = await _form(request)
+    source = form.get("source", "")
+    async with _api(request, person) as api:
+        try:
+            active = await api.put(
+                "/policies", content=source.encode(), headers={"Content-Type": "application/yaml"}
+            )
+        except ApiProblem as problem:
+            return await _rules(request, person, api, source, problem)
+    return _done("/admin/rules", f"Rule set {active['name']} {active['version']} is in force.")

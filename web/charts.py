@@ -1,0 +1,88 @@
+"""Bar charts drawn on the server as SVG: the geometry is worked out here, the markup is in
+`templates/pages/_bars.svg.html`. No chart library, no script."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WIDTH, HEIGHT = 640, 220
+LEFT, BOTTOM, TOP = 48, 36, 12  # room for the value axis, the labels, the top value
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    series: int
+    title: str  # read by screen readers and shown on hover
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    bars: list[Bar]
+    labels: list[tuple[float, str]]  # x of each group's label
+    ticks: list[tuple[float, str]]  # y of each value tick
+    series: list[str]
+    width: int = WIDTH
+    height: int = HEIGHT
+    left: int = LEFT
+    baseline: int = HEIGHT - BOTTOM
+
+    @property
+    def empty(self) -> bool:
+        return not self.bars
+
+
+def bars(
+    title: str,
+    groups: list[tuple[str, list[float | None]]],
+    series: list[str],
+    unit: str = "",
+) -> Chart:
+    """Grouped bars: one group per label, one bar per series, on a shared scale from 0."""
+    values = [v for _, vs in groups for v in vs if v is not None]
+    top = _nice(max(values, default=0))
+    plot_width, plot_height = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
+    slot = plot_width / max(len(groups), 1)
+    bar_width = max(min(slot * 0.8 / max(len(series), 1), 40), 2)
+    drawn, labels = [], []
+    for g, (label, group_values) in enumerate(groups):
+        start = LEFT + g * slot + (slot - bar_width * len(series)) / 2
+        labels.append((LEFT + (g + 0.5) * slot, label))
+        for s, value in enumerate(group_values):
+            if value is None:
+                continue
+            height = plot_height * value / top if top else 0
+            drawn.append(
+                Bar(
+                    x=round(start + s * bar_width, 1),
+                    y=round(HEIGHT - BOTTOM - height, 1),
+                    width=round(bar_width - 1, 1),
+                    height=round(height, 1),
+                    series=s,
+                    title=f"{label}, {series[s]}: {_number(value)}{unit}",
+                )
+            )
+    ticks = [
+        (round(HEIGHT - BOTTOM - plot_height * i / 4, 1), f"{_number(top * i / 4)}{unit}")
+        for i in range(5)
+    ]
+    return Chart(title, drawn, labels, ticks if values else [], series)
+
+
+def _nice(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 times a power of ten that is at least `value`."""
+    if value <= 0:
+        return 0
+    power = 10 ** (len(str(int(value))) - 1) if value >= 1 else 1
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if value == int(value) or value >= 10 else f"{value:.1f}"
