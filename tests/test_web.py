@@ -237,7 +237,8 @@ def test_supervisors_see_kpis_with_charts_and_a_csv(
     sign_in(app_client, "boss")
     page = app_client.get("/kpis")
     assert page.status_code == 200
-    assert page.text.count("<svg") == 2  # volumes, decisions (all 0); no review times yet
+    assert page.text.count("<svg") == 1  # the volumes; no decisions nor review times yet
+    assert page.text.count("No data in this window.") == 2
     assert "Posts received and replies published per day" in page.text
     assert "2026-11-01, received: 2" in page.text
     inverted = app_client.get("/kpis?since=2026-11-02T00:00&until=2026-11-01T00:00")

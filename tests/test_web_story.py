@@ -49,6 +49,8 @@ async def site(
         ("legal", Role.legal),
         ("pub", Role.publisher),
         ("auditor", Role.auditor),
+        ("boss", Role.supervisor),
+        ("root", Role.admin),
     ):
         make_user(name, role)
     [port] = free_ports(1)
@@ -211,3 +213,56 @@ async def test_the_whole_story_in_a_browser(
         form={"csrf_token": token, "stage": "comms", "decision": "approve", "version": "3"},
     )
     assert by_hand.status == 403 and "needs the comms role" in await by_hand.text()
+
+
+UNLABELLED = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]), select, textarea, button')]
+  .filter(el => el.tagName === 'BUTTON'
+    ? !el.textContent.trim() && !el.getAttribute('aria-label')
+    : !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+  .map(el => el.outerHTML.slice(0, 100))"""
+OVERFLOW = "() => document.documentElement.scrollWidth - window.innerWidth"
+PAGES = {
+    "agent": ["/inbox", "/drafts", "/posts/1/reply", "/drafts/1/edit", "/drafts/1"],
+    "comms": ["/reviews"],
+    "pub": ["/publishing"],
+    "boss": ["/inbox", "/kpis"],
+    "auditor": ["/audit", "/kpis"],
+    "root": ["/admin/users", "/admin/channels", "/admin/rules"],
+}
+
+
+async def test_every_page_is_labelled_usable_by_keyboard_and_fits_a_phone(
+    site: str, browser: Browser, database: Database
+) -> None:
+    with database.write() as connection:
+        insert_post(connection, text=CUSTOMER, channel="x")
+    # Signing in with the keyboard alone: the username field has the focus.
+    context = await browser.new_context(base_url=site)
+    page = await context.new_page()
+    await page.goto("/")
+    await page.keyboard.type("agent")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(f"{site}/inbox")
+    # ... and taking a post to a draft: Tab to "Reply", Enter, type, Tab to the button.
+    await page.get_by_role("link", name="Reply").focus()
+    await page.keyboard.press("Enter")
+    await page.get_by_label("Reply", exact=True).focus()
+    await page.keyboard.type("Sorry about that, we will look into it today.")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status")).to_contain_text("Draft saved")
+
+    for width in (1280, 390):
+        for username, paths in PAGES.items():
+            user = await signed_in(browser, site, username, width=width)
+            for path in paths:
+                answer = await user.goto(path)
+                assert answer is not None and answer.status == 200, (username, path)
+                assert await user.evaluate(UNLABELLED) == [], (username, path)
+                assert await user.evaluate(OVERFLOW) <= 0, (username, path, width)
+                name = path.strip("/").replace("/", "-")
+                await shot(user, f"{width}-{username}-{name}")
+            await user.context.close()

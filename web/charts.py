@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 640, 220
 LEFT, BOTTOM, TOP = 48, 36, 12  # room for the value axis, the labels, the top value
+TICKS = 4  # value ticks above 0
 
 
 @dataclass(frozen=True)
@@ -41,10 +43,18 @@ def bars(
     groups: list[tuple[str, list[float | None]]],
     series: list[str],
     unit: str = "",
+    *,
+    counts: bool = False,
 ) -> Chart:
-    """Grouped bars: one group per label, one bar per series, on a shared scale from 0."""
+    """Grouped bars: one group per label, one bar per series, on a shared scale from 0.
+    `counts`: the values are whole numbers, and so are the scale's ticks. A chart whose
+    values are all zero (or missing) is empty."""
     values = [v for _, vs in groups for v in vs if v is not None]
-    top = _nice(max(values, default=0))
+    most = max(values, default=0)
+    # Counts: the least multiple of the tick count, so that every tick is a whole number.
+    top = math.ceil(most / TICKS) * TICKS if counts else _nice(most)
+    if not top:
+        return Chart(title, [], [], [], series)
     plot_width, plot_height = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
     slot = plot_width / max(len(groups), 1)
     bar_width = max(min(slot * 0.8 / max(len(series), 1), 40), 2)
@@ -67,10 +77,10 @@ def bars(
                 )
             )
     ticks = [
-        (round(HEIGHT - BOTTOM - plot_height * i / 4, 1), f"{_number(top * i / 4)}{unit}")
-        for i in range(5)
+        (round(HEIGHT - BOTTOM - plot_height * i / TICKS, 1), f"{_number(top * i / TICKS)}{unit}")
+        for i in range(TICKS + 1)
     ]
-    return Chart(title, drawn, labels, ticks if values else [], series)
+    return Chart(title, drawn, labels, ticks, series)
 
 
 def _nice(value: float) -> float:

@@ -685,6 +685,7 @@ def _kpi_charts(report: dict[str, Any]) -> list[charts.Chart]:
             "Posts received and replies published per day",
             sorted(days.items()),
             ["received", "published"],
+            counts=True,
         ),
         charts.bars(
             "Time in review per stage (minutes)",
@@ -699,6 +700,7 @@ def _kpi_charts(report: dict[str, Any]) -> list[charts.Chart]:
             "Decisions",
             [(name.replace("_", " "), [float(count)]) for name, count in sorted(decisions.items())],
             ["decisions"],
+            counts=True,
         ),
     ]
 
