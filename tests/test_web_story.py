@@ -81,7 +81,7 @@ async def signed_in(browser: Browser, site: str, username: str, width: int = 128
     await page.get_by_label("Username").fill(username)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
-    await expect(page.get_by_text(f"{username} (")).to_be_visible()
+    await expect(page.locator("form.who")).to_contain_text(f"{username} (")
     return page
 
 

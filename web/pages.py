@@ -432,8 +432,11 @@ async def _draft(
     """A draft's page, with what a reviewer typed and why an action failed."""
     draft = await api.get(f"/drafts/{draft_id}")
     post = await api.get(f"/posts/{draft['post_id']}")
-    versions = draft["versions"]
-    previous = versions[-2]["body"] if len(versions) > 1 else None
+    # The redline is against the last version reviewers decided on (what they saw), else
+    # against the version before this one.
+    earlier = draft["versions"][:-1]
+    decided = {d["version"] for d in draft["decisions"]}
+    baseline = ([v for v in earlier if v["version"] in decided] or earlier or [None])[-1]
     return _render(
         request,
         "draft.html",
@@ -441,7 +444,8 @@ async def _draft(
         error.status if error else 200,
         draft=draft,
         post=post,
-        changes=redline(previous, draft["body"]) if previous is not None else None,
+        baseline=baseline,
+        changes=redline(baseline["body"], draft["body"]) if baseline else None,
         actions=_actions(person, draft),
         now=datetime.now(UTC),
         comment=comment,
