@@ -14,12 +14,14 @@ work.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import json
 import logging
 import smtplib
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -757,28 +759,48 @@ def _standing(connection: Connection, draft_id: int) -> Standing:
 HEARTBEAT_EVERY = 1.0  # seconds; the workflow's PUBLISH_HEARTBEAT is a few of these
 
 
-@contextmanager
-def _heartbeating() -> Iterator[None]:
-    """Heartbeat from a side thread while a blocking call to a platform runs, so that when
-    the worker dies the server retries the activity after the heartbeat timeout, not after
-    the whole start-to-close timeout. (A heartbeat is thread-safe in a threaded activity;
-    the thread gets a copy of this one's context, where the activity's own is kept.)"""
-    if not activity.in_activity():
-        yield
-        return
-    done = threading.Event()
+class _Heartbeats:
+    """One side thread per worker process that heartbeats, every second, each publish
+    activity blocked in a call to a platform: when the worker dies, the server retries the
+    activity after the heartbeat timeout, not after the whole start-to-close timeout.
 
-    def beat() -> None:
-        while not done.wait(HEARTBEAT_EVERY):
-            activity.heartbeat()
+    A heartbeat is thread-safe in a threaded activity; it is sent from a copy of the
+    activity's context (where temporalio keeps the activity's own). One shared thread,
+    started on first use, so that a publish costs no thread of its own."""
 
-    side = threading.Thread(target=contextvars.copy_context().run, args=(beat,), daemon=True)
-    side.start()
-    try:
-        yield
-    finally:
-        done.set()
-        side.join()
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._beating: dict[int, contextvars.Context] = {}
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def during(self) -> Iterator[None]:
+        if not activity.in_activity():
+            yield
+            return
+        context = contextvars.copy_context()
+        with self._lock:
+            self._beating[id(context)] = context
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._beating[id(context)]
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_EVERY)
+            with self._lock:
+                contexts = list(self._beating.values())
+            for context in contexts:
+                with contextlib.suppress(Exception):  # the activity ended meanwhile
+                    context.run(activity.heartbeat)
+
+
+_heartbeats = _Heartbeats()
 
 
 class PublishActivities:
@@ -849,7 +871,7 @@ class PublishActivities:
         with self.database.write() as connection:
             connection.execute(_SENDING, {**which, "now": utcnow()})
         try:
-            with _heartbeating():
+            with _heartbeats.during():
                 posted = (publisher.lookup(reply) if row.attempts else None) or publisher.post(
                     reply
                 )
