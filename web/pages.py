@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 from api.deps import current_principal
@@ -159,9 +160,20 @@ def _done(url: str, notice: str) -> RedirectResponse:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    await session.check_csrf(request, _settings(request))
-    form = await request.form()
+    """The posted form's text fields, once its CSRF token is checked."""
+    form = await _checked(request)
     return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def _checked(request: Request) -> FormData:
+    """The posted form (with its repeated fields), once its CSRF token is checked."""
+    await session.check_csrf(request, _settings(request))
+    return await request.form()
+
+
+def _all(form: FormData, name: str) -> list[str]:
+    """Every value of a repeated field (checkboxes)."""
+    return [value for value in form.getlist(name) if isinstance(value, str)]
 
 
 # --- signing in and out -------------------------------------------------------------------
@@ -757,15 +769,13 @@ async def _people(
 @router.post("/admin/users")
 async def add_person(request: Request) -> Response:
     person = await _signed_in(request)
-    form = await request.form()
-    await session.check_csrf(request, _settings(request))
-    chosen = [r for r in form.getlist("roles") if isinstance(r, str)]
+    form = await _checked(request)
     typed = {k: v for k, v in form.items() if isinstance(v, str) and k != "password"}
     body = {
         "username": typed.get("username", ""),
         "display_name": typed.get("display_name", ""),
         "password": str(form.get("password", "")),
-        "roles": chosen,
+        "roles": _all(form, "roles"),
     }
     async with _api(request, person) as api:
         try:
@@ -778,11 +788,10 @@ async def add_person(request: Request) -> Response:
 @router.post("/admin/users/{username}")
 async def change_person(request: Request, username: str) -> Response:
     person = await _signed_in(request)
-    form = await request.form()
-    await session.check_csrf(request, _settings(request))
+    form = await _checked(request)
     change: dict[str, Any] = {}
     if form.get("action") == "roles":
-        change["roles"] = [r for r in form.getlist("roles") if isinstance(r, str)]
+        change["roles"] = _all(form, "roles")
     else:
         change["disabled"] = form.get("action") == "disable"
     async with _api(request, person) as api:
