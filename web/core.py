@@ -1,0 +1,155 @@
+"""What every page uses: the signed-in person, the API on their behalf, rendering, the
+CSRF-checked form, and where each role starts. The pages themselves are in `web.pages`
+(signing in), `web.work` (a reply's life), `web.oversight` (audit, KPIs), `web.admin`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+
+from api.deps import current_principal
+from records.settings import Settings
+from web import session
+from web.api import Api
+from web.text import marked, relative
+
+PAGES = Path(__file__).resolve().parent.parent / "templates" / "pages"
+STATIC = Path(__file__).resolve().parent / "static"
+
+_jinja = Environment(
+    loader=FileSystemLoader(PAGES), autoescape=True, undefined=StrictUndefined, trim_blocks=True
+)
+_jinja.filters["relative"] = lambda when: relative(when, datetime.now(UTC))
+_jinja.filters["when"] = lambda when: (
+    datetime.fromisoformat(when.replace("Z", "+00:00")).strftime("%d %b %H:%M UTC") if when else ""
+)
+_jinja.globals["marked"] = marked
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    roles: frozenset[str]
+    token: str
+
+    def can(self, *roles: str) -> bool:
+        return not self.roles.isdisjoint(roles)
+
+
+# Where each role starts, in this order of preference, and the navigation it sees.
+HOME = (
+    ("agent", "/inbox"),
+    ("supervisor", "/inbox"),
+    ("comms", "/reviews"),
+    ("legal", "/reviews"),
+    ("publisher", "/publishing"),
+    ("auditor", "/audit"),
+    ("admin", "/admin/users"),
+)
+NAV = (
+    ("/inbox", "Inbox", ("agent", "supervisor")),
+    ("/drafts", "My drafts", ("agent",)),
+    ("/reviews", "Reviews", ("comms", "legal")),
+    ("/publishing", "Publishing", ("publisher",)),
+    ("/audit", "Audit", ("auditor", "admin")),
+    ("/kpis", "KPIs", ("supervisor", "auditor")),
+    ("/admin/users", "People", ("admin",)),
+    ("/admin/channels", "Channels", ("admin",)),
+    ("/admin/rules", "Rules", ("admin",)),
+)
+
+
+class LoginNeeded(Exception):
+    pass
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def person_of(request: Request) -> Person | None:
+    token = request.cookies.get(session.SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        principal = await current_principal(
+            token, request.app.state.tokens, request.app.state.database
+        )
+    except HTTPException:
+        return None
+    return Person(principal.username, frozenset(r.value for r in principal.roles), token)
+
+
+async def signed_in(request: Request) -> Person:
+    person = await person_of(request)
+    if person is None:
+        raise LoginNeeded
+    return person
+
+
+def api_for(request: Request, person: Person | None) -> Api:
+    return Api(request.app, person.token if person else None)
+
+
+def render(
+    request: Request, name: str, person: Person | None, code: int = 200, **context: Any
+) -> HTMLResponse:
+    settings = settings_of(request)
+    nav = [(href, label) for href, label, roles in NAV if person and person.can(*roles)]
+    html = _jinja.get_template(name).render(
+        me=person,
+        nav=nav,
+        path=request.url.path,
+        csrf=session.csrf_token(request, settings),
+        notice=request.query_params.get("notice", ""),
+        **context,
+    )
+    response = HTMLResponse(html, status_code=code)
+    session.remember_seed(request, response, settings)
+    return response
+
+
+def error_page(request: Request, status: int, title: str, detail: str) -> HTMLResponse:
+    return render(request, "error.html", None, status, title=title, detail=detail)
+
+
+def done(url: str, notice: str) -> RedirectResponse:
+    joiner = "&" if "?" in url else "?"
+    return RedirectResponse(f"{url}{joiner}{urlencode({'notice': notice})}", status_code=303)
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """The posted form's text fields, once its CSRF token is checked."""
+    form = await checked_form(request)
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+async def checked_form(request: Request) -> FormData:
+    """The posted form (with its repeated fields), once its CSRF token is checked."""
+    await session.check_csrf(request, settings_of(request))
+    return await request.form()
+
+
+def all_of(form: FormData, name: str) -> list[str]:
+    """Every value of a repeated field (checkboxes)."""
+    return [value for value in form.getlist(name) if isinstance(value, str)]
+
+
+def as_utc(local: str) -> str:
+    """A `datetime-local` value (pages show times in UTC), as UTC; else as typed, for the
+    API to refuse with its reason."""
+    try:
+        when = datetime.fromisoformat(local)
+    except ValueError:
+        return local
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).isoformat()

@@ -1,0 +1,170 @@
+"""Oversight pages: the audit trail (search, verify, export) and the KPI dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+
+from web import charts
+from web.api import ApiProblem
+from web.core import (
+    api_for,
+    as_utc,
+    error_page,
+    form_of,
+    render,
+    signed_in,
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+# --- auditors -----------------------------------------------------------------------------
+
+AUDIT_FILTERS = ("draft_id", "actor", "action", "since", "until")
+
+
+@router.get("/audit")
+async def audit(request: Request, cursor: str = "") -> HTMLResponse:
+    person = await signed_in(request)
+    filters = {k: request.query_params.get(k, "") for k in AUDIT_FILTERS}
+    error = None
+    events: list[dict[str, Any]] = []
+    next_cursor = None
+    async with api_for(request, person) as api:
+        try:
+            page = await api.get("/audit", **filters, cursor=cursor, limit=100)
+            events, next_cursor = page["items"], page["next_cursor"]
+        except ApiProblem as problem:
+            if problem.status != 422:
+                raise
+            error = problem  # bad filters: shown beside them
+    query = urlencode({k: v for k, v in filters.items() if v})
+    return render(
+        request,
+        "audit.html",
+        person,
+        422 if error else 200,
+        events=events,
+        next_cursor=next_cursor,
+        filters=filters,
+        query=query,
+        error=error,
+    )
+
+
+@router.post("/audit/verify")
+async def verify(request: Request) -> HTMLResponse:
+    person = await signed_in(request)
+    await form_of(request)
+    async with api_for(request, person) as api:
+        result = await api.get("/audit/verify")
+    return render(request, "_verify.html", person, result=result)
+
+
+@router.get("/audit/export")
+async def export(request: Request, format: str = "csv") -> Response:
+    """The API's streamed export, passed through to the browser as a download."""
+    person = await signed_in(request)
+    filters = {k: v for k in AUDIT_FILTERS if (v := request.query_params.get(k))}
+    api = api_for(request, person)
+    stream = api.stream("/audit/export", format=format, **filters)
+    answer = await stream.__aenter__()
+    if answer.is_error:
+        await stream.__aexit__(None, None, None)
+        await api.__aexit__()
+        return error_page(request, answer.status_code, "Export refused", "Check the filters.")
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in answer.aiter_bytes():
+                yield chunk
+        finally:
+            await stream.__aexit__(None, None, None)
+            await api.__aexit__()
+
+    headers = {"Content-Disposition": answer.headers.get("content-disposition", "attachment")}
+    media = answer.headers.get("content-type", "text/plain")
+    return StreamingResponse(body(), media_type=media, headers=headers)
+
+
+# --- supervisors and auditors: KPIs -------------------------------------------------------
+
+KPI_FILTERS = ("since", "until", "channel")
+
+
+@router.get("/kpis")
+async def kpis(request: Request) -> HTMLResponse:
+    person = await signed_in(request)
+    filters = {k: request.query_params.get(k, "") for k in KPI_FILTERS}
+    asked = {k: as_utc(v) if k != "channel" and v else v for k, v in filters.items()}
+    async with api_for(request, person) as api:
+        try:
+            report, error = await api.get("/reports/kpis", **asked), None
+        except ApiProblem as problem:
+            if problem.status != 422:
+                raise
+            report, error = await api.get("/reports/kpis"), problem
+    return render(
+        request,
+        "kpis.html",
+        person,
+        422 if error else 200,
+        report=report,
+        filters=filters,
+        query=urlencode({k: v for k, v in asked.items() if v}),
+        charts=_kpi_charts(report),
+        error=error,
+    )
+
+
+def _kpi_charts(report: dict[str, Any]) -> list[charts.Chart]:
+    days: dict[str, list[float | None]] = {}
+    for row in report["volumes"]:
+        received, published = days.setdefault(row["day"], [0.0, 0.0])
+        days[row["day"]] = [(received or 0) + row["received"], (published or 0) + row["published"]]
+
+    def minutes(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds / 60, 1)
+
+    decisions = report["decisions"]["counts"]
+    return [
+        charts.bars(
+            "Posts received and replies published per day",
+            sorted(days.items()),
+            ["received", "published"],
+            counts=True,
+        ),
+        charts.bars(
+            "Time in review per stage (minutes)",
+            [
+                (s["stage"], [minutes(s["p50_seconds"]), minutes(s["p90_seconds"])])
+                for s in report["stages"]
+            ],
+            ["p50", "p90"],
+            " min",
+        ),
+        charts.bars(
+            "Decisions",
+            [(name.replace("_", " "), [float(count)]) for name, count in sorted(decisions.items())],
+            ["decisions"],
+            counts=True,
+        ),
+    ]
+
+
+@router.get("/kpis.csv")
+async def kpis_csv(request: Request) -> Response:
+    person = await signed_in(request)
+    asked = {k: v for k in KPI_FILTERS if (v := request.query_params.get(k))}
+    async with api_for(request, person) as api:
+        text = await api.get("/reports/kpis", **asked, format="csv")
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="countersign-kpis.csv"'},
+    )

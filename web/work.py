@@ -1,0 +1,371 @@
+"""A reply's life in pages: the inbox, a reply from a template or free text, the editor
+with live checks, my drafts, a draft's page (redline, timeline, decisions, publishing,
+withdrawing), and the reviewers' and publishers' queues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from web.api import Api, ApiProblem
+from web.core import (
+    Person,
+    api_for,
+    as_utc,
+    done,
+    form_of,
+    render,
+    signed_in,
+)
+from web.text import redline
+
+router = APIRouter(include_in_schema=False)
+
+
+# --- agents: the inbox, the editor, my drafts ---------------------------------------------
+
+
+@router.get("/inbox")
+async def inbox(
+    request: Request,
+    status: str = "new",
+    channel: str = "",
+    priority: str = "",
+    cursor: str = "",
+) -> HTMLResponse:
+    person = await signed_in(request)
+    filters = {"status": status, "channel": channel, "priority": priority}
+    async with api_for(request, person) as api:
+        page = await api.get("/posts", **filters, cursor=cursor, limit=50)
+    return render(
+        request,
+        "inbox.html",
+        person,
+        posts=page["items"],
+        next_cursor=page["next_cursor"],
+        filters=filters,
+        now=datetime.now(UTC),
+    )
+
+
+@router.post("/posts/{post_id}/take")
+async def take(request: Request, post_id: int) -> Response:
+    person = await signed_in(request)
+    form = await form_of(request)
+    body = {"assignee": form["assignee"]} if form.get("assignee") else None
+    async with api_for(request, person) as api:
+        try:
+            await api.post(f"/posts/{post_id}/assign", json=body)
+        except ApiProblem as problem:
+            return done("/inbox", f"Not assigned: {problem.detail}")
+    who = form.get("assignee") or "you"
+    return done("/inbox", f"Post {post_id} assigned to {who}.")
+
+
+@router.get("/posts/{post_id}/reply")
+async def new_reply(request: Request, post_id: int, template: str = "") -> HTMLResponse:
+    person = await signed_in(request)
+    async with api_for(request, person) as api:
+        post = await api.get(f"/posts/{post_id}")
+        choices = (await api.get("/templates", channel=post["channel"]))["items"]
+    chosen = next((t for t in choices if t["id"] == template), None)
+    return render(
+        request,
+        "new_reply.html",
+        person,
+        post=post,
+        templates=choices,
+        chosen=chosen,
+        values={},
+        error=None,
+        body="",
+    )
+
+
+@router.post("/posts/{post_id}/reply")
+async def create_reply(request: Request, post_id: int) -> Response:
+    person = await signed_in(request)
+    form = await form_of(request)
+    template_id = form.get("template_id", "")
+    async with api_for(request, person) as api:
+        post = await api.get(f"/posts/{post_id}")
+        choices = (await api.get("/templates", channel=post["channel"]))["items"]
+        chosen = next((t for t in choices if t["id"] == template_id), None)
+        values = {k.removeprefix("var_"): v for k, v in form.items() if k.startswith("var_")}
+        request_body: dict[str, Any] = {"post_id": post_id}
+        if chosen:
+            request_body |= {"template_id": template_id, "variables": _typed(chosen, values)}
+        else:
+            request_body["body"] = form.get("body", "")
+        try:
+            draft = await api.post("/drafts", json=request_body)
+        except ApiProblem as problem:
+            return render(
+                request,
+                "new_reply.html",
+                person,
+                422,
+                post=post,
+                templates=choices,
+                chosen=chosen,
+                values=values,
+                error=problem,
+                body=form.get("body", ""),
+            )
+    return done(f"/drafts/{draft['id']}/edit", "Draft saved. Check it, then submit.")
+
+
+def _typed(template: dict[str, Any], values: dict[str, str]) -> dict[str, str | int]:
+    """Form values as the template's variables want them (numbers as numbers)."""
+    typed: dict[str, str | int] = {}
+    for variable in template["variables"]:
+        value = values.get(variable["name"], "")
+        numeric = variable["type"] == "number" and value.strip().lstrip("-").isdigit()
+        typed[variable["name"]] = int(value) if numeric else value
+    return typed
+
+
+@router.get("/drafts")
+async def my_drafts(request: Request, status: str = "", cursor: str = "") -> HTMLResponse:
+    person = await signed_in(request)
+    async with api_for(request, person) as api:
+        page = await api.get(
+            "/drafts", author=person.username, status=status, cursor=cursor, limit=50
+        )
+    return render(
+        request,
+        "drafts.html",
+        person,
+        drafts=page["items"],
+        next_cursor=page["next_cursor"],
+        status=status,
+        now=datetime.now(UTC),
+    )
+
+
+@router.get("/drafts/{draft_id}/edit")
+async def edit_page(request: Request, draft_id: int) -> HTMLResponse:
+    person = await signed_in(request)
+    async with api_for(request, person) as api:
+        return await _editor(request, person, api, draft_id)
+
+
+@router.post("/drafts/{draft_id}/edit")
+async def save_draft(request: Request, draft_id: int) -> Response:
+    """Save the text (a new version when it changed), then submit it if asked."""
+    person = await signed_in(request)
+    form = await form_of(request)
+    body = form.get("body", "")
+    async with api_for(request, person) as api:
+        draft = await api.get(f"/drafts/{draft_id}")
+        try:
+            if body != draft["body"]:
+                expected = int(form.get("version", draft["version"]))
+                await api.put(
+                    f"/drafts/{draft_id}", json={"body": body, "expected_version": expected}
+                )
+            if form.get("action") == "submit":
+                await api.post(f"/drafts/{draft_id}/submit")
+                return done(f"/drafts/{draft_id}", "Submitted for review.")
+        except ApiProblem as problem:
+            return await _editor(request, person, api, draft_id, body, problem)
+    return done(f"/drafts/{draft_id}/edit", "Saved.")
+
+
+async def _editor(
+    request: Request,
+    person: Person,
+    api: Api,
+    draft_id: int,
+    body: str | None = None,
+    error: ApiProblem | None = None,
+) -> HTMLResponse:
+    """The editor with `body` (else the draft's text) checked, and why an action failed."""
+    draft = await api.get(f"/drafts/{draft_id}")
+    post = await api.get(f"/posts/{draft['post_id']}")
+    body = draft["body"] if body is None else body
+    check = await api.post("/policies/check", json={"body": body, "post_id": post["id"]})
+    return render(
+        request,
+        "editor.html",
+        person,
+        error.status if error else 200,
+        draft=draft,
+        post=post,
+        body=body,
+        check=check,
+        error=error,
+    )
+
+
+@router.post("/check")
+async def live_check(request: Request) -> HTMLResponse:
+    """The editor's live check (htmx, as the agent types): findings marked in the text, the
+    route, and the channel's character count."""
+    person = await signed_in(request)
+    form = await form_of(request)
+    body, post_id = form.get("body", ""), int(form.get("post_id", "0") or 0)
+    async with api_for(request, person) as api:
+        try:
+            check = await api.post("/policies/check", json={"body": body, "post_id": post_id})
+            post = await api.get(f"/posts/{post_id}")
+        except ApiProblem as problem:
+            return render(request, "_message.html", person, 200, message=problem.detail)
+    return render(request, "_check.html", person, body=body, check=check, post=post)
+
+
+# --- a draft: its page, decisions, publishing, withdrawing --------------------------------
+
+
+@router.get("/drafts/{draft_id}")
+async def draft_page(request: Request, draft_id: int) -> HTMLResponse:
+    person = await signed_in(request)
+    async with api_for(request, person) as api:
+        return await _draft(request, person, api, draft_id)
+
+
+async def _draft(
+    request: Request,
+    person: Person,
+    api: Api,
+    draft_id: int,
+    comment: str = "",
+    error: ApiProblem | None = None,
+) -> HTMLResponse:
+    """A draft's page, with what a reviewer typed and why an action failed."""
+    draft = await api.get(f"/drafts/{draft_id}")
+    post = await api.get(f"/posts/{draft['post_id']}")
+    # The redline is against the last version reviewers decided on (what they saw), else
+    # against the version before this one.
+    earlier = draft["versions"][:-1]
+    decided = {d["version"] for d in draft["decisions"]}
+    baseline = ([v for v in earlier if v["version"] in decided] or earlier or [None])[-1]
+    return render(
+        request,
+        "draft.html",
+        person,
+        error.status if error else 200,
+        draft=draft,
+        post=post,
+        baseline=baseline,
+        changes=redline(baseline["body"], draft["body"]) if baseline else None,
+        actions=_actions(person, draft),
+        now=datetime.now(UTC),
+        comment=comment,
+        error=error,
+    )
+
+
+def _actions(person: Person, draft: dict[str, Any]) -> set[str]:
+    """What the page offers this person (the API decides whether it is allowed)."""
+    status, mine = draft["status"], draft["author"] == person.username
+    offered = set()
+    if mine and status in ("draft", "changes_requested"):
+        offered.add("edit")
+    if status == "in_review" and not mine and person.can(draft["stage"] or ""):
+        offered.add("decide")
+    if status in ("approved", "publish_failed") and person.can("publisher") and not mine:
+        offered.add("publish")
+    withdrawable = ("draft", "in_review", "changes_requested", "approved", "scheduled")
+    if (mine or person.can("supervisor")) and status in (*withdrawable, "publish_failed"):
+        offered.add("withdraw")
+    if status == "publish_failed" and person.can("publisher"):
+        offered.add("withdraw")
+    return offered
+
+
+async def _act(request: Request, draft_id: int, call: Any, notice: str) -> Response:
+    person = await signed_in(request)
+    form = await form_of(request)
+    async with api_for(request, person) as api:
+        try:
+            await call(api, form)
+        except ApiProblem as problem:
+            try:
+                return await _draft(
+                    request, person, api, draft_id, form.get("comment", ""), problem
+                )
+            except ApiProblem:
+                raise problem from None  # no draft to show it on: the refusal alone
+    return done(f"/drafts/{draft_id}", notice)
+
+
+@router.post("/drafts/{draft_id}/decide")
+async def decide(request: Request, draft_id: int) -> Response:
+    async def send(api: Api, form: dict[str, str]) -> None:
+        decision = {
+            "stage": form.get("stage", ""),
+            "decision": form.get("decision", ""),
+            "version": int(form.get("version", "0") or 0),
+        }
+        if form.get("comment", "").strip():
+            decision["comment"] = form["comment"].strip()
+        await api.post(f"/drafts/{draft_id}/decisions", json=decision)
+
+    return await _act(request, draft_id, send, "Decision recorded.")
+
+
+@router.post("/drafts/{draft_id}/submit")
+async def submit(request: Request, draft_id: int) -> Response:
+    async def send(api: Api, _form: dict[str, str]) -> None:
+        await api.post(f"/drafts/{draft_id}/submit")
+
+    return await _act(request, draft_id, send, "Submitted for review.")
+
+
+@router.post("/drafts/{draft_id}/publish")
+async def publish(request: Request, draft_id: int) -> Response:
+    async def send(api: Api, form: dict[str, str]) -> None:
+        at = form.get("at", "").strip()
+        body = {"at": as_utc(at)} if at else None
+        await api.post(f"/drafts/{draft_id}/publish", json=body)
+
+    return await _act(request, draft_id, send, "Sent to the channel.")
+
+
+@router.post("/drafts/{draft_id}/withdraw")
+async def withdraw(request: Request, draft_id: int) -> Response:
+    async def send(api: Api, _form: dict[str, str]) -> None:
+        await api.post(f"/drafts/{draft_id}/withdraw")
+
+    return await _act(request, draft_id, send, "Withdrawn.")
+
+
+# --- reviewers and publishers: their queues -----------------------------------------------
+
+
+@router.get("/reviews")
+async def reviews(request: Request, cursor: str = "") -> HTMLResponse:
+    person = await signed_in(request)
+    async with api_for(request, person) as api:
+        page = await api.get("/reviews", cursor=cursor, limit=50)
+    template = "_review_rows.html" if request.headers.get("HX-Request") else "reviews.html"
+    return render(
+        request,
+        template,
+        person,
+        drafts=page["items"],
+        next_cursor=page["next_cursor"],
+        now=datetime.now(UTC),
+    )
+
+
+@router.get("/publishing")
+async def publishing(request: Request) -> HTMLResponse:
+    person = await signed_in(request)
+    async with api_for(request, person) as api:
+        ready = (await api.get("/drafts", status="approved", limit=100))["items"]
+        failed = (await api.get("/drafts", status="publish_failed", limit=100))["items"]
+        scheduled = (await api.get("/drafts", status="scheduled", limit=100))["items"]
+    return render(
+        request,
+        "publishing.html",
+        person,
+        ready=ready,
+        failed=failed,
+        scheduled=scheduled,
+        now=datetime.now(UTC),
+    )
