@@ -137,30 +137,25 @@ def set_roles(
 
 
 def disable(session: Session, username: str, *, actor: str, actor_role: str) -> User:
+    return set_disabled(session, username, True, actor=actor, actor_role=actor_role)
+
+
+def set_disabled(
+    session: Session, username: str, disabled: bool, *, actor: str, actor_role: str
+) -> User:
+    """Disable an account (or enable it again); audited only when it changes."""
     user = require(session, username)
-    if not user.disabled:
-        user.disabled = True
+    if user.disabled != disabled:
+        user.disabled = disabled
         user.updated_at = utcnow()
         session.add(user)
         audit.append(
             session,
             audit.NewEvent(
-                actor=actor, role=actor_role, action="user.disabled", payload={"username": username}
-            ),
-        )
-    return user
-
-
-def enable(session: Session, username: str, *, actor: str, actor_role: str) -> User:
-    user = require(session, username)
-    if user.disabled:
-        user.disabled = False
-        user.updated_at = utcnow()
-        session.add(user)
-        audit.append(
-            session,
-            audit.NewEvent(
-                actor=actor, role=actor_role, action="user.enabled", payload={"username": username}
+                actor=actor,
+                role=actor_role,
+                action="user.disabled" if disabled else "user.enabled",
+                payload={"username": username},
             ),
         )
     return user

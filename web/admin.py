@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from connectors.inbound import sources
 from web.api import Api, ApiProblem
 from web.core import (
     Person,
@@ -24,8 +25,6 @@ router = APIRouter(include_in_schema=False)
 
 
 # --- admins: people, channels, rules ------------------------------------------------------
-
-ROLES = ("agent", "comms", "legal", "publisher", "supervisor", "auditor", "admin")
 
 
 @router.get("/admin/users")
@@ -49,7 +48,6 @@ async def _people(
         person,
         error.status if error else 200,
         users=listing["items"],
-        roles=ROLES,
         error=error,
         typed=typed or {},
     )
@@ -114,8 +112,7 @@ async def _channels(
         accounts=listing["items"],
         error=error,
         typed=typed or {},
-        channels=("x", "facebook", "instagram", "mastodon", "bluesky", "webhook", "outbox"),
-        sources=("", "meta", "webhook"),
+        sources=("", *sources()),
     )
 
 

@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 from api.deps import current_principal
+from records.models import Channel, Role
 from records.settings import Settings
 from web import session
 from web.api import Api
@@ -33,6 +34,8 @@ _jinja.filters["when"] = lambda when: (
     datetime.fromisoformat(when.replace("Z", "+00:00")).strftime("%d %b %H:%M UTC") if when else ""
 )
 _jinja.globals["marked"] = marked
+_jinja.globals["CHANNELS"] = [c.value for c in Channel]
+_jinja.globals["ROLES"] = [r.value for r in Role]
 
 
 @dataclass(frozen=True)

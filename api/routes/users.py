@@ -47,10 +47,8 @@ def change_user(
         users.roles_of(session, user.id or 0)
     ):
         user = users.set_roles(session, username, body.roles, **by)
-    if body.disabled is True:
-        user = users.disable(session, username, **by)
-    elif body.disabled is False:
-        user = users.enable(session, username, **by)
+    if body.disabled is not None:
+        user = users.set_disabled(session, username, body.disabled, **by)
     return users.to_public(session, user)
 
 
