@@ -19,7 +19,8 @@ TOKEN = "x-user-token-for-tests"
 @dataclass
 class FakeX:
     """Tweets posted, and what to do with each coming POST ("ok", "hang": store it, then
-    answer too late, "stall": store it and answer after 30 s, "429", "401")."""
+    answer too late, "stall": store it and answer after 30 s, "slow": after 3.5 s, "429",
+    "401")."""
 
     script: list[str] = field(default_factory=list)
     tweets: list[dict[str, Any]] = field(default_factory=list)
@@ -57,10 +58,10 @@ def running_fake_x() -> Iterator[FakeX]:
                 ],
             }
             state.tweets.append(tweet)
-            if step in ("hang", "stall"):
+            if step in ("hang", "stall", "slow"):
                 # The client gave up after 1 s (hang), or dies meanwhile (stall): it cannot
-                # know this worked.
-                time.sleep(2.5 if step == "hang" else 30)
+                # know this worked. Or it waits (slow).
+                time.sleep({"hang": 2.5, "stall": 30, "slow": 3.5}[step])
             self.answer(201, {"data": {"id": tweet["id"], "text": tweet["text"]}})
 
         def do_GET(self) -> None:

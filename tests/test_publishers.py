@@ -4,6 +4,7 @@ idempotency keys, slow answers)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import html
@@ -693,3 +694,29 @@ async def test_a_publisher_cannot_withdraw_a_reply_that_did_not_fail(
     refused = await client.post(f"{url}/withdraw", headers=people["pub"])
     assert refused.status_code == 403
     assert "a publisher one whose publication failed" in refused.json()["detail"]
+
+
+async def test_a_publish_waiting_on_the_platform_heartbeats(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    fake_x: FakeX,
+) -> None:
+    """While X takes its time, the activity tells the server it is alive (so that a dead
+    worker's attempt is retried after the heartbeat timeout, not the start-to-close one)."""
+    fake_x.script = ["slow"]
+    async with desk_on(temporal_env, database, make_user, x_account(fake_x, 10)) as desk:
+        handle = await desk.approved()
+        publishing = asyncio.create_task(handle.execute_update(ResponseApproval.publish, PUB))
+        beats = []
+        while not publishing.done():
+            described = await handle.describe()
+            beats += [
+                activity.last_heartbeat_time.ToDatetime()
+                for activity in described.raw_description.pending_activities
+                if activity.HasField("last_heartbeat_time")
+            ]
+            await asyncio.sleep(0.2)
+        assert (await publishing).status == "published"
+    assert beats, "no heartbeat reached the server while X was answering"
+    assert len(fake_x.tweets) == 1
