@@ -247,3 +247,21 @@ def test_supervisors_see_kpis_with_charts_and_a_csv(
     assert csv.headers["content-type"].startswith("text/csv") and "first_response" in csv.text
     sign_in(app_client, "ann")
     assert app_client.get("/kpis").status_code == 403
+
+
+def test_audit_times_typed_in_the_page_are_read_as_utc_also_in_the_export(
+    app_client: TestClient, make_user: Callable[..., str]
+) -> None:
+    make_user("aud", Role.auditor)  # its creation is the one event
+    sign_in(app_client, "aud")
+    since, until = "since=2020-01-01T00:00", "until=2020-01-02T00:00"
+    before = app_client.get(f"/audit?{since}&{until}")
+    assert before.status_code == 200 and "No events match." in before.text
+    assert 'value="2020-01-01T00:00"' in before.text  # shown as typed
+    now = app_client.get("/audit?since=2020-01-01T00:00")
+    assert now.status_code == 200 and "user.created" in now.text
+    assert "since=2020-01-01T00%3A00%3A00%2B00%3A00" in now.text  # the export asks in UTC
+    export = app_client.get("/audit/export?format=jsonl&since=2020-01-01T00:00")
+    assert export.status_code == 200 and '"action":"user.created"' in export.text.replace(" ", "")
+    empty = app_client.get(f"/audit/export?format=jsonl&{since}&{until}")
+    assert empty.status_code == 200 and empty.text.strip() == ""

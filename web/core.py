@@ -148,6 +148,17 @@ def all_of(form: FormData, name: str) -> list[str]:
     return [value for value in form.getlist(name) if isinstance(value, str)]
 
 
+TIMES = ("since", "until")
+
+
+def filters_of(request: Request, names: tuple[str, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """A page's filters as typed (to show them again) and as the API takes them: only those
+    given, and times (from `datetime-local` inputs) in UTC."""
+    typed = {name: request.query_params.get(name, "") for name in names}
+    asked = {k: as_utc(v) if k in TIMES else v for k, v in typed.items() if v}
+    return typed, asked
+
+
 def as_utc(local: str) -> str:
     """A `datetime-local` value (pages show times in UTC), as UTC; else as typed, for the
     API to refuse with its reason."""

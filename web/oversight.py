@@ -13,8 +13,8 @@ from web import charts
 from web.api import ApiProblem
 from web.core import (
     api_for,
-    as_utc,
     error_page,
+    filters_of,
     form_of,
     render,
     signed_in,
@@ -31,19 +31,18 @@ AUDIT_FILTERS = ("draft_id", "actor", "action", "since", "until")
 @router.get("/audit")
 async def audit(request: Request, cursor: str = "") -> HTMLResponse:
     person = await signed_in(request)
-    filters = {k: request.query_params.get(k, "") for k in AUDIT_FILTERS}
+    filters, asked = filters_of(request, AUDIT_FILTERS)
     error = None
     events: list[dict[str, Any]] = []
     next_cursor = None
     async with api_for(request, person) as api:
         try:
-            page = await api.get("/audit", **filters, cursor=cursor, limit=100)
+            page = await api.get("/audit", **asked, cursor=cursor, limit=100)
             events, next_cursor = page["items"], page["next_cursor"]
         except ApiProblem as problem:
             if problem.status != 422:
                 raise
             error = problem  # bad filters: shown beside them
-    query = urlencode({k: v for k, v in filters.items() if v})
     return render(
         request,
         "audit.html",
@@ -52,7 +51,7 @@ async def audit(request: Request, cursor: str = "") -> HTMLResponse:
         events=events,
         next_cursor=next_cursor,
         filters=filters,
-        query=query,
+        query=urlencode(asked),
         error=error,
     )
 
@@ -70,9 +69,9 @@ async def verify(request: Request) -> HTMLResponse:
 async def export(request: Request, format: str = "csv") -> Response:
     """The API's streamed export, passed through to the browser as a download."""
     person = await signed_in(request)
-    filters = {k: v for k in AUDIT_FILTERS if (v := request.query_params.get(k))}
+    _, asked = filters_of(request, AUDIT_FILTERS)
     api = api_for(request, person)
-    stream = api.stream("/audit/export", format=format, **filters)
+    stream = api.stream("/audit/export", format=format, **asked)
     answer = await stream.__aenter__()
     if answer.is_error:
         await stream.__aexit__(None, None, None)
@@ -100,8 +99,7 @@ KPI_FILTERS = ("since", "until", "channel")
 @router.get("/kpis")
 async def kpis(request: Request) -> HTMLResponse:
     person = await signed_in(request)
-    filters = {k: request.query_params.get(k, "") for k in KPI_FILTERS}
-    asked = {k: as_utc(v) if k != "channel" and v else v for k, v in filters.items()}
+    filters, asked = filters_of(request, KPI_FILTERS)
     async with api_for(request, person) as api:
         try:
             report, error = await api.get("/reports/kpis", **asked), None
@@ -116,7 +114,7 @@ async def kpis(request: Request) -> HTMLResponse:
         422 if error else 200,
         report=report,
         filters=filters,
-        query=urlencode({k: v for k, v in asked.items() if v}),
+        query=urlencode(asked),
         charts=_kpi_charts(report),
         error=error,
     )
@@ -160,7 +158,7 @@ def _kpi_charts(report: dict[str, Any]) -> list[charts.Chart]:
 @router.get("/kpis.csv")
 async def kpis_csv(request: Request) -> Response:
     person = await signed_in(request)
-    asked = {k: v for k in KPI_FILTERS if (v := request.query_params.get(k))}
+    _, asked = filters_of(request, KPI_FILTERS)
     async with api_for(request, person) as api:
         text = await api.get("/reports/kpis", **asked, format="csv")
     return Response(
