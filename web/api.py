@@ -50,7 +50,7 @@ class Api:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self._client.aclose()
+        await self.close()
 
     async def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """The decoded JSON answer; ApiProblem for any 4xx or 5xx."""
@@ -77,6 +77,12 @@ class Api:
     async def put(self, path: str, **kwargs: Any) -> Any:
         return await self.call("PUT", path, **kwargs)
 
-    def stream(self, path: str, **params: Any) -> Any:
-        """An `async with` over a streamed answer (exports)."""
-        return self._client.stream("GET", path, params=params)
+    async def open(self, path: str, **params: Any) -> httpx.Response:
+        """A GET whose body is read as it streams (exports); `close` it when done."""
+        request = self._client.build_request("GET", path, params=params)
+        return await self._client.send(request, stream=True)
+
+    async def close(self, streamed: httpx.Response | None = None) -> None:
+        if streamed is not None:
+            await streamed.aclose()
+        await self._client.aclose()

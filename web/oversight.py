@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
 
 from web import charts
 from web.api import ApiProblem
@@ -71,24 +71,16 @@ async def export(request: Request, format: str = "csv") -> Response:
     person = await signed_in(request)
     _, asked = filters_of(request, AUDIT_FILTERS)
     api = api_for(request, person)
-    stream = api.stream("/audit/export", format=format, **asked)
-    answer = await stream.__aenter__()
+    answer = await api.open("/audit/export", format=format, **asked)
     if answer.is_error:
-        await stream.__aexit__(None, None, None)
-        await api.__aexit__()
+        await api.close(answer)
         return error_page(request, answer.status_code, "Export refused", "Check the filters.")
-
-    async def body() -> AsyncIterator[bytes]:
-        try:
-            async for chunk in answer.aiter_bytes():
-                yield chunk
-        finally:
-            await stream.__aexit__(None, None, None)
-            await api.__aexit__()
-
-    headers = {"Content-Disposition": answer.headers.get("content-disposition", "attachment")}
-    media = answer.headers.get("content-type", "text/plain")
-    return StreamingResponse(body(), media_type=media, headers=headers)
+    return StreamingResponse(
+        answer.aiter_raw(),
+        media_type=answer.headers.get("content-type", "text/plain"),
+        headers={"Content-Disposition": answer.headers.get("content-disposition", "attachment")},
+        background=BackgroundTask(api.close, answer),  # once the browser has it all
+    )
 
 
 # --- supervisors and auditors: KPIs -------------------------------------------------------

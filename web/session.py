@@ -43,7 +43,10 @@ def csrf_seed(request: Request) -> str:
 
 def csrf_token(request: Request, settings: Settings) -> str:
     """What this browser's forms must send back."""
-    seed = csrf_seed(request)
+    return _signed(csrf_seed(request), settings)
+
+
+def _signed(seed: str, settings: Settings) -> str:
     return hmac.new(settings.jwt_secret.encode(), seed.encode(), hashlib.sha256).hexdigest()
 
 
@@ -65,8 +68,7 @@ async def check_csrf(request: Request, settings: Settings) -> None:
         sent = value if isinstance(value, str) else None
     if not seed or not sent:
         raise CsrfRefused("this form has no security token; reload the page and try again")
-    expected = hmac.new(settings.jwt_secret.encode(), seed.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, sent):
+    if not hmac.compare_digest(_signed(seed, settings), sent):
         raise CsrfRefused("this form's security token does not match; reload the page")
 
 

@@ -4,6 +4,7 @@ withdrawing), and the reviewers' and publishers' queues."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from web.core import (
     signed_in,
 )
 from web.text import redline
+from workflows.contracts import EDITABLE, PUBLISHABLE, WITHDRAWABLE
 
 router = APIRouter(include_in_schema=False)
 
@@ -263,26 +265,33 @@ def _actions(person: Person, draft: dict[str, Any]) -> set[str]:
     """What the page offers this person (the API decides whether it is allowed)."""
     status, mine = draft["status"], draft["author"] == person.username
     offered = set()
-    if mine and status in ("draft", "changes_requested"):
+    if mine and status in EDITABLE:
         offered.add("edit")
     if status == "in_review" and not mine and person.can(draft["stage"] or ""):
         offered.add("decide")
-    if status in ("approved", "publish_failed") and person.can("publisher") and not mine:
+    if status in PUBLISHABLE and person.can("publisher") and not mine:
         offered.add("publish")
-    withdrawable = ("draft", "in_review", "changes_requested", "approved", "scheduled")
-    if (mine or person.can("supervisor")) and status in (*withdrawable, "publish_failed"):
-        offered.add("withdraw")
-    if status == "publish_failed" and person.can("publisher"):
+    # A publisher withdraws only a draft whose publication failed.
+    abandons = status == "publish_failed" and person.can("publisher")
+    if status in WITHDRAWABLE and (mine or person.can("supervisor") or abandons):
         offered.add("withdraw")
     return offered
 
 
-async def _act(request: Request, draft_id: int, call: Any, notice: str) -> Response:
+async def _act(
+    request: Request,
+    draft_id: int,
+    action: str,
+    notice: str,
+    body: Callable[[dict[str, str]], dict[str, Any] | None] = lambda _form: None,
+) -> Response:
+    """POST the draft's `action` to the API with the `body` the form makes; the draft's page
+    with the refusal, or a redirect to it with `notice`."""
     person = await signed_in(request)
     form = await form_of(request)
     async with api_for(request, person) as api:
         try:
-            await call(api, form)
+            await api.post(f"/drafts/{draft_id}/{action}", json=body(form))
         except ApiProblem as problem:
             try:
                 return await _draft(
@@ -293,45 +302,40 @@ async def _act(request: Request, draft_id: int, call: Any, notice: str) -> Respo
     return done(f"/drafts/{draft_id}", notice)
 
 
+def _decision(form: dict[str, str]) -> dict[str, Any]:
+    decision: dict[str, Any] = {
+        "stage": form.get("stage", ""),
+        "decision": form.get("decision", ""),
+        "version": int(form.get("version", "0") or 0),
+    }
+    if form.get("comment", "").strip():
+        decision["comment"] = form["comment"].strip()
+    return decision
+
+
+def _publication(form: dict[str, str]) -> dict[str, Any] | None:
+    at = form.get("at", "").strip()
+    return {"at": as_utc(at)} if at else None
+
+
 @router.post("/drafts/{draft_id}/decide")
 async def decide(request: Request, draft_id: int) -> Response:
-    async def send(api: Api, form: dict[str, str]) -> None:
-        decision = {
-            "stage": form.get("stage", ""),
-            "decision": form.get("decision", ""),
-            "version": int(form.get("version", "0") or 0),
-        }
-        if form.get("comment", "").strip():
-            decision["comment"] = form["comment"].strip()
-        await api.post(f"/drafts/{draft_id}/decisions", json=decision)
-
-    return await _act(request, draft_id, send, "Decision recorded.")
+    return await _act(request, draft_id, "decisions", "Decision recorded.", _decision)
 
 
 @router.post("/drafts/{draft_id}/submit")
 async def submit(request: Request, draft_id: int) -> Response:
-    async def send(api: Api, _form: dict[str, str]) -> None:
-        await api.post(f"/drafts/{draft_id}/submit")
-
-    return await _act(request, draft_id, send, "Submitted for review.")
+    return await _act(request, draft_id, "submit", "Submitted for review.")
 
 
 @router.post("/drafts/{draft_id}/publish")
 async def publish(request: Request, draft_id: int) -> Response:
-    async def send(api: Api, form: dict[str, str]) -> None:
-        at = form.get("at", "").strip()
-        body = {"at": as_utc(at)} if at else None
-        await api.post(f"/drafts/{draft_id}/publish", json=body)
-
-    return await _act(request, draft_id, send, "Sent to the channel.")
+    return await _act(request, draft_id, "publish", "Sent to the channel.", _publication)
 
 
 @router.post("/drafts/{draft_id}/withdraw")
 async def withdraw(request: Request, draft_id: int) -> Response:
-    async def send(api: Api, _form: dict[str, str]) -> None:
-        await api.post(f"/drafts/{draft_id}/withdraw")
-
-    return await _act(request, draft_id, send, "Withdrawn.")
+    return await _act(request, draft_id, "withdraw", "Withdrawn.")
 
 
 # --- reviewers and publishers: their queues -----------------------------------------------

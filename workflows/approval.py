@@ -39,13 +39,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         APPLIED,
         CONFLICT,
+        EDITABLE,
         ESCALATE,
         EXPIRE,
         FORBIDDEN,
         INVALID,
+        PUBLISHABLE,
         RECORDED,
         REMIND,
         TERMINAL_STATES,
+        WITHDRAWABLE,
         Actor,
         Alarm,
         CheckSubmission,
@@ -80,17 +83,7 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(hours=1),
     maximum_attempts=30,
 )
-EDITABLE = ("draft", "changes_requested")
 EXPIRABLE = ("draft", "in_review", "changes_requested", "approved")
-WITHDRAWABLE = (
-    "draft",
-    "in_review",
-    "changes_requested",
-    "approved",
-    "scheduled",
-    "publish_failed",
-)
-PUBLISHABLE = ("approved", "publish_failed")  # the latter: a publisher tries again
 A = TypeVar("A")
 
 

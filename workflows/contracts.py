@@ -57,6 +57,17 @@ class Transition(Recording):
 
 OPEN_STATES = ("draft", "in_review", "changes_requested", "approved", "scheduled")
 TERMINAL_STATES = ("published", "rejected", "withdrawn", "expired")
+# Which states allow which action (the workflow's checks; the pages offer the same).
+EDITABLE = ("draft", "changes_requested")
+WITHDRAWABLE = (
+    "draft",
+    "in_review",
+    "changes_requested",
+    "approved",
+    "scheduled",
+    "publish_failed",
+)
+PUBLISHABLE = ("approved", "publish_failed")  # the latter: a publisher tries again
 
 # Error types an update can fail with; the API maps them to HTTP statuses.
 FORBIDDEN, CONFLICT, INVALID = "Forbidden", "Conflict", "Invalid"
