@@ -1,8 +1,8 @@
 """Lifecycle throughput: N drafts (default 500, 50 concurrent clients) through create ->
 submit -> comms -> legal -> publish over HTTP against the real API and worker processes,
 and, in the same run on the same Temporal server, N bare workflows with the same four
-updates and one activity. Rounds alternate the two sides, so drift on the machine falls on
-both alike. Prints drafts/s, p50/p99 per action, the CPU each process spent per draft and
+updates and one activity. Rounds alternate the sides, so drift on the machine falls on
+all alike. Prints drafts/s, p50/p99 per action, the CPU each process spent per draft and
 the server's calls per draft on each side (where the time goes), and the ratio to bare.
 
 The HTTP load generator is a lean keep-alive client (`bench/http1.py`): it shares the cores
@@ -10,10 +10,14 @@ with what it measures, and httpx alone cost as much CPU per draft as the API.
 
     .venv/bin/python bench/lifecycle.py [--drafts N] [--clients N] [--rounds N] [--floor]
 
-`--floor` adds a third side: the bare workflow with each review step recorded in a local
-activity that does nothing. Its ratio to bare is what the design (a local activity per
-transition, see `workflows.approval`) costs in Temporal alone, before any database work,
-policy check or HTTP.
+`--floor` adds two sides between bare and Countersign, to show where the gap comes from:
+- the bare workflow with each review step recorded in a local activity that does nothing:
+  what the design (a local activity per transition, see `workflows.approval`) costs in
+  Temporal alone;
+- the same workflow driven over HTTP through `bench/thin_api.py`, a FastAPI app with a
+  Temporal client and nothing else (no authentication, database or policy): what the
+  stack costs before any of the product's own work.
+Countersign's ratio to the second is what its own code costs.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -146,6 +151,47 @@ async def run_bare(
             started = time.perf_counter()
             await asyncio.gather(*(one(n) for n in range(count)))
             elapsed = time.perf_counter() - started
+    return elapsed, timings
+
+
+async def run_thin(
+    env: WorkflowEnvironment, port: int, queue: str, first: int, count: int, clients: int
+) -> tuple[float, dict]:
+    """`--floor`: the bare workflow with its no-op local activities, driven over HTTP through
+    `bench/thin_api.py` (FastAPI and a Temporal client, nothing else). The worker runs here,
+    as for the bare sides."""
+    timings: dict[str, list[float]] = defaultdict(list)
+    gate = asyncio.Semaphore(clients)
+    pool = [http1.Connection("127.0.0.1", port) for _ in range(clients)]
+
+    async def timed(http: http1.Connection, name: str, path: str, body: dict) -> None:
+        started = time.perf_counter()
+        status, answer = await http.request("POST", path, json_body=body)
+        timings[name].append(time.perf_counter() - started)
+        assert status in (200, 201), (name, status, answer)
+
+    async def one(n: int) -> None:
+        async with gate:
+            http = pool.pop()
+            await timed(http, "create", "/bare", {"n": n})
+            for step, name in enumerate(ACTIONS[1:], 1):
+                await timed(http, name, f"/bare/{n}/advance", {"step": step})
+            pool.append(http)
+
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with Worker(
+            env.client,
+            task_queue=queue,
+            workflows=[BareRecordedApproval],
+            activities=[bare_publish, bare_record],
+            activity_executor=executor,
+            max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
+        ):
+            started = time.perf_counter()
+            await asyncio.gather(*(one(n) for n in range(first, first + count)))
+            elapsed = time.perf_counter() - started
+    for http in pool:
+        await http.close()
     return elapsed, timings
 
 
@@ -270,6 +316,8 @@ def _role(cmdline: str) -> str:
     words = cmdline.split()
     if "temporal" in cmdline and "server" in words:
         return "temporal server"
+    if "thin_api.py" in cmdline:
+        return "thin api"
     return words[-1] if words and words[-1] in ("api", "worker") else "other"
 
 
@@ -292,15 +340,15 @@ def cpu_seconds() -> dict[str, float]:
     return used
 
 
-def report_cpu(count: int, bare: dict[str, float], countersign: dict[str, float]) -> None:
-    print(f"\nCPU per draft (ms)   {'bare':>8} {'countersign':>12}")
-    for role in ("temporal server", "this process", "api", "worker", "other"):
-        if bare.get(role) or countersign.get(role):
-            b, c = bare.get(role, 0.0) * 1000 / count, countersign.get(role, 0.0) * 1000 / count
-            print(f"  {role:18} {b:8.1f} {c:12.1f}")
-    total_b = sum(bare.values()) * 1000 / count
-    total_c = sum(countersign.values()) * 1000 / count
-    print(f"  {'total':18} {total_b:8.1f} {total_c:12.1f}")
+def report_cpu(count: int, sides: dict[str, dict[str, float]]) -> None:
+    """CPU per draft of each process role, a column per side."""
+    print("\nCPU per draft (ms)  " + "".join(f"{label:>13}" for label in sides))
+    for role in ("temporal server", "this process", "thin api", "api", "worker", "other"):
+        if any(cpu.get(role) for cpu in sides.values()):
+            cells = "".join(f"{cpu.get(role, 0.0) * 1000 / count:13.1f}" for cpu in sides.values())
+            print(f"  {role:18}{cells}")
+    totals = "".join(f"{sum(cpu.values()) * 1000 / count:13.1f}" for cpu in sides.values())
+    print(f"  {'total':18}{totals}")
     print("  (this process: the bare client and worker, then the HTTP load generator)")
 
 
@@ -316,12 +364,14 @@ def server_counts(metrics_url: str) -> dict[str, float]:
     return counts
 
 
-def report_server(count: int, bare: dict[str, float], countersign: dict[str, float]) -> None:
-    print(f"\nserver calls per draft {'bare':>8} {'countersign':>12}")
-    for key in sorted(set(bare) | set(countersign), key=lambda k: -countersign.get(k, 0)):
-        b, c = bare.get(key, 0.0) / count, countersign.get(key, 0.0) / count
-        if max(b, c) >= 0.5:
-            print(f"  {key[:44]:44} {b:8.1f} {c:12.1f}")
+def report_server(count: int, sides: dict[str, dict[str, float]]) -> None:
+    """The Temporal server's calls per draft, by operation, a column per side."""
+    print("\nserver calls per draft" + " " * 24 + "".join(f"{label:>13}" for label in sides))
+    last = list(sides.values())[-1]
+    for key in sorted(set().union(*sides.values()), key=lambda k: -last.get(k, 0)):
+        values = [calls.get(key, 0.0) / count for calls in sides.values()]
+        if max(values) >= 0.5:
+            print(f"  {key[:44]:44}" + "".join(f"{v:13.1f}" for v in values))
 
 
 def report(label: str, rate: float, timings: dict) -> None:
@@ -332,6 +382,17 @@ def report(label: str, rate: float, timings: dict) -> None:
         print(
             f"  {name:8} p50 {statistics.median(samples) * 1000:8.1f} ms   p99 {p99 * 1000:8.1f} ms"
         )
+
+
+async def _ready(url: str) -> None:
+    for _ in range(300):
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
 
 
 async def main() -> None:
@@ -381,27 +442,44 @@ async def main() -> None:
             )
             for name in ("worker", "api")
         ]
+        thin_port, thin_queue = free_port(), f"thin-{uuid.uuid4().hex[:6]}"
+        if args.floor:
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, str(Path(__file__).with_name("thin_api.py")), str(thin_port)],
+                    env={**child_env, "THIN_TASK_QUEUE": thin_queue},
+                    stdout=(logs / "thin.log").open("w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
         try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.1)
-            # Rounds alternate bare and Countersign, so drift on the machine (other tenants,
-            # caches, files growing) falls on both sides alike.
-            bare, floor, countersign = Phase(), Phase(), Phase()
-            phases = (bare, floor, countersign) if args.floor else (bare, countersign)
+            await _ready(f"http://127.0.0.1:{port}/readyz")
+            if args.floor:
+                await _ready(f"http://127.0.0.1:{thin_port}/docs")
+            bare, floor, thin, countersign = Phase(), Phase(), Phase(), Phase()
+            sides: dict[str, tuple[Phase, Callable[[list[int]], Awaitable[tuple[float, dict]]]]]
+            sides = {"bare": (bare, lambda chunk: run_bare(env, len(chunk), args.clients))}
+            if args.floor:
+                sides["bare + LAs"] = (
+                    floor,
+                    lambda chunk: run_bare(env, len(chunk), args.clients, BareRecordedApproval),
+                )
+                sides["thin HTTP+LAs"] = (
+                    thin,
+                    lambda chunk: run_thin(
+                        env, thin_port, thin_queue, chunk[0], len(chunk), args.clients
+                    ),
+                )
+            sides["countersign"] = (
+                countersign,
+                lambda chunk: run_countersign(port, chunk, args.clients),
+            )
+            # Rounds alternate the sides, so drift on the machine (other tenants, caches,
+            # files growing) falls on every side alike.
             for chunk in (post_ids[r :: args.rounds] for r in range(args.rounds)):
-                for phase in phases:
+                for phase, run in sides.values():
                     cpu, calls = cpu_seconds(), server_counts(metrics)
-                    if phase is countersign:
-                        seconds, timings = await run_countersign(port, chunk, args.clients)
-                    else:
-                        kind = BareApproval if phase is bare else BareRecordedApproval
-                        seconds, timings = await run_bare(env, len(chunk), args.clients, kind)
+                    seconds, timings = await run(chunk)
                     phase.add(
                         len(chunk),
                         seconds,
@@ -411,13 +489,20 @@ async def main() -> None:
                     )
             shape = f"{args.drafts} drafts, {args.clients} clients, {args.rounds} rounds"
             report(f"bare Temporal ({shape})", bare.rate, bare.timings)
-            report(f"Countersign over HTTP ({shape})", countersign.rate, countersign.timings)
-            report_cpu(args.drafts, bare.cpu, countersign.cpu)
-            report_server(args.drafts, bare.calls, countersign.calls)
             if args.floor:
                 report(f"bare + 3 no-op local activities ({shape})", floor.rate, floor.timings)
-                print(f"\nratio bare + local activities / bare: {floor.rate / bare.rate:.2f}")
-            print(f"\nratio Countersign / bare: {countersign.rate / bare.rate:.2f} (target >= 0.7)")
+                report(f"the same over a thin FastAPI front ({shape})", thin.rate, thin.timings)
+            report(f"Countersign over HTTP ({shape})", countersign.rate, countersign.timings)
+            report_cpu(args.drafts, {label: side.cpu for label, (side, _) in sides.items()})
+            report_server(args.drafts, {label: side.calls for label, (side, _) in sides.items()})
+            print()
+            if args.floor:
+                print(f"ratio bare + local activities / bare: {floor.rate / bare.rate:.2f}")
+                print(f"ratio the same over thin HTTP / bare: {thin.rate / bare.rate:.2f}")
+            if args.floor:
+                own = countersign.rate / thin.rate
+                print(f"ratio Countersign / the same over thin HTTP: {own:.2f}")
+            print(f"ratio Countersign / bare: {countersign.rate / bare.rate:.2f} (target >= 0.7)")
         finally:
             for process in processes:
                 process.terminate()
