@@ -33,8 +33,9 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,6 +140,18 @@ async def run_bare(
                 await handle.execute_update(shape.advance, step)
                 timings[name].append(time.perf_counter() - started)
 
+    async with bare_worker(env, queue, shape):
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(count)))
+        elapsed = time.perf_counter() - started
+    return elapsed, timings
+
+
+@asynccontextmanager
+async def bare_worker(
+    env: WorkflowEnvironment, queue: str, shape: type[BareApproval]
+) -> AsyncIterator[None]:
+    """A worker for the bare workflows in this process, set up as Countersign's is."""
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with Worker(
             env.client,
@@ -148,10 +161,7 @@ async def run_bare(
             activity_executor=executor,  # as Countersign's worker (for bare_record)
             max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,  # as Countersign's
         ):
-            started = time.perf_counter()
-            await asyncio.gather(*(one(n) for n in range(count)))
-            elapsed = time.perf_counter() - started
-    return elapsed, timings
+            yield
 
 
 async def run_thin(
@@ -178,18 +188,10 @@ async def run_thin(
                 await timed(http, name, f"/bare/{n}/advance", {"step": step})
             pool.append(http)
 
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with Worker(
-            env.client,
-            task_queue=queue,
-            workflows=[BareRecordedApproval],
-            activities=[bare_publish, bare_record],
-            activity_executor=executor,
-            max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
-        ):
-            started = time.perf_counter()
-            await asyncio.gather(*(one(n) for n in range(first, first + count)))
-            elapsed = time.perf_counter() - started
+    async with bare_worker(env, queue, BareRecordedApproval):
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(first, first + count)))
+        elapsed = time.perf_counter() - started
     for http in pool:
         await http.close()
     return elapsed, timings
