@@ -165,7 +165,7 @@ async def bare_worker(
 
 
 async def run_thin(
-    env: WorkflowEnvironment, port: int, queue: str, first: int, count: int, clients: int
+    env: WorkflowEnvironment, port: int, queue: str, numbers: list[int], clients: int
 ) -> tuple[float, dict]:
     """`--floor`: the bare workflow with its no-op local activities, driven over HTTP through
     `bench/thin_api.py` (FastAPI and a Temporal client, nothing else). The worker runs here,
@@ -190,7 +190,7 @@ async def run_thin(
 
     async with bare_worker(env, queue, BareRecordedApproval):
         started = time.perf_counter()
-        await asyncio.gather(*(one(n) for n in range(first, first + count)))
+        await asyncio.gather(*(one(n) for n in numbers))
         elapsed = time.perf_counter() - started
     for http in pool:
         await http.close()
@@ -344,12 +344,12 @@ def cpu_seconds() -> dict[str, float]:
 
 def report_cpu(count: int, sides: dict[str, dict[str, float]]) -> None:
     """CPU per draft of each process role, a column per side."""
-    print("\nCPU per draft (ms)  " + "".join(f"{label:>13}" for label in sides))
+    print("\nCPU per draft (ms)  " + "".join(f"{label:>15}" for label in sides))
     for role in ("temporal server", "this process", "thin api", "api", "worker", "other"):
         if any(cpu.get(role) for cpu in sides.values()):
-            cells = "".join(f"{cpu.get(role, 0.0) * 1000 / count:13.1f}" for cpu in sides.values())
+            cells = "".join(f"{cpu.get(role, 0.0) * 1000 / count:15.1f}" for cpu in sides.values())
             print(f"  {role:18}{cells}")
-    totals = "".join(f"{sum(cpu.values()) * 1000 / count:13.1f}" for cpu in sides.values())
+    totals = "".join(f"{sum(cpu.values()) * 1000 / count:15.1f}" for cpu in sides.values())
     print(f"  {'total':18}{totals}")
     print("  (this process: the bare client and worker, then the HTTP load generator)")
 
@@ -368,12 +368,12 @@ def server_counts(metrics_url: str) -> dict[str, float]:
 
 def report_server(count: int, sides: dict[str, dict[str, float]]) -> None:
     """The Temporal server's calls per draft, by operation, a column per side."""
-    print("\nserver calls per draft" + " " * 24 + "".join(f"{label:>13}" for label in sides))
+    print("\nserver calls per draft" + " " * 24 + "".join(f"{label:>15}" for label in sides))
     last = list(sides.values())[-1]
     for key in sorted(set().union(*sides.values()), key=lambda k: -last.get(k, 0)):
         values = [calls.get(key, 0.0) / count for calls in sides.values()]
         if max(values) >= 0.5:
-            print(f"  {key[:44]:44}" + "".join(f"{v:13.1f}" for v in values))
+            print(f"  {key[:44]:44}" + "".join(f"{v:15.1f}" for v in values))
 
 
 def report(label: str, rate: float, timings: dict) -> None:
@@ -468,9 +468,7 @@ async def main() -> None:
                 )
                 sides["thin HTTP+LAs"] = (
                     thin,
-                    lambda chunk: run_thin(
-                        env, thin_port, thin_queue, chunk[0], len(chunk), args.clients
-                    ),
+                    lambda chunk: run_thin(env, thin_port, thin_queue, chunk, args.clients),
                 )
             sides["countersign"] = (
                 countersign,
