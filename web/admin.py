@@ -41,15 +41,30 @@ async def _people(
     error: ApiProblem | None = None,
     typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    listing = await api.get("/users")
+    return await _listing(request, person, api, "users", error, typed)
+
+
+async def _listing(
+    request: Request,
+    person: Person,
+    api: Api,
+    what: str,
+    error: ApiProblem | None,
+    typed: dict[str, str] | None,
+    **extra: Any,
+) -> HTMLResponse:
+    """An admin page listing the API's `/{what}` as `items` (`admin_{what}.html`), with the
+    form's error and what was typed into it, if a submission was refused."""
+    listing = await api.get(f"/{what}")
     return render(
         request,
-        "admin_users.html",
+        f"admin_{what}.html",
         person,
         error.status if error else 200,
-        users=listing["items"],
+        items=listing["items"],
         error=error,
         typed=typed or {},
+        **extra,
     )
 
 
@@ -103,17 +118,7 @@ async def _channels(
     error: ApiProblem | None = None,
     typed: dict[str, str] | None = None,
 ) -> HTMLResponse:
-    listing = await api.get("/channels")
-    return render(
-        request,
-        "admin_channels.html",
-        person,
-        error.status if error else 200,
-        accounts=listing["items"],
-        error=error,
-        typed=typed or {},
-        sources=("", *sources()),
-    )
+    return await _listing(request, person, api, "channels", error, typed, sources=("", *sources()))
 
 
 @router.post("/admin/channels")
