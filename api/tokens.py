@@ -75,8 +75,10 @@ def load_public_keys(path: Path) -> list[dict[str, Any]]:
 
 class TokenService:
     def __init__(self, settings: Settings) -> None:
-        self._secret = settings.jwt_secret
         self._algorithm = settings.jwt_algorithm
+        # Built once: given a plain string, python-jose tries to parse it as a JWK set and
+        # builds a fresh key on every call.
+        self._secret = jwk.construct(settings.jwt_secret, self._algorithm)
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._ttl = settings.jwt_ttl_seconds
