@@ -265,3 +265,21 @@ def test_audit_times_typed_in_the_page_are_read_as_utc_also_in_the_export(
     assert export.status_code == 200 and '"action":"user.created"' in export.text.replace(" ", "")
     empty = app_client.get(f"/audit/export?format=jsonl&{since}&{until}")
     assert empty.status_code == 200 and empty.text.strip() == ""
+
+
+def test_a_refused_reply_shows_why_and_keeps_what_was_typed(
+    app_client: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    make_user("ann", Role.agent)
+    sign_in(app_client, "ann")
+    with database.write() as c:
+        post_id = insert_post(c)
+    form = app_client.get(f"/posts/{post_id}/reply")
+    assert form.status_code == 200
+    body = "Sorry for the wait. " * 501  # over the 10,000 characters a draft may hold
+    refused = app_client.post(
+        f"/posts/{post_id}/reply", data={"body": body, "csrf_token": csrf_of(form.text)}
+    )
+    assert refused.status_code == 422
+    assert "10000" in refused.text and body.strip() in refused.text
+    assert app_client.get("/drafts").text.count('href="/drafts/') == 0

@@ -31,17 +31,7 @@ router = APIRouter(include_in_schema=False)
 async def people(request: Request) -> HTMLResponse:
     person = await signed_in(request)
     async with api_for(request, person) as api:
-        return await _people(request, person, api)
-
-
-async def _people(
-    request: Request,
-    person: Person,
-    api: Api,
-    error: ApiProblem | None = None,
-    typed: dict[str, str] | None = None,
-) -> HTMLResponse:
-    return await _listing(request, person, api, "users", error, typed)
+        return await _listing(request, person, api, "users")
 
 
 async def _listing(
@@ -49,8 +39,8 @@ async def _listing(
     person: Person,
     api: Api,
     what: str,
-    error: ApiProblem | None,
-    typed: dict[str, str] | None,
+    error: ApiProblem | None = None,
+    typed: dict[str, str] | None = None,
     **extra: Any,
 ) -> HTMLResponse:
     """An admin page listing the API's `/{what}` as `items` (`admin_{what}.html`), with the
@@ -60,7 +50,6 @@ async def _listing(
         request,
         f"admin_{what}.html",
         person,
-        error.status if error else 200,
         items=listing["items"],
         error=error,
         typed=typed or {},
@@ -83,7 +72,7 @@ async def add_person(request: Request) -> Response:
         try:
             await api.post("/users", json=body)
         except ApiProblem as problem:
-            return await _people(request, person, api, problem, typed)
+            return await _listing(request, person, api, "users", problem, typed)
     return done("/admin/users", f"{body['username']} can now sign in.")
 
 
@@ -100,7 +89,7 @@ async def change_person(request: Request, username: str) -> Response:
         try:
             await api.call("PATCH", f"/users/{quote(username)}", json=change)
         except ApiProblem as problem:
-            return await _people(request, person, api, problem)
+            return await _listing(request, person, api, "users", problem)
     return done("/admin/users", f"{username} changed.")
 
 
@@ -176,7 +165,6 @@ async def _rules(
         request,
         "admin_rules.html",
         person,
-        error.status if error else 200,
         active=active,
         source=source,
         error=error,

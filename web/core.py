@@ -20,7 +20,7 @@ from api.deps import current_principal
 from records.models import Channel, Role
 from records.settings import Settings
 from web import session
-from web.api import Api
+from web.api import Api, ApiProblem
 from web.text import marked, relative
 
 PAGES = Path(__file__).resolve().parent.parent / "templates" / "pages"
@@ -105,8 +105,13 @@ def api_for(request: Request, person: Person | None) -> Api:
 
 
 def render(
-    request: Request, name: str, person: Person | None, code: int = 200, **context: Any
+    request: Request, name: str, person: Person | None, code: int | None = None, **context: Any
 ) -> HTMLResponse:
+    """The page `name`; its status is `code`, by default that of the refusal it shows as
+    `error` (an `ApiProblem`), else 200."""
+    if code is None:
+        error = context.get("error")
+        code = error.status if isinstance(error, ApiProblem) else 200
     settings = settings_of(request)
     nav = [(href, label) for href, label, roles in NAV if person and person.can(*roles)]
     html = _jinja.get_template(name).render(

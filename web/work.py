@@ -5,6 +5,7 @@ withdrawing), and the reviewers' and publishers' queues."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,24 +68,49 @@ async def take(request: Request, post_id: int) -> Response:
     return done("/inbox", f"Post {post_id} assigned to {who}.")
 
 
+@dataclass(frozen=True)
+class _ReplyForm:
+    """The post being answered, the templates for its channel, and the one chosen."""
+
+    post: dict[str, Any]
+    templates: list[dict[str, Any]]
+    chosen: dict[str, Any] | None
+
+    @classmethod
+    async def of(cls, api: Api, post_id: int, template_id: str) -> _ReplyForm:
+        post = await api.get(f"/posts/{post_id}")
+        templates = (await api.get("/templates", channel=post["channel"]))["items"]
+        return cls(post, templates, next((t for t in templates if t["id"] == template_id), None))
+
+    def render(
+        self,
+        request: Request,
+        person: Person,
+        code: int = 200,
+        values: dict[str, str] | None = None,
+        error: ApiProblem | None = None,
+        body: str = "",
+    ) -> HTMLResponse:
+        return render(
+            request,
+            "new_reply.html",
+            person,
+            code,
+            post=self.post,
+            templates=self.templates,
+            chosen=self.chosen,
+            values=values or {},
+            error=error,
+            body=body,
+        )
+
+
 @router.get("/posts/{post_id}/reply")
 async def new_reply(request: Request, post_id: int, template: str = "") -> HTMLResponse:
     person = await signed_in(request)
     async with api_for(request, person) as api:
-        post = await api.get(f"/posts/{post_id}")
-        choices = (await api.get("/templates", channel=post["channel"]))["items"]
-    chosen = next((t for t in choices if t["id"] == template), None)
-    return render(
-        request,
-        "new_reply.html",
-        person,
-        post=post,
-        templates=choices,
-        chosen=chosen,
-        values={},
-        error=None,
-        body="",
-    )
+        reply = await _ReplyForm.of(api, post_id, template)
+    return reply.render(request, person)
 
 
 @router.post("/posts/{post_id}/reply")
@@ -93,30 +119,17 @@ async def create_reply(request: Request, post_id: int) -> Response:
     form = await form_of(request)
     template_id = form.get("template_id", "")
     async with api_for(request, person) as api:
-        post = await api.get(f"/posts/{post_id}")
-        choices = (await api.get("/templates", channel=post["channel"]))["items"]
-        chosen = next((t for t in choices if t["id"] == template_id), None)
+        reply = await _ReplyForm.of(api, post_id, template_id)
         values = {k.removeprefix("var_"): v for k, v in form.items() if k.startswith("var_")}
         request_body: dict[str, Any] = {"post_id": post_id}
-        if chosen:
-            request_body |= {"template_id": template_id, "variables": _typed(chosen, values)}
+        if reply.chosen:
+            request_body |= {"template_id": template_id, "variables": _typed(reply.chosen, values)}
         else:
             request_body["body"] = form.get("body", "")
         try:
             draft = await api.post("/drafts", json=request_body)
         except ApiProblem as problem:
-            return render(
-                request,
-                "new_reply.html",
-                person,
-                422,
-                post=post,
-                templates=choices,
-                chosen=chosen,
-                values=values,
-                error=problem,
-                body=form.get("body", ""),
-            )
+            return reply.render(request, person, 422, values, problem, form.get("body", ""))
     return done(f"/drafts/{draft['id']}/edit", "Draft saved. Check it, then submit.")
 
 
@@ -194,7 +207,6 @@ async def _editor(
         request,
         "editor.html",
         person,
-        error.status if error else 200,
         draft=draft,
         post=post,
         body=body,
@@ -249,7 +261,6 @@ async def _draft(
         request,
         "draft.html",
         person,
-        error.status if error else 200,
         draft=draft,
         post=post,
         baseline=baseline,
