@@ -30,6 +30,16 @@ def sign_in(client: TestClient, username: str) -> None:
     assert answer.status_code == 303, answer.text
 
 
+def agent_signed_in_with_a_post(
+    client: TestClient, make_user: Callable[..., str], database: Database
+) -> int:
+    """Agent `ann`, signed in; the id of a new post she may answer."""
+    make_user("ann", Role.agent)
+    sign_in(client, "ann")
+    with database.write() as c:
+        return insert_post(c)
+
+
 def test_a_visitor_is_sent_to_sign_in_and_back_with_a_strict_http_only_session(
     app_client: TestClient, make_user: Callable[..., str]
 ) -> None:
@@ -79,10 +89,7 @@ def test_a_wrong_password_shows_why_and_keeps_the_username(
 def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
     app_client: TestClient, make_user: Callable[..., str], database: Database
 ) -> None:
-    make_user("ann", Role.agent)
-    sign_in(app_client, "ann")
-    with database.write() as c:
-        post_id = insert_post(c)
+    post_id = agent_signed_in_with_a_post(app_client, make_user, database)
     for token in (None, "0" * 64):
         data = {"body": "Hello there"} | ({"csrf_token": token} if token else {})
         refused = app_client.post(f"/posts/{post_id}/reply", data=data)
@@ -270,10 +277,7 @@ def test_audit_times_typed_in_the_page_are_read_as_utc_also_in_the_export(
 def test_a_refused_reply_shows_why_and_keeps_what_was_typed(
     app_client: TestClient, make_user: Callable[..., str], database: Database
 ) -> None:
-    make_user("ann", Role.agent)
-    sign_in(app_client, "ann")
-    with database.write() as c:
-        post_id = insert_post(c)
+    post_id = agent_signed_in_with_a_post(app_client, make_user, database)
     form = app_client.get(f"/posts/{post_id}/reply")
     assert form.status_code == 200
     body = "Sorry for the wait. " * 501  # over the 10,000 characters a draft may hold
