@@ -32,7 +32,7 @@ from policies.sla import ServiceLevels
 from records.db import Database
 from records.settings import Settings, load_settings
 from web import pages
-from workflows.connection import TemporalGateway
+from workflows.connection import Access, TemporalGateway
 
 
 def create_app(
@@ -50,13 +50,14 @@ def create_app(
         owned = database is None
         app.state.database = database or Database(settings.resolved_database_url)
         app.state.temporal = temporal or TemporalGateway(
-            settings.temporal_address, settings.temporal_namespace
+            settings.temporal_address, settings.temporal_namespace, Access.of(settings)
         )
         app.state.lifecycle = Lifecycle(
             app.state.temporal,
             settings.task_queue,
             settings.workflow_id_prefix,
             retry_seconds=settings.temporal_retry_seconds,
+            action_key=settings.action_key,
         )
         try:
             yield

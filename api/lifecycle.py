@@ -4,14 +4,18 @@ An action is sent as a plain update to the draft's workflow. Should that workflo
 found (the API died between committing the draft and starting it, or the draft is closed),
 the action is sent again with update-with-start: a never-started workflow starts, and a
 finished one answers that the draft is closed. The common case costs the server one call.
-Updates go by name, so the API depends on the contracts only, not on workflow code.
+Updates go by name (`lifecycle.words.Action`), so the API depends on the contracts only,
+not on workflow code. Every action is sealed for the person the API authenticated
+(`lifecycle.seals`): the worker refuses any update without the API's seal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -21,12 +25,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from lifecycle import seals
+from lifecycle.words import ErrorKind
 from records.errors import Conflict, CountersignError, Forbidden, Invalid, NotFound, Unavailable
 from workflows.connection import TemporalGateway
 from workflows.contracts import (
-    CONFLICT,
-    FORBIDDEN,
-    INVALID,
     DeliveryJob,
     DraftStart,
     PollStart,
@@ -40,18 +43,24 @@ DELIVERY_WORKFLOW = "NotificationDelivery"
 POLLER_WORKFLOW = "MastodonPoller"
 T = TypeVar("T")
 P = ParamSpec("P")
-_ERRORS: dict[str, type[CountersignError]] = {
-    FORBIDDEN: Forbidden,
-    CONFLICT: Conflict,
-    INVALID: Invalid,
-    "NotFound": NotFound,
+ERRORS: dict[str, type[CountersignError]] = {
+    ErrorKind.forbidden: Forbidden,
+    ErrorKind.conflict: Conflict,
+    ErrorKind.invalid: Invalid,
+    ErrorKind.not_found: NotFound,
 }
 
 
 def update_id(principal: str, idempotency_key: str | None, *derived: object) -> str:
-    """Fixed per request: from the client's Idempotency-Key, else from the request itself,
-    so a retried request is the same update and Temporal applies it once."""
-    material = f"key:{principal}:{idempotency_key}" if idempotency_key else repr(derived)
+    """Fixed per request and per caller: from the caller and their Idempotency-Key, else
+    from the caller and the request itself, so a retried request is the same update and
+    Temporal applies it once, while two people asking the same thing are two updates (each
+    is told the truth about their own)."""
+    material = (
+        f"key:{principal}:{idempotency_key}"
+        if idempotency_key
+        else repr(("derived", principal, *derived))
+    )
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -85,11 +94,13 @@ class Lifecycle:
         id_prefix: str = "",
         *,
         retry_seconds: float = 30.0,
+        action_key: str,
     ) -> None:
         self.gateway = gateway
         self.task_queue = task_queue
         self.id_prefix = id_prefix
         self.retry_seconds = retry_seconds
+        self.action_key = action_key
 
     def _start_options(self, draft_id: int) -> dict[str, Any]:
         return {
@@ -127,7 +138,19 @@ class Lifecycle:
         expires_at: datetime | None = None,
     ) -> T:
         client = await self._client()
-        handle = client.get_workflow_handle(workflow_id(draft_id, self.id_prefix))
+        workflow = workflow_id(draft_id, self.id_prefix)
+        handle = client.get_workflow_handle(workflow)
+        # Sealed for this workflow, action, update and the draft's author as recorded.
+        sealed = seals.seal(
+            self.action_key,
+            workflow_id=workflow,
+            update=name,
+            update_id=update_id,
+            author=author,
+            request=arg,
+            now_ms=time.time_ns() // 1_000_000,
+        )
+        arg = dataclasses.replace(arg, seal=sealed)
         try:
             try:
                 done: T = await handle.execute_update(
@@ -154,8 +177,8 @@ class Lifecycle:
             raise Conflict("this draft is closed; it takes no further action") from exc
         except WorkflowUpdateFailedError as exc:
             cause = exc.cause
-            if isinstance(cause, ApplicationError) and cause.type in _ERRORS:
-                raise _ERRORS[cause.type](cause.message) from exc
+            if isinstance(cause, ApplicationError) and cause.type in ERRORS:
+                raise ERRORS[cause.type](cause.message) from exc
             raise
         except RPCError as exc:
             raise _rpc_error(exc) from exc

@@ -1,20 +1,23 @@
 """Drafts: creation (the row, version 1 and its audit event in one transaction) and the
-read model the API serves (the workflow changes drafts; see `workflows.activities`)."""
+read model the API serves (the workflow changes drafts; see `workflows.transitions`)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import and_, bindparam, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, or_, tuple_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from records import audit, cursor
+from lifecycle import rulebook
+from lifecycle.words import OPEN
+from records import audit, cursor, transitions
 from records.errors import Conflict, Invalid, NotFound
 from records.models import (
     DecisionPublic,
@@ -26,6 +29,7 @@ from records.models import (
     DraftView,
     PostStatus,
     PublicationPublic,
+    Role,
     TimelineEntry,
     VersionPublic,
 )
@@ -81,8 +85,7 @@ def create(
     post = connection.execute(_POST_STATUS, {"id": post_id}).first()
     if post is None:
         raise NotFound(f"no post with id {post_id}")
-    if post.status in (PostStatus.answered, PostStatus.expired):
-        raise Conflict(f"post {post_id} is {post.status}; it takes no new reply")
+    _enforce(rulebook.may_draft(_post_facts(connection, post), rulebook.Person.of(author, ())))
     expires_at = deadline(post.received_at, post.priority) if deadline else None
     now = utcnow()
     if expires_at is not None and expires_at <= now:
@@ -90,25 +93,39 @@ def create(
             f"post {post_id}'s reply deadline passed at {expires_at.isoformat()}; "
             "it takes no new reply"
         )
-    draft_id = int(
-        connection.execute(
-            DRAFTS.insert().returning(DRAFTS.c.id),
-            {
-                "post_id": post_id,
-                "author": author,
-                "status": DraftStatus.draft.value,
-                "version": 1,
-                "review_round": 0,
-                "route": [],
-                "transitions": 0,
-                "creation_key": creation_key,
-                "expires_at": expires_at,
-                **_template_columns(template),
-                "created_at": now,
-                "updated_at": now,
-            },
-        ).scalar_one()
-    )
+    try:
+        # The database keeps one open draft per post (`uq_drafts_open_per_post`) whoever
+        # races to draft it; the savepoint lets the loser read who won.
+        with connection.begin_nested():
+            draft_id = int(
+                connection.execute(
+                    DRAFTS.insert().returning(DRAFTS.c.id),
+                    {
+                        "post_id": post_id,
+                        "author": author,
+                        "status": DraftStatus.draft.value,
+                        "version": 1,
+                        "review_round": 0,
+                        "route": [],
+                        "transitions": 0,
+                        "creation_key": creation_key,
+                        "expires_at": expires_at,
+                        **_template_columns(template),
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                ).scalar_one()
+            )
+    except IntegrityError:
+        if creation_key is not None:
+            earlier = connection.execute(_BY_CREATION_KEY, {"key": creation_key}).first()
+            if earlier is not None:  # the same request, twice at once
+                return Created(int(earlier.id), False, earlier.expires_at)
+        _enforce(rulebook.may_draft(_post_facts(connection, post), rulebook.Person.of(author, ())))
+        raise
+    if post.assignee is None:
+        taken = PostStatus.assigned if post.status == PostStatus.new else post.status
+        _take(connection, post_id, author, taken, now)
     digest = add_version(connection, draft_id, 1, body, author)
     audit.append(
         connection,
@@ -123,6 +140,41 @@ def create(
         ),
     )
     return Created(draft_id, True, expires_at)
+
+
+def _post_facts(connection: Connection, post: Any) -> rulebook.Post:
+    """The post as `rulebook.may_draft` reads it: its open draft and replies out."""
+    holder = connection.execute(_OPEN_DRAFT, {"id": post.id}).first()
+    return rulebook.Post(
+        id=post.id,
+        status=post.status,
+        assignee=post.assignee,
+        open_draft=(int(holder.id), holder.author) if holder is not None else None,
+        replies=transitions.other_replies(connection, post.id, draft_id=0),
+        replies_allowed=post.replies_allowed,
+    )
+
+
+def _enforce(refusal: rulebook.Refusal | None) -> None:
+    if refusal is not None:
+        raise Conflict(refusal.reason)
+
+
+def _take(connection: Connection, post_id: int, author: str, status: str, now: datetime) -> None:
+    """Drafting on an unassigned post takes it: it is the drafter's from now on."""
+    connection.execute(
+        _TAKE,
+        {"b_id": post_id, "b_assignee": author, "b_status": status, "b_now": now},
+    )
+    audit.append(
+        connection,
+        audit.NewEvent(
+            actor=author,
+            role=Role.agent,
+            action="post.assigned",
+            payload={"post_id": post_id, "assignee": author, "previous": None},
+        ),
+    )
 
 
 def _template_columns(template: RenderedTemplate | None) -> dict[str, Any]:
@@ -168,20 +220,62 @@ def add_version(connection: Connection, draft_id: int, version: int, body: str, 
 
 
 class Standing(NamedTuple):
-    """What the API needs before it sends an action."""
+    """What the API needs before it sends an action: what the rulebook asks of the draft
+    (less its backup roles, which come from the SLA settings) and the post's deadline."""
 
     author: str
     status: str
     stage: str | None
     version: int
+    route: tuple[str, ...]
+    sla_breached: bool
+    reviewers: dict[str, str]  # who filled which stage
     expires_at: datetime | None
+
+    def as_rulebook(self, backup_roles: Mapping[str, str]) -> rulebook.Draft:
+        """The draft as the rulebook reads it; `backup_roles` of every stage (settings),
+        of which those on its route count, as the workflow's review clock has them."""
+        return rulebook.Draft(
+            author=self.author,
+            status=self.status,
+            stage=self.stage,
+            version=self.version,
+            route=self.route,
+            reviewers=self.reviewers,
+            sla_breached=self.sla_breached,
+            backup_roles={s: r for s, r in backup_roles.items() if s in self.route},
+        )
 
 
 def standing(connection: Connection, draft_id: int) -> Standing:
     row = connection.execute(_STANDING, {"id": draft_id}).first()
     if row is None:
         raise NotFound(f"no draft with id {draft_id}")
-    return Standing(row.author, row.status, row.stage, row.version, row.expires_at)
+    reviewers = {r.reviewer: r.stage for r in connection.execute(_REVIEWERS, {"id": draft_id})}
+    return Standing(
+        row.author,
+        row.status,
+        row.stage,
+        row.version,
+        tuple(row.route),
+        bool(row.sla_breached),
+        reviewers,
+        row.expires_at,
+    )
+
+
+def of_view(view: DraftView) -> Standing:
+    """The standing of a draft already read as a view (no second read)."""
+    return Standing(
+        view.author,
+        view.status,
+        view.stage,
+        view.version,
+        tuple(view.route if view.status != DraftStatus.draft else ()),
+        view.sla_breached,
+        {d.reviewer: d.stage for d in view.decisions},
+        view.expires_at,
+    )
 
 
 def view(connection: Connection, draft_id: int) -> DraftView:
@@ -222,12 +316,37 @@ _NEW_VERSION = VERSIONS.insert()
 _BY_CREATION_KEY = core_select(DRAFTS.c.id, DRAFTS.c.expires_at).where(
     DRAFTS.c.creation_key == bindparam("key")
 )
-_POST_STATUS = core_select(POSTS.c.status, POSTS.c.received_at, POSTS.c.priority).where(
-    POSTS.c.id == _ID
+_POST_STATUS = core_select(
+    POSTS.c.id,
+    POSTS.c.status,
+    POSTS.c.received_at,
+    POSTS.c.priority,
+    POSTS.c.assignee,
+    POSTS.c.replies_allowed,
+).where(POSTS.c.id == _ID)
+_OPEN_DRAFT = core_select(DRAFTS.c.id, DRAFTS.c.author).where(
+    DRAFTS.c.post_id == _ID, DRAFTS.c.status.in_([str(s) for s in OPEN])
+)
+# Only while it is unassigned: a concurrent assignment wins.
+_TAKE = (
+    update(POSTS)
+    .where(POSTS.c.id == bindparam("b_id"), POSTS.c.assignee.is_(None))
+    .values(
+        assignee=bindparam("b_assignee"),
+        status=bindparam("b_status"),
+        updated_at=bindparam("b_now"),
+    )
 )
 _STANDING = core_select(
-    *_columns(DRAFTS, ("author", "status", "stage", "version", "expires_at"))
+    *_columns(
+        DRAFTS, ("author", "status", "stage", "version", "route", "sla_breached", "expires_at")
+    )
 ).where(DRAFTS.c.id == _ID)
+_REVIEWERS = (
+    core_select(DECISIONS.c.reviewer, DECISIONS.c.stage)
+    .where(DECISIONS.c.draft_id == _ID)
+    .order_by(DECISIONS.c.id)
+)
 # The draft row with its current version's text and checks (`route` is the draft's).
 _CURRENT = (
     core_select(
@@ -268,6 +387,8 @@ _TIMELINE = (
 class DraftFilter:
     status: str | None = None
     stages: tuple[str, ...] | None = None
+    # With `stages`: also the drafts at these stages once they are overdue (a backup role).
+    overdue_stages: tuple[str, ...] = ()
     author: str | None = None
     post_id: int | None = None
 
@@ -296,7 +417,11 @@ def listing(
         if value is not None:
             query = query.where(column == value)
     if where.stages is not None:
-        query = query.where(col(Draft.stage).in_(where.stages))
+        at_stage: ColumnElement[bool] = col(Draft.stage).in_(where.stages)
+        if where.overdue_stages:
+            overdue = and_(col(Draft.stage).in_(where.overdue_stages), col(Draft.sla_breached))
+            at_stage = or_(at_stage, overdue)
+        query = query.where(at_stage)
     if oldest_stage_first:
         if after is not None:
             entered, draft_id = cursor.decode(after, 2)

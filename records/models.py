@@ -12,23 +12,21 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, model_validator
-from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 from sqlmodel.main import SQLModelConfig
 
+# The lifecycle's words are defined once, in lifecycle.words; re-exported here beside the
+# tables that store them.
+from lifecycle.words import Action
+from lifecycle.words import DecisionKind as DecisionKind
+from lifecycle.words import DraftStatus as DraftStatus
+from lifecycle.words import PostStatus as PostStatus
+from lifecycle.words import ReviewStage as ReviewStage
+from lifecycle.words import Role as Role
 from records.types import BigId, UTCDateTime, utcnow
 
 FORBID_EXTRA = SQLModelConfig(extra="forbid")
-
-
-class Role(StrEnum):
-    agent = "agent"
-    comms = "comms"
-    legal = "legal"
-    publisher = "publisher"
-    supervisor = "supervisor"
-    auditor = "auditor"
-    admin = "admin"
 
 
 class Channel(StrEnum):
@@ -46,37 +44,6 @@ class Priority(StrEnum):
     normal = "normal"
     high = "high"
     urgent = "urgent"
-
-
-class PostStatus(StrEnum):
-    new = "new"
-    assigned = "assigned"
-    answered = "answered"
-    expired = "expired"
-
-
-class DraftStatus(StrEnum):
-    draft = "draft"
-    in_review = "in_review"
-    changes_requested = "changes_requested"
-    approved = "approved"
-    scheduled = "scheduled"
-    published = "published"
-    publish_failed = "publish_failed"
-    rejected = "rejected"
-    withdrawn = "withdrawn"
-    expired = "expired"
-
-
-class ReviewStage(StrEnum):
-    comms = "comms"
-    legal = "legal"
-
-
-class DecisionKind(StrEnum):
-    approve = "approve"
-    reject = "reject"
-    request_changes = "request_changes"
 
 
 class PublicationStatus(StrEnum):
@@ -171,6 +138,9 @@ class PostPublic(PostBase):
     received_at: datetime
     status: PostStatus
     assignee: str | None
+    replies_allowed: int = Field(
+        default=1, description="public replies it may get (more by a supervisor's allowance)"
+    )
 
 
 class PostAssign(SQLModel):
@@ -210,11 +180,19 @@ class Post(PostBase, table=True):
         sa_type=BigId,
         description="the channel account it came through; its replies go out through it",
     )
+    replies_allowed: int = Field(
+        default=1,
+        sa_column_kwargs={"server_default": "1"},
+        description="public replies it may get: one, more only by a supervisor's allowance",
+    )
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
 
 # --- drafts, versions, decisions, publications -----------------------------------------
+
+# The statuses of an open draft (lifecycle.words.OPEN), as SQL for the partial index.
+OPEN_DRAFT = "status NOT IN ('published', 'rejected', 'withdrawn', 'expired')"
 
 
 class Draft(SQLModel, table=True):
@@ -227,6 +205,14 @@ class Draft(SQLModel, table=True):
         Index("ix_drafts_post", "post_id"),
         Index("ix_drafts_status", "status", "id"),
         UniqueConstraint("creation_key", name="uq_drafts_creation_key"),
+        # One open draft per post (invariant 8), whoever races to draft it.
+        Index(
+            "uq_drafts_open_per_post",
+            "post_id",
+            unique=True,
+            sqlite_where=text(OPEN_DRAFT),
+            postgresql_where=text(OPEN_DRAFT),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -302,6 +288,12 @@ class Decision(SQLModel, table=True):
     stage: str = Field(max_length=20)
     decision: str = Field(max_length=20)
     reviewer: str = Field(max_length=64)
+    role: str | None = Field(
+        default=None, max_length=20, description="the role decided in (a backup role if overdue)"
+    )
+    content_sha256: str | None = Field(
+        default=None, max_length=64, description="the exact text decided on"
+    )
     comment: str | None = Field(default=None, sa_type=Text)
     at: datetime = _created()
 
@@ -575,7 +567,9 @@ class DecisionPublic(SQLModel):
     stage: str
     decision: str
     reviewer: str
+    role: str | None = Field(description="the role decided in (a backup role if overdue)")
     version: int
+    content_sha256: str | None = Field(description="the exact text decided on")
     comment: str | None
     at: datetime
 
@@ -633,6 +627,10 @@ class DraftView(DraftPublic):
 
     decisions: list[DecisionPublic]
     publication: PublicationPublic | None
+    allowed_actions: list[Action] = Field(
+        default_factory=list,
+        description="what the caller may do with the draft now (lifecycle.rulebook)",
+    )
 
 
 class DraftDetail(DraftView):

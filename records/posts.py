@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from records import audit, cursor, notifications, users
+from records import audit, cursor, notifications, transitions, users
 from records.channels import Account
 from records.errors import Conflict, Forbidden, Invalid, NotFound
 from records.models import Post, PostCreate, PostPublic, PostStatus, Priority, Role
@@ -181,6 +181,28 @@ def assign(
         outbound=outbound,
     )
     return post, deliveries
+
+
+def allow_follow_up(session: Session, post_id: int, *, actor: str) -> Post:
+    """A supervisor's explicit allowance of one more public reply to the post than it has
+    out now (invariant 8): audited. Asked twice, it allows one."""
+    post = get(session, post_id)
+    out = transitions.other_replies(session.connection(), post_id, draft_id=0)
+    if post.replies_allowed > out:
+        return post  # a reply is already allowed and not yet out
+    post.replies_allowed = out + 1
+    post.updated_at = utcnow()
+    session.add(post)
+    audit.append(
+        session,
+        audit.NewEvent(
+            actor=actor,
+            role=Role.supervisor.value,
+            action="post.follow_up_allowed",
+            payload={"post_id": post_id, "replies_allowed": post.replies_allowed},
+        ),
+    )
+    return post
 
 
 def channel_and_text(connection: Connection, post_id: int) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "countersign-development-secret-change-me"  # noqa: S105 - refused in production
+DEV_ACTION_KEY = "countersign-development-action-key-change-me"  # refused in production
 
 
 class Environment(StrEnum):
@@ -45,6 +46,26 @@ class Settings(BaseSettings):
     )
     temporal_port: int = 7233
     temporal_ui_port: int = 8233
+    # A secured cluster or Temporal Cloud: TLS (with the server's CA, else the system's
+    # roots), mutual TLS (a client certificate and key), and/or an API key.
+    temporal_tls: bool = Field(default=False, description="TLS to the Temporal frontend")
+    temporal_tls_ca_file: Path | None = Field(default=None, description="the server's CA (PEM)")
+    temporal_tls_cert_file: Path | None = Field(
+        default=None, description="client certificate (PEM), for mutual TLS"
+    )
+    temporal_tls_key_file: Path | None = Field(
+        default=None, description="the client certificate's private key (PEM)"
+    )
+    temporal_tls_server_name: str = Field(
+        default="", description="the name the server's certificate is checked against"
+    )
+    temporal_api_key: str = Field(default="", description="e.g. a Temporal Cloud API key")
+
+    # Every action the API sends to a draft's workflow is sealed with this key
+    # (HMAC-SHA256, `lifecycle.seals`); the worker refuses any other. Previous keys still
+    # verify while a rotation rolls out.
+    action_key: str = DEV_ACTION_KEY
+    action_previous_keys: list[str] = []
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -108,6 +129,11 @@ class Settings(BaseSettings):
         bad = set(self.idp_algorithms) - {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
         if bad:
             raise ValueError(f"COUNTERSIGN_IDP_ALGORITHMS may list RS*/ES* only, not {sorted(bad)}")
+        if (self.temporal_tls_cert_file is None) != (self.temporal_tls_key_file is None):
+            raise ValueError(
+                "COUNTERSIGN_TEMPORAL_TLS_CERT_FILE and COUNTERSIGN_TEMPORAL_TLS_KEY_FILE "
+                "go together (mutual TLS)"
+            )
         if self.idp_keys_file is not None and not self.idp_issuer:
             raise ValueError("COUNTERSIGN_IDP_ISSUER is required with COUNTERSIGN_IDP_KEYS_FILE")
         for name in ("sla_minutes", "sla_priority_factors", "post_deadline_minutes"):
@@ -121,7 +147,17 @@ class Settings(BaseSettings):
                 )
             if not self.database_url:
                 raise ValueError("COUNTERSIGN_DATABASE_URL must be set in production")
+            if self.action_key == DEV_ACTION_KEY or len(self.action_key) < 32:
+                raise ValueError(
+                    "COUNTERSIGN_ACTION_KEY must be set to a secret of 32+ characters in "
+                    "production (the same for the API and the worker)"
+                )
         return self
+
+    @property
+    def action_keys(self) -> list[str]:
+        """The keys a seal may verify under; the first one seals."""
+        return [self.action_key, *self.action_previous_keys]
 
     @property
     def resolved_database_url(self) -> str:

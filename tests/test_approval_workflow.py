@@ -18,7 +18,7 @@ from policies.engine import RuleSet
 from records import audit, drafts
 from records.db import Database
 from records.models import AuditEvent, Decision, Draft, Post
-from workflows.activities import RecordActivities
+from tests.sealing import SealedHandle
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
     APPLIED,
@@ -31,6 +31,7 @@ from workflows.contracts import (
     WithdrawRequest,
     workflow_id,
 )
+from workflows.transitions import TransitionActivities
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
 pytestmark = pytest.mark.temporal
@@ -69,12 +70,13 @@ async def start_draft(
         draft_id = drafts.create(
             session.connection(), post_id=post.id, author="agent", body=body
         ).draft_id
-    return await env.client.start_workflow(
+    handle = await env.client.start_workflow(
         ResponseApproval.run,
         DraftStart(draft_id=draft_id, author="agent"),
         id=f"{workflow_id(draft_id)}-{uuid.uuid4().hex[:6]}",
         task_queue=task_queue,
     )
+    return SealedHandle(handle)  # type: ignore[return-value]
 
 
 async def refused(call: object) -> tuple[str, str]:
@@ -238,12 +240,13 @@ async def test_a_transition_whose_workflow_task_was_lost_is_adopted_not_repeated
         stage="comms",
         decision="approve",
         reviewer="comms",
+        role="comms",
         comment=None,
         next_status="approved",
         next_stage=None,
     )
     written = ActivityEnvironment().run(
-        RecordActivities(database, RuleSet.load()).record_decision, lost
+        TransitionActivities(database, RuleSet.load()).record_decision, lost
     )
     assert written.status == APPLIED
     redelivered = handle.execute_update(

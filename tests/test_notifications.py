@@ -31,7 +31,7 @@ from records.settings import Settings
 from records.tables import DELIVERIES, NOTIFICATIONS, OUTBOX, PUBLICATIONS
 from tests.conftest import Headers
 from tests.helpers import JsonHandler, eventually, insert_post, new_post, serve
-from workflows.activities import NotifyActivities, RecordActivities
+from tests.sealing import SealedHandle
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
     Actor,
@@ -42,6 +42,8 @@ from workflows.contracts import (
     PublishRequest,
     SubmitRequest,
 )
+from workflows.outbound import NotifyActivities
+from workflows.transitions import TransitionActivities
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
 SECRET = "webhook-secret-for-tests"
@@ -326,7 +328,7 @@ def test_a_retried_transition_notifies_once(
         notifications.choose(c, "reviewer", {"review_requested": ["in_app", "webhook"]})
         post_id = insert_post(c)
         draft_id = drafts.create(c, post_id=post_id, author="agent", body=CLEAN).draft_id
-    activities = RecordActivities(database, RuleSet.load(), outbound=("webhook",))
+    activities = TransitionActivities(database, RuleSet.load(), outbound=("webhook",))
     request = CheckSubmission(
         event_key=f"draft-{draft_id}/submit/once",
         expected=0,
@@ -394,11 +396,13 @@ async def test_a_refused_reply_is_publish_failed_with_the_reason_and_can_be_retr
             with database.write() as c:
                 post_id = insert_post(c)
                 draft_id = drafts.create(c, post_id=post_id, author="agent", body=CLEAN).draft_id
-            handle = await temporal_env.client.start_workflow(
-                ResponseApproval.run,
-                DraftStart(draft_id=draft_id, author="agent"),
-                id=f"{queue}-draft-{draft_id}",
-                task_queue=queue,
+            handle: Any = SealedHandle(
+                await temporal_env.client.start_workflow(
+                    ResponseApproval.run,
+                    DraftStart(draft_id=draft_id, author="agent"),
+                    id=f"{queue}-draft-{draft_id}",
+                    task_queue=queue,
+                )
             )
             await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=agent))
             await handle.execute_update(

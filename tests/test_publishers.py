@@ -41,6 +41,7 @@ from records.tables import PUBLICATIONS
 from tests.conftest import PASSWORD
 from tests.fakes import TOKEN, FakeX, running_fake_x, x_account
 from tests.helpers import JsonHandler, insert_post, serve, submitted_draft
+from tests.sealing import SealedHandle
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
     Actor,
@@ -82,11 +83,13 @@ class Desk:
                 channel=self.channel,
             )
             draft_id = drafts.create(c, post_id=post_id, author="agent", body=REPLY).draft_id
-        handle = await self.env.client.start_workflow(
-            ResponseApproval.run,
-            DraftStart(draft_id=draft_id, author="agent"),
-            id=f"{self.queue}-draft-{draft_id}",
-            task_queue=self.queue,
+        handle: Any = SealedHandle(
+            await self.env.client.start_workflow(
+                ResponseApproval.run,
+                DraftStart(draft_id=draft_id, author="agent"),
+                id=f"{self.queue}-draft-{draft_id}",
+                task_queue=self.queue,
+            )
         )
         await handle.execute_update(
             ResponseApproval.submit, SubmitRequest(actor=Actor(username="agent", roles=["agent"]))

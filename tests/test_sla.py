@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -30,6 +31,7 @@ from records.models import Role
 from records.settings import Settings
 from records.tables import DRAFTS, EVENTS, NOTIFICATIONS, POSTS, STAGE_REVIEWS
 from tests.helpers import insert_post
+from tests.sealing import SealedHandle
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
     Actor,
@@ -77,12 +79,13 @@ class Clock:
                 body=body,
                 deadline=ServiceLevels.of(SETTINGS).post_deadline,
             )
-        handle = await self.env.client.start_workflow(
+        started = await self.env.client.start_workflow(
             ResponseApproval.run,
             DraftStart(draft_id=created.draft_id, author="agent", expires_at=created.expires_at),
             id=f"draft-{created.draft_id}-{uuid.uuid4().hex[:6]}",
             task_queue=self.queue,
         )
+        handle: Any = SealedHandle(started, self.env)
         self.started.append(handle)
         return handle
 

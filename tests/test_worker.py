@@ -25,9 +25,9 @@ from records.db import Database
 from records.models import AuditEvent, Draft, Post
 from tests.helpers import free_ports
 from workflows import devserver
-from workflows.activities import RecordActivities
 from workflows.connection import connect
 from workflows.contracts import APPLIED, RECORDED, STALE, Transition
+from workflows.transitions import TransitionActivities
 
 
 async def activity_pollers(client: Client, task_queue: str) -> int:
@@ -121,7 +121,7 @@ def submitted(draft_id: int, key: str = "1", *, expected: int = 0) -> Transition
 
 def test_record_transition_commits_projection_and_event_once(database: Database) -> None:
     draft_id = make_draft(database)
-    activities = RecordActivities(database, RuleSet.load())
+    activities = TransitionActivities(database, RuleSet.load())
     env = ActivityEnvironment()
     first = env.run(activities.record_transition, submitted(draft_id))
     retried = env.run(activities.record_transition, submitted(draft_id))
@@ -147,7 +147,7 @@ def test_a_transition_from_an_out_of_date_view_writes_nothing(database: Database
     """A workflow that lost its record of a committed transition expects an older count:
     its next write is refused as stale, and it learns the database's standing."""
     draft_id = make_draft(database)
-    activities = RecordActivities(database, RuleSet.load())
+    activities = TransitionActivities(database, RuleSet.load())
     env = ActivityEnvironment()
     assert env.run(activities.record_transition, submitted(draft_id, "a")).status == APPLIED
     withdrawn = Transition(
@@ -177,7 +177,7 @@ def test_a_transition_from_an_out_of_date_view_writes_nothing(database: Database
 def test_time_in_stage_restarts_only_when_the_stage_changes(database: Database) -> None:
     """The review queue orders by time in stage (`stage_entered_at`)."""
     draft_id = make_draft(database)
-    activities = RecordActivities(database, RuleSet.load())
+    activities = TransitionActivities(database, RuleSet.load())
     env = ActivityEnvironment()
 
     def move(count: int, status: str, stage: str | None) -> datetime | None:

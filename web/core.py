@@ -113,7 +113,13 @@ def render(
         error = context.get("error")
         code = error.status if isinstance(error, ApiProblem) else 200
     settings = settings_of(request)
-    nav = [(href, label) for href, label, roles in NAV if person and person.can(*roles)]
+    # A role that backs up an overdue stage (settings) reviews too.
+    backups = tuple(settings_of(request).sla_backup_roles.values())
+    nav = [
+        (href, label)
+        for href, label, roles in NAV
+        if person and person.can(*roles, *(backups if href == "/reviews" else ()))
+    ]
     html = _jinja.get_template(name).render(
         me=person,
         nav=nav,

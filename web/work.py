@@ -23,7 +23,6 @@ from web.core import (
     signed_in,
 )
 from web.text import redline
-from workflows.contracts import EDITABLE, PUBLISHABLE, WITHDRAWABLE
 
 router = APIRouter(include_in_schema=False)
 
@@ -265,28 +264,12 @@ async def _draft(
         post=post,
         baseline=baseline,
         changes=redline(baseline["body"], draft["body"]) if baseline else None,
-        actions=_actions(person, draft),
+        # Exactly what the API says this person may do now (lifecycle.rulebook).
+        actions=set(draft["allowed_actions"]),
         now=datetime.now(UTC),
         comment=comment,
         error=error,
     )
-
-
-def _actions(person: Person, draft: dict[str, Any]) -> set[str]:
-    """What the page offers this person (the API decides whether it is allowed)."""
-    status, mine = draft["status"], draft["author"] == person.username
-    offered = set()
-    if mine and status in EDITABLE:
-        offered.add("edit")
-    if status == "in_review" and not mine and person.can(draft["stage"] or ""):
-        offered.add("decide")
-    if status in PUBLISHABLE and person.can("publisher") and not mine:
-        offered.add("publish")
-    # A publisher withdraws only a draft whose publication failed.
-    abandons = status == "publish_failed" and person.can("publisher")
-    if status in WITHDRAWABLE and (mine or person.can("supervisor") or abandons):
-        offered.add("withdraw")
-    return offered
 
 
 async def _act(

@@ -36,19 +36,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from lifecycle import rulebook
+    from lifecycle.rulebook import Person, Refusal
+    from lifecycle.words import TERMINAL, Action, AlarmKind, DraftStatus, ErrorKind, Role
+    from workflows.alarms import AlarmActivities
     from workflows.contracts import (
         APPLIED,
-        CONFLICT,
-        EDITABLE,
-        ESCALATE,
-        EXPIRE,
-        FORBIDDEN,
-        INVALID,
-        PUBLISHABLE,
         RECORDED,
-        REMIND,
-        TERMINAL_STATES,
-        WITHDRAWABLE,
         Actor,
         Alarm,
         CheckSubmission,
@@ -68,6 +62,9 @@ with workflow.unsafe.imports_passed_through():
         Transition,
         WithdrawRequest,
     )
+    from workflows.outbound import NotifyActivities
+    from workflows.publishing import PublishActivities
+    from workflows.transitions import TransitionActivities
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # The publish activity heartbeats while the platform answers: a dead worker's attempt is
@@ -83,12 +80,23 @@ DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(hours=1),
     maximum_attempts=30,
 )
-EXPIRABLE = ("draft", "in_review", "changes_requested", "approved")
 A = TypeVar("A")
+# Any of the requests an update carries (each has the acting person and the API's seal).
+Request = SubmitRequest | EditRequest | DecisionRequest | PublishRequest | WithdrawRequest
 
 
 def _refuse(kind: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
+
+
+def _enforce(refusal: Refusal | None) -> None:
+    """Raise the rulebook's refusal, if any, as the update's failure."""
+    if refusal is not None:
+        raise _refuse(refusal.kind, refusal.reason)
+
+
+def _person(actor: Actor) -> Person:
+    return Person.of(actor.username, actor.roles)
 
 
 @workflow.defn(name="ResponseApproval")
@@ -106,8 +114,8 @@ class ResponseApproval:
 
     @workflow.run
     async def run(self, start: DraftStart) -> DraftState:
-        while self.state.status not in TERMINAL_STATES:
-            if self.state.status == "scheduled":
+        while self.state.status not in TERMINAL:
+            if self.state.status == DraftStatus.scheduled:
                 await self._wait_then_publish()
             else:
                 await self._watch()
@@ -123,12 +131,12 @@ class ResponseApproval:
 
         One timer per alarm: while the next alarm stays the same (say, the post's deadline
         through every edit of a draft), its timer keeps running."""
-        alarm, leaving = self._next_alarm(), ("scheduled", *TERMINAL_STATES)
+        alarm, leaving = self._next_alarm(), (DraftStatus.scheduled, *TERMINAL)
         moved_on = lambda: self._next_alarm() != alarm or self.state.status in leaving  # noqa: E731
         if alarm is None:
             await workflow.wait_condition(moved_on)
             return
-        delay = (alarm[0] - workflow.now()).total_seconds()
+        delay = (alarm.at - workflow.now()).total_seconds()
         if delay > 0:
             try:
                 await workflow.wait_condition(moved_on, timeout=delay)
@@ -137,41 +145,30 @@ class ResponseApproval:
                 pass
         await self._ring(alarm)
 
-    def _next_alarm(self) -> tuple[datetime, str, str] | None:
-        """(when, kind, event key) of the earliest alarm still to go off, if any."""
-        state, alarms = self.state, []
-        clock, stage, opened = state.clock, state.stage, state.stage_opened_at
-        if state.status == "in_review" and clock and stage in clock.seconds and opened:
-            seconds = clock.seconds[stage]
-            key = f"draft-{state.draft_id}/sla/{stage}/r{state.review_round}"
-            if clock.remind_fraction > 0 and not self._fired(
-                f"{key}/{REMIND}", f"{key}/{ESCALATE}"
-            ):
-                at = opened + timedelta(seconds=seconds * clock.remind_fraction)
-                alarms.append((at, REMIND, f"{key}/{REMIND}"))
-            elif not self._fired(f"{key}/{ESCALATE}"):
-                alarms.append((opened + timedelta(seconds=seconds), ESCALATE, f"{key}/{ESCALATE}"))
-        if state.expires_at is not None and state.status in EXPIRABLE:
-            alarms.append((state.expires_at, EXPIRE, f"draft-{state.draft_id}/{EXPIRE}"))
-        return min(alarms) if alarms else None
+    def _next_alarm(self) -> rulebook.Alarm | None:
+        """The earliest alarm still to go off, if any (the rulebook decides which)."""
+        clock = self.state.clock
+        return rulebook.next_alarm(
+            self.state,
+            stage_seconds=clock.seconds if clock else {},
+            remind_fraction=clock.remind_fraction if clock else 0,
+            fired={*self.state.alarms, *self.state.recorded_keys},
+        )
 
-    def _fired(self, *keys: str) -> bool:
-        return any(k in self.state.alarms or k in self.state.recorded_keys for k in keys)
-
-    async def _ring(self, alarm: tuple[datetime, str, str]) -> None:
+    async def _ring(self, alarm: rulebook.Alarm) -> None:
         """Record an alarm (reminder, escalation, expiry) unless the draft moved on meanwhile."""
-        _, kind, key = alarm
+        kind, key = alarm.kind, alarm.key
 
         def check() -> None:
             if self._next_alarm() != alarm:
-                raise _refuse(CONFLICT, "the draft moved on before the alarm")
+                raise _refuse(ErrorKind.conflict, "the draft moved on before the alarm")
 
         async with self._lock:
             try:
                 result, _ = await self._transition(
                     key,
                     check,
-                    "record_alarm",
+                    AlarmActivities.record_alarm,
                     lambda **recording: Alarm(
                         **recording,
                         kind=kind,
@@ -184,17 +181,17 @@ class ResponseApproval:
                 return  # an action got in first; the next alarm is worked out afresh
             self.state.alarms.append(key)
             if result.status == APPLIED:
-                if kind == ESCALATE:
+                if kind == AlarmKind.escalate:
                     self.state.sla_breached = True
-                elif kind == EXPIRE:
-                    self.state.status, self.state.stage = "expired", None
+                elif kind == AlarmKind.expire:
+                    self.state.status, self.state.stage = DraftStatus.expired, None
 
     def _send(self, deliveries: list[int]) -> None:
         """Start each outbound notification's activity; not awaited (see `run`)."""
         for delivery_id in deliveries:
             self._outbound.append(
-                workflow.start_activity(
-                    "deliver_notification",
+                workflow.start_activity_method(
+                    NotifyActivities.deliver_notification,
                     DeliveryJob(delivery_id=delivery_id),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                     retry_policy=DELIVERY_RETRY,
@@ -213,7 +210,7 @@ class ResponseApproval:
         if delay.total_seconds() > 0:
             try:
                 await workflow.wait_condition(
-                    lambda: self.state.status != "scheduled", timeout=delay
+                    lambda: self.state.status != DraftStatus.scheduled, timeout=delay
                 )
                 return  # withdrawn before its time
             except TimeoutError:
@@ -225,8 +222,10 @@ class ResponseApproval:
                 await self._publish(self.state.publisher or "", key, self._check_scheduled)
 
     def _check_scheduled(self) -> None:
-        if self.state.status != "scheduled":
-            raise _refuse(CONFLICT, f"a draft that is {self.state.status} is not published")
+        if self.state.status != DraftStatus.scheduled:
+            raise _refuse(
+                ErrorKind.conflict, f"a draft that is {self.state.status} is not published"
+            )
 
     @workflow.query
     def current(self) -> DraftState:
@@ -249,12 +248,13 @@ class ResponseApproval:
         self,
         key: str,
         check: Callable[[], None],
-        activity: str,
+        activity: Callable[[Any, Any], Recorded],
         arg: Callable[..., A],
         *,
         local: bool = True,
     ) -> tuple[Recorded, A]:
-        """Check the action, then record it; the answer and the activity input it used.
+        """Check the action, then record it by `activity` (a method of the activity
+        classes); the answer and the activity input it used.
 
         `arg` builds the input from the `Recording` fields this fills in. On `applied` the
         caller applies the change to the state. On `recorded` and `stale` the state is the
@@ -273,16 +273,20 @@ class ResponseApproval:
                 expected=None if known else self.state.transitions,
                 draft_id=self.state.draft_id,
             )
-            options = {
-                "result_type": Recorded,
-                "start_to_close_timeout": ACTIVITY_TIMEOUT,
-                "retry_policy": ACTIVITY_RETRY,
-            }
             result: Recorded = await (
-                workflow.execute_local_activity(activity, sent, **options)  # type: ignore[call-overload]
+                workflow.execute_local_activity_method(
+                    activity,
+                    sent,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
                 if local
-                else workflow.execute_activity(  # type: ignore[call-overload]
-                    activity, sent, heartbeat_timeout=PUBLISH_HEARTBEAT, **options
+                else workflow.execute_activity_method(
+                    activity,
+                    sent,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                    heartbeat_timeout=PUBLISH_HEARTBEAT,
                 )
             )
             if result.status == APPLIED:
@@ -318,7 +322,7 @@ class ResponseApproval:
         result, _ = await self._transition(
             key,
             check,
-            "record_transition",
+            TransitionActivities.record_transition,
             lambda **recording: Transition(
                 **recording,
                 status=status,
@@ -332,16 +336,38 @@ class ResponseApproval:
         )
         return result
 
+    # --- the rulebook, asked of this draft as the workflow knows it ------------------------
+
+    def _draft(self) -> rulebook.Draft:
+        state = self.state
+        return rulebook.Draft(
+            author=state.author,
+            status=state.status,
+            stage=state.stage,
+            version=state.version,
+            route=tuple(state.route),
+            reviewers=state.reviewers,
+            sla_breached=state.sla_breached,
+            backup_roles=state.clock.backup_roles if state.clock else {},
+        )
+
+    def _vouched(self, request: Request) -> None:
+        """The API sealed this action for this draft's author. (The worker's interceptor
+        has already checked the seal itself: `workflows.interceptors`.)"""
+        seal = request.seal
+        if seal is None or seal.author != self.state.author:
+            raise _refuse(ErrorKind.forbidden, "the action was not sealed for this draft")
+
     # --- submit ------------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=Action.submit)
     async def submit(self, request: SubmitRequest) -> SubmitOutcome:
         async with self._lock:
-            key = self._key("submit")
+            key = self._key(Action.submit)
             result, sent = await self._transition(
                 key,
                 lambda: self._check_submit(request),
-                "submit_checks",
+                TransitionActivities.submit_checks,
                 lambda **recording: CheckSubmission(
                     **recording,
                     version=self.state.version,
@@ -351,7 +377,7 @@ class ResponseApproval:
             )
             assert result.outcome is not None
             if result.status == APPLIED and not result.outcome.blocked:
-                self.state.status, self.state.stage = "in_review", result.outcome.route[0]
+                self.state.status, self.state.stage = DraftStatus.in_review, result.outcome.route[0]
                 self.state.route, self.state.review_round = result.outcome.route, sent.review_round
                 self.state.clock = result.outcome.clock
                 self.state.late_approval = result.outcome.late_approval
@@ -362,25 +388,24 @@ class ResponseApproval:
 
     @submit.validator
     def _validate_submit(self, request: SubmitRequest) -> None:
-        if not self._recorded("submit"):
+        self._vouched(request)
+        if not self._recorded(Action.submit):
             self._check_submit(request)
 
     def _check_submit(self, request: SubmitRequest) -> None:
-        if request.actor.username != self.state.author:
-            raise _refuse(FORBIDDEN, "only the draft's author can submit it")
-        if self.state.status not in EDITABLE:
-            raise _refuse(CONFLICT, f"a draft that is {self.state.status} cannot be submitted")
+        person = _person(request.actor)
+        _enforce(rulebook.may_submit(self._draft(), person, version=request.version))
 
     # --- edit --------------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=Action.edit)
     async def edit(self, request: EditRequest) -> int:
         async with self._lock:
-            key = self._key("edit")
+            key = self._key(Action.edit)
             result, sent = await self._transition(
                 key,
                 lambda: self._check_edit(request),
-                "save_version",
+                TransitionActivities.save_version,
                 lambda **recording: SaveVersion(
                     **recording,
                     version=self.state.version + 1,
@@ -394,30 +419,28 @@ class ResponseApproval:
 
     @edit.validator
     def _validate_edit(self, request: EditRequest) -> None:
-        if not self._recorded("edit"):
+        self._vouched(request)
+        if not self._recorded(Action.edit):
             self._check_edit(request)
 
     def _check_edit(self, request: EditRequest) -> None:
-        if request.actor.username != self.state.author:
-            raise _refuse(FORBIDDEN, "only the draft's author can edit it")
-        if self.state.status not in EDITABLE:
-            raise _refuse(CONFLICT, f"a draft that is {self.state.status} cannot be edited")
-        if request.expected_version != self.state.version:
-            raise _refuse(
-                CONFLICT,
-                f"version {request.expected_version} is stale; the current version is "
-                f"{self.state.version}",
-            )
+        expected = request.expected_version
+        _enforce(
+            rulebook.may_edit(self._draft(), _person(request.actor), expected_version=expected)
+        )
 
     # --- decide ------------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=Action.decide)
     async def decide(self, request: DecisionRequest) -> DraftState:
         async with self._lock:
-            key = self._key("decide")
+            key = self._key(Action.decide)
 
             def record(**recording: Any) -> RecordDecision:
-                next_status, next_stage = self._after(request)
+                draft = self._draft()
+                next_status, next_stage = rulebook.after_decision(
+                    draft.route, request.stage, request.decision
+                )
                 clock = self.state.clock
                 return RecordDecision(
                     next_stage_seconds=clock.seconds.get(next_stage)
@@ -429,87 +452,56 @@ class ResponseApproval:
                     stage=request.stage,
                     decision=request.decision,
                     reviewer=request.actor.username,
+                    role=rulebook.deciding_role(draft, _person(request.actor), request.stage),
                     comment=request.comment,
                     next_status=next_status,
                     next_stage=next_stage,
                 )
 
             result, sent = await self._transition(
-                key, lambda: self._check_decision(request), "record_decision", record
+                key,
+                lambda: self._check_decision(request),
+                TransitionActivities.record_decision,
+                record,
             )
             if result.status == APPLIED:
                 self.state.reviewers[request.actor.username] = request.stage
                 self.state.status, self.state.stage = sent.next_status, sent.next_stage
                 self._open_stage(sent.next_stage)
-                if sent.next_status == "approved":
+                if sent.next_status == DraftStatus.approved:
                     await self._after_approval()
-                elif sent.next_status != "in_review":
+                elif sent.next_status != DraftStatus.in_review:
                     self.state.scheduled_at = self.state.publisher = None  # asked of old text
             return self.state
 
     @decide.validator
     def _validate_decide(self, request: DecisionRequest) -> None:
-        if not self._recorded("decide"):
+        self._vouched(request)
+        if not self._recorded(Action.decide):
             self._check_decision(request)
 
     def _check_decision(self, request: DecisionRequest) -> None:
-        who = request.actor.username
-        if request.stage not in request.actor.roles and not self._backs_up(request):
-            raise _refuse(FORBIDDEN, f"deciding the {request.stage} stage needs that role")
-        if who == self.state.author:
-            raise _refuse(FORBIDDEN, "the author of a draft never decides on it")
-        filled = self.state.reviewers.get(who)
-        if filled is not None and filled != request.stage:
-            raise _refuse(FORBIDDEN, f"{who} already decided the {filled} stage of this draft")
-        if self.state.status != "in_review" or self.state.stage != request.stage:
-            raise _refuse(
-                CONFLICT,
-                f"the draft is {self.state.status}"
-                + (f" at stage {self.state.stage}" if self.state.stage else "")
-                + f"; no {request.stage} decision is open",
-            )
-        if request.version != self.state.version:
-            raise _refuse(
-                CONFLICT,
-                f"you reviewed version {request.version}; the current version is "
-                f"{self.state.version}",
-            )
-        if request.decision not in ("approve", "reject", "request_changes"):
-            raise _refuse(INVALID, f"unknown decision {request.decision!r}")
-        if request.decision != "approve" and not (request.comment or "").strip():
-            raise _refuse(INVALID, f"a comment is required to {request.decision.replace('_', ' ')}")
-
-    def _backs_up(self, request: DecisionRequest) -> bool:
-        """The stage is overdue and the caller holds its backup role."""
-        clock, state = self.state.clock, self.state
-        backup = clock.backup_roles.get(request.stage) if clock else None
-        return (
-            backup is not None
-            and backup in request.actor.roles
-            and state.sla_breached
-            and state.stage == request.stage
+        refusal = rulebook.may_decide(
+            self._draft(),
+            _person(request.actor),
+            stage=request.stage,
+            decision=request.decision,
+            version=request.version,
+            comment=request.comment,
         )
-
-    def _after(self, request: DecisionRequest) -> tuple[str, str | None]:
-        if request.decision == "reject":
-            return "rejected", None
-        if request.decision == "request_changes":
-            return "changes_requested", None
-        route = self.state.route
-        later = route[route.index(request.stage) + 1 :] if request.stage in route else []
-        return ("in_review", later[0]) if later else ("approved", None)
+        _enforce(refusal)
 
     # --- publish -----------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=Action.publish)
     async def publish(self, request: PublishRequest) -> DraftState:
         async with self._lock:
             at = request.at
             check = lambda: self._check_publish(request)  # noqa: E731
             if at is None or at <= workflow.now():
-                await self._publish(request.actor.username, self._key("publish"), check)
+                await self._publish(request.actor.username, self._key(Action.publish), check)
                 return self.state
-            if self.state.status == "in_review":
+            if self.state.status == DraftStatus.in_review:
                 # A time asked for before the approval: kept until the approval comes.
                 result = await self._move(
                     "request-publish",
@@ -517,7 +509,7 @@ class ResponseApproval:
                     status=self.state.status,
                     stage=self.state.stage,
                     actor=request.actor.username,
-                    role="publisher",
+                    role=Role.publisher,
                     event="draft.publish_requested",
                     payload={"at": at.isoformat()},
                 )
@@ -531,13 +523,13 @@ class ResponseApproval:
         result = await self._move(
             "schedule",
             check,
-            status="scheduled",
+            status=DraftStatus.scheduled,
             actor=publisher,
-            role="publisher",
+            role=Role.publisher,
             payload={"at": at.isoformat()},
         )
         if result.status == APPLIED:
-            self.state.status, self.state.scheduled_at = "scheduled", at
+            self.state.status, self.state.scheduled_at = DraftStatus.scheduled, at
             self.state.publisher = publisher
 
     async def _after_approval(self) -> None:
@@ -548,8 +540,10 @@ class ResponseApproval:
             return
 
         def approved() -> None:
-            if self.state.status != "approved":
-                raise _refuse(CONFLICT, f"a draft that is {self.state.status} is not published")
+            if self.state.status != DraftStatus.approved:
+                raise _refuse(
+                    ErrorKind.conflict, f"a draft that is {self.state.status} is not published"
+                )
 
         if at > workflow.now():
             await self._schedule(publisher, at, approved)
@@ -560,31 +554,24 @@ class ResponseApproval:
 
     @publish.validator
     def _validate_publish(self, request: PublishRequest) -> None:
-        if not any(self._recorded(a) for a in ("publish", "schedule", "request-publish")):
+        self._vouched(request)
+        if not any(self._recorded(a) for a in (Action.publish, "schedule", "request-publish")):
             self._check_publish(request)
 
     def _check_publish(self, request: PublishRequest) -> None:
-        if "publisher" not in request.actor.roles:
-            raise _refuse(FORBIDDEN, "publishing needs the publisher role")
-        if request.actor.username == self.state.author:
-            raise _refuse(FORBIDDEN, "the author of a draft never publishes it")
         later = request.at is not None and request.at > workflow.now()
-        if self.state.status == "approved" or (self.state.status in PUBLISHABLE and not later):
-            return
-        if self.state.status == "in_review" and later:
-            return  # a time asked for before the approval (see `publish`)
-        raise _refuse(
-            CONFLICT,
-            f"a draft that is {self.state.status} cannot be published"
-            + (" now; ask for a later time" if self.state.status == "in_review" else ""),
+        refusal = rulebook.may_publish(
+            self._draft(), _person(request.actor), later=later, version=request.version
         )
+        _enforce(refusal)
 
     async def _publish(self, publisher: str, key: str, check: Callable[[], None]) -> None:
-        """Post the reply through an ordinary activity (it calls the outside world)."""
+        """Post the reply through an ordinary activity (it calls the outside world), which
+        checks the record again before any channel is called."""
         result, _ = await self._transition(
             key,
             check,
-            "publish_reply",
+            PublishActivities.publish_reply,
             lambda **recording: PublishJob(
                 **recording,
                 version=self.state.version,
@@ -594,44 +581,32 @@ class ResponseApproval:
         )
         if result.status == APPLIED:
             self.state.stage = None
-            self.state.status = "publish_failed" if result.failure else "published"
+            failed = DraftStatus.publish_failed if result.failure else DraftStatus.published
+            self.state.status = failed
 
     # --- withdraw ----------------------------------------------------------------------
 
-    @workflow.update
+    @workflow.update(name=Action.withdraw)
     async def withdraw(self, request: WithdrawRequest) -> DraftState:
         async with self._lock:
+            person = _person(request.actor)
             result = await self._move(
-                "withdraw",
+                Action.withdraw,
                 lambda: self._check_withdraw(request),
-                status="withdrawn",
+                status=DraftStatus.withdrawn,
                 actor=request.actor.username,
-                role=self._withdrawer_role(request.actor),
+                role=rulebook.withdrawing_role(self._draft(), person),
             )
             if result.status == APPLIED:
-                self.state.status, self.state.stage = "withdrawn", None
+                self.state.status, self.state.stage = DraftStatus.withdrawn, None
                 self._open_stage(None)
             return self.state
 
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawRequest) -> None:
-        if not self._recorded("withdraw"):
+        self._vouched(request)
+        if not self._recorded(Action.withdraw):
             self._check_withdraw(request)
 
-    def _withdrawer_role(self, actor: Actor) -> str:
-        if actor.username == self.state.author:
-            return "agent"
-        return "supervisor" if "supervisor" in actor.roles else "publisher"
-
     def _check_withdraw(self, request: WithdrawRequest) -> None:
-        actor = request.actor
-        # A publisher abandons a publication the channel refused.
-        abandons = self.state.status == "publish_failed" and "publisher" in actor.roles
-        if actor.username != self.state.author and "supervisor" not in actor.roles and not abandons:
-            raise _refuse(
-                FORBIDDEN,
-                "only the author or a supervisor can withdraw a draft "
-                "(and a publisher one whose publication failed)",
-            )
-        if self.state.status not in WITHDRAWABLE:
-            raise _refuse(CONFLICT, f"a draft that is {self.state.status} cannot be withdrawn")
+        _enforce(rulebook.may_withdraw(self._draft(), _person(request.actor)))

@@ -4,22 +4,84 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import Protocol
 
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, TLSConfig
 
 log = logging.getLogger("countersign.temporal")
 
 
-async def connect(address: str, namespace: str, *, timeout: float = 60.0) -> Client:
+class SecuritySettings(Protocol):
+    """What `records.settings.Settings` says of reaching a secured cluster."""
+
+    @property
+    def temporal_tls(self) -> bool: ...
+    @property
+    def temporal_tls_ca_file(self) -> Path | None: ...
+    @property
+    def temporal_tls_cert_file(self) -> Path | None: ...
+    @property
+    def temporal_tls_key_file(self) -> Path | None: ...
+    @property
+    def temporal_tls_server_name(self) -> str: ...
+    @property
+    def temporal_api_key(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Access:
+    """How to reach the frontend: plain (the dev server), TLS, mutual TLS, an API key."""
+
+    tls: TLSConfig | None = None
+    api_key: str | None = None
+
+    @classmethod
+    def of(cls, settings: SecuritySettings) -> Access:
+        """From settings. Any TLS file turns TLS on; an API key implies TLS too (Temporal
+        Cloud takes keys over TLS only)."""
+
+        def read(path: Path | None) -> bytes | None:
+            return path.read_bytes() if path is not None else None
+
+        files = (
+            settings.temporal_tls_ca_file,
+            settings.temporal_tls_cert_file,
+            settings.temporal_tls_key_file,
+        )
+        wanted = settings.temporal_tls or any(files) or bool(settings.temporal_api_key)
+        tls = (
+            TLSConfig(
+                server_root_ca_cert=read(settings.temporal_tls_ca_file),
+                client_cert=read(settings.temporal_tls_cert_file),
+                client_private_key=read(settings.temporal_tls_key_file),
+                domain=settings.temporal_tls_server_name or None,
+            )
+            if wanted
+            else None
+        )
+        return cls(tls=tls, api_key=settings.temporal_api_key or None)
+
+
+async def connect(
+    address: str, namespace: str, *, timeout: float = 60.0, access: Access | None = None
+) -> Client:
     """Connect, retrying with capped exponential backoff until `timeout` seconds have passed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = 0.2
+    access = access or Access()
     while True:
         try:
-            return await Client.connect(address, namespace=namespace)
+            return await Client.connect(
+                address,
+                namespace=namespace,
+                tls=access.tls or False,
+                api_key=access.api_key,
+            )
         except (RuntimeError, RPCError, OSError) as exc:
             if loop.time() + delay > deadline:
                 raise ConnectionError(
@@ -36,9 +98,10 @@ class TemporalGateway:
     """The API's handle on Temporal: connects lazily, so the API starts (and reports itself
     not ready) while Temporal is down, and reconnects when it comes back."""
 
-    def __init__(self, address: str, namespace: str) -> None:
+    def __init__(self, address: str, namespace: str, access: Access | None = None) -> None:
         self.address = address
         self.namespace = namespace
+        self.access = access
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -46,7 +109,9 @@ class TemporalGateway:
         if self._client is None:
             async with self._lock:
                 if self._client is None:
-                    self._client = await connect(self.address, self.namespace, timeout=timeout)
+                    self._client = await connect(
+                        self.address, self.namespace, timeout=timeout, access=self.access
+                    )
         return self._client
 
     async def healthy(self, *, timeout: float = 2.0) -> bool:

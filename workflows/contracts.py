@@ -9,7 +9,11 @@ on every message, and real annotations resolve several times faster than strings
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
+
+from lifecycle.seals import Seal
+from lifecycle.words import DraftStatus
 
 
 def workflow_id(draft_id: int, prefix: str = "") -> str:
@@ -55,22 +59,19 @@ class Transition(Recording):
 
 # --- the approval workflow's messages ----------------------------------------------------
 
-OPEN_STATES = ("draft", "in_review", "changes_requested", "approved", "scheduled")
-TERMINAL_STATES = ("published", "rejected", "withdrawn", "expired")
-# Which states allow which action (the workflow's checks; the pages offer the same).
-EDITABLE = ("draft", "changes_requested")
-WITHDRAWABLE = (
-    "draft",
-    "in_review",
-    "changes_requested",
-    "approved",
-    "scheduled",
-    "publish_failed",
-)
-PUBLISHABLE = ("approved", "publish_failed")  # the latter: a publisher tries again
 
-# Error types an update can fail with; the API maps them to HTTP statuses.
-FORBIDDEN, CONFLICT, INVALID = "Forbidden", "Conflict", "Invalid"
+class ActivityName(StrEnum):
+    """Every activity's registered name, defined once (the workflows call them by method
+    reference; these names are what Temporal's history records)."""
+
+    record_transition = "record_transition"
+    submit_checks = "submit_checks"
+    save_version = "save_version"
+    record_decision = "record_decision"
+    record_alarm = "record_alarm"
+    publish_reply = "publish_reply"
+    deliver_notification = "deliver_notification"
+    poll_mentions = "poll_mentions"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,6 +103,8 @@ class ReviewClock:
 @dataclass(frozen=True, kw_only=True)
 class SubmitRequest:
     actor: Actor
+    version: int | None = None  # the version the author submits (None: the current one)
+    seal: Seal | None = None  # the API's (see `lifecycle.seals`); refused without
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,20 +112,23 @@ class EditRequest:
     actor: Actor
     body: str
     expected_version: int
+    seal: Seal | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class DecisionRequest:
     actor: Actor
     stage: str
-    decision: str  # approve | reject | request_changes
+    decision: str  # lifecycle.words.DecisionKind
     version: int
     comment: str | None = None
+    seal: Seal | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
 class WithdrawRequest:
     actor: Actor
+    seal: Seal | None = None
 
 
 @dataclass(kw_only=True)
@@ -131,7 +137,7 @@ class DraftState:
 
     draft_id: int
     author: str
-    status: str = "draft"
+    status: str = DraftStatus.draft
     stage: str | None = None
     version: int = 1
     route: list[str] = field(default_factory=list)
@@ -232,21 +238,18 @@ class RecordDecision(Recording):
     stage: str
     decision: str
     reviewer: str
+    role: str  # the role the reviewer decided in (a backup role on an overdue stage)
     comment: str | None
     next_status: str
     next_stage: str | None
     next_stage_seconds: float | None = None  # the next stage's SLA
 
 
-# What an alarm is (`Alarm.kind`): a stage's reminder, its escalation, the post's deadline.
-REMIND, ESCALATE, EXPIRE = "remind", "escalate", "expire"
-
-
 @dataclass(frozen=True, kw_only=True)
 class Alarm(Recording):
     """A durable timer went off: record it (and notify) unless the draft moved on."""
 
-    kind: str
+    kind: str  # lifecycle.words.AlarmKind
     stage: str | None
     review_round: int
     version: int
@@ -261,6 +264,8 @@ class DeliveryJob:
 class PublishRequest:
     actor: Actor
     at: datetime | None = None  # None: now
+    version: int | None = None  # the version the publisher saw (None: the current one)
+    seal: Seal | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

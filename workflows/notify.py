@@ -10,16 +10,16 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.approval import ACTIVITY_TIMEOUT, DELIVERY_RETRY
     from workflows.contracts import DeliveryJob
+    from workflows.outbound import NotifyActivities
 
 
 @workflow.defn(name="NotificationDelivery")
 class NotificationDelivery:
     @workflow.run
     async def run(self, job: DeliveryJob) -> str:
-        result: str = await workflow.execute_activity(
-            "deliver_notification",
+        result: str = await workflow.execute_activity_method(
+            NotifyActivities.deliver_notification,
             job,
-            result_type=str,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=DELIVERY_RETRY,
         )

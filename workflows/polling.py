@@ -18,6 +18,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.approval import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
     from workflows.contracts import Polled, PollJob, PollStart
+    from workflows.mentions import PollActivities
 
 ROUNDS_PER_RUN = 500
 
@@ -28,10 +29,9 @@ class MastodonPoller:
     async def run(self, start: PollStart) -> None:
         since = start.since_id
         for _ in range(ROUNDS_PER_RUN):
-            polled: Polled = await workflow.execute_activity(
-                "poll_mentions",
+            polled: Polled = await workflow.execute_activity_method(
+                PollActivities.poll_mentions,
                 PollJob(account_id=start.account_id, since_id=since),
-                result_type=Polled,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
             )

@@ -27,16 +27,16 @@ from policies.sla import ServiceLevels
 from records.db import Database
 from records.notifications import outbound_channels
 from records.settings import Settings
-from workflows.activities import (
-    NotifyActivities,
-    PollActivities,
-    PublishActivities,
-    RecordActivities,
-)
+from workflows.alarms import AlarmActivities
 from workflows.approval import ResponseApproval
-from workflows.connection import connect
+from workflows.connection import Access, connect
+from workflows.interceptors import SealCheck
+from workflows.mentions import PollActivities
 from workflows.notify import NotificationDelivery
+from workflows.outbound import NotifyActivities
 from workflows.polling import MastodonPoller
+from workflows.publishing import PublishActivities
+from workflows.transitions import TransitionActivities
 
 log = logging.getLogger("countersign.worker")
 
@@ -64,16 +64,18 @@ def activities(
         smtp_from=settings.smtp_from,
     )
     outbound = outbound_channels(settings)
-    records = RecordActivities(database, rules, ServiceLevels.of(settings), outbound)
+    levels = ServiceLevels.of(settings)
+    transitions = TransitionActivities(database, rules, levels, outbound)
+    alarms = AlarmActivities(database, levels, outbound)
     publishing = PublishActivities(
         database, publishers or {"outbox": OutboxPublisher(database)}, outbound
     )
     return [
-        records.record_transition,
-        records.submit_checks,
-        records.save_version,
-        records.record_decision,
-        records.record_alarm,
+        transitions.record_transition,
+        transitions.submit_checks,
+        transitions.save_version,
+        transitions.record_decision,
+        alarms.record_alarm,
         publishing.publish_reply,
         notify.deliver_notification,
         PollActivities(database).poll_mentions,
@@ -91,6 +93,7 @@ def build_worker(
     sandboxed: bool = True,
     settings: Settings | None = None,
 ) -> Worker:
+    settings = settings or Settings()
     return Worker(
         client,
         task_queue=task_queue,
@@ -101,6 +104,8 @@ def build_worker(
         activity_executor=executor,  # activities are synchronous database work
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
+        # Every action must carry the API's seal (lifecycle.seals).
+        interceptors=[SealCheck(settings.action_keys)],
     )
 
 
@@ -108,7 +113,10 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight tasks and stop."""
     database = Database(settings.resolved_database_url)
     client = await connect(
-        settings.temporal_address, settings.temporal_namespace, timeout=connect_timeout
+        settings.temporal_address,
+        settings.temporal_namespace,
+        timeout=connect_timeout,
+        access=Access.of(settings),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

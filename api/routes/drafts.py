@@ -1,21 +1,29 @@
 """Drafts and reviews. Reads come from the database; every action is a workflow update
-(see `api.lifecycle`), whose validators decide what the state machine allows."""
+(see `api.lifecycle`). The rulebook (`lifecycle.rulebook`) judges each action twice: here,
+on the record, before anything is sent (a clear answer at no cost to Temporal), and in the
+workflow's validators, which decide. A draft's view answers what the caller may do next."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, Principal, require_roles
-from api.lifecycle import Lifecycle, update_id
+from api.lifecycle import ERRORS, Lifecycle, update_id
 from api.policy import PoliciesDep
 from api.schemas import Page, ResourceId
+from lifecycle import rulebook
+from lifecycle.rulebook import Person, Refusal
+from lifecycle.words import Action
 from policies.sla import ServiceLevels
 from records import drafts, posts
 from records.db import Database
-from records.errors import Forbidden, Invalid, NotFound
+from records.errors import Invalid, NotFound
 from records.models import (
     USERNAME_PATTERN,
     DecisionCreate,
@@ -41,7 +49,10 @@ from workflows.contracts import (
 
 router = APIRouter(tags=["drafts"])
 Agent = Annotated[Principal, Depends(require_roles(Role.agent))]
-Reviewer = Annotated[Principal, Depends(require_roles(Role.comms, Role.legal))]
+# Stage roles, and the roles that back an overdue stage up (the rulebook says which).
+Reviewer = Annotated[
+    Principal, Depends(require_roles(Role.comms, Role.legal, Role.supervisor, Role.admin))
+]
 Publisher = Annotated[Principal, Depends(require_roles(Role.publisher))]
 # A publisher withdraws only a draft whose publication failed (the workflow checks).
 Withdrawer = Annotated[
@@ -76,25 +87,43 @@ def _actor(principal: Principal) -> Actor:
     return Actor(username=principal.username, roles=sorted(r.value for r in principal.roles))
 
 
+def _person(principal: Principal) -> Person:
+    return Person.of(principal.username, (r.value for r in principal.roles))
+
+
 def _sees_only_own(principal: Principal) -> bool:
     return principal.roles <= {Role.agent}
 
 
-async def _detail(database: Database, draft_id: int, principal: Principal) -> DraftDetail:
+async def _detail(
+    database: Database, draft_id: int, principal: Principal, levels: ServiceLevels
+) -> DraftDetail:
     detail = await database.read(lambda connection: drafts.detail(connection, draft_id))
     if _sees_only_own(principal) and detail.author != principal.username:
         raise NotFound(f"no draft with id {draft_id}")
-    return detail
+    return _with_actions(detail, principal, levels)
 
 
-async def _view(database: Database, draft_id: int) -> DraftView:
-    """What an action answers (the caller was allowed to act, so may see it); versions and
-    the timeline are in `GET /drafts/{id}`."""
-    return await database.read(lambda connection: drafts.view(connection, draft_id))
+async def _view(
+    database: Database, draft_id: int, principal: Principal, levels: ServiceLevels
+) -> DraftView:
+    """What an action answers (the caller was allowed to act, so may see it), with what
+    they may do next; versions and the timeline are in `GET /drafts/{id}`."""
+    view = await database.read(lambda connection: drafts.view(connection, draft_id))
+    return _with_actions(view, principal, levels)
+
+
+V = TypeVar("V", bound=DraftView)
+
+
+def _with_actions(view: V, principal: Principal, levels: ServiceLevels) -> V:
+    facts = drafts.of_view(view).as_rulebook(levels.backup_roles)
+    view.allowed_actions = rulebook.allowed_actions(facts, _person(principal))
+    return view
 
 
 async def _snapshot(database: Database, draft_id: int) -> drafts.Standing:
-    """Author, status, stage, version and deadline, as the read model has them now.
+    """The draft as the record has it now: what the rulebook asks, and the deadline.
 
     Derived update ids include the state, so an action retried in the same state is one
     update, and the same action asked again in a later state is a new one.
@@ -103,26 +132,40 @@ async def _snapshot(database: Database, draft_id: int) -> drafts.Standing:
     return await database.read(lambda connection: drafts.standing(connection, draft_id))
 
 
+Judge = Callable[[rulebook.Draft, Person], Refusal | None]
+
+
 async def _act(
     database: Database,
     lifecycle: Lifecycle,
+    levels: ServiceLevels,
     caller: Principal,
     draft_id: int,
-    action: str,
+    action: Action,
     request: object,
     idempotency_key: str | None,
     *derived: object,
+    judge: Judge,
     result_type: Any = Any,
     hide_from_other_agents: bool = False,
 ) -> Any:
-    """Send one action to the draft's workflow; its answer as `result_type` (by default as
-    plain decoded JSON: most routes answer with the draft read back from the database). Without
-    an Idempotency-Key the update id derives from the request and the draft's current state
-    (see `_snapshot`)."""
+    """Judge the action on the record (`judge`, a rulebook check), then send it to the
+    draft's workflow; its answer as `result_type` (by default as plain decoded JSON: most
+    routes answer with the draft read back from the database). Without an Idempotency-Key
+    the update id derives from the caller, the request and the draft's current state (see
+    `_snapshot`)."""
     now = await _snapshot(database, draft_id)
     author, state = now.author, (now.status, now.stage, now.version)
     if hide_from_other_agents and _sees_only_own(caller) and author != caller.username:
         raise NotFound(f"no draft with id {draft_id}")
+    # A request with an Idempotency-Key may be a retry of one already done, whose first
+    # answer Temporal replays: only the workflow, which knows, judges it.
+    refusal = judge(now.as_rulebook(levels.backup_roles), _person(caller))
+    if refusal is not None and idempotency_key is None:
+        raise ERRORS[refusal.kind](refusal.reason)
+    if isinstance(request, SubmitRequest | PublishRequest) and request.version is None:
+        # Bound to the text the record shows now: the workflow refuses it for any other.
+        request = dataclasses.replace(request, version=now.version)
     uid = update_id(caller.username, idempotency_key, action, draft_id, state, *derived)
     return await lifecycle.update(
         draft_id,
@@ -178,7 +221,7 @@ async def create_draft(
     await lifecycle.start(draft_id, caller.username, expires_at)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return await _view(database, draft_id)
+    return await _view(database, draft_id, caller, levels)
 
 
 @router.get("/drafts", response_model=Page[DraftPublic])
@@ -210,8 +253,10 @@ async def list_drafts(
 
 
 @router.get("/drafts/{draft_id}", response_model=DraftDetail)
-async def get_draft(draft_id: ResourceId, caller: Reader, database: DatabaseDep) -> DraftDetail:
-    return await _detail(database, draft_id, caller)
+async def get_draft(
+    draft_id: ResourceId, caller: Reader, database: DatabaseDep, levels: LevelsDep
+) -> DraftDetail:
+    return await _detail(database, draft_id, caller, levels)
 
 
 @router.put("/drafts/{draft_id}", response_model=DraftView)
@@ -221,23 +266,25 @@ async def edit_draft(
     caller: Agent,
     database: DatabaseDep,
     lifecycle: LifecycleDep,
+    levels: LevelsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftView:
-    request = EditRequest(
-        actor=_actor(caller), body=body.body, expected_version=body.expected_version
-    )
+    expected = body.expected_version
+    request = EditRequest(actor=_actor(caller), body=body.body, expected_version=expected)
     await _act(
         database,
         lifecycle,
+        levels,
         caller,
         draft_id,
-        "edit",
+        Action.edit,
         request,
         idempotency_key,
         body.expected_version,
         body.body,
+        judge=lambda draft, person: rulebook.may_edit(draft, person, expected_version=expected),
     )
-    return await _view(database, draft_id)
+    return await _view(database, draft_id, caller, levels)
 
 
 @router.post("/drafts/{draft_id}/submit", response_model=DraftView)
@@ -246,16 +293,19 @@ async def submit_draft(
     caller: Agent,
     database: DatabaseDep,
     lifecycle: LifecycleDep,
+    levels: LevelsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftView:
     outcome: SubmitOutcome = await _act(
         database,
         lifecycle,
+        levels,
         caller,
         draft_id,
-        "submit",
+        Action.submit,
         SubmitRequest(actor=_actor(caller)),
         idempotency_key,
+        judge=rulebook.may_submit,
         result_type=SubmitOutcome,
         hide_from_other_agents=True,
     )
@@ -265,7 +315,7 @@ async def submit_draft(
             findings=outcome.findings,
             ruleset_version=outcome.ruleset_version,
         )
-    return await _view(database, draft_id)
+    return await _view(database, draft_id, caller, levels)
 
 
 @router.post("/drafts/{draft_id}/decisions", response_model=DraftView)
@@ -280,10 +330,6 @@ async def decide(
 ) -> DraftView:
     """Approve, reject or ask for changes at a stage. Holders of the stage's role decide
     it; once the stage is overdue, so may holders of its backup role (if one is set)."""
-    stage = body.stage.value
-    backup = levels.backup_roles.get(stage)
-    if Role(stage) not in caller.roles and not (backup and backup in caller.roles):
-        raise Forbidden(f"deciding the {stage} stage needs the {stage} role")
     request = DecisionRequest(
         actor=_actor(caller),
         stage=body.stage.value,
@@ -291,20 +337,33 @@ async def decide(
         version=body.version,
         comment=body.comment,
     )
+
+    def judge(draft: rulebook.Draft, person: Person) -> Refusal | None:
+        return rulebook.may_decide(
+            draft,
+            person,
+            stage=request.stage,
+            decision=request.decision,
+            version=request.version,
+            comment=request.comment,
+        )
+
     await _act(
         database,
         lifecycle,
+        levels,
         caller,
         draft_id,
-        "decide",
+        Action.decide,
         request,
         idempotency_key,
         body.stage,
         body.version,
         body.decision,
         body.comment,
+        judge=judge,
     )
-    return await _view(database, draft_id)
+    return await _view(database, draft_id, caller, levels)
 
 
 @router.post("/drafts/{draft_id}/publish", response_model=DraftView)
@@ -313,23 +372,27 @@ async def publish(
     caller: Publisher,
     database: DatabaseDep,
     lifecycle: LifecycleDep,
+    levels: LevelsDep,
     body: PublishCreate | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftView:
     """Post now, or at `at` (a durable timer; withdrawing the draft cancels it)."""
     at = body.at if body else None
+    later = at is not None and at > datetime.now(UTC)
     request = PublishRequest(actor=_actor(caller), at=at)
     await _act(
         database,
         lifecycle,
+        levels,
         caller,
         draft_id,
-        "publish",
+        Action.publish,
         request,
         idempotency_key,
         at,
+        judge=lambda draft, person: rulebook.may_publish(draft, person, later=later),
     )
-    return await _view(database, draft_id)
+    return await _view(database, draft_id, caller, levels)
 
 
 @router.post("/drafts/{draft_id}/withdraw", response_model=DraftView)
@@ -338,23 +401,43 @@ async def withdraw(
     caller: Withdrawer,
     database: DatabaseDep,
     lifecycle: LifecycleDep,
+    levels: LevelsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftView:
-    request = WithdrawRequest(actor=_actor(caller))
-    await _act(database, lifecycle, caller, draft_id, "withdraw", request, idempotency_key)
-    return await _view(database, draft_id)
+    await _act(
+        database,
+        lifecycle,
+        levels,
+        caller,
+        draft_id,
+        Action.withdraw,
+        WithdrawRequest(actor=_actor(caller)),
+        idempotency_key,
+        judge=rulebook.may_withdraw,
+    )
+    return await _view(database, draft_id, caller, levels)
 
 
 @router.get("/reviews", response_model=Page[DraftPublic])
 async def my_reviews(
     caller: Reviewer,
     database: DatabaseDep,
+    levels: LevelsDep,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
 ) -> Page[DraftPublic]:
-    """Drafts waiting at the caller's stages, the longest waiting first."""
-    stages = tuple(s.value for s in ReviewStage if Role(s.value) in caller.roles)
-    where = drafts.DraftFilter(status=DraftStatus.in_review.value, stages=stages)
+    """Drafts waiting at the caller's stages, and at stages they back up once overdue (a
+    supervisor backing legal sees legal's overdue drafts), the longest waiting first."""
+    person = _person(caller)
+    stages = tuple(s.value for s in ReviewStage if person.holds(s))
+    overdue = tuple(
+        s.value
+        for s in ReviewStage
+        if not person.holds(s) and person.holds(levels.backup_roles.get(s.value, ""))
+    )
+    where = drafts.DraftFilter(
+        status=DraftStatus.in_review.value, stages=stages, overdue_stages=overdue
+    )
 
     def read() -> Page[DraftPublic]:
         with database.read_session() as session:

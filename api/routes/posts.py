@@ -34,6 +34,7 @@ router = APIRouter(prefix="/posts", tags=["posts"])
 Ingester = Annotated[Principal, Depends(require_roles(Role.agent, Role.admin))]
 QueueReader = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.admin))]
 Assigner = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
+Supervisor = Annotated[Principal, Depends(require_roles(Role.supervisor))]
 # One post is read by everyone a reply to it reaches: reviewers and publishers see the
 # customer's words beside the reply, auditors the context of the trail.
 Anyone = Annotated[Principal, Depends(require_roles(*Role))]
@@ -82,6 +83,13 @@ def list_posts(
 @router.get("/{post_id}", response_model=PostPublic)
 def get_post(post_id: ResourceId, _caller: Anyone, session: ReadSession) -> PostPublic:
     return posts.to_public(posts.get(session, post_id))
+
+
+@router.post("/{post_id}/follow-up", response_model=PostPublic)
+def allow_follow_up(post_id: ResourceId, caller: Supervisor, session: WriteSession) -> PostPublic:
+    """Allow one more public reply to a post that has its reply (a supervisor's explicit
+    decision, audited): an agent may then draft a follow-up."""
+    return posts.to_public(posts.allow_follow_up(session, post_id, actor=caller.username))
 
 
 @router.post("/{post_id}/assign", response_model=PostPublic)

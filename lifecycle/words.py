@@ -1,0 +1,105 @@
+"""The product's words for a reply's life, defined once: roles, statuses, stages, decisions,
+actions, alarms and the kinds of refusal.
+
+Pure (the standard library only): the workflow, the activities, the API, the records and
+the pages all import these, and nothing here imports them back. Being `StrEnum`s, each
+member is also the plain string that is stored, sent over Temporal and shown in JSON.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    agent = "agent"
+    comms = "comms"
+    legal = "legal"
+    publisher = "publisher"
+    supervisor = "supervisor"
+    auditor = "auditor"
+    admin = "admin"
+
+
+class PostStatus(StrEnum):
+    new = "new"
+    assigned = "assigned"
+    answered = "answered"
+    expired = "expired"
+
+
+class DraftStatus(StrEnum):
+    draft = "draft"
+    in_review = "in_review"
+    changes_requested = "changes_requested"
+    approved = "approved"
+    scheduled = "scheduled"
+    published = "published"
+    publish_failed = "publish_failed"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+    expired = "expired"
+
+
+class ReviewStage(StrEnum):
+    """An approval stage; each is decided by holders of the role of the same name."""
+
+    comms = "comms"
+    legal = "legal"
+
+
+class DecisionKind(StrEnum):
+    approve = "approve"
+    reject = "reject"
+    request_changes = "request_changes"
+
+
+class Action(StrEnum):
+    """What a person asks of a draft; each is one workflow update of the same name."""
+
+    submit = "submit"
+    edit = "edit"
+    decide = "decide"
+    publish = "publish"
+    withdraw = "withdraw"
+
+
+class AlarmKind(StrEnum):
+    """A durable timer's purpose: a stage's reminder, its escalation, the post's deadline."""
+
+    remind = "remind"
+    escalate = "escalate"
+    expire = "expire"
+
+
+class ErrorKind(StrEnum):
+    """Why an action is refused; the API maps each to an HTTP status (403, 409, 422, 404)."""
+
+    forbidden = "Forbidden"
+    conflict = "Conflict"
+    invalid = "Invalid"
+    not_found = "NotFound"
+
+
+# Groups of statuses the rules speak of.
+TERMINAL = frozenset(
+    {DraftStatus.published, DraftStatus.rejected, DraftStatus.withdrawn, DraftStatus.expired}
+)
+OPEN = frozenset(DraftStatus) - TERMINAL  # a post has at most one draft in these
+EDITABLE = frozenset({DraftStatus.draft, DraftStatus.changes_requested})
+WITHDRAWABLE = OPEN
+# Published now; `publish_failed`: a publisher tries again.
+PUBLISHABLE = frozenset({DraftStatus.approved, DraftStatus.publish_failed})
+# Still open when the post's deadline passes: the draft expires.
+EXPIRABLE = frozenset(
+    {
+        DraftStatus.draft,
+        DraftStatus.in_review,
+        DraftStatus.changes_requested,
+        DraftStatus.approved,
+    }
+)
+STAGE_ORDER: tuple[ReviewStage, ...] = (ReviewStage.comms, ReviewStage.legal)
+
+# The actor and role of what Countersign does by itself (alarms).
+SYSTEM_ACTOR, SYSTEM_ROLE = "countersign", "system"

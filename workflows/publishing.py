@@ -1,0 +1,321 @@
+"""Posting a reply, at most once, and only what the record shows approved.
+
+The publication row (UNIQUE draft and version) is written and marked sent before the
+channel is called; a later attempt whose outcome is unknown looks the reply up on the
+channel before posting again. Before any call, in the transaction that claims the
+publication, the record itself is checked again (`lifecycle.rulebook.unapproved`): every
+stage of the version's route approved this version's exact text, by people who are not its
+author and fill one stage each, and the post has no other reply out or on its way. The
+workflow's word is not enough: whoever reaches Temporal could have told it anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.engine import Connection
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from connectors.base import Publisher, PublishRefused, RateLimited, Reply, publisher_class
+from lifecycle.rulebook import unapproved
+from lifecycle.words import PUBLISHABLE, DraftStatus, Role
+from records import audit, channels, notifications, transitions
+from records.db import Database
+from records.models import PublicationStatus
+from records.tables import PUBLICATIONS
+from records.types import utcnow
+from workflows.contracts import APPLIED, ActivityName, PublishJob, Recorded
+from workflows.recording import not_now
+
+# The draft statuses a publication may start from (a scheduled one when its time comes).
+_MAY_LEAVE = PUBLISHABLE | {DraftStatus.scheduled}
+
+HEARTBEAT_EVERY = 1.0  # seconds; the workflow's PUBLISH_HEARTBEAT is a few of these
+
+
+class _Heartbeats:
+    """One side thread per worker process that heartbeats, every second, each publish
+    activity blocked in a call to a platform: when the worker dies, the server retries the
+    activity after the heartbeat timeout, not after the whole start-to-close timeout.
+
+    A heartbeat is thread-safe in a threaded activity; it is sent from a copy of the
+    activity's context (where temporalio keeps the activity's own). One shared thread,
+    started on first use, so that a publish costs no thread of its own."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._beating: dict[int, contextvars.Context] = {}
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def during(self) -> Iterator[None]:
+        if not activity.in_activity():
+            yield
+            return
+        context = contextvars.copy_context()
+        with self._lock:
+            self._beating[id(context)] = context
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._beat, daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._beating[id(context)]
+
+    def _beat(self) -> None:
+        while True:
+            time.sleep(HEARTBEAT_EVERY)
+            with self._lock:
+                contexts = list(self._beating.values())
+            for context in contexts:
+                with contextlib.suppress(Exception):  # the activity ended meanwhile
+                    context.run(activity.heartbeat)
+
+
+_heartbeats = _Heartbeats()
+
+
+class PublishActivities:
+    """Posting a reply at most once (see the module's docstring)."""
+
+    def __init__(
+        self,
+        database: Database,
+        publishers: dict[str, Publisher],
+        outbound: Sequence[str] = (),
+    ) -> None:
+        self.database = database
+        self.publishers = publishers
+        self.outbound = tuple(outbound)
+
+    def _publisher(self, channel: str, account_id: int | None) -> Publisher:
+        """The post's channel account's publisher (its channel's registered class, built
+        with the account); one given to the worker for the channel; else the local outbox."""
+        if account_id is not None:
+            with self.database.engine.connect() as connection:
+                account = channels.by_id(connection, account_id)
+            found = publisher_class(account.channel)
+            if found is not None:
+                publisher: Publisher = found(account)
+                return publisher
+        return self.publishers.get(channel) or self.publishers["outbox"]
+
+    @activity.defn(name=ActivityName.publish_reply)
+    def publish_reply(self, job: PublishJob) -> Recorded:
+        """Re-check the record and claim the publication (`pending`), mark it `sent` as the
+        request leaves, then `confirmed` with the platform's id, or `failed` with its reason.
+        `attempts` counts the requests that left: when one did and its outcome is unknown,
+        the reply is looked for on the platform before it is posted again."""
+        key = f"draft-{job.draft_id}-v{job.version}"
+        which = {"b_draft_id": job.draft_id, "b_version": job.version}
+        with self.database.write() as connection:
+            row = transitions.version_row(
+                connection, transitions.PUBLISHING, job.draft_id, job.version
+            )
+            if row.transitions != job.expected:
+                # Published by an earlier attempt, or the draft moved on (say, a withdrawal
+                # the workflow has not heard of yet): nothing is posted.
+                return not_now(connection, job)
+            refusal = self._recheck(connection, job, row)
+            if refusal is not None:
+                return self._failed(
+                    connection, job, row, refusal, action="draft.publish_refused", claim=True
+                )
+            requested_at = row.requested_at
+            if row.attempts is None:
+                now = requested_at = utcnow()
+                connection.execute(
+                    _CLAIM,
+                    {
+                        "draft_id": job.draft_id,
+                        "version": job.version,
+                        "channel": str(row.channel),
+                        "status": PublicationStatus.pending,
+                        "requested_by": job.actor,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
+                )
+        reply = Reply(
+            key=key,
+            channel=str(row.channel),
+            in_reply_to=row.external_id,
+            body=row.body,
+            requested_at=requested_at,
+        )
+        publisher = self._publisher(reply.channel, row.account_id)
+        with self.database.write() as connection:
+            connection.execute(_SENDING, {**which, "now": utcnow()})
+        try:
+            with _heartbeats.during():
+                posted = (publisher.lookup(reply) if row.attempts else None) or publisher.post(
+                    reply
+                )
+        except PublishRefused as refused:
+            with self.database.write() as connection:
+                return self._failed(
+                    connection, job, row, str(refused), action="draft.publish_failed"
+                )
+        except RateLimited as limited:
+            raise ApplicationError(
+                f"{limited}; trying again in {limited.retry_after}",
+                type="RateLimited",
+                next_retry_delay=limited.retry_after,
+            ) from limited
+        with self.database.write() as connection:
+            now = utcnow()
+            connection.execute(
+                _CONFIRM,
+                {**which, "now": now, "external_id": posted.external_id, "url": posted.url},
+            )
+            # No compare here: the check above claimed the draft for this publication (the
+            # workflow holds its lock until this activity ends), and the post is out.
+            transitions.update_draft(
+                connection, job.draft_id, status=DraftStatus.published, stage=None
+            )
+            transitions.answer_post(connection, row.post_id, now)
+            audit.append(
+                connection,
+                audit.NewEvent(
+                    actor=job.actor,
+                    role=Role.publisher,
+                    action="draft.published",
+                    payload={"channel": reply.channel, "external_id": posted.external_id},
+                    draft_id=job.draft_id,
+                    version=job.version,
+                    content_sha256=row.content_sha256,
+                    event_key=job.event_key,
+                ),
+            )
+            deliveries = notifications.notify(
+                connection,
+                event="published",
+                recipients=[row.author],
+                message=f"Your reply (draft {job.draft_id}) is posted on {reply.channel}.",
+                event_key=job.event_key,
+                draft_id=job.draft_id,
+                post_id=row.post_id,
+                outbound=self.outbound,
+            )
+        return Recorded(status=APPLIED, deliveries=deliveries)
+
+    def _recheck(self, connection: Connection, job: PublishJob, row: Any) -> str | None:
+        """Why the record does not let this version leave, or None if it does."""
+        if row.status not in _MAY_LEAVE:
+            return f"the record shows the draft {row.status}, not approved"
+        missing = unapproved(
+            author=row.author,
+            publisher=job.actor,
+            route=list(row.route),
+            version=job.version,
+            content_sha256=row.content_sha256,
+            review_round=row.review_round,
+            decisions=transitions.decisions(connection, job.draft_id),
+        )
+        if missing is not None:
+            return missing
+        if transitions.other_replies(connection, row.post_id, job.draft_id) >= row.replies_allowed:
+            return f"post {row.post_id} already has its public reply"
+        return None
+
+    def _failed(
+        self,
+        connection: Connection,
+        job: PublishJob,
+        row: Any,
+        reason: str,
+        *,
+        action: str,
+        claim: bool = False,
+    ) -> Recorded:
+        """The reply did not leave: refused by the record's re-check (`claim`: no request
+        went out, so the publication is written failed now) or by the channel. The draft is
+        `publish_failed` with the reason, and its author and the publishers are told."""
+        now = utcnow()
+        if claim and row.attempts is None:
+            connection.execute(
+                _CLAIM,
+                {
+                    "draft_id": job.draft_id,
+                    "version": job.version,
+                    "channel": str(row.channel),
+                    "status": PublicationStatus.failed,
+                    "requested_by": job.actor,
+                    "attempts": 0,
+                    "error": reason,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
+        else:
+            connection.execute(
+                _FAILED,
+                {"b_draft_id": job.draft_id, "b_version": job.version, "now": now, "error": reason},
+            )
+        transitions.update_draft(
+            connection, job.draft_id, status=DraftStatus.publish_failed, stage=None
+        )
+        audit.append(
+            connection,
+            audit.NewEvent(
+                actor=job.actor,
+                role=Role.publisher,
+                action=action,
+                payload={"channel": str(row.channel), "reason": reason},
+                draft_id=job.draft_id,
+                version=job.version,
+                content_sha256=row.content_sha256,
+                event_key=job.event_key,
+            ),
+        )
+        publishers = notifications.holders(connection, Role.publisher)
+        deliveries = notifications.notify(
+            connection,
+            event="publish_failed",
+            recipients=[row.author, *(p for p in publishers if p != row.author)],
+            message=f"Draft {job.draft_id} could not be posted on {row.channel}: {reason}",
+            event_key=job.event_key,
+            draft_id=job.draft_id,
+            post_id=row.post_id,
+            outbound=self.outbound,
+        )
+        return Recorded(status=APPLIED, deliveries=deliveries, failure=reason)
+
+
+# The publication's statements, built once: claim, send, confirm or fail, answer the post.
+_PUBLICATION = (
+    PUBLICATIONS.c.draft_id == bindparam("b_draft_id"),
+    PUBLICATIONS.c.version == bindparam("b_version"),
+)
+_CLAIM = PUBLICATIONS.insert()
+_SENDING = (
+    update(PUBLICATIONS)
+    .where(*_PUBLICATION)
+    .values(status="sent", attempts=PUBLICATIONS.c.attempts + 1, updated_at=bindparam("now"))
+)
+_FAILED = (
+    update(PUBLICATIONS)
+    .where(*_PUBLICATION)
+    .values(status="failed", error=bindparam("error"), updated_at=bindparam("now"))
+)
+_CONFIRM = (
+    update(PUBLICATIONS)
+    .where(*_PUBLICATION)
+    .values(
+        status="confirmed",
+        external_id=bindparam("external_id"),
+        external_url=bindparam("url"),
+        updated_at=bindparam("now"),
+    )
+)
