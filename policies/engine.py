@@ -21,13 +21,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from rapidfuzz.distance import Levenshtein
-
 from policies import channels
 from policies.lexicon import Hit, Lexicon, fold_text
 from policies.pii import KINDS as PII_KINDS
 from policies.pii import Detection, Detectors, Pattern
 from policies.ruleset_yaml import Mapping, Reader, RuleSetError, load
+from policies.templates import own_text
 
 __all__ = ["CheckResult", "Finding", "RuleBook", "RuleSet", "RuleSetError", "TemplateBasis"]
 
@@ -226,10 +225,11 @@ class RuleSet:
 
     def _read_templates(self, top: Reader) -> None:
         templates = top.mapping("templates", {"max_edit_distance", "skip_stages"})
-        self.max_edit_distance = 0
         self.skip_stages: tuple[str, ...] = ()
         if templates is not None:
-            self.max_edit_distance = templates.count("max_edit_distance", 0) or 0
+            # No longer used: any change to a template's own words makes a draft free text
+            # (`policies.templates.own_text`). Still read, so rule sets that set it load.
+            templates.count("max_edit_distance", 0)
             self.skip_stages = tuple(templates.texts("skip_stages"))
             for stage in self.skip_stages:
                 if stage not in STAGES:
@@ -262,15 +262,16 @@ class RuleSet:
         if template is None and not inbound and not any(f.stage for f in findings):
             # The common case: the base route.
             return CheckResult(findings, list(self.route_of(channel)), self.version)
-        exempt: Counter[str] = Counter()
+        exempt: set[int] = set()  # findings in the template's own (pre-approved) words
         use: TemplateUse | None = None
         if template is not None:
-            distance = Levenshtein.distance(
-                body, template.rendered, score_cutoff=self.max_edit_distance + 1
-            )
-            use = "pre_approved" if distance <= self.max_edit_distance else "edited"
-            if use == "pre_approved":
-                exempt = self._template_findings(template, channel)
+            own = own_text(body, template.rendered, template.variable_spans)
+            use = "pre_approved" if own is not None else "edited"
+            exempt = {
+                i
+                for i, f in enumerate(findings)
+                if any(s <= f.start and f.end <= e for s, e in own or ())
+            }
         route, skipped = self._route(channel, findings, inbound, exempt, use)
         return CheckResult(findings, route, self.version, template=use, skipped=skipped)
 
@@ -290,33 +291,22 @@ class RuleSet:
             return set()
         return {hit.key.split(":", 1)[0] for hit in self._inbound.find(post_text)}
 
-    def _template_findings(self, template: TemplateBasis, channel: str) -> Counter[str]:
-        """The rules the template's own text trips: its owner approved them already.
-        A finding in what the agent filled in (a variable) is not pre-approved."""
-        spans = template.variable_spans
-        return Counter(
-            f.rule_id
-            for f in self.findings(template.rendered, channel)
-            if not any(s < f.end and f.start < e for s, e in spans)
-        )
-
     def _route(
         self,
         channel: str,
         findings: list[Finding],
         inbound: set[str],
-        exempt: Counter[str],
+        exempt: set[int],
         use: TemplateUse | None,
     ) -> tuple[list[str], list[str]]:
         skippable = set(self.skip_stages) if use == "pre_approved" else set()
         needed = {s for s in self.route_of(channel) if s not in skippable} | inbound
         skipped = {s for s in self.route_of(channel) if s in skippable}
-        for finding in findings:
+        for i, finding in enumerate(findings):
             stage = finding.stage
             if stage is None:
                 continue
-            if stage in skippable and exempt[finding.rule_id] > 0:
-                exempt[finding.rule_id] -= 1
+            if stage in skippable and i in exempt:
                 skipped.add(stage)
             else:
                 needed.add(stage)
@@ -459,10 +449,7 @@ class RuleSet:
                 "allow": sorted(self.link_domains) if self.link_domains is not None else None,
                 "severity": self.link_severity,
             },
-            "templates": {
-                "max_edit_distance": self.max_edit_distance,
-                "skip_stages": list(self.skip_stages),
-            },
+            "templates": {"skip_stages": list(self.skip_stages)},
             "publishing": {"late_approval": self.late_approval},
         }
 

@@ -142,6 +142,40 @@ def _unmark(marked: str) -> tuple[str, tuple[tuple[int, int], ...]]:
     return "".join(out), tuple(spans)
 
 
+def own_text(
+    body: str, rendered: str, variable_spans: tuple[tuple[int, int], ...]
+) -> list[tuple[int, int]] | None:
+    """Where the template's own text (everything outside its variables) lies in `body`, or
+    None if any of it was changed.
+
+    A template draft keeps its pre-approval only while its own words stand exactly as
+    rendered, in order, with anything at all in place of each variable: "should not have
+    been" edited to "should have been" reverses the meaning in eight characters, so no edit
+    distance is small enough. Each piece of own text is placed at its leftmost possible
+    place after the one before, which finds a placement whenever there is one.
+    """
+    pieces, start = [], 0
+    for begin, end in sorted(variable_spans):
+        pieces.append(rendered[start:begin])
+        start = end
+    pieces.append(rendered[start:])
+    if len(pieces) == 1:
+        return [(0, len(body))] if body == rendered else None
+    first, *middle, last = pieces
+    tail = len(body) - len(last)
+    if not body.startswith(first) or not body.endswith(last) or tail < len(first):
+        return None
+    placed, at = [(0, len(first))], len(first)
+    for piece in middle:
+        found = body.find(piece, at, tail)
+        if found < 0:
+            return None
+        placed.append((found, found + len(piece)))
+        at = found + len(piece)
+    placed.append((tail, len(body)))
+    return placed
+
+
 class Catalogue:
     """Every template in a folder, parsed and compiled once."""
 

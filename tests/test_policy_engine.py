@@ -244,14 +244,26 @@ def test_what_the_agent_fills_in_or_adds_is_not_pre_approved(rules: RuleSet) -> 
     basis = TemplateBasis(fault, ((7, 25),))  # the variable was "this was our fault"
     assert rules.check(fault, "x", template=basis).route == ["comms", "legal"]
     rendered = "Hi Jo, we will arrange a full refund of the fee."
-    edited = "Hi Jo, our fault: we will arrange a full refund of the fee."  # 11 edits
-    result = rules.check(edited, "x", template=TemplateBasis(rendered, ((3, 5),)))
+    # Typed into the variable: the template's own words stand, what was added is checked.
+    filled = "Hi Jo, our fault, we will arrange a full refund of the fee."
+    result = rules.check(filled, "x", template=TemplateBasis(rendered, ((3, 5),)))
     assert result.template == "pre_approved" and result.route == ["comms", "legal"]
 
 
-def test_edits_beyond_the_allowed_distance_make_it_free_text(rules: RuleSet) -> None:
+@pytest.mark.parametrize(
+    "edited",
+    [
+        "Hi Jo, we will not arrange a full refund of the fee.",  # 4 characters
+        "Hi Jo, we will arrange a full refund of the fee!",  # 1 character
+        "Hi Jo, we will arrange a full refund of the fee. It is on its way to you now, Jo!",
+        "Hello Jo, we will arrange a full refund of the fee.",
+        "Hi Jo, we will arrange a full refund.",
+    ],
+)
+def test_any_change_to_the_templates_own_words_makes_it_free_text(
+    rules: RuleSet, edited: str
+) -> None:
     rendered = "Hi Jo, we will arrange a full refund of the fee."
-    edited = rendered + " It is on its way to you now, Jo!"  # 33 edits > 20
     result = rules.check(edited, "x", template=TemplateBasis(rendered, ((3, 5),)))
     assert (result.template, result.route, result.skipped) == ("edited", ["comms", "legal"], [])
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from policies.engine import RuleSet, TemplateBasis
-from policies.templates import Catalogue, TemplateProblem
+from policies.templates import Catalogue, TemplateProblem, own_text
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -81,3 +81,33 @@ def test_a_bad_template_file_is_refused_at_start(tmp_path: Path, text: str, prob
     write(tmp_path, "t.j2", text)
     with pytest.raises(TemplateProblem, match=problem):
         Catalogue.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("body", "placed"),
+    [
+        ("Hi Jo, bye Al.", [(0, 3), (5, 11), (13, 14)]),  # as rendered
+        ("Hi Joanne, bye Alexander the Great.", [(0, 3), (9, 15), (34, 35)]),  # values changed
+        ("Hi , bye .", [(0, 3), (3, 9), (9, 10)]),  # values emptied
+        ("Hi Jo, bye, bye Al.", [(0, 3), (10, 16), (18, 19)]),  # own words inside a value
+        ("Hi Jo, bye Al!", None),  # the last character
+        ("Hi Jo, by Al.", None),  # a middle piece
+        ("Hey Jo, bye Al.", None),  # the first piece
+        ("Hi Jo, bye Al. PS: sorry!", None),  # added after the template's end
+        ("Hi Jo.", None),  # pieces missing
+        (", bye Hi .", None),  # out of order
+    ],
+)
+def test_the_templates_own_words_must_stand_exactly(
+    body: str, placed: list[tuple[int, int]] | None
+) -> None:
+    rendered, spans = "Hi Jo, bye Al.", ((3, 5), (11, 13))
+    assert own_text(body, rendered, spans) == placed
+    if placed is not None:  # what it placed is the template's own text, in order
+        pieces = ["Hi ", ", bye ", "."]
+        assert [body[s:e] for s, e in placed] == pieces
+
+
+def test_a_template_without_variables_must_be_sent_as_it_is() -> None:
+    assert own_text("Thanks!", "Thanks!", ()) == [(0, 7)]
+    assert own_text("Thanks!!", "Thanks!", ()) is None

@@ -53,10 +53,17 @@ def history(database: Database) -> dict[str, int]:
             ).scalar_one()
             for n, (channel, at) in enumerate(posts)
         ]
+        # One open draft per post (d4); d5 was withdrawn after its changes were asked for.
+        statuses = ["published", "published", "published", "in_review", "withdrawn", "rejected"]
         for n, post in enumerate([0, 1, 2, 3, 3, 3], 1):
             ids[f"d{n}"] = c.execute(
                 DRAFTS.insert().returning(DRAFTS.c.id),
-                {"post_id": post_ids[post], "author": "agent", "status": "x", "route": []},
+                {
+                    "post_id": post_ids[post],
+                    "author": "agent",
+                    "status": statuses[n - 1],
+                    "route": [],
+                },
             ).scalar_one()
             c.execute(
                 VERSIONS.insert(),
