@@ -69,15 +69,20 @@ def main() -> None:
             request, seal=seals.seal(KEY, author="agent", request=request, now_ms=now, **claims)
         )
         rounds = []
+
+        def sealing(request: Any = request) -> object:
+            return seals.seal(KEY, author="agent", request=request, now_ms=now, **claims)
+
+        def checking(sealed: Any = sealed) -> object:
+            return seals.verify([KEY], sealed, now_ms=now, **claims)
+
+        def encoding(sealed: Any = sealed) -> object:
+            return converter.to_payloads([sealed])
+
         for _ in range(args.rounds):
-            seal = cpu_us(
-                lambda r=request: seals.seal(KEY, author="agent", request=r, now_ms=now, **claims),
-                args.count,
-            )
-            check = cpu_us(
-                lambda s=sealed: seals.verify([KEY], s, now_ms=now, **claims), args.count
-            )
-            encode = cpu_us(lambda s=sealed: converter.to_payloads([s]), args.count)
+            seal = cpu_us(sealing, args.count)
+            check = cpu_us(checking, args.count)
+            encode = cpu_us(encoding, args.count)
             rounds.append((seal, check, encode))
         seal, check, encode = (statistics.median(r[i] for r in rounds) for i in range(3))
         worst = max(worst, (seal + check) / 1000)

@@ -8,6 +8,7 @@ server, and stops every child, by process id, on Ctrl-C, SIGTERM or when any chi
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -51,6 +52,9 @@ def run_dev(settings: Settings) -> int:
 
     env = {
         **os.environ,
+        # The API seals every action with this key and the worker checks it: a fresh one
+        # for each run, shared by the two children alone (lifecycle.seals).
+        "COUNTERSIGN_ACTION_KEY": secrets.token_urlsafe(32),
         "COUNTERSIGN_DATA_DIR": str(data_dir),
         "COUNTERSIGN_DATABASE_URL": url,
         # `dev` runs its own server: TEMPORAL_ADDRESS from the environment is not read.

@@ -119,7 +119,7 @@ def may_decide(
     """Holders of a stage's role decide it; once it is overdue, so may its backup role.
     Never the author, and never someone who filled another stage of this draft."""
     if not person.holds(stage) and not _backs_up(draft, person, stage):
-        return _forbidden(f"deciding the {stage} stage needs that role")
+        return _forbidden(f"deciding the {stage} stage needs the {stage} role")
     if person.username == draft.author:
         return _forbidden("the author of a draft never decides on it")
     filled = draft.reviewers.get(person.username)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from lifecycle.rulebook import RecordedDecision
 from records import notifications
 from records.errors import NotFound
-from records.models import PublicationStatus
+from records.models import PostStatus, PublicationStatus
 from records.tables import (
     DECISIONS,
     DRAFTS,
@@ -384,13 +384,13 @@ def other_replies(connection: Connection, post_id: int, draft_id: int) -> int:
 
 _EXPIRED_POST = (
     update(POSTS)
-    .where(POSTS.c.id == bindparam("post_id"), POSTS.c.status != "answered")
-    .values(status="expired", updated_at=bindparam("now"))
+    .where(POSTS.c.id == bindparam("post_id"), POSTS.c.status != PostStatus.answered)
+    .values(status=PostStatus.expired, updated_at=bindparam("now"))
 )
 _ANSWERED = (
     update(POSTS)
     .where(POSTS.c.id == bindparam("post_id"))
-    .values(status="answered", updated_at=bindparam("now"))
+    .values(status=PostStatus.answered, updated_at=bindparam("now"))
 )
 _IN_FLIGHT: Iterable[str] = (
     PublicationStatus.pending,

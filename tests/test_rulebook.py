@@ -148,7 +148,7 @@ def test_refusals_name_the_rule_broken() -> None:
     assert refusal is not None and refusal.kind is ErrorKind.forbidden
     assert "already decided the comms stage" in refusal.reason
     refusal = may_decide(legal, sue, stage="legal", version=2)
-    assert refusal is not None and "needs that role" in refusal.reason
+    assert refusal is not None and "needs the legal role" in refusal.reason
     assert may_decide(overdue, sue, stage="legal", version=2) is None
     # The backup role covers only the overdue stage it backs up.
     refusal = may_decide(overdue, sue, stage="comms", version=2)

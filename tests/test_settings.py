@@ -39,6 +39,11 @@ def test_environment_variables_use_the_countersign_prefix(
         ({"database_url": "postgresql://db/cs"}, "JWT_SECRET"),
         ({"database_url": "postgresql://db/cs", "jwt_secret": "short"}, "JWT_SECRET"),
         ({"jwt_secret": "x" * 40}, "DATABASE_URL"),
+        ({"database_url": "postgresql://db/cs", "jwt_secret": "x" * 40}, "ACTION_KEY"),
+        (
+            {"database_url": "postgresql://db/cs", "jwt_secret": "x" * 40, "action_key": "k"},
+            "ACTION_KEY",
+        ),
     ],
 )
 def test_production_refuses_default_secrets(overrides: dict[str, str], message: str) -> None:
@@ -48,6 +53,7 @@ def test_production_refuses_default_secrets(overrides: dict[str, str], message: 
         environment=Environment.production,
         database_url="postgresql://db/cs",
         jwt_secret="s" * 40,
+        action_key="a" * 40,
     )
 
 

@@ -7,9 +7,14 @@ import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
+from api.app import create_app
+from records import drafts
 from records.db import Database
 from records.models import Role
+from records.settings import Settings
+from records.tables import DRAFTS
 from tests.conftest import PASSWORD
 from tests.helpers import insert_post
 
@@ -102,15 +107,17 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(
 
 
 def test_navigation_follows_roles_and_a_hidden_action_posted_by_hand_is_refused(
-    app_client: TestClient, make_user: Callable[..., str]
+    app_client: TestClient, make_user: Callable[..., str], database: Database
 ) -> None:
     make_user("ann", Role.agent)
     sign_in(app_client, "ann")
+    with database.write() as c:
+        draft_id = drafts.create(c, post_id=insert_post(c), author="ann", body="Hi").draft_id
     inbox = app_client.get("/inbox").text
     assert 'href="/drafts"' in inbox and 'href="/reviews"' not in inbox
     assert 'href="/audit"' not in inbox
     refused = app_client.post(
-        "/drafts/1/decide",
+        f"/drafts/{draft_id}/decide",
         data={
             "csrf_token": csrf_of(inbox),
             "stage": "comms",
@@ -287,3 +294,33 @@ def test_a_refused_reply_shows_why_and_keeps_what_was_typed(
     assert refused.status_code == 422
     assert "10000" in refused.text and body.strip() in refused.text
     assert app_client.get("/drafts").text.count('href="/drafts/') == 0
+
+
+def test_the_pages_offer_a_backup_supervisor_an_overdue_stage_and_nothing_before(
+    settings: Settings, database: Database, make_user: Callable[..., str]
+) -> None:
+    """The draft page shows exactly the API's `allowed_actions`: a supervisor who backs up
+    legal gets legal's decision form and queue once legal is overdue, and not before."""
+    make_user("sue", Role.supervisor)
+    with database.write() as c:
+        post_id = insert_post(c)
+        draft_id = drafts.create(c, post_id=post_id, author="ann", body="Hello there").draft_id
+        c.execute(
+            update(DRAFTS)
+            .where(DRAFTS.c.id == draft_id)
+            .values(status="in_review", stage="legal", route=["comms", "legal"], review_round=1)
+        )
+    backed = settings.model_copy(update={"sla_backup_roles": {"legal": "supervisor"}})
+    with TestClient(create_app(backed, database=database)) as client:
+        sign_in(client, "sue")
+        page = client.get(f"/drafts/{draft_id}").text
+        assert "Your decision (legal)" not in page  # not overdue yet
+        assert f"/drafts/{draft_id}" not in client.get("/reviews").text
+        with database.write() as c:
+            c.execute(update(DRAFTS).where(DRAFTS.c.id == draft_id).values(sla_breached=True))
+        page = client.get(f"/drafts/{draft_id}").text
+        assert "Your decision (legal)" in page and 'href="/reviews"' in page
+        assert f"/drafts/{draft_id}" in client.get("/reviews").text
+    with TestClient(create_app(settings, database=database)) as client:  # no backup role
+        sign_in(client, "sue")
+        assert "Your decision (legal)" not in client.get(f"/drafts/{draft_id}").text

@@ -50,24 +50,24 @@ class Person:
 
 # Where each role starts, in this order of preference, and the navigation it sees.
 HOME = (
-    ("agent", "/inbox"),
-    ("supervisor", "/inbox"),
-    ("comms", "/reviews"),
-    ("legal", "/reviews"),
-    ("publisher", "/publishing"),
-    ("auditor", "/audit"),
-    ("admin", "/admin/users"),
+    (Role.agent, "/inbox"),
+    (Role.supervisor, "/inbox"),
+    (Role.comms, "/reviews"),
+    (Role.legal, "/reviews"),
+    (Role.publisher, "/publishing"),
+    (Role.auditor, "/audit"),
+    (Role.admin, "/admin/users"),
 )
 NAV = (
-    ("/inbox", "Inbox", ("agent", "supervisor")),
-    ("/drafts", "My drafts", ("agent",)),
-    ("/reviews", "Reviews", ("comms", "legal")),
-    ("/publishing", "Publishing", ("publisher",)),
-    ("/audit", "Audit", ("auditor", "admin")),
-    ("/kpis", "KPIs", ("supervisor", "auditor")),
-    ("/admin/users", "People", ("admin",)),
-    ("/admin/channels", "Channels", ("admin",)),
-    ("/admin/rules", "Rules", ("admin",)),
+    ("/inbox", "Inbox", (Role.agent, Role.supervisor)),
+    ("/drafts", "My drafts", (Role.agent,)),
+    ("/reviews", "Reviews", (Role.comms, Role.legal)),
+    ("/publishing", "Publishing", (Role.publisher,)),
+    ("/audit", "Audit", (Role.auditor, Role.admin)),
+    ("/kpis", "KPIs", (Role.supervisor, Role.auditor)),
+    ("/admin/users", "People", (Role.admin,)),
+    ("/admin/channels", "Channels", (Role.admin,)),
+    ("/admin/rules", "Rules", (Role.admin,)),
 )
 
 

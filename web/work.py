@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from lifecycle.words import DraftStatus
 from web.api import Api, ApiProblem
 from web.core import (
     Person,
@@ -355,9 +356,9 @@ async def reviews(request: Request, cursor: str = "") -> HTMLResponse:
 async def publishing(request: Request) -> HTMLResponse:
     person = await signed_in(request)
     async with api_for(request, person) as api:
-        ready = (await api.get("/drafts", status="approved", limit=100))["items"]
-        failed = (await api.get("/drafts", status="publish_failed", limit=100))["items"]
-        scheduled = (await api.get("/drafts", status="scheduled", limit=100))["items"]
+        ready = (await api.get("/drafts", status=DraftStatus.approved, limit=100))["items"]
+        failed = (await api.get("/drafts", status=DraftStatus.publish_failed, limit=100))["items"]
+        scheduled = (await api.get("/drafts", status=DraftStatus.scheduled, limit=100))["items"]
     return render(
         request,
         "publishing.html",

@@ -23,7 +23,7 @@ from lifecycle.words import Action
 from policies.sla import ServiceLevels
 from records import drafts, posts
 from records.db import Database
-from records.errors import Invalid, NotFound
+from records.errors import Forbidden, Invalid, NotFound
 from records.models import (
     USERNAME_PATTERN,
     DecisionCreate,
@@ -49,10 +49,6 @@ from workflows.contracts import (
 
 router = APIRouter(tags=["drafts"])
 Agent = Annotated[Principal, Depends(require_roles(Role.agent))]
-# Stage roles, and the roles that back an overdue stage up (the rulebook says which).
-Reviewer = Annotated[
-    Principal, Depends(require_roles(Role.comms, Role.legal, Role.supervisor, Role.admin))
-]
 Publisher = Annotated[Principal, Depends(require_roles(Role.publisher))]
 # A publisher withdraws only a draft whose publication failed (the workflow checks).
 Withdrawer = Annotated[
@@ -147,7 +143,6 @@ async def _act(
     *derived: object,
     judge: Judge,
     result_type: Any = Any,
-    hide_from_other_agents: bool = False,
 ) -> Any:
     """Judge the action on the record (`judge`, a rulebook check), then send it to the
     draft's workflow; its answer as `result_type` (by default as plain decoded JSON: most
@@ -156,7 +151,8 @@ async def _act(
     `_snapshot`)."""
     now = await _snapshot(database, draft_id)
     author, state = now.author, (now.status, now.stage, now.version)
-    if hide_from_other_agents and _sees_only_own(caller) and author != caller.username:
+    if _sees_only_own(caller) and author != caller.username:
+        # An agent does not see others' drafts: acting on one answers as a missing one.
         raise NotFound(f"no draft with id {draft_id}")
     # A request with an Idempotency-Key may be a retry of one already done, whose first
     # answer Temporal replays: only the workflow, which knows, judges it.
@@ -307,7 +303,6 @@ async def submit_draft(
         idempotency_key,
         judge=rulebook.may_submit,
         result_type=SubmitOutcome,
-        hide_from_other_agents=True,
     )
     if outcome.blocked:
         raise Invalid(
@@ -420,7 +415,7 @@ async def withdraw(
 
 @router.get("/reviews", response_model=Page[DraftPublic])
 async def my_reviews(
-    caller: Reviewer,
+    caller: Reader,
     database: DatabaseDep,
     levels: LevelsDep,
     cursor: CursorParam = None,
@@ -435,6 +430,11 @@ async def my_reviews(
         for s in ReviewStage
         if not person.holds(s) and person.holds(levels.backup_roles.get(s.value, ""))
     )
+    if not stages and not overdue:
+        raise Forbidden(
+            "the review queue needs the comms or legal role, or a role that backs up an "
+            "overdue stage"
+        )
     where = drafts.DraftFilter(
         status=DraftStatus.in_review.value, stages=stages, overdue_stages=overdue
     )

@@ -27,6 +27,7 @@ from records.db import Database
 from records.migrations import upgrade
 from records.models import Post
 from records.settings import Settings
+from tests.sealing import SealedHandle
 from workflows import devserver
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
@@ -171,9 +172,10 @@ async def main(names: list[str]) -> None:
                             author="agent",
                             expires_at=expires if name == "expired" else None,
                         )
-                    handle = await env.client.start_workflow(
+                    started = await env.client.start_workflow(
                         ResponseApproval.run, start, id=f"draft-{start.draft_id}", task_queue=queue
                     )
+                    handle: Any = SealedHandle(started)
                     await scenario(handle)
                     history = await handle.fetch_history()
                     (HERE / f"{name}.json").write_text(history.to_json())
