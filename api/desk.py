@@ -1,0 +1,122 @@
+"""The API's side of acting on a draft: judge the action on the record with the rulebook,
+send it to the draft's workflow (sealed there, `api.lifecycle`), and answer with the draft
+as the caller now sees it, with what they may do next.
+
+The rulebook (`lifecycle.rulebook`) judges each action twice: here, on the record, before
+anything is sent (a clear answer at no cost to Temporal), and in the workflow's
+validators, which decide.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+
+from api.deps import Principal
+from api.lifecycle import ERRORS, Lifecycle, update_id
+from lifecycle import rulebook
+from lifecycle.rulebook import Person, Refusal
+from lifecycle.words import Action
+from policies.sla import ServiceLevels
+from records import drafts
+from records.db import Database
+from records.errors import NotFound
+from records.models import DraftDetail, DraftView, Role
+from workflows.contracts import Actor, PublishRequest, SubmitRequest
+
+# A rulebook check of an action on a draft by a person.
+Judge = Callable[[rulebook.Draft, Person], Refusal | None]
+V = TypeVar("V", bound=DraftView)
+
+
+def actor(principal: Principal) -> Actor:
+    return Actor(username=principal.username, roles=sorted(r.value for r in principal.roles))
+
+
+def person(principal: Principal) -> Person:
+    return Person.of(principal.username, (r.value for r in principal.roles))
+
+
+def sees_only_own(principal: Principal) -> bool:
+    """An agent and nothing more sees only their own drafts."""
+    return principal.roles <= {Role.agent}
+
+
+@dataclass(frozen=True)
+class Desk:
+    """What every route on drafts needs: the record, the workflows, the review SLAs (whose
+    backup roles the rulebook asks)."""
+
+    database: Database
+    lifecycle: Lifecycle
+    levels: ServiceLevels
+
+    async def view(self, draft_id: int, caller: Principal) -> DraftView:
+        """What an action answers (the caller was allowed to act, so may see it);
+        versions and the timeline are in `detail`."""
+        found = await self.database.read(lambda connection: drafts.view(connection, draft_id))
+        return self._with_actions(found, caller)
+
+    async def detail(self, draft_id: int, caller: Principal) -> DraftDetail:
+        found = await self.database.read(lambda connection: drafts.detail(connection, draft_id))
+        if sees_only_own(caller) and found.author != caller.username:
+            raise NotFound(f"no draft with id {draft_id}")
+        return self._with_actions(found, caller)
+
+    def _with_actions(self, view: V, caller: Principal) -> V:
+        facts = drafts.of_view(view).as_rulebook(self.levels.backup_roles)
+        view.allowed_actions = rulebook.allowed_actions(facts, person(caller))
+        return view
+
+    async def act(
+        self,
+        caller: Principal,
+        draft_id: int,
+        action: Action,
+        request: object,
+        idempotency_key: str | None,
+        *derived: object,
+        judge: Judge,
+        result_type: Any = Any,
+    ) -> Any:
+        """Judge the action on the record (`judge`), then send it to the draft's workflow;
+        its answer as `result_type` (by default plain decoded JSON: most routes answer with
+        the draft read back). Without an Idempotency-Key the update id derives from the
+        caller, the request and the draft's state as the record has it now, so an action
+        retried in the same state is one update, and asked again in a later state a new one.
+        """
+        now = await self.database.read(lambda c: drafts.standing(c, draft_id))
+        if sees_only_own(caller) and now.author != caller.username:
+            # An agent does not see others' drafts: acting on one answers as a missing one.
+            raise NotFound(f"no draft with id {draft_id}")
+        # A request with an Idempotency-Key may be a retry of one already done, whose first
+        # answer Temporal replays: only the workflow, which knows, judges it.
+        refusal = judge(now.as_rulebook(self.levels.backup_roles), person(caller))
+        if refusal is not None and idempotency_key is None:
+            raise ERRORS[refusal.kind](refusal.reason)
+        if isinstance(request, SubmitRequest | PublishRequest) and request.version is None:
+            # Bound to the text the record shows now: the workflow refuses it for any other.
+            request = dataclasses.replace(request, version=now.version)
+        state = (now.status, now.stage, now.version)
+        uid = update_id(caller.username, idempotency_key, action, draft_id, state, *derived)
+        return await self.lifecycle.update(
+            draft_id,
+            now.author,
+            action,
+            request,
+            update_id=uid,
+            result_type=result_type,
+            expires_at=now.expires_at,
+        )
+
+
+async def get_desk(request: Request) -> Desk:
+    state = request.app.state
+    return Desk(state.database, state.lifecycle, state.service_levels)
+
+
+DeskDep = Annotated[Desk, Depends(get_desk)]
