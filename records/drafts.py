@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, tuple_, update
+from sqlalchemy import ColumnElement, CursorResult, and_, bindparam, or_, tuple_, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -29,7 +29,6 @@ from records.models import (
     DraftView,
     PostStatus,
     PublicationPublic,
-    Role,
     TimelineEntry,
     VersionPublic,
 )
@@ -85,7 +84,8 @@ def create(
     post = connection.execute(_POST_STATUS, {"id": post_id}).first()
     if post is None:
         raise NotFound(f"no post with id {post_id}")
-    _enforce(rulebook.may_draft(_post_facts(connection, post), rulebook.Person.of(author, ())))
+    drafter = rulebook.Person.of(author, ())
+    _enforce(rulebook.may_draft(_post_facts(connection, post), drafter))
     expires_at = deadline(post.received_at, post.priority) if deadline else None
     now = utcnow()
     if expires_at is not None and expires_at <= now:
@@ -121,11 +121,9 @@ def create(
             earlier = connection.execute(_BY_CREATION_KEY, {"key": creation_key}).first()
             if earlier is not None:  # the same request, twice at once
                 return Created(int(earlier.id), False, earlier.expires_at)
-        _enforce(rulebook.may_draft(_post_facts(connection, post), rulebook.Person.of(author, ())))
+        _enforce(rulebook.may_draft(_post_facts(connection, post, lost=True), drafter))
         raise
-    if post.assignee is None:
-        taken = PostStatus.assigned if post.status == PostStatus.new else post.status
-        _take(connection, post_id, author, taken, now)
+    took = post.assignee is None and _take(connection, post, author, now)
     digest = add_version(connection, draft_id, 1, body, author)
     audit.append(
         connection,
@@ -133,7 +131,8 @@ def create(
             actor=author,
             role="agent",
             action="draft.created",
-            payload={"post_id": post_id, **_template_payload(template)},
+            # Drafting an unassigned post took it: one event tells both.
+            payload={"post_id": post_id, **_template_payload(template), **_taken(took, author)},
             draft_id=draft_id,
             version=1,
             content_sha256=digest,
@@ -142,15 +141,19 @@ def create(
     return Created(draft_id, True, expires_at)
 
 
-def _post_facts(connection: Connection, post: Any) -> rulebook.Post:
-    """The post as `rulebook.may_draft` reads it: its open draft and replies out."""
-    holder = connection.execute(_OPEN_DRAFT, {"id": post.id}).first()
+def _post_facts(connection: Connection, post: Any, *, lost: bool = False) -> rulebook.Post:
+    """The post as `rulebook.may_draft` reads it. Its open draft is looked up only once the
+    insert `lost` to the unique index (which is the check; this names the holder). Replies
+    out are counted only on an answered post: a reply on its way has an open draft (the
+    index stops a second one), and a confirmed one answered the post."""
+    holder = connection.execute(_OPEN_DRAFT, {"id": post.id}).first() if lost else None
+    answered = post.status == PostStatus.answered
     return rulebook.Post(
         id=post.id,
         status=post.status,
         assignee=post.assignee,
         open_draft=(int(holder.id), holder.author) if holder is not None else None,
-        replies=transitions.other_replies(connection, post.id, draft_id=0),
+        replies=transitions.other_replies(connection, post.id, draft_id=0) if answered else 0,
         replies_allowed=post.replies_allowed,
     )
 
@@ -160,21 +163,18 @@ def _enforce(refusal: rulebook.Refusal | None) -> None:
         raise Conflict(refusal.reason)
 
 
-def _take(connection: Connection, post_id: int, author: str, status: str, now: datetime) -> None:
-    """Drafting on an unassigned post takes it: it is the drafter's from now on."""
-    connection.execute(
-        _TAKE,
-        {"b_id": post_id, "b_assignee": author, "b_status": status, "b_now": now},
+def _take(connection: Connection, post: Any, author: str, now: datetime) -> bool:
+    """Drafting an unassigned post takes it: it is the drafter's from now on. Whether it
+    did (a concurrent assignment wins)."""
+    status = PostStatus.assigned if post.status == PostStatus.new else post.status
+    changed: CursorResult[Any] = connection.execute(
+        _TAKE, {"b_id": post.id, "b_assignee": author, "b_status": status, "b_now": now}
     )
-    audit.append(
-        connection,
-        audit.NewEvent(
-            actor=author,
-            role=Role.agent,
-            action="post.assigned",
-            payload={"post_id": post_id, "assignee": author, "previous": None},
-        ),
-    )
+    return changed.rowcount == 1
+
+
+def _taken(took: bool, author: str) -> dict[str, Any]:
+    return {"assigned": {"assignee": author, "previous": None}} if took else {}
 
 
 def _template_columns(template: RenderedTemplate | None) -> dict[str, Any]:
@@ -248,10 +248,12 @@ class Standing(NamedTuple):
 
 
 def standing(connection: Connection, draft_id: int) -> Standing:
-    row = connection.execute(_STANDING, {"id": draft_id}).first()
-    if row is None:
+    # One read: the draft row once per decision on it (or once, with no decision).
+    rows = connection.execute(_STANDING, {"id": draft_id}).all()
+    if not rows:
         raise NotFound(f"no draft with id {draft_id}")
-    reviewers = {r.reviewer: r.stage for r in connection.execute(_REVIEWERS, {"id": draft_id})}
+    row = rows[0]
+    reviewers = {r.reviewer: r.decided_stage for r in rows if r.reviewer is not None}
     return Standing(
         row.author,
         row.status,
@@ -337,14 +339,16 @@ _TAKE = (
         updated_at=bindparam("b_now"),
     )
 )
-_STANDING = core_select(
-    *_columns(
-        DRAFTS, ("author", "status", "stage", "version", "route", "sla_breached", "expires_at")
+_STANDING = (
+    core_select(
+        *_columns(
+            DRAFTS, ("author", "status", "stage", "version", "route", "sla_breached", "expires_at")
+        ),
+        DECISIONS.c.reviewer,
+        DECISIONS.c.stage.label("decided_stage"),
     )
-).where(DRAFTS.c.id == _ID)
-_REVIEWERS = (
-    core_select(DECISIONS.c.reviewer, DECISIONS.c.stage)
-    .where(DECISIONS.c.draft_id == _ID)
+    .outerjoin(DECISIONS, DECISIONS.c.draft_id == DRAFTS.c.id)
+    .where(DRAFTS.c.id == _ID)
     .order_by(DECISIONS.c.id)
 )
 # The draft row with its current version's text and checks (`route` is the draft's).

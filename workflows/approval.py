@@ -1,10 +1,13 @@
 """`ResponseApproval`: one workflow per draft (`draft-<id>`), the authority on its lifecycle.
 
-Every action is an update. Its validator refuses what the state machine or separation of
-duties forbids, so the caller gets a clear rejection before anything is written. Validators
-of updates delivered together all see the same state, so each handler re-checks under a
-lock before acting: of fifty concurrent approvals of one stage, one is recorded and the
-rest fail with a Conflict.
+Every action is an update, sealed by the API for the person it authenticated: the
+worker's interceptor (`workflows.interceptors`) refuses any other before a validator runs,
+and the validator checks that the seal names this draft's author. The validator then asks
+the rulebook (`lifecycle.rulebook`) whether this person may take this action in this state,
+so the caller gets a clear rejection before anything is written. Validators of updates
+delivered together all see the same state, so each handler asks again under a lock before
+acting: of fifty concurrent approvals of one stage, one is recorded and the rest fail with
+a Conflict.
 
 Transitions are recorded by local activities, which run inside the update's workflow task
 (no round trip through the server's task queues). A local activity's result reaches the
