@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from sqlalchemy import update
@@ -14,7 +15,7 @@ from records import drafts
 from records.db import Database
 from records.models import Role
 from records.settings import Settings
-from records.tables import DRAFTS
+from records.tables import DECISIONS, DRAFTS
 from tests.conftest import PASSWORD
 from tests.helpers import insert_post
 
@@ -310,6 +311,20 @@ def test_the_pages_offer_a_backup_supervisor_an_overdue_stage_and_nothing_before
             .where(DRAFTS.c.id == draft_id)
             .values(status="in_review", stage="legal", route=["comms", "legal"], review_round=1)
         )
+        # Comms was decided, overdue, by its backup: the page says in which role.
+        c.execute(
+            DECISIONS.insert(),
+            {
+                "draft_id": draft_id,
+                "version": 1,
+                "review_round": 1,
+                "stage": "comms",
+                "decision": "approve",
+                "reviewer": "sam",
+                "role": "supervisor",
+                "at": datetime.now(UTC),
+            },
+        )
     backed = settings.model_copy(update={"sla_backup_roles": {"legal": "supervisor"}})
     with TestClient(create_app(backed, database=database)) as client:
         sign_in(client, "sue")
@@ -320,6 +335,7 @@ def test_the_pages_offer_a_backup_supervisor_an_overdue_stage_and_nothing_before
             c.execute(update(DRAFTS).where(DRAFTS.c.id == draft_id).values(sla_breached=True))
         page = client.get(f"/drafts/{draft_id}").text
         assert "Your decision (legal)" in page and 'href="/reviews"' in page
+        assert "(comms, as supervisor, v1)" in page
         assert f"/drafts/{draft_id}" in client.get("/reviews").text
     with TestClient(create_app(settings, database=database)) as client:  # no backup role
         sign_in(client, "sue")
