@@ -26,7 +26,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
-from records import passwords, users
+from records import guards, passwords, users
 from records.db import Database
 from records.migrations import upgrade
 from records.models import Role
@@ -118,9 +118,9 @@ def database(_shared_database: Database) -> Iterator[Database]:
 
 
 def clean(database: Database) -> None:
-    with database.engine.begin() as conn:
+    """Empty every table, stepping around the audit trail's guards as only a test may."""
+    with database.engine.begin() as conn, guards.lifted(conn):
         if database.dialect == "postgresql":
-            # TRUNCATE does not fire the append-only row triggers on audit_events.
             conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
         else:
             for table in TABLES:

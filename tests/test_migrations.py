@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+
+import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -11,6 +14,7 @@ from sqlmodel import SQLModel
 
 from records import audit
 from records.db import Database
+from records.migrations import upgrade
 
 
 def test_upgrade_head_then_autogenerate_finds_no_difference(database: Database) -> None:
@@ -20,11 +24,57 @@ def test_upgrade_head_then_autogenerate_finds_no_difference(database: Database) 
         assert context.get_current_revision() is not None
 
 
-def test_audit_events_refuse_update_and_delete_on_postgresql(database: Database) -> None:
-    if database.dialect != "postgresql":
-        pytest.skip("the append-only trigger is PostgreSQL's; SQLite relies on verify")
+def test_audit_events_refuse_update_delete_and_truncate_on_both_databases(
+    database: Database,
+) -> None:
+    """Someone with a connection but not the rights to drop triggers cannot edit, delete or
+    (PostgreSQL) truncate the trail; SQLite has no TRUNCATE, and its DELETE without a WHERE
+    fires the row trigger."""
     with database.write_session() as session:
         audit.append(session, audit.NewEvent(actor="a", role="admin", action="test"))
-    for statement in ("UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events"):
+    statements = ["UPDATE audit_events SET actor = 'mallory'", "DELETE FROM audit_events"]
+    if database.dialect == "postgresql":
+        statements.append("TRUNCATE audit_events")
+    for statement in statements:
         with pytest.raises(DBAPIError, match="append-only"), database.engine.begin() as conn:
             conn.execute(text(statement))
+    with database.engine.connect() as conn:
+        assert conn.execute(text("SELECT actor FROM audit_events")).scalars().all() == ["a"]
+
+
+def test_the_migrations_make_a_service_role_that_cannot_rewrite_the_trail(
+    postgres_admin: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With COUNTERSIGN_DB_SERVICE_ROLE, the migrations create the role the service runs as:
+    it writes every table but only appends to the trail, and owns nothing, so it can switch
+    no trigger off."""
+    if postgres_admin is None:
+        pytest.skip("PostgreSQL not reachable (a failure under CI=true)")
+    suffix = uuid.uuid4().hex[:10]
+    name, role = f"countersign_role_{suffix}", f"cs_service_{suffix}"
+    with psycopg.connect(postgres_admin, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = postgres_admin.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        monkeypatch.setenv("COUNTERSIGN_DB_SERVICE_ROLE", role)
+        upgrade(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"SET ROLE {role}")
+            conn.execute(
+                "INSERT INTO audit_events (seq, at, actor, role, action, payload, prev_hash, "
+                "hash) VALUES (1, now(), 'a', 'admin', 'test', '{}', 'p', 'h')"
+            )
+            conn.execute("UPDATE users SET display_name = 'x' WHERE false")  # other tables
+            for statement in (
+                "UPDATE audit_events SET actor = 'mallory'",
+                "DELETE FROM audit_events",
+                "TRUNCATE audit_events",
+                "ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only",
+                "DROP TRIGGER audit_events_no_truncate ON audit_events",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
+    finally:
+        with psycopg.connect(postgres_admin, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f"DROP ROLE IF EXISTS {role}")
