@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+import rfc8785
+from sqlalchemy import bindparam, text, tuple_
+from sqlalchemy import select as select_core
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from records import merkle
 from records.models import AuditEvent
-from records.tables import EVENTS
+from records.tables import EVENTS, NODES
 from records.types import utcnow
 
 GENESIS_HASH = "0" * 64
@@ -31,7 +34,8 @@ _ADVISORY_LOCK_ID = 0x436F756E74  # "Count": any constant shared by every writer
 
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """RFC 8785 canonical JSON (docs/audit-format.md), by the reference implementation."""
+    return str(rfc8785.dumps(value).decode())
 
 
 def format_time(at: datetime) -> str:
@@ -85,6 +89,22 @@ def event_hash(prev_hash: str, seq: int, fields: tuple[Any, ...]) -> str:
     return hashlib.sha256(hash_input(prev_hash, seq, fields)).hexdigest()
 
 
+def leaf_bytes(seq: int, fields: tuple[Any, ...], payload_sha256: str) -> bytes:
+    """An event's leaf in the Merkle tree (docs/audit-format.md): the RFC 8785 canonical
+    JSON of every field shown to an auditor, the payload by its digest. With ASCII keys and
+    only strings, integers and nulls as values, sorted `json.dumps` is exactly RFC 8785
+    (`tests/test_audit_tree.py` holds it to the `rfc8785` package for any values)."""
+    at, actor, role, action, draft_id, version, content_sha256, _payload = fields
+    q = _quote
+    return (
+        f'{{"action":{q(action)},"actor":{q(actor)},"at":{q(at)},'
+        f'"content_sha256":{"null" if content_sha256 is None else q(content_sha256)},'
+        f'"draft_id":{"null" if draft_id is None else int(draft_id)},'
+        f'"payload_sha256":{q(payload_sha256)},"role":{q(role)},"seq":{int(seq)},'
+        f'"version":{"null" if version is None else int(version)}}}'
+    ).encode()
+
+
 def hashed_fields(event: AuditEvent) -> tuple[Any, ...]:
     """Every field shown to an auditor, in `HASHED_FIELDS` order, as it is hashed."""
     return (
@@ -120,6 +140,10 @@ class Appended:
 # Core statements on the table, compiled once: appends happen on every transition.
 _HEAD = select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
 _INSERT = EVENTS.insert()
+_NEW_NODES = NODES.insert()
+_NODE = select_core(NODES.c.hash).where(
+    NODES.c.level == bindparam("level"), NODES.c.idx == bindparam("idx")
+)
 _BY_KEY = select(EVENTS.c.seq).where(EVENTS.c.event_key == bindparam("key"))
 _LOCK = text("SELECT pg_advisory_xact_lock(:id)")
 
@@ -155,6 +179,10 @@ def append(session: Writer, new: NewEvent) -> Appended:
         payload,
     )
     digest = event_hash(prev_hash, seq, fields)
+    payload_sha256 = hashlib.sha256(payload.encode()).hexdigest()
+    leaf = merkle.leaf_hash(leaf_bytes(seq, fields, payload_sha256))
+    nodes = merkle.completed(seq - 1, leaf, lambda wanted: _stored_nodes(session, wanted))
+    session.execute(_NEW_NODES, [{"level": lv, "idx": ix, "hash": h.hex()} for lv, ix, h in nodes])
     session.execute(
         _INSERT,
         {
@@ -167,12 +195,36 @@ def append(session: Writer, new: NewEvent) -> Appended:
             "version": new.version,
             "content_sha256": new.content_sha256,
             "payload": payload,
+            "payload_sha256": payload_sha256,
             "prev_hash": prev_hash,
             "hash": digest,
             "event_key": new.event_key,
         },
     )
     return Appended(seq=seq, hash=digest)
+
+
+def _stored_nodes(session: Writer, wanted: list[tuple[int, int]]) -> list[bytes]:
+    """The stored hashes of `wanted` nodes (level, index), in that order."""
+    found = {
+        (row.level, row.idx): bytes.fromhex(row.hash)
+        for row in session.execute(
+            select_core(NODES.c.level, NODES.c.idx, NODES.c.hash).where(
+                tuple_(NODES.c.level, NODES.c.idx).in_(wanted)
+            )
+        )
+    }
+    return [found[key] for key in wanted]
+
+
+def tree_nodes(session: Writer) -> merkle.Nodes:
+    """Reads stored tree nodes one at a time (proofs need O(log n) of them)."""
+
+    def node(level: int, index: int) -> bytes:
+        value = session.execute(_NODE, {"level": level, "idx": index}).scalar_one()
+        return bytes.fromhex(value)
+
+    return node
 
 
 def _lock_chain(session: Writer) -> None:

@@ -1,4 +1,4 @@
-"""The database's own guards on the audit trail (created by the migrations 0001 and 0010),
+"""The database's own guards on the audit trail (created by the migrations 0001, 0010 and 0011),
 named here for whoever must step around them on purpose: the tests that play an attacker
 with the database file or a superuser's rights, and the test cleanup between tests."""
 
@@ -9,10 +9,16 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import Connection
 
-POSTGRES_TRIGGERS = ("audit_events_append_only", "audit_events_no_truncate")
+# table -> its triggers (migrations 0001, 0010 and 0011)
+POSTGRES_TRIGGERS = {
+    "audit_events": ("audit_events_append_only", "audit_events_no_truncate"),
+    "audit_nodes": ("audit_nodes_append_only", "audit_nodes_no_truncate"),
+}
 SQLITE_TRIGGERS = {
-    "audit_events_no_update": "BEFORE UPDATE ON audit_events",
-    "audit_events_no_delete": "BEFORE DELETE ON audit_events",
+    "audit_events_no_update": ("audit_events", "BEFORE UPDATE"),
+    "audit_events_no_delete": ("audit_events", "BEFORE DELETE"),
+    "audit_nodes_no_update": ("audit_nodes", "BEFORE UPDATE"),
+    "audit_nodes_no_delete": ("audit_nodes", "BEFORE DELETE"),
 }
 
 
@@ -22,18 +28,20 @@ def lifted(connection: Connection) -> Iterator[Connection]:
     rights to do so could (PostgreSQL: a table owner or superuser; SQLite: the file)."""
     postgres = connection.dialect.name == "postgresql"
     if postgres:
-        for trigger in POSTGRES_TRIGGERS:
-            connection.exec_driver_sql(f"ALTER TABLE audit_events DISABLE TRIGGER {trigger}")
+        for table, triggers in POSTGRES_TRIGGERS.items():
+            for trigger in triggers:
+                connection.exec_driver_sql(f"ALTER TABLE {table} DISABLE TRIGGER {trigger}")
     else:
         for name in SQLITE_TRIGGERS:
             connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")
     yield connection
     if postgres:
-        for trigger in POSTGRES_TRIGGERS:
-            connection.exec_driver_sql(f"ALTER TABLE audit_events ENABLE TRIGGER {trigger}")
+        for table, triggers in POSTGRES_TRIGGERS.items():
+            for trigger in triggers:
+                connection.exec_driver_sql(f"ALTER TABLE {table} ENABLE TRIGGER {trigger}")
     else:
-        for name, when in SQLITE_TRIGGERS.items():
+        for name, (table, when) in SQLITE_TRIGGERS.items():
             connection.exec_driver_sql(
-                f"CREATE TRIGGER {name} {when} "
-                "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
+                f"CREATE TRIGGER {name} {when} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END"
             )

@@ -490,11 +490,28 @@ class AuditEvent(SQLModel, table=True):
     version: int | None = None
     content_sha256: str | None = Field(default=None, max_length=64)
     payload: str = Field(sa_type=Text, nullable=False, description="canonical JSON")
+    payload_sha256: str | None = Field(
+        default=None,
+        max_length=64,
+        description="SHA-256 of `payload`: the tree commits to it, so erasing content keeps it",
+    )
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64)
     event_key: str | None = Field(
         default=None, max_length=200, description="makes a retried write a no-op"
     )
+
+
+class AuditNode(SQLModel, table=True):
+    """A perfect subtree of the Merkle tree over the audit events (`records.merkle`): level
+    0 holds each event's leaf hash, and node (level, index) covers leaves [index * 2^level,
+    (index + 1) * 2^level). Append-only, like the events."""
+
+    __tablename__ = "audit_nodes"
+
+    level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
+    hash: str = Field(max_length=64)
 
 
 # --- draft API shapes ------------------------------------------------------------------

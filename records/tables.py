@@ -9,6 +9,7 @@ from sqlalchemy import Table
 
 from records.models import (
     AuditEvent,
+    AuditNode,
     ChannelAccount,
     Decision,
     Draft,
@@ -37,6 +38,7 @@ DECISIONS = _table(Decision)
 POSTS = _table(Post)
 PUBLICATIONS = _table(Publication)
 EVENTS = _table(AuditEvent)
+NODES = _table(AuditNode)
 USERS = _table(User)
 USER_ROLES = _table(UserRole)
 OUTBOX = _table(OutboxMessage)

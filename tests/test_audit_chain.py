@@ -110,6 +110,7 @@ def test_verify_names_the_first_bad_event(
 # Any text (quotes, backslashes, controls, emoji; no lone surrogates, which UTF-8 cannot
 # hold), within the columns: NUL fits no PostgreSQL text column, and the role column holds 20.
 ANY = st.characters(exclude_categories=["Cs"])
+SAFE_INT = st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
 TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=20)
 
 
@@ -123,7 +124,8 @@ TEXT = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00
     draft_id=st.none() | st.integers(min_value=1, max_value=2**62),
     version=st.none() | st.integers(min_value=1, max_value=2**31 - 1),
     content=st.none() | st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
-    payload=st.dictionaries(st.text(ANY), st.text(ANY) | st.integers() | st.none(), max_size=4),
+    # Payload numbers are I-JSON's (RFC 8785): integers a double holds exactly.
+    payload=st.dictionaries(st.text(ANY), st.text(ANY) | SAFE_INT | st.none(), max_size=4),
 )
 def test_verify_hashes_any_event_as_append_did(
     database: Database,
@@ -152,3 +154,11 @@ def test_verify_hashes_any_event_as_append_did(
         )
     with database.read_session() as session:
         assert audit.verify(session) == audit.Verification(True, appended.seq, None)
+
+
+def test_a_payload_number_outside_i_json_is_refused_not_rounded(database: Database) -> None:
+    """RFC 8785 has no exact form for integers past 2^53: such a payload is an error at
+    append, never a silently different number in the record."""
+    big = audit.NewEvent(actor="a", role="admin", action="t", payload={"n": 2**53 + 1})
+    with pytest.raises(ValueError), database.write_session() as session:
+        audit.append(session, big)

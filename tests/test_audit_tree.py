@@ -1,0 +1,223 @@
+"""The Merkle tree over the audit events: RFC 6962 hashing held to Certificate
+Transparency's published vectors, RFC 9162 proofs, the leaf bytes held to the reference
+RFC 8785 canonicaliser, and the tree the database keeps as events are appended (on SQLite
+and PostgreSQL) equal to one built from the events alone."""
+
+from __future__ import annotations
+
+import hashlib
+import string
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from records import audit, merkle
+from records.db import Database
+from records.migrations import downgrade, upgrade
+from records.tables import EVENTS, NODES
+
+# RFC 6962 test vectors (as published with Certificate Transparency's reference code).
+LEAVES = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657"]
+LEAVES.append("606162636465666768696a6b6c6d6e6f")
+ROOTS = [
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+]
+INCLUSION = {
+    (0, 8): [
+        "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ],
+    (5, 8): [
+        "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
+}
+CONSISTENCY = {
+    (2, 8): [
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+    ],
+    (6, 8): [
+        "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+        "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+        "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    ],
+    (2, 5): [
+        "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+        "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+    ],
+}
+
+
+def tree_of(leaves: list[bytes]) -> merkle.Nodes:
+    """A tree built as `records.audit` builds it, a leaf at a time, in memory."""
+    store: dict[tuple[int, int], bytes] = {}
+    for index, leaf in enumerate(leaves):
+        for level, at, digest in merkle.completed(index, leaf, lambda w: [store[k] for k in w]):
+            store[(level, at)] = digest
+    return lambda level, index: store[(level, index)]
+
+
+REFERENCE = [merkle.leaf_hash(bytes.fromhex(d)) for d in LEAVES]
+
+
+def test_roots_and_proofs_match_the_rfc_6962_vectors() -> None:
+    nodes = tree_of(REFERENCE)
+    assert merkle.root(0, nodes).hex() == ROOTS[0]
+    for size in range(1, 9):
+        assert merkle.root(size, nodes).hex() == ROOTS[size]
+    for (index, size), proof in INCLUSION.items():
+        assert [p.hex() for p in merkle.inclusion_proof(index, size, nodes)] == proof
+    for (old, new), proof in CONSISTENCY.items():
+        assert [p.hex() for p in merkle.consistency_proof(old, new, nodes)] == proof
+
+
+def test_every_proof_verifies_in_every_size_and_a_wrong_one_does_not() -> None:
+    leaves = [merkle.leaf_hash(bytes([i, i * 7 % 256])) for i in range(37)]
+    nodes = tree_of(leaves)
+    for size in range(1, len(leaves) + 1):
+        top = merkle.root(size, nodes)
+        for index in range(size):
+            proof = merkle.inclusion_proof(index, size, nodes)
+            assert merkle.verify_inclusion(leaves[index], index, size, proof, top)
+            assert not merkle.verify_inclusion(leaves[index], index, size, proof, bytes(32))
+            if size > 1:
+                other = (index + 1) % size
+                assert not merkle.verify_inclusion(leaves[other], index, size, proof, top)
+                bent = [bytes(32)] + proof[1:]
+                assert not merkle.verify_inclusion(leaves[index], index, size, bent, top)
+        for old in range(1, size + 1):
+            proof = merkle.consistency_proof(old, size, nodes)
+            before = merkle.root(old, nodes)
+            assert merkle.verify_consistency(old, size, before, top, proof)
+            if old < size:
+                assert not merkle.verify_consistency(old, size, bytes(32), top, proof)
+                assert not merkle.verify_consistency(old, size, before, bytes(32), proof)
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+MAYBE_INT = st.none() | st.integers(min_value=0, max_value=2**53 - 1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    at=TEXT,
+    actor=TEXT,
+    role=TEXT,
+    action=TEXT,
+    draft_id=MAYBE_INT,
+    version=MAYBE_INT,
+    content=st.none() | st.text(alphabet=string.hexdigits, max_size=64),
+    payload=TEXT,
+    seq=st.integers(min_value=1, max_value=2**53 - 1),
+)
+def test_leaf_bytes_are_rfc_8785_for_any_fields(
+    at: str,
+    actor: str,
+    role: str,
+    action: str,
+    draft_id: int | None,
+    version: int | None,
+    content: str | None,
+    payload: str,
+    seq: int,
+) -> None:
+    digest = hashlib.sha256(payload.encode()).hexdigest()
+    fields = (at, actor, role, action, draft_id, version, content, payload)
+    document = {
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "role": role,
+        "action": action,
+        "draft_id": draft_id,
+        "version": version,
+        "content_sha256": content,
+        "payload_sha256": digest,
+    }
+    assert audit.leaf_bytes(seq, fields, digest) == rfc8785.dumps(document)
+
+
+def appended(database: Database, count: int) -> None:
+    with database.write_session() as session:
+        for n in range(count):
+            payload = {"n": n, "text": "ünïcode ✓", "quote": 'say "hi"'}
+            event = audit.NewEvent(actor=f"a{n % 3}", role="agent", action="t", payload=payload)
+            audit.append(session, event)
+
+
+def rebuilt_root(database: Database) -> tuple[int, bytes]:
+    """The root from the events alone, as an outside verifier would build it."""
+    with database.engine.connect() as c:
+        rows = c.execute(select(EVENTS).order_by(EVENTS.c.seq)).all()
+    leaves = []
+    for row in rows:
+        fields = (
+            audit.format_time(row.at),
+            row.actor,
+            row.role,
+            row.action,
+            row.draft_id,
+            row.version,
+            row.content_sha256,
+            row.payload,
+        )
+        digest = hashlib.sha256(row.payload.encode()).hexdigest()
+        assert row.payload_sha256 == digest
+        leaves.append(merkle.leaf_hash(audit.leaf_bytes(row.seq, fields, digest)))
+    return len(leaves), merkle.root(len(leaves), tree_of(leaves))
+
+
+def test_the_stored_tree_is_the_tree_of_the_events(database: Database) -> None:
+    appended(database, 21)
+    size, expected = rebuilt_root(database)
+    with database.write_session() as session:
+        nodes = audit.tree_nodes(session)
+        assert merkle.root(size, nodes) == expected
+        for index in (0, 7, 20):
+            proof = merkle.inclusion_proof(index, size, nodes)
+            leaf = nodes(0, index)
+            assert merkle.verify_inclusion(leaf, index, size, proof, expected)
+    with database.engine.connect() as c:  # every perfect subtree, no more: 2n - popcount(n)
+        stored = c.execute(select(NODES.c.level, NODES.c.idx)).all()
+    assert len(stored) == 2 * size - bin(size).count("1")
+
+
+def test_the_migration_builds_the_same_tree_over_events_it_finds(
+    database: Database, database_url: str
+) -> None:
+    appended(database, 13)
+    with database.engine.connect() as c:
+        before = sorted(c.execute(select(NODES)).all())
+    database.dispose()
+    downgrade(database_url, "0010")  # as if the events had been written before the tree
+    upgrade(database_url)
+    with database.engine.connect() as c:
+        after = sorted(c.execute(select(NODES)).all())
+    assert after == before and len(after) == 2 * 13 - 3
+    assert rebuilt_root(database)[1] == merkle.root(13, tree_of_rows(after))
+
+
+def tree_of_rows(rows: list[object]) -> merkle.Nodes:
+    found = {(r.level, r.idx): bytes.fromhex(r.hash) for r in rows}  # type: ignore[attr-defined]
+    return lambda level, index: found[(level, index)]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 1000, 1023, 1024, 1025])
+def test_perfect_subtrees_cover_a_range_exactly_once(size: int) -> None:
+    parts = merkle.perfect_subtrees(0, size)
+    covered = [i for level, index in parts for i in range(index << level, (index + 1) << level)]
+    assert covered == list(range(size))
