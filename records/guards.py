@@ -1,4 +1,4 @@
-"""The database's own guards on the audit trail (created by the migrations 0001, 0010 and 0011),
+"""The database's own guards on the audit trail (migrations 0001, 0010, 0011, 0012),
 named here for whoever must step around them on purpose: the tests that play an attacker
 with the database file or a superuser's rights, and the test cleanup between tests."""
 
@@ -9,16 +9,19 @@ from contextlib import contextmanager
 
 from sqlalchemy.engine import Connection
 
-# table -> its triggers (migrations 0001, 0010 and 0011)
+# table -> its triggers (migrations 0001, 0010, 0011 and 0012)
 POSTGRES_TRIGGERS = {
     "audit_events": ("audit_events_append_only", "audit_events_no_truncate"),
     "audit_nodes": ("audit_nodes_append_only", "audit_nodes_no_truncate"),
+    "audit_checkpoints": ("audit_checkpoints_append_only", "audit_checkpoints_no_truncate"),
 }
 SQLITE_TRIGGERS = {
     "audit_events_no_update": ("audit_events", "BEFORE UPDATE"),
     "audit_events_no_delete": ("audit_events", "BEFORE DELETE"),
     "audit_nodes_no_update": ("audit_nodes", "BEFORE UPDATE"),
     "audit_nodes_no_delete": ("audit_nodes", "BEFORE DELETE"),
+    "audit_checkpoints_no_update": ("audit_checkpoints", "BEFORE UPDATE"),
+    "audit_checkpoints_no_delete": ("audit_checkpoints", "BEFORE DELETE"),
 }
 
 

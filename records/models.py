@@ -502,6 +502,19 @@ class AuditEvent(SQLModel, table=True):
     )
 
 
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed checkpoint of the audit tree (`records.checkpoints`); also written outside
+    the database. Append-only, like the events."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    tree_size: int = Field(sa_type=BigId)
+    root_hash: str = Field(max_length=64)
+    signed_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    note: str = Field(sa_type=Text, nullable=False, description="the signed note, verbatim")
+
+
 class AuditNode(SQLModel, table=True):
     """A perfect subtree of the Merkle tree over the audit events (`records.merkle`): level
     0 holds each event's leaf hash, and node (level, index) covers leaves [index * 2^level,

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "countersign-development-secret-change-me"  # noqa: S105 - refused in production
 DEV_ACTION_KEY = "countersign-development-action-key-change-me"  # refused in production
+# An Ed25519 seed everyone can read: refused in production (`countersign dev` makes its own).
+DEV_AUDIT_KEY = "Y291bnRlcnNpZ24tZGV2LWF1ZGl0LWtleS0wMDAwMDA="
 
 
 class Environment(StrEnum):
@@ -66,6 +68,17 @@ class Settings(BaseSettings):
     # verify while a rotation rolls out.
     action_key: str = DEV_ACTION_KEY
     action_previous_keys: list[str] = []
+
+    # The audit log's signed checkpoints (records.checkpoints): the log's name (also each
+    # checkpoint's origin line), its Ed25519 signing key (a 32-byte seed, base64), a folder
+    # outside the database where every checkpoint is also written, and how often one is
+    # signed while events arrive.
+    audit_log_name: str = Field(default="countersign.local/audit", pattern=r"^[^\s+]+$")
+    audit_signing_key: str = DEV_AUDIT_KEY
+    audit_checkpoint_dir: Path | None = Field(
+        default=None, description="a folder (outside the database) that keeps every checkpoint"
+    )
+    audit_checkpoint_minutes: float = Field(default=5.0, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -147,6 +160,11 @@ class Settings(BaseSettings):
                 )
             if not self.database_url:
                 raise ValueError("COUNTERSIGN_DATABASE_URL must be set in production")
+            if self.audit_signing_key == DEV_AUDIT_KEY:
+                raise ValueError(
+                    "COUNTERSIGN_AUDIT_SIGNING_KEY must be set in production (a 32-byte "
+                    "Ed25519 seed, base64; `countersign audit new-key` makes one)"
+                )
             if self.action_key == DEV_ACTION_KEY or len(self.action_key) < 32:
                 raise ValueError(
                     "COUNTERSIGN_ACTION_KEY must be set to a secret of 32+ characters in "

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Table
 
 from records.models import (
+    AuditCheckpoint,
     AuditEvent,
     AuditNode,
     ChannelAccount,
@@ -39,6 +40,7 @@ POSTS = _table(Post)
 PUBLICATIONS = _table(Publication)
 EVENTS = _table(AuditEvent)
 NODES = _table(AuditNode)
+CHECKPOINTS = _table(AuditCheckpoint)
 USERS = _table(User)
 USER_ROLES = _table(UserRole)
 OUTBOX = _table(OutboxMessage)

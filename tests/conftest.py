@@ -45,6 +45,7 @@ TABLES = (
     "stage_reviews",
     "outbox_messages",
     "rule_sets",
+    "audit_checkpoints",
     "audit_nodes",
     "audit_events",
     "publications",

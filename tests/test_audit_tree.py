@@ -97,7 +97,7 @@ def test_every_proof_verifies_in_every_size_and_a_wrong_one_does_not() -> None:
             if size > 1:
                 other = (index + 1) % size
                 assert not merkle.verify_inclusion(leaves[other], index, size, proof, top)
-                bent = [bytes(32)] + proof[1:]
+                bent = [bytes(32), *proof[1:]]
                 assert not merkle.verify_inclusion(leaves[index], index, size, bent, top)
         for old in range(1, size + 1):
             proof = merkle.consistency_proof(old, size, nodes)

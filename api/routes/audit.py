@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -10,9 +11,16 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel
 
-from api.deps import DatabaseDep, Principal, ReadSession, require_roles
+from api.deps import (
+    DatabaseDep,
+    Principal,
+    ReadSession,
+    SettingsDep,
+    WriteSession,
+    require_roles,
+)
 from api.schemas import Page
-from records import audit, cursor
+from records import audit, checkpoints, cursor
 from records.errors import Invalid
 from records.models import USERNAME_PATTERN, Role
 
@@ -39,6 +47,21 @@ class VerifyResult(BaseModel):
     ok: bool
     events_checked: int
     first_bad_seq: int | None
+    problem: str | None = None  # what is wrong, in words
+    checkpoint_size: int | None = None  # the largest signed checkpoint the log matched
+
+
+class CheckpointPublic(BaseModel):
+    tree_size: int
+    root_hash: str
+    signed_at: str
+    note: str  # the signed note, verbatim (C2SP tlog-checkpoint)
+
+
+class CheckpointList(BaseModel):
+    items: list[CheckpointPublic]
+    log: str  # the log's name: each checkpoint's origin and its signature's key name
+    verifier_key: str  # <name>+<key ID>+<base64(0x01 || Ed25519 public key)>
 
 
 def audit_filter(
@@ -79,10 +102,48 @@ def search(
 
 
 @router.get("/verify", response_model=VerifyResult)
-def verify(_caller: Auditor, session: ReadSession) -> VerifyResult:
-    result = audit.verify(session)
-    return VerifyResult(
-        ok=result.ok, events_checked=result.events_checked, first_bad_seq=result.first_bad_seq
+def verify(_caller: Auditor, session: ReadSession, settings: SettingsDep) -> VerifyResult:
+    """The log checked within itself and against every signed checkpoint, in the database
+    and in the folder outside it."""
+    signer = checkpoints.signer_of(settings)
+    held = checkpoints.held(session.connection(), signer, checkpoints.sinks_of(settings))
+    if held.problem is not None:
+        return VerifyResult(ok=False, events_checked=0, first_bad_seq=None, problem=held.problem)
+    result = audit.verify(session, checkpoints=held.signed)
+    return VerifyResult(**dataclasses.asdict(result))
+
+
+@router.get("/checkpoints", response_model=CheckpointList)
+def list_checkpoints(
+    _caller: AuditReader, session: ReadSession, settings: SettingsDep
+) -> CheckpointList:
+    """Every signed checkpoint, oldest first, with the key that verifies them."""
+    signer = checkpoints.signer_of(settings)
+    items = []
+    for note in checkpoints.stored(session.connection()):
+        found = checkpoints.open_note(note, name=signer.name, public_key=signer.public_key)
+        items.append(
+            CheckpointPublic(
+                tree_size=found.size, root_hash=found.root.hex(), signed_at=found.at, note=note
+            )
+        )
+    return CheckpointList(items=items, log=signer.name, verifier_key=signer.verifier_key)
+
+
+@router.post("/checkpoints", response_model=CheckpointPublic, status_code=201)
+def sign_checkpoint(
+    _caller: Annotated[Principal, Depends(require_roles(Role.auditor, Role.admin))],
+    session: WriteSession,
+    settings: SettingsDep,
+) -> CheckpointPublic:
+    """Sign the tree as it stands now (the schedule also does, every few minutes)."""
+    signer = checkpoints.signer_of(settings)
+    found = checkpoints.issue(
+        session.connection(), signer, sinks=checkpoints.sinks_of(settings), force=True
+    )
+    assert found is not None
+    return CheckpointPublic(
+        tree_size=found.size, root_hash=found.root.hex(), signed_at=found.at, note=found.note
     )
 
 
