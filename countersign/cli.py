@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from records import audit, users
+from records import audit, checkpoints, users
 from records.db import Database
 from records.errors import CountersignError
 from records.migrations import upgrade
@@ -163,15 +163,43 @@ def users_disable(username: str) -> None:
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the hash chain; exit 1 naming the first bad event if it does not hold."""
+    """Check the log within itself and against every signed checkpoint (in the database
+    and in the checkpoint folder); exit 1 naming what is wrong."""
+    settings = _settings()
+    signer = checkpoints.signer_of(settings)
     with _database().read_session() as session:
-        result = audit.verify(session)
+        held = checkpoints.held(session.connection(), signer, checkpoints.sinks_of(settings))
+        if held.problem is not None:
+            raise CountersignError(held.problem)
+        result = audit.verify(session, checkpoints=held.signed)
     if not result.ok:
         raise CountersignError(
-            f"the audit chain is broken at seq {result.first_bad_seq} "
+            f"the audit log is broken at seq {result.first_bad_seq}: {result.problem} "
             f"({result.events_checked} events checked)"
         )
-    console.print(f"ok: {result.events_checked} events, chain intact")
+    signed = f", as signed at {result.checkpoint_size} events" if result.checkpoint_size else ""
+    console.print(f"ok: {result.events_checked} events, chain intact{signed}")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the log as it stands now (the worker also does, on a schedule)."""
+    settings = _settings()
+    with _database().write() as connection:
+        found = checkpoints.issue(
+            connection,
+            checkpoints.signer_of(settings),
+            sinks=checkpoints.sinks_of(settings),
+            force=True,
+        )
+    assert found is not None
+    console.print(found.note, end="")
+
+
+@audit_app.command("new-key")
+def audit_new_key() -> None:
+    """Print a new audit signing key (COUNTERSIGN_AUDIT_SIGNING_KEY): keep it secret."""
+    console.print(checkpoints.new_key())
 
 
 @audit_app.command("export")

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from countersign.seed import DEMO_PASSWORD, DEMO_USERS, seed_posts, seed_users
+from records import checkpoints
 from records.db import Database
 from records.migrations import upgrade
 from records.settings import Settings
@@ -34,6 +35,15 @@ console = Console()
 class Child:
     name: str
     process: subprocess.Popen[bytes]
+
+
+def _audit_key(data_dir: Path) -> str:
+    """The dev instance's audit signing key, made on first start (readable by its owner only)."""
+    path = data_dir / "audit-signing.key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(checkpoints.new_key())
+    return path.read_text().strip()
 
 
 def run_dev(settings: Settings) -> int:
@@ -55,6 +65,10 @@ def run_dev(settings: Settings) -> int:
         # The API seals every action with this key and the worker checks it: a fresh one
         # for each run, shared by the two children alone (lifecycle.seals).
         "COUNTERSIGN_ACTION_KEY": secrets.token_urlsafe(32),
+        # The audit log's signing key stays with the data: checkpoints signed in one run
+        # still verify in the next. Each checkpoint is also written outside the database.
+        "COUNTERSIGN_AUDIT_SIGNING_KEY": _audit_key(data_dir),
+        "COUNTERSIGN_AUDIT_CHECKPOINT_DIR": str(data_dir / "checkpoints"),
         "COUNTERSIGN_DATA_DIR": str(data_dir),
         "COUNTERSIGN_DATABASE_URL": url,
         # `dev` runs its own server: TEMPORAL_ADDRESS from the environment is not read.

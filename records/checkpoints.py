@@ -22,6 +22,7 @@ import base64
 import binascii
 import hashlib
 import itertools
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -241,3 +242,8 @@ def held(connection: Connection, signer: Signer, sinks: Iterable[Path] = ()) -> 
                 f"one of {after.size}: it does not extend its predecessor",
             )
     return Held(signed)
+
+
+def new_key() -> str:
+    """A fresh signing key: a random 32-byte Ed25519 seed, base64."""
+    return base64.b64encode(os.urandom(32)).decode()

@@ -5,20 +5,25 @@ the database keeps them)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
+import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import Connection
+from temporalio.testing import WorkflowEnvironment
 
 from records import audit, checkpoints, merkle
 from records.db import Database
-from records.settings import DEV_AUDIT_KEY
+from records.settings import DEV_AUDIT_KEY, Settings
 from records.tables import CHECKPOINTS, EVENTS, NODES
-from tests.helpers import around_the_trigger
+from tests.helpers import around_the_trigger, eventually
+from workflows.worker import ACTIVITY_THREADS, build_worker, start_checkpoints
 
 SIGNER = checkpoints.Signer("countersign.test/audit", DEV_AUDIT_KEY)
 OTHER = checkpoints.Signer("countersign.test/audit", base64.b64encode(bytes(range(32))).decode())
@@ -188,3 +193,41 @@ def test_a_note_is_refused_unless_its_signature_and_shape_hold() -> None:
         with pytest.raises(checkpoints.CheckpointError):
             checkpoints.open_note(bad, name=SIGNER.name, public_key=SIGNER.public_key)
     assert SIGNER.verifier_key.startswith("countersign.test/audit+")
+
+
+def signed_sizes(database: Database) -> list[int]:
+    with database.engine.connect() as c:
+        return list(c.execute(select(CHECKPOINTS.c.tree_size).order_by(CHECKPOINTS.c.id)).scalars())
+
+
+@pytest.mark.temporal
+async def test_the_schedule_signs_while_events_arrive_and_only_then(
+    temporal_env: WorkflowEnvironment, database: Database, settings: Settings, sink: Path
+) -> None:
+    """A durable Temporal timer (not a cron job) signs the log every interval, but only
+    when it grew; each checkpoint lands in the database and in the folder outside it."""
+    queue = f"checkpoints-{uuid.uuid4().hex[:8]}"
+    settings = settings.model_copy(
+        update={
+            "audit_checkpoint_minutes": 0.005,  # 0.3 s
+            "audit_checkpoint_dir": sink,
+            "task_queue": queue,
+            "workflow_id_prefix": f"{queue}-",
+        }
+    )
+    append(database, 3)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        worker = build_worker(temporal_env.client, queue, database, executor, settings=settings)
+        async with worker:
+            await start_checkpoints(temporal_env.client, settings)
+            await start_checkpoints(temporal_env.client, settings)  # a second worker's: no-op
+            try:
+                assert await eventually(lambda: signed_sizes(database) == [3])
+                append(database, 2)
+                assert await eventually(lambda: signed_sizes(database) == [3, 5])
+                await asyncio.sleep(1.5)  # rounds with nothing new sign nothing
+                assert signed_sizes(database) == [3, 5]
+                assert len(list(sink.glob("checkpoint-*.txt"))) == 2
+            finally:
+                handle = temporal_env.client.get_workflow_handle(f"{queue}-audit-checkpoints")
+                await handle.terminate("test over")

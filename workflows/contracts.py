@@ -26,6 +26,11 @@ def delivery_workflow_id(delivery_id: int, prefix: str = "") -> str:
     return f"{prefix}notify-{delivery_id}"
 
 
+def checkpoints_workflow_id(prefix: str = "") -> str:
+    """`audit-checkpoints`: the one workflow that signs the audit log on a schedule."""
+    return f"{prefix}audit-checkpoints"
+
+
 def poller_id(account_id: int, prefix: str = "") -> str:
     """`poll-<id>`: one `MastodonPoller` per channel account."""
     return f"{prefix}poll-{account_id}"
@@ -72,6 +77,7 @@ class ActivityName(StrEnum):
     publish_reply = "publish_reply"
     deliver_notification = "deliver_notification"
     poll_mentions = "poll_mentions"
+    sign_checkpoint = "sign_checkpoint"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,3 +300,21 @@ class PollJob:
 class Polled:
     since_id: str | None  # the newest mention now stored
     stored: int  # new posts
+
+
+# --- the audit log's signed checkpoints ----------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointStart:
+    every_seconds: float  # how often the tree is signed while events arrive
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointJob:
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Signed:
+    tree_size: int | None  # the size signed now; None: nothing new since the last one

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
@@ -24,23 +25,32 @@ from connectors.base import Publisher
 from connectors.outbox import OutboxPublisher
 from policies.engine import RuleSet
 from policies.sla import ServiceLevels
+from records import checkpoints
 from records.db import Database
 from records.notifications import outbound_channels
 from records.settings import Settings
 from workflows.alarms import AlarmActivities
 from workflows.approval import ResponseApproval
+from workflows.checkpointing import AuditCheckpoints
 from workflows.connection import Access, connect
+from workflows.contracts import CheckpointStart, checkpoints_workflow_id
 from workflows.interceptors import SealCheck
 from workflows.mentions import PollActivities
 from workflows.notify import NotificationDelivery
 from workflows.outbound import NotifyActivities
 from workflows.polling import MastodonPoller
 from workflows.publishing import PublishActivities
+from workflows.signing import CheckpointActivities
 from workflows.transitions import TransitionActivities
 
 log = logging.getLogger("countersign.worker")
 
-WORKFLOWS: Sequence[type] = (ResponseApproval, NotificationDelivery, MastodonPoller)
+WORKFLOWS: Sequence[type] = (
+    ResponseApproval,
+    NotificationDelivery,
+    MastodonPoller,
+    AuditCheckpoints,
+)
 ACTIVITY_THREADS = 16
 # Enough workflow-task pollers that a task on this worker's sticky queue always finds one
 # waiting: with the SDK's 5, a burst of updates left speculative tasks unclaimed until the
@@ -79,6 +89,9 @@ def activities(
         publishing.publish_reply,
         notify.deliver_notification,
         PollActivities(database).poll_mentions,
+        CheckpointActivities(
+            database, checkpoints.signer_of(settings), checkpoints.sinks_of(settings)
+        ).sign_checkpoint,
     ]
 
 
@@ -138,5 +151,18 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
             "worker serving task queue %r at %s", settings.task_queue, settings.temporal_address
         )
         async with worker:
+            await start_checkpoints(client, settings)
             await stop.wait()
     database.dispose()
+
+
+async def start_checkpoints(client: Client, settings: Settings) -> None:
+    """The audit log's signing schedule (`AuditCheckpoints`): started once, whichever worker
+    comes up first; a running one is left as it is."""
+    await client.start_workflow(
+        AuditCheckpoints.run,
+        CheckpointStart(every_seconds=settings.audit_checkpoint_minutes * 60),
+        id=checkpoints_workflow_id(settings.workflow_id_prefix),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
