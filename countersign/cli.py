@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
+from countersign import offline_verifier
 from records import audit, checkpoints, users
 from records.db import Database
 from records.errors import CountersignError
@@ -162,9 +164,23 @@ def users_disable(username: str) -> None:
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    export: Annotated[
+        Path | None, typer.Option(help="check this JSONL export offline instead of the database")
+    ] = None,
+    key: Annotated[str, typer.Option(help="with --export: the log's verifier key")] = "",
+    checkpoints_: Annotated[
+        list[Path] | None,
+        typer.Option("--checkpoints", help="with --export: checkpoint notes or folders"),
+    ] = None,
+) -> None:
     """Check the log within itself and against every signed checkpoint (in the database
-    and in the checkpoint folder); exit 1 naming what is wrong."""
+    and in the checkpoint folder); exit 1 naming what is wrong. With --export, check an
+    export offline, as `countersign/offline_verifier.py` does for anyone."""
+    if export is not None:
+        argv = ["--export", str(export), "--key", key]
+        argv += ["--checkpoints", *map(str, checkpoints_ or [])] if checkpoints_ else []
+        raise typer.Exit(offline_verifier.main(argv))
     settings = _settings()
     signer = checkpoints.signer_of(settings)
     with _database().read_session() as session:

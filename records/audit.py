@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import rfc8785
 from sqlalchemy import bindparam, text, tuple_
 from sqlalchemy import select as select_core
 from sqlalchemy.engine import Connection
@@ -33,9 +32,46 @@ GENESIS_HASH = "0" * 64
 _ADVISORY_LOCK_ID = 0x436F756E74  # "Count": any constant shared by every writer
 
 
+SAFE_INTEGER = 2**53 - 1  # the largest integer RFC 8785 (I-JSON) writes exactly
+
+
 def canonical_json(value: Any) -> str:
-    """RFC 8785 canonical JSON (docs/audit-format.md), by the reference implementation."""
-    return str(rfc8785.dumps(value).decode())
+    """RFC 8785 canonical JSON of a payload (docs/audit-format.md): objects with their
+    members sorted by the names' UTF-16 code units, no white space, strings as JSON writes
+    them with only the required escapes. Payloads hold no fractional numbers, and integers
+    only within I-JSON's exact range: anything else is refused, never rounded.
+    (`tests/test_audit_chain.py` holds this to the `rfc8785` reference for any value.)"""
+    return "".join(_canonical(value))
+
+
+def _canonical(value: Any) -> Iterator[str]:
+    if value is None or value is True or value is False:
+        yield {None: "null", True: "true", False: "false"}[value]
+    elif isinstance(value, str):
+        value.encode()  # a lone surrogate is not Unicode text: refused here
+        yield _quote(value)
+    elif isinstance(value, int):
+        if abs(value) > SAFE_INTEGER:
+            raise ValueError(f"{value} is outside the integers RFC 8785 writes exactly")
+        yield str(int(value))
+    elif isinstance(value, dict):
+        names = sorted(value, key=lambda name: str(name).encode("utf-16-be"))
+        yield "{"
+        for n, name in enumerate(names):
+            if not isinstance(name, str):
+                raise ValueError(f"a payload's member names are strings, not {name!r}")
+            yield f"{',' if n else ''}{_quote(name)}:"
+            yield from _canonical(value[name])
+        yield "}"
+    elif isinstance(value, list | tuple):
+        yield "["
+        for n, item in enumerate(value):
+            if n:
+                yield ","
+            yield from _canonical(item)
+        yield "]"
+    else:
+        raise ValueError(f"an audit payload holds no {type(value).__name__} ({value!r})")
 
 
 def format_time(at: datetime) -> str:
@@ -453,12 +489,13 @@ def as_record(event: AuditEvent) -> dict[str, Any]:
         "version": event.version,
         "content_sha256": event.content_sha256,
         "payload": json.loads(event.payload),
+        "payload_sha256": event.payload_sha256,
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }
 
 
-EXPORT_COLUMNS = ("seq", *HASHED_FIELDS, "prev_hash", "hash")
+EXPORT_COLUMNS = ("seq", *HASHED_FIELDS, "payload_sha256", "prev_hash", "hash")
 
 
 def export_lines(session: Session, where: AuditFilter, fmt: str) -> Iterator[str]:
@@ -474,7 +511,7 @@ def export_lines(session: Session, where: AuditFilter, fmt: str) -> Iterator[str
     for event in stream(session, where):
         record = as_record(event)
         if fmt == "csv":
-            record["payload"] = json.dumps(record["payload"], sort_keys=True)
+            record["payload"] = canonical_json(record["payload"])
             yield csv_line(record[c] for c in EXPORT_COLUMNS)
         else:
             yield json.dumps(record, sort_keys=True) + "\n"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, text
@@ -162,3 +163,24 @@ def test_a_payload_number_outside_i_json_is_refused_not_rounded(database: Databa
     big = audit.NewEvent(actor="a", role="admin", action="t", payload={"n": 2**53 + 1})
     with pytest.raises(ValueError), database.write_session() as session:
         audit.append(session, big)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | SAFE_INT | st.text(ANY),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(ANY, max_size=6), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=JSON_VALUES)
+def test_payloads_are_canonical_as_the_rfc_8785_reference_writes_them(value: object) -> None:
+    assert audit.canonical_json(value).encode() == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", [1.5, {"n": 2**53}, {1: "a"}, "\ud800", {"x": object()}])
+def test_what_rfc_8785_cannot_write_exactly_is_refused(value: object) -> None:
+    with pytest.raises(ValueError):
+        audit.canonical_json(value)

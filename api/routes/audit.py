@@ -39,6 +39,7 @@ class AuditEventPublic(BaseModel):
     version: int | None
     content_sha256: str | None
     payload: dict[str, Any]
+    payload_sha256: str | None
     prev_hash: str
     hash: str
 
