@@ -75,7 +75,7 @@ def canonical(value: Any) -> str:
 def parse_key(text: str) -> tuple[str, bytes]:
     """`<name>+<key ID hex>+<base64(0x01 || public key)>` -> (name, public key)."""
     try:
-        name, key_hex, encoded = text.strip().split("+")
+        name, key_hex, encoded = text.strip().split("+", 2)  # base64 may hold "+"
         raw = base64.b64decode(encoded, validate=True)
     except (ValueError, binascii.Error) as exc:
         raise Broken("the key is not <name>+<id>+<base64 key>") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import sys
 
@@ -10,9 +11,10 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from countersign.cli import main
-from records import audit, users
+from records import audit, checkpoints, users
 from records.db import Database
 from records.models import AuditEvent
+from records.settings import load_settings
 from tests.helpers import around_the_trigger
 
 
@@ -132,3 +134,32 @@ def test_audit_verify_and_export(cli, database: Database, tmp_path) -> None:  # 
         conn.execute(text("UPDATE audit_events SET role = 'auditor' WHERE seq = 1"))
     code, _, err = cli("audit", "verify")
     assert code == 1 and "broken at seq 1" in err
+
+
+def test_audit_checkpoint_then_verify_an_export_offline(  # type: ignore[no-untyped-def]
+    cli, monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """`audit checkpoint` signs into the folder outside the database; `audit verify
+    --export` checks an export against it with the standalone verifier; `audit new-key`
+    prints a fresh signing key."""
+    sink = tmp_path / "checkpoints"
+    monkeypatch.setenv("COUNTERSIGN_AUDIT_CHECKPOINT_DIR", str(sink))
+    assert cli("users", "add", "bob", "-r", "agent", "--password", "long enough pw")[0] == 0
+    code, out, _ = cli("audit", "checkpoint")
+    assert code == 0 and out.splitlines()[1] == "1"
+    code, out, _ = cli("audit", "verify")
+    assert code == 0 and "as signed at 1 events" in out
+    target = tmp_path / "audit.jsonl"
+    assert cli("audit", "export", "--output", str(target))[0] == 0
+    key = checkpoints.signer_of(load_settings()).verifier_key
+    code, out, _ = cli(
+        "audit", "verify", "--export", str(target), "--key", key, "--checkpoints", str(sink)
+    )
+    assert code == 0 and out.startswith("ok: 1 events")
+    target.write_text(target.read_text().replace("bob", "eve"))
+    code, out, _ = cli(
+        "audit", "verify", "--export", str(target), "--key", key, "--checkpoints", str(sink)
+    )
+    assert code == 1 and "NOT OK" in out
+    code, out, _ = cli("audit", "new-key")
+    assert code == 0 and len(base64.b64decode(out.strip())) == 32
