@@ -160,15 +160,15 @@ class Settings(BaseSettings):
                 )
             if not self.database_url:
                 raise ValueError("COUNTERSIGN_DATABASE_URL must be set in production")
-            if self.audit_signing_key == DEV_AUDIT_KEY:
-                raise ValueError(
-                    "COUNTERSIGN_AUDIT_SIGNING_KEY must be set in production (a 32-byte "
-                    "Ed25519 seed, base64; `countersign audit new-key` makes one)"
-                )
             if self.action_key == DEV_ACTION_KEY or len(self.action_key) < 32:
                 raise ValueError(
                     "COUNTERSIGN_ACTION_KEY must be set to a secret of 32+ characters in "
                     "production (the same for the API and the worker)"
+                )
+            if self.audit_signing_key == DEV_AUDIT_KEY:
+                raise ValueError(
+                    "COUNTERSIGN_AUDIT_SIGNING_KEY must be set in production (a 32-byte "
+                    "Ed25519 seed, base64; `countersign audit new-key` makes one)"
                 )
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from records import audit, checkpoints, merkle
 from records.db import Database
 from records.models import Role
 from tests.helpers import around_the_trigger
@@ -69,3 +71,50 @@ def test_search_verify_and_export(
     found = app_client.get("/api/v1/audit/verify", headers=auditor).json()
     assert (found["ok"], found["events_checked"], found["first_bad_seq"]) == (False, 9, 9)
     assert "event 9" in found["problem"]
+
+
+def test_checkpoints_and_proofs_over_http_verify_with_the_rfc_algorithms(
+    app_client: TestClient,
+    make_user: Callable[..., str],
+    login: Callable[..., Headers],
+) -> None:
+    """An auditor signs checkpoints, lists them with the verifier key, and gets inclusion
+    and consistency proofs that RFC 9162's verification accepts against the signed roots."""
+    for n in range(5):
+        make_user(f"user{n:02}", Role.agent)
+    make_user("auditor", Role.auditor)
+    auditor, agent = login("auditor"), login("user00")
+    first = app_client.post("/api/v1/audit/checkpoints", headers=auditor)
+    assert first.status_code == 201 and first.json()["tree_size"] == 6
+    assert app_client.post("/api/v1/audit/checkpoints", headers=agent).status_code == 403
+    for n in range(5, 12):
+        make_user(f"user{n:02}", Role.agent)
+    second = app_client.post("/api/v1/audit/checkpoints", headers=auditor).json()
+    listed = app_client.get("/api/v1/audit/checkpoints", headers=auditor).json()
+    assert [c["tree_size"] for c in listed["items"]] == [6, 13]
+    name, key = listed["log"], listed["verifier_key"]
+    public = base64.b64decode(key.split("+", 2)[2])[1:]
+    roots = {
+        c["tree_size"]: checkpoints.open_note(c["note"], name=name, public_key=public).root
+        for c in listed["items"]
+    }
+    consistency = app_client.get(
+        "/api/v1/audit/proofs/consistency?old_size=6&tree_size=13", headers=auditor
+    ).json()
+    proof = [base64.b64decode(h) for h in consistency["hashes"]]
+    assert merkle.verify_consistency(6, 13, roots[6], roots[13], proof)
+    event = app_client.get("/api/v1/audit?limit=500", headers=auditor).json()["items"][8]
+    fields = tuple(
+        event[k] for k in ("at", "actor", "role", "action", "draft_id", "version", "content_sha256")
+    )
+    leaf = merkle.leaf_hash(
+        audit.leaf_bytes(event["seq"], (*fields, None), event["payload_sha256"])
+    )
+    inclusion = app_client.get(
+        f"/api/v1/audit/proofs/inclusion?seq={event['seq']}&tree_size=13", headers=auditor
+    ).json()
+    path = [base64.b64decode(h) for h in inclusion["hashes"]]
+    assert merkle.verify_inclusion(leaf, event["seq"] - 1, 13, path, roots[13])
+    assert second["note"] == listed["items"][1]["note"]
+    too_far = app_client.get("/api/v1/audit/proofs/inclusion?seq=2&tree_size=99", headers=auditor)
+    assert too_far.status_code == 422

@@ -41,8 +41,17 @@ def test_environment_variables_use_the_countersign_prefix(
         ({"jwt_secret": "x" * 40}, "DATABASE_URL"),
         ({"database_url": "postgresql://db/cs", "jwt_secret": "x" * 40}, "ACTION_KEY"),
         (
-            {"database_url": "postgresql://db/cs", "jwt_secret": "x" * 40, "action_key": "k"},
+            {
+                "database_url": "postgresql://db/cs",
+                "jwt_secret": "x" * 40,
+                "audit_signing_key": "QUFB" * 11,
+                "action_key": "k",
+            },
             "ACTION_KEY",
+        ),
+        (
+            {"database_url": "postgresql://db/cs", "jwt_secret": "x" * 40, "action_key": "a" * 40},
+            "AUDIT_SIGNING_KEY",
         ),
     ],
 )
@@ -54,6 +63,7 @@ def test_production_refuses_default_secrets(overrides: dict[str, str], message: 
         database_url="postgresql://db/cs",
         jwt_secret="s" * 40,
         action_key="a" * 40,
+        audit_signing_key="QUFB" * 11,
     )
 
 

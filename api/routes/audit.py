@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Iterator
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel
+from sqlalchemy import text
 
 from api.deps import (
     DatabaseDep,
@@ -20,7 +22,7 @@ from api.deps import (
     require_roles,
 )
 from api.schemas import Page
-from records import audit, checkpoints, cursor
+from records import audit, checkpoints, cursor, merkle
 from records.errors import Invalid
 from records.models import USERNAME_PATTERN, Role
 
@@ -129,6 +131,66 @@ def list_checkpoints(
             )
         )
     return CheckpointList(items=items, log=signer.name, verifier_key=signer.verifier_key)
+
+
+class Proof(BaseModel):
+    kind: Literal["inclusion", "consistency"]
+    tree_size: int
+    leaf_index: int | None = None  # inclusion: the event's seq - 1
+    old_size: int | None = None  # consistency: the smaller tree
+    hashes: list[str]  # base64, in RFC 6962's order
+
+
+def _tree_size(session: ReadSession) -> int:
+    return int(
+        session.connection()
+        .execute(text("SELECT COALESCE(MAX(seq), 0) FROM audit_events"))
+        .scalar_one()
+    )
+
+
+@router.get("/proofs/inclusion", response_model=Proof)
+def inclusion_proof(
+    _caller: AuditReader,
+    session: ReadSession,
+    seq: Annotated[int, Query(ge=1, le=cursor.MAX_ID)],
+    tree_size: Annotated[int, Query(ge=1, le=cursor.MAX_ID)],
+) -> Proof:
+    """That event `seq` is in the tree of `tree_size` events (RFC 6962 PATH), to check
+    against a checkpoint of that size."""
+    if seq > tree_size or tree_size > _tree_size(session):
+        raise Invalid(f"no event {seq} in a tree of {tree_size} this log has", field="seq")
+    nodes = audit.tree_nodes(session.connection())
+    found = merkle.inclusion_proof(seq - 1, tree_size, nodes)
+    return Proof(
+        kind="inclusion",
+        tree_size=tree_size,
+        leaf_index=seq - 1,
+        hashes=[base64.b64encode(h).decode() for h in found],
+    )
+
+
+@router.get("/proofs/consistency", response_model=Proof)
+def consistency_proof(
+    _caller: AuditReader,
+    session: ReadSession,
+    old_size: Annotated[int, Query(ge=1, le=cursor.MAX_ID)],
+    tree_size: Annotated[int, Query(ge=1, le=cursor.MAX_ID)],
+) -> Proof:
+    """That the tree of `tree_size` events extends the tree of `old_size` (RFC 6962
+    PROOF): what shows one checkpoint extends an earlier one."""
+    if old_size > tree_size or tree_size > _tree_size(session):
+        raise Invalid(
+            f"no consistency from {old_size} to {tree_size} in this log", field="old_size"
+        )
+    nodes = audit.tree_nodes(session.connection())
+    found = merkle.consistency_proof(old_size, tree_size, nodes)
+    return Proof(
+        kind="consistency",
+        tree_size=tree_size,
+        old_size=old_size,
+        hashes=[base64.b64encode(h).decode() for h in found],
+    )
 
 
 @router.post("/checkpoints", response_model=CheckpointPublic, status_code=201)
