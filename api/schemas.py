@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from fastapi import Path
-from pydantic import BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel
 
 from records.cursor import MAX_ID
 
@@ -13,6 +14,17 @@ T = TypeVar("T")
 
 # Ids are 64-bit on every database; anything larger names nothing (and must not reach SQL).
 ResourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59-01:00 is past the last UTC datetime
+        raise ValueError("the time is out of range once in UTC") from exc
+
+
+# A time with its zone, as UTC: what filters compare with stored (UTC) times.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 
 class Page(BaseModel, Generic[T]):

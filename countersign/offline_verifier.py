@@ -7,6 +7,7 @@ Countersign, so an auditor can copy it anywhere. It follows docs/audit-format.md
     python offline_verifier.py --export audit.jsonl --key '<name>+<id>+<base64 key>' \
         --checkpoints checkpoints/            # a folder of notes, note files, or the JSON
                                               # of GET /api/v1/audit/checkpoints
+    python offline_verifier.py --evidence reply-42.zip --key '<name>+<id>+<base64 key>'
 
 It checks, in order, and names the first thing that does not hold:
 - every checkpoint is a C2SP tlog-checkpoint of this log, signed by this Ed25519 key, and
@@ -27,6 +28,7 @@ import hashlib
 import itertools
 import json
 import sys
+import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,14 +234,118 @@ def verify(lines: Iterable[str], signed: list[Checkpoint]) -> tuple[int, int | N
     return tree.size, matched
 
 
+# --- one reply's evidence package ------------------------------------------------------------
+
+
+def open_note(note: str, name: str, public: bytes) -> str:
+    """The text of a signed note by this key (any text, not only a checkpoint's)."""
+    text, sep, signatures = note.partition("\n\n")
+    for line in signatures.splitlines() if sep else []:
+        parts = line.split(" ")
+        if len(parts) == 3 and parts[0] == DASH and parts[1] == name:
+            raw = base64.b64decode(parts[2])
+            if raw[:4] == key_id(name, public):
+                try:
+                    Ed25519PublicKey.from_public_bytes(public).verify(
+                        raw[4:], (text + "\n").encode()
+                    )
+                except InvalidSignature as exc:
+                    raise Broken("the manifest's signature does not verify") from exc
+                return text + "\n"
+    raise Broken(f"the manifest is not signed by {name}")
+
+
+def verify_evidence(path: Path, name: str, public: bytes) -> str:
+    """What the package proves, in a line; Broken if any byte of it does not hold."""
+    with zipfile.ZipFile(path) as archive:
+        files = {info.filename: archive.read(info) for info in archive.infolist()}
+    manifest_bytes = files.pop("manifest.json", None)
+    signature = files.pop("manifest.sig", None)
+    if manifest_bytes is None or signature is None:
+        raise Broken("the package has no signed manifest")
+    manifest = json.loads(manifest_bytes)
+    signed = open_note(signature.decode(), name, public).splitlines()
+    digest = hashlib.sha256(manifest_bytes).hexdigest()
+    if signed[1:] != [f"evidence draft {manifest['draft_id']}", digest]:
+        raise Broken("the signed manifest is not this manifest")
+    if set(files) != set(manifest["files"]):
+        raise Broken("the package's files are not the manifest's")
+    for file, data in files.items():
+        if hashlib.sha256(data).hexdigest() != manifest["files"][file]:
+            raise Broken(f"{file} is not the file the manifest signed")
+    checkpoint = open_checkpoint(files["checkpoint.txt"].decode(), name, public)
+    proofs = json.loads(files["proofs.json"])
+    if proofs["tree_size"] != checkpoint.size:
+        raise Broken("the proofs are not against the package's checkpoint")
+    events = [json.loads(line) for line in files["events.jsonl"].decode().splitlines()]
+    for event in events:
+        if canonical_digest(event["payload"]) != event["payload_sha256"]:
+            raise Broken(f"event {event['seq']}'s payload is not what the log committed to")
+        path_ = [base64.b64decode(h) for h in proofs["inclusion"][str(event["seq"])]]
+        if not included(leaf(event), event["seq"] - 1, checkpoint.size, path_, checkpoint.root):
+            raise Broken(f"event {event['seq']} is not in the signed log")
+    hashes = {e["version"]: e["content_sha256"] for e in events if e["action"] in CREATING}
+    for version, digest in hashes.items():
+        text = files.get(f"versions/v{version}.txt")
+        if text is None or hashlib.sha256(text).hexdigest() != digest:
+            raise Broken(f"version {version}'s text is not the text the log recorded")
+    approvals = {
+        (e["actor"], e["version"], e["content_sha256"])
+        for e in events
+        if e["action"] == "draft.approve"
+    }
+    for decision in json.loads(files["decisions.json"]):
+        if (
+            decision["decision"] == "approve"
+            and (decision["reviewer"], decision["version"], decision["content_sha256"])
+            not in approvals
+        ):
+            raise Broken(f"{decision['reviewer']}'s approval is not in the signed log")
+    return (
+        f"ok: draft {manifest['draft_id']}, {len(events)} events in the log signed at "
+        f"{checkpoint.size} events by {name}, {len(hashes)} version(s) and every file intact"
+    )
+
+
+CREATING = ("draft.created", "draft.edited")
+
+
+def canonical_digest(payload: Any) -> str:
+    return hashlib.sha256(canonical(payload).encode()).hexdigest()
+
+
+def included(leaf_hash: bytes, index: int, size: int, path: list[bytes], root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2."""
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf_hash
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node(p, r)
+            while fn and not fn & 1:
+                fn, sn = fn >> 1, sn >> 1
+        else:
+            r = node(r, p)
+        fn, sn = fn >> 1, sn >> 1
+    return sn == 0 and r == root
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--export", required=True, type=Path, help="the JSONL export")
+    parser.add_argument("--export", type=Path, help="the JSONL export")
+    parser.add_argument("--evidence", type=Path, help="one reply's evidence package (ZIP)")
     parser.add_argument("--key", required=True, help="the log's verifier key")
     parser.add_argument("--checkpoints", nargs="+", type=Path, default=[], help="notes")
     args = parser.parse_args(argv)
+    if (args.export is None) == (args.evidence is None):
+        parser.error("give --export or --evidence")
     try:
         name, public = parse_key(args.key)
+        if args.evidence is not None:
+            print(verify_evidence(args.evidence, name, public))
+            return 0
         signed = checkpoints(read_notes(args.checkpoints), name, public)
         if not signed:
             raise Broken("no checkpoint to hold the export to")

@@ -477,8 +477,9 @@ def stream(session: Session, where: AuditFilter, *, batch_size: int = 2000) -> I
         session.expunge_all()
 
 
-def as_record(event: AuditEvent) -> dict[str, Any]:
-    """The auditor's view of an event (the payload parsed from its canonical JSON)."""
+def as_record(event: Any) -> dict[str, Any]:
+    """The auditor's view of an event (an `AuditEvent`, or a row of its table), the payload
+    parsed from its canonical JSON."""
     return {
         "seq": event.seq,
         "at": format_time(event.at),

@@ -89,9 +89,13 @@ class Signer:
     def sign(self, size: int, root: bytes, at: datetime) -> Checkpoint:
         when = audit.format_time(at)
         text = f"{self.name}\n{size}\n{base64.b64encode(root).decode()}\ntime {when}\n"
+        return Checkpoint(size, root, when, self.sign_text(text))
+
+    def sign_text(self, text: str) -> str:
+        """`text` (lines, each ending in a newline) as a signed note by this key."""
         signature = self._key.sign(text.encode())
         line = base64.b64encode(key_id(self.name, self.public_key) + signature).decode()
-        return Checkpoint(size, root, when, f"{text}\n{DASH} {self.name} {line}\n")
+        return f"{text}\n{DASH} {self.name} {line}\n"
 
 
 def open_note(note: str, *, name: str, public_key: bytes) -> Checkpoint:

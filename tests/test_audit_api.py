@@ -118,3 +118,16 @@ def test_checkpoints_and_proofs_over_http_verify_with_the_rfc_algorithms(
     assert second["note"] == listed["items"][1]["note"]
     too_far = app_client.get("/api/v1/audit/proofs/inclusion?seq=2&tree_size=99", headers=auditor)
     assert too_far.status_code == 422
+
+
+def test_a_time_past_the_last_utc_datetime_is_a_clear_422(
+    app_client: TestClient, make_user: Callable[..., str], login: Callable[..., Headers]
+) -> None:
+    """Found by the schema fuzzer: 9999-12-31T23:59:59-05:00 is a valid time that no UTC
+    datetime can hold; it is refused as input, not a 500 from the database layer."""
+    make_user("auditor", Role.auditor)
+    make_user("boss", Role.supervisor)
+    late = "9999-12-31T23:59:59-05:00"
+    for url, who in (("/api/v1/audit/export", "auditor"), ("/api/v1/reports/kpis", "boss")):
+        answer = app_client.get(url, params={"since": late}, headers=login(who))
+        assert answer.status_code == 422 and "out of range" in answer.text, answer.text

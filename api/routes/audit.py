@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from api.deps import (
@@ -21,7 +21,7 @@ from api.deps import (
     WriteSession,
     require_roles,
 )
-from api.schemas import Page
+from api.schemas import Page, UtcDatetime
 from records import audit, checkpoints, cursor, merkle
 from records.errors import Invalid
 from records.models import USERNAME_PATTERN, Role
@@ -71,8 +71,8 @@ def audit_filter(
     draft_id: Annotated[int | None, Query(ge=1, le=cursor.MAX_ID)] = None,
     actor: Annotated[str | None, Query(max_length=64, pattern=USERNAME_PATTERN)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
 ) -> audit.AuditFilter:
     return audit.AuditFilter(
         draft_id=draft_id, actor=actor, action=action, since=since, until=until

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel
 
 from api.deps import DatabaseDep, Principal, require_roles
+from api.schemas import UtcDatetime
 from records import reports
 from records.errors import Invalid
 from records.models import Channel, Role
@@ -72,8 +73,8 @@ class Kpis(BaseModel):
 async def kpis(
     _caller: KpiReader,
     database: DatabaseDep,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: UtcDatetime | None = None,
+    until: UtcDatetime | None = None,
     channel: Channel | None = None,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
