@@ -344,7 +344,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         name, public = parse_key(args.key)
         if args.evidence is not None:
-            print(verify_evidence(args.evidence, name, public))
+            try:
+                print(verify_evidence(args.evidence, name, public))
+            except (zipfile.BadZipFile, KeyError, ValueError, UnicodeDecodeError) as exc:
+                raise Broken(f"the package is damaged ({type(exc).__name__}: {exc})") from exc
             return 0
         signed = checkpoints(read_notes(args.checkpoints), name, public)
         if not signed:

@@ -84,11 +84,18 @@ class UserChange(SQLModel):
     model_config = FORBID_EXTRA
     roles: list[Role] | None = Field(default=None, min_length=1)
     disabled: bool | None = None
+    qualification: str | None = Field(
+        default=None,
+        max_length=100,
+        schema_extra={"pattern": ONE_LINE},
+        description="e.g. a registered-principal id, captured with each decision they sign",
+    )
 
 
 class UserPublic(UserBase):
     id: int
     roles: list[Role]
+    qualification: str | None = None
     disabled: bool
 
 
@@ -99,6 +106,9 @@ class User(UserBase, table=True):
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     password_hash: str | None = Field(default=None, max_length=255)
     email: str | None = Field(default=None, max_length=254, description="for e-mail notifications")
+    qualification: str | None = Field(
+        default=None, max_length=100, description="e.g. a registered-principal id"
+    )
     disabled: bool = Field(default=False)
     created_at: datetime = _created()
     updated_at: datetime = _created()
@@ -293,6 +303,9 @@ class Decision(SQLModel, table=True):
     )
     content_sha256: str | None = Field(
         default=None, max_length=64, description="the exact text decided on"
+    )
+    qualification: str | None = Field(
+        default=None, max_length=100, description="the reviewer's, as held at sign-off"
     )
     comment: str | None = Field(default=None, sa_type=Text)
     at: datetime = _created()

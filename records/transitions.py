@@ -30,6 +30,7 @@ from records.tables import (
     POSTS,
     PUBLICATIONS,
     STAGE_REVIEWS,
+    USERS,
     VERSIONS,
 )
 from records.types import utcnow
@@ -236,11 +237,14 @@ _CHECKED = (
 
 def record_decision(connection: Connection, **decision: Any) -> None:
     """One reviewer's decision on one stage of one review round, bound to the version and
-    its content hash (the unique constraint refuses a second decision of the stage)."""
-    connection.execute(_DECIDED, decision)
+    its content hash (the unique constraint refuses a second decision of the stage), with
+    the reviewer's qualification as held now (the record keeps what was true at sign-off)."""
+    held = connection.execute(_QUALIFICATION, {"username": decision["reviewer"]}).scalar()
+    connection.execute(_DECIDED, {**decision, "qualification": held})
 
 
 _DECIDED = DECISIONS.insert()
+_QUALIFICATION = select(USERS.c.qualification).where(USERS.c.username == bindparam("username"))
 
 
 def decisions(connection: Connection, draft_id: int) -> list[RecordedDecision]:

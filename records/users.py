@@ -72,6 +72,7 @@ def to_public(session: Session, user: User) -> UserPublic:
         display_name=user.display_name,
         roles=roles_of(session, user.id),
         disabled=user.disabled,
+        qualification=user.qualification,
     )
 
 
@@ -156,6 +157,28 @@ def set_disabled(
                 role=actor_role,
                 action="user.disabled" if disabled else "user.enabled",
                 payload={"username": username},
+            ),
+        )
+    return user
+
+
+def set_qualification(
+    session: Session, username: str, qualification: str, *, actor: str, actor_role: str
+) -> User:
+    """What qualifies a person to sign off (e.g. a registered-principal id; empty: none).
+    Audited; each decision they make from now on carries it."""
+    user = require(session, username)
+    held = qualification.strip() or None
+    if user.qualification != held:
+        user.qualification, user.updated_at = held, utcnow()
+        session.add(user)
+        audit.append(
+            session,
+            audit.NewEvent(
+                actor=actor,
+                role=actor_role,
+                action="user.qualification_set",
+                payload={"username": username, "qualification": held},
             ),
         )
     return user

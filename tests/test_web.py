@@ -340,3 +340,19 @@ def test_the_pages_offer_a_backup_supervisor_an_overdue_stage_and_nothing_before
     with TestClient(create_app(settings, database=database)) as client:  # no backup role
         sign_in(client, "sue")
         assert "Your decision (legal)" not in client.get(f"/drafts/{draft_id}").text
+
+
+def test_the_draft_page_offers_auditors_the_evidence_package(
+    app_client: TestClient, make_user: Callable[..., str], database: Database
+) -> None:
+    make_user("aud", Role.auditor)
+    make_user("ann", Role.agent)
+    with database.write() as c:
+        draft_id = drafts.create(c, post_id=insert_post(c), author="ann", body="Hi").draft_id
+    sign_in(app_client, "ann")
+    assert "Evidence package" not in app_client.get(f"/drafts/{draft_id}").text
+    sign_in(app_client, "aud")
+    assert "Evidence package" in app_client.get(f"/drafts/{draft_id}").text
+    download = app_client.get(f"/drafts/{draft_id}/evidence")
+    assert download.status_code == 200 and download.headers["content-type"] == "application/zip"
+    assert download.content.startswith(b"PK")

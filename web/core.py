@@ -114,7 +114,7 @@ def render(
         code = error.status if isinstance(error, ApiProblem) else 200
     settings = settings_of(request)
     # A role that backs up an overdue stage (settings) reviews too.
-    backups = tuple(settings_of(request).sla_backup_roles.values())
+    backups = tuple(settings.sla_backup_roles.values())
     nav = [
         (href, label)
         for href, label, roles in NAV

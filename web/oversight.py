@@ -82,6 +82,25 @@ async def export(request: Request, format: str = "csv") -> Response:
     )
 
 
+@router.get("/drafts/{draft_id}/evidence")
+async def evidence(request: Request, draft_id: int) -> Response:
+    """One reply's evidence package (ZIP), passed through from the API as a download."""
+    person = await signed_in(request)
+    api = api_for(request, person)
+    answer = await api.open(f"/drafts/{draft_id}/evidence")
+    if answer.is_error:
+        await api.close(answer)
+        return error_page(
+            request, answer.status_code, "No evidence package", "Auditors and supervisors only."
+        )
+    return StreamingResponse(
+        answer.aiter_raw(),
+        media_type="application/zip",
+        headers={"Content-Disposition": answer.headers.get("content-disposition", "attachment")},
+        background=BackgroundTask(api.close, answer),
+    )
+
+
 # --- supervisors and auditors: KPIs -------------------------------------------------------
 
 KPI_FILTERS = ("since", "until", "channel")

@@ -37,8 +37,8 @@ def change_user(
     admin: Admin,
     session: WriteSession,
 ) -> UserPublic:
-    """Set a person's roles, or disable (or enable again) their account; each change is
-    audited and takes effect on their next request."""
+    """Set a person's roles or qualification, or disable (or enable again) their account;
+    each change is audited and takes effect on their next request."""
     by = {"actor": admin.username, "actor_role": Role.admin.value}
     if body.disabled and username == admin.username:
         raise Invalid("an admin cannot disable their own account", field="disabled")
@@ -49,6 +49,8 @@ def change_user(
         user = users.set_roles(session, username, body.roles, **by)
     if body.disabled is not None:
         user = users.set_disabled(session, username, body.disabled, **by)
+    if body.qualification is not None:
+        user = users.set_qualification(session, username, body.qualification, **by)
     return users.to_public(session, user)
 
 
