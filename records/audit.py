@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text, tuple_
+from sqlalchemy import CursorResult, bindparam, text, tuple_, update
 from sqlalchemy import select as select_core
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
@@ -253,6 +253,20 @@ def _stored_nodes(session: Writer, wanted: list[tuple[int, int]]) -> list[bytes]
     return [found[key] for key in wanted]
 
 
+def erase(connection: Connection, seqs: list[int]) -> int:
+    """Erase the payloads of events `seqs` (retention, a customer's request): the content
+    goes, `payload_sha256` and the proof stay (docs/audit-format.md). The database's guard
+    lets this change through and no other. How many were erased now."""
+    if not seqs:
+        return 0
+    done: CursorResult[Any] = connection.execute(
+        update(EVENTS)
+        .where(EVENTS.c.seq.in_(seqs), EVENTS.c.erased.is_(False))
+        .values(payload="{}", erased=True)
+    )
+    return int(done.rowcount)
+
+
 def tree_nodes(session: Writer) -> merkle.Nodes:
     """Reads stored tree nodes one at a time (proofs need O(log n) of them)."""
 
@@ -342,8 +356,8 @@ def verify(
         finally:
             cursor.close()
         for row in rows:
-            seq, linked, stored, payload_sha = row[:4]
-            at, actor, role, action, draft, version, sha, payload = row[4:]
+            seq, linked, stored, payload_sha, erased = row[:5]
+            at, actor, role, action, draft, version, sha, payload = row[5:]
             checked += 1
             if at.__class__ is str and len(at) == 26 and at[10] == " ":
                 # SQLite's stored 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC): format_time's bytes
@@ -360,11 +374,18 @@ def verify(
                 f"{prev_hash}|{seq}|[{q(when)},{q(actor)},{q(role)},{q(action)},"
                 f"{d},{v},{c},{q(payload)}]"
             )
+            # An erased event's content is gone: its place in the chain and its digest,
+            # which the tree's leaf commits to, are what remain to check.
             if (
                 seq != expected_seq
                 or linked != prev_hash
-                or stored != sha256(hashed.encode()).hexdigest()
-                or payload_sha != sha256(payload.encode()).hexdigest()
+                or (
+                    not erased
+                    and (
+                        stored != sha256(hashed.encode()).hexdigest()
+                        or payload_sha != sha256(payload.encode()).hexdigest()
+                    )
+                )
             ):
                 return Verification(
                     ok=False,
@@ -415,7 +436,9 @@ def verify(
     )
 
 
-_VERIFY_COLUMNS = ", ".join(("seq", "prev_hash", "hash", "payload_sha256", *HASHED_FIELDS))
+_VERIFY_COLUMNS = ", ".join(
+    ("seq", "prev_hash", "hash", "payload_sha256", "erased", *HASHED_FIELDS)
+)
 _VERIFY_BATCH = text(
     f"SELECT {_VERIFY_COLUMNS} FROM audit_events "  # noqa: S608 - constant column names
     "WHERE seq > :after ORDER BY seq LIMIT :size"
@@ -489,14 +512,15 @@ def as_record(event: Any) -> dict[str, Any]:
         "draft_id": event.draft_id,
         "version": event.version,
         "content_sha256": event.content_sha256,
-        "payload": json.loads(event.payload),
+        "payload": None if event.erased else json.loads(event.payload),
         "payload_sha256": event.payload_sha256,
+        "erased": bool(event.erased),
         "prev_hash": event.prev_hash,
         "hash": event.hash,
     }
 
 
-EXPORT_COLUMNS = ("seq", *HASHED_FIELDS, "payload_sha256", "prev_hash", "hash")
+EXPORT_COLUMNS = ("seq", *HASHED_FIELDS, "payload_sha256", "erased", "prev_hash", "hash")
 
 
 def export_lines(session: Session, where: AuditFilter, fmt: str) -> Iterator[str]:
@@ -512,7 +536,8 @@ def export_lines(session: Session, where: AuditFilter, fmt: str) -> Iterator[str
     for event in stream(session, where):
         record = as_record(event)
         if fmt == "csv":
-            record["payload"] = canonical_json(record["payload"])
+            payload = record["payload"]
+            record["payload"] = "" if payload is None else canonical_json(payload)
             yield csv_line(record[c] for c in EXPORT_COLUMNS)
         else:
             yield json.dumps(record, sort_keys=True) + "\n"

@@ -513,6 +513,11 @@ class AuditEvent(SQLModel, table=True):
     event_key: str | None = Field(
         default=None, max_length=200, description="makes a retried write a no-op"
     )
+    erased: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+        description="the payload was erased; its digest stays, and so does the proof",
+    )
 
 
 class AuditCheckpoint(SQLModel, table=True):

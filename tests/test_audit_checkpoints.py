@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,8 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from temporalio.testing import WorkflowEnvironment
 
+from countersign import offline_verifier
 from records import audit, checkpoints, merkle
 from records.db import Database
 from records.settings import DEV_AUDIT_KEY, Settings
@@ -231,3 +234,31 @@ async def test_the_schedule_signs_while_events_arrive_and_only_then(
             finally:
                 handle = temporal_env.client.get_workflow_handle(f"{queue}-audit-checkpoints")
                 await handle.terminate("test over")
+
+
+def test_erased_content_keeps_the_proof_and_the_guard_allows_nothing_else(
+    signed_log: Database, sink: Path, tmp_path: Path
+) -> None:
+    """Erasing events' payloads (retention, a customer's request) leaves the log verifying
+    against its checkpoints, online and offline; the database lets exactly that change
+    through, and refuses an 'erasure' that changes anything else."""
+    with signed_log.write() as connection:
+        assert audit.erase(connection, [3, 5]) == 2
+        assert audit.erase(connection, [3]) == 0  # already erased
+    result = verify(signed_log, [sink])
+    assert result.ok and result.checkpoint_size == 15
+    with signed_log.read_session() as session:
+        lines = list(audit.export_lines(session, audit.AuditFilter(), "jsonl"))
+    third = json.loads(lines[2])
+    assert third["erased"] is True and third["payload"] is None and third["payload_sha256"]
+    export = tmp_path / "audit.jsonl"
+    export.write_text("".join(lines))
+    argv = ["--export", str(export), "--key", SIGNER.verifier_key, "--checkpoints", str(sink)]
+    assert offline_verifier.main(argv) == 0
+    for values in (
+        {"erased": True, "payload": "{}", "actor": "mallory"},
+        {"erased": True, "payload": '{"n": 99}'},
+        {"erased": False, "payload": '{"n": 99}'},
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), signed_log.engine.begin() as c:
+            c.execute(update(EVENTS).where(EVENTS.c.seq == 7).values(**values))

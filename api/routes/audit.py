@@ -40,8 +40,9 @@ class AuditEventPublic(BaseModel):
     draft_id: int | None
     version: int | None
     content_sha256: str | None
-    payload: dict[str, Any]
+    payload: dict[str, Any] | None  # None once erased
     payload_sha256: str | None
+    erased: bool = False
     prev_hash: str
     hash: str
 
