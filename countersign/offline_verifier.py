@@ -279,13 +279,17 @@ def verify_evidence(path: Path, name: str, public: bytes) -> str:
         raise Broken("the proofs are not against the package's checkpoint")
     events = [json.loads(line) for line in files["events.jsonl"].decode().splitlines()]
     for event in events:
-        if canonical_digest(event["payload"]) != event["payload_sha256"]:
+        erased_event = event.get("erased")
+        if not erased_event and canonical_digest(event["payload"]) != event["payload_sha256"]:
             raise Broken(f"event {event['seq']}'s payload is not what the log committed to")
         path_ = [base64.b64decode(h) for h in proofs["inclusion"][str(event["seq"])]]
         if not included(leaf(event), event["seq"] - 1, checkpoint.size, path_, checkpoint.root):
             raise Broken(f"event {event['seq']} is not in the signed log")
     hashes = {e["version"]: e["content_sha256"] for e in events if e["action"] in CREATING}
+    erased = {v["version"] for v in json.loads(files["versions.json"]) if v.get("erased")}
     for version, digest in hashes.items():
+        if version in erased:
+            continue  # erased under retention or a customer's request: the hash is what stays
         text = files.get(f"versions/v{version}.txt")
         if text is None or hashlib.sha256(text).hexdigest() != digest:
             raise Broken(f"version {version}'s text is not the text the log recorded")

@@ -117,6 +117,7 @@ def package(
                         "created_at",
                         "route",
                         "ruleset_version",
+                        "erased",
                     )
                 }
                 for v in versions
@@ -179,7 +180,8 @@ def package(
         "checkpoint.txt": checkpoint.note.encode(),
     }
     for v in versions:
-        files[f"versions/v{v['version']}.txt"] = v["body"].encode()
+        if not v["erased"]:  # an erased version's hash stays in the events; its text is gone
+            files[f"versions/v{v['version']}.txt"] = v["body"].encode()
     for before, after in itertools.pairwise(versions):
         diff = difflib.unified_diff(
             before["body"].splitlines(keepends=True),

@@ -195,6 +195,11 @@ class Post(PostBase, table=True):
         sa_column_kwargs={"server_default": "1"},
         description="public replies it may get: one, more only by a supervisor's allowance",
     )
+    erased: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+        description="its text and author were erased (retention, the customer's request)",
+    )
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -280,6 +285,11 @@ class DraftVersion(SQLModel, table=True):
     ruleset_version: str | None = Field(default=None, max_length=64)
     created_by: str = Field(max_length=64)
     created_at: datetime = _created()
+    erased: bool = Field(
+        default=False,
+        sa_column_kwargs={"server_default": false()},
+        description="its text was erased; its hash stays in the audit log",
+    )
 
 
 class Decision(SQLModel, table=True):
@@ -518,6 +528,87 @@ class AuditEvent(SQLModel, table=True):
         sa_column_kwargs={"server_default": false()},
         description="the payload was erased; its digest stays, and so does the proof",
     )
+
+
+class HoldScope(StrEnum):
+    draft = "draft"
+    post = "post"
+    customer = "customer"  # a post author, on the channel where they wrote
+    range = "range"  # everything created in [since, until)
+
+
+class LegalHold(SQLModel, table=True):
+    """While a hold is in place (not lifted), nothing it covers is erased."""
+
+    __tablename__ = "legal_holds"
+    __table_args__ = (Index("ix_legal_holds_active", "lifted_at", "scope"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    scope: str = Field(max_length=16)
+    draft_id: int | None = Field(default=None, sa_type=BigId)
+    post_id: int | None = Field(default=None, sa_type=BigId)
+    customer: str | None = Field(default=None, max_length=200)
+    since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reason: str = Field(sa_type=Text, nullable=False)
+    placed_by: str = Field(max_length=64)
+    placed_at: datetime = _created()
+    lifted_by: str | None = Field(default=None, max_length=64)
+    lifted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lift_reason: str | None = Field(default=None, sa_type=Text)
+
+
+class HoldCreate(SQLModel):
+    """A hold: its scope and exactly the field that scope names, and why."""
+
+    model_config = FORBID_EXTRA
+    scope: HoldScope
+    draft_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    post_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    customer: str | None = Field(default=None, min_length=1, max_length=200)
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    reason: str = Field(min_length=3, max_length=2000, schema_extra={"pattern": NO_NUL})
+
+    @model_validator(mode="after")
+    def _one_target(self) -> HoldCreate:
+        named = {
+            HoldScope.draft: ("draft_id",),
+            HoldScope.post: ("post_id",),
+            HoldScope.customer: ("customer",),
+            HoldScope.range: ("since", "until"),
+        }[self.scope]
+        given = {
+            k
+            for k in ("draft_id", "post_id", "customer", "since", "until")
+            if getattr(self, k) is not None
+        }
+        if given != set(named):
+            raise ValueError(f"a {self.scope} hold names {' and '.join(named)}, and nothing else")
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError("since must be before until")
+        return self
+
+
+class HoldLift(SQLModel):
+    model_config = FORBID_EXTRA
+    reason: str = Field(min_length=3, max_length=2000, schema_extra={"pattern": NO_NUL})
+
+
+class HoldPublic(SQLModel):
+    id: int
+    scope: str
+    draft_id: int | None
+    post_id: int | None
+    customer: str | None
+    since: datetime | None
+    until: datetime | None
+    reason: str
+    placed_by: str
+    placed_at: datetime
+    lifted_by: str | None
+    lifted_at: datetime | None
+    lift_reason: str | None
 
 
 class AuditCheckpoint(SQLModel, table=True):

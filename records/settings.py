@@ -80,6 +80,14 @@ class Settings(BaseSettings):
     )
     audit_checkpoint_minutes: float = Field(default=5.0, gt=0)
 
+    # How long each class of record keeps its content, in days (records.retention), and how
+    # often the purge runs; a legal hold keeps what it covers regardless.
+    retention_days: dict[str, int] = Field(
+        default={"audit": 6 * 365, "published": 6 * 365, "unpublished": 3 * 365, "posts": 3 * 365},
+        description='e.g. {"unpublished": 365}: audit, published, unpublished, posts',
+    )
+    retention_purge_hours: float = Field(default=24.0, gt=0)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_body_bytes: int = 1024 * 1024
@@ -149,6 +157,12 @@ class Settings(BaseSettings):
             )
         if self.idp_keys_file is not None and not self.idp_issuer:
             raise ValueError("COUNTERSIGN_IDP_ISSUER is required with COUNTERSIGN_IDP_KEYS_FILE")
+        unknown = set(self.retention_days) - {"audit", "published", "unpublished", "posts"}
+        if unknown or any(days < 1 for days in self.retention_days.values()):
+            raise ValueError(
+                "COUNTERSIGN_RETENTION_DAYS takes audit, published, unpublished and posts, each "
+                f"at least 1 day (got {self.retention_days})"
+            )
         for name in ("sla_minutes", "sla_priority_factors", "post_deadline_minutes"):
             negative = sorted(k for k, v in getattr(self, name).items() if v < 0)
             if negative:

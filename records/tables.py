@@ -15,6 +15,7 @@ from records.models import (
     Decision,
     Draft,
     DraftVersion,
+    LegalHold,
     Notification,
     NotificationDelivery,
     NotificationPreference,
@@ -41,6 +42,7 @@ PUBLICATIONS = _table(Publication)
 EVENTS = _table(AuditEvent)
 NODES = _table(AuditNode)
 CHECKPOINTS = _table(AuditCheckpoint)
+HOLDS = _table(LegalHold)
 USERS = _table(User)
 USER_ROLES = _table(UserRole)
 OUTBOX = _table(OutboxMessage)

@@ -39,6 +39,7 @@ PG_ADMIN_URL = os.environ.get(
     "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 TABLES = (
+    "legal_holds",
     "notification_deliveries",
     "notifications",
     "notification_preferences",

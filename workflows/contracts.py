@@ -31,6 +31,11 @@ def checkpoints_workflow_id(prefix: str = "") -> str:
     return f"{prefix}audit-checkpoints"
 
 
+def purge_workflow_id(prefix: str = "") -> str:
+    """`retention-purge`: the one workflow that erases expired content on a schedule."""
+    return f"{prefix}retention-purge"
+
+
 def poller_id(account_id: int, prefix: str = "") -> str:
     """`poll-<id>`: one `MastodonPoller` per channel account."""
     return f"{prefix}poll-{account_id}"
@@ -78,6 +83,7 @@ class ActivityName(StrEnum):
     deliver_notification = "deliver_notification"
     poll_mentions = "poll_mentions"
     sign_checkpoint = "sign_checkpoint"
+    purge_expired = "purge_expired"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -318,3 +324,21 @@ class CheckpointJob:
 @dataclass(frozen=True, kw_only=True)
 class Signed:
     tree_size: int | None  # the size signed now; None: nothing new since the last one
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurgeStart:
+    every_seconds: float  # how often expired content is erased
+    days: dict[str, int]  # each record class's retention period (records.retention)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PurgeJob:
+    days: dict[str, int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Purged:
+    posts: int
+    versions: int
+    events: int

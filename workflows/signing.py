@@ -1,6 +1,7 @@
-"""The activity that signs a checkpoint of the audit log (`workflows.checkpointing` runs it
-on a durable timer): the tree as it stands, stored and written to the folder outside the
-database, unless nothing was appended since the last one."""
+"""The audit log's scheduled activities (`workflows.checkpointing` runs them on durable
+timers): signing a checkpoint of the tree as it stands (stored and written to the folder
+outside the database, unless nothing was appended since the last one), and erasing what
+has outlived its retention period."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 
 from temporalio import activity
 
-from records import checkpoints
+from records import checkpoints, retention
 from records.db import Database
-from workflows.contracts import ActivityName, CheckpointJob, Signed
+from workflows.contracts import ActivityName, CheckpointJob, Purged, PurgeJob, Signed
 
 
 class CheckpointActivities:
@@ -25,3 +26,17 @@ class CheckpointActivities:
         with self.database.write() as connection:
             found = checkpoints.issue(connection, self.signer, sinks=self.sinks)
         return Signed(tree_size=found.size if found else None)
+
+
+class PurgeActivities:
+    """Erasing what has outlived its retention period, holds permitting
+    (`records.retention.purge`)."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @activity.defn(name=ActivityName.purge_expired)
+    def purge_expired(self, job: PurgeJob) -> Purged:
+        with self.database.write() as connection:
+            erased = retention.purge(connection, job.days)
+        return Purged(posts=erased.posts, versions=erased.versions, events=erased.events)

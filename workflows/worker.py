@@ -25,22 +25,27 @@ from connectors.base import Publisher
 from connectors.outbox import OutboxPublisher
 from policies.engine import RuleSet
 from policies.sla import ServiceLevels
-from records import checkpoints
+from records import checkpoints, retention
 from records.db import Database
 from records.notifications import outbound_channels
 from records.settings import Settings
 from workflows.alarms import AlarmActivities
 from workflows.approval import ResponseApproval
-from workflows.checkpointing import AuditCheckpoints
+from workflows.checkpointing import AuditCheckpoints, RetentionPurge
 from workflows.connection import Access, connect
-from workflows.contracts import CheckpointStart, checkpoints_workflow_id
+from workflows.contracts import (
+    CheckpointStart,
+    PurgeStart,
+    checkpoints_workflow_id,
+    purge_workflow_id,
+)
 from workflows.interceptors import SealCheck
 from workflows.mentions import PollActivities
 from workflows.notify import NotificationDelivery
 from workflows.outbound import NotifyActivities
 from workflows.polling import MastodonPoller
 from workflows.publishing import PublishActivities
-from workflows.signing import CheckpointActivities
+from workflows.signing import CheckpointActivities, PurgeActivities
 from workflows.transitions import TransitionActivities
 
 log = logging.getLogger("countersign.worker")
@@ -50,6 +55,7 @@ WORKFLOWS: Sequence[type] = (
     NotificationDelivery,
     MastodonPoller,
     AuditCheckpoints,
+    RetentionPurge,
 )
 ACTIVITY_THREADS = 16
 # Enough workflow-task pollers that a task on this worker's sticky queue always finds one
@@ -92,6 +98,7 @@ def activities(
         CheckpointActivities(
             database, checkpoints.signer_of(settings), checkpoints.sinks_of(settings)
         ).sign_checkpoint,
+        PurgeActivities(database).purge_expired,
     ]
 
 
@@ -152,6 +159,7 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
         )
         async with worker:
             await start_checkpoints(client, settings)
+            await start_purge(client, settings)
             await stop.wait()
     database.dispose()
 
@@ -163,6 +171,20 @@ async def start_checkpoints(client: Client, settings: Settings) -> None:
         AuditCheckpoints.run,
         CheckpointStart(every_seconds=settings.audit_checkpoint_minutes * 60),
         id=checkpoints_workflow_id(settings.workflow_id_prefix),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def start_purge(client: Client, settings: Settings) -> None:
+    """The retention purge's schedule (`RetentionPurge`), started once like the checkpoints'."""
+    await client.start_workflow(
+        RetentionPurge.run,
+        PurgeStart(
+            every_seconds=settings.retention_purge_hours * 3600,
+            days=retention.retention_days(settings.retention_days),
+        ),
+        id=purge_workflow_id(settings.workflow_id_prefix),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
