@@ -4,6 +4,11 @@ the log to that checkpoint and, as the baseline in the same run, one hashlib.sha
 over the same bytes verify hashes (each event's chain input, its payload, its leaf, and the
 tree's inner nodes). Targets: >= 250,000 events/s on SQLite; at most 4x the hashlib pass.
 
+Then one reply's evidence package (`records.evidence`, its PDF included) from that log:
+a draft's events appended after the N, proofs against a checkpoint of the whole log. Its
+time (target < 200 ms) and its size, beside the same package from a log of N / 100 events
+in the same run: the proofs grow with log N, not N.
+
     .venv/bin/python bench/audit_verify.py [--events N] [--database sqlite|postgresql]
 """
 
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -24,10 +30,13 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import psycopg
 from sqlalchemy import insert
 
-from records import audit
+from api import evidence_pdf
+from records import audit, checkpoints, drafts, evidence, merkle
 from records.db import Database
 from records.migrations import upgrade
 from records.models import AuditEvent
+from records.settings import DEV_AUDIT_KEY
+from records.tables import NODES, POSTS
 
 PG_ADMIN = os.environ.get(
     "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -36,11 +45,14 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def build(database: Database, count: int) -> tuple[list[bytes], bytes]:
-    """Insert `count` chained events; the exact bytes verify hashes, and the tree's root."""
+    """Insert `count` chained events and their tree's nodes; the exact bytes verify hashes,
+    and the tree's root."""
     hashed_inputs: list[bytes] = []
     prev = audit.GENESIS_HASH
     batch = []
     tree = audit._Tree()
+    edge: dict[tuple[int, int], bytes] = {}  # the nodes appends still pair with
+    nodes: list[dict[str, object]] = []
     with database.engine.begin() as conn:
         for seq in range(1, count + 1):
             event = AuditEvent(
@@ -61,7 +73,13 @@ def build(database: Database, count: int) -> tuple[list[bytes], bytes]:
             event.hash = hashlib.sha256(data).hexdigest()
             event.payload_sha256 = hashlib.sha256(event.payload.encode()).hexdigest()
             leaf = b"\x00" + audit.leaf_bytes(seq, fields, event.payload_sha256)
-            tree.add(hashlib.sha256(leaf).digest())
+            leaf_hash = hashlib.sha256(leaf).digest()
+            tree.add(leaf_hash)
+            for level, index, digest in merkle.completed(
+                seq - 1, leaf_hash, lambda wanted: [edge.pop(k) for k in wanted]
+            ):
+                edge[(level, index)] = digest
+                nodes.append({"level": level, "idx": index, "hash": digest.hex()})
             hashed_inputs += [data, event.payload.encode(), leaf]
             if seq > 1:
                 hashed_inputs.append(b"\x01" + bytes(64))  # about one inner node a leaf
@@ -69,9 +87,12 @@ def build(database: Database, count: int) -> tuple[list[bytes], bytes]:
             batch.append(event.model_dump())
             if len(batch) == 20_000:
                 conn.execute(insert(AuditEvent), batch)
+                conn.execute(NODES.insert(), nodes)
                 batch.clear()
+                nodes.clear()
         if batch:
             conn.execute(insert(AuditEvent), batch)
+            conn.execute(NODES.insert(), nodes)
     return hashed_inputs, tree.root()
 
 
@@ -96,7 +117,55 @@ def run(url: str, count: int) -> None:
     print(f"verify:          {count / verify_seconds:12,.0f} events/s ({verify_seconds:.2f}s)")
     print(f"hashlib baseline:{count / hash_seconds:12,.0f} events/s ({hash_seconds:.2f}s)")
     print(f"verify / hashlib time: {verify_seconds / hash_seconds:.1f}x")
+    seconds, size = evidence_package(database)
+    print(f"evidence package from {count:,} events: {seconds * 1000:.0f} ms, {size:,} bytes")
     database.dispose()
+
+
+def evidence_package(database: Database) -> tuple[float, int]:
+    """Time one reply's package (a draft with a few events after the log's), median of 3."""
+    with database.write() as connection:
+        post = connection.execute(
+            POSTS.insert().returning(POSTS.c.id),
+            {
+                "channel": "x",
+                "external_id": uuid.uuid4().hex,
+                "author": "@customer",
+                "text": "You charged me twice!",
+                "url": "https://x.example/1",
+                "received_at": T0,
+                "priority": "normal",
+                "status": "new",
+            },
+        ).scalar_one()
+        draft = drafts.create(connection, post_id=post, author="agent", body="Sorry, fixed.")
+        for n in range(5):
+            audit.append(
+                connection,
+                audit.NewEvent(
+                    actor="comms",
+                    role="comms",
+                    action="draft.note",
+                    payload={"n": n},
+                    draft_id=draft.draft_id,
+                    version=1,
+                ),
+            )
+    signer = checkpoints.Signer("bench.local/audit", DEV_AUDIT_KEY)
+    times, size = [], 0
+    for _ in range(3):
+        with database.write() as connection:
+            started = time.perf_counter()
+            data = evidence.package(
+                connection,
+                draft.draft_id,
+                signer,
+                render_pdf=evidence_pdf.render,
+                ruleset_text=lambda _version: None,
+            )
+            times.append(time.perf_counter() - started)
+        size = len(data)
+    return statistics.median(times), size
 
 
 def main() -> None:
@@ -105,8 +174,9 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
     if args.database == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
-            run(f"sqlite:///{tmp}/audit.db", args.events)
+        for events in (args.events, max(args.events // 100, 10)):
+            with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
+                run(f"sqlite:///{tmp}/audit.db", events)
         return
     name = f"countersign_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
