@@ -39,7 +39,7 @@ class Child:
 
 def _audit_key(data_dir: Path) -> str:
     """The dev instance's audit signing key, made on first start (readable by its owner only)."""
-    path = data_dir / "audit-signing.key"
+    path = data_dir / checkpoints.KEY_FILE
     if not path.exists():
         path.touch(mode=0o600)
         path.write_text(checkpoints.new_key())
@@ -68,7 +68,7 @@ def run_dev(settings: Settings) -> int:
         # The audit log's signing key stays with the data: checkpoints signed in one run
         # still verify in the next. Each checkpoint is also written outside the database.
         "COUNTERSIGN_AUDIT_SIGNING_KEY": _audit_key(data_dir),
-        "COUNTERSIGN_AUDIT_CHECKPOINT_DIR": str(data_dir / "checkpoints"),
+        "COUNTERSIGN_AUDIT_CHECKPOINT_DIR": str(data_dir / checkpoints.SINK_DIR),
         "COUNTERSIGN_DATA_DIR": str(data_dir),
         "COUNTERSIGN_DATABASE_URL": url,
         # `dev` runs its own server: TEMPORAL_ADDRESS from the environment is not read.

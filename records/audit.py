@@ -371,10 +371,9 @@ def verify(
                 "null" if version is None else int(version),
             )
             c = "null" if sha is None else q(sha)
-            hashed = (
-                f"{prev_hash}|{seq}|[{q(when)},{q(actor)},{q(role)},{q(action)},"
-                f"{d},{v},{c},{q(payload)}]"
-            )
+            # Each field quoted once, for the chain's document and the leaf's alike.
+            qw, qa, qr, qx = q(when), q(actor), q(role), q(action)
+            hashed = f"{prev_hash}|{seq}|[{qw},{qa},{qr},{qx},{d},{v},{c},{q(payload)}]"
             # An erased event's content is gone: its place in the chain and its digest,
             # which the tree's leaf commits to, are what remain to check.
             if (
@@ -397,14 +396,16 @@ def verify(
                     checkpoint_size=matched,
                 )
             leaf = (
-                f'{{"action":{q(action)},"actor":{q(actor)},"at":{q(when)},'
-                f'"content_sha256":{c},"draft_id":{d},"payload_sha256":{q(payload_sha)},'
-                f'"role":{q(role)},"seq":{seq},"version":{v}}}'
+                f'\x00{{"action":{qx},"actor":{qa},"at":{qw},'
+                f'"content_sha256":{c},"draft_id":{d},"payload_sha256":"{payload_sha}",'
+                f'"role":{qr},"seq":{seq},"version":{v}}}'
             )
             # The tree's right edge, inline (`_Tree.add`): this runs once an event.
-            node = sha256(b"\x00" + leaf.encode()).digest()
-            for _ in range((tree.size ^ (tree.size + 1)).bit_length() - 1):
+            node = sha256(leaf.encode()).digest()
+            size = tree.size
+            while size & 1:  # each trailing one completes a subtree
                 node = sha256(b"\x01" + edge.pop() + node).digest()
+                size >>= 1
             edge.append(node)
             tree.size += 1
             while pending and pending[0].size == tree.size:

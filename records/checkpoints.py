@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from records import audit, merkle
+from records.settings import DEV_AUDIT_KEY
 from records.tables import CHECKPOINTS, EVENTS
 from records.types import utcnow
 
@@ -194,6 +195,8 @@ def from_sink(folder: Path) -> list[str]:
 
 class CheckpointSettings(Protocol):
     @property
+    def data_dir(self) -> Path: ...
+    @property
     def audit_log_name(self) -> str: ...
     @property
     def audit_signing_key(self) -> str: ...
@@ -201,12 +204,26 @@ class CheckpointSettings(Protocol):
     def audit_checkpoint_dir(self) -> Path | None: ...
 
 
+KEY_FILE, SINK_DIR = "audit-signing.key", "checkpoints"  # what `countersign dev` keeps
+
+
 def signer_of(settings: CheckpointSettings) -> Signer:
-    return Signer(settings.audit_log_name, settings.audit_signing_key)
+    """The log's signer: the configured key; with none configured, the one `countersign
+    dev` keeps under DATA_DIR, so the command line agrees with the running dev stack."""
+    key = settings.audit_signing_key
+    kept = settings.data_dir / KEY_FILE
+    if key == DEV_AUDIT_KEY and kept.exists():
+        key = kept.read_text().strip()
+    return Signer(settings.audit_log_name, key)
 
 
 def sinks_of(settings: CheckpointSettings) -> list[Path]:
-    return [settings.audit_checkpoint_dir] if settings.audit_checkpoint_dir else []
+    """The folders outside the database that keep checkpoints: the configured one, else
+    the one `countersign dev` keeps under DATA_DIR, if there is one."""
+    if settings.audit_checkpoint_dir is not None:
+        return [settings.audit_checkpoint_dir]
+    kept = settings.data_dir / SINK_DIR
+    return [kept] if kept.is_dir() else []
 
 
 @dataclass(frozen=True)

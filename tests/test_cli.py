@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import sys
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -38,8 +39,11 @@ def cli(
     capsys: pytest.CaptureFixture[str],
     database_url: str,
     database: Database,
+    tmp_path: Path,
 ):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("COUNTERSIGN_DATABASE_URL", database_url)
+    # Not the checkout's ./var, where a `make run` keeps its own key and checkpoints.
+    monkeypatch.setenv("COUNTERSIGN_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("COLUMNS", "200")
 
     def call(*args: str, stdin: str = "") -> tuple[int, str, str]:
