@@ -23,13 +23,14 @@ from temporalio.testing import WorkflowEnvironment
 from countersign import offline_verifier
 from records import audit, checkpoints, merkle
 from records.db import Database
-from records.settings import DEV_AUDIT_KEY, Settings
+from records.settings import DEV_AUDIT_KEY, Settings, load_settings
 from records.tables import CHECKPOINTS, EVENTS, NODES
 from tests.helpers import around_the_trigger, eventually
 from workflows.worker import ACTIVITY_THREADS, build_worker, start_checkpoints
 
 SIGNER = checkpoints.Signer("countersign.test/audit", DEV_AUDIT_KEY)
-OTHER = checkpoints.Signer("countersign.test/audit", base64.b64encode(bytes(range(32))).decode())
+OTHER_KEY = base64.b64encode(bytes(range(32))).decode()
+OTHER = checkpoints.Signer("countersign.test/audit", OTHER_KEY)
 
 
 def append(database: Database, count: int) -> None:
@@ -262,3 +263,18 @@ def test_erased_content_keeps_the_proof_and_the_guard_allows_nothing_else(
     ):
         with pytest.raises(DBAPIError, match="append-only"), signed_log.engine.begin() as c:
             c.execute(update(EVENTS).where(EVENTS.c.seq == 7).values(**values))
+
+
+def test_the_command_line_finds_the_dev_stacks_key_and_folder(tmp_path: Path) -> None:
+    """`countersign dev` keeps its audit key and checkpoint folder under DATA_DIR; without a
+    key configured, the command line (and the API) use those, so they agree with it."""
+    assert checkpoints.signer_of(load_settings(data_dir=tmp_path)).public_key == SIGNER.public_key
+    assert checkpoints.sinks_of(load_settings(data_dir=tmp_path)) == []
+    key = checkpoints.new_key()
+    (tmp_path / checkpoints.KEY_FILE).write_text(key + "\n")
+    (tmp_path / checkpoints.SINK_DIR).mkdir()
+    settings = load_settings(data_dir=tmp_path)
+    assert checkpoints.signer_of(settings).public_key == checkpoints.Signer("x", key).public_key
+    assert checkpoints.sinks_of(settings) == [tmp_path / checkpoints.SINK_DIR]
+    configured = load_settings(data_dir=tmp_path, audit_signing_key=OTHER_KEY)
+    assert checkpoints.signer_of(configured).public_key == OTHER.public_key  # settings win
