@@ -141,8 +141,9 @@ def leaf_bytes(seq: int, fields: tuple[Any, ...], payload_sha256: str) -> bytes:
     ).encode()
 
 
-def hashed_fields(event: AuditEvent) -> tuple[Any, ...]:
-    """Every field shown to an auditor, in `HASHED_FIELDS` order, as it is hashed."""
+def hashed_fields(event: Any) -> tuple[Any, ...]:
+    """Every field shown to an auditor, in `HASHED_FIELDS` order, as it is hashed (of an
+    `AuditEvent` or a row of its table)."""
     return (
         format_time(event.at),
         event.actor,

@@ -76,16 +76,7 @@ def rebuild(conn: Connection) -> None:
     conn.execute(delete(NODES))
     prev, stored = audit.GENESIS_HASH, {}
     for index, row in enumerate(rows):
-        fields = (
-            audit.format_time(row.at),
-            row.actor,
-            row.role,
-            row.action,
-            row.draft_id,
-            row.version,
-            row.content_sha256,
-            row.payload,
-        )
+        fields = audit.hashed_fields(row)
         digest = hashlib.sha256(row.payload.encode()).hexdigest()
         chained = audit.event_hash(prev, row.seq, fields)
         conn.execute(

@@ -165,16 +165,7 @@ def rebuilt_root(database: Database) -> tuple[int, bytes]:
         rows = c.execute(select(EVENTS).order_by(EVENTS.c.seq)).all()
     leaves = []
     for row in rows:
-        fields = (
-            audit.format_time(row.at),
-            row.actor,
-            row.role,
-            row.action,
-            row.draft_id,
-            row.version,
-            row.content_sha256,
-            row.payload,
-        )
+        fields = audit.hashed_fields(row)
         digest = hashlib.sha256(row.payload.encode()).hexdigest()
         assert row.payload_sha256 == digest
         leaves.append(merkle.leaf_hash(audit.leaf_bytes(row.seq, fields, digest)))
