@@ -19,6 +19,8 @@ from countersign.seed import DEMO_PASSWORD, DEMO_POSTS
 from tests.helpers import free_ports
 
 READY_LINE = "Countersign is running."
+# The banner's last line: read before it, the banner may be only half written.
+BANNER_END = "/api/v1/auth/token"
 
 
 def start_instance(data_dir: Path) -> tuple[subprocess.Popen[str], str, Path]:
@@ -48,7 +50,7 @@ def wait_for_banner(process: subprocess.Popen[str], out: Path) -> str:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         text = out.read_text()
-        if READY_LINE in text:
+        if READY_LINE in text and BANNER_END in text:
             return text
         assert process.poll() is None, text
         time.sleep(0.3)
