@@ -113,7 +113,13 @@ def test_two_dev_instances_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> 
             for name, pid in pids.items():
                 assert not alive(pid), f"{name} (pid {pid}) still running after dev stopped"
     finally:
+        # A failed check leaves dev running: SIGTERM, so it stops its children by pid
+        # (a kill would orphan them); a kill only if it does not stop.
         for process, _base, _out in instances:
             if process.poll() is None:
-                process.kill()
-                process.wait()
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()

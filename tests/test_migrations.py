@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
-from records import audit
+from records import audit, guards
 from records.db import Database
 from records.migrations import upgrade
 
@@ -78,3 +79,48 @@ def test_the_migrations_make_a_service_role_that_cannot_rewrite_the_trail(
         with psycopg.connect(postgres_admin, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             admin.execute(f"DROP ROLE IF EXISTS {role}")
+
+
+def test_a_freshly_migrated_database_has_every_guard(
+    tmp_path: Path, postgres_admin: str | None
+) -> None:
+    """Straight after `upgrade` (before any test lifts and restores them), every guard is
+    in place and refuses: a migration that rebuilt a table would have dropped its triggers
+    silently (SQLite's batch mode does)."""
+    urls = [f"sqlite:///{tmp_path / 'fresh.db'}"]
+    name = f"countersign_guards_{uuid.uuid4().hex[:10]}"
+    if postgres_admin is not None:
+        with psycopg.connect(postgres_admin, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        urls.append(postgres_admin.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        for url in urls:
+            upgrade(url)
+            database = Database(url)
+            try:
+                with database.engine.connect() as conn:
+                    if database.dialect == "postgresql":
+                        found = set(
+                            conn.execute(
+                                text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+                            ).scalars()
+                        )
+                        wanted = {t for ts in guards.POSTGRES_TRIGGERS.values() for t in ts}
+                    else:
+                        found = set(
+                            conn.execute(
+                                text("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+                            ).scalars()
+                        )
+                        wanted = set(guards.SQLITE_TRIGGERS)
+                assert wanted <= found, f"missing on {database.dialect}: {wanted - found}"
+                with database.write_session() as session:
+                    audit.append(session, audit.NewEvent(actor="a", role="admin", action="t"))
+                with pytest.raises(DBAPIError, match="append-only"), database.engine.begin() as c:
+                    c.execute(text("DELETE FROM audit_events"))
+            finally:
+                database.dispose()
+    finally:
+        if postgres_admin is not None:
+            with psycopg.connect(postgres_admin, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

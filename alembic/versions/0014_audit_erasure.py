@@ -49,10 +49,12 @@ def upgrade() -> None:
         op.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
     else:
         op.execute("DROP TRIGGER audit_events_no_update")
-    with op.batch_alter_table("audit_events") as batch:
-        batch.add_column(
-            sa.Column("erased", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # A plain ADD COLUMN: a batch operation would rebuild the table on SQLite, and with it
+    # drop its other guard (audit_events_no_delete).
+    op.add_column(
+        "audit_events",
+        sa.Column("erased", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     if postgres:
         op.execute(
             f"""
