@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from api import API_PREFIX, openapi, problems
 from api.deps import current_principal
+from api.headers import SecurityHeaders
 from api.lifecycle import Lifecycle
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
@@ -33,7 +34,7 @@ from api.tokens import TokenService
 from policies.sla import ServiceLevels
 from records.db import Database
 from records.settings import Settings, load_settings
-from web import pages
+from web import pages, session
 from workflows.connection import Access, TemporalGateway
 
 
@@ -82,6 +83,7 @@ def create_app(
     openapi.install(app, API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(SecurityHeaders, session_cookie=session.SESSION_COOKIE)
 
     # Routers are included directly on the app, one level deep (FastAPI walks every level
     # of nested routers to match each request).

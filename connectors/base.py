@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,10 +27,29 @@ class Reply:
     requested_at: datetime  # when this publication was first asked for; the same each try
 
 
+def web_url(url: object) -> str | None:
+    """`url` if it is an http(s) URL fit to store and to render as a link, else None: a
+    platform's answer is untrusted input (a `javascript:` URL would run in our pages)."""
+    if not isinstance(url, str) or len(url) > 2048:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    clean = not any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in url)
+    return url if parts.scheme in ("http", "https") and parts.netloc and clean else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Posted:
+    """The platform's answer to a reply: its id there, and its web address if it gave one
+    (only an http(s) URL is kept)."""
+
     external_id: str
     url: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", web_url(self.url))
 
 
 class PublishRefused(Exception):

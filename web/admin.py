@@ -73,7 +73,7 @@ async def add_person(request: Request) -> Response:
             await api.post("/users", json=body)
         except ApiProblem as problem:
             return await _listing(request, person, api, "users", problem, typed)
-    return done("/admin/users", f"{body['username']} can now sign in.")
+    return done(request, "/admin/users", f"{body['username']} can now sign in.")
 
 
 @router.post("/admin/users/{username}")
@@ -90,7 +90,7 @@ async def change_person(request: Request, username: str) -> Response:
             await api.call("PATCH", f"/users/{quote(username)}", json=change)
         except ApiProblem as problem:
             return await _listing(request, person, api, "users", problem)
-    return done("/admin/users", f"{username} changed.")
+    return done(request, "/admin/users", f"{username} changed.")
 
 
 @router.get("/admin/channels")
@@ -127,7 +127,7 @@ async def add_channel(request: Request) -> Response:
             await api.post("/channels", json=body)
         except ApiProblem as problem:
             return await _channels(request, person, api, problem, typed)
-    return done("/admin/channels", f"Channel account {form.get('name')} added.")
+    return done(request, "/admin/channels", f"Channel account {form.get('name')} added.")
 
 
 def _pairs(text: str, field: str) -> dict[str, str]:
@@ -183,4 +183,6 @@ async def upload_rules(request: Request) -> Response:
             )
         except ApiProblem as problem:
             return await _rules(request, person, api, source, problem)
-    return done("/admin/rules", f"Rule set {active['name']} {active['version']} is in force.")
+    return done(
+        request, "/admin/rules", f"Rule set {active['name']} {active['version']} is in force."
+    )

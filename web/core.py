@@ -4,6 +4,8 @@ CSRF-checked form, and where each role starts. The pages themselves are in `web.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +19,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
 from api.deps import current_principal
+from connectors.base import web_url
 from records.models import Channel, Role
 from records.settings import Settings
 from web import session
@@ -30,6 +33,8 @@ _jinja = Environment(
     loader=FileSystemLoader(PAGES), autoescape=True, undefined=StrictUndefined, trim_blocks=True
 )
 _jinja.filters["relative"] = lambda when: relative(when, datetime.now(UTC))
+# Only an http(s) address becomes a link, whatever was stored (THREATS: no scripted pages).
+_jinja.filters["web_url"] = web_url
 _jinja.filters["when"] = lambda when: (
     datetime.fromisoformat(when.replace("Z", "+00:00")).strftime("%d %b %H:%M UTC") if when else ""
 )
@@ -125,7 +130,7 @@ def render(
         nav=nav,
         path=request.url.path,
         csrf=session.csrf_token(request, settings),
-        notice=request.query_params.get("notice", ""),
+        notice=_notice(request, settings),
         **context,
     )
     response = HTMLResponse(html, status_code=code)
@@ -137,9 +142,23 @@ def error_page(request: Request, status: int, title: str, detail: str) -> HTMLRe
     return render(request, "error.html", None, status, title=title, detail=detail)
 
 
-def done(url: str, notice: str) -> RedirectResponse:
+def done(request: Request, url: str, notice: str) -> RedirectResponse:
+    """Go to `url` and say `notice` there. The notice travels signed: a link that carries
+    any other text (`/login?notice=Call us on …`) shows nothing."""
     joiner = "&" if "?" in url else "?"
-    return RedirectResponse(f"{url}{joiner}{urlencode({'notice': notice})}", status_code=303)
+    signed = {"notice": notice, "ns": _notice_mac(notice, settings_of(request))}
+    return RedirectResponse(f"{url}{joiner}{urlencode(signed)}", status_code=303)
+
+
+def _notice(request: Request, settings: Settings) -> str:
+    notice = request.query_params.get("notice", "")
+    mac = request.query_params.get("ns", "")
+    return notice if notice and hmac.compare_digest(_notice_mac(notice, settings), mac) else ""
+
+
+def _notice_mac(notice: str, settings: Settings) -> str:
+    key = hmac.new(settings.jwt_secret.encode(), b"countersign page notices", hashlib.sha256)
+    return hmac.new(key.digest(), notice.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 async def form_of(request: Request) -> dict[str, str]:

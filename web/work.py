@@ -63,9 +63,9 @@ async def take(request: Request, post_id: int) -> Response:
         try:
             await api.post(f"/posts/{post_id}/assign", json=body)
         except ApiProblem as problem:
-            return done("/inbox", f"Not assigned: {problem.detail}")
+            return done(request, "/inbox", f"Not assigned: {problem.detail}")
     who = form.get("assignee") or "you"
-    return done("/inbox", f"Post {post_id} assigned to {who}.")
+    return done(request, "/inbox", f"Post {post_id} assigned to {who}.")
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ async def create_reply(request: Request, post_id: int) -> Response:
             draft = await api.post("/drafts", json=request_body)
         except ApiProblem as problem:
             return reply.render(request, person, 422, values, problem, form.get("body", ""))
-    return done(f"/drafts/{draft['id']}/edit", "Draft saved. Check it, then submit.")
+    return done(request, f"/drafts/{draft['id']}/edit", "Draft saved. Check it, then submit.")
 
 
 def _typed(template: dict[str, Any], values: dict[str, str]) -> dict[str, str | int]:
@@ -184,10 +184,10 @@ async def save_draft(request: Request, draft_id: int) -> Response:
                 )
             if form.get("action") == "submit":
                 await api.post(f"/drafts/{draft_id}/submit")
-                return done(f"/drafts/{draft_id}", "Submitted for review.")
+                return done(request, f"/drafts/{draft_id}", "Submitted for review.")
         except ApiProblem as problem:
             return await _editor(request, person, api, draft_id, body, problem)
-    return done(f"/drafts/{draft_id}/edit", "Saved.")
+    return done(request, f"/drafts/{draft_id}/edit", "Saved.")
 
 
 async def _editor(
@@ -294,7 +294,7 @@ async def _act(
                 )
             except ApiProblem:
                 raise problem from None  # no draft to show it on: the refusal alone
-    return done(f"/drafts/{draft_id}", notice)
+    return done(request, f"/drafts/{draft_id}", notice)
 
 
 def _decision(form: dict[str, str]) -> dict[str, Any]:
