@@ -50,6 +50,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from bench import http1
+from bench.environment import own_secrets
 from records import users
 from records.db import Database
 from records.migrations import upgrade
@@ -446,6 +447,7 @@ async def main() -> None:
         port = free_port()
         child_env = {
             **os.environ,
+            **own_secrets(),
             "COUNTERSIGN_DATABASE_URL": url,
             "COUNTERSIGN_TEMPORAL_ADDRESS": target,
             "COUNTERSIGN_API_PORT": str(port),

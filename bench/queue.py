@@ -33,6 +33,7 @@ import httpx
 import psycopg
 from sqlalchemy import insert, text
 
+from bench.environment import own_secrets
 from records import cursor, users
 from records.db import Database
 from records.migrations import upgrade
@@ -176,6 +177,7 @@ def start_api(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
+        **own_secrets(),
         "COUNTERSIGN_DATABASE_URL": url,
         "COUNTERSIGN_API_PORT": str(port),
         "COUNTERSIGN_DATA_DIR": str(workdir),

@@ -68,6 +68,7 @@ def api() -> None:
     import uvicorn
 
     settings = _settings()
+    _refuse_development_secrets(settings, "api")
     _logging()
     uvicorn.run(
         "api.app:create_app",
@@ -87,9 +88,23 @@ def worker() -> None:
 
     from workflows.worker import run
 
+    settings = _settings()
+    _refuse_development_secrets(settings, "worker")
     _logging()
-    uvloop.run(run(_settings()))
+    uvloop.run(run(settings))
     _exit_skipping_finalization(0)
+
+
+def _refuse_development_secrets(settings: Settings, what: str) -> None:
+    """The development values are published in this repository: a process started with
+    them accepts forged tokens. Only `countersign dev`, which makes its own, starts the API
+    and the worker without these being set."""
+    unset = settings.development_secrets()
+    if unset:
+        raise CountersignError(
+            f"`countersign {what}` will not start with the development value of "
+            f"{', '.join(unset)}: set them (`countersign dev` runs everything with its own)"
+        )
 
 
 @db_app.command("upgrade")

@@ -7,6 +7,7 @@ server, and stops every child, by process id, on Ctrl-C, SIGTERM or when any chi
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -37,6 +38,18 @@ class Child:
     process: subprocess.Popen[bytes]
 
 
+def _secrets(data_dir: Path) -> dict[str, str]:
+    """The dev instance's own secrets (the published development values are refused by
+    `countersign api` and `worker`), kept with its data so sign-ins survive a restart."""
+    path = data_dir / "dev-secrets.json"
+    if not path.exists():
+        path.touch(mode=0o600)
+        names = ("COUNTERSIGN_JWT_SECRET", "COUNTERSIGN_CSRF_SECRET", "COUNTERSIGN_ACTION_KEY")
+        path.write_text(json.dumps({name: secrets.token_urlsafe(32) for name in names}))
+    kept: dict[str, str] = json.loads(path.read_text())
+    return kept
+
+
 def _audit_key(data_dir: Path) -> str:
     """The dev instance's audit signing key, made on first start (readable by its owner only)."""
     path = data_dir / checkpoints.KEY_FILE
@@ -64,7 +77,8 @@ def run_dev(settings: Settings) -> int:
         **os.environ,
         # The API seals every action with this key and the worker checks it: a fresh one
         # for each run, shared by the two children alone (lifecycle.seals).
-        "COUNTERSIGN_ACTION_KEY": secrets.token_urlsafe(32),
+        # Its own secrets, unless the environment gives them.
+        **{k: v for k, v in _secrets(data_dir).items() if k not in os.environ},
         # The audit log's signing key stays with the data: checkpoints signed in one run
         # still verify in the next. Each checkpoint is also written outside the database.
         "COUNTERSIGN_AUDIT_SIGNING_KEY": _audit_key(data_dir),

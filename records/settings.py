@@ -6,6 +6,8 @@ import time, so the API, the worker, the CLI and the tests can each configure th
 
 from __future__ import annotations
 
+import base64
+import binascii
 from enum import StrEnum
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "countersign-development-secret-change-me"  # noqa: S105 - refused in production
 DEV_ACTION_KEY = "countersign-development-action-key-change-me"  # refused in production
+DEV_CSRF_SECRET = "countersign-development-csrf-key-change-me"  # noqa: S105 - refused in production
 # An Ed25519 seed everyone can read: refused in production (`countersign dev` makes its own).
 DEV_AUDIT_KEY = "Y291bnRlcnNpZ24tZGV2LWF1ZGl0LWtleS0wMDAwMDA="
 
@@ -99,6 +102,8 @@ class Settings(BaseSettings):
     jwt_audience: str = "countersign-api"
     jwt_ttl_seconds: int = 3600
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=30)
+    # The pages' CSRF tokens and signed notices: a key of their own, not the tokens'.
+    csrf_secret: str = DEV_CSRF_SECRET
 
     # Policies: the shipped rule set (in force until an admin uploads one) and the templates.
     rules_file: Path | None = Field(
@@ -157,6 +162,15 @@ class Settings(BaseSettings):
             )
         if self.idp_keys_file is not None and not self.idp_issuer:
             raise ValueError("COUNTERSIGN_IDP_ISSUER is required with COUNTERSIGN_IDP_KEYS_FILE")
+        try:
+            seed = base64.b64decode(self.audit_signing_key, validate=True)
+        except binascii.Error:
+            seed = b""
+        if len(seed) != 32:
+            raise ValueError(
+                "COUNTERSIGN_AUDIT_SIGNING_KEY is a 32-byte Ed25519 seed in base64 "
+                "(`countersign audit new-key` makes one)"
+            )
         unknown = set(self.retention_days) - {"audit", "published", "unpublished", "posts"}
         if unknown or any(days < 1 for days in self.retention_days.values()):
             raise ValueError(
@@ -179,12 +193,28 @@ class Settings(BaseSettings):
                     "COUNTERSIGN_ACTION_KEY must be set to a secret of 32+ characters in "
                     "production (the same for the API and the worker)"
                 )
+            if self.csrf_secret == DEV_CSRF_SECRET or len(self.csrf_secret) < 32:
+                raise ValueError(
+                    "COUNTERSIGN_CSRF_SECRET must be set to a secret of 32+ characters in "
+                    "production"
+                )
             if self.audit_signing_key == DEV_AUDIT_KEY:
                 raise ValueError(
                     "COUNTERSIGN_AUDIT_SIGNING_KEY must be set in production (a 32-byte "
                     "Ed25519 seed, base64; `countersign audit new-key` makes one)"
                 )
         return self
+
+    def development_secrets(self) -> list[str]:
+        """The settings still at their published development values: `countersign api`
+        and `worker` refuse to start with any (`countersign dev` makes its own)."""
+        shipped = {
+            "COUNTERSIGN_JWT_SECRET": (self.jwt_secret, DEV_JWT_SECRET),
+            "COUNTERSIGN_CSRF_SECRET": (self.csrf_secret, DEV_CSRF_SECRET),
+            "COUNTERSIGN_ACTION_KEY": (self.action_key, DEV_ACTION_KEY),
+            "COUNTERSIGN_AUDIT_SIGNING_KEY": (self.audit_signing_key, DEV_AUDIT_KEY),
+        }
+        return [name for name, (value, dev) in shipped.items() if value == dev]
 
     @property
     def action_keys(self) -> list[str]:

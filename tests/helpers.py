@@ -21,6 +21,17 @@ from records.db import Database
 from records.tables import POSTS
 
 
+def own_secrets() -> dict[str, str]:
+    """Environment for a `countersign api` or `worker` process a test starts itself: they
+    refuse the published development secrets."""
+    return {
+        "COUNTERSIGN_JWT_SECRET": "t" * 40,
+        "COUNTERSIGN_CSRF_SECRET": "c" * 40,
+        "COUNTERSIGN_ACTION_KEY": "a" * 40,
+        "COUNTERSIGN_AUDIT_SIGNING_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+    }
+
+
 def free_ports(count: int) -> list[int]:
     """Ports nothing listens on right now (held open together so they are distinct)."""
     sockets = []

@@ -16,7 +16,7 @@ from records import audit, checkpoints, users
 from records.db import Database
 from records.models import AuditEvent
 from records.settings import load_settings
-from tests.helpers import around_the_trigger
+from tests.helpers import around_the_trigger, own_secrets
 
 
 def run(
@@ -167,3 +167,17 @@ def test_audit_checkpoint_then_verify_an_export_offline(  # type: ignore[no-unty
     assert code == 1 and "NOT OK" in out
     code, out, _ = cli("audit", "new-key")
     assert code == 0 and len(base64.b64decode(out.strip())) == 32
+
+
+@pytest.mark.parametrize("command", ["api", "worker"])
+def test_api_and_worker_refuse_the_published_development_secrets(  # type: ignore[no-untyped-def]
+    cli, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Started by hand with nothing set, they would accept tokens anyone can forge from the
+    repository's development secret: they refuse, and say what to set."""
+    code, _, err = cli(command)
+    said = " ".join(err.split())  # the console wraps long lines
+    assert code == 1 and "COUNTERSIGN_JWT_SECRET" in said and "countersign dev" in said
+    for name, value in own_secrets().items():
+        monkeypatch.setenv(name, value)
+    assert load_settings().development_secrets() == []

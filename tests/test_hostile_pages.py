@@ -3,6 +3,8 @@ http(s) addresses from platforms become links, and notices only the server wrote
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Callable
 
 import pytest
@@ -13,10 +15,12 @@ from connectors.base import Posted, web_url
 from records import drafts
 from records.db import Database
 from records.models import Role
+from records.settings import Settings
 from records.tables import PUBLICATIONS
 from records.types import utcnow
 from tests.helpers import insert_post
 from tests.test_web import sign_in
+from web import session
 
 SCRIPTED = "javascript:alert(document.cookie)//"
 
@@ -105,3 +109,18 @@ def test_a_notice_shows_only_when_the_server_wrote_it(
     assert taken.status_code == 200 and f"Post {post_id} assigned to you." in taken.text
     tampered = str(taken.url).replace("assigned+to+you", "assigned+to+mallory")
     assert "mallory" not in app_client.get(tampered).text
+
+
+def test_the_csrf_key_is_not_the_token_key(
+    app_client: TestClient, make_user: Callable[..., str], settings: Settings
+) -> None:
+    """A CSRF token made with the JWT secret (what the pages used to sign with) is refused:
+    knowing one secret gives nothing of the other."""
+    make_user("ann", Role.agent)
+    sign_in(app_client, "ann")
+    seed = app_client.cookies.get(session.CSRF_COOKIE)
+    assert seed
+    old_style = hmac.new(settings.jwt_secret.encode(), seed.encode(), hashlib.sha256).hexdigest()
+    refused = app_client.post("/logout", data={"csrf_token": old_style})
+    assert refused.status_code == 403
+    assert settings.csrf_secret != settings.jwt_secret

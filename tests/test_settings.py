@@ -44,13 +44,22 @@ def test_environment_variables_use_the_countersign_prefix(
             {
                 "database_url": "postgresql://db/cs",
                 "jwt_secret": "x" * 40,
-                "audit_signing_key": "QUFB" * 11,
+                "audit_signing_key": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
                 "action_key": "k",
             },
             "ACTION_KEY",
         ),
         (
             {"database_url": "postgresql://db/cs", "jwt_secret": "x" * 40, "action_key": "a" * 40},
+            "CSRF_SECRET",
+        ),
+        (
+            {
+                "database_url": "postgresql://db/cs",
+                "jwt_secret": "x" * 40,
+                "action_key": "a" * 40,
+                "csrf_secret": "c" * 40,
+            },
             "AUDIT_SIGNING_KEY",
         ),
     ],
@@ -63,7 +72,8 @@ def test_production_refuses_default_secrets(overrides: dict[str, str], message: 
         database_url="postgresql://db/cs",
         jwt_secret="s" * 40,
         action_key="a" * 40,
-        audit_signing_key="QUFB" * 11,
+        audit_signing_key="a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+        csrf_secret="c" * 40,
     )
 
 
@@ -75,3 +85,9 @@ def test_algorithms_are_pinned_to_their_families() -> None:
     with pytest.raises(ValidationError, match="jwt_leeway_seconds"):
         load_settings(jwt_leeway_seconds=120)
     assert load_settings().jwt_secret == DEV_JWT_SECRET
+
+
+def test_an_audit_signing_key_that_is_not_an_ed25519_seed_is_refused_at_start() -> None:
+    for bad in ("not base64!", "QUFB", "QUFB" * 11):
+        with pytest.raises(ValidationError, match="32-byte Ed25519 seed"):
+            load_settings(audit_signing_key=bad)

@@ -23,7 +23,7 @@ from policies.engine import RuleSet
 from records import audit
 from records.db import Database
 from records.models import AuditEvent, Draft, Post
-from tests.helpers import free_ports
+from tests.helpers import free_ports, own_secrets
 from workflows import devserver
 from workflows.connection import connect
 from workflows.contracts import APPLIED, RECORDED, STALE, Transition
@@ -50,6 +50,7 @@ async def test_the_worker_waits_for_temporal_then_serves_its_task_queue(tmp_path
         "COUNTERSIGN_DATABASE_URL": f"sqlite:///{tmp_path / 'cs.db'}",
         "COUNTERSIGN_TEMPORAL_ADDRESS": f"127.0.0.1:{port}",
         "COUNTERSIGN_TASK_QUEUE": task_queue,
+        **own_secrets(),
     }
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(

@@ -157,7 +157,7 @@ def _notice(request: Request, settings: Settings) -> str:
 
 
 def _notice_mac(notice: str, settings: Settings) -> str:
-    key = hmac.new(settings.jwt_secret.encode(), b"countersign page notices", hashlib.sha256)
+    key = hmac.new(settings.csrf_secret.encode(), b"countersign page notices", hashlib.sha256)
     return hmac.new(key.digest(), notice.encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -47,7 +47,7 @@ def csrf_token(request: Request, settings: Settings) -> str:
 
 
 def _signed(seed: str, settings: Settings) -> str:
-    return hmac.new(settings.jwt_secret.encode(), seed.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(settings.csrf_secret.encode(), seed.encode(), hashlib.sha256).hexdigest()
 
 
 def remember_seed(request: Request, response: Response, settings: Settings) -> None:
