@@ -14,6 +14,7 @@ from api.lifecycle import Lifecycle
 from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.policy import Policies
+from api.private import PrivateEndpoints
 from api.routes import (
     audit,
     auth,
@@ -83,6 +84,8 @@ def create_app(
     openapi.install(app, API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    if settings.endpoints_private:
+        app.add_middleware(PrivateEndpoints, session_cookie=session.SESSION_COOKIE)
     app.add_middleware(SecurityHeaders, session_cookie=session.SESSION_COOKIE)
 
     # Routers are included directly on the app, one level deep (FastAPI walks every level

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=10, ge=0, le=30)
     # The pages' CSRF tokens and signed notices: a key of their own, not the tokens'.
     csrf_secret: str = DEV_CSRF_SECRET
+    # The API docs, the OpenAPI schema and /metrics only for signed-in callers; unset: on
+    # in production, off elsewhere.
+    private_endpoints: bool | None = None
 
     # Policies: the shipped rule set (in force until an admin uploads one) and the templates.
     rules_file: Path | None = Field(
@@ -204,6 +207,12 @@ class Settings(BaseSettings):
                     "Ed25519 seed, base64; `countersign audit new-key` makes one)"
                 )
         return self
+
+    @property
+    def endpoints_private(self) -> bool:
+        if self.private_endpoints is not None:
+            return self.private_endpoints
+        return self.environment is Environment.production
 
     def development_secrets(self) -> list[str]:
         """The settings still at their published development values: `countersign api`

@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
+from api.app import create_app
 from connectors.base import Posted, web_url
 from records import drafts
 from records.db import Database
@@ -18,6 +19,7 @@ from records.models import Role
 from records.settings import Settings
 from records.tables import PUBLICATIONS
 from records.types import utcnow
+from tests.conftest import PASSWORD
 from tests.helpers import insert_post
 from tests.test_web import sign_in
 from web import session
@@ -124,3 +126,29 @@ def test_the_csrf_key_is_not_the_token_key(
     refused = app_client.post("/logout", data={"csrf_token": old_style})
     assert refused.status_code == 403
     assert settings.csrf_secret != settings.jwt_secret
+
+
+def test_docs_schema_and_metrics_can_be_kept_for_signed_in_callers(
+    settings: Settings, database: Database, make_user: Callable[..., str]
+) -> None:
+    """On by default in production; a setting elsewhere. Liveness stays open."""
+    assert settings.endpoints_private is False
+    private = settings.model_copy(update={"private_endpoints": True})
+    make_user("ann", Role.agent)
+    with TestClient(create_app(private, database=database)) as client:
+        paths = ("/docs", "/redoc", "/openapi.json", "/metrics", "/api/v1/metrics")
+        for path in paths:
+            answer = client.get(path)
+            assert answer.status_code == 401, path
+            assert answer.headers["content-type"] == "application/problem+json"
+        assert client.get("/healthz").status_code == 200
+        token = client.post(
+            "/api/v1/auth/token", data={"username": "ann", "password": PASSWORD}
+        ).json()["access_token"]
+        for path in paths:
+            signed = client.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert signed.status_code == 200, path
+        forged = client.get("/metrics", headers={"Authorization": "Bearer not-a-token"})
+        assert forged.status_code == 401
+    with TestClient(create_app(settings, database=database)) as client:
+        assert client.get("/openapi.json").status_code == 200

@@ -133,7 +133,11 @@ def test_bad_signatures_are_401_and_store_nothing(
     )
     assert forged.status_code == 401
     assert app_client.get(f"{API}/posts", headers=login("agent")).json()["items"] == []
-    assert app_client.post(f"{API}/inbound/nobody", content=body).status_code == 404
+    # An account that does not exist answers exactly as a bad signature (no names leak).
+    known = app_client.post(f"{API}/inbound/shop-events", content=body, headers={})
+    unknown = app_client.post(f"{API}/inbound/nobody", content=body)
+    assert unknown.status_code == known.status_code == 401
+    assert unknown.json() == known.json()
 
 
 @pytest.mark.parametrize(
@@ -184,7 +188,10 @@ def test_the_meta_handshake_answers_the_challenge_only_to_the_right_token(
     assert answer.status_code == 200 and answer.text == "8675309"
     wrong = app_client.get(f"{API}/inbound/acme-meta", params={**params, "hub.verify_token": "x"})
     assert wrong.status_code == 401
-    assert app_client.get(f"{API}/inbound/shop-events", params=params).status_code == 404
+    # Nor do sources without a handshake, or accounts that do not exist, tell themselves apart.
+    for name in ("shop-events", "nobody"):
+        other = app_client.get(f"{API}/inbound/{name}", params=params)
+        assert (other.status_code, other.json()) == (401, wrong.json())
 
 
 def test_facebook_and_instagram_comments_become_posts(

@@ -91,3 +91,17 @@ def test_an_audit_signing_key_that_is_not_an_ed25519_seed_is_refused_at_start() 
     for bad in ("not base64!", "QUFB", "QUFB" * 11):
         with pytest.raises(ValidationError, match="32-byte Ed25519 seed"):
             load_settings(audit_signing_key=bad)
+
+
+def test_private_endpoints_are_on_by_default_in_production_only() -> None:
+    production = {
+        "environment": Environment.production,
+        "database_url": "postgresql://db/cs",
+        "jwt_secret": "s" * 40,
+        "action_key": "a" * 40,
+        "csrf_secret": "c" * 40,
+        "audit_signing_key": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+    }
+    assert load_settings(**production).endpoints_private is True
+    assert load_settings(**production, private_endpoints=False).endpoints_private is False
+    assert load_settings().endpoints_private is False

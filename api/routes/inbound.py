@@ -3,9 +3,13 @@
 No bearer token here: each delivery is signed with the channel account's secret, checked by
 its source's adapter (`connectors.inbound`). A bad signature is 401 and stores nothing; a
 signed body of the wrong shape is 422; a delivery sent again gives the same posts (a post is
-known by its channel and external id)."""
+known by its channel and external id). An account that does not exist, or takes no
+deliveries, answers exactly as a bad signature does: the open internet learns no account
+names (why a delivery was refused goes to the log)."""
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
@@ -20,6 +24,13 @@ from records.errors import Invalid, NotFound, Unauthenticated
 from records.models import PostCreate
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
+log = logging.getLogger("countersign.inbound")
+REFUSED = "the delivery's signature does not verify"
+
+
+def _refused(why: str) -> Unauthenticated:
+    log.info("inbound delivery refused: %s", why)
+    return Unauthenticated(REFUSED)
 
 
 class Stored(BaseModel):
@@ -34,10 +45,13 @@ class Received(BaseModel):
 
 
 def _account(database: DatabaseDep, name: str) -> tuple[Account, inbound.InboundAdapter]:
-    with database.engine.connect() as connection:
-        account = channels.by_name(connection, name)
+    try:
+        with database.engine.connect() as connection:
+            account = channels.by_name(connection, name)
+    except NotFound as exc:
+        raise _refused(f"no channel account {name!r}") from exc
     if account.source is None:
-        raise NotFound(f"channel account {name!r} takes no inbound deliveries")
+        raise _refused(f"channel account {name!r} takes no inbound deliveries")
     return account, inbound.adapter(account.source)
 
 
@@ -47,11 +61,11 @@ def handshake(account_name: str, request: Request, database: DatabaseDep) -> str
     account, adapter = _account(database, account_name)
     answer = getattr(adapter, "handshake", None)
     if answer is None:
-        raise NotFound(f"the {account.source} source has no verification handshake")
+        raise _refused(f"the {account.source} source has no verification handshake")
     try:
         challenge: str = answer(dict(request.query_params), account.credentials)
     except inbound.BadSignature as exc:
-        raise Unauthenticated(str(exc)) from exc
+        raise _refused(str(exc)) from exc
     except inbound.Malformed as exc:
         raise Invalid(str(exc)) from exc
     return challenge
@@ -68,7 +82,7 @@ async def receive(account_name: str, request: Request, database: DatabaseDep) ->
             adapter.verify(headers, body, account.credentials)
             found = adapter.parse(body, account.channel, account.settings)
         except inbound.BadSignature as exc:
-            raise Unauthenticated(str(exc)) from exc
+            raise _refused(str(exc)) from exc
         except inbound.Malformed as exc:
             raise Invalid(str(exc)) from exc
         try:
