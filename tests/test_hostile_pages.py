@@ -152,3 +152,32 @@ def test_docs_schema_and_metrics_can_be_kept_for_signed_in_callers(
         assert forged.status_code == 401
     with TestClient(create_app(settings, database=database)) as client:
         assert client.get("/openapi.json").status_code == 200
+
+
+def test_another_agents_draft_is_missing_for_every_method(
+    app_client: TestClient,
+    make_user: Callable[..., str],
+    login: Callable[..., dict[str, str]],
+    database: Database,
+) -> None:
+    """Reads and every action answer 404 alike, for a draft of another agent's and for one
+    that does not exist: what exists is not told."""
+    make_user("ann", Role.agent)
+    make_user("bob", Role.agent)
+    with database.write() as c:
+        draft_id = drafts.create(c, post_id=insert_post(c), author="ann", body="Hi").draft_id
+    bob = login("bob")
+    for target in (draft_id, draft_id + 1000):
+        url = f"/api/v1/drafts/{target}"
+        answers = [
+            app_client.get(url, headers=bob),
+            app_client.put(url, headers=bob, json={"body": "Mine", "expected_version": 1}),
+            app_client.post(f"{url}/submit", headers=bob),
+            app_client.post(f"{url}/withdraw", headers=bob),
+            app_client.post(
+                f"{url}/decisions",
+                headers=bob,
+                json={"stage": "comms", "decision": "approve", "version": 1},
+            ),
+        ]
+        assert [a.status_code for a in answers] == [404] * 5, [a.text for a in answers]
