@@ -241,6 +241,9 @@ async def test_every_page_is_labelled_usable_by_keyboard_and_fits_a_phone(
     context = await browser.new_context(base_url=site)
     page = await context.new_page()
     await page.goto("/")
+    # Autofocus lands once the page is shown: type only then (under load, keys sent
+    # earlier went nowhere and "agent" arrived as "gent").
+    await expect(page.locator("#username")).to_be_focused()
     await page.keyboard.type("agent")
     await page.keyboard.press("Tab")
     await page.keyboard.type(PASSWORD)
