@@ -22,7 +22,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from lifecycle import seals
@@ -176,7 +176,9 @@ class Lifecycle:
             # The draft's workflow has finished (published, rejected, withdrawn, expired).
             raise Conflict("this draft is closed; it takes no further action") from exc
         except WorkflowUpdateFailedError as exc:
-            cause = exc.cause
+            cause: BaseException | None = exc.cause
+            if isinstance(cause, ActivityError):  # an activity's own refusal
+                cause = cause.cause
             if isinstance(cause, ApplicationError) and cause.type in ERRORS:
                 raise ERRORS[cause.type](cause.message) from exc
             raise

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from policies.budget import CheckOverBudget
 from records.errors import CountersignError
 
 PROBLEM_JSON = "application/problem+json"
@@ -62,6 +63,12 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CountersignError)
     async def _domain(_request: Request, exc: CountersignError) -> JSONResponse:
         return problem(exc.status_code, exc.detail, title=exc.title, **exc.extra)
+
+    @app.exception_handler(CheckOverBudget)
+    async def _over_budget(_request: Request, exc: CheckOverBudget) -> JSONResponse:
+        return problem(
+            422, str(exc), title="Policy check over budget", budget_ms=round(exc.budget * 1000)
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:

@@ -14,6 +14,7 @@ bare domain with a common top-level domain. Nothing is fetched.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -98,11 +99,19 @@ def _x_weight(text: str) -> int:
         return len(text)
     total = 0
     for cluster in _GRAPHEME.findall(text):
-        if _EMOJI.search(cluster):
+        if len(cluster) == 1:  # most clusters: one code point, its weight known once
+            total += _weight_of(cluster)
+        elif _EMOJI.search(cluster):
             total += 2
         else:
-            total += sum(1 if _LIGHT.match(c) else 2 for c in cluster)
+            total += sum(map(_weight_of, cluster))
     return total
+
+
+@functools.cache
+def _weight_of(char: str) -> int:
+    """One code point's X weight (an emoji alone weighs 2, as a heavy code point does)."""
+    return 1 if _LIGHT.match(char) and not _EMOJI.match(char) else 2
 
 
 def mastodon_length(text: str, found: list[Link] | None = None) -> int:
@@ -131,6 +140,9 @@ def hashtags(text: str) -> list[re.Match[str]]:
 
 
 def host_allowed(host: str, allowed: frozenset[str]) -> bool:
-    """`host` is an allowed domain or one of its subdomains."""
+    """`host` is an allowed domain or one of its subdomains. A name longer than DNS allows
+    (253 characters, RFC 1035) is no host: not allowed, and its suffixes are not tried."""
+    if len(host) > 253:
+        return False
     parts = host.split(".")
     return any(".".join(parts[i:]) in allowed for i in range(len(parts) - 1))

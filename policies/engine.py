@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from policies import channels
+from policies.budget import Deadline
 from policies.lexicon import Hit, Lexicon, fold_text
+from policies.patterns import PatternError, compile_linear
 from policies.pii import KINDS as PII_KINDS
 from policies.pii import Detection, Detectors, Pattern
 from policies.ruleset_yaml import Mapping, Reader, RuleSetError, load
@@ -189,20 +191,21 @@ class RuleSet:
             regions = pii.texts("phone_regions", ["US"])
             for line, entry in pii.items("patterns"):
                 group = _group(entry, line, "pii.patterns", {"id", "label", "pattern"})
+                source = group.text("pattern")
                 try:
-                    regex = re.compile(group.text("pattern"), re.IGNORECASE)
-                except re.error as exc:
+                    compile_linear(source)
+                except PatternError as exc:
                     raise group.fail(
-                        "pattern", f"is not a valid regular expression: {exc}"
-                    ) from exc
-                patterns.append(Pattern(group.text("id"), group.text("label"), regex))
+                        "pattern", f"is not a regular expression RE2 runs: {exc}"
+                    ) from None
+                patterns.append(Pattern(group.text("id"), group.text("label"), source))
         try:  # the patterns are also scanned as one alternation
             self._detectors = Detectors(
                 kinds=self.pii_kinds, phone_regions=regions, patterns=patterns
             )
-        except re.error as exc:
+        except PatternError as exc:
             assert pii is not None
-            raise pii.fail("patterns", f"cannot be combined into one scan: {exc}") from exc
+            raise pii.fail("patterns", f"cannot be combined into one scan: {exc}") from None
 
     def _read_lexicon(self, top: Reader) -> None:
         self._by_id: dict[str, Term] = {}
@@ -254,11 +257,16 @@ class RuleSet:
         *,
         post_text: str | None = None,
         template: TemplateBasis | None = None,
+        budget: float | None = None,
     ) -> CheckResult:
         """Every check on `body` for `channel`, and the route it needs. `post_text` is the
-        customer's post it answers; `template` what it was rendered as, if it was."""
-        findings = self.findings(body, channel)
+        customer's post it answers; `template` what it was rendered as, if it was.
+        CheckOverBudget if the checks take longer than `budget` seconds (by default
+        `policies.budget.CHECK_BUDGET_SECONDS`)."""
+        deadline = Deadline(budget)
+        findings = self.findings(body, channel, deadline)
         inbound = self._inbound_stages(post_text)
+        deadline.passed("the customer's post")
         if template is None and not inbound and not any(f.stage for f in findings):
             # The common case: the base route.
             return CheckResult(findings, list(self.route_of(channel)), self.version)
@@ -275,10 +283,14 @@ class RuleSet:
         route, skipped = self._route(channel, findings, inbound, exempt, use)
         return CheckResult(findings, route, self.version, template=use, skipped=skipped)
 
-    def findings(self, body: str, channel: str) -> list[Finding]:
+    def findings(self, body: str, channel: str, deadline: Deadline | None = None) -> list[Finding]:
+        deadline = deadline or Deadline()
         findings = [self._lexicon_finding(body, hit) for hit in self._lexicon.find(body)]
+        deadline.passed("the lexicon")
         findings += [self._pii_finding(d) for d in self._detectors.find(body)]
+        deadline.passed("personal data")
         findings += self._channel_findings(body, channel)
+        deadline.passed("the channel's rules")
         if len(findings) > 1:
             findings.sort(key=lambda f: (f.start, f.end))
         return findings

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+from policies.patterns import ascii_view, compile_linear
+
 # Digit runs that may be a card, an SSN or a phone number: digits with single spaces,
 # dots, dashes or brackets between them, at least 7 digits in all.
 _NUMBER = re.compile(r"(?<![\w+])\+?\(?\d(?:[ .\-()]{0,2}\d){6,22}(?!\w)")
@@ -50,11 +52,12 @@ class Detection:
 
 @dataclass(frozen=True)
 class Pattern:
-    """An account or order number pattern from the rule set."""
+    """An account or order number pattern from the rule set (RE2 syntax, see
+    `policies.patterns`)."""
 
     id: str
     label: str
-    regex: re.Pattern[str]
+    source: str
 
 
 def luhn_ok(digits: str) -> bool:
@@ -124,16 +127,17 @@ class Detectors:
         self.kinds = frozenset(kinds)
         self.phone_regions = tuple(phone_regions)
         self.patterns = tuple(patterns)
-        # The rule set's patterns in one scan, each a named group (`p0`, `p1`...). They
-        # describe account and order numbers, so run only on a reply with a digit.
-        self._patterns = (
-            re.compile(
-                "|".join(f"(?P<p{n}>{p.regex.pattern})" for n, p in enumerate(self.patterns)),
-                re.IGNORECASE,
-            )
-            if self.patterns
-            else None
-        )
+        # The rule set's patterns in one scan, each in a group of its own (a pattern's own
+        # groups, named or not, follow it, so `_outer` holds each pattern's group number).
+        # They describe account and order numbers, so run only on a reply with a digit.
+        self._patterns = None
+        self._outer: list[int] = []
+        if self.patterns:
+            group = 1
+            for pattern in self.patterns:
+                self._outer.append(group)
+                group += 1 + compile_linear(pattern.source).groups
+            self._patterns = compile_linear("|".join(f"({p.source})" for p in self.patterns))
 
     def find(self, text: str) -> list[Detection]:
         found: list[Detection] = []
@@ -160,12 +164,14 @@ class Detectors:
 
     def _pattern_matches(self, text: str) -> Iterator[Detection]:
         assert self._patterns is not None
-        for match in self._patterns.finditer(text):
-            assert match.lastgroup is not None
-            pattern = self.patterns[int(match.lastgroup[1:])]
+        for match in self._patterns.finditer(ascii_view(text)):
+            which = next(n for n, group in enumerate(self._outer) if match.start(group) >= 0)
+            pattern = self.patterns[which]
+            start, end = match.span()
             yield Detection(
-                pattern.id, pattern.label, *match.span(), mask(match[0], 2), f"[{pattern.label}]"
-            )
+                pattern.id, pattern.label, start, end, mask(text[start:end], 2),
+                f"[{pattern.label}]",
+            )  # fmt: skip
 
     @staticmethod
     def _ibans(text: str) -> Iterator[Detection]:

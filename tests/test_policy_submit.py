@@ -140,3 +140,30 @@ async def test_a_template_draft_is_refused_when_it_does_not_fit(
         assert (response.status_code, problem in response.text) == (status, True), response.text
     drafts = await client.get("/api/v1/drafts", headers=people["agent"])
     assert drafts.json()["items"] == []
+
+
+async def test_a_submit_check_over_its_budget_is_refused_and_changes_nothing(
+    client: httpx.AsyncClient,
+    people: dict[str, Headers],
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's check runs under the same budget as the API's: over it, the submit is
+    a 422 that says so (not retried, not a stall) and the draft stays a draft. The same
+    request gets the same answer (it is the same update); the shortened text is checked."""
+    from policies import budget
+
+    url = await draft_for(client, people["agent"], "Where is my card?", body="It is on its way.")
+    monkeypatch.setattr(budget, "CHECK_BUDGET_SECONDS", 0.0)
+    refused = await client.post(f"{url}/submit", headers=people["agent"])
+    assert refused.status_code == 422, refused.text
+    assert "over its budget" in refused.json()["detail"]
+    monkeypatch.undo()
+    draft = (await client.get(url, headers=people["agent"])).json()
+    assert (draft["status"], draft["findings"]) == ("draft", [])
+    edited = await client.put(
+        url, headers=people["agent"], json={"body": "On its way.", "expected_version": 1}
+    )
+    assert edited.status_code == 200, edited.text
+    submitted = await client.post(f"{url}/submit", headers=people["agent"])
+    assert submitted.status_code == 200 and submitted.json()["status"] == "in_review"

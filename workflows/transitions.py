@@ -18,8 +18,10 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
-from lifecycle.words import DraftStatus, Role
+from lifecycle.words import DraftStatus, ErrorKind, Role
+from policies.budget import CheckOverBudget
 from policies.engine import RuleBook, RuleSet, TemplateBasis
 from policies.sla import ServiceLevels
 from records import audit, notifications, rulesets, transitions
@@ -112,9 +114,14 @@ class TransitionActivities:
                 return answer
             version = rulesets.active_version(connection)
             rules = self.rules.get(version, lambda v: rulesets.source_of(connection, v))
-            result = rules.check(
-                row.body, str(row.channel), post_text=row.post_text, template=_basis(row)
-            )
+            try:
+                result = rules.check(
+                    row.body, str(row.channel), post_text=row.post_text, template=_basis(row)
+                )
+            except CheckOverBudget as exc:  # the same text would run over again: no retry
+                raise ApplicationError(
+                    str(exc), type=ErrorKind.invalid, non_retryable=True
+                ) from None
             clock = self._clock(result.route, str(row.priority))
             now = utcnow()
             first = result.route[0] if result.route else None

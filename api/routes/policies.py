@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -163,7 +164,11 @@ async def check(
         post_text = post_text if post_text is not None else text
     rules = await policies.rules(database)
     assert channel is not None  # the model requires channel or post_id
-    used, allowed = rules.length(body.body, channel)
-    checked = answer(rules.check(body.body, channel, post_text=post_text))
+    # Off the event loop: a long text must not hold up other requests while it is checked.
+    result = await run_in_threadpool(
+        functools.partial(rules.check, body.body, channel, post_text=post_text)
+    )
+    used, allowed = await run_in_threadpool(rules.length, body.body, channel)
+    checked = answer(result)
     checked.length = Length(used=used, allowed=allowed)
     return checked

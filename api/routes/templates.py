@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, Principal, require_roles
 from api.policy import PoliciesDep
@@ -59,7 +61,11 @@ async def render_template(
     rendered = policies.render(template_id, body.variables, channel)
     rules = await policies.rules(database)
     basis = TemplateBasis(rendered.body, rendered.variable_spans)
-    result = answer(rules.check(rendered.body, channel, template=basis))
+    result = answer(
+        await run_in_threadpool(
+            functools.partial(rules.check, rendered.body, channel, template=basis)
+        )
+    )
     return RenderedReply(
         **result.model_dump(),
         template_id=rendered.template_id,
