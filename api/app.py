@@ -32,6 +32,7 @@ from api.routes import (
     users,
 )
 from api.tokens import TokenService
+from connectors import egress
 from policies.sla import ServiceLevels
 from records.db import Database
 from records.settings import Settings, load_settings
@@ -51,6 +52,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        egress.configure(egress.EgressPolicy.of(settings))
         owned = database is None
         app.state.database = database or Database(settings.resolved_database_url)
         app.state.temporal = temporal or TemporalGateway(

@@ -52,6 +52,17 @@ class Posted:
         object.__setattr__(self, "url", web_url(self.url))
 
 
+REASON_LIMIT = 80  # characters of a remote party's own words we keep
+
+
+def remote_reason(text: object) -> str:
+    """A remote party's reason, fit to keep in an error, a notification or the audit
+    trail: its first 80 printable characters, on one line. The rest of its answer is
+    never copied (an internal service reached by mistake must not leak its data)."""
+    words = " ".join("".join(c for c in str(text) if c.isprintable() or c.isspace()).split())
+    return words if len(words) <= REASON_LIMIT else words[: REASON_LIMIT - 1] + "\u2026"
+
+
 class PublishRefused(Exception):
     """The channel refused the reply and asking again cannot help (say, a 401 or a 403):
     the draft becomes `publish_failed` with this reason, for a publisher to retry or

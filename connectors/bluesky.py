@@ -28,7 +28,8 @@ from atproto_client.exceptions import (
 )
 from atproto_client.request import Request
 
-from connectors.base import Posted, PublishRefused, RateLimited, Reply
+from connectors import egress
+from connectors.base import Posted, PublishRefused, RateLimited, Reply, remote_reason
 
 DEFAULT_SERVICE = "https://bsky.social"
 _S32 = "234567abcdefghijklmnopqrstuvwxyz"  # the base32 "sortable" alphabet of TIDs
@@ -83,7 +84,8 @@ class BlueskyPublisher:
             client = _sessions.get(account)
             try:
                 if client is None:
-                    client = Client(self.service, request=Request(timeout=self.timeout))
+                    request = Request(timeout=self.timeout, transport=egress.guarded_transport())
+                    client = Client(self.service, request=request)
                     client.login(self.handle, self.password, fetch_bsky_profile=False)
                     _sessions[account] = client
             except UnauthorizedError as error:
@@ -139,7 +141,8 @@ def _error_name(error: RequestException) -> str | None:
 def _reason(error: RequestException) -> str:
     content = error.response.content if error.response is not None else None
     name, message = getattr(content, "error", None), getattr(content, "message", None)
-    return ": ".join(str(part) for part in (name, message) if part) or type(error).__name__
+    stated = ": ".join(str(part) for part in (name, message) if part)
+    return remote_reason(stated) or type(error).__name__
 
 
 def _wait(error: RequestException) -> timedelta:

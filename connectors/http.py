@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from connectors.base import PublishRefused, RateLimited
+from connectors.base import PublishRefused, RateLimited, remote_reason
 
 DEFAULT_WAIT = timedelta(seconds=30)
 
@@ -40,6 +40,11 @@ def retry_after(answer: httpx.Response) -> timedelta:
 
 
 def _reason(answer: httpx.Response) -> str:
+    """The answer's own short reason (`connectors.base.remote_reason`), if it gives one."""
+    return remote_reason(_stated(answer))
+
+
+def _stated(answer: httpx.Response) -> str:
     try:
         data = answer.json()
     except ValueError:

@@ -19,12 +19,14 @@ from typing import Any
 from mastodon import Mastodon
 from mastodon.errors import (
     MastodonAPIError,
+    MastodonNetworkError,
     MastodonNotFoundError,
     MastodonRatelimitError,
     MastodonServerError,
 )
 
-from connectors.base import Posted, PublishRefused, RateLimited, Reply
+from connectors import egress
+from connectors.base import Posted, PublishRefused, RateLimited, Reply, remote_reason
 from connectors.inbound import InboundPost
 
 _TAGS = re.compile(r"<[^>]+>")
@@ -40,6 +42,7 @@ class MastodonPublisher:
             request_timeout=float(account.settings.get("timeout_seconds", "10")),
             ratelimit_method="throw",  # Temporal does the waiting, not a sleeping thread
             version_check_mode="none",
+            session=egress.guarded_session(),
         )
         self.account_id = account.settings.get("account_id")
 
@@ -78,7 +81,23 @@ def _translated(api: Mastodon) -> Iterator[None]:
         if isinstance(error, MastodonServerError):
             raise
         _, status, reason, message = (*error.args, None, None, None, None)[:4]
-        raise PublishRefused(f"Mastodon refused the reply: {status} {message or reason}") from error
+        stated = remote_reason(message or reason)
+        raise PublishRefused(f"Mastodon refused the reply: {status} {stated}") from error
+    except MastodonNetworkError as error:
+        refused = _egress_refusal(error)
+        if refused is not None:  # the account's URL points where we do not call
+            raise refused from None
+        raise
+
+
+def _egress_refusal(error: BaseException) -> egress.EgressRefused | None:
+    """Mastodon.py wraps whatever requests raised; the egress check's refusal inside."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, egress.EgressRefused):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _text(content: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from connectors import egress
 from connectors.base import Posted, RateLimited, Reply
 from connectors.http import raise_for_refusal
 
@@ -36,7 +37,8 @@ class MetaGraphPublisher:
         self.token = account.credentials["page_access_token"]
 
     def post(self, reply: Reply) -> Posted:
-        answer = httpx.post(
+        answer = egress.request(
+            "POST",
             f"{self.base}/{reply.in_reply_to}/{_edge(reply)}",
             data={"message": reply.body, "access_token": self.token},
             timeout=self.timeout,
@@ -46,7 +48,8 @@ class MetaGraphPublisher:
 
     def lookup(self, reply: Reply) -> Posted | None:
         instagram = reply.channel == "instagram"
-        answer = httpx.get(
+        answer = egress.request(
+            "GET",
             f"{self.base}/{reply.in_reply_to}/{_edge(reply)}",
             params={
                 "fields": "id,text,from" if instagram else "id,message,from",
@@ -63,8 +66,11 @@ class MetaGraphPublisher:
         return None
 
     def delete(self, external_id: str) -> None:
-        answer = httpx.delete(
-            f"{self.base}/{external_id}", params={"access_token": self.token}, timeout=self.timeout
+        answer = egress.request(
+            "DELETE",
+            f"{self.base}/{external_id}",
+            params={"access_token": self.token},
+            timeout=self.timeout,
         )
         if _code(answer) != GONE:
             _check(answer)

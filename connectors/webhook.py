@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import httpx
-
+from connectors import egress
 from connectors.base import Posted, Reply
 from connectors.http import raise_for_refusal
 from connectors.inbound import InboundPost, Malformed, check_hmac, sign
@@ -84,7 +83,8 @@ class SignedJsonPublisher:
             {"key": reply.key, "in_reply_to": reply.in_reply_to, "text": reply.body},
             separators=(",", ":"),
         ).encode()
-        answer = httpx.post(
+        answer = egress.request(
+            "POST",
             self.url,
             content=body,
             headers={
@@ -98,7 +98,7 @@ class SignedJsonPublisher:
         return _posted(answer.json())
 
     def lookup(self, reply: Reply) -> Posted | None:
-        answer = httpx.get(self.url, params={"key": reply.key}, timeout=self.timeout)
+        answer = egress.request("GET", self.url, params={"key": reply.key}, timeout=self.timeout)
         if answer.status_code == 404:
             return None
         raise_for_refusal(answer, "the webhook")
@@ -106,7 +106,7 @@ class SignedJsonPublisher:
 
     def delete(self, external_id: str) -> None:
         body = json.dumps({"id": external_id}, separators=(",", ":")).encode()
-        answer = httpx.request(
+        answer = egress.request(
             "DELETE",
             self.url,
             content=body,

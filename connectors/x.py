@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
+from connectors import egress
 from connectors.base import Posted, Reply
 from connectors.http import raise_for_refusal
 
@@ -25,7 +24,8 @@ class XPublisher:
         self.headers = {"Authorization": f"Bearer {account.credentials['bearer_token']}"}
 
     def post(self, reply: Reply) -> Posted:
-        answer = httpx.post(
+        answer = egress.request(
+            "POST",
             f"{self.base}/2/tweets",
             json={"text": reply.body, "reply": {"in_reply_to_tweet_id": reply.in_reply_to}},
             headers=self.headers,
@@ -35,7 +35,8 @@ class XPublisher:
         return _posted(answer.json()["data"]["id"])
 
     def lookup(self, reply: Reply) -> Posted | None:
-        answer = httpx.get(
+        answer = egress.request(
+            "GET",
             f"{self.base}/2/users/{self.user_id}/tweets",
             params={"max_results": 100, "tweet.fields": "referenced_tweets"},
             headers=self.headers,
@@ -53,8 +54,11 @@ class XPublisher:
         return None
 
     def delete(self, external_id: str) -> None:
-        answer = httpx.delete(
-            f"{self.base}/2/tweets/{external_id}", headers=self.headers, timeout=self.timeout
+        answer = egress.request(
+            "DELETE",
+            f"{self.base}/2/tweets/{external_id}",
+            headers=self.headers,
+            timeout=self.timeout,
         )
         if answer.status_code != 404:  # already gone
             raise_for_refusal(answer, "X")

@@ -138,6 +138,11 @@ class Settings(BaseSettings):
     notify_webhook_secret: str = Field(
         default="", description="HMAC-SHA256 key for the X-Countersign-Signature header"
     )
+    # Outbound calls go to public addresses only (connectors.egress); these are the
+    # exceptions for on-premise targets: host names (`crm.corp.example`, `*.corp.example`)
+    # or networks (`10.20.0.0/16`), as a JSON list.
+    outbound_allow: list[str] = []
+
     smtp_host: str = Field(default="", description="empty: no e-mail")
     smtp_port: int = 25
     smtp_from: str = "countersign@localhost"
@@ -155,6 +160,12 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
             raise ValueError("COUNTERSIGN_JWT_ALGORITHM must be one of HS256, HS384, HS512")
+        from connectors.egress import parse_allow  # here: settings import nothing at load
+
+        try:
+            self.outbound_allow = list(parse_allow(self.outbound_allow))
+        except ValueError as exc:
+            raise ValueError(f"COUNTERSIGN_OUTBOUND_ALLOW: {exc}") from None
         bad = set(self.idp_algorithms) - {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
         if bad:
             raise ValueError(f"COUNTERSIGN_IDP_ALGORITHMS may list RS*/ES* only, not {sorted(bad)}")
@@ -207,6 +218,11 @@ class Settings(BaseSettings):
                     "Ed25519 seed, base64; `countersign audit new-key` makes one)"
                 )
         return self
+
+    @property
+    def https_only(self) -> bool:
+        """Outbound URLs must be https (production)."""
+        return self.environment is Environment.production
 
     @property
     def endpoints_private(self) -> bool:

@@ -26,6 +26,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from connectors import egress
 from records import guards, passwords, users
 from records.db import Database
 from records.migrations import upgrade
@@ -66,6 +67,19 @@ Headers = dict[str, str]
 def _cheap_password_hashes() -> None:
     """What tests check of passwords does not depend on the hash's cost (see passwords)."""
     passwords.hash_new_passwords_with(profiles.CHEAPEST)
+
+
+# The fake platforms, webhooks and CRMs run on this machine's loopback: allowed here, as
+# an on-premise target would be (COUNTERSIGN_OUTBOUND_ALLOW). tests/test_egress.py runs
+# with the default policy, which refuses them.
+LOOPBACK = ["127.0.0.0/8", "::1/128"]
+
+
+@pytest.fixture(autouse=True)
+def _loopback_allowed() -> Iterator[None]:
+    egress.configure(egress.EgressPolicy(allow=tuple(LOOPBACK)))
+    yield
+    egress.configure(egress.EgressPolicy(allow=tuple(LOOPBACK)))
 
 
 def _in_ci() -> bool:
@@ -140,6 +154,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         # Fixtures' posts carry fixed dates: no reply deadline, or they would expire one day.
         # tests/test_sla.py sets deadlines (and moves the clock) itself.
         post_deadline_minutes={},
+        outbound_allow=LOOPBACK,
     )
 
 

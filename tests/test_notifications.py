@@ -439,3 +439,28 @@ async def test_a_refused_reply_is_publish_failed_with_the_reason_and_can_be_retr
                     select(OUTBOX.c.id).where(OUTBOX.c.publication_key.like(f"draft-{draft_id}-%"))
                 ).all()
             assert len(posted) == 1
+
+
+@pytest.mark.temporal
+async def test_a_webhook_to_a_refused_address_fails_at_once_and_calls_nobody(
+    client: httpx.AsyncClient, people: dict[str, Headers], receiver: Receiver, database: Database
+) -> None:
+    """The notification webhook goes through the same outbound check as the channels
+    (`connectors.egress`): on loopback, with nothing allowed, the delivery fails on its
+    first attempt with the reason, and the receiver hears nothing."""
+    from connectors import egress
+
+    await client.put(
+        f"{API}/notifications/preferences",
+        headers=people["comms"],
+        json={"channels": {"review_requested": ["in_app", "webhook"]}},
+    )
+    egress.configure(egress.EgressPolicy())
+    draft_id = await new_draft(client, people)
+    await client.post(f"{API}/drafts/{draft_id}/submit", headers=people["agent"])
+    assert await eventually(
+        lambda: bool(deliveries(database)) and deliveries(database)[0].status == "failed"
+    )
+    [row] = deliveries(database)
+    assert row.attempts == 1 and "127.0.0.1 is a loopback address" in row.last_error
+    assert receiver.received == []

@@ -9,10 +9,10 @@ import smtplib
 from email.message import EmailMessage
 from typing import Any
 
-import httpx
 from sqlalchemy import bindparam, select, update
 from temporalio import activity
 
+from connectors import egress
 from connectors.inbound import sign
 from records.db import Database
 from records.notifications import EMAIL, WEBHOOK
@@ -60,6 +60,9 @@ class NotifyActivities:
                 self._mail(row)
             else:
                 raise ValueError(f"no such notification channel {row.channel!r}")
+        except egress.EgressRefused as exc:  # the address will not change by asking again
+            self._mark(job.delivery_id, "failed", error=str(exc)[:500])
+            return "failed"
         except Exception as exc:
             info = activity.info()
             last = (
@@ -101,8 +104,9 @@ class NotifyActivities:
             },
             separators=(",", ":"),
         ).encode()
-        answer = httpx.post(
-            self.webhook_url,
+        answer = egress.request(
+            "POST",
+            egress.check_url(self.webhook_url, what="COUNTERSIGN_NOTIFY_WEBHOOK_URL"),
             content=body,
             headers={
                 "Content-Type": "application/json",

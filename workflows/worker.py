@@ -21,6 +21,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from connectors import egress
 from connectors.base import Publisher
 from connectors.outbox import OutboxPublisher
 from policies.engine import RuleSet
@@ -131,6 +132,7 @@ def build_worker(
 
 async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight tasks and stop."""
+    egress.configure(egress.EgressPolicy.of(settings))
     database = Database(settings.resolved_database_url)
     client = await connect(
         settings.temporal_address,

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import DatabaseDep, Principal, require_roles
 from api.lifecycle import Lifecycle
 from api.schemas import Page
-from connectors import inbound
+from connectors import egress, inbound
 from records import channels
 from records.errors import Invalid
 from records.models import Channel, ChannelAccountCreate, ChannelAccountPublic, Role
@@ -32,6 +32,7 @@ async def create_channel(
             field="source",
         )
     poll = _poll_seconds(body)
+    await run_in_threadpool(_check_urls, body)
 
     def create() -> ChannelAccountPublic:
         with database.write() as connection:
@@ -42,6 +43,17 @@ async def create_channel(
         lifecycle: Lifecycle = request.app.state.lifecycle
         await lifecycle.start_poller(created.id, poll)
     return created
+
+
+def _check_urls(body: ChannelAccountCreate) -> None:
+    """Each URL the worker will call may be called (`connectors.egress`; checked again at
+    every connection)."""
+    for key in egress.URL_SETTINGS:
+        if key in body.settings:
+            try:
+                egress.check_url(body.settings[key], what=f"settings.{key}")
+            except egress.EgressRefused as exc:
+                raise Invalid(str(exc), field=f"settings.{key}") from None
 
 
 def _poll_seconds(body: ChannelAccountCreate) -> float | None:
