@@ -31,6 +31,7 @@ from api.routes import (
     templates,
     users,
 )
+from api.signin import SignInThrottle
 from api.tokens import TokenService
 from connectors import egress
 from policies.sla import ServiceLevels
@@ -55,6 +56,7 @@ def create_app(
         egress.configure(egress.EgressPolicy.of(settings))
         owned = database is None
         app.state.database = database or Database(settings.resolved_database_url)
+        app.state.sign_in = SignInThrottle(app.state.database)
         app.state.temporal = temporal or TemporalGateway(
             settings.temporal_address, settings.temporal_namespace, Access.of(settings)
         )

@@ -11,8 +11,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from api.signin import Throttled
 from policies.budget import CheckOverBudget
 from records.errors import CountersignError
+from records.passwords import HashingBusy
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("countersign.api")
@@ -27,6 +29,7 @@ _TITLES = {
     413: "Content too large",
     415: "Unsupported media type",
     422: "Unprocessable entity",
+    429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -69,6 +72,20 @@ def install(app: FastAPI) -> None:
         return problem(
             422, str(exc), title="Policy check over budget", budget_ms=round(exc.budget * 1000)
         )
+
+    @app.exception_handler(Throttled)
+    async def _throttled(_request: Request, exc: Throttled) -> JSONResponse:
+        return problem(
+            429,
+            str(exc),
+            title="Too many requests",
+            headers={"Retry-After": str(exc.retry_after)},
+            retry_after=exc.retry_after,
+        )
+
+    @app.exception_handler(HashingBusy)
+    async def _busy(_request: Request, exc: HashingBusy) -> JSONResponse:
+        return problem(503, str(exc), headers={"Retry-After": "2"})
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:

@@ -796,3 +796,7 @@ class OutboxMessage(SQLModel, table=True):
 class PublishCreate(SQLModel):
     model_config = FORBID_EXTRA
     at: AwareDatetime | None = Field(default=None, description="omit to publish now")
+
+
+# Tables kept in modules of their own (imported here so Alembic and the tests see them).
+from records.access_tables import SignInCounter as SignInCounter  # noqa: E402

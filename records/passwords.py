@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from argon2 import Parameters, PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -11,16 +16,42 @@ _hasher = PasswordHasher.from_parameters(PARAMETERS)
 _DUMMY_HASH = _hasher.hash("countersign-timing-equaliser")
 
 
+# Each hash takes 64 MiB and a core for a while: only this many run at once (a flood of
+# sign-ins queues here instead of taking the machine's memory), and a caller waits at most
+# WAIT_SECONDS for its turn before being told to come back (HashingBusy).
+AT_ONCE = max(1, os.cpu_count() or 1)
+WAIT_SECONDS = 10.0
+_turns = threading.BoundedSemaphore(AT_ONCE)
+
+
+class HashingBusy(Exception):
+    """Every hashing turn stayed taken for WAIT_SECONDS: the caller should retry shortly."""
+
+
+@contextmanager
+def _turn() -> Iterator[None]:
+    if not _turns.acquire(timeout=WAIT_SECONDS):
+        raise HashingBusy("the service is checking too many passwords at once; try again")
+    try:
+        yield
+    finally:
+        _turns.release()
+
+
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    with _turn():
+        return _hasher.hash(password)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Checked with the parameters stored in the hash itself, whatever hashes new ones."""
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-    except (VerificationError, InvalidHashError):
-        return False
+    with _turn():
+        try:
+            return (
+                _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+            )
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def hash_new_passwords_with(parameters: Parameters) -> None:

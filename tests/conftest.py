@@ -41,6 +41,7 @@ PG_ADMIN_URL = os.environ.get(
 )
 TABLES = (
     "legal_holds",
+    "sign_in_counters",
     "notification_deliveries",
     "notifications",
     "notification_preferences",

@@ -38,10 +38,14 @@ class ApiProblem(Exception):
 
 
 class Api:
-    def __init__(self, app: FastAPI, token: str | None) -> None:
+    def __init__(
+        self, app: FastAPI, token: str | None, client: tuple[str, int] = ("127.0.0.1", 123)
+    ) -> None:
+        """`client` is the browser's address, which the API sees as the caller's (the
+        sign-in throttle counts per address)."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
+            transport=httpx.ASGITransport(app=app, client=client),
             base_url=f"http://countersign{API_PREFIX}",
             headers=headers,
         )

@@ -106,7 +106,8 @@ async def signed_in(request: Request) -> Person:
 
 
 def api_for(request: Request, person: Person | None) -> Api:
-    return Api(request.app, person.token if person else None)
+    client = (request.client.host, request.client.port) if request.client else ("unknown", 0)
+    return Api(request.app, person.token if person else None, client)
 
 
 def render(

@@ -80,15 +80,18 @@ async def login(request: Request) -> Response:
                 data={"username": form.get("username", ""), "password": form.get("password", "")},
             )
         except ApiProblem as problem:
-            return render(
+            page = render(
                 request,
                 "login.html",
                 None,
-                401,
+                problem.status if problem.status in (429, 503) else 401,
                 next=target,
                 error=problem.detail,
                 username=form.get("username", ""),
             )
+            if "retry_after" in problem.problem:
+                page.headers["Retry-After"] = str(problem.problem["retry_after"])
+            return page
     response = RedirectResponse(target, status_code=303)
     session.start(response, issued["access_token"], issued["expires_in"], settings_of(request))
     return response

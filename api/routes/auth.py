@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import CurrentPrincipal, ReadSession, TokensDep, unauthorized
 from api.schemas import TokenOut
+from api.signin import SignInThrottle
 from records import users
 from records.models import UserPublic
 from records.passwords import verify_password
@@ -16,14 +17,28 @@ from records.passwords import verify_password
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/token", response_model=TokenOut)
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    responses={429: {"description": "too many failed sign-ins; see Retry-After"}},
+)
 def issue_token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: ReadSession, tokens: TokensDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: ReadSession,
+    tokens: TokensDep,
 ) -> TokenOut:
+    """A bearer token for a username and password. Failed attempts are throttled per
+    username and per client address (`api.signin`): 429 with Retry-After."""
+    throttle: SignInThrottle = request.app.state.sign_in
+    address = request.client.host if request.client else "unknown"
+    throttle.check(form.username, address)
     user = users.get_by_username(session, form.username)
     ok = verify_password(user.password_hash if user else None, form.password)
     if user is None or not ok or user.disabled:
+        throttle.failed(form.username, address)
         raise unauthorized("wrong username or password, or the account is disabled")
+    throttle.succeeded(form.username)
     issued = tokens.issue(user.username)
     return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in)
 
