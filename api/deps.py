@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from api.tokens import TokenError, TokenService
-from records import users
+from api.tokens import TokenError, TokenService, VerifiedToken
+from records import identities, sessions
 from records.db import Database
 from records.models import Role
 from records.settings import Settings
@@ -25,7 +27,9 @@ _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 class Principal:
     username: str
     roles: frozenset[Role]
-    external: bool = False
+    external: bool = False  # signed in through the identity provider
+    token_id: str | None = None  # the session's token (what signing out revokes)
+    expires_at: int = 0
 
     def has_any(self, *roles: Role) -> bool:
         return not self.roles.isdisjoint(roles)
@@ -86,17 +90,58 @@ async def current_principal(
     except TokenError as exc:
         raise unauthorized("the bearer token is not valid") from exc
 
-    # Roles are read on every request, so a change by an admin takes effect at once.
-    found = await database.read(lambda connection: users.account(connection, verified.subject))
-    if verified.external:
-        # The provider vouches for identity and roles; a local account of the same name
-        # that an admin disabled still locks the person out.
-        if found is not None and found.disabled:
-            raise unauthorized("this account is disabled")
-        return Principal(verified.subject, verified.roles or frozenset(), external=True)
-    if found is None or found.disabled:
+    # Read on every request: roles, disabling and signing out apply at once.
+    standing = await database.read(lambda connection: _standing(connection, verified))
+    if standing is None and verified.external:
+        standing = await run_in_threadpool(_provision, database, verified)
+    elif (
+        standing is not None
+        and verified.external
+        and standing.roles != verified.roles
+        and standing.refused is None
+    ):  # the provider changed them: the account follows
+        standing = await run_in_threadpool(_sync_roles, database, verified, standing)
+    if standing is None:
         raise unauthorized("the account behind this token is unknown or disabled")
-    return Principal(verified.subject, found.roles)
+    if standing.refused is not None:
+        raise unauthorized(standing.refused)
+    return Principal(
+        standing.username,
+        standing.roles,
+        external=verified.external,
+        token_id=verified.token_id,
+        expires_at=verified.expires_at,
+    )
+
+
+def _standing(connection: Connection, verified: VerifiedToken) -> sessions.Standing | None:
+    if verified.external:
+        return sessions.external(
+            connection, verified.issuer, verified.subject, verified.token_id, verified.issued_at
+        )
+    return sessions.local(connection, verified.subject, verified.token_id, verified.issued_at)
+
+
+def _provision(database: Database, verified: VerifiedToken) -> sessions.Standing | None:
+    """A provider's person seen for the first time: their account (records.identities)."""
+    with database.write() as connection:
+        identities.provision(
+            connection,
+            issuer=verified.issuer,
+            subject=verified.subject,
+            names=verified.names,
+            roles=verified.roles or frozenset(),
+        )
+        return _standing(connection, verified)
+
+
+def _sync_roles(
+    database: Database, verified: VerifiedToken, standing: sessions.Standing
+) -> sessions.Standing:
+    roles = verified.roles or frozenset()
+    with database.write() as connection:
+        identities.sync_roles(connection, standing.username, roles)
+    return replace(standing, roles=roles)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

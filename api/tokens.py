@@ -12,8 +12,10 @@ checked, leeway is at most 30 s, and tokens with `crit`, `jku`, `x5u`, `x5c` or 
 from __future__ import annotations
 
 import json
+import secrets
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,10 @@ class VerifiedToken:
     issuer: str
     external: bool
     roles: frozenset[Role] | None  # from the provider's claim; None for our own tokens
+    token_id: str | None = None  # `jti` (ours always have one; Entra's is `uti`)
+    issued_at: float = 0.0
+    expires_at: int = 0
+    names: dict[str, str] = field(default_factory=dict)  # a provider's name claims
 
 
 @dataclass(frozen=True)
@@ -92,13 +98,16 @@ class TokenService:
         self._roles_claim = settings.idp_roles_claim
 
     def issue(self, subject: str) -> IssuedToken:
-        now = int(utcnow().timestamp())
+        # RFC 7519 allows fractional NumericDates: `iat` to the millisecond, so signing in
+        # again right after "sign out everywhere" gives a token that is not refused.
+        now = round(utcnow().timestamp(), 3)
         claims = {
             "sub": subject,
             "iss": self._issuer,
             "aud": self._audience,
             "iat": now,
-            "exp": now + self._ttl,
+            "exp": int(now) + self._ttl,
+            "jti": secrets.token_urlsafe(16),  # what signing out revokes (records.sessions)
         }
         token = jwt.encode(claims, self._secret, algorithm=self._algorithm)
         return IssuedToken(access_token=token, expires_in=self._ttl)
@@ -116,13 +125,13 @@ class TokenService:
         alg = header.get("alg")
         if alg == self._algorithm:
             claims = self._decode(token, self._secret, self._issuer, self._audience)
-            return VerifiedToken(claims["sub"], claims["iss"], external=False, roles=None)
+            if not isinstance(claims.get("jti"), str) or not claims["jti"]:
+                raise TokenError("jti is required: every token this service issues has one")
+            return _verified(claims, external=False, roles=None)
         if alg in self._idp_algorithms and self._idp_keys:
             key = self._idp_key(header, alg)
             claims = self._decode(token, key, self._idp_issuer, self._idp_audience, alg)
-            return VerifiedToken(
-                claims["sub"], claims["iss"], external=True, roles=self._roles(claims)
-            )
+            return _verified(claims, external=True, roles=self._roles(claims))
         raise TokenError(f"algorithm {alg!r} is not accepted")
 
     def _decode(
@@ -141,6 +150,11 @@ class TokenService:
             raise TokenError(str(exc)) from exc
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise TokenError("sub must be a non-empty string")
+        issued = claims.get("iat")
+        if not isinstance(issued, int | float) or isinstance(issued, bool):
+            raise TokenError("iat must be a number")
+        if issued > time.time() + self._options["leeway"]:
+            raise TokenError("the token says it was issued in the future")
         return claims
 
     def _idp_key(self, header: dict[str, Any], alg: str) -> Any:
@@ -160,3 +174,23 @@ class TokenService:
         if not isinstance(names, list | tuple):
             raise TokenError(f"claim {self._roles_claim!r} must be a list or a string")
         return frozenset(Role(n) for n in names if isinstance(n, str) and n in Role.__members__)
+
+
+# The claims a provider names a person by, in the order they are preferred.
+NAME_CLAIMS = ("preferred_username", "email", "upn", "name")
+
+
+def _verified(
+    claims: dict[str, Any], *, external: bool, roles: frozenset[Role] | None
+) -> VerifiedToken:
+    token_id = claims.get("jti") or claims.get("uti")
+    return VerifiedToken(
+        subject=claims["sub"],
+        issuer=claims["iss"],
+        external=external,
+        roles=roles,
+        token_id=token_id if isinstance(token_id, str) and token_id else None,
+        issued_at=float(claims["iat"]),
+        expires_at=int(claims["exp"]),
+        names={k: v for k in NAME_CLAIMS if isinstance(v := claims.get(k), str) and v},
+    )

@@ -97,11 +97,17 @@ class UserPublic(UserBase):
     roles: list[Role]
     qualification: str | None = None
     disabled: bool
+    issuer: str | None = Field(
+        default=None, description="the identity provider this account signs in through"
+    )
 
 
 class User(UserBase, table=True):
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("username", name="uq_users_username"),)
+    __table_args__ = (
+        UniqueConstraint("username", name="uq_users_username"),
+        UniqueConstraint("issuer", "subject", name="uq_users_identity"),
+    )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     password_hash: str | None = Field(default=None, max_length=255)
@@ -110,6 +116,12 @@ class User(UserBase, table=True):
         default=None, max_length=100, description="e.g. a registered-principal id"
     )
     disabled: bool = Field(default=False)
+    # An identity provider's account (records.identities): its issuer and subject. Null
+    # for a local account, which signs in with a password.
+    issuer: str | None = Field(default=None, max_length=255)
+    subject: str | None = Field(default=None, max_length=255)
+    # Tokens issued up to then are refused (records.sessions).
+    sessions_revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -799,4 +811,5 @@ class PublishCreate(SQLModel):
 
 
 # Tables kept in modules of their own (imported here so Alembic and the tests see them).
+from records.access_tables import RevokedToken as RevokedToken  # noqa: E402
 from records.access_tables import SignInCounter as SignInCounter  # noqa: E402

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
-from records import audit
+from records import audit, identities
 from records.errors import Conflict, NotFound
 from records.models import Role, User, UserPublic, UserRole
 from records.passwords import hash_password
@@ -73,6 +73,7 @@ def to_public(session: Session, user: User) -> UserPublic:
         roles=roles_of(session, user.id),
         disabled=user.disabled,
         qualification=user.qualification,
+        issuer=user.issuer,
     )
 
 
@@ -90,6 +91,7 @@ def create(
     actor: str,
     actor_role: str,
 ) -> User:
+    identities.refuse_reserved(username)
     role_list = sorted(set(roles), key=list(Role).index)
     user = User(
         username=username,
@@ -149,6 +151,8 @@ def set_disabled(
     if user.disabled != disabled:
         user.disabled = disabled
         user.updated_at = utcnow()
+        if disabled:  # enabled again later, the old sessions stay ended
+            user.sessions_revoked_at = user.updated_at
         session.add(user)
         audit.append(
             session,

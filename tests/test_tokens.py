@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 from jose import jwk, jwt
+from sqlalchemy import text
 
 from api.app import create_app
 from records.db import Database
 from records.models import Role
 from records.settings import Settings
+from tests.conftest import PASSWORD
 
 ISSUER, AUDIENCE = "countersign", "countersign-api"
 IDP_ISSUER = "https://idp.example.test/"
@@ -39,7 +42,14 @@ def hs256_raw(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> str
 
 def claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    base = {"sub": "alice", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600}
+    base = {
+        "sub": "alice",
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+        "jti": uuid.uuid4().hex,
+    }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -155,6 +165,9 @@ def test_expired_beyond_leeway_is_refused_within_leeway_accepted(
         pytest.param({"iat": None}, id="missing-iat"),
         pytest.param({"sub": None}, id="missing-sub"),
         pytest.param({"sub": "nobody"}, id="unknown-user"),
+        pytest.param({"jti": None}, id="missing-jti"),
+        pytest.param({"iat": int(time.time()) + 3600}, id="issued-in-the-future"),
+        pytest.param({"iat": "yesterday"}, id="iat-not-a-number"),
     ],
 )
 def test_claims_are_required_and_checked(
@@ -231,8 +244,9 @@ def test_identity_provider_tokens_are_accepted_with_roles_from_the_claim(
     )
     response = idp_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200, response.text
-    assert response.json()["username"] == "carol@corp"
+    assert response.json()["username"].startswith("idp.carol@corp.")  # its own namespace
     assert response.json()["roles"] == ["comms", "legal"]
+    assert response.json()["issuer"] == IDP_ISSUER
 
 
 def test_identity_provider_token_signed_by_another_key_is_refused(idp_client: TestClient) -> None:
@@ -274,3 +288,126 @@ def test_pem_keys_file_is_accepted(
         response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
         assert response.json()["roles"] == ["auditor"]
+
+
+def idp_token(key: rsa.RSAPrivateKey, **overrides: Any) -> str:
+    return jwt.encode(
+        claims(iss=IDP_ISSUER, **overrides),
+        pem_private(key).decode(),
+        algorithm="RS256",
+        headers={"kid": "rsa-1"},
+    )
+
+
+def test_a_provider_subject_never_becomes_the_local_account_of_that_name(
+    idp_client: TestClient, rsa_key: rsa.RSAPrivateKey, settings: Settings
+) -> None:
+    """The finding: a provider's subject `alice` was merged with local `alice`. Now the
+    provider's person gets an account of their own, found by issuer and subject."""
+    local = idp_client.get(
+        "/api/v1/me", headers={"Authorization": f"Bearer {own_token(settings)}"}
+    ).json()
+    token = idp_token(rsa_key, sub="alice", roles=["admin"], preferred_username="alice")
+    theirs = idp_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert theirs["username"].startswith("idp.alice.") and theirs["roles"] == ["admin"]
+    assert theirs["id"] != local["id"] and local["roles"] == ["agent"]
+    again = idp_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert again["id"] == theirs["id"]  # provisioned once
+
+
+def test_a_provisioned_account_is_seen_changed_and_disabled_by_an_admin(
+    idp_client: TestClient, rsa_key: rsa.RSAPrivateKey, make_user: Callable[..., str]
+) -> None:
+    make_user("root", Role.admin)
+    admin = {
+        "Authorization": "Bearer "
+        + idp_client.post(
+            "/api/v1/auth/token", data={"username": "root", "password": PASSWORD}
+        ).json()["access_token"]
+    }
+    boss = {
+        "Authorization": f"Bearer {idp_token(rsa_key, sub='00u1abcd2EFGH3ijk4x7', roles=['admin'])}"
+    }
+    username = idp_client.get("/api/v1/me", headers=boss).json()["username"]
+    listed = {
+        u["username"]: u for u in idp_client.get("/api/v1/users", headers=admin).json()["items"]
+    }
+    assert listed[username]["issuer"] == IDP_ISSUER and listed[username]["roles"] == ["admin"]
+    roles = idp_client.patch(f"/api/v1/users/{username}", headers=admin, json={"roles": ["agent"]})
+    assert roles.status_code == 409 and "identity provider" in roles.json()["detail"]
+    off = idp_client.patch(f"/api/v1/users/{username}", headers=admin, json={"disabled": True})
+    assert off.status_code == 200
+    assert idp_client.get("/api/v1/me", headers=boss).status_code == 401
+
+
+def test_roles_follow_the_provider_and_the_change_is_audited(
+    idp_client: TestClient, rsa_key: rsa.RSAPrivateKey, database: Database
+) -> None:
+    def me_with(roles: list[str]) -> dict[str, Any]:
+        token = idp_token(rsa_key, sub="carol", roles=roles)
+        answer = idp_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        return dict(answer.json())
+
+    assert me_with(["comms"])["roles"] == ["comms"]
+    assert me_with(["legal"])["roles"] == ["legal"]
+    with database.engine.connect() as connection:
+        actions = [
+            row.action
+            for row in connection.execute(
+                text("SELECT action FROM audit_events WHERE actor = 'countersign' ORDER BY seq")
+            )
+        ]
+    assert actions == ["user.provisioned", "user.roles_changed"]
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ",  # Entra (pairwise, base64url)
+        "00u1abcd2EFGH3ijk4x7",  # Okta
+        "auth0|5f7c8ec7c33c6c004bbafe82",  # Auth0
+        "google-oauth2|104859384756473829384",  # Auth0 social
+        "Jane.Doe+care@Example.COM",  # e-mail-style providers
+        "f:8a9c2e1b-1c0d-4a4e-9d3f-3c2b1a0f9e8d:jdoe",  # Keycloak federated
+    ],
+)
+def test_ordinary_provider_subjects_sign_in(
+    idp_client: TestClient, rsa_key: rsa.RSAPrivateKey, subject: str
+) -> None:
+    token = idp_token(rsa_key, sub=subject, roles=["agent"])
+    answer = idp_client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["username"].startswith("idp.")
+
+
+def test_a_local_account_cannot_take_the_providers_namespace(
+    idp_client: TestClient, make_user: Callable[..., str]
+) -> None:
+    make_user("root", Role.admin)
+    admin = {
+        "Authorization": "Bearer "
+        + idp_client.post(
+            "/api/v1/auth/token", data={"username": "root", "password": PASSWORD}
+        ).json()["access_token"]
+    }
+    made = idp_client.post(
+        "/api/v1/users",
+        headers=admin,
+        json={"username": "idp.alice.12345678", "password": PASSWORD, "roles": ["admin"]},
+    )
+    assert made.status_code == 422 and "identity-provider" in made.json()["detail"]
+
+
+def test_a_provider_token_is_signed_out_by_its_id_or_told_why_not(
+    idp_client: TestClient, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    with_id = bearer_of(idp_token(rsa_key, sub="dora", roles=["agent"], jti=None, uti="u-1"))
+    assert idp_client.post("/api/v1/auth/logout", headers=with_id).status_code == 204
+    assert idp_client.get("/api/v1/me", headers=with_id).status_code == 401
+    without = bearer_of(idp_token(rsa_key, sub="dora", roles=["agent"], jti=None))
+    refused = idp_client.post("/api/v1/auth/logout", headers=without)
+    assert refused.status_code == 422 and "sign out at the provider" in refused.json()["detail"]
+
+
+def bearer_of(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

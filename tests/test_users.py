@@ -140,6 +140,9 @@ def test_admins_change_roles_and_disable_or_enable_an_account(
     assert app_client.get("/api/v1/me", headers=sam).status_code == 401
     on = app_client.patch("/api/v1/users/sam", headers=admin, json={"disabled": False})
     assert on.json()["disabled"] is False
+    # Disabling ended the sessions sam had: enabled again, sam signs in anew.
+    assert app_client.get("/api/v1/me", headers=sam).status_code == 401
+    sam = login("sam")
     assert app_client.get("/api/v1/me", headers=sam).status_code == 200
     trail = app_client.get("/api/v1/audit?actor=root", headers=login("aud")).json()["items"]
     actions = [e["action"] for e in trail if e["action"] != "user.created"]

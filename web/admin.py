@@ -81,15 +81,21 @@ async def change_person(request: Request, username: str) -> Response:
     person = await signed_in(request)
     form = await checked_form(request)
     change: dict[str, Any] = {}
-    if form.get("action") == "roles":
+    action = form.get("action")
+    if action == "roles":
         change["roles"] = all_of(form, "roles")
     else:
-        change["disabled"] = form.get("action") == "disable"
+        change["disabled"] = action == "disable"
     async with api_for(request, person) as api:
         try:
-            await api.call("PATCH", f"/users/{quote(username)}", json=change)
+            if action == "sign-out":
+                await api.post(f"/users/{quote(username)}/sessions/revoke")
+            else:
+                await api.call("PATCH", f"/users/{quote(username)}", json=change)
         except ApiProblem as problem:
             return await _listing(request, person, api, "users", problem)
+    if action == "sign-out":
+        return done(request, "/admin/users", f"{username} is signed out everywhere.")
     return done(request, "/admin/users", f"{username} changed.")
 
 

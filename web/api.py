@@ -68,6 +68,8 @@ class Api:
             except ValueError:
                 problem = {"detail": answer.text or answer.reason_phrase}
             raise ApiProblem(answer.status_code, problem if isinstance(problem, dict) else {})
+        if answer.status_code == 204 or not answer.content:
+            return None
         if answer.headers.get("content-type", "").startswith("application/json"):
             return answer.json()
         return answer.text

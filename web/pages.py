@@ -13,6 +13,7 @@ This module installs the pages and signs people in and out; the pages are in `we
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Request
@@ -99,7 +100,14 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
+    """Sign out: the session's token is revoked (it no longer works anywhere, even if
+    copied), then the cookie is cleared."""
     await form_of(request)
+    person = await person_of(request)
+    if person is not None:
+        async with api_for(request, person) as api:
+            with contextlib.suppress(ApiProblem):  # already ended: nothing left to revoke
+                await api.post("/auth/logout")
     response = RedirectResponse("/login", status_code=303)
     session.end(response)
     return response

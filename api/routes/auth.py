@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from api.deps import CurrentPrincipal, ReadSession, TokensDep, unauthorized
+from api.deps import CurrentPrincipal, DatabaseDep, ReadSession, TokensDep, unauthorized
 from api.schemas import TokenOut
 from api.signin import SignInThrottle
-from records import users
+from records import sessions, users
+from records.errors import Invalid
 from records.models import UserPublic
 from records.passwords import verify_password
 
@@ -43,16 +44,21 @@ def issue_token(
     return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+def sign_out(principal: CurrentPrincipal, database: DatabaseDep) -> None:
+    """End this session: the token that made the request is refused from now on."""
+    if principal.token_id is None:
+        raise Invalid(
+            "this identity provider's token carries no id to revoke; sign out at the provider"
+        )
+    with database.write() as connection:
+        sessions.revoke_token(
+            connection, principal.username, principal.token_id, principal.expires_at
+        )
+
+
 @router.get("/me", response_model=UserPublic)
 def me(principal: CurrentPrincipal, session: ReadSession) -> UserPublic:
-    user = users.get_by_username(session, principal.username)
-    if user is not None and not principal.external:
-        return users.to_public(session, user)
-    # A person known only to the identity provider: no local id.
-    return UserPublic(
-        id=0,
-        username=principal.username,
-        display_name=principal.username,
-        roles=sorted(principal.roles),
-        disabled=False,
-    )
+    """The caller's account (an identity provider's person has one too, provisioned on
+    their first request)."""
+    return users.to_public(session, users.require(session, principal.username))

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, status
 
-from api.deps import Principal, ReadSession, WriteSession, require_roles
+from api.deps import DatabaseDep, Principal, ReadSession, WriteSession, require_roles
 from api.schemas import Page
-from records import users
-from records.errors import Invalid
+from records import sessions, users
+from records.errors import Conflict, Invalid
 from records.models import USERNAME_PATTERN, Role, UserChange, UserCreate, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -46,6 +46,11 @@ def change_user(
     if body.roles is not None and sorted(body.roles) != sorted(
         users.roles_of(session, user.id or 0)
     ):
+        if user.issuer is not None:
+            raise Conflict(
+                "this account's roles come from its identity provider; change them there",
+                field="roles",
+            )
         user = users.set_roles(session, username, body.roles, **by)
     if body.disabled is not None:
         user = users.set_disabled(session, username, body.disabled, **by)
@@ -58,3 +63,15 @@ def change_user(
 def list_users(_admin: Admin, session: ReadSession) -> Page[UserPublic]:
     items = [users.to_public(session, u) for u in users.list_users(session)]
     return Page(items=items, next_cursor=None)
+
+
+@router.post("/{username}/sessions/revoke", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_sessions(
+    username: Annotated[str, Path(max_length=64, pattern=USERNAME_PATTERN)],
+    admin: Admin,
+    database: DatabaseDep,
+) -> None:
+    """Sign a person out everywhere: every token they hold now is refused from this moment
+    (they can sign in again, unless disabled). Audited."""
+    with database.write() as connection:
+        sessions.revoke_all(connection, username, actor=admin.username, actor_role=Role.admin)

@@ -1,0 +1,131 @@
+"""People who sign in through an identity provider: an account of their own, provisioned on
+their first request.
+
+A provider's subject is its own namespace: `agent` at the provider is not the local
+account `agent`. The account is found by (issuer, subject), never by name; its username
+is made from the provider's name claims with a short hash of the issuer and subject, under
+a prefix no local account may take (`idp.`), so it can never collide with one. Admins see
+these accounts beside the local ones and can disable them or sign them out everywhere;
+their roles come from the provider's claim on each token (copied to the account whenever
+they change, and audited), so a role granted or removed at the provider applies at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from records import audit
+from records.errors import Invalid
+from records.models import Role
+from records.tables import USER_ROLES, USERS
+from records.types import utcnow
+
+PREFIX = "idp."
+SYSTEM = "countersign"
+_NOT_IN_NAME = re.compile(r"[^a-z0-9._@-]+")
+
+
+def refuse_reserved(username: str) -> None:
+    """Local accounts may not take the identity providers' namespace."""
+    if username.startswith(PREFIX):
+        raise Invalid(
+            f"usernames starting {PREFIX!r} are kept for identity-provider accounts",
+            field="username",
+        )
+
+
+def username_for(issuer: str, subject: str, names: dict[str, str]) -> str:
+    """`idp.<name>.<hash>`: readable, within the username pattern, unique per identity."""
+    digest = hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()[:8]
+    wanted = next(iter(names.values()), subject)
+    slug = _NOT_IN_NAME.sub("-", wanted.casefold()).strip("-._@")[:40] or "person"
+    return f"{PREFIX}{slug}.{digest}"
+
+
+def display_name(subject: str, names: dict[str, str]) -> str:
+    name = names.get("name") or next(iter(names.values()), subject)
+    return "".join(c for c in name if c.isprintable())[:120] or subject[:120]
+
+
+def provision(
+    connection: Connection,
+    *,
+    issuer: str,
+    subject: str,
+    names: dict[str, str],
+    roles: frozenset[Role],
+) -> str:
+    """The account for this identity, made now if it is new (audited); its username."""
+    username = username_for(issuer, subject, names)
+    now = utcnow()
+    try:
+        with connection.begin_nested():
+            user_id = connection.execute(
+                insert(USERS)
+                .values(
+                    username=username,
+                    display_name=display_name(subject, names),
+                    password_hash=None,
+                    disabled=False,
+                    issuer=issuer,
+                    subject=subject,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(USERS.c.id)
+            ).scalar_one()
+    except IntegrityError:  # provisioned meanwhile by another request
+        return str(
+            connection.execute(
+                select(USERS.c.username).where(USERS.c.issuer == issuer, USERS.c.subject == subject)
+            ).scalar_one()
+        )
+    _write_roles(connection, user_id, roles)
+    audit.append(
+        connection,
+        audit.NewEvent(
+            actor=SYSTEM,
+            role="system",
+            action="user.provisioned",
+            payload={"username": username, "issuer": issuer, "roles": _names(roles)},
+        ),
+    )
+    return username
+
+
+def sync_roles(connection: Connection, username: str, roles: frozenset[Role]) -> None:
+    """The provider's roles, copied to the account (they changed at the provider)."""
+    user_id = connection.execute(
+        select(USERS.c.id).where(USERS.c.username == username)
+    ).scalar_one()
+    connection.execute(delete(USER_ROLES).where(USER_ROLES.c.user_id == user_id))
+    _write_roles(connection, user_id, roles)
+    audit.append(
+        connection,
+        audit.NewEvent(
+            actor=SYSTEM,
+            role="system",
+            action="user.roles_changed",
+            payload={"username": username, "roles": _names(roles), "from": "identity provider"},
+        ),
+    )
+
+
+def _write_roles(connection: Connection, user_id: int, roles: frozenset[Role]) -> None:
+    if roles:
+        connection.execute(
+            insert(USER_ROLES), [{"user_id": user_id, "role": r.value} for r in _sorted(roles)]
+        )
+
+
+def _sorted(roles: frozenset[Role]) -> list[Role]:
+    return sorted(roles, key=list(Role).index)
+
+
+def _names(roles: frozenset[Role]) -> list[str]:
+    return [r.value for r in _sorted(roles)]
