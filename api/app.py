@@ -35,6 +35,7 @@ from api.signin import SignInThrottle
 from api.tokens import TokenService
 from connectors import egress
 from policies.sla import ServiceLevels
+from records import vault
 from records.db import Database
 from records.settings import Settings, load_settings
 from web import pages, session
@@ -54,6 +55,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         egress.configure(egress.EgressPolicy.of(settings))
+        vault.configure(vault.Vault.of(settings))
         owned = database is None
         app.state.database = database or Database(settings.resolved_database_url)
         app.state.sign_in = SignInThrottle(app.state.database)

@@ -15,4 +15,5 @@ def own_secrets() -> dict[str, str]:
         "COUNTERSIGN_CSRF_SECRET": secrets.token_urlsafe(32),
         "COUNTERSIGN_ACTION_KEY": secrets.token_urlsafe(32),
         "COUNTERSIGN_AUDIT_SIGNING_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "COUNTERSIGN_SECRETS_KEY": base64.b64encode(os.urandom(32)).decode(),
     }

@@ -18,7 +18,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from countersign import offline_verifier
-from records import audit, checkpoints, users
+from records import audit, channels, checkpoints, users, vault
 from records.db import Database
 from records.errors import CountersignError
 from records.migrations import upgrade
@@ -33,7 +33,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+keys_app = typer.Typer(help="The key that seals stored secrets.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 console = Console()
@@ -246,6 +248,37 @@ def audit_export(
             output.write(line)
 
 
+@keys_app.command("new")
+def keys_new() -> None:
+    """Print a new key for COUNTERSIGN_SECRETS_KEY (32 bytes, base64): keep it secret."""
+    console.print(vault.new_key())
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Re-seal every stored secret under COUNTERSIGN_SECRETS_KEY.
+
+    To rotate: make a key (`countersign keys new`); set it as COUNTERSIGN_SECRETS_KEY and
+    the old one in COUNTERSIGN_SECRETS_PREVIOUS_KEYS (a JSON list) for the API, the worker
+    and this command; restart them; run this; then drop the old key from the list."""
+    settings = _settings()
+    vault.configure(vault.Vault.of(settings))
+    database = Database(settings.resolved_database_url)
+    with database.write() as connection:
+        count = channels.reseal(connection)
+        audit.append(
+            connection,
+            audit.NewEvent(
+                actor=CLI_ACTOR,
+                role="admin",
+                action="secrets.rotated",
+                payload={"resealed": count, "key_id": vault.current().key_id},
+            ),
+        )
+    database.dispose()
+    console.print(f"{count} stored secret(s) re-sealed under key {vault.current().key_id}")
+
+
 def _exit_skipping_finalization(code: int) -> None:
     """Exit after a clean shutdown without running interpreter finalization.
 
@@ -270,6 +303,9 @@ def _redacted(url: str) -> str:
 
 
 def main() -> None:
+    # Whatever this process or its children create (the SQLite file, logs, checkpoints,
+    # keys) is readable by the service's own user only.
+    os.umask(0o077)
     try:
         app()
     except CountersignError as exc:
@@ -279,7 +315,7 @@ def main() -> None:
         _fail(f"configuration: {'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}")
     except SQLAlchemyError as exc:
         _fail(f"database: {str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]}")
-    except (ConnectionError, FileNotFoundError, RuntimeError, OSError) as exc:
+    except (ConnectionError, FileNotFoundError, RuntimeError, OSError, vault.SealError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         raise SystemExit(130) from None

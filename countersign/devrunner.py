@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from countersign.seed import DEMO_PASSWORD, DEMO_USERS, seed_posts, seed_users
-from records import checkpoints
+from records import checkpoints, vault
 from records.db import Database
 from records.migrations import upgrade
 from records.settings import Settings
@@ -42,11 +42,19 @@ def _secrets(data_dir: Path) -> dict[str, str]:
     """The dev instance's own secrets (the published development values are refused by
     `countersign api` and `worker`), kept with its data so sign-ins survive a restart."""
     path = data_dir / "dev-secrets.json"
-    if not path.exists():
+    kept: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = {
+        "COUNTERSIGN_JWT_SECRET": lambda: secrets.token_urlsafe(32),
+        "COUNTERSIGN_CSRF_SECRET": lambda: secrets.token_urlsafe(32),
+        "COUNTERSIGN_ACTION_KEY": lambda: secrets.token_urlsafe(32),
+        "COUNTERSIGN_SECRETS_KEY": vault.new_key,
+    }
+    missing = {name: make() for name, make in wanted.items() if name not in kept}
+    if missing:  # a first start, or a data folder from before a secret was added
+        kept |= missing
         path.touch(mode=0o600)
-        names = ("COUNTERSIGN_JWT_SECRET", "COUNTERSIGN_CSRF_SECRET", "COUNTERSIGN_ACTION_KEY")
-        path.write_text(json.dumps({name: secrets.token_urlsafe(32) for name in names}))
-    kept: dict[str, str] = json.loads(path.read_text())
+        path.chmod(0o600)
+        path.write_text(json.dumps(kept))
     return kept
 
 
@@ -61,10 +69,15 @@ def _audit_key(data_dir: Path) -> str:
 
 def run_dev(settings: Settings) -> int:
     data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)  # its keys, secrets and database are the service's alone
     for port in (settings.temporal_port, settings.temporal_ui_port, settings.api_port):
         _require_free(settings.api_host if port == settings.api_port else "127.0.0.1", port)
 
+    # Its own secrets, unless the environment gives them: set here too, so the migrations
+    # (which seal stored credentials) use the key the API and worker will use.
+    for name, value in _secrets(data_dir).items():
+        os.environ.setdefault(name, value)
     url = settings.resolved_database_url
     upgrade(url)
     database = Database(url)
@@ -74,11 +87,7 @@ def run_dev(settings: Settings) -> int:
     console.print(f"database ready ({len(created)} demo users created, {seeded} demo posts)")
 
     env = {
-        **os.environ,
-        # The API seals every action with this key and the worker checks it: a fresh one
-        # for each run, shared by the two children alone (lifecycle.seals).
-        # Its own secrets, unless the environment gives them.
-        **{k: v for k, v in _secrets(data_dir).items() if k not in os.environ},
+        **os.environ,  # with the dev secrets set above (the action key, the JWT secret...)
         # The audit log's signing key stays with the data: checkpoints signed in one run
         # still verify in the next. Each checkpoint is also written outside the database.
         "COUNTERSIGN_AUDIT_SIGNING_KEY": _audit_key(data_dir),

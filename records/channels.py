@@ -1,6 +1,7 @@
 """Channel accounts: an account on a platform (or a signed webhook source) with the
-settings and credentials its connectors need. Credentials are stored here and read only by
-the connectors: the API shows which are set, never their values, and nothing logs them."""
+settings and credentials its connectors need. Credentials are stored here sealed
+(`records.vault`: AES-256-GCM, bound to the account's name) and opened only for the
+connectors: the API shows which are set, never their values, and nothing logs them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from records import audit
+from records import audit, vault
 from records.errors import Conflict, NotFound
 from records.models import ChannelAccountCreate, ChannelAccountPublic
 from records.tables import CHANNEL_ACCOUNTS
@@ -41,7 +42,9 @@ def create(
         "channel": data.channel.value,
         "source": data.source,
         "settings": data.settings,
-        "credentials": data.credentials,
+        "sealed_credentials": vault.current().seal_json(
+            data.credentials, credentials_place(data.name)
+        ),
         "created_by": actor,
         "created_at": utcnow(),
     }
@@ -102,11 +105,41 @@ def _account(connection: Connection, which: Any, described: str) -> Account:
         channel=row.channel,
         source=row.source,
         settings=dict(row.settings),
-        credentials=dict(row.credentials),
+        credentials=_credentials(row),
     )
+
+
+def credentials_place(name: str) -> str:
+    """What a channel account's sealed credentials are bound to (`records.vault`)."""
+    return f"channel_accounts.sealed_credentials:{name}"
+
+
+def _credentials(row: Any) -> dict[str, str]:
+    opened = vault.current().open_json(row.sealed_credentials, credentials_place(row.name))
+    if not isinstance(opened, dict):
+        raise vault.SealError(f"the credentials of {row.name!r} are not a mapping")
+    return {str(k): str(v) for k, v in opened.items()}
+
+
+def reseal(connection: Connection) -> int:
+    """Seal every account's credentials under the current key (`countersign keys
+    rotate`); those already under it are left alone. How many were re-sealed."""
+    keeper = vault.current()
+    count = 0
+    for row in connection.execute(select(CHANNEL_ACCOUNTS)).all():
+        if keeper.is_current(row.sealed_credentials):
+            continue
+        sealed = keeper.seal_json(_credentials(row), credentials_place(row.name))
+        connection.execute(
+            CHANNEL_ACCOUNTS.update()
+            .where(CHANNEL_ACCOUNTS.c.id == row.id)
+            .values(sealed_credentials=sealed)
+        )
+        count += 1
+    return count
 
 
 def _public(row: object) -> ChannelAccountPublic:
     mapping = dict(row._mapping)  # type: ignore[attr-defined]
-    credentials = mapping.pop("credentials")
-    return ChannelAccountPublic(**mapping, credential_names=sorted(credentials))
+    mapping.pop("sealed_credentials")
+    return ChannelAccountPublic(**mapping, credential_names=sorted(_credentials(row)))

@@ -169,14 +169,20 @@ def issue(
 
 
 def write(folder: Path, number: int, checkpoint: Checkpoint) -> None:
-    """Into a sink folder: `checkpoint-<number>.txt`, never overwritten, and `latest.txt`."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Into a sink folder: `checkpoint-<number>.txt`, never overwritten, and `latest.txt`
+    (each readable by the service's user only, like every file it makes)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = folder / f"checkpoint-{number:08d}.txt"
     if not target.exists():
-        target.write_text(checkpoint.note, encoding="utf-8")
+        _write_private(target, checkpoint.note)
     latest = folder / "latest.txt.tmp"
-    latest.write_text(checkpoint.note, encoding="utf-8")
+    _write_private(latest, checkpoint.note)
     latest.replace(folder / "latest.txt")
+
+
+def _write_private(path: Path, text: str) -> None:
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as file:
+        file.write(text)
 
 
 def stored(connection: Connection) -> list[str]:

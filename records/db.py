@@ -11,6 +11,7 @@ owns the transaction and commits once.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,13 +29,25 @@ T = TypeVar("T")
 WRITE_WAIT_SECONDS = 30
 
 
+def _private_file(path: Path) -> None:
+    """The SQLite file readable by its owner only (SQLite gives its journal and WAL files
+    the database file's mode), in a folder made for it owner-only too; a file an earlier
+    version left readable by others is closed now."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for piece in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if piece.exists() and piece.stat().st_mode & 0o077:
+            piece.chmod(0o600)
+
+
 def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
     """An engine for `url`. On SQLite its transactions begin `BEGIN IMMEDIATE` when
     `immediate` (the writer's engine), else `BEGIN`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_file(Path(parsed.database))
         driver = _SQLITE_IMMEDIATE if immediate else _SQLITE
         return create_engine(
             parsed.set(drivername=f"sqlite+{driver}"),

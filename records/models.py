@@ -478,7 +478,9 @@ class ChannelAccount(ChannelAccountBase, table=True):
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     channel: Channel = Field(sa_type=String(32), nullable=False)
-    credentials: dict[str, str] = Field(default_factory=dict, sa_type=JSON, nullable=False)
+    # The credentials as JSON, sealed with AES-256-GCM (records.vault), bound to this
+    # account's name: never stored in the clear.
+    sealed_credentials: str = Field(sa_type=Text, nullable=False)
     created_by: str = Field(max_length=64)
     created_at: datetime = _created()
 

@@ -19,6 +19,8 @@ DEV_ACTION_KEY = "countersign-development-action-key-change-me"  # refused in pr
 DEV_CSRF_SECRET = "countersign-development-csrf-key-change-me"  # noqa: S105 - refused in production
 # An Ed25519 seed everyone can read: refused in production (`countersign dev` makes its own).
 DEV_AUDIT_KEY = "Y291bnRlcnNpZ24tZGV2LWF1ZGl0LWtleS0wMDAwMDA="
+# The same for the key that seals stored secrets (records.vault): 32 bytes, base64.
+DEV_SECRETS_KEY = "Y291bnRlcnNpZ24tZGV2LXNlY3JldHMta2V5LTAwMDA="
 
 
 class Environment(StrEnum):
@@ -71,6 +73,12 @@ class Settings(BaseSettings):
     # verify while a rotation rolls out.
     action_key: str = DEV_ACTION_KEY
     action_previous_keys: list[str] = []
+
+    # Stored secrets (channel credentials) are sealed with AES-256-GCM under this key
+    # (records.vault; 32 bytes, base64: `countersign keys new`). Previous keys still open
+    # what they sealed until `countersign keys rotate` re-seals it under this one.
+    secrets_key: str = DEV_SECRETS_KEY
+    secrets_previous_keys: list[str] = []
 
     # The audit log's signed checkpoints (records.checkpoints): the log's name (also each
     # checkpoint's origin line), its Ed25519 signing key (a 32-byte seed, base64), a folder
@@ -161,6 +169,16 @@ class Settings(BaseSettings):
         if self.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
             raise ValueError("COUNTERSIGN_JWT_ALGORITHM must be one of HS256, HS384, HS512")
         from connectors.egress import parse_allow  # here: settings import nothing at load
+        from records.vault import decode_key
+
+        for name, key in (
+            ("COUNTERSIGN_SECRETS_KEY", self.secrets_key),
+            *(("COUNTERSIGN_SECRETS_PREVIOUS_KEYS", k) for k in self.secrets_previous_keys),
+        ):
+            try:
+                decode_key(key)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc} (`countersign keys new` makes one)") from None
 
         try:
             self.outbound_allow = list(parse_allow(self.outbound_allow))
@@ -212,6 +230,11 @@ class Settings(BaseSettings):
                     "COUNTERSIGN_CSRF_SECRET must be set to a secret of 32+ characters in "
                     "production"
                 )
+            if self.secrets_key == DEV_SECRETS_KEY:
+                raise ValueError(
+                    "COUNTERSIGN_SECRETS_KEY must be set in production (32 bytes, base64; "
+                    "`countersign keys new` makes one)"
+                )
             if self.audit_signing_key == DEV_AUDIT_KEY:
                 raise ValueError(
                     "COUNTERSIGN_AUDIT_SIGNING_KEY must be set in production (a 32-byte "
@@ -238,6 +261,7 @@ class Settings(BaseSettings):
             "COUNTERSIGN_CSRF_SECRET": (self.csrf_secret, DEV_CSRF_SECRET),
             "COUNTERSIGN_ACTION_KEY": (self.action_key, DEV_ACTION_KEY),
             "COUNTERSIGN_AUDIT_SIGNING_KEY": (self.audit_signing_key, DEV_AUDIT_KEY),
+            "COUNTERSIGN_SECRETS_KEY": (self.secrets_key, DEV_SECRETS_KEY),
         }
         return [name for name, (value, dev) in shipped.items() if value == dev]
 

@@ -27,11 +27,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from connectors import egress
-from records import guards, passwords, users
+from records import guards, passwords, users, vault
 from records.db import Database
 from records.migrations import upgrade
 from records.models import Role
-from records.settings import Environment, Settings, load_settings
+from records.settings import DEV_SECRETS_KEY, Environment, Settings, load_settings
 from workflows import devserver
 from workflows.connection import TemporalGateway
 from workflows.worker import ACTIVITY_THREADS, build_worker
@@ -79,6 +79,7 @@ LOOPBACK = ["127.0.0.0/8", "::1/128"]
 @pytest.fixture(autouse=True)
 def _loopback_allowed() -> Iterator[None]:
     egress.configure(egress.EgressPolicy(allow=tuple(LOOPBACK)))
+    vault.configure(vault.Vault(vault.decode_key(DEV_SECRETS_KEY)))  # as the API's would be
     yield
     egress.configure(egress.EgressPolicy(allow=tuple(LOOPBACK)))
 

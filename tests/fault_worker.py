@@ -12,8 +12,10 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from connectors import egress
 from connectors.base import Posted, Reply
 from connectors.outbox import OutboxPublisher
+from records import vault
 from records.db import Database
 from records.settings import load_settings
 from workflows.connection import connect
@@ -30,6 +32,8 @@ class SlowOutbox(OutboxPublisher):
 
 async def main() -> None:
     settings = load_settings()
+    egress.configure(egress.EgressPolicy.of(settings))  # as `countersign worker` does
+    vault.configure(vault.Vault.of(settings))
     database = Database(settings.resolved_database_url)
     client = await connect(settings.temporal_address, settings.temporal_namespace)
     slow = "FAULT_PUBLISH_DELAY" in os.environ

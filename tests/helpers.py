@@ -29,6 +29,7 @@ def own_secrets() -> dict[str, str]:
         "COUNTERSIGN_CSRF_SECRET": "c" * 40,
         "COUNTERSIGN_ACTION_KEY": "a" * 40,
         "COUNTERSIGN_AUDIT_SIGNING_KEY": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+        "COUNTERSIGN_SECRETS_KEY": "c2VjcmV0cy1rZXktZm9yLXRoZS10ZXN0cy0wMDAwMDA=",
     }
 
 

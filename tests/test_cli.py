@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -24,11 +25,14 @@ def run(
 ) -> tuple[int, str, str]:
     monkeypatch.setattr(sys, "argv", ["countersign", *args])
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    umask = os.umask(0o022)  # main() sets its own: give the test process its own back
     try:
         main()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.umask(umask)
     out, err = capsys.readouterr()
     return code, out, err
 

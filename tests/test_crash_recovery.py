@@ -4,6 +4,7 @@ during review or in the middle of publishing; a restarted worker finishes the dr
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -20,6 +21,7 @@ from records import audit, channels
 from records.db import Database
 from records.models import OutboxMessage, Publication, Role
 from records.settings import Settings
+from tests.conftest import LOOPBACK
 from tests.fakes import FakeX, running_fake_x, x_account
 from tests.helpers import eventually, insert_post, submitted_draft
 from workflows.connection import TemporalGateway
@@ -84,6 +86,8 @@ async def setup(
             "COUNTERSIGN_DATABASE_URL": database_url,
             "COUNTERSIGN_TEMPORAL_ADDRESS": target,
             "COUNTERSIGN_TASK_QUEUE": queue,
+            # The fake platforms listen on loopback (tests/conftest.py: LOOPBACK).
+            "COUNTERSIGN_OUTBOUND_ALLOW": json.dumps(LOOPBACK),
         }
     )
     for name, role in (("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)):

@@ -33,6 +33,9 @@ def test_environment_variables_use_the_countersign_prefix(
     assert settings.idp_algorithms == ["ES256"]
 
 
+SECRETS_KEY = "c2VjcmV0cy1rZXktZm9yLXRoZS10ZXN0cy0wMDAwMDA="  # 32 bytes, base64
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -60,6 +63,16 @@ def test_environment_variables_use_the_countersign_prefix(
                 "action_key": "a" * 40,
                 "csrf_secret": "c" * 40,
             },
+            "SECRETS_KEY",
+        ),
+        (
+            {
+                "database_url": "postgresql://db/cs",
+                "jwt_secret": "x" * 40,
+                "action_key": "a" * 40,
+                "csrf_secret": "c" * 40,
+                "secrets_key": SECRETS_KEY,
+            },
             "AUDIT_SIGNING_KEY",
         ),
     ],
@@ -74,7 +87,16 @@ def test_production_refuses_default_secrets(overrides: dict[str, str], message: 
         action_key="a" * 40,
         audit_signing_key="a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
         csrf_secret="c" * 40,
+        secrets_key=SECRETS_KEY,
     )
+
+
+def test_a_secrets_key_that_is_not_32_bytes_of_base64_is_refused_at_start() -> None:
+    for bad in ("not base64!", "QUFB"):
+        with pytest.raises(ValidationError, match="SECRETS_KEY"):
+            load_settings(secrets_key=bad)
+    with pytest.raises(ValidationError, match="SECRETS_PREVIOUS_KEYS"):
+        load_settings(secrets_previous_keys=["QUFB"])
 
 
 def test_algorithms_are_pinned_to_their_families() -> None:
@@ -101,6 +123,7 @@ def test_private_endpoints_are_on_by_default_in_production_only() -> None:
         "action_key": "a" * 40,
         "csrf_secret": "c" * 40,
         "audit_signing_key": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+        "secrets_key": SECRETS_KEY,
     }
     assert load_settings(**production).endpoints_private is True
     assert load_settings(**production, private_endpoints=False).endpoints_private is False

@@ -26,7 +26,7 @@ from connectors.base import Publisher
 from connectors.outbox import OutboxPublisher
 from policies.engine import RuleSet
 from policies.sla import ServiceLevels
-from records import checkpoints, retention
+from records import checkpoints, retention, vault
 from records.db import Database
 from records.notifications import outbound_channels
 from records.settings import Settings
@@ -133,6 +133,7 @@ def build_worker(
 async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
     """Run until SIGINT/SIGTERM, then finish in-flight tasks and stop."""
     egress.configure(egress.EgressPolicy.of(settings))
+    vault.configure(vault.Vault.of(settings))
     database = Database(settings.resolved_database_url)
     client = await connect(
         settings.temporal_address,
