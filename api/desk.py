@@ -102,7 +102,7 @@ class Desk:
             # Bound to the text the record shows now: the workflow refuses it for any other.
             request = dataclasses.replace(request, version=now.version)
         state = (now.status, now.stage, now.version)
-        uid = update_id(caller.username, idempotency_key, action, draft_id, state, *derived)
+        uid = update_id(caller.username, idempotency_key, (action, draft_id), state, *derived)
         return await self.lifecycle.update(
             draft_id,
             now.author,

@@ -51,15 +51,18 @@ ERRORS: dict[str, type[CountersignError]] = {
 }
 
 
-def update_id(principal: str, idempotency_key: str | None, *derived: object) -> str:
-    """Fixed per request and per caller: from the caller and their Idempotency-Key, else
-    from the caller and the request itself, so a retried request is the same update and
-    Temporal applies it once, while two people asking the same thing are two updates (each
-    is told the truth about their own)."""
+def update_id(
+    principal: str, idempotency_key: str | None, scope: tuple[object, ...], *derived: object
+) -> str:
+    """Fixed per request and per caller: from the caller, the action and draft (`scope`)
+    and their Idempotency-Key, else from those and the request itself, so a retried request
+    is the same update and Temporal applies it once, while two people asking the same thing
+    are two updates (each is told the truth about their own). A key used again for another
+    action or draft is another update: it never replays an answer of another kind."""
     material = (
-        f"key:{principal}:{idempotency_key}"
+        repr(("key", principal, *scope, idempotency_key))
         if idempotency_key
-        else repr(("derived", principal, *derived))
+        else repr(("derived", principal, *scope, *derived))
     )
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 

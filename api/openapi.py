@@ -26,6 +26,9 @@ COMMON_ERRORS = {
 }
 
 
+UNREADABLE_BODY = "The request body could not be read (say, JSON that is not UTF-8)"
+
+
 class FieldError(BaseModel):
     loc: list[str | int]
     msg: str
@@ -72,3 +75,5 @@ def _document_problems(schema: dict[str, Any], prefix: str) -> None:
             responses = operation.setdefault("responses", {})
             for status, description in COMMON_ERRORS.items():
                 responses[status] = {"description": description, "content": content}
+            if "requestBody" in operation:
+                responses["400"] = {"description": UNREADABLE_BODY, "content": content}

@@ -294,6 +294,25 @@ async def test_a_caller_repeating_their_own_request_gets_one_effect(
             assert [d["reviewer"] for d in answer.json()["decisions"]] == ["comms"]
 
 
+async def test_one_idempotency_key_for_two_actions_is_two_actions(
+    client: httpx.AsyncClient, people: dict[str, Headers]
+) -> None:
+    """Found by the stateful schema run: a client that sends the same Idempotency-Key with
+    an edit and then a submit got the edit's stored answer back as the submit's, which
+    the API could not read (500). A key scopes one action on one draft."""
+    post_id = await new_post(client, people["agent"], "Where is my card?")
+    created = await client.post(
+        "/api/v1/drafts", headers=people["agent"], json={"post_id": post_id, "body": "Soon."}
+    )
+    url = f"/api/v1/drafts/{created.json()['id']}"
+    keyed = {**people["agent"], "Idempotency-Key": "same-key"}
+    edited = await client.put(url, headers=keyed, json={"body": "Today.", "expected_version": 1})
+    assert edited.status_code == 200, edited.text
+    submitted = await client.post(f"{url}/submit", headers=keyed)
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["status"] == "in_review" and submitted.json()["version"] == 2
+
+
 async def test_three_agents_racing_to_draft_one_post_one_wins_the_others_are_told_who(
     client: httpx.AsyncClient, people: dict[str, Headers], make_user: Callable[..., str]
 ) -> None:

@@ -1,5 +1,6 @@
 """Schemathesis over the whole OpenAPI schema, in process and authenticated: no 5xx, and
-every response fits the schema. It covers each new route as the API grows.
+every response fits the schema, call by call and in sequences of calls (stateful). It
+covers each new route as the API grows.
 
 Driven through schemathesis's Python API (one hypothesis run per operation) rather than its
 pytest plugin, which does not work with pytest 9.
@@ -7,12 +8,17 @@ pytest plugin, which does not work with pytest 9.
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis.errors import Flaky
 from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.openapi import from_asgi
@@ -24,13 +30,16 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
+from records import users
 from records.db import Database
 from records.models import Role
 from records.settings import Settings
+from tests.conftest import PASSWORD
 from workflows.connection import TemporalGateway
 
 Headers = dict[str, str]
 EXAMPLES_PER_OPERATION = 40
+STATEFUL_SCENARIOS = 60  # sequences of up to 8 calls each
 POST = {
     "channel": "x",
     "external_id": "fuzz-1",
@@ -94,3 +103,90 @@ def test_no_server_errors_and_responses_fit_the_schema(
         except Exception as exc:  # collect every operation's failure, then report them all
             failures[operation.label] = f"{type(exc).__name__}: {exc}"[:2000]
     assert not failures, "\n\n".join(f"{label}\n{text}" for label, text in failures.items())
+
+
+@pytest.mark.temporal
+def test_sequences_of_calls_find_no_server_error(
+    settings: Settings,
+    database: Database,
+    temporal_gateway: TemporalGateway,
+    threaded_worker: str,
+    make_user: Callable[..., str],
+) -> None:
+    """Stateful: schemathesis chains calls by the links it infers from the schema (a post,
+    then its drafts, then submit, decide, publish, withdraw, evidence, audit, users and their
+    sessions), so actions run on things that exist, in orders a client might try. Each
+    scenario starts with a fresh sign-in and a real post and draft, which the draft and
+    post actions act on. No sequence may end in a 5xx or an answer outside the schema."""
+    make_user("fuzzer", *Role)
+    live = settings.model_copy(
+        update={"task_queue": threaded_worker, "workflow_id_prefix": f"{threaded_worker}-"}
+    )
+    app = create_app(live, database=database, temporal=temporal_gateway)
+    statuses: Counter[str] = Counter()
+    failures: list[str] = []
+    with TestClient(app) as client:
+        schema = from_asgi("/openapi.json", app)
+
+        class Sequences(schema.as_state_machine()):  # type: ignore[misc]
+            def setup(self) -> None:
+                """The fuzzer as it started (a scenario may have revoked its sessions or
+                taken its roles), signed in afresh, with a post and a draft of its own."""
+                with database.write_session() as session:
+                    users.set_disabled(session, "fuzzer", False, actor="test", actor_role="admin")
+                    users.set_roles(session, "fuzzer", list(Role), actor="test", actor_role="admin")
+                token = client.post(
+                    "/api/v1/auth/token", data={"username": "fuzzer", "password": PASSWORD}
+                ).json()["access_token"]
+                self.auth = {"Authorization": f"Bearer {token}"}
+                post = {**POST, "external_id": uuid.uuid4().hex}
+                self.post_id = client.post("/api/v1/posts", headers=self.auth, json=post).json()[
+                    "id"
+                ]
+                draft = {"post_id": self.post_id, "body": "Hi!"}
+                self.draft_id = client.post("/api/v1/drafts", headers=self.auth, json=draft).json()[
+                    "id"
+                ]
+
+            def before_call(self, case: Case) -> None:
+                for name, value in (("post_id", self.post_id), ("draft_id", self.draft_id)):
+                    if case.path_parameters and name in case.path_parameters:
+                        case.path_parameters[name] = value
+                if isinstance(case.body, dict) and "post_id" in case.body:
+                    case.body["post_id"] = self.post_id
+
+            def get_call_kwargs(self, case: Case) -> dict[str, object]:
+                return {"headers": self.auth}
+
+            def after_call(self, response: Any, case: Case) -> None:
+                super().after_call(response, case)
+                statuses[f"{response.status_code // 100}xx"] += 1
+
+            def validate_response(
+                self, response: object, case: Case, *args: object, **kwargs: object
+            ) -> None:
+                """Every failure is kept, and the scenario goes on (as schemathesis's own
+                runner records them)."""
+                try:
+                    case.validate_response(response, checks=CHECKS)  # type: ignore[arg-type]
+                except Exception as exc:
+                    failures.append(f"{case.method} {case.formatted_path}: {exc}"[:2000])
+
+        with contextlib.suppress(Flaky):
+            # The service's state lives on between scenarios (its database, Temporal), so a
+            # replayed scenario may see other data; schemathesis's runner ignores this too.
+            Sequences.run(
+                settings=hypothesis_settings(
+                    max_examples=STATEFUL_SCENARIOS,
+                    stateful_step_count=8,
+                    deadline=None,
+                    database=None,
+                    # The service's state lives on between scenarios (its database, Temporal):
+                    # a failure is reported as found, not shrunk by replays that see other data.
+                    phases=[Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+            )
+    assert not failures, "\n\n".join(failures)
+    # The sequences reached the service's own answers, not only its door.
+    assert statuses["2xx"] >= STATEFUL_SCENARIOS and statuses["5xx"] == 0, statuses

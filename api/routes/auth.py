@@ -21,7 +21,10 @@ router = APIRouter(tags=["auth"])
 @router.post(
     "/auth/token",
     response_model=TokenOut,
-    responses={429: {"description": "too many failed sign-ins; see Retry-After"}},
+    responses={
+        429: {"description": "too many failed sign-ins; see Retry-After"},
+        503: {"description": "too many passwords being checked at once; see Retry-After"},
+    },
 )
 def issue_token(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],

@@ -74,7 +74,7 @@ async def create_draft(
 ) -> DraftView:
     """A draft of free text (`body`), or of a pre-approved template (`template_id` and
     `variables`), which records the template's id and version."""
-    key = update_id(caller.username, idempotency_key) if idempotency_key else None
+    key = update_id(caller.username, idempotency_key, ("create",)) if idempotency_key else None
     rendered, text = None, body.body
     if body.template_id is not None:
         post_id = body.post_id
