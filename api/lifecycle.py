@@ -12,6 +12,7 @@ not on workflow code. Every action is sealed for the person the API authenticate
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -154,6 +155,7 @@ class Lifecycle:
             now_ms=time.time_ns() // 1_000_000,
         )
         arg = dataclasses.replace(arg, seal=sealed)
+        start: WithStartWorkflowOperation[Any, Any] | None = None
         try:
             try:
                 done: T = await handle.execute_update(
@@ -163,20 +165,20 @@ class Lifecycle:
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
+            start = WithStartWorkflowOperation(
+                WORKFLOW,
+                DraftStart(draft_id=draft_id, author=author, expires_at=expires_at),
+                **self._start_options(draft_id),
+            )
             result: T = await client.execute_update_with_start_workflow(
-                name,
-                arg,
-                start_workflow_operation=WithStartWorkflowOperation(
-                    WORKFLOW,
-                    DraftStart(draft_id=draft_id, author=author, expires_at=expires_at),
-                    **self._start_options(draft_id),
-                ),
-                id=update_id,
-                result_type=result_type,
+                name, arg, start_workflow_operation=start, id=update_id, result_type=result_type
             )
             return result
         except WorkflowAlreadyStartedError as exc:
             # The draft's workflow has finished (published, rejected, withdrawn, expired).
+            if start is not None:  # its start carries the same refusal: taken, not left
+                with contextlib.suppress(WorkflowAlreadyStartedError):  # to be logged as lost
+                    await start.workflow_handle()
             raise Conflict("this draft is closed; it takes no further action") from exc
         except WorkflowUpdateFailedError as exc:
             cause: BaseException | None = exc.cause
