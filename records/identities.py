@@ -86,15 +86,7 @@ def provision(
             ).scalar_one()
         )
     _write_roles(connection, user_id, roles)
-    audit.append(
-        connection,
-        audit.NewEvent(
-            actor=SYSTEM,
-            role="system",
-            action="user.provisioned",
-            payload={"username": username, "issuer": issuer, "roles": _names(roles)},
-        ),
-    )
+    _audit(connection, "user.provisioned", username=username, issuer=issuer, roles=_names(roles))
     return username
 
 
@@ -105,14 +97,16 @@ def sync_roles(connection: Connection, username: str, roles: frozenset[Role]) ->
     ).scalar_one()
     connection.execute(delete(USER_ROLES).where(USER_ROLES.c.user_id == user_id))
     _write_roles(connection, user_id, roles)
+    _audit(connection, "user.roles_changed", username=username, roles=_names(roles), **FROM_IDP)
+
+
+FROM_IDP = {"from": "identity provider"}
+
+
+def _audit(connection: Connection, action: str, **payload: object) -> None:
+    """What Countersign did by itself for a provider's person (actor `countersign`)."""
     audit.append(
-        connection,
-        audit.NewEvent(
-            actor=SYSTEM,
-            role="system",
-            action="user.roles_changed",
-            payload={"username": username, "roles": _names(roles), "from": "identity provider"},
-        ),
+        connection, audit.NewEvent(actor=SYSTEM, role="system", action=action, payload=payload)
     )
 
 

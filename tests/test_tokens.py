@@ -299,6 +299,13 @@ def idp_token(key: rsa.RSAPrivateKey, **overrides: Any) -> str:
     )
 
 
+def local_admin(client: TestClient, make_user: Callable[..., str]) -> dict[str, str]:
+    """A local admin `root`, signed in with a password: their bearer header."""
+    make_user("root", Role.admin)
+    answer = client.post("/api/v1/auth/token", data={"username": "root", "password": PASSWORD})
+    return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+
 def test_a_provider_subject_never_becomes_the_local_account_of_that_name(
     idp_client: TestClient, rsa_key: rsa.RSAPrivateKey, settings: Settings
 ) -> None:
@@ -318,13 +325,7 @@ def test_a_provider_subject_never_becomes_the_local_account_of_that_name(
 def test_a_provisioned_account_is_seen_changed_and_disabled_by_an_admin(
     idp_client: TestClient, rsa_key: rsa.RSAPrivateKey, make_user: Callable[..., str]
 ) -> None:
-    make_user("root", Role.admin)
-    admin = {
-        "Authorization": "Bearer "
-        + idp_client.post(
-            "/api/v1/auth/token", data={"username": "root", "password": PASSWORD}
-        ).json()["access_token"]
-    }
+    admin = local_admin(idp_client, make_user)
     boss = {
         "Authorization": f"Bearer {idp_token(rsa_key, sub='00u1abcd2EFGH3ijk4x7', roles=['admin'])}"
     }
@@ -383,13 +384,7 @@ def test_ordinary_provider_subjects_sign_in(
 def test_a_local_account_cannot_take_the_providers_namespace(
     idp_client: TestClient, make_user: Callable[..., str]
 ) -> None:
-    make_user("root", Role.admin)
-    admin = {
-        "Authorization": "Bearer "
-        + idp_client.post(
-            "/api/v1/auth/token", data={"username": "root", "password": PASSWORD}
-        ).json()["access_token"]
-    }
+    admin = local_admin(idp_client, make_user)
     made = idp_client.post(
         "/api/v1/users",
         headers=admin,
