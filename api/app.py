@@ -58,7 +58,7 @@ def create_app(
         vault.configure(vault.Vault.of(settings))
         owned = database is None
         app.state.database = database or Database(settings.resolved_database_url)
-        app.state.sign_in = SignInThrottle(app.state.database)
+        app.state.sign_in = SignInThrottle(app.state.database, settings.jwt_secret)
         app.state.temporal = temporal or TemporalGateway(
             settings.temporal_address, settings.temporal_namespace, Access.of(settings)
         )

@@ -22,7 +22,13 @@ def raise_for_refusal(answer: httpx.Response, platform: str) -> None:
         raise PublishRefused(
             f"{platform} refused the reply: {answer.status_code} {_reason(answer)}"
         )
-    answer.raise_for_status()  # 5xx: the outcome is unknown; retried after a look-up
+    # 5xx (or anything else): the outcome is unknown; retried after a look-up. Our own
+    # words, not httpx's, which quote the URL (and whatever a URL may carry).
+    raise RemoteFailure(f"{platform} answered {answer.status_code} {_reason(answer)}")
+
+
+class RemoteFailure(RuntimeError):
+    """The platform failed (5xx): retried, after a look-up."""
 
 
 def retry_after(answer: httpx.Response) -> timedelta:

@@ -29,7 +29,7 @@ from connectors import egress
 from connectors.base import Posted, PublishRefused, RateLimited, Reply, remote_reason
 from connectors.inbound import InboundPost
 
-_TAGS = re.compile(r"<[^>]+>")
+_TAGS = re.compile(r"<[^<>]*>")  # no nesting: linear however many `<` a status has
 
 
 class MastodonPublisher:

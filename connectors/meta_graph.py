@@ -34,13 +34,15 @@ class MetaGraphPublisher:
         self.base = settings.get("graph_base", "https://graph.facebook.com/v21.0").rstrip("/")
         self.authors = {settings.get("page_id"), settings.get("ig_user_id")} - {None}
         self.timeout = float(settings.get("timeout_seconds", "10"))
-        self.token = account.credentials["page_access_token"]
+        # Sent as a header, never in a URL, which errors and logs may quote.
+        self.headers = {"Authorization": f"Bearer {account.credentials['page_access_token']}"}
 
     def post(self, reply: Reply) -> Posted:
         answer = egress.request(
             "POST",
             f"{self.base}/{reply.in_reply_to}/{_edge(reply)}",
-            data={"message": reply.body, "access_token": self.token},
+            data={"message": reply.body},
+            headers=self.headers,
             timeout=self.timeout,
         )
         _check(answer)
@@ -51,10 +53,8 @@ class MetaGraphPublisher:
         answer = egress.request(
             "GET",
             f"{self.base}/{reply.in_reply_to}/{_edge(reply)}",
-            params={
-                "fields": "id,text,from" if instagram else "id,message,from",
-                "access_token": self.token,
-            },
+            params={"fields": "id,text,from" if instagram else "id,message,from"},
+            headers=self.headers,
             timeout=self.timeout,
         )
         _check(answer)
@@ -69,7 +69,7 @@ class MetaGraphPublisher:
         answer = egress.request(
             "DELETE",
             f"{self.base}/{external_id}",
-            params={"access_token": self.token},
+            headers=self.headers,
             timeout=self.timeout,
         )
         if _code(answer) != GONE:

@@ -79,6 +79,7 @@ def api() -> None:
         port=settings.api_port,
         log_level="info",
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     _exit_skipping_finalization(0)
 

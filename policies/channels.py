@@ -29,9 +29,13 @@ _TLDS = (
     "com|net|org|io|co|uk|de|fr|es|it|nl|eu|us|ca|au|info|biz|me|app|dev|ly|gl|gg|tv|ai|"
     "social|online|shop|store|site|help|support"
 )
+# A bare domain's labels are at most 63 characters (RFC 1035), and a match starts only
+# where no label could have started earlier (not after a letter, digit, `@`, `.` or `-`):
+# each position is then tried once and in bounded time, so a 10,000-character run of
+# `a-a-a-…` costs a single pass, not one per dash.
 URL = re.compile(
-    r"(?<![\w@.])(?:https?://[^\s<>\"]+|www\.[^\s<>\"]+|"
-    rf"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:{_TLDS})\b(?:/[^\s<>\"]*)?)",
+    r"(?<![\w@.-])(?:https?://[^\s<>\"]+|www\.[^\s<>\"]+|"
+    rf"(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS})\b(?:/[^\s<>\"]*)?)",
     re.IGNORECASE,
 )
 _TRAILING = ".,;:!?)]}'\""  # punctuation after a link belongs to the sentence

@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     notify_webhook_secret: str = Field(
         default="", description="HMAC-SHA256 key for the X-Countersign-Signature header"
     )
+    # The proxies or load balancers whose X-Forwarded-For the API believes (comma-separated
+    # addresses or networks): the sign-in throttle counts per client address, which behind
+    # a load balancer only the balancer can tell. Never `*` in production (any client could
+    # then name a fresh address per request).
+    forwarded_allow_ips: str = "127.0.0.1"
+
     # Outbound calls go to public addresses only (connectors.egress); these are the
     # exceptions for on-premise targets: host names (`crm.corp.example`, `*.corp.example`)
     # or networks (`10.20.0.0/16`), as a JSON list.
@@ -229,6 +235,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "COUNTERSIGN_CSRF_SECRET must be set to a secret of 32+ characters in "
                     "production"
+                )
+            if self.forwarded_allow_ips.strip() == "*":
+                raise ValueError(
+                    "COUNTERSIGN_FORWARDED_ALLOW_IPS may not be * in production: name the "
+                    "load balancers' addresses"
                 )
             if self.secrets_key == DEV_SECRETS_KEY:
                 raise ValueError(

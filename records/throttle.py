@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from limits.storage import Storage
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -39,19 +39,50 @@ class DatabaseStorage(Storage):
         return SQLAlchemyError
 
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
+        [count] = self.incr_many([(key, expiry)], amount)
+        return count
+
+    def incr_many(self, windows: list[tuple[str, float]], amount: int = 1) -> list[int]:
+        """Count `amount` in each (key, expiry) window, all in one transaction (which also
+        drops the windows that have ended, so a flood of new keys does not pile up); the
+        counts."""
         now = time.time()
+        counts = []
+        with self.database.write() as connection:
+            connection.execute(delete(COUNTERS).where(COUNTERS.c.expires_at <= now))
+            for key, expiry in windows:
+                counts.append(
+                    int(connection.execute(self._upsert(key, expiry, amount, now)).scalar_one())
+                )
+        return counts
+
+    def _upsert(self, key: str, expiry: float, amount: int, now: float) -> Any:
         inserted = self._insert(COUNTERS).values(key=key, count=amount, expires_at=now + expiry)
         expired = COUNTERS.c.expires_at <= now
-        upsert = inserted.on_conflict_do_update(
+        return inserted.on_conflict_do_update(
             index_elements=[COUNTERS.c.key],
             set_={
                 "count": case((expired, amount), else_=COUNTERS.c.count + amount),
                 "expires_at": case((expired, now + expiry), else_=COUNTERS.c.expires_at),
             },
         ).returning(COUNTERS.c.count)
+
+    def refund_many(self, keys: list[str]) -> None:
+        """Give one back in each window still open (never below nothing)."""
         with self.database.write() as connection:
-            count: int = connection.execute(upsert).scalar_one()
-        return count
+            connection.execute(
+                update(COUNTERS)
+                .where(
+                    COUNTERS.c.key.in_(keys),
+                    COUNTERS.c.expires_at > time.time(),
+                    COUNTERS.c.count > 0,
+                )
+                .values(count=COUNTERS.c.count - 1)
+            )
+
+    def clear_many(self, keys: list[str]) -> None:
+        with self.database.write() as connection:
+            connection.execute(delete(COUNTERS).where(COUNTERS.c.key.in_(keys)))
 
     def get(self, key: str) -> int:
         row = self._row(key)

@@ -27,6 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from connectors import meta_graph
 from connectors.base import Publisher, PublishRefused, RateLimited, Reply
+from connectors.http import RemoteFailure
 from connectors.inbound import sign
 from connectors.mastodon import MastodonPublisher
 from connectors.meta_graph import MetaGraphPublisher
@@ -447,7 +448,7 @@ def fake_graph() -> Iterator[FakeGraph]:
                     400, {"error": {"message": "Application request limit reached", "code": 4}}
                 )
                 return
-            if step == "190" or form.get("access_token") != [TOKEN]:
+            if step == "190" or self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 self.answer(
                     400,
                     {
@@ -471,10 +472,13 @@ def fake_graph() -> Iterator[FakeGraph]:
             self.answer(200, {"id": reply["id"]})
 
         def do_GET(self) -> None:
+            assert "access_token" not in self.path  # a token in a URL ends up in logs
+            assert self.headers.get("Authorization") == f"Bearer {TOKEN}"
             parent = self.path.split("?")[0].strip("/").split("/")[-2]
             self.answer(200, {"data": state.replies.get(parent, [])})
 
         def do_DELETE(self) -> None:
+            assert self.headers.get("Authorization") == f"Bearer {TOKEN}"
             comment_id = self.path.split("?")[0].rsplit("/", 1)[1]
             for replies in state.replies.values():
                 for reply in replies:
@@ -580,8 +584,9 @@ def test_what_a_platform_answer_means_for_a_publisher(
         reason = payload.get("detail") or payload["error"]["message"]
         assert reason in str(refused.value)
     else:
-        with pytest.raises(httpx.HTTPStatusError):
+        with pytest.raises(RemoteFailure) as failed:
             meta_graph._check(answer)
+        assert str(status) in str(failed.value) and "http" not in str(failed.value)  # no URL
 
 
 # --- taking a reply down -----------------------------------------------------------------

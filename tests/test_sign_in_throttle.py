@@ -4,10 +4,12 @@ grows; password hashing runs a bounded number at once. Both databases."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -169,3 +171,43 @@ def test_a_sign_in_that_cannot_get_a_turn_is_told_to_come_back(
             passwords._turns.release()
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "2"
     assert attempt(app_client, person, PASSWORD) == 200
+
+
+def test_an_attacker_cannot_lock_the_owner_out_from_the_owners_own_desk(
+    app: FastAPI, person: str
+) -> None:
+    """The strict windows count a username at one address: the attacker's failures on
+    `dana` from one address leave dana signing in from hers."""
+    with (
+        TestClient(app, client=("203.0.113.9", 4000)) as attacker,
+        TestClient(app, client=("198.51.100.20", 4000)) as desk,
+    ):
+        assert [attempt(attacker, person) for _ in range(6)] == [401] * 5 + [429]
+        assert attempt(desk, person, PASSWORD) == 200
+
+
+async def test_wrong_passwords_sent_at_once_are_each_counted(
+    app: FastAPI, app_client: TestClient, person: str
+) -> None:
+    """Each attempt is counted before its password is checked: of twenty sent together,
+    five are checked (and fail), the rest wait, however the hashing is scheduled.
+    (`app_client` has started the app.)"""
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.50", 4000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answers = await asyncio.gather(
+            *(
+                client.post(TOKEN, data={"username": person, "password": f"guess {n}"})
+                for n in range(20)
+            )
+        )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [401] * 5 + [429] * 15
+
+
+def test_an_ipv6_client_is_counted_by_its_64(app: FastAPI) -> None:
+    """Rotating through the addresses of one /64 gets no fresh counter."""
+    codes = []
+    for n in range(31):
+        with TestClient(app, client=(f"2001:db8:1:2::{n + 1:x}", 4000)) as client:
+            codes.append(attempt(client, f"guess{n}"))
+    assert codes[:30] == [401] * 30 and codes[30] == 429

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, select, update
 from temporalio import activity
 
 from connectors import egress
+from connectors.base import remote_reason
 from connectors.inbound import sign
 from records.db import Database
 from records.notifications import EMAIL, WEBHOOK
@@ -116,7 +117,10 @@ class NotifyActivities:
             },
             timeout=10,
         )
-        answer.raise_for_status()
+        if not answer.is_success:  # the status and a short reason; never the URL
+            raise RuntimeError(
+                f"the webhook answered {answer.status_code} {remote_reason(answer.reason_phrase)}"
+            )
 
     def _mail(self, row: Any) -> None:
         if not row.email:

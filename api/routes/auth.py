@@ -36,13 +36,12 @@ def issue_token(
     username and per client address (`api.signin`): 429 with Retry-After."""
     throttle: SignInThrottle = request.app.state.sign_in
     address = request.client.host if request.client else "unknown"
-    throttle.check(form.username, address)
+    throttle.attempt(form.username, address)  # counted before the password is checked
     user = users.get_by_username(session, form.username)
     ok = verify_password(user.password_hash if user else None, form.password)
     if user is None or not ok or user.disabled:
-        throttle.failed(form.username, address)
         raise unauthorized("wrong username or password, or the account is disabled")
-    throttle.succeeded(form.username)
+    throttle.succeeded(form.username, address)
     issued = tokens.issue(user.username)
     return TokenOut(access_token=issued.access_token, expires_in=issued.expires_in)
 
