@@ -29,6 +29,7 @@ class Principal:
     roles: frozenset[Role]
     external: bool = False  # signed in through the identity provider
     token_id: str | None = None  # the session's token (what signing out revokes)
+    issuer: str = ""
     expires_at: int = 0
 
     def has_any(self, *roles: Role) -> bool:
@@ -110,16 +111,18 @@ async def current_principal(
         standing.roles,
         external=verified.external,
         token_id=verified.token_id,
+        issuer=verified.issuer,
         expires_at=verified.expires_at,
     )
 
 
 def _standing(connection: Connection, verified: VerifiedToken) -> sessions.Standing | None:
+    token = sessions.token_key(verified.issuer, verified.token_id)
     if verified.external:
         return sessions.external(
-            connection, verified.issuer, verified.subject, verified.token_id, verified.issued_at
+            connection, verified.issuer, verified.subject, token, verified.issued_at
         )
-    return sessions.local(connection, verified.subject, verified.token_id, verified.issued_at)
+    return sessions.local(connection, verified.subject, token, verified.issued_at)
 
 
 def _provision(database: Database, verified: VerifiedToken) -> sessions.Standing | None:

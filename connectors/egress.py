@@ -106,11 +106,22 @@ class EgressPolicy:
                 return True
         return False
 
-    def refusal(self, address: Address) -> str | None:
-        """Why `address` may not be called, or None if it may."""
+    def refusal(self, address: Address, *, named: bool = False) -> str | None:
+        """Why `address` may not be called, or None if it may. `named`: the host name is
+        on the allow-list, which opens private addresses, never the metadata service nor
+        an unspecified or link-local address (a network on the list may)."""
         if any(address in network for network in self.networks):
             return None
-        return _refusal(address)
+        reason = _refusal(address)
+        if named and reason is not None and not _never_by_name(address):
+            return None
+        return reason
+
+    def scheme_refusal(self, scheme: str, what: str) -> str | None:
+        schemes = ("https",) if self.https_only else ("http", "https")
+        if scheme in schemes:
+            return None
+        return f"{what} must start with {' or '.join(s + '://' for s in schemes)}"
 
 
 def parse_allow(entries: Iterable[str]) -> tuple[str, ...]:
@@ -143,6 +154,12 @@ def current() -> EgressPolicy:
     return _policy
 
 
+def _never_by_name(address: Address) -> bool:
+    inner = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    address = inner or address
+    return address in _METADATA or address.is_unspecified or address.is_link_local
+
+
 def _refusal(address: Address) -> str | None:
     if address in _METADATA:
         return f"{address} is {_METADATA[address]}"
@@ -157,6 +174,7 @@ def _refusal(address: Address) -> str | None:
         ("a loopback", address.is_loopback),
         ("an unspecified", address.is_unspecified),
         ("a link-local", address.is_link_local),
+        ("a site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
         ("a multicast", address.is_multicast),
         ("a private", address.is_private),
         ("a reserved", address.is_reserved),
@@ -177,22 +195,21 @@ def check_url(url: str, policy: EgressPolicy | None = None, *, what: str = "the 
         port = parts.port
     except ValueError as exc:
         raise EgressRefused(f"{what} is not a valid URL: {exc}") from None
-    schemes = ("https",) if policy.https_only else ("http", "https")
-    if parts.scheme not in schemes:
-        raise EgressRefused(f"{what} must start with {' or '.join(s + '://' for s in schemes)}")
+    wrong_scheme = policy.scheme_refusal(parts.scheme, what)
+    if wrong_scheme is not None:
+        raise EgressRefused(wrong_scheme)
     if parts.username is not None or parts.password is not None:
         raise EgressRefused(f"{what} may not carry a user name or password")
     host = parts.hostname
     if not host:
         raise EgressRefused(f"{what} has no host")
-    if policy.host_allowed(host):
-        return url
     try:
         addresses = _addresses(host, port or (443 if parts.scheme == "https" else 80))
     except OSError:
         return url
+    named = policy.host_allowed(host)
     for address in addresses:
-        reason = policy.refusal(address)
+        reason = policy.refusal(address, named=named)
         if reason is not None:
             raise EgressRefused(f"{what} points at {host}: {reason}")
     return url
@@ -203,11 +220,11 @@ def resolve(host: str, port: int, policy: EgressPolicy | None = None) -> str:
     refused address refuses the host), and the first is returned."""
     policy = policy or _policy
     addresses = _addresses(host, port)
-    if not policy.host_allowed(host):
-        for address in addresses:
-            reason = policy.refusal(address)
-            if reason is not None:
-                raise EgressRefused(f"refused to connect to {host}: {reason}")
+    named = policy.host_allowed(host)
+    for address in addresses:
+        reason = policy.refusal(address, named=named)
+        if reason is not None:
+            raise EgressRefused(f"refused to connect to {host}: {reason}")
     return str(addresses[0])
 
 
@@ -245,10 +262,21 @@ class _GuardedBackend(httpcore.SyncBackend):
         )
 
 
+class _GuardedTransport(httpx.HTTPTransport):
+    """Every request's scheme is checked (a redirect to http:// in production is refused),
+    and every connection goes through `resolve`."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        refused = _policy.scheme_refusal(request.url.scheme, "the address called")
+        if refused is not None:
+            raise EgressRefused(refused)
+        return super().handle_request(request)
+
+
 def guarded_transport(**options: Any) -> httpx.HTTPTransport:
-    """An httpx transport whose every connection goes through `resolve`; environment
+    """An httpx transport whose every request and connection are checked; environment
     proxies are not used (the worker calls the platforms directly)."""
-    transport = httpx.HTTPTransport(**options)
+    transport = _GuardedTransport(**options)
     transport._pool._network_backend = _GuardedBackend()
     return transport
 
@@ -289,6 +317,12 @@ class _GuardedTlsPool(HTTPSConnectionPool):
 
 
 class _GuardedAdapter(HTTPAdapter):
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        refused = _policy.scheme_refusal(urlsplit(request.url).scheme, "the address called")
+        if refused is not None:
+            raise EgressRefused(refused)
+        return super().send(request, *args, **kwargs)
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _GuardedPool, "https": _GuardedTlsPool}

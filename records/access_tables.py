@@ -24,7 +24,8 @@ class SignInCounter(SQLModel, table=True):
 
 
 class RevokedToken(SQLModel, table=True):
-    """A token signed out before it expired; kept until it would have expired anyway."""
+    """A token signed out before it expired; kept until it would have expired anyway.
+    `jti` holds `records.sessions.token_key`: the SHA-256 of its issuer and id."""
 
     __tablename__ = "revoked_tokens"
 

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from records import audit
-from records.errors import Invalid
+from records.errors import Conflict, Invalid
 from records.models import Role
 from records.tables import USER_ROLES, USERS
 from records.types import utcnow
@@ -39,9 +39,9 @@ def refuse_reserved(username: str) -> None:
         )
 
 
-def username_for(issuer: str, subject: str, names: dict[str, str]) -> str:
+def username_for(issuer: str, subject: str, names: dict[str, str], digits: int = 8) -> str:
     """`idp.<name>.<hash>`: readable, within the username pattern, unique per identity."""
-    digest = hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()[:8]
+    digest = hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()[:digits]
     wanted = next(iter(names.values()), subject)
     slug = _NOT_IN_NAME.sub("-", wanted.casefold()).strip("-._@")[:40] or "person"
     return f"{PREFIX}{slug}.{digest}"
@@ -60,31 +60,37 @@ def provision(
     names: dict[str, str],
     roles: frozenset[Role],
 ) -> str:
-    """The account for this identity, made now if it is new (audited); its username."""
-    username = username_for(issuer, subject, names)
+    """The account for this identity, made now if it is new (audited); its username. If
+    the name it would take is taken (by an account made before the prefix was reserved),
+    a longer hash makes another."""
     now = utcnow()
-    try:
-        with connection.begin_nested():
-            user_id = connection.execute(
-                insert(USERS)
-                .values(
-                    username=username,
-                    display_name=display_name(subject, names),
-                    password_hash=None,
-                    disabled=False,
-                    issuer=issuer,
-                    subject=subject,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(USERS.c.id)
-            ).scalar_one()
-    except IntegrityError:  # provisioned meanwhile by another request
-        return str(
-            connection.execute(
+    for digits in (8, 16, 32):
+        username = username_for(issuer, subject, names, digits)
+        try:
+            with connection.begin_nested():
+                user_id = connection.execute(
+                    insert(USERS)
+                    .values(
+                        username=username,
+                        display_name=display_name(subject, names),
+                        password_hash=None,
+                        disabled=False,
+                        issuer=issuer,
+                        subject=subject,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(USERS.c.id)
+                ).scalar_one()
+            break
+        except IntegrityError:
+            existing = connection.execute(
                 select(USERS.c.username).where(USERS.c.issuer == issuer, USERS.c.subject == subject)
-            ).scalar_one()
-        )
+            ).scalar()
+            if existing is not None:  # provisioned meanwhile by another request
+                return str(existing)
+    else:
+        raise Conflict(f"no free username for {subject!r} of {issuer!r}")
     _write_roles(connection, user_id, roles)
     _audit(connection, "user.provisioned", username=username, issuer=issuer, roles=_names(roles))
     return username

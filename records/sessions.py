@@ -11,14 +11,17 @@ the account, its roles and whether this token was revoked.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, exists, insert, literal, update
+from sqlalchemy import bindparam, delete, exists, insert, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement, Select
 
 from records import audit
@@ -70,23 +73,28 @@ _EXTERNAL = _standing_query(
 )
 
 
-def local(
-    connection: Connection, username: str, jti: str | None, issued_at: float
-) -> Standing | None:
-    """A local account (password sign-in), or None if there is none of that name."""
+def token_key(issuer: str, jti: str | None) -> str:
+    """What a revoked token is kept as: its issuer and id, hashed (a provider's ids may be
+    long, and two issuers' ids may coincide)."""
+    return hashlib.sha256(f"{issuer}\x00{jti or ''}".encode()).hexdigest()
+
+
+def local(connection: Connection, username: str, token: str, issued_at: float) -> Standing | None:
+    """A local account (password sign-in), or None if there is none of that name.
+    `token` is the token's `token_key`."""
     if "\x00" in username:
         return None
-    rows = connection.execute(_LOCAL, {"username": username, "jti": jti or ""}).all()
+    rows = connection.execute(_LOCAL, {"username": username, "jti": token}).all()
     return _standing(rows, issued_at)
 
 
 def external(
-    connection: Connection, issuer: str, subject: str, jti: str | None, issued_at: float
+    connection: Connection, issuer: str, subject: str, token: str, issued_at: float
 ) -> Standing | None:
     """An identity provider's account, by issuer and subject, or None if not provisioned."""
     if "\x00" in issuer + subject:
         return None
-    found = {"issuer": issuer, "subject": subject, "jti": jti or ""}
+    found = {"issuer": issuer, "subject": subject, "jti": token}
     rows = connection.execute(_EXTERNAL, found).all()
     return _standing(rows, issued_at)
 
@@ -108,15 +116,15 @@ def _standing(rows: Sequence[Row[Any]], issued_at: float) -> Standing | None:
     )
 
 
-def revoke_token(connection: Connection, username: str, jti: str, expires_at: int) -> None:
-    """Sign one token out (asking twice is the same); expired revocations are dropped."""
+def revoke_token(connection: Connection, username: str, token: str, expires_at: int) -> None:
+    """Sign one token (its `token_key`) out; asking twice, or twice at once, is the same.
+    Expired revocations are dropped."""
     now = utcnow()
     connection.execute(delete(REVOKED).where(REVOKED.c.expires_at <= now))
-    already = connection.execute(core_select(literal(1)).where(REVOKED.c.jti == jti)).first()
-    if already is None:
+    with contextlib.suppress(IntegrityError), connection.begin_nested():
         connection.execute(
             insert(REVOKED).values(
-                jti=jti,
+                jti=token,
                 username=username,
                 expires_at=datetime.fromtimestamp(expires_at, UTC),
                 revoked_at=now,

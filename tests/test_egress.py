@@ -69,6 +69,7 @@ def listener() -> Iterator[dict[str, Any]]:
         ("http://168.63.129.16/", "Azure"),
         ("http://100.64.0.1/", "not a public address"),  # shared (carrier-grade NAT)
         ("http://[fe80::1]/", "link-local"),
+        ("http://[fec0::1]/", "site-local"),  # deprecated, and not public
         ("http://0.0.0.0:8000/", "unspecified"),
         ("http://224.0.0.1/", "multicast"),
         ("http://[::ffff:127.0.0.1]/", r"carries 127\.0\.0\.1 is a loopback"),
@@ -104,6 +105,29 @@ def test_the_allow_list_opens_named_hosts_and_networks_only() -> None:
             egress.check_url(url, policy)
     with pytest.raises(ValueError, match="neither a host name nor a network"):
         egress.parse_allow(["crm..corp"])
+
+
+def test_an_allowed_name_opens_private_addresses_never_the_metadata_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An on-premise name on the allow-list may resolve to the office network; if someone
+    points its DNS at the metadata service, it is refused all the same."""
+    policy = egress.EgressPolicy(allow=("crm.corp.example",))
+    answers = {"crm.corp.example": [["10.1.2.3"], ["169.254.169.254"], ["0.0.0.0"]]}  # noqa: S104
+    monkeypatch.setattr(socket, "getaddrinfo", _resolver(answers, []))
+    assert egress.resolve("crm.corp.example", 443, policy) == "10.1.2.3"
+    for reason in ("metadata", "unspecified"):
+        with pytest.raises(egress.EgressRefused, match=reason):
+            egress.resolve("crm.corp.example", 443, policy)
+
+
+def test_production_refuses_plain_http_when_called_too(listener: dict[str, Any]) -> None:
+    """Not only when saved: a stored http:// URL, or a redirect to one, is refused before
+    anything is sent."""
+    egress.configure(egress.EgressPolicy(https_only=True, allow=("127.0.0.0/8",)))
+    with pytest.raises(egress.EgressRefused, match="must start with https://"):
+        egress.request("GET", f"{listener['url']}/", timeout=2)
+    assert listener["requests"] == 0
 
 
 def _resolver(answers: dict[str, list[list[str]]], calls: list[str]) -> Callable[..., Any]:

@@ -396,7 +396,8 @@ def test_a_local_account_cannot_take_the_providers_namespace(
 def test_a_provider_token_is_signed_out_by_its_id_or_told_why_not(
     idp_client: TestClient, rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    with_id = bearer_of(idp_token(rsa_key, sub="dora", roles=["agent"], jti=None, uti="u-1"))
+    long_id = "u-" + "x" * 300  # a provider's ids may be longer than ours
+    with_id = bearer_of(idp_token(rsa_key, sub="dora", roles=["agent"], jti=None, uti=long_id))
     assert idp_client.post("/api/v1/auth/logout", headers=with_id).status_code == 204
     assert idp_client.get("/api/v1/me", headers=with_id).status_code == 401
     without = bearer_of(idp_token(rsa_key, sub="dora", roles=["agent"], jti=None))
@@ -406,3 +407,25 @@ def test_a_provider_token_is_signed_out_by_its_id_or_told_why_not(
 
 def bearer_of(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_provider_person_whose_name_is_taken_gets_another(
+    idp_client: TestClient, rsa_key: rsa.RSAPrivateKey, database: Database
+) -> None:
+    """An account made before the `idp.` prefix was reserved holds the name the provider's
+    person would get: they get a longer one, never the old account nor a 500."""
+    from records import identities
+
+    taken = identities.username_for(IDP_ISSUER, "erin", {})
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (username, display_name, disabled, created_at, updated_at)"
+                " VALUES (:u, 'old', false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"u": taken},
+        )
+    token = idp_token(rsa_key, sub="erin", roles=["agent"])
+    answer = idp_client.get("/api/v1/me", headers=bearer_of(token))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["username"] != taken and answer.json()["username"].startswith(taken)

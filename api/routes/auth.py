@@ -54,9 +54,8 @@ def sign_out(principal: CurrentPrincipal, database: DatabaseDep) -> None:
             "this identity provider's token carries no id to revoke; sign out at the provider"
         )
     with database.write() as connection:
-        sessions.revoke_token(
-            connection, principal.username, principal.token_id, principal.expires_at
-        )
+        token = sessions.token_key(principal.issuer, principal.token_id)
+        sessions.revoke_token(connection, principal.username, token, principal.expires_at)
 
 
 @router.get("/me", response_model=UserPublic)
