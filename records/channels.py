@@ -5,6 +5,8 @@ connectors: the API shows which are set, never their values, and nothing logs th
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +45,7 @@ def create(
         "source": data.source,
         "settings": data.settings,
         "sealed_credentials": vault.current().seal_json(
-            data.credentials, credentials_place(data.name)
+            data.credentials, credentials_place(data.name, data.channel.value, data.settings)
         ),
         "created_by": actor,
         "created_at": utcnow(),
@@ -109,13 +111,18 @@ def _account(connection: Connection, which: Any, described: str) -> Account:
     )
 
 
-def credentials_place(name: str) -> str:
-    """What a channel account's sealed credentials are bound to (`records.vault`)."""
-    return f"channel_accounts.sealed_credentials:{name}"
+def credentials_place(name: str, channel: str, settings: dict[str, str]) -> str:
+    """What a channel account's sealed credentials are bound to (`records.vault`): the
+    account, its channel and its settings. Someone who can write the database and points
+    `reply_url` or `api_base` somewhere else finds the credentials no longer open, rather
+    than sent there."""
+    shape = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(shape.encode()).hexdigest()
+    return f"channel_accounts.sealed_credentials:{name}:{channel}:{digest}"
 
 
 def _credentials(row: Any) -> dict[str, str]:
-    opened = vault.current().open_json(row.sealed_credentials, credentials_place(row.name))
+    opened = vault.current().open_json(row.sealed_credentials, _place(row))
     if not isinstance(opened, dict):
         raise vault.SealError(f"the credentials of {row.name!r} are not a mapping")
     return {str(k): str(v) for k, v in opened.items()}
@@ -129,7 +136,7 @@ def reseal(connection: Connection) -> int:
     for row in connection.execute(select(CHANNEL_ACCOUNTS)).all():
         if keeper.is_current(row.sealed_credentials):
             continue
-        sealed = keeper.seal_json(_credentials(row), credentials_place(row.name))
+        sealed = keeper.seal_json(_credentials(row), _place(row))
         connection.execute(
             CHANNEL_ACCOUNTS.update()
             .where(CHANNEL_ACCOUNTS.c.id == row.id)
@@ -137,6 +144,10 @@ def reseal(connection: Connection) -> int:
         )
         count += 1
     return count
+
+
+def _place(row: Any) -> str:
+    return credentials_place(row.name, str(row.channel), dict(row.settings))
 
 
 def _public(row: object) -> ChannelAccountPublic:

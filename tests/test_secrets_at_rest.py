@@ -92,6 +92,20 @@ def test_sealed_credentials_moved_to_another_account_do_not_open(database: Datab
         channels.by_name(connection, "acme-facebook")
 
 
+def test_credentials_do_not_follow_a_url_changed_in_the_database(database: Database) -> None:
+    """Someone who can write the database points the account's Graph URL at a server of
+    theirs: the credentials no longer open, so the worker sends them nowhere."""
+    with database.write() as connection:
+        channels.create(connection, account(), actor="root")
+    with database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE channel_accounts SET settings = :s WHERE name = 'acme-facebook'"),
+            {"s": json.dumps({"page_id": "1", "graph_base": "https://evil.example/v21.0"})},
+        )
+    with database.engine.connect() as connection, pytest.raises(vault.SealError):
+        channels.by_name(connection, "acme-facebook")
+
+
 def test_keys_rotate_reseals_every_secret_under_the_new_key(
     database: Database,
     database_url: str,

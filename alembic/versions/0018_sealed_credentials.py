@@ -25,11 +25,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _place(row: sa.Row) -> str:  # type: ignore[type-arg]
+    settings = row.settings if isinstance(row.settings, dict) else json.loads(row.settings)
+    return credentials_place(row.name, row.channel, settings)
+
+
 def upgrade() -> None:
     with op.batch_alter_table("channel_accounts") as batch:
         batch.add_column(sa.Column("sealed_credentials", sa.Text(), nullable=True))
     connection = op.get_bind()
-    rows = connection.execute(sa.text("SELECT id, name, credentials FROM channel_accounts")).all()
+    rows = connection.execute(
+        sa.text("SELECT id, name, channel, settings, credentials FROM channel_accounts")
+    ).all()
     if rows:
         vault = Vault.of(load_settings())
         for row in rows:
@@ -40,7 +47,7 @@ def upgrade() -> None:
             )
             connection.execute(
                 sa.text("UPDATE channel_accounts SET sealed_credentials = :sealed WHERE id = :id"),
-                {"sealed": vault.seal_json(plain, credentials_place(row.name)), "id": row.id},
+                {"sealed": vault.seal_json(plain, _place(row)), "id": row.id},
             )
     with op.batch_alter_table("channel_accounts") as batch:
         batch.alter_column("sealed_credentials", existing_type=sa.Text(), nullable=False)
@@ -52,12 +59,12 @@ def downgrade() -> None:
         batch.add_column(sa.Column("credentials", sa.JSON(), nullable=True))
     connection = op.get_bind()
     rows = connection.execute(
-        sa.text("SELECT id, name, sealed_credentials FROM channel_accounts")
+        sa.text("SELECT id, name, channel, settings, sealed_credentials FROM channel_accounts")
     ).all()
     if rows:
         vault = Vault.of(load_settings())
         for row in rows:
-            plain = vault.open_json(row.sealed_credentials, credentials_place(row.name))
+            plain = vault.open_json(row.sealed_credentials, _place(row))
             connection.execute(
                 sa.text("UPDATE channel_accounts SET credentials = :plain WHERE id = :id"),
                 {"plain": json.dumps(plain), "id": row.id},
