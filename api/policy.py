@@ -9,8 +9,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.engine import Connection
 
-from policies.engine import RuleBook, RuleSet
+from policies.engine import RuleSet
 from policies.templates import Catalogue, Rendered, ReplyTemplate, TemplateProblem
+from policies.versions import RuleBook
 from records import rulesets
 from records.db import Database
 from records.errors import Invalid, NotFound

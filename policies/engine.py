@@ -7,85 +7,40 @@ who must approve: the base route per channel, stages added by findings (`route:l
 by the customer's post, and the stages a pre-approved template may skip.
 
 Every result names the rule-set version that produced it; the version is derived from the
-rule file's content, so the same file always yields the same version.
+rule file's content, so the same file always yields the same version. What a check answers
+is in `policies.results`, the YAML reading helpers in `policies.reading`, and the compiled
+rule sets by version in `policies.versions`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from policies import channels
+from policies import channels, reading
 from policies.budget import Deadline
 from policies.lexicon import Hit, Lexicon, fold_text
 from policies.patterns import PatternError, compile_linear
 from policies.pii import KINDS as PII_KINDS
 from policies.pii import Detection, Detectors, Pattern
-from policies.ruleset_yaml import Mapping, Reader, RuleSetError, load
+from policies.results import SEVERITIES, STAGES, CheckResult, Finding, TemplateBasis, TemplateUse
+from policies.ruleset_yaml import Reader, RuleSetError, load
 from policies.templates import own_text
 
-__all__ = ["CheckResult", "Finding", "RuleBook", "RuleSet", "RuleSetError", "TemplateBasis"]
+__all__ = [
+    "SEVERITIES", "STAGES", "CheckResult", "Finding", "RuleSet", "RuleSetError", "TemplateBasis",
+]  # fmt: skip
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-STAGES = ("comms", "legal")
-SEVERITIES = ("block", "warn", *(f"route:{s}" for s in STAGES))
 TOP_LEVEL = {
     "name", "description", "routes", "channels", "links", "pii", "lexicon", "allow", "templates",
     "publishing",
 }  # fmt: skip
 # A publish time requested before the approval came: publish at once, or hold for a publisher.
 LATE_APPROVAL = ("hold", "publish")
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule_id: str
-    category: str
-    severity: str  # block, warn or route:<stage>
-    start: int
-    end: int
-    excerpt: str  # masked for personal data
-    message: str
-    suggestion: str | None = None
-    redaction: str | None = None  # what could replace the span
-    ruleset_version: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @property
-    def stage(self) -> str | None:
-        return self.severity.removeprefix("route:") if self.severity.startswith("route:") else None
-
-
-TemplateUse = Literal["pre_approved", "edited"]
-
-
-@dataclass(frozen=True)
-class TemplateBasis:
-    """What a draft made from a template was rendered as, and where its variables went."""
-
-    rendered: str
-    variable_spans: tuple[tuple[int, int], ...] = ()
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    findings: list[Finding]
-    route: list[str]
-    ruleset_version: str
-    template: TemplateUse | None = None  # how a template draft was treated
-    skipped: list[str] = field(default_factory=list)  # stages a template skipped
-    blocked: bool = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "blocked", any(f.severity == "block" for f in self.findings))
 
 
 @dataclass(frozen=True)
@@ -132,18 +87,20 @@ class RuleSet:
         routes = top.mapping("routes", {"base", "channels", "inbound"})
         if routes is None:
             raise RuleSetError("routes is required (at least routes.base: [comms])", 1)
-        self.base_route = _stages(routes, "base")
+        self.base_route = reading.stages(routes, "base")
         per_channel = routes.mapping("channels")
         self.channel_routes = (
-            {str(c): _stages(per_channel, c) for c in per_channel.data} if per_channel else {}
+            {str(c): reading.stages(per_channel, c) for c in per_channel.data}
+            if per_channel
+            else {}
         )
         self.inbound_terms: list[tuple[str, str]] = []  # (term, stage)
         for line, entry in routes.items("inbound"):
-            group = _group(entry, line, "routes.inbound", {"stage", "terms"})
+            group = reading.group(entry, line, "routes.inbound", {"stage", "terms"})
             stage = group.text("stage")
             if stage not in STAGES:
                 raise group.fail("stage", f"must be one of {list(STAGES)}")
-            self.inbound_terms += [(term, stage) for term in _terms(group)]
+            self.inbound_terms += [(term, stage) for term in reading.terms(group)]
         self._inbound = Lexicon(
             (f"{stage}:{n}", term) for n, (term, stage) in enumerate(self.inbound_terms)
         )
@@ -175,7 +132,7 @@ class RuleSet:
         self.link_severity = "block"
         if links is not None:
             self.link_domains = frozenset(d.lower().strip(".") for d in links.texts("allow"))
-            self.link_severity = _severity(links, "severity", "block")
+            self.link_severity = reading.severity(links, "severity", "block")
 
     def _read_pii(self, top: Reader) -> None:
         pii = top.mapping("pii", {"severity", "detectors", "phone_regions", "patterns"})
@@ -183,14 +140,14 @@ class RuleSet:
         self.pii_kinds: tuple[str, ...] = PII_KINDS
         regions, patterns = ["US"], []
         if pii is not None:
-            self.pii_severity = _severity(pii, "severity", "block")
+            self.pii_severity = reading.severity(pii, "severity", "block")
             self.pii_kinds = tuple(pii.texts("detectors", list(PII_KINDS)))
             for kind in self.pii_kinds:
                 if kind not in PII_KINDS:
                     raise pii.fail("detectors", f"names {kind!r}; known: {list(PII_KINDS)}")
             regions = pii.texts("phone_regions", ["US"])
             for line, entry in pii.items("patterns"):
-                group = _group(entry, line, "pii.patterns", {"id", "label", "pattern"})
+                group = reading.group(entry, line, "pii.patterns", {"id", "label", "pattern"})
                 source = group.text("pattern")
                 try:
                     compile_linear(source)
@@ -210,11 +167,11 @@ class RuleSet:
     def _read_lexicon(self, top: Reader) -> None:
         self._by_id: dict[str, Term] = {}
         for line, entry in top.items("lexicon"):
-            group = _group(entry, line, "lexicon", {"category", "severity", "terms"})
+            group = reading.group(entry, line, "lexicon", {"category", "severity", "terms"})
             category = group.text("category")
-            severity = _severity(group, "severity", "warn")
-            for term in _terms(group):
-                rule_id = f"lexicon.{category}.{_slug(term)}"
+            severity = reading.severity(group, "severity", "warn")
+            for term in reading.terms(group):
+                rule_id = f"lexicon.{category}.{reading.slug(term)}"
                 if rule_id in self._by_id:
                     raise group.fail("terms", f"lists {term!r} twice in {category}")
                 self._by_id[rule_id] = Term(rule_id, term, category, severity)
@@ -464,70 +421,3 @@ class RuleSet:
             "templates": {"skip_stages": list(self.skip_stages)},
             "publishing": {"late_approval": self.late_approval},
         }
-
-
-class RuleBook:
-    """Compiled rule sets by version, each compiled once; the shipped one when none is
-    active. The API and the worker each hold one: the active version is read from the
-    database per check, its source only when that version is new here."""
-
-    def __init__(self, shipped: RuleSet | None = None) -> None:
-        self.shipped = shipped or RuleSet.load()
-        self._compiled = {self.shipped.version: self.shipped}
-
-    def add(self, rules: RuleSet) -> None:
-        """A rule set compiled elsewhere (an upload this process just validated)."""
-        self._compiled.setdefault(rules.version, rules)
-
-    def get(self, version: str | None, source: Callable[[str], str]) -> RuleSet:
-        if version is None:
-            return self.shipped
-        rules = self._compiled.get(version)
-        if rules is None:
-            rules = self._compiled[version] = RuleSet(source(version))
-        return rules
-
-
-# --- helpers for reading --------------------------------------------------------------
-
-
-def _group(entry: Any, line: int, where: str, known: set[str]) -> Reader:
-    if not isinstance(entry, Mapping):
-        raise RuleSetError(f"each {where} entry must be a mapping", line)
-    return Reader(entry, where, known)
-
-
-def _terms(group: Reader) -> Iterable[str]:
-    terms = group.texts("terms")
-    if not terms:
-        raise group.fail("terms", "must list at least one term")
-    for term in terms:
-        text = " ".join(term.split())
-        if not fold_text(text):
-            raise group.fail("terms", f"has {term!r}, which has no letters or digits")
-        yield text
-
-
-def _slug(term: str) -> str:
-    """A rule id's last part: `0% APR` -> `0-apr`, `we'll cover` -> `we-ll-cover`."""
-    plain = unicodedata.normalize("NFKD", term.casefold()).encode("ascii", "ignore").decode()
-    return (
-        re.sub(r"[^a-z0-9]+", "-", plain).strip("-")
-        or hashlib.sha256(term.encode()).hexdigest()[:8]
-    )
-
-
-def _stages(reader: Reader, key: str) -> list[str]:
-    value = reader.data.get(key)
-    if not isinstance(value, list) or not value or any(v not in STAGES for v in value):
-        raise reader.fail(key, f"must be a non-empty list of stages from {list(STAGES)}")
-    if "comms" not in value:
-        raise reader.fail(key, "must include comms: it approves every reply")
-    return sorted({str(v) for v in value}, key=STAGES.index)
-
-
-def _severity(reader: Reader, key: str, default: str) -> str:
-    value = reader.data.get(key, default)
-    if value not in SEVERITIES:
-        raise reader.fail(key, f"is {value!r}, not one of {', '.join(SEVERITIES)}")
-    return str(value)

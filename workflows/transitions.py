@@ -22,8 +22,9 @@ from temporalio.exceptions import ApplicationError
 
 from lifecycle.words import DraftStatus, ErrorKind, Role
 from policies.budget import CheckOverBudget
-from policies.engine import RuleBook, RuleSet, TemplateBasis
+from policies.engine import RuleSet, TemplateBasis
 from policies.sla import ServiceLevels
+from policies.versions import RuleBook
 from records import audit, notifications, rulesets, transitions
 from records.db import Database
 from records.drafts import add_version
