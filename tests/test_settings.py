@@ -91,6 +91,22 @@ def test_production_refuses_default_secrets(overrides: dict[str, str], message: 
     )
 
 
+def test_production_believes_no_client_about_its_own_address() -> None:
+    """`*` would let any client name a fresh address per request to the sign-in throttle."""
+    production = {
+        "environment": Environment.production,
+        "database_url": "postgresql://db/cs",
+        "jwt_secret": "s" * 40,
+        "action_key": "a" * 40,
+        "csrf_secret": "c" * 40,
+        "audit_signing_key": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+        "secrets_key": SECRETS_KEY,
+    }
+    with pytest.raises(ValidationError, match="FORWARDED_ALLOW_IPS"):
+        load_settings(**production, forwarded_allow_ips="*")
+    assert load_settings(**production, forwarded_allow_ips="10.0.0.5").forwarded_allow_ips
+
+
 def test_a_secrets_key_that_is_not_32_bytes_of_base64_is_refused_at_start() -> None:
     for bad in ("not base64!", "QUFB"):
         with pytest.raises(ValidationError, match="SECRETS_KEY"):
