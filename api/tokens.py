@@ -12,6 +12,7 @@ checked, leeway is at most 30 s, and tokens with `crit`, `jku`, `x5u`, `x5c` or 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from records.types import utcnow
 
 FORBIDDEN_HEADERS = frozenset({"crit", "jku", "x5u", "x5c", "jwk"})
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
+log = logging.getLogger("countersign.tokens")
 MAX_LEEWAY_SECONDS = 30
 
 
@@ -96,6 +98,8 @@ class TokenService:
         self._idp_issuer = settings.idp_issuer
         self._idp_audience = settings.idp_audience
         self._roles_claim = settings.idp_roles_claim
+        self._role_map = dict(settings.idp_role_map)
+        self._warned_missing = False
 
     def issue(self, subject: str) -> IssuedToken:
         # RFC 7519 allows fractional NumericDates: `iat` to the millisecond, so signing in
@@ -169,11 +173,36 @@ class TokenService:
             raise TokenError(f"key does not fit {alg}: {exc}") from exc
 
     def _roles(self, claims: dict[str, Any]) -> frozenset[Role]:
-        raw = claims.get(self._roles_claim, [])
+        """The provider's roles or groups (`idp_roles_claim`), as Countersign roles through
+        `idp_role_map`; names that are neither mapped nor roles are ignored. A valid token
+        without the claim has no roles, and says so in the log (once)."""
+        raw = _claim(claims, self._roles_claim)
+        if raw is None:
+            if not self._warned_missing:
+                self._warned_missing = True
+                log.warning(
+                    "identity-provider tokens carry no %r claim: their holders get no roles "
+                    "(set COUNTERSIGN_IDP_ROLES_CLAIM)",
+                    self._roles_claim,
+                )
+            return frozenset()
         names: Sequence[Any] = raw.split() if isinstance(raw, str) else raw
         if not isinstance(names, list | tuple):
             raise TokenError(f"claim {self._roles_claim!r} must be a list or a string")
-        return frozenset(Role(n) for n in names if isinstance(n, str) and n in Role.__members__)
+        found = (self._role_map.get(n, n) for n in names if isinstance(n, str))
+        return frozenset(Role(n) for n in found if n in Role.__members__)
+
+
+def _claim(claims: dict[str, Any], name: str) -> Any:
+    """`name` as a claim, else as a dotted path into nested claims (`realm_access.roles`)."""
+    if name in claims:
+        return claims[name]
+    found: Any = claims
+    for part in name.split("."):
+        if not isinstance(found, dict) or part not in found:
+            return None
+        found = found[part]
+    return found
 
 
 # The claims a provider names a person by, in the order they are preferred.

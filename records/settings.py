@@ -168,7 +168,13 @@ class Settings(BaseSettings):
     idp_algorithms: list[str] = ["RS256", "ES256"]
     idp_issuer: str = ""
     idp_audience: str = "countersign-api"
+    # The claim holding the provider's roles or groups: a name (`roles`, `groups`, an
+    # Auth0 namespaced URL) or a dotted path into nested claims (Keycloak's
+    # `realm_access.roles`, `resource_access.countersign.roles`).
     idp_roles_claim: str = "roles"
+    # Provider role or group names to Countersign roles, e.g. {"Countersign.Comms": "comms"}
+    # (JSON); names that are already Countersign roles need no entry.
+    idp_role_map: dict[str, str] = {}
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -190,6 +196,11 @@ class Settings(BaseSettings):
             self.outbound_allow = list(parse_allow(self.outbound_allow))
         except ValueError as exc:
             raise ValueError(f"COUNTERSIGN_OUTBOUND_ALLOW: {exc}") from None
+        from lifecycle.words import Role
+
+        not_roles = sorted(v for v in self.idp_role_map.values() if v not in Role.__members__)
+        if not_roles:
+            raise ValueError(f"COUNTERSIGN_IDP_ROLE_MAP names no such roles: {not_roles}")
         bad = set(self.idp_algorithms) - {"RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
         if bad:
             raise ValueError(f"COUNTERSIGN_IDP_ALGORITHMS may list RS*/ES* only, not {sorted(bad)}")
