@@ -301,7 +301,8 @@ def test_the_pages_offer_a_backup_supervisor_an_overdue_stage_and_nothing_before
     settings: Settings, database: Database, make_user: Callable[..., str]
 ) -> None:
     """The draft page shows exactly the API's `allowed_actions`: a supervisor who backs up
-    legal gets legal's decision form and queue once legal is overdue, and not before."""
+    legal gets legal's decision form once legal is overdue, and not before. (A supervisor
+    sees every stage's queue all along: README's roles, issue 21.)"""
     make_user("sue", Role.supervisor)
     with database.write() as c:
         post_id = insert_post(c)
@@ -330,7 +331,7 @@ def test_the_pages_offer_a_backup_supervisor_an_overdue_stage_and_nothing_before
         sign_in(client, "sue")
         page = client.get(f"/drafts/{draft_id}").text
         assert "Your decision (legal)" not in page  # not overdue yet
-        assert f"/drafts/{draft_id}" not in client.get("/reviews").text
+        assert f"/drafts/{draft_id}" in client.get("/reviews").text  # seen, not decided
         with database.write() as c:
             c.execute(update(DRAFTS).where(DRAFTS.c.id == draft_id).values(sla_breached=True))
         page = client.get(f"/drafts/{draft_id}").text

@@ -66,9 +66,9 @@ HOME = (
 NAV = (
     ("/inbox", "Inbox", (Role.agent, Role.supervisor)),
     ("/drafts", "My drafts", (Role.agent,)),
-    ("/reviews", "Reviews", (Role.comms, Role.legal)),
+    ("/reviews", "Reviews", (Role.comms, Role.legal, Role.supervisor)),
     ("/publishing", "Publishing", (Role.publisher,)),
-    ("/audit", "Audit", (Role.auditor, Role.admin)),
+    ("/audit", "Audit", (Role.auditor,)),
     ("/kpis", "KPIs", (Role.supervisor, Role.auditor)),
     ("/admin/users", "People", (Role.admin,)),
     ("/admin/channels", "Channels", (Role.admin,)),

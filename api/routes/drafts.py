@@ -276,9 +276,12 @@ async def my_reviews(
     limit: LimitParam = 50,
 ) -> Page[DraftPublic]:
     """Drafts waiting at the caller's stages, and at stages they back up once overdue (a
-    supervisor backing legal sees legal's overdue drafts), the longest waiting first."""
+    supervisor backing legal sees legal's overdue drafts), the longest waiting first. A
+    supervisor sees every stage's queue (deciding is still the stage's, or its backup's
+    once overdue)."""
     who = person(caller)
-    stages = tuple(s.value for s in ReviewStage if who.holds(s))
+    every = who.holds(Role.supervisor)
+    stages = tuple(s.value for s in ReviewStage if every or who.holds(s))
     overdue = tuple(
         s.value
         for s in ReviewStage
