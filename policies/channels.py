@@ -3,8 +3,9 @@
 - X counts weighted characters (twitter-text v3): text is NFC-normalised; code points in
   a few Latin, punctuation and symbol ranges weigh 1, every other one 2, an emoji (with its
   modifiers and joiners) 2 in all, and every URL 23 whatever its length. The limit is 280.
-- Mastodon counts characters (grapheme clusters) with every URL as 23 and a mention of a
-  remote account as its local part (`@alice@example.social` counts as `@alice`). 500.
+- Mastodon counts characters (grapheme clusters) with every URL that has a scheme as 23
+  (bare domains as written) and a mention of a remote account as its local part
+  (`@alice@example.social` counts as `@alice`). 500.
 - Bluesky counts grapheme clusters of the whole text, links included. 300.
 - Instagram (2,200) and Facebook (8,000) count characters.
 
@@ -118,12 +119,30 @@ def _weight_of(char: str) -> int:
     return 1 if _LIGHT.match(char) and not _EMOJI.match(char) else 2
 
 
+# Mastodon's `Account::MENTION_RE`: a local part may hold dots and dashes inside it.
+MASTODON_MENTION = re.compile(
+    r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]*[a-z0-9_])?)(?:@[\w.-]*\w)?", re.IGNORECASE
+)
+
+
 def mastodon_length(text: str, found: list[Link] | None = None) -> int:
-    return _around_links(text, links(text) if found is None else found, _mastodon_plain)
-
-
-def _mastodon_plain(text: str) -> int:
-    return graphemes(MENTION.sub(lambda m: f"@{m[1]}", text))
+    """Mastodon's `StatusLengthValidator`: grapheme clusters, where a link *with a scheme*
+    counts as 23 (a bare domain or `www.` link counts as written) and a mention counts as
+    its local part (`@alice@example.social` as `@alice`); of overlapping entities, the
+    first wins."""
+    found = links(text) if found is None else found
+    entities = sorted(
+        [(link.start, link.end, "x" * URL_LENGTH) for link in found if "://" in link.url]
+        + [(m.start(), m.end(), f"@{m[1]}") for m in MASTODON_MENTION.finditer(text)]
+    )
+    pieces, at = [], 0
+    for start, end, placeholder in entities:
+        if start < at:
+            continue  # overlaps the entity before it
+        pieces += [text[at:start], placeholder]
+        at = end
+    pieces.append(text[at:])
+    return graphemes("".join(pieces))
 
 
 # How each platform counts a text whose links are `found` (see the module's docstring).

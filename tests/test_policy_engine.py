@@ -286,6 +286,25 @@ def test_the_version_follows_the_content() -> None:
 
 
 @pytest.mark.parametrize(
+    "text, length",
+    [
+        ("https://acmebank.com/help/a/very/long/path/indeed", 23),  # a scheme: 23
+        ("acmebank.com/help/a/very/long/path/indeed", 41),  # bare: as written
+        ("www.acmebank.com/help", 21),  # www. without a scheme: as written
+        ("@alice@mastodon.social hi", 9),  # remote mention: its local part
+        ("@first.last@mastodon.social hi", 14),  # dots and dashes in the local part
+        ("@an-dy@x.example", 6),
+        ("mail me at jo@example.com", 25),  # an address is not a mention
+        ("e\u0301t\u00e9 \U0001f44d\U0001f3fd", 5),  # grapheme clusters: é t é, a space, 👍🏽
+    ],
+)
+def test_mastodon_counts_as_its_status_length_validator(text: str, length: int) -> None:
+    """Mastodon's `StatusLengthValidator#countable_text`: URLs extracted without a scheme
+    are not given the 23-character concession; mentions count as `@username`."""
+    assert channels.mastodon_length(text) == length
+
+
+@pytest.mark.parametrize(
     "source, line, message",
     [
         ("- just a list", 1, "mapping"),
