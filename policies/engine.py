@@ -310,7 +310,7 @@ class RuleSet:
             start=detection.start,
             end=detection.end,
             excerpt=detection.masked,
-            message=f"a {detection.label} must not be posted in public",
+            message=f"{_article(detection.label)} {detection.label} must not be posted in public",
             suggestion=f"replace it with {detection.redaction} and ask the customer to "
             "continue by direct message",
             redaction=detection.redaction,
@@ -421,3 +421,11 @@ class RuleSet:
             "templates": {"skip_stages": list(self.skip_stages)},
             "publishing": {"late_approval": self.late_approval},
         }
+
+
+def _article(noun: str) -> str:
+    """`an IBAN`, `an e-mail address`, `a phone number`: by how the word sounds."""
+    sounds_vowel = noun[:1].lower() in "aeio" or (
+        noun.split()[0].isupper() and noun[0] in "AEFHILMNORSX"
+    )
+    return "an" if sounds_vowel else "a"

@@ -19,25 +19,27 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import phonenumbers
+from stdnum import iban
 
 from policies.patterns import ascii_view, compile_linear
 
 # Digit runs that may be a card, an SSN or a phone number: digits with single spaces,
 # dots, dashes or brackets between them, at least 7 digits in all.
 _NUMBER = re.compile(r"(?<![\w+])\+?\(?\d(?:[ .\-()]{0,2}\d){6,22}(?!\w)")
-# Written in groups of four, with or without spaces (so a word after it is not taken in).
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", re.IGNORECASE)
+# Where an IBAN may start: a country code and check digits, then its characters, grouped
+# by single spaces or dashes or not at all; which of them belong to it is decided by the
+# registry's length for the country (`_ibans`), so a word after it is never taken in.
+_IBAN = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?:[ -]?[A-Za-z0-9]){8,32}")
 _SSN = re.compile(r"(?<![\d-])(\d{3})[- ](\d{2})[- ](\d{4})(?![\d-])")
+# Nine digits are an SSN only where the text says so (say, "SSN 123456789").
+_SSN_SAID = re.compile(
+    r"(?i)\b(?:ssn|social security(?: number| no\.?| #)?)\W{0,3}"
+    r"(\d{3})[- ]?(\d{2})[- ]?(\d{4})(?!\d)"
+)
 _EMAIL = re.compile(r"(?<![\w@.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
-# IBAN lengths by country (ISO 13616 registry, the countries a contact center meets most).
-IBAN_LENGTHS = {
-    "AD": 24, "AT": 20, "BE": 16, "BG": 22, "CH": 21, "CY": 28, "CZ": 24, "DE": 22,
-    "DK": 18, "EE": 20, "ES": 24, "FI": 18, "FR": 27, "GB": 22, "GI": 23, "GR": 27,
-    "HR": 21, "HU": 28, "IE": 22, "IS": 26, "IT": 27, "LI": 21, "LT": 20, "LU": 20,
-    "LV": 21, "MC": 27, "MT": 31, "NL": 18, "NO": 15, "PL": 28, "PT": 25, "RO": 24,
-    "SE": 24, "SI": 19, "SK": 24, "SM": 27, "TR": 26,
-}  # fmt: skip
+# The only 12-digit cards: Maestro's (IIN 50, 56 to 69).
+MAESTRO_12 = frozenset({"50", *(str(n) for n in range(56, 70))})
 
 
 @dataclass(frozen=True)
@@ -71,11 +73,9 @@ def luhn_ok(digits: str) -> bool:
 
 
 def iban_ok(candidate: str) -> bool:
-    iban = candidate.replace(" ", "").upper()
-    if IBAN_LENGTHS.get(iban[:2]) != len(iban):
-        return False
-    rotated = iban[4:] + iban[:4]
-    return int("".join(str(int(c, 36)) for c in rotated)) % 97 == 1
+    """A valid IBAN of any country in the SWIFT registry (python-stdnum): its length for
+    the country, its structure and its mod-97 check digits."""
+    return bool(iban.is_valid(candidate))
 
 
 def ssn_ok(area: str, group: str, serial: str) -> bool:
@@ -175,25 +175,41 @@ class Detectors:
 
     @staticmethod
     def _ibans(text: str) -> Iterator[Detection]:
+        """Each candidate's longest prefix that is a valid IBAN (lengths 34 down to 15)."""
         for match in _IBAN.finditer(text):
-            if iban_ok(match[0]):
-                masked = match[0][:2] + mask(match[0][2:], 4)
-                yield Detection("iban", "IBAN", *match.span(), masked, "[bank account]")
+            start, candidate = match.start(), match[0]
+            ends = [i + 1 for i, c in enumerate(candidate) if c.isalnum()]  # after n chars
+            for length in range(min(34, len(ends)), 14, -1):
+                written = candidate[: ends[length - 1]]
+                if iban_ok(written.upper()):
+                    masked = written[:2] + mask(written[2:], 4)
+                    yield Detection(
+                        "iban", "IBAN", start, start + len(written), masked, "[bank account]"
+                    )
+                    break
 
     @staticmethod
     def _ssns(text: str) -> Iterator[Detection]:
-        for match in _SSN.finditer(text):
-            if ssn_ok(*match.groups()):
-                yield Detection(
-                    "ssn", "social security number", *match.span(), mask(match[0]), "[SSN]"
-                )
+        for pattern in (_SSN, _SSN_SAID):
+            for match in pattern.finditer(text):
+                if ssn_ok(*match.groups()):
+                    start, end = match.span(1)[0], match.end()
+                    yield Detection(
+                        "ssn", "social security number", start, end, mask(text[start:end]), "[SSN]"
+                    )
 
     def _numbers(self, text: str) -> Iterator[Detection]:
         """Card numbers (13 to 19 digits passing Luhn), else phone numbers."""
         for match in _NUMBER.finditer(text):
             candidate = match[0]
             digits = "".join(c for c in candidate if c.isdigit())
-            card = 13 <= len(digits) <= 19 and "(" not in candidate and luhn_ok(digits)
+            card = (
+                12 <= len(digits) <= 19
+                and not candidate.startswith("+")  # a card is never written with a +
+                and "(" not in candidate
+                and luhn_ok(digits)
+                and (len(digits) >= 13 or digits[:2] in MAESTRO_12)
+            )
             if card and "card" in self.kinds:
                 yield Detection(
                     "card", "payment card number", *match.span(), mask(candidate), "[card number]"
@@ -210,6 +226,11 @@ class Detectors:
                 )
 
     def _is_phone(self, candidate: str) -> bool:
+        if candidate.startswith("+"):  # international form: any country
+            try:
+                return bool(phonenumbers.is_valid_number(phonenumbers.parse(candidate, None)))
+            except phonenumbers.NumberParseException:
+                return False
         for region in self.phone_regions:
             try:
                 number = phonenumbers.parse(candidate, region)
