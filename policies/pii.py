@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 
 import phonenumbers
 from stdnum import iban
@@ -37,6 +38,22 @@ _SSN_SAID = re.compile(
     r"(\d{3})[- ]?(\d{2})[- ]?(\d{4})(?!\d)"
 )
 _EMAIL = re.compile(r"(?<![\w@.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+def _iban_lengths() -> dict[str, int]:
+    """Each country's IBAN length, from the SWIFT registry python-stdnum ships
+    (`iban.dat`: `CC country="…" bban="4!n4!n12!c"`): 4, and the BBAN's parts."""
+    lengths = {}
+    registry = resources.files("stdnum").joinpath("iban.dat").read_text(encoding="utf-8")
+    for line in registry.splitlines():
+        found = re.match(r'([A-Z]{2}) .*bban="([^"]*)"', line)
+        if found:
+            parts = re.findall(r"(\d+)!", found[2])
+            lengths[found[1]] = 4 + sum(int(n) for n in parts)
+    return lengths
+
+
+IBAN_LENGTHS = _iban_lengths()
 
 # The only 12-digit cards: Maestro's (IIN 50, 56 to 69).
 MAESTRO_12 = frozenset({"50", *(str(n) for n in range(56, 70))})
@@ -175,18 +192,20 @@ class Detectors:
 
     @staticmethod
     def _ibans(text: str) -> Iterator[Detection]:
-        """Each candidate's longest prefix that is a valid IBAN (lengths 34 down to 15)."""
+        """Each candidate's first characters, as many as the registry says its country's
+        IBANs have, if they make a valid IBAN (one validation per candidate)."""
         for match in _IBAN.finditer(text):
             start, candidate = match.start(), match[0]
+            length = IBAN_LENGTHS.get(candidate[:2])
             ends = [i + 1 for i, c in enumerate(candidate) if c.isalnum()]  # after n chars
-            for length in range(min(34, len(ends)), 14, -1):
-                written = candidate[: ends[length - 1]]
-                if iban_ok(written.upper()):
-                    masked = written[:2] + mask(written[2:], 4)
-                    yield Detection(
-                        "iban", "IBAN", start, start + len(written), masked, "[bank account]"
-                    )
-                    break
+            if length is None or len(ends) < length:
+                continue
+            written = candidate[: ends[length - 1]]
+            if iban_ok(written.upper()):
+                masked = written[:2] + mask(written[2:], 4)
+                yield Detection(
+                    "iban", "IBAN", start, start + len(written), masked, "[bank account]"
+                )
 
     @staticmethod
     def _ssns(text: str) -> Iterator[Detection]:
