@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import socket
 import threading
@@ -161,3 +163,27 @@ async def submitted_draft(
     submitted = await client.post(f"{url}/submit", headers=people["agent"])
     assert submitted.json()["status"] == "in_review", submitted.text
     return url
+
+
+async def deliver_ticket(
+    client: httpx.AsyncClient, account: str, secret: str, ticket: str
+) -> dict[str, Any]:
+    """A shop's signed JSON delivery of one customer ticket to `account`; the post made."""
+    delivery = json.dumps(
+        {
+            "external_id": ticket,
+            "author": "jo@example.com",
+            "text": "My parcel never came",
+            "url": f"https://shop.example/tickets/{ticket}",
+            "received_at": "2026-11-22T09:00:00Z",
+        }
+    ).encode()
+    signature = "sha256=" + hmac.new(secret.encode(), delivery, hashlib.sha256).hexdigest()
+    received = await client.post(
+        f"/api/v1/inbound/{account}",
+        content=delivery,
+        headers={"X-Countersign-Signature": signature},
+    )
+    assert received.status_code == 200, received.text
+    [post] = received.json()["posts"]
+    return dict(post)

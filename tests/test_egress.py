@@ -5,9 +5,6 @@ reason. The fakes listen on 127.0.0.1, which the default policy refuses."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -25,7 +22,7 @@ from connectors.webhook import SignedJsonPublisher
 from records.channels import Account
 from records.models import Role
 from tests.conftest import PASSWORD, Headers
-from tests.helpers import JsonHandler, serve
+from tests.helpers import JsonHandler, deliver_ticket, serve
 
 STRICT = egress.EgressPolicy()
 
@@ -257,20 +254,7 @@ async def test_a_reply_cannot_be_published_into_the_service_itself(
     assert refused.json()["field"] == "settings.reply_url"
     assert "127.0.0.1 is a loopback address" in refused.json()["detail"]
 
-    delivery = json.dumps(
-        {
-            "external_id": "ticket-1",
-            "author": "jo@example.com",
-            "text": "My parcel never came",
-            "url": "https://shop.example/tickets/1",
-            "received_at": "2026-11-22T09:00:00Z",
-        }
-    ).encode()
-    signature = "sha256=" + hmac.new(secret.encode(), delivery, hashlib.sha256).hexdigest()
-    received = await client.post(
-        "/api/v1/inbound/old", content=delivery, headers={"X-Countersign-Signature": signature}
-    )
-    [post] = received.json()["posts"]
+    post = await deliver_ticket(client, "old", secret, "ticket-1")
     draft = await client.post(
         "/api/v1/drafts", headers=people["agent"], json={"post_id": post["id"], "body": "Sorry!"}
     )

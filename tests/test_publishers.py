@@ -41,7 +41,7 @@ from records.models import ChannelAccountCreate, Role
 from records.tables import PUBLICATIONS
 from tests.conftest import PASSWORD
 from tests.fakes import TOKEN, FakeX, running_fake_x, x_account
-from tests.helpers import JsonHandler, insert_post, serve, submitted_draft
+from tests.helpers import JsonHandler, deliver_ticket, insert_post, serve, submitted_draft
 from tests.sealing import SealedHandle
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
@@ -378,23 +378,7 @@ async def test_a_signed_delivery_reaches_the_queue_and_its_approved_reply_goes_b
         },
     )
     assert created.status_code == 201, created.text
-    delivery = json.dumps(
-        {
-            "external_id": "ticket-5521",
-            "author": "jo@example.com",
-            "text": "My parcel never came",
-            "url": "https://shop.example/tickets/5521",
-            "received_at": "2026-11-22T09:00:00Z",
-        }
-    ).encode()
-    signature = "sha256=" + hmac.new(secret.encode(), delivery, hashlib.sha256).hexdigest()
-    received = await client.post(
-        "/api/v1/inbound/shop-events",
-        content=delivery,
-        headers={"X-Countersign-Signature": signature},
-    )
-    assert received.status_code == 200, received.text
-    [post] = received.json()["posts"]
+    post = await deliver_ticket(client, "shop-events", secret, "ticket-5521")
 
     queue = (await client.get("/api/v1/posts", headers=people["agent"])).json()["items"]
     assert [p["external_id"] for p in queue] == ["ticket-5521"]

@@ -91,20 +91,23 @@ def test_production_refuses_default_secrets(overrides: dict[str, str], message: 
     )
 
 
+# Settings production accepts (each test changes one thing).
+PRODUCTION = {
+    "environment": Environment.production,
+    "database_url": "postgresql://db/cs",
+    "jwt_secret": "s" * 40,
+    "action_key": "a" * 40,
+    "csrf_secret": "c" * 40,
+    "audit_signing_key": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+    "secrets_key": SECRETS_KEY,
+}
+
+
 def test_production_believes_no_client_about_its_own_address() -> None:
     """`*` would let any client name a fresh address per request to the sign-in throttle."""
-    production = {
-        "environment": Environment.production,
-        "database_url": "postgresql://db/cs",
-        "jwt_secret": "s" * 40,
-        "action_key": "a" * 40,
-        "csrf_secret": "c" * 40,
-        "audit_signing_key": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
-        "secrets_key": SECRETS_KEY,
-    }
     with pytest.raises(ValidationError, match="FORWARDED_ALLOW_IPS"):
-        load_settings(**production, forwarded_allow_ips="*")
-    assert load_settings(**production, forwarded_allow_ips="10.0.0.5").forwarded_allow_ips
+        load_settings(**PRODUCTION, forwarded_allow_ips="*")
+    assert load_settings(**PRODUCTION, forwarded_allow_ips="10.0.0.5").forwarded_allow_ips
 
 
 def test_a_secrets_key_that_is_not_32_bytes_of_base64_is_refused_at_start() -> None:
@@ -132,15 +135,6 @@ def test_an_audit_signing_key_that_is_not_an_ed25519_seed_is_refused_at_start() 
 
 
 def test_private_endpoints_are_on_by_default_in_production_only() -> None:
-    production = {
-        "environment": Environment.production,
-        "database_url": "postgresql://db/cs",
-        "jwt_secret": "s" * 40,
-        "action_key": "a" * 40,
-        "csrf_secret": "c" * 40,
-        "audit_signing_key": "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
-        "secrets_key": SECRETS_KEY,
-    }
-    assert load_settings(**production).endpoints_private is True
-    assert load_settings(**production, private_endpoints=False).endpoints_private is False
+    assert load_settings(**PRODUCTION).endpoints_private is True
+    assert load_settings(**PRODUCTION, private_endpoints=False).endpoints_private is False
     assert load_settings().endpoints_private is False
