@@ -20,23 +20,31 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import regex
+import yaml
 
 URL_LENGTH = 23  # what X and Mastodon count for any link
-# Common top-level domains that platforms autolink without a scheme ("example.com/help").
-_TLDS = (
-    "com|net|org|io|co|uk|de|fr|es|it|nl|eu|us|ca|au|info|biz|me|app|dev|ly|gl|gg|tv|ai|"
-    "social|online|shop|store|site|help|support"
+# Every top-level domain twitter-text knows (its conformance `tld_lib.yml`, committed as
+# data): a bare domain ending in one is a link on X ("acme.ch/help", "evil-phish.ru/login").
+TLDS = frozenset(
+    tld.casefold()
+    for group in yaml.safe_load(
+        (Path(__file__).parent / "data" / "tld_lib.yml").read_text(encoding="utf-8")
+    ).values()
+    for tld in group
 )
 # A bare domain's labels are at most 63 characters (RFC 1035), and a match starts only
 # where no label could have started earlier (not after a letter, digit, `@`, `.` or `-`):
 # each position is then tried once and in bounded time, so a 10,000-character run of
 # `a-a-a-…` costs a single pass, not one per dash.
+# A bare domain is up to ten labels and a last one; whether that last one (or an earlier
+# one, as in "acme.com.notatld") is a top-level domain is decided in `links`.
 URL = re.compile(
     r"(?<![\w@.-])(?:https?://[^\s<>\"]+|www\.[^\s<>\"]+|"
-    rf"(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{_TLDS})\b(?:/[^\s<>\"]*)?)",
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,10}[^\W_]{2,63}(?![\w-])(?:/[^\s<>\"]*)?)",
     re.IGNORECASE,
 )
 _TRAILING = ".,;:!?)]}'\""  # punctuation after a link belongs to the sentence
@@ -67,12 +75,28 @@ def links(text: str) -> list[Link]:
         return []  # most replies: their dots end sentences
     found = []
     for match in URL.finditer(text):
-        url = match[0].rstrip(_TRAILING)
+        url = _with_a_tld(match[0]).rstrip(_TRAILING)
+        if not url:
+            continue
         start = match.start()
         full = url if "://" in url else f"https://{url}"
         host = (urlsplit(full).hostname or "").lower().rstrip(".")
         found.append(Link(start, start + len(url), url, host))
     return found
+
+
+def _with_a_tld(url: str) -> str:
+    """`url` as far as its host ends in a top-level domain ("" if none does). A link with
+    a scheme or `www.` is a link whatever its ending."""
+    if "://" in url[:8] or url[:4].lower() == "www.":
+        return url
+    host, slash, rest = url.partition("/")
+    labels = host.split(".")
+    for count in range(len(labels), 1, -1):
+        if labels[count - 1].casefold() in TLDS:
+            kept = ".".join(labels[:count])
+            return kept + slash + rest if count == len(labels) else kept
+    return ""
 
 
 def graphemes(text: str) -> int:

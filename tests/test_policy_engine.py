@@ -349,3 +349,17 @@ def test_the_shipped_rule_set_is_a_real_starting_point(rules: RuleSet) -> None:
     assert summary["pii"]["detectors"][:5] == ["card", "iban", "ssn", "phone", "email"]
     assert summary["channels"]["x"]["max_length"] == 280
     assert summary["routes"]["base"] == ["comms"]
+
+
+def test_a_bare_domain_under_any_tld_twitter_text_knows_is_a_link(rules: RuleSet) -> None:
+    """Issue 21: `evil-phish.ru/login` was no link at all (its TLD was not on a hand-kept
+    list of 31), so it escaped the links check while X rendered it clickable. Every ASCII
+    TLD of twitter-text's list (`policies/data/tld_lib.yml`) makes a bare domain a link."""
+    assert "links.domain" in ids(rules, "Log in at evil-phish.ru/login now", "x")
+    ascii_tlds = sorted(t for t in channels.TLDS if t.isascii())
+    assert len(channels.TLDS) > 1500 and {"ch", "bank", "ru", "az"} <= channels.TLDS
+    for tld in ascii_tlds:
+        [link] = channels.links(f"see acme.{tld}/help please")
+        assert link.host == f"acme.{tld}"
+    assert [link.host for link in channels.links("acme.com.notatld and file.txt")] == ["acme.com"]
+    assert channels.x_length("acme.ch/help") == 23
