@@ -42,9 +42,21 @@ TLDS = frozenset(
 # `a-a-a-…` costs a single pass, not one per dash.
 # A bare domain is up to ten labels and a last one; whether that last one (or an earlier
 # one, as in "acme.com.notatld") is a top-level domain is decided in `links`.
+# What twitter-text lets a path and a query hold, and end with (its
+# validGeneralUrlPathChars, validUrlPathEndingChars, validUrlQueryChars and
+# validUrlQueryEndingChars): a dash, CJK or an em dash after `/help` is text, not link.
+_ACCENTS = (
+    "\xc0-\xd6\xd8-\xf6\xf8-\xff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259\u025b"
+    "\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
+)
+_PATH = rf"[a-z\u0400-\u04ff0-9!*';:=+,.$/%#\[\]\-\u2013_~@|&(){_ACCENTS}]"
+_PATH_END = re.compile(rf"[+\-a-z\u0400-\u04ff0-9=_#/){_ACCENTS}]", re.IGNORECASE)
+_QUERY = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
+_QUERY_END = re.compile(r"[a-z0-9\-_&=#/]", re.IGNORECASE)
 URL = re.compile(
-    r"(?<![\w@.-])(?:https?://[^\s<>\"]+|www\.[^\s<>\"]+|"
-    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,10}[^\W_]{2,63}(?![\w-])(?:/[^\s<>\"]*)?)",
+    r"(?<![\w@.-])(?:https?://[^\s/?#<>\"]+|www\.[^\s/?#<>\"]+|"
+    r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,10}[^\W_]{2,63}(?![\w-]))"
+    rf"(?:/{_PATH}*)?(?:\?{_QUERY}*)?",
     re.IGNORECASE,
 )
 _TRAILING = ".,;:!?)]}'\""  # punctuation after a link belongs to the sentence
@@ -53,7 +65,8 @@ HASHTAG = re.compile(r"(?<![\w&/#])[#\uff03](\w*[^\W\d_]\w*)")
 # twitter-text v3: code point ranges that weigh 1 (the rest weigh 2).
 _LIGHT = regex.compile(r"[\u0000-\u10ff\u2000-\u200d\u2010-\u201f\u2032-\u2037]")
 _HEAVY = regex.compile(r"[^\u0000-\u10ff\u2000-\u200d\u2010-\u201f\u2032-\u2037]")
-_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}")
+# An emoji: a pictograph, a flag's letters, or a keycap (`1⃣`, `#️⃣`), as twitter-text's.
+_EMOJI = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}|^[0-9#*]\ufe0f?\u20e3")
 _GRAPHEME = regex.compile(r"\X")
 
 
@@ -75,14 +88,46 @@ def links(text: str) -> list[Link]:
         return []  # most replies: their dots end sentences
     found = []
     for match in URL.finditer(text):
-        url = _with_a_tld(match[0]).rstrip(_TRAILING)
-        if not url:
+        url = _trimmed(_with_a_tld(match[0])).rstrip(_TRAILING)
+        if not url or not _valid_host(url):
             continue
         start = match.start()
         full = url if "://" in url else f"https://{url}"
         host = (urlsplit(full).hostname or "").lower().rstrip(".")
         found.append(Link(start, start + len(url), url, host))
     return found
+
+
+_LABEL = re.compile(r"[a-z0-9_-]{1,63}", re.IGNORECASE)
+
+
+def _valid_host(url: str) -> bool:
+    """Each label of the host at most 63 characters, as punycode for a non-ASCII one
+    (twitter-text's rule: a longer label is no domain, so the URL is text)."""
+    host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
+    for label in host.split("."):
+        if label.isascii():
+            if not _LABEL.fullmatch(label):
+                return False
+        elif len("xn--" + label.encode("punycode").decode("ascii")) > 63:
+            return False
+    return True
+
+
+def _trimmed(url: str) -> str:
+    """A path or query ends on a character that may end it (twitter-text), and with no
+    closing bracket it did not open."""
+    cut = url.find("/", url.find("://") + 3 if "://" in url else 0)
+    if cut < 0:
+        return url
+    while len(url) > cut + 1:
+        last = url[-1]
+        ending = _QUERY_END if "?" in url[cut:] else _PATH_END
+        unbalanced = last == ")" and url[cut:].count("(") < url[cut:].count(")")
+        if ending.match(last) and not unbalanced:
+            break
+        url = url[:-1]
+    return url
 
 
 def _with_a_tld(url: str) -> str:
