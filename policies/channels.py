@@ -54,7 +54,7 @@ _PATH_END = re.compile(rf"[+\-a-z\u0400-\u04ff0-9=_#/){_ACCENTS}]", re.IGNORECAS
 _QUERY = r"[a-z0-9!?*'@();:&=+$/%#\[\]\-_.,~|]"
 _QUERY_END = re.compile(r"[a-z0-9\-_&=#/]", re.IGNORECASE)
 URL = re.compile(
-    r"(?<![\w@.-])(?:https?://[^\s/?#<>\"]+|www\.[^\s/?#<>\"]+|"
+    r"(?<![\w@.-])(?:https?://[^\s/?#<>\"]+|"
     r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.){1,10}[^\W_]{2,63}(?![\w-]))"
     rf"(?:/{_PATH}*)?(?:\?{_QUERY}*)?",
     re.IGNORECASE,
@@ -132,8 +132,8 @@ def _trimmed(url: str) -> str:
 
 def _with_a_tld(url: str) -> str:
     """`url` as far as its host ends in a top-level domain ("" if none does). A link with
-    a scheme or `www.` is a link whatever its ending."""
-    if "://" in url[:8] or url[:4].lower() == "www.":
+    a scheme is a link whatever its ending; `www.` is no scheme (`www.xy` is text)."""
+    if "://" in url[:8]:
         return url
     host, slash, rest = url.partition("/")
     labels = host.split(".")
@@ -184,8 +184,8 @@ def _x_weight(text: str) -> int:
 
 @functools.cache
 def _weight_of(char: str) -> int:
-    """One code point's X weight (an emoji alone weighs 2, as a heavy code point does)."""
-    return 1 if _LIGHT.match(char) and not _EMOJI.match(char) else 2
+    """One code point's X weight: 1 in the light ranges, else 2 (an emoji is a cluster)."""
+    return 1 if _LIGHT.match(char) else 2  # `©` alone is text; `©️` is an emoji
 
 
 # Mastodon's `Account::MENTION_RE`: a local part may hold dots and dashes inside it.
