@@ -25,6 +25,7 @@ on-premise targets: host names (`crm.corp.example`, `*.corp.example`) or network
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable
@@ -88,8 +89,9 @@ class EgressPolicy:
         """The policy `records.settings.Settings` describe."""
         return cls(https_only=settings.https_only, allow=tuple(settings.outbound_allow))
 
-    @property
+    @functools.cached_property
     def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The allow-list's networks, parsed once (every connection asks)."""
         found = []
         for entry in self.allow:
             try:

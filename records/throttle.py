@@ -97,12 +97,6 @@ class DatabaseStorage(Storage):
         with self.database.write() as connection:
             connection.execute(delete(COUNTERS).where(COUNTERS.c.key == key))
 
-    def forget_expired(self) -> int:
-        """Delete the windows that have ended (they count nothing any more)."""
-        with self.database.write() as connection:
-            gone = connection.execute(delete(COUNTERS).where(COUNTERS.c.expires_at <= time.time()))
-        return int(gone.rowcount or 0)
-
     def check(self) -> bool:
         try:
             with self.database.engine.connect() as connection:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -164,11 +163,15 @@ async def check(
         post_text = post_text if post_text is not None else text
     rules = await policies.rules(database)
     assert channel is not None  # the model requires channel or post_id
-    # Off the event loop: a long text must not hold up other requests while it is checked.
-    result = await run_in_threadpool(
-        functools.partial(rules.check, body.body, channel, post_text=post_text)
-    )
-    used, allowed = await run_in_threadpool(rules.length, body.body, channel)
+
+    # Off the event loop (one trip): a long text must not hold up other requests.
+    def run() -> tuple[CheckResult, tuple[int, int | None]]:
+        assert channel is not None
+        return rules.check(body.body, channel, post_text=post_text), rules.length(
+            body.body, channel
+        )
+
+    result, (used, allowed) = await run_in_threadpool(run)
     checked = answer(result)
     checked.length = Length(used=used, allowed=allowed)
     return checked
