@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test chromium lint typecheck unit bench clean
+.PHONY: run test chromium references lint typecheck unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/countersign dev
 
-test: $(STAMP) chromium lint typecheck unit
+test: $(STAMP) chromium references lint typecheck unit
 
 # The browser tests drive Debian's Chromium; nothing is downloaded from elsewhere.
 chromium:
@@ -26,6 +26,13 @@ chromium:
 		echo "installing Debian's chromium package for the browser tests"; \
 		apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; }
+
+# The platforms' own libraries (npm twitter-text, @atproto/api), which the reference tests
+# run under node; pinned by tests/reference/package-lock.json.
+REFERENCES := tests/reference/node_modules/.package-lock.json
+references: $(REFERENCES)
+$(REFERENCES): tests/reference/package.json tests/reference/package-lock.json
+	npm ci --prefix tests/reference --no-audit --no-fund --ignore-scripts --loglevel=error
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -41,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/queue.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache tests/reference/node_modules

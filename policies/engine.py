@@ -321,7 +321,7 @@ class RuleSet:
         """`body`'s length as `channel` counts it, and the most it allows (None: no limit)."""
         rule = self.channels.get(channel)
         counting = rule.counting if rule is not None else "characters"
-        used = channels.COUNTERS[counting](body, channels.links(body))
+        used = channels.COUNTERS[counting](body)
         return used, rule.max_length if rule is not None else None
 
     def _channel_findings(self, body: str, channel: str) -> list[Finding]:
@@ -346,7 +346,7 @@ class RuleSet:
     def _limits(self, body: str, rule: ChannelRule, links: list[channels.Link]) -> list[Finding]:
         found = []
         if rule.max_length is not None:
-            length = channels.COUNTERS[rule.counting](body, links)
+            length = channels.COUNTERS[rule.counting](body)
             if length > rule.max_length:
                 found.append(
                     self._finding(

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policies import channels
+from policies import channels, twitter_text
 from policies.engine import RuleSet, RuleSetError, TemplateBasis
 from policies.pii import luhn_ok
 
@@ -356,10 +356,37 @@ def test_a_bare_domain_under_any_tld_twitter_text_knows_is_a_link(rules: RuleSet
     list of 31), so it escaped the links check while X rendered it clickable. Every ASCII
     TLD of twitter-text's list (`policies/data/tld_lib.yml`) makes a bare domain a link."""
     assert "links.domain" in ids(rules, "Log in at evil-phish.ru/login now", "x")
-    ascii_tlds = sorted(t for t in channels.TLDS if t.isascii())
-    assert len(channels.TLDS) > 1500 and {"ch", "bank", "ru", "az"} <= channels.TLDS
+    ascii_tlds = sorted(t for t in twitter_text.TLDS if t.isascii())
+    assert len(twitter_text.TLDS) > 1500 and {"ch", "bank", "ru", "az"} <= twitter_text.TLDS
     for tld in ascii_tlds:
         [link] = channels.links(f"see acme.{tld}/help please")
         assert link.host == f"acme.{tld}"
     assert [link.host for link in channels.links("acme.com.notatld and file.txt")] == ["acme.com"]
     assert channels.x_length("acme.ch/help") == 23
+
+
+@pytest.mark.parametrize(
+    "text, host",
+    [
+        ("Log in: gemini://evil.ru/login", "evil.ru"),  # Mastodon links its extra schemes
+        ("https://acmebank.com@evil.ru/login", "evil.ru"),  # the host is after `user@`
+        ("(bonus.spa) for you", "bonus.spa"),  # a TLD newer than twitter-text's: Bluesky's
+        ("see evil-phish.ru/login—now", "evil-phish.ru"),  # X: any TLD, text after the link
+        ("https://:.evil.example/x", ":.evil.example"),  # no parser reads it; still a link
+    ],
+)
+def test_the_links_check_sees_what_any_platform_would_link(
+    rules: RuleSet, text: str, host: str
+) -> None:
+    """Issue 21, item 2: a link any platform renders is checked against the allowed
+    domains, whichever channel the reply goes to (the reply may be read, quoted or shared
+    elsewhere); the check must not read a different host than the browser would."""
+    assert host in [link.host for link in channels.links(text)]
+    for channel in ("x", "mastodon", "bluesky", "facebook"):
+        assert "links.domain" in ids(rules, text, channel), (text, channel)
+
+
+def test_an_allowed_domain_is_no_finding_on_any_platform(rules: RuleSet) -> None:
+    text = "Status: https://status.acmebank.com/today and acmebank.com/help (acmebank.com)."
+    for channel in ("x", "mastodon", "bluesky", "facebook"):
+        assert "links.domain" not in ids(rules, text, channel), channel

@@ -1,0 +1,72 @@
+"""Bluesky's links against its own client library (issue 21, item 2): `@atproto/api`'s
+RichText, as the app composes a post, run under node on generated mixed-script text
+(`tests/mixed_text.py`). Every link it would make (UTF-8 place and URI) must be one
+`policies.channels.bluesky_links` finds, and no other; and `channels.links`, which the
+allowed-domains check reads, holds each of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from policies import channels
+from tests.mixed_text import need_node, random_texts, reference, texts
+
+need_node()
+
+
+def ours(text: str) -> list[list]:
+    return [
+        [
+            len(text[: link.start].encode()),
+            len(text[: link.end].encode()),
+            link.url if link.url.startswith("http") else f"https://{link.url}",
+        ]
+        for link in channels.bluesky_links(text)
+    ]
+
+
+def differences(batch: list[str]) -> list[tuple[str, list, list]]:
+    answers = reference("bluesky.js", batch)
+    return [
+        (text, expected, ours(text))
+        for text, expected in zip(batch, answers, strict=True)
+        if ours(text) != expected
+    ]
+
+
+@settings(
+    max_examples=int(os.environ.get("REFERENCE_BATCHES", "15")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(texts(), min_size=200, max_size=200))
+def test_links_are_the_bluesky_apps(batch: list[str]) -> None:
+    disagree = differences(batch)
+    assert not disagree, f"{len(disagree)} of {len(batch)} differ; first: {disagree[0]!r}"
+
+
+def test_random_strings_of_link_characters_agree_too() -> None:
+    batch = random_texts(seed=22, count=5_000)
+    disagree = differences(batch)
+    assert not disagree, f"{len(disagree)} of {len(batch)} differ; first: {disagree[0]!r}"
+
+
+def test_every_bluesky_link_reaches_the_links_check() -> None:
+    """A domain only Bluesky links (a TLD newer than twitter-text's list, after a bracket)
+    is still checked against the allowed domains."""
+    for text in random_texts(seed=23, count=2_000):
+        hosts = {(link.start, link.host) for link in channels.links(text)}
+        for link in channels.bluesky_links(text):
+            assert (link.start, link.host) in hosts, text
+
+
+def test_the_reference_runs_and_answers() -> None:
+    text = "see acme.com/help, and (https://x.org/a) ACME.COM bsky.app."
+    expected = [[4, 17, "https://acme.com/help"], [24, 39, "https://x.org/a"],
+                [50, 58, "https://bsky.app"]]  # fmt: skip
+    assert reference("bluesky.js", [text]) == [expected]
+    assert ours(text) == expected
