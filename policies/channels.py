@@ -104,8 +104,10 @@ def bluesky_links(text: str) -> list[Link]:
             uri, end = uri[:-1], end - 1
         if uri.endswith(")") and "(" not in uri:
             uri, end = uri[:-1], end - 1
-        host = domain.lower() if domain else _host(uri)
-        found.append(Link(match.start(1), end, uri, host))
+        # The app links `https://` + what it found: the host is where that URL leads.
+        found.append(
+            Link(match.start(1), end, uri, _host(uri if domain is None else f"https://{uri}"))
+        )
     return found
 
 
