@@ -1,8 +1,9 @@
-"""Bluesky's links against its own client library (issue 21, item 2): `@atproto/api`'s
-RichText, as the app composes a post, run under node on generated mixed-script text
-(`tests/mixed_text.py`). Every link it would make (UTF-8 place and URI) must be one
-`policies.channels.bluesky_links` finds, and no other; and `channels.links`, which the
-allowed-domains check reads, holds each of them.
+"""Bluesky's links and length against its own client library (issue 21, items 2 and 3):
+`@atproto/api`'s RichText, as the app composes a post, run under node on generated
+mixed-script text (`tests/mixed_text.py`). Every link it would make (UTF-8 place and URI)
+must be one `policies.channels.bluesky_links` finds, and no other; `channels.links`, which
+the allowed-domains check reads, holds each of them; and the length in graphemes (what
+Bluesky's 300 counts) is `channels.graphemes`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from tests.mixed_text import need_node, random_texts, reference, texts
 need_node()
 
 
-def ours(text: str) -> list[list]:
+def ours(text: str) -> dict:
+    return {"graphemes": channels.graphemes(text), "links": _links(text)}
+
+
+def _links(text: str) -> list[list]:
     return [
         [
             len(text[: link.start].encode()),
@@ -29,7 +34,7 @@ def ours(text: str) -> list[list]:
     ]
 
 
-def differences(batch: list[str]) -> list[tuple[str, list, list]]:
+def differences(batch: list[str]) -> list[tuple[str, dict, dict]]:
     answers = reference("bluesky.js", batch)
     return [
         (text, expected, ours(text))
@@ -68,5 +73,6 @@ def test_the_reference_runs_and_answers() -> None:
     text = "see acme.com/help, and (https://x.org/a) ACME.COM bsky.app."
     expected = [[4, 17, "https://acme.com/help"], [24, 39, "https://x.org/a"],
                 [50, 58, "https://bsky.app"]]  # fmt: skip
-    assert reference("bluesky.js", [text]) == [expected]
-    assert ours(text) == expected
+    answer = {"graphemes": len(text), "links": expected}
+    assert reference("bluesky.js", [text]) == [answer]
+    assert ours(text) == answer
