@@ -8,7 +8,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlmodel import SQLModel
 
-import records.models  # noqa: F401 - registers the tables on SQLModel.metadata
+import records.customer_models
+import records.models  # noqa: F401
 from records.db import make_engine
 from records.settings import load_settings
 

@@ -19,6 +19,7 @@ from api.routes import (
     audit,
     auth,
     channels,
+    customers,
     drafts,
     evidence,
     health,
@@ -110,6 +111,7 @@ def create_app(
         notifications.router,
         reports.router,
         channels.router,
+        customers.router,
     ):
         app.include_router(routes, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any
 
 from records.errors import Invalid
@@ -23,5 +24,17 @@ def decode(cursor: str, arity: int) -> list[Any]:
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise Invalid("cursor is not one this API issued", field="cursor") from exc
     if not isinstance(key, list) or len(key) != arity:
+        raise Invalid("cursor is not one this API issued", field="cursor")
+    return key
+
+
+def time_and_id(after: str) -> tuple[datetime, int]:
+    """A (timestamp, id) keyset cursor as issued by `encode([at.isoformat(), id])`."""
+    at, row_id = decode(after, 2)
+    try:
+        key = (datetime.fromisoformat(at), int(row_id))
+    except (TypeError, ValueError) as exc:
+        raise Invalid("cursor is not one this API issued", field="cursor") from exc
+    if not 0 < key[1] <= MAX_ID or key[0].tzinfo is None:
         raise Invalid("cursor is not one this API issued", field="cursor")
     return key

@@ -46,6 +46,16 @@ class Priority(StrEnum):
     urgent = "urgent"
 
 
+class Origin(StrEnum):
+    """How a post came to us: talking *to* us (a mention, a reply in a thread), *about* us
+    (found by listening for the brand's terms), or delivered by a webhook."""
+
+    mention = "mention"
+    reply = "reply"
+    listening = "listening"
+    webhook = "webhook"
+
+
 class PublicationStatus(StrEnum):
     pending = "pending"
     sent = "sent"
@@ -148,11 +158,48 @@ class PostBase(SQLModel):
     text: str = Field(min_length=1, max_length=20_000, schema_extra={"pattern": NO_NUL})
     url: str = Field(max_length=2048, schema_extra={"pattern": URL_PATTERN})
     priority: Priority = Priority.normal
+    origin: Origin = Origin.webhook
+    in_reply_to: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        schema_extra={"pattern": ONE_LINE},
+        description="the platform id of the post it answers",
+    )
+    root_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        schema_extra={"pattern": ONE_LINE},
+        description="the platform id of its thread's first post, where the platform says",
+    )
+
+
+class AuthorProfile(SQLModel):
+    """What a channel says about a post's author (all optional; the id defaults to the
+    author's handle)."""
+
+    model_config = FORBID_EXTRA
+    id: str | None = Field(
+        default=None, min_length=1, max_length=200, schema_extra={"pattern": ONE_LINE}
+    )
+    display_name: str | None = Field(
+        default=None, max_length=200, schema_extra={"pattern": ONE_LINE}
+    )
+    followers: int | None = Field(default=None, ge=0, le=10**12)
+    verified: bool | None = None
+    profile_url: str | None = Field(
+        default=None, max_length=2048, schema_extra={"pattern": URL_PATTERN}
+    )
+    language: str | None = Field(
+        default=None, min_length=2, max_length=16, schema_extra={"pattern": r"^[A-Za-z-]+$"}
+    )
 
 
 class PostCreate(PostBase):
     model_config = FORBID_EXTRA
     received_at: AwareDatetime
+    author_profile: AuthorProfile | None = None
 
 
 class PostPublic(PostBase):
@@ -163,6 +210,9 @@ class PostPublic(PostBase):
     replies_allowed: int = Field(
         default=1, description="public replies it may get (more by a supervisor's allowance)"
     )
+    author_id: str | None
+    customer_id: int | None
+    conversation_id: int | None
 
 
 class PostAssign(SQLModel):
@@ -186,6 +236,8 @@ class Post(PostBase, table=True):
         Index("ix_posts_channel_queue", "channel", "received_at", "id"),
         Index("ix_posts_assignee_queue", "assignee", "received_at", "id"),
         Index("ix_posts_priority_queue", "priority", "received_at", "id"),
+        Index("ix_posts_conversation", "conversation_id", "received_at", "id"),
+        Index("ix_posts_customer", "customer_id", "received_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -212,6 +264,17 @@ class Post(PostBase, table=True):
         sa_column_kwargs={"server_default": false()},
         description="its text and author were erased (retention, the customer's request)",
     )
+    origin: Origin = Field(
+        default=Origin.webhook, sa_type=String(16), sa_column_kwargs={"server_default": "webhook"}
+    )
+    in_reply_to: str | None = Field(default=None, max_length=200)
+    root_id: str | None = Field(default=None, max_length=200)
+    author_id: str | None = Field(default=None, max_length=200)
+    identity_id: int | None = Field(
+        default=None, foreign_key="customer_identities.id", sa_type=BigId
+    )
+    customer_id: int | None = Field(default=None, foreign_key="customers.id", sa_type=BigId)
+    conversation_id: int | None = Field(default=None, foreign_key="conversations.id", sa_type=BigId)
     created_at: datetime = _created()
     updated_at: datetime = _created()
 
@@ -340,6 +403,7 @@ class Publication(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("draft_id", "version", name="uq_publications_draft_version"),
         Index("ix_publications_status", "status", "scheduled_at"),
+        Index("ix_publications_external", "channel", "external_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)

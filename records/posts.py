@@ -1,10 +1,10 @@
-"""Inbound posts: ingestion (deduplicated by channel and external id), the queue, assignment."""
+"""Inbound posts: ingestion (deduplicated by channel and external id; each post given its
+author's identity and customer and its conversation), the queue, assignment."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select as core_select
 from sqlalchemy import tuple_
@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from records import audit, cursor, notifications, transitions, users
+from records import audit, conversations, cursor, customers, notifications, transitions, users
 from records.channels import Account
 from records.errors import Conflict, Forbidden, Invalid, NotFound
 from records.models import Post, PostCreate, PostPublic, PostStatus, Priority, Role
@@ -50,7 +50,28 @@ def ingest(
     existing = find(session, data.channel.value, data.external_id)
     if existing is not None:
         return existing, False
-    post = Post.model_validate(data, update={"account_id": account_id})
+    identity = customers.identity_for(
+        session, data.channel.value, data.author, data.author_profile, data.received_at
+    )
+    conversation = conversations.for_post(
+        session,
+        channel=data.channel.value,
+        external_id=data.external_id,
+        in_reply_to=data.in_reply_to,
+        root_id=data.root_id,
+        at=data.received_at,
+        customer_id=identity.customer_id,
+    )
+    post = Post.model_validate(
+        data.model_dump(exclude={"author_profile"}),
+        update={
+            "account_id": account_id,
+            "author_id": identity.author_id,
+            "identity_id": identity.id,
+            "customer_id": identity.customer_id,
+            "conversation_id": conversation.id,
+        },
+    )
     try:
         with session.begin_nested():
             session.add(post)
@@ -67,7 +88,14 @@ def ingest(
             actor=actor,
             role=actor_role,
             action="post.received",
-            payload={"post_id": post.id, "channel": post.channel, "external_id": post.external_id},
+            payload={
+                "post_id": post.id,
+                "channel": post.channel,
+                "external_id": post.external_id,
+                "origin": post.origin,
+                "conversation_id": post.conversation_id,
+                "customer_id": post.customer_id,
+            },
         ),
     )
     return post, True
@@ -109,14 +137,7 @@ def queue(
     if where.priority is not None:
         query = query.where(Post.priority == where.priority.value)
     if after is not None:
-        received_at, post_id = cursor.decode(after, 2)
-        try:
-            key = (datetime.fromisoformat(received_at), int(post_id))
-        except (TypeError, ValueError) as exc:
-            raise Invalid("cursor is not one this API issued", field="cursor") from exc
-        if not 0 < key[1] <= cursor.MAX_ID or key[0].tzinfo is None:
-            raise Invalid("cursor is not one this API issued", field="cursor")
-        query = query.where(tuple_(col(Post.received_at), col(Post.id)) > key)
+        query = query.where(tuple_(col(Post.received_at), col(Post.id)) > cursor.time_and_id(after))
     query = query.order_by(col(Post.received_at), col(Post.id)).limit(limit + 1)
     rows = session.exec(query).all()
     page, more = rows[:limit], len(rows) > limit

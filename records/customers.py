@@ -1,0 +1,209 @@
+"""Customers: one person across channels (issue 22).
+
+A post's author is an identity on its channel (`identity_for`), kept up to date from each
+newer post; a new identity is a new customer. Agents and supervisors link two customers
+they know are one person (`link`: the other's identities, posts, conversations and notes
+move over, and it points to the one it was merged into) and unlink an identity
+(`unlink`: it becomes a customer of its own again, with its posts and conversations).
+Both are audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from records import audit
+from records.customer_models import (
+    Conversation,
+    Customer,
+    CustomerIdentity,
+    CustomerNote,
+    CustomerPublic,
+    IdentityPublic,
+    NotePublic,
+)
+from records.errors import Conflict, NotFound
+from records.models import AuthorProfile, Post
+from records.types import utcnow
+
+MAX_MERGES = 32  # links followed from a merged customer to the one it lives on in
+
+
+def identity_for(
+    session: Session,
+    channel: str,
+    handle: str,
+    profile: AuthorProfile | None,
+    seen_at: datetime,
+) -> CustomerIdentity:
+    """The identity that wrote a post on `channel` (by the profile's id, else the handle),
+    made with a customer of its own if new, and updated from a post newer than the last."""
+    author_id = (profile.id if profile and profile.id else None) or handle
+    identity = _identity(session, channel, author_id)
+    if identity is None:
+        try:
+            with session.begin_nested():
+                customer = Customer(
+                    display_name=(profile.display_name if profile else None) or handle
+                )
+                session.add(customer)
+                session.flush()
+                assert customer.id is not None
+                identity = CustomerIdentity(
+                    customer_id=customer.id,
+                    channel=channel,
+                    author_id=author_id,
+                    handle=handle,
+                    seen_at=seen_at,
+                )
+                _update_profile(identity, handle, profile)
+                session.add(identity)
+                session.flush()
+            return identity
+        except IntegrityError:  # another ingest made it first (PostgreSQL)
+            identity = _identity(session, channel, author_id)
+            if identity is None:
+                raise
+    if seen_at >= identity.seen_at:
+        identity.seen_at = seen_at
+        _update_profile(identity, handle, profile)
+        identity.updated_at = utcnow()
+        session.add(identity)
+    return identity
+
+
+def _identity(session: Session, channel: str, author_id: str) -> CustomerIdentity | None:
+    return session.exec(
+        select(CustomerIdentity).where(
+            CustomerIdentity.channel == channel, CustomerIdentity.author_id == author_id
+        )
+    ).first()
+
+
+def _update_profile(identity: CustomerIdentity, handle: str, profile: AuthorProfile | None) -> None:
+    identity.handle = handle
+    if profile is None:
+        return
+    for field in ("display_name", "followers", "verified", "profile_url", "language"):
+        value = getattr(profile, field)
+        if value is not None:
+            setattr(identity, field, value)
+
+
+def current(session: Session, customer_id: int) -> Customer:
+    """The customer, or the one it was linked into (a link may have been followed by more)."""
+    customer = session.get(Customer, customer_id)
+    for _ in range(MAX_MERGES):
+        if customer is None:
+            raise NotFound(f"no customer with id {customer_id}")
+        if customer.merged_into is None:
+            return customer
+        customer = session.get(Customer, customer.merged_into)
+    raise Conflict(f"customer {customer_id} was linked more than {MAX_MERGES} times over")
+
+
+def view(session: Session, customer_id: int) -> CustomerPublic:
+    customer = current(session, customer_id)
+    identities = session.exec(
+        select(CustomerIdentity)
+        .where(CustomerIdentity.customer_id == customer.id)
+        .order_by(col(CustomerIdentity.id))
+    ).all()
+    notes = session.exec(
+        select(CustomerNote)
+        .where(CustomerNote.customer_id == customer.id)
+        .order_by(col(CustomerNote.id).desc())
+    ).all()
+    assert customer.id is not None
+    return CustomerPublic(
+        id=customer.id,
+        display_name=customer.display_name,
+        identities=[IdentityPublic.model_validate(i, from_attributes=True) for i in identities],
+        notes=[NotePublic.model_validate(n, from_attributes=True) for n in notes],
+        crm_id=customer.crm_id,
+        crm_tier=customer.crm_tier,
+        crm_value=customer.crm_value,
+    )
+
+
+def link(session: Session, into_id: int, other_id: int, *, actor: str, role: str) -> Customer:
+    """`other` is the same person as `into`: its identities, posts, conversations and notes
+    are `into`'s from now on. Audited with the identities moved (what `unlink` undoes)."""
+    into, other = current(session, into_id), current(session, other_id)
+    if into.id == other.id:
+        raise Conflict(f"customers {into_id} and {other_id} are already one")
+    assert into.id is not None and other.id is not None
+    moved = session.exec(
+        select(CustomerIdentity.id).where(CustomerIdentity.customer_id == other.id)
+    ).all()
+    for table in (CustomerIdentity, Post, Conversation, CustomerNote):
+        owner = col(table.customer_id)
+        session.execute(update(table).where(owner == other.id).values(customer_id=into.id))
+    other.merged_into = into.id
+    other.updated_at = into.updated_at = utcnow()
+    session.add_all([other, into])
+    audit.append(
+        session,
+        audit.NewEvent(
+            actor=actor,
+            role=role,
+            action="customer.linked",
+            payload={"customer_id": into.id, "linked": other.id, "identities": list(moved)},
+        ),
+    )
+    return into
+
+
+def unlink(
+    session: Session, customer_id: int, identity_id: int, *, actor: str, role: str
+) -> Customer:
+    """The identity is not this customer: it becomes a customer of its own again, with its
+    posts and the conversations they began. The customer keeps its other identities."""
+    customer = current(session, customer_id)
+    identity = session.get(CustomerIdentity, identity_id)
+    if identity is None or identity.customer_id != customer.id:
+        raise NotFound(f"customer {customer_id} has no identity {identity_id}")
+    others = session.exec(
+        select(CustomerIdentity.id).where(
+            CustomerIdentity.customer_id == customer.id, CustomerIdentity.id != identity_id
+        )
+    ).first()
+    if others is None:
+        raise Conflict(f"identity {identity_id} is customer {customer.id}'s only one")
+    alone = Customer(display_name=identity.display_name or identity.handle)
+    session.add(alone)
+    session.flush()
+    identity.customer_id = alone.id  # type: ignore[assignment]
+    session.add(identity)
+    session.execute(
+        update(Post).where(col(Post.identity_id) == identity_id).values(customer_id=alone.id)
+    )
+    started = select(Post.conversation_id).where(col(Post.identity_id) == identity_id)
+    session.execute(
+        update(Conversation)
+        .where(col(Conversation.id).in_(started), col(Conversation.customer_id) == customer.id)
+        .values(customer_id=alone.id)
+    )
+    audit.append(
+        session,
+        audit.NewEvent(
+            actor=actor,
+            role=role,
+            action="customer.unlinked",
+            payload={"customer_id": customer.id, "identity_id": identity_id, "now": alone.id},
+        ),
+    )
+    return alone
+
+
+def add_note(session: Session, customer_id: int, text: str, *, actor: str) -> CustomerNote:
+    customer = current(session, customer_id)
+    assert customer.id is not None
+    note = CustomerNote(customer_id=customer.id, author=actor, text=text)
+    session.add(note)
+    session.flush()
+    return note

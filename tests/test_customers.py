@@ -1,0 +1,263 @@
+"""Customers and conversations over HTTP (issue 22, items 5, 6 and 8): a post's author is
+an identity of one customer, kept up to date; follow-ups join their conversation, whether
+they answer the customer's post or our published reply, and whatever order they arrive in;
+agents and supervisors link and unlink identities (audited) and keep notes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import col, select
+
+from records.db import Database
+from records.models import AuditEvent, Draft, DraftVersion, Publication, Role
+
+Headers = dict[str, str]
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+
+
+def post(n: int, **overrides: Any) -> dict[str, Any]:
+    body = {
+        "channel": "x",
+        "external_id": f"x-{n}",
+        "author": "@dana",
+        "author_profile": {"id": "1001", "display_name": "Dana", "followers": 12},
+        "text": f"Message {n} about my card.",
+        "url": f"https://x.example/dana/status/{n}",
+        "received_at": (T0 + timedelta(minutes=n)).isoformat(),
+        "origin": "mention",
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def agent(make_user: Callable[..., str], login: Callable[..., Headers]) -> Headers:
+    make_user("agent", Role.agent)
+    return login("agent")
+
+
+def ingest(client: TestClient, headers: Headers, body: dict[str, Any]) -> dict[str, Any]:
+    answer = client.post("/api/v1/posts", json=body, headers=headers)
+    assert answer.status_code in (200, 201), answer.text
+    return dict(answer.json())
+
+
+def test_an_author_is_one_customer_kept_up_to_date(app_client: TestClient, agent: Headers) -> None:
+    first = ingest(app_client, agent, post(1))
+    renamed = post(2, author="@dana_new", author_profile={"id": "1001", "followers": 40})
+    second = ingest(app_client, agent, renamed)
+    assert first["customer_id"] == second["customer_id"] is not None
+    assert first["author_id"] == "1001" and first["origin"] == "mention"
+    customer = app_client.get(f"/api/v1/customers/{first['customer_id']}", headers=agent).json()
+    [identity] = customer["identities"]
+    assert identity["handle"] == "@dana_new" and identity["followers"] == 40
+    assert identity["display_name"] == "Dana"  # not said again, so kept
+    # An older post arriving late does not take the profile back.
+    ingest(app_client, agent, post(0, author="@dana_old", author_profile={"id": "1001"}))
+    customer = app_client.get(f"/api/v1/customers/{first['customer_id']}", headers=agent).json()
+    assert customer["identities"][0]["handle"] == "@dana_new"
+    # Without an id, the handle is the author's id on that channel.
+    other = ingest(app_client, agent, post(3, author="@sam", author_profile=None))
+    assert other["author_id"] == "@sam" and other["customer_id"] != first["customer_id"]
+
+
+def test_follow_ups_join_the_conversation_in_any_order(
+    app_client: TestClient, agent: Headers
+) -> None:
+    root = ingest(app_client, agent, post(1))
+    reply = ingest(app_client, agent, post(2, in_reply_to="x-1", origin="reply"))
+    assert reply["conversation_id"] == root["conversation_id"]
+    # A reply to a post not stored yet starts a conversation rooted at that post; the post,
+    # when it arrives, joins it.
+    late_child = ingest(app_client, agent, post(5, in_reply_to="x-4"))
+    late_parent = ingest(app_client, agent, post(4))
+    assert late_parent["conversation_id"] == late_child["conversation_id"]
+    assert late_child["conversation_id"] != root["conversation_id"]
+    # Where the platform names the thread's root, posts of one thread meet there.
+    a = ingest(app_client, agent, post(7, in_reply_to="x-unknown-a", root_id="x-6"))
+    b = ingest(app_client, agent, post(8, in_reply_to="x-unknown-b", root_id="x-6"))
+    assert a["conversation_id"] == b["conversation_id"]
+
+
+def publish(database: Database, post_id: int, external_id: str, body: str, at: datetime) -> None:
+    """A reply of ours, as the publisher leaves it once the channel confirmed it."""
+    with database.write_session() as session:
+        draft = Draft(post_id=post_id, author="agent", status="published", version=1)
+        session.add(draft)
+        session.flush()
+        assert draft.id is not None
+        session.add(
+            DraftVersion(draft_id=draft.id, version=1, body=body, content_sha256="0" * 64,
+                         created_by="agent")
+        )  # fmt: skip
+        session.add(
+            Publication(draft_id=draft.id, version=1, channel="x", status="confirmed",
+                        requested_by="publisher", external_id=external_id,
+                        external_url=f"https://x.com/i/web/status/{external_id}",
+                        created_at=at, updated_at=at)
+        )  # fmt: skip
+
+
+def test_a_follow_up_to_our_reply_joins_and_the_conversation_reads_in_order(
+    app_client: TestClient, agent: Headers, database: Database
+) -> None:
+    first = ingest(app_client, agent, post(1))
+    publish(database, first["id"], "our-1", "Sorry, Dana: DM us.", T0 + timedelta(minutes=3))
+    follow_up = ingest(app_client, agent, post(9, in_reply_to="our-1", origin="reply"))
+    assert follow_up["conversation_id"] == first["conversation_id"]
+    conversation = app_client.get(
+        f"/api/v1/conversations/{first['conversation_id']}", headers=agent
+    ).json()
+    assert [p["external_id"] for p in conversation["posts"]] == ["x-1", "x-9"]
+    [ours] = conversation["replies"]
+    assert ours["body"] == "Sorry, Dana: DM us." and ours["post_id"] == first["id"]
+    assert conversation["customer_id"] == first["customer_id"]
+    assert conversation["last_post_at"].startswith("2026-11-01T09:09")
+
+
+def test_link_and_unlink_move_identities_and_posts_and_are_audited(
+    app_client: TestClient,
+    database: Database,
+    make_user: Callable[..., str],
+    login: Callable[..., Headers],
+) -> None:
+    make_user("sup", Role.supervisor)
+    make_user("agent", Role.agent)
+    sup, agent = login("sup"), login("agent")
+    on_x = ingest(app_client, agent, post(1))
+    on_facebook = ingest(
+        app_client,
+        agent,
+        post(2, channel="facebook", external_id="fb-2", author="Dana F.",
+             author_profile={"id": "fb-77"}, url="https://facebook.example/p/2"),
+    )  # fmt: skip
+    x_customer, fb_customer = on_x["customer_id"], on_facebook["customer_id"]
+    assert x_customer != fb_customer
+
+    linked = app_client.post(
+        f"/api/v1/customers/{x_customer}/link", json={"customer_id": fb_customer}, headers=agent
+    )
+    assert linked.status_code == 200, linked.text
+    assert {i["channel"] for i in linked.json()["identities"]} == {"x", "facebook"}
+    moved = app_client.get(f"/api/v1/posts/{on_facebook['id']}", headers=agent).json()
+    assert moved["customer_id"] == x_customer
+    # The merged customer answers as the one it lives on in.
+    assert app_client.get(f"/api/v1/customers/{fb_customer}", headers=agent).json()["id"] == (
+        x_customer
+    )
+    again = app_client.post(
+        f"/api/v1/customers/{x_customer}/link", json={"customer_id": fb_customer}, headers=agent
+    )
+    assert again.status_code == 409
+
+    fb_identity = next(i for i in linked.json()["identities"] if i["channel"] == "facebook")
+    unlinked = app_client.post(
+        f"/api/v1/customers/{x_customer}/identities/{fb_identity['id']}/unlink", headers=sup
+    )
+    assert unlinked.status_code == 200, unlinked.text
+    alone = unlinked.json()["id"]
+    assert alone not in (x_customer, fb_customer)
+    assert (
+        app_client.get(f"/api/v1/posts/{on_facebook['id']}", headers=agent).json()["customer_id"]
+        == alone
+    )
+    x_identity = app_client.get(f"/api/v1/customers/{x_customer}", headers=agent).json()
+    [only] = x_identity["identities"]
+    last = app_client.post(
+        f"/api/v1/customers/{x_customer}/identities/{only['id']}/unlink", headers=sup
+    )
+    assert last.status_code == 409  # a customer keeps at least one identity
+
+    with database.read_session() as session:
+        actions = ["customer.linked", "customer.unlinked"]
+        events = session.exec(select(AuditEvent).where(col(AuditEvent.action).in_(actions))).all()
+    assert [(e.action, e.actor, e.role) for e in events] == [
+        ("customer.linked", "agent", "agent"),
+        ("customer.unlinked", "sup", "supervisor"),
+    ]
+    assert json.loads(events[0].payload)["identities"] == [fb_identity["id"]]
+
+
+def test_notes_and_who_may_read_or_change_a_customer(
+    app_client: TestClient,
+    agent: Headers,
+    make_user: Callable[..., str],
+    login: Callable[..., Headers],
+) -> None:
+    customer = ingest(app_client, agent, post(1))["customer_id"]
+    noted = app_client.post(
+        f"/api/v1/customers/{customer}/notes", json={"text": "Prefers DM."}, headers=agent
+    )
+    assert noted.status_code == 201, noted.text
+    view = app_client.get(f"/api/v1/customers/{customer}", headers=agent).json()
+    assert [(n["author"], n["text"]) for n in view["notes"]] == [("agent", "Prefers DM.")]
+    blank = app_client.post(f"/api/v1/customers/{customer}/notes", json={"text": "  "},
+                            headers=agent)  # fmt: skip
+    assert blank.status_code == 422
+    assert blank.headers["content-type"].startswith("application/problem+json")
+    make_user("lee", Role.legal)
+    make_user("aud", Role.auditor)
+    legal, auditor = login("lee"), login("aud")
+    assert app_client.get(f"/api/v1/customers/{customer}", headers=legal).status_code == 200
+    assert app_client.get(f"/api/v1/customers/{customer}", headers=auditor).status_code == 403
+    assert (
+        app_client.post(f"/api/v1/customers/{customer}/notes", json={"text": "x"}, headers=legal)
+    ).status_code == 403
+    assert app_client.get("/api/v1/customers/999999", headers=agent).status_code == 404
+
+
+def test_the_history_lists_every_post_with_what_we_did_newest_first(
+    app_client: TestClient, agent: Headers, database: Database
+) -> None:
+    """Across channels once linked, paged by cursor, each post with its replies, the time
+    to the first, and open drafts; nothing missing, nothing twice."""
+    x_posts = [ingest(app_client, agent, post(n)) for n in range(1, 6)]
+    fb = ingest(
+        app_client,
+        agent,
+        post(9, channel="facebook", external_id="fb-9", author="Dana F.",
+             author_profile={"id": "fb-77"}, url="https://facebook.example/p/9"),
+    )  # fmt: skip
+    customer = x_posts[0]["customer_id"]
+    linked = app_client.post(
+        f"/api/v1/customers/{customer}/link", json={"customer_id": fb["customer_id"]},
+        headers=agent,
+    )  # fmt: skip
+    assert linked.status_code == 200, linked.text
+    publish(database, x_posts[1]["id"], "our-2", "We are on it.", T0 + timedelta(minutes=12))
+    with database.write_session() as session:  # a draft still being written
+        draft = Draft(post_id=x_posts[4]["id"], author="agent", status="draft")
+        session.add(draft)
+        session.flush()
+        draft_id = draft.id
+
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = app_client.get(
+            f"/api/v1/customers/{customer}/history", params=params, headers=agent
+        ).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [item["post"]["external_id"] for item in seen] == [
+        "fb-9", "x-5", "x-4", "x-3", "x-2", "x-1",
+    ]  # fmt: skip
+    answered = next(item for item in seen if item["post"]["external_id"] == "x-2")
+    assert [r["body"] for r in answered["replies"]] == ["We are on it."]
+    assert answered["first_response_seconds"] == 10 * 60
+    drafted = next(item for item in seen if item["post"]["external_id"] == "x-5")
+    assert [d["draft_id"] for d in drafted["open_drafts"]] == [draft_id]
+    assert all(item["first_response_seconds"] is None for item in seen if not item["replies"])
+    bad = app_client.get(
+        f"/api/v1/customers/{customer}/history", params={"cursor": "bm9wZQ"}, headers=agent
+    )
+    assert bad.status_code == 422
