@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Protocol
+from typing import Any, Protocol
 
 from connectors.base import registered
 
@@ -26,6 +26,10 @@ class InboundPost:
     text: str
     url: str
     received_at: datetime
+    origin: str = "webhook"  # mention | reply | listening | webhook (records.models.Origin)
+    in_reply_to: str | None = None
+    root_id: str | None = None
+    author_profile: dict[str, Any] | None = None  # records.models.AuthorProfile's fields
 
 
 class BadSignature(Exception):

@@ -14,13 +14,14 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from sqlalchemy import select as core_select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from records.customer_models import Conversation
 from records.errors import NotFound
 from records.models import Draft, Post, PostPublic, Publication, PublicationStatus
-from records.tables import DRAFTS, PUBLICATIONS, VERSIONS
+from records.tables import DRAFTS, POSTS, PUBLICATIONS, VERSIONS
 
 PUBLISHED = (PublicationStatus.sent.value, PublicationStatus.confirmed.value)
 
@@ -88,6 +89,19 @@ def _started(
             raise
         return found
     return conversation
+
+
+def latest_post(connection: Connection, conversation_id: int) -> int:
+    """The conversation's latest post: what a new draft for it answers."""
+    post_id = connection.execute(
+        core_select(POSTS.c.id)
+        .where(POSTS.c.conversation_id == conversation_id)
+        .order_by(POSTS.c.received_at.desc(), POSTS.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if post_id is None:
+        raise NotFound(f"no conversation with id {conversation_id}")
+    return int(post_id)
 
 
 class ReplyPublic(BaseModel):

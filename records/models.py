@@ -723,10 +723,17 @@ TEMPLATE_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
 class DraftCreate(SQLModel):
-    """Free text (`body`), or a pre-approved template with its variables filled in."""
+    """Free text (`body`), or a pre-approved template with its variables filled in, in
+    answer to a post, or to a conversation (its latest post)."""
 
     model_config = FORBID_EXTRA
-    post_id: int = Field(ge=1, le=2**63 - 1)
+    post_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    conversation_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=2**63 - 1,
+        description="answer the conversation's latest post (instead of post_id)",
+    )
     body: str | None = Field(
         default=None, min_length=1, max_length=10_000, schema_extra={"pattern": NO_NUL}
     )
@@ -737,6 +744,8 @@ class DraftCreate(SQLModel):
 
     @model_validator(mode="after")
     def _body_or_template(self) -> DraftCreate:
+        if (self.post_id is None) == (self.conversation_id is None):
+            raise ValueError("give either post_id or conversation_id, not both")
         if (self.body is None) == (self.template_id is None):
             raise ValueError("give either body or template_id (with variables), not both")
         if self.variables is not None and self.template_id is None:

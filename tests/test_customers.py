@@ -10,12 +10,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from records.db import Database
 from records.models import AuditEvent, Draft, DraftVersion, Publication, Role
+from tests.test_web import csrf_of, sign_in
 
 Headers = dict[str, str]
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -261,3 +263,48 @@ def test_the_history_lists_every_post_with_what_we_did_newest_first(
         f"/api/v1/customers/{customer}/history", params={"cursor": "bm9wZQ"}, headers=agent
     )
     assert bad.status_code == 422
+
+
+@pytest.mark.temporal
+async def test_a_draft_for_a_conversation_answers_its_latest_post(
+    client: httpx.AsyncClient, people: dict[str, Headers]
+) -> None:
+    agent = people["agent"]
+    first = (await client.post("/api/v1/posts", json=post(1), headers=agent)).json()
+    later = (
+        await client.post("/api/v1/posts", json=post(2, in_reply_to="x-1"), headers=agent)
+    ).json()
+    body = {"conversation_id": first["conversation_id"], "body": "Thanks, Dana."}
+    draft = await client.post("/api/v1/drafts", json=body, headers=agent)
+    assert draft.status_code == 201, draft.text
+    assert draft.json()["post_id"] == later["id"]
+    both = {**body, "post_id": first["id"]}
+    refused = await client.post("/api/v1/drafts", json=both, headers=agent)
+    assert refused.status_code == 422 and "post_id or conversation_id" in refused.text
+    missing = await client.post(
+        "/api/v1/drafts", json={"conversation_id": 999999, "body": "x"}, headers=agent
+    )
+    assert missing.status_code == 404
+
+
+def test_the_agent_sees_the_customers_earlier_reply_before_answering(
+    app_client: TestClient, agent: Headers, database: Database
+) -> None:
+    """The reply page's customer panel: who the customer is, what they said before and
+    what we answered; the conversation page reads in order; notes from the customer page."""
+    first = ingest(app_client, agent, post(1))
+    publish(database, first["id"], "our-1", "Sorry, Dana: DM us.", T0 + timedelta(minutes=3))
+    again = ingest(app_client, agent, post(9, in_reply_to="our-1", text="Still broken!"))
+    sign_in(app_client, "agent")
+    page = app_client.get(f"/posts/{again['id']}/reply")
+    assert page.status_code == 200
+    assert "Dana" in page.text and "Sorry, Dana: DM us." in page.text
+    assert "after 2 min" in page.text  # received 09:01, answered 09:03
+    thread = app_client.get(f"/conversations/{again['conversation_id']}").text
+    assert thread.index("Message 1") < thread.index("Sorry, Dana") < thread.index("Still broken")
+    customer_page = app_client.get(f"/customers/{first['customer_id']}")
+    kept = app_client.post(
+        f"/customers/{first['customer_id']}/notes",
+        data={"text": "Card replaced on 2 Nov.", "csrf_token": csrf_of(customer_page.text)},
+    )
+    assert kept.status_code == 200 and "Card replaced on 2 Nov." in kept.text

@@ -20,7 +20,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from web import admin, oversight, session, work
+from web import admin, customers, oversight, session, work
 from web.api import ApiProblem
 from web.core import (
     HOME,
@@ -39,7 +39,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def install(app: FastAPI) -> None:
-    for pages in (router, work.router, oversight.router, admin.router):
+    for pages in (router, work.router, customers.router, oversight.router, admin.router):
         app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -23,6 +23,7 @@ from web.core import (
     render,
     signed_in,
 )
+from web.customers import customer_panel
 from web.text import redline
 
 router = APIRouter(include_in_schema=False)
@@ -75,12 +76,14 @@ class _ReplyForm:
     post: dict[str, Any]
     templates: list[dict[str, Any]]
     chosen: dict[str, Any] | None
+    customer: dict[str, Any]
 
     @classmethod
     async def of(cls, api: Api, post_id: int, template_id: str) -> _ReplyForm:
         post = await api.get(f"/posts/{post_id}")
         templates = (await api.get("/templates", channel=post["channel"]))["items"]
-        return cls(post, templates, next((t for t in templates if t["id"] == template_id), None))
+        chosen = next((t for t in templates if t["id"] == template_id), None)
+        return cls(post, templates, chosen, await customer_panel(api, post))
 
     def render(
         self,
@@ -102,6 +105,7 @@ class _ReplyForm:
             values=values or {},
             error=error,
             body=body,
+            **self.customer,
         )
 
 
@@ -212,6 +216,7 @@ async def _editor(
         body=body,
         check=check,
         error=error,
+        **await customer_panel(api, post),
     )
 
 
@@ -270,6 +275,7 @@ async def _draft(
         now=datetime.now(UTC),
         comment=comment,
         error=error,
+        **await customer_panel(api, post),
     )
 
 

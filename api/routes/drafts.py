@@ -18,7 +18,7 @@ from api.schemas import Page, ResourceId
 from lifecycle import rulebook
 from lifecycle.rulebook import Person, Refusal
 from lifecycle.words import Action
-from records import drafts, posts
+from records import conversations, drafts, posts
 from records.errors import Forbidden, Invalid
 from records.models import (
     USERNAME_PATTERN,
@@ -75,9 +75,13 @@ async def create_draft(
     """A draft of free text (`body`), or of a pre-approved template (`template_id` and
     `variables`), which records the template's id and version."""
     key = update_id(caller.username, idempotency_key, ("create",)) if idempotency_key else None
+    post_id = body.post_id
+    if post_id is None:
+        assert body.conversation_id is not None
+        conversation_id = body.conversation_id
+        post_id = await desk.database.read(lambda c: conversations.latest_post(c, conversation_id))
     rendered, text = None, body.body
     if body.template_id is not None:
-        post_id = body.post_id
         channel, _ = await desk.database.read(lambda c: posts.channel_and_text(c, post_id))
         rendered = policies.render(body.template_id, body.variables or {}, channel)
         text = rendered.body
@@ -87,7 +91,7 @@ async def create_draft(
         with desk.database.write() as connection:
             return drafts.create(
                 connection,
-                post_id=body.post_id,
+                post_id=post_id,
                 author=caller.username,
                 body=text,
                 creation_key=key,

@@ -1,0 +1,146 @@
+"""X inbound (API v2): the account's mentions (`GET /2/users/:id/mentions`) and, when the
+account lists brand terms, posts that talk about the brand (`GET /2/tweets/search/recent`),
+each with its author (`expansions=author_id`), its parent and its thread's root.
+
+Both streams page newest first from a `since_id`; a round reads every page after the
+position (up to `MAX_PAGES`), hands the posts over oldest first, and only then moves the
+position to the newest id it saw. A round cut short (a rate limit, a crash) keeps the old
+position: the next round reads those posts again, and any it stored before are found known
+(a post is its channel and id). Rate limits: a 429 waits until `x-rate-limit-reset`; a
+page that leaves `x-rate-limit-remaining` at 0 with more pages to read waits the same way.
+A post X sends in a shape we cannot read is skipped with a warning, not retried forever.
+
+Account settings (beside the publisher's `user_id`, `api_base`, `timeout_seconds`):
+`listen_terms` (comma-separated brand names, products, hashtags) and `listen_exclude`
+(comma-separated words whose posts are not wanted); credential `bearer_token`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from connectors import egress
+from connectors.base import RateLimited
+from connectors.http import raise_for_refusal, retry_after
+from connectors.inbound import InboundPost
+
+log = logging.getLogger("countersign.inbound")
+MAX_PAGES = 10  # per stream and round: at most 1,000 posts held before they are stored
+PAGE_SIZE = 100
+TWEET_FIELDS = "created_at,conversation_id,referenced_tweets,lang,author_id"
+USER_FIELDS = "username,name,public_metrics,verified"
+
+
+def poll(account: Any, position: str | None) -> Iterator[tuple[list[InboundPost], str]]:
+    """The posts after `position` (this connector's JSON: the newest id per stream), a
+    stream at a time: (its posts oldest first, the position once they are stored)."""
+    client = _Client(account)
+    newest = json.loads(position) if position else {}
+    streams: list[tuple[str, str, dict[str, str]]] = [
+        ("mentions", f"/2/users/{client.user_id}/mentions", {})
+    ]
+    query = listening_query(account.settings)
+    if query:
+        streams.append(("listening", "/2/tweets/search/recent", {"query": query}))
+    for stream, path, params in streams:
+        posts, top = client.read(path, params, newest.get(stream), origin=stream)
+        if top is not None:
+            newest[stream] = top
+        yield posts, json.dumps(newest, sort_keys=True)
+
+
+def listening_query(settings: dict[str, str]) -> str:
+    """X's search query for the account's brand terms: any of them, none of the excluded
+    words, no retweets (the original is found itself)."""
+    terms = [t.strip() for t in settings.get("listen_terms", "").split(",") if t.strip()]
+    if not terms:
+        return ""
+    excluded = [t.strip() for t in settings.get("listen_exclude", "").split(",") if t.strip()]
+    quoted = " OR ".join(_quoted(t) for t in terms)
+    return f"({quoted}) " + "".join(f"-{_quoted(t)} " for t in excluded) + "-is:retweet"
+
+
+def _quoted(term: str) -> str:
+    plain = term.replace('"', "")
+    return plain if plain.replace("#", "").replace("@", "").isalnum() else f'"{plain}"'
+
+
+class _Client:
+    def __init__(self, account: Any) -> None:
+        self.base = account.settings.get("api_base", "https://api.x.com").rstrip("/")
+        self.user_id = account.settings["user_id"]
+        self.timeout = float(account.settings.get("timeout_seconds", "10"))
+        self.headers = {"Authorization": f"Bearer {account.credentials['bearer_token']}"}
+
+    def read(
+        self, path: str, extra: dict[str, str], since: str | None, *, origin: str
+    ) -> tuple[list[InboundPost], str | None]:
+        """Every page after `since` (the newest only, with no `since`): the posts oldest
+        first, and the newest id. Raises RateLimited when X says to wait; what was read
+        before is lost to this round, not to the next."""
+        params = {
+            **extra,
+            "max_results": str(PAGE_SIZE),
+            "tweet.fields": TWEET_FIELDS,
+            "expansions": "author_id",
+            "user.fields": USER_FIELDS,
+        }
+        if since is not None:
+            params["since_id"] = since
+        posts: list[InboundPost] = []
+        newest: str | None = None
+        for _ in range(MAX_PAGES):
+            answer = egress.request(
+                "GET", f"{self.base}{path}", params=params, headers=self.headers,
+                timeout=self.timeout,
+            )  # fmt: skip
+            raise_for_refusal(answer, "X")
+            page = answer.json()
+            meta = page.get("meta", {})
+            newest = newest or meta.get("newest_id")
+            users = {u["id"]: u for u in page.get("includes", {}).get("users", [])}
+            for tweet in page.get("data", []):
+                try:
+                    posts.append(_inbound(tweet, users, origin))
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    log.warning("an X post we cannot read (%r): skipped", exc)
+            token = meta.get("next_token")
+            if since is None or not token:
+                break
+            if answer.headers.get("x-rate-limit-remaining") == "0":
+                raise RateLimited("X's rate limit is spent for now", retry_after(answer))
+            params["pagination_token"] = token
+        posts.sort(key=lambda p: int(p.external_id))
+        return posts, newest
+
+
+def _inbound(tweet: dict[str, Any], users: dict[str, Any], origin: str) -> InboundPost:
+    author = users.get(tweet.get("author_id", ""), {})
+    username = author.get("username") or tweet.get("author_id") or "unknown"
+    parents = [r["id"] for r in tweet.get("referenced_tweets", []) if r["type"] == "replied_to"]
+    if origin == "mentions":
+        origin = "reply" if parents else "mention"
+    created = str(tweet["created_at"])
+    return InboundPost(
+        channel="x",
+        external_id=tweet["id"],
+        author=f"@{username}",
+        text=tweet["text"],
+        url=f"https://x.com/{username}/status/{tweet['id']}",
+        received_at=datetime.fromisoformat(created.replace("Z", "+00:00")),
+        origin=origin,
+        in_reply_to=parents[0] if parents else None,
+        root_id=tweet.get("conversation_id"),
+        author_profile={
+            "id": tweet.get("author_id") or username,
+            "display_name": author.get("name"),
+            "followers": author.get("public_metrics", {}).get("followers_count"),
+            "verified": author.get("verified"),
+            "profile_url": f"https://x.com/{username}",
+            "language": tweet.get("lang") if tweet.get("lang") not in (None, "und") else None,
+        },
+    )
