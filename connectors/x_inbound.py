@@ -2,17 +2,19 @@
 account lists brand terms, posts that talk about the brand (`GET /2/tweets/search/recent`),
 each with its author (`expansions=author_id`), its parent and its thread's root.
 
-Both streams page newest first from a `since_id`; a round reads every page after the
-position (up to `MAX_PAGES`), hands the posts over oldest first, and only then moves the
-position to the newest id it saw. A round cut short (a rate limit, a crash) keeps the old
-position: the next round reads those posts again, and any it stored before are found known
-(a post is its channel and id). Rate limits: a 429 waits until `x-rate-limit-reset`; a
-page that leaves `x-rate-limit-remaining` at 0 with more pages to read waits the same way.
-A post X sends in a shape we cannot read is skipped with a warning, not retried forever.
+Both streams page newest first. A stream's position is what is stored: everything up to
+`since`, and, while a sweep through newer posts is under way, its newest id (`top`) and the
+oldest stored so far (`until`). Each page is handed over with the position to keep once it
+is stored, so a round cut short (a rate limit, a crash) goes on where it stopped, and a
+page read twice finds its posts known (a post is its channel and id). When the sweep
+reaches `since`, `since` becomes `top`. Rate limits: a 429 waits until `x-rate-limit-reset`,
+as does a page that leaves `x-rate-limit-remaining` at 0. A post X sends in a shape we
+cannot read is skipped with a warning, not retried forever.
 
 Account settings (beside the publisher's `user_id`, `api_base`, `timeout_seconds`):
 `listen_terms` (comma-separated brand names, products, hashtags) and `listen_exclude`
-(comma-separated words whose posts are not wanted); credential `bearer_token`.
+(comma-separated words whose posts are not wanted), `page_size` (5 to 100, default 100);
+credential `bearer_token`.
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ USER_FIELDS = "username,name,public_metrics,verified"
 
 
 def poll(account: Any, position: str | None) -> Iterator[tuple[list[InboundPost], str]]:
-    """The posts after `position` (this connector's JSON: the newest id per stream), a
-    stream at a time: (its posts oldest first, the position once they are stored)."""
+    """The posts after `position`, a page at a time, each with the position to keep once
+    it is stored (see the module's docstring)."""
     client = _Client(account)
-    newest = json.loads(position) if position else {}
+    state: dict[str, dict[str, str]] = json.loads(position) if position else {}
     streams: list[tuple[str, str, dict[str, str]]] = [
         ("mentions", f"/2/users/{client.user_id}/mentions", {})
     ]
@@ -47,10 +49,9 @@ def poll(account: Any, position: str | None) -> Iterator[tuple[list[InboundPost]
     if query:
         streams.append(("listening", "/2/tweets/search/recent", {"query": query}))
     for stream, path, params in streams:
-        posts, top = client.read(path, params, newest.get(stream), origin=stream)
-        if top is not None:
-            newest[stream] = top
-        yield posts, json.dumps(newest, sort_keys=True)
+        for posts, sweep in client.sweep(path, params, state.get(stream, {}), origin=stream):
+            state[stream] = sweep
+            yield posts, json.dumps(state, sort_keys=True)
 
 
 def listening_query(settings: dict[str, str]) -> str:
@@ -74,48 +75,60 @@ class _Client:
         self.base = account.settings.get("api_base", "https://api.x.com").rstrip("/")
         self.user_id = account.settings["user_id"]
         self.timeout = float(account.settings.get("timeout_seconds", "10"))
+        self.page_size = int(account.settings.get("page_size", PAGE_SIZE))
         self.headers = {"Authorization": f"Bearer {account.credentials['bearer_token']}"}
 
-    def read(
-        self, path: str, extra: dict[str, str], since: str | None, *, origin: str
-    ) -> tuple[list[InboundPost], str | None]:
-        """Every page after `since` (the newest only, with no `since`): the posts oldest
-        first, and the newest id. Raises RateLimited when X says to wait; what was read
-        before is lost to this round, not to the next."""
+    def sweep(
+        self, path: str, extra: dict[str, str], sweep: dict[str, str], *, origin: str
+    ) -> Iterator[tuple[list[InboundPost], dict[str, str]]]:
+        """The pages of one stream newer than `sweep["since"]` (everything up to it is
+        stored), newest first, each with the stream's position once it is stored: while
+        a sweep is under way, its newest id (`top`) and the oldest stored so far
+        (`until`), from which the next page, or the next round, goes on. With no `since`
+        (a new account), the newest page only. Raises RateLimited when X says to wait."""
         params = {
             **extra,
-            "max_results": str(PAGE_SIZE),
+            "max_results": str(self.page_size),
             "tweet.fields": TWEET_FIELDS,
             "expansions": "author_id",
             "user.fields": USER_FIELDS,
         }
-        if since is not None:
-            params["since_id"] = since
-        posts: list[InboundPost] = []
-        newest: str | None = None
+        sweep = dict(sweep)
         for _ in range(MAX_PAGES):
+            asked = dict(params)
+            if "since" in sweep:
+                asked["since_id"] = sweep["since"]
+            if "until" in sweep:
+                asked["until_id"] = sweep["until"]
             answer = egress.request(
-                "GET", f"{self.base}{path}", params=params, headers=self.headers,
+                "GET", f"{self.base}{path}", params=asked, headers=self.headers,
                 timeout=self.timeout,
             )  # fmt: skip
             raise_for_refusal(answer, "X")
             page = answer.json()
             meta = page.get("meta", {})
-            newest = newest or meta.get("newest_id")
             users = {u["id"]: u for u in page.get("includes", {}).get("users", [])}
+            posts = []
             for tweet in page.get("data", []):
                 try:
                     posts.append(_inbound(tweet, users, origin))
                 except (KeyError, TypeError, ValueError, AttributeError) as exc:
                     log.warning("an X post we cannot read (%r): skipped", exc)
-            token = meta.get("next_token")
-            if since is None or not token:
-                break
+            if meta.get("newest_id"):
+                sweep.setdefault("top", meta["newest_id"])
+            if meta.get("next_token") and "since" in sweep and meta.get("oldest_id"):
+                sweep["until"] = meta["oldest_id"]  # older pages remain
+                yield posts, dict(sweep)
+            else:  # the sweep is done: everything up to its newest post is stored
+                done = (
+                    {"since": sweep["top"]}
+                    if "top" in sweep
+                    else {k: v for k, v in sweep.items() if k == "since"}
+                )
+                yield posts, done
+                return
             if answer.headers.get("x-rate-limit-remaining") == "0":
                 raise RateLimited("X's rate limit is spent for now", retry_after(answer))
-            params["pagination_token"] = token
-        posts.sort(key=lambda p: int(p.external_id))
-        return posts, newest
 
 
 def _inbound(tweet: dict[str, Any], users: dict[str, Any], origin: str) -> InboundPost:

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from records import audit, conversations, cursor, customers, notifications, transitions, users
 from records.channels import Account
 from records.errors import Conflict, Forbidden, Invalid, NotFound
-from records.models import Post, PostCreate, PostPublic, PostStatus, Priority, Role
+from records.models import Origin, Post, PostCreate, PostPublic, PostStatus, Priority, Role
 from records.tables import POSTS
 from records.types import utcnow
 
@@ -49,6 +49,7 @@ def ingest(
     new. `account_id`: the channel account it came through (its replies go out by it)."""
     existing = find(session, data.channel.value, data.external_id)
     if existing is not None:
+        _addressed_to_us(session, existing, data, actor=actor, actor_role=actor_role)
         return existing, False
     identity = customers.identity_for(
         session, data.channel.value, data.author, data.author_profile, data.received_at
@@ -99,6 +100,27 @@ def ingest(
         ),
     )
     return post, True
+
+
+def _addressed_to_us(
+    session: Session, post: Post, data: PostCreate, *, actor: str, actor_role: str
+) -> None:
+    """A post first found by listening that comes again as a mention or a reply talks to
+    us, not only about us: its origin says so from now on (audited); nothing else changes."""
+    if post.origin != Origin.listening or data.origin not in (Origin.mention, Origin.reply):
+        return
+    post.origin = data.origin
+    post.updated_at = utcnow()
+    session.add(post)
+    audit.append(
+        session,
+        audit.NewEvent(
+            actor=actor,
+            role=actor_role,
+            action="post.addressed_to_us",
+            payload={"post_id": post.id, "origin": data.origin.value},
+        ),
+    )
 
 
 def ingest_from(

@@ -292,20 +292,21 @@ class PublishJob(Recording):
 @dataclass(frozen=True, kw_only=True)
 class PollStart:
     account_id: int
-    since_id: str | None = None  # the newest mention already stored (None: from now on)
+    since_id: str | None = None  # the reader's position (None: from now on)
     interval_seconds: float = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
 class PollJob:
     account_id: int
-    since_id: str | None
+    since_id: str | None  # the reader's position: opaque, its own (connectors.pollers)
 
 
 @dataclass(frozen=True, kw_only=True)
 class Polled:
-    since_id: str | None  # the newest mention now stored
+    since_id: str | None  # the reader's position once this round's posts are stored
     stored: int  # new posts
+    wait_seconds: float = 0.0  # the platform asked us to wait this long before the next round
 
 
 # --- the audit log's signed checkpoints ----------------------------------------------------

@@ -1,14 +1,19 @@
-"""The activity that brings a Mastodon account's mentions in as posts (`workflows.polling`
-runs it on a durable timer)."""
+"""The activity that brings a channel account's posts in (`workflows.polling` runs it on
+a durable timer): Mastodon's mentions, X's mentions and brand-term search. Each connector
+pages from an opaque position of its own and says, with each batch, the position to keep
+once the batch is stored."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from pydantic import ValidationError
 from temporalio import activity
 
-from connectors import mastodon
+from connectors.base import RateLimited
+from connectors.inbound import InboundPost
+from connectors.pollers import READERS
 from records import channels, posts
 from records.db import Database
 from records.models import PostCreate
@@ -18,29 +23,40 @@ log = logging.getLogger("countersign.activities")
 
 
 class PollActivities:
-    """Bringing a Mastodon account's mentions in as posts (`workflows.polling`)."""
+    """Bringing a channel account's posts in (`workflows.polling`)."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
 
     @activity.defn(name=ActivityName.poll_mentions)
     def poll_mentions(self, job: PollJob) -> Polled:
-        """Store the mentions after `since_id`, a page at a time, and say how far it got.
-        Retried from the same `since_id`, it finds the posts it stored already known."""
+        """Store the posts after the position `since_id`, a batch at a time, and say how
+        far it got. Retried from the same position, it finds the posts it stored already
+        known. When the platform says to wait, the round ends there: what was stored
+        counts, and the next round waits as long as asked."""
         with self.database.engine.connect() as connection:
             account = channels.by_id(connection, job.account_id)
         since, stored = job.since_id, 0
-        for found, last in mastodon.mentions(account, job.since_id):
-            with self.database.write_session() as session:
-                for post in found:
-                    try:
-                        data = PostCreate.model_validate(vars(post))
-                    except ValidationError as exc:
-                        log.warning(
-                            "mention %s is not a post we can take: %s", post.external_id, exc
-                        )
-                        continue
-                    _, created = posts.ingest_from(session, data, account, via="poller")
-                    stored += created
-            since = last
+        try:
+            for found, last in READERS[account.channel](account, job.since_id):
+                stored += self._store(account, found)
+                since = last
+        except RateLimited as limited:
+            log.info("%s: %s; the next round waits %s", account.name, limited, limited.retry_after)
+            wait = limited.retry_after.total_seconds()
+            return Polled(since_id=since, stored=stored, wait_seconds=wait)
         return Polled(since_id=since, stored=stored)
+
+    def _store(self, account: Any, found: list[InboundPost]) -> int:
+        """One batch in one transaction: the new posts stored (a known one is skipped)."""
+        stored = 0
+        with self.database.write_session() as session:
+            for post in found:
+                try:
+                    data = PostCreate.model_validate(vars(post))
+                except ValidationError as exc:
+                    log.warning("post %s is not one we can take: %s", post.external_id, exc)
+                    continue
+                _, created = posts.ingest_from(session, data, account, via="poller")
+                stored += created
+        return stored

@@ -1,12 +1,13 @@
-"""`MastodonPoller`: one long-running workflow per Mastodon channel account
-(`poll-<account id>`) that brings its mentions in as posts.
+"""`MastodonPoller` (its name from when it polled Mastodon only; kept so that running
+pollers go on): one long-running workflow per polled channel account (`poll-<account
+id>`: Mastodon, X) that brings its posts in.
 
-Each round runs `poll_mentions` from the newest mention stored so far, then sleeps on a
-durable timer. The position lives in the workflow: it moves on only when a round's posts
-are stored, so a worker or server restart resumes where it was, losing nothing; a round
-retried after it stored some posts finds them already known (a post is its channel and
-external id), duplicating nothing. The run continues as new every so many rounds to keep
-its history short.
+Each round runs `poll_mentions` from the reader's position, then sleeps on a durable timer
+(longer when the platform asked us to wait). The position lives in the workflow: it moves
+on only when a round's posts are stored, so a worker or server restart resumes where it
+was, losing nothing; a round retried after it stored some posts finds them already known
+(a post is its channel and external id), duplicating nothing. The run continues as new
+every so many rounds to keep its history short.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class MastodonPoller:
                 retry_policy=ACTIVITY_RETRY,
             )
             since = polled.since_id
-            await workflow.sleep(timedelta(seconds=start.interval_seconds))
+            pause = max(start.interval_seconds, polled.wait_seconds)
+            await workflow.sleep(timedelta(seconds=pause))
         workflow.continue_as_new(
             PollStart(
                 account_id=start.account_id,

@@ -12,9 +12,10 @@ from api.deps import DatabaseDep, Principal, require_roles
 from api.lifecycle import Lifecycle
 from api.schemas import Page
 from connectors import egress, inbound
+from connectors.pollers import READERS
 from records import channels
 from records.errors import Invalid
-from records.models import Channel, ChannelAccountCreate, ChannelAccountPublic, Role
+from records.models import ChannelAccountCreate, ChannelAccountPublic, Role
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
@@ -24,8 +25,8 @@ Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
 async def create_channel(
     body: ChannelAccountCreate, admin: Admin, database: DatabaseDep, request: Request
 ) -> ChannelAccountPublic:
-    """A channel account. A Mastodon account with `settings.poll_seconds` has its mentions
-    polled into posts from now on."""
+    """A channel account. A Mastodon or X account with `settings.poll_seconds` has its
+    mentions (and, for X, posts with its `listen_terms`) polled into posts from now on."""
     if body.source is not None and body.source not in inbound.sources():
         raise Invalid(
             f"no inbound source {body.source!r}; the sources are {inbound.sources()}",
@@ -60,8 +61,10 @@ def _poll_seconds(body: ChannelAccountCreate) -> float | None:
     value = body.settings.get("poll_seconds")
     if value is None:
         return None
-    if body.channel is not Channel.mastodon:
-        raise Invalid("only Mastodon accounts are polled", field="settings.poll_seconds")
+    if body.channel.value not in READERS:
+        raise Invalid(
+            f"only {', '.join(sorted(READERS))} accounts are polled", field="settings.poll_seconds"
+        )
     try:
         seconds = float(value)
     except ValueError:
