@@ -49,7 +49,7 @@ class BlueskyPublisher:
         self.password = account.credentials["app_password"]
 
     def post(self, reply: Reply) -> Posted:
-        with self._session() as client:
+        with self.session() as client:
             parent, root = _thread(client, reply.in_reply_to)
             record = models.AppBskyFeedPost.Record(
                 text=reply.body,
@@ -60,7 +60,7 @@ class BlueskyPublisher:
         return _posted(created.uri)
 
     def lookup(self, reply: Reply) -> Posted | None:
-        with self._session() as client:
+        with self.session() as client:
             try:
                 found = client.app.bsky.feed.post.get(self.handle, record_key(reply))
             except BadRequestError as error:
@@ -72,11 +72,11 @@ class BlueskyPublisher:
     def delete(self, external_id: str) -> None:
         """Delete the record (deleting one that is gone succeeds)."""
         repo, _, rkey = external_id.removeprefix("at://").split("/")
-        with self._session() as client:
+        with self.session() as client:
             client.app.bsky.feed.post.delete(repo, rkey)
 
     @contextmanager
-    def _session(self) -> Iterator[Client]:
+    def session(self) -> Iterator[Client]:
         """A logged-in client; the platform's errors as the publishers' (`connectors.base`).
         A session the server no longer takes is dropped, so the next attempt logs in anew."""
         account = (self.service, self.handle, self.password)

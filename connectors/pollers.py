@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from connectors import mastodon, x_inbound
+from connectors import bluesky_inbound, mastodon, x_inbound
 from connectors.inbound import InboundPost
 
 Batches = Iterator[tuple[list[InboundPost], str]]
 READERS: dict[str, Callable[[Any, str | None], Batches]] = {
     "mastodon": mastodon.mentions,
     "x": x_inbound.poll,
+    "bluesky": bluesky_inbound.poll,
 }
