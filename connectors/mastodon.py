@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -108,6 +109,56 @@ def _text(content: str) -> str:
 PAGE = 40
 
 
+def poll(account: Any, position: str | None) -> Iterator[tuple[list[InboundPost], str]]:
+    """The account's mentions and, for each of its `listen_terms`, the hashtag's timeline
+    (Mastodon has no full-text search everywhere; a term is read as a hashtag), each after
+    its position: batches oldest first, each with the position to keep once stored. A
+    position from before listening (a bare notification id) is the mentions' own."""
+    if position and not position.startswith("{"):
+        position = json.dumps({"mentions": position})
+    state: dict[str, str] = json.loads(position) if position else {}
+    for posts, last in mentions(account, state.get("mentions")):
+        state["mentions"] = last
+        yield posts, json.dumps(state, sort_keys=True)
+    excluded = [w.casefold() for w in _listed(account.settings.get("listen_exclude", ""))]
+    for tag in _hashtags(account.settings.get("listen_terms", "")):
+        for posts, last in _tagged(account, tag, state.get(f"tag:{tag}")):
+            state[f"tag:{tag}"] = last
+            kept = [p for p in posts if not any(w in p.text.casefold() for w in excluded)]
+            yield kept, json.dumps(state, sort_keys=True)
+
+
+def _listed(value: str) -> list[str]:
+    return [term.strip() for term in value.split(",") if term.strip()]
+
+
+def _hashtags(value: str) -> list[str]:
+    """Each listening term as a hashtag: `#AcmeCard` and `Acme Card` are `acmecard`."""
+    tags = ["".join(c for c in term if c.isalnum() or c == "_").lower() for term in _listed(value)]
+    return list(dict.fromkeys(tag for tag in tags if tag))
+
+
+def _tagged(
+    account: Any, tag: str, since_id: str | None
+) -> Iterator[tuple[list[InboundPost], str]]:
+    api = MastodonPublisher(account).api
+    page = int(account.settings.get("page_size", PAGE))
+    cursor = since_id
+    while True:
+        with _translated(api):
+            if cursor is None:
+                found = api.timeline_hashtag(tag, limit=page)
+            else:
+                found = api.timeline_hashtag(tag, min_id=cursor, limit=page)
+        statuses = sorted(found, key=lambda s: int(s["id"]))
+        if not statuses:
+            return
+        cursor = str(statuses[-1]["id"])
+        yield [_inbound(status, origin="listening") for status in statuses], cursor
+        if since_id is None:
+            return
+
+
 def mentions(
     account: Any, since_id: str | None, page: int = PAGE
 ) -> Iterator[tuple[list[InboundPost], str]]:
@@ -129,20 +180,32 @@ def mentions(
             return
         statuses = [n["status"] for n in notes if n.get("status")]
         cursor = str(notes[-1]["id"])
-        yield [_inbound(status) for status in statuses], cursor
+        yield [_inbound(status, origin="mention") for status in statuses], cursor
         if since_id is None:
             return
 
 
-def _inbound(status: Any) -> InboundPost:
+def _inbound(status: Any, *, origin: str) -> InboundPost:
     created = status["created_at"]
     if isinstance(created, str):
         created = datetime.fromisoformat(created.replace("Z", "+00:00"))
+    account = status["account"]
+    parent = status.get("in_reply_to_id")
+    followers = account.get("followers_count")
     return InboundPost(
         channel="mastodon",
         external_id=str(status["id"]),
-        author="@" + str(status["account"]["acct"]),
+        author="@" + str(account["acct"]),
         text=_text(status["content"]),
         url=str(status.get("url") or status["uri"]),
         received_at=created if created.tzinfo else created.replace(tzinfo=UTC),
+        origin="reply" if origin == "mention" and parent else origin,
+        in_reply_to=str(parent) if parent else None,
+        author_profile={
+            "id": str(account.get("id") or account["acct"]),
+            "display_name": account.get("display_name") or None,
+            "followers": followers if isinstance(followers, int) else None,
+            "profile_url": account.get("url"),
+            "language": status.get("language") or None,
+        },
     )

@@ -12,7 +12,7 @@ from connectors.inbound import InboundPost
 
 Batches = Iterator[tuple[list[InboundPost], str]]
 READERS: dict[str, Callable[[Any, str | None], Batches]] = {
-    "mastodon": mastodon.mentions,
+    "mastodon": mastodon.poll,
     "x": x_inbound.poll,
     "bluesky": bluesky_inbound.poll,
 }

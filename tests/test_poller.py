@@ -32,9 +32,24 @@ pytestmark = pytest.mark.temporal
 @dataclass
 class Instance:
     mentions: list[dict[str, Any]] = field(default_factory=list)
+    tagged: list[dict[str, Any]] = field(default_factory=list)  # #acmecard's timeline
     fail_next: list[int] = field(default_factory=list)  # request numbers to answer 500
     requests: int = 0
     url: str = ""
+
+    def tag_post(self, n: int, text: str) -> None:
+        """A status on #acmecard's timeline that does not mention us."""
+        self.tagged.append(
+            {
+                "id": str(5000 + n),
+                "uri": f"{self.url}/users/al/statuses/{5000 + n}",
+                "url": f"{self.url}/@al/{5000 + n}",
+                "created_at": "2026-11-22T11:00:00.000Z",
+                "content": f"<p>{text}</p>",
+                "account": {"id": "8", "username": "al", "acct": "al@other.social",
+                            "followers_count": 12},
+            }
+        )  # fmt: skip
 
     def mention(self, n: int) -> None:
         status = {
@@ -68,7 +83,11 @@ def instance() -> Iterator[Instance]:
                 return
             query = parse_qs(self.path.partition("?")[2])
             limit = int(query.get("limit", ["40"])[0])
-            found = sorted(state.mentions, key=lambda m: int(m["id"]))
+            if self.path.startswith("/api/v1/timelines/tag/"):
+                source = state.tagged if "/tag/acmecard" in self.path else []
+            else:
+                source = state.mentions
+            found = sorted(source, key=lambda m: int(m["id"]))
             if "min_id" in query:
                 newer = [m for m in found if int(m["id"]) > int(query["min_id"][0])][:limit]
             else:
@@ -170,3 +189,42 @@ async def test_an_admin_adding_a_polled_mastodon_account_brings_its_mentions_in(
     assert await eventually(lambda: len(mastodon_posts(database)) == 2)
     instance.mention(3)
     assert await eventually(lambda: len(mastodon_posts(database)) == 3)
+
+
+async def test_a_listening_account_takes_its_hashtags_timeline_as_posts_about_us(
+    temporal_env: WorkflowEnvironment, database: Database, instance: Instance
+) -> None:
+    """Issue 22, item 3: a Mastodon account's listening terms are read as hashtags; a post
+    there is `listening`, one with an excluded word is left out, each is stored once."""
+    instance.mention(1)
+    instance.tag_post(1, "Is #AcmeCard down for anyone?")
+    instance.tag_post(2, "#AcmeCard hiring now")
+    with database.write() as c:
+        account = channels.create(
+            c,
+            ChannelAccountCreate(
+                name="acme-social", channel="mastodon",
+                settings={"api_base": instance.url, "page_size": "2", "timeout_seconds": "2",
+                          "listen_terms": "#AcmeCard", "listen_exclude": "hiring"},
+                credentials={"access_token": "token"},
+            ),
+            actor="admin",
+        )  # fmt: skip
+    queue = f"poll-{uuid.uuid4().hex[:8]}"
+    start = PollStart(account_id=account.id, since_id="100", interval_seconds=0.2)
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(temporal_env.client, queue, database, executor):
+            handle = await temporal_env.client.start_workflow(
+                MastodonPoller.run, start, id=f"{queue}-{poller_id(account.id)}", task_queue=queue
+            )
+            assert await eventually(lambda: len(mastodon_posts(database)) == 2)
+            instance.tag_post(3, "#acmecard works again")
+            assert await eventually(lambda: len(mastodon_posts(database)) == 3)
+            await asyncio.sleep(0.5)
+    await handle.terminate("test over")
+    with database.engine.connect() as c:
+        rows = dict(
+            c.execute(select(POSTS.c.external_id, POSTS.c.origin).where(
+                POSTS.c.channel == "mastodon")).all()
+        )  # fmt: skip
+    assert rows == {"9001": "mention", "5001": "listening", "5003": "listening"}
