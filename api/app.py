@@ -83,6 +83,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.crm_lookups = {}  # customer id -> its CRM look-up under way (api.routes.customers)
     app.state.tokens = TokenService(settings)
     app.state.metrics = metrics
     app.state.policies = Policies(settings.rules_file, settings.reply_templates_dir)

@@ -4,14 +4,15 @@ the same run (issue 22, item 10).
     .venv/bin/python bench/ingest.py [--posts N] [--runs 3] [--batch 100]
                                      [--databases sqlite,postgresql]
 
-The ingest path is what a poller's batch does: validate each post (`PostCreate`), look it up
-by channel and id (a post that came by another route is skipped), resolve its author's
-identity and customer and its conversation, store it and its audit event, a batch per
-transaction. The baseline inserts the same posts' rows into `posts` alone, a batch per
-`executemany`. The mix: a pool of authors who write again (a fifth of the posts' count),
-two in five posts answering an earlier one, one in ten found by listening, one in fifty
-arriving a second time. Prints posts/s for each and the ratio (median of `--runs`), and
-the process's resident memory as the posts go by (flat over a long `--posts` run).
+The ingest path is what a poller's batch does (`records.ingest.store`): validate each post
+(`PostCreate`), look the batch up by channel and id (a post that came by another route is
+skipped), resolve its authors' identities and customers and its conversations, store the
+posts and their audit events, a batch per transaction. The baseline inserts the same
+posts' rows into `posts` alone, a batch per `executemany`. The mix: a pool of authors who
+write again (a fifth of the posts' count), two in five posts answering an earlier one, one
+in ten found by listening, one in fifty arriving a second time. Prints posts/s for each
+and the ratio (median of `--runs`), and the process's resident memory as the posts go by
+(flat over a long `--posts` run).
 
 Targets: at least 2,000 posts/s on SQLite and on PostgreSQL, and at least 0.3 of the bare
 INSERT rate.
@@ -39,7 +40,7 @@ import psycopg
 from sqlalchemy import insert
 
 from bench.environment import own_secrets
-from records import posts
+from records import ingest
 from records.db import Database
 from records.migrations import upgrade
 from records.models import PostCreate
@@ -100,10 +101,9 @@ def run_ingest(database: Database, count: int, size: int, seed: int) -> tuple[fl
     done = 0
     started = time.perf_counter()
     for batch in batches(inbound(count, seed), size):
+        valid = [PostCreate.model_validate(raw) for raw in batch]
         with database.write_session() as session:
-            for raw in batch:
-                data = PostCreate.model_validate(raw)
-                posts.ingest(session, data, actor="poller:bench", actor_role="integration")
+            ingest.store(session, valid, actor="poller:bench", actor_role="integration")
         before, done = done, done + len(batch)
         if any(before < mark <= done for mark in marks):
             memory.append(f"{done:,}: {rss_mib():.0f} MiB")

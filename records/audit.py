@@ -200,45 +200,54 @@ def append(session: Writer, new: NewEvent) -> Appended:
     An `event_key` is unique: a caller that may be retried checks `recorded` first (it has
     to, to skip its own change too); a duplicate that slips through fails the transaction.
     """
+    return append_many(session, [new])[0]
+
+
+def append_many(session: Writer, events: list[NewEvent]) -> list[Appended]:
+    """`append` for several events in one go (a batch of inbound posts): the chain and the
+    tree grow exactly as by one `append` after another, with one lock, one read of the
+    head and two inserts."""
+    if not events:
+        return []
     _lock_chain(session)
     head = session.execute(_HEAD).first()
-    seq = 1 if head is None else int(head.seq) + 1
+    seq = 0 if head is None else int(head.seq)
     prev_hash = GENESIS_HASH if head is None else str(head.hash)
-    at, payload = utcnow(), canonical_json(new.payload)
-    fields = (
-        format_time(at),
-        new.actor,
-        new.role,
-        new.action,
-        new.draft_id,
-        new.version,
-        new.content_sha256,
-        payload,
-    )
-    digest = event_hash(prev_hash, seq, fields)
-    payload_sha256 = hashlib.sha256(payload.encode()).hexdigest()
-    leaf = merkle.leaf_hash(leaf_bytes(seq, fields, payload_sha256))
-    nodes = merkle.completed(seq - 1, leaf, lambda wanted: _stored_nodes(session, wanted))
-    session.execute(_NEW_NODES, [{"level": lv, "idx": ix, "hash": h.hex()} for lv, ix, h in nodes])
-    session.execute(
-        _INSERT,
-        {
-            "seq": seq,
-            "at": at,
-            "actor": new.actor,
-            "role": new.role,
-            "action": new.action,
-            "draft_id": new.draft_id,
-            "version": new.version,
-            "content_sha256": new.content_sha256,
-            "payload": payload,
-            "payload_sha256": payload_sha256,
-            "prev_hash": prev_hash,
-            "hash": digest,
+    added_nodes: dict[tuple[int, int], bytes] = {}
+
+    def siblings(wanted: list[tuple[int, int]]) -> list[bytes]:
+        missing = [key for key in wanted if key not in added_nodes]
+        stored = dict(zip(missing, _stored_nodes(session, missing), strict=True)) if missing else {}
+        return [added_nodes.get(key) or stored[key] for key in wanted]
+
+    rows, appended = [], []
+    for new in events:
+        seq += 1
+        at, payload = utcnow(), canonical_json(new.payload)
+        fields = (
+            format_time(at), new.actor, new.role, new.action, new.draft_id, new.version,
+            new.content_sha256, payload,
+        )  # fmt: skip
+        digest = event_hash(prev_hash, seq, fields)
+        payload_sha256 = hashlib.sha256(payload.encode()).hexdigest()
+        leaf = merkle.leaf_hash(leaf_bytes(seq, fields, payload_sha256))
+        for level, index, node in merkle.completed(seq - 1, leaf, siblings):
+            added_nodes[(level, index)] = node
+        rows.append({
+            "seq": seq, "at": at, "actor": new.actor, "role": new.role, "action": new.action,
+            "draft_id": new.draft_id, "version": new.version,
+            "content_sha256": new.content_sha256, "payload": payload,
+            "payload_sha256": payload_sha256, "prev_hash": prev_hash, "hash": digest,
             "event_key": new.event_key,
-        },
+        })  # fmt: skip
+        appended.append(Appended(seq=seq, hash=digest))
+        prev_hash = digest
+    session.execute(
+        _NEW_NODES,
+        [{"level": lv, "idx": ix, "hash": h.hex()} for (lv, ix), h in added_nodes.items()],
     )
-    return Appended(seq=seq, hash=digest)
+    session.execute(_INSERT, rows)
+    return appended
 
 
 def _stored_nodes(session: Writer, wanted: list[tuple[int, int]]) -> list[bytes]:

@@ -129,6 +129,7 @@ class CustomerPublic(SQLModel):
     crm_id: str | None
     crm_tier: str | None
     crm_value: str | None
+    crm_checked_at: datetime | None = Field(description="when the CRM last answered")
 
 
 class CustomerLink(SQLModel):

@@ -1,19 +1,16 @@
 """Customers: one person across channels (issue 22).
 
-A post's author is an identity on its channel (`identity_for`), kept up to date from each
-newer post; a new identity is a new customer. Agents and supervisors link two customers
-they know are one person (`link`: the other's identities, posts, conversations and notes
-move over, and it points to the one it was merged into) and unlink an identity
-(`unlink`: it becomes a customer of its own again, with its posts and conversations).
-Both are audited.
+A post's author is an identity on its channel, kept up to date from each newer post; a new
+identity is a new customer (both where posts are stored, `records.ingest`). Agents and
+supervisors link two customers they know are one person (`link`: the other's identities,
+posts, conversations and notes move over, and it points to the one it was merged into) and
+unlink an identity (`unlink`: it becomes a customer of its own again, with its posts and
+conversations). Both are audited.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from records import audit
@@ -27,71 +24,10 @@ from records.customer_models import (
     NotePublic,
 )
 from records.errors import Conflict, NotFound
-from records.models import AuthorProfile, Post
+from records.models import Post
 from records.types import utcnow
 
 MAX_MERGES = 32  # links followed from a merged customer to the one it lives on in
-
-
-def identity_for(
-    session: Session,
-    channel: str,
-    handle: str,
-    profile: AuthorProfile | None,
-    seen_at: datetime,
-) -> CustomerIdentity:
-    """The identity that wrote a post on `channel` (by the profile's id, else the handle),
-    made with a customer of its own if new, and updated from a post newer than the last."""
-    author_id = (profile.id if profile and profile.id else None) or handle
-    identity = _identity(session, channel, author_id)
-    if identity is None:
-        try:
-            with session.begin_nested():
-                customer = Customer(
-                    display_name=(profile.display_name if profile else None) or handle
-                )
-                session.add(customer)
-                session.flush()
-                assert customer.id is not None
-                identity = CustomerIdentity(
-                    customer_id=customer.id,
-                    channel=channel,
-                    author_id=author_id,
-                    handle=handle,
-                    seen_at=seen_at,
-                )
-                _update_profile(identity, handle, profile)
-                session.add(identity)
-                session.flush()
-            return identity
-        except IntegrityError:  # another ingest made it first (PostgreSQL)
-            identity = _identity(session, channel, author_id)
-            if identity is None:
-                raise
-    if seen_at >= identity.seen_at:
-        identity.seen_at = seen_at
-        _update_profile(identity, handle, profile)
-        identity.updated_at = utcnow()
-        session.add(identity)
-    return identity
-
-
-def _identity(session: Session, channel: str, author_id: str) -> CustomerIdentity | None:
-    return session.exec(
-        select(CustomerIdentity).where(
-            CustomerIdentity.channel == channel, CustomerIdentity.author_id == author_id
-        )
-    ).first()
-
-
-def _update_profile(identity: CustomerIdentity, handle: str, profile: AuthorProfile | None) -> None:
-    identity.handle = handle
-    if profile is None:
-        return
-    for field in ("display_name", "followers", "verified", "profile_url", "language"):
-        value = getattr(profile, field)
-        if value is not None:
-            setattr(identity, field, value)
 
 
 def current(session: Session, customer_id: int) -> Customer:
@@ -127,6 +63,7 @@ def view(session: Session, customer_id: int) -> CustomerPublic:
         crm_id=customer.crm_id,
         crm_tier=customer.crm_tier,
         crm_value=customer.crm_value,
+        crm_checked_at=customer.crm_checked_at,
     )
 
 

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 from sqlalchemy import select as core_select
 from sqlalchemy import tuple_
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from records import audit, conversations, cursor, customers, notifications, transitions, users
-from records.channels import Account
+from records import audit, cursor, notifications, transitions, users
 from records.errors import Conflict, Forbidden, Invalid, NotFound
-from records.models import Origin, Post, PostCreate, PostPublic, PostStatus, Priority, Role
+from records.ingest import store as ingest_batch
+from records.models import Post, PostCreate, PostPublic, PostStatus, Priority, Role
 from records.tables import POSTS
 from records.types import utcnow
 
@@ -45,96 +44,13 @@ def ingest(
     actor_role: str,
     account_id: int | None = None,
 ) -> tuple[Post, bool]:
-    """Store a post unless `(channel, external_id)` is known; returns the post and if it is
-    new. `account_id`: the channel account it came through (its replies go out by it)."""
-    existing = find(session, data.channel.value, data.external_id)
-    if existing is not None:
-        _addressed_to_us(session, existing, data, actor=actor, actor_role=actor_role)
-        return existing, False
-    identity = customers.identity_for(
-        session, data.channel.value, data.author, data.author_profile, data.received_at
+    """Store a post unless `(channel, external_id)` is known (`records.ingest`); returns
+    the post and if it is new. `account_id`: the channel account it came through (its
+    replies go out by it)."""
+    [stored] = ingest_batch(
+        session, [data], actor=actor, actor_role=actor_role, account_id=account_id
     )
-    conversation = conversations.for_post(
-        session,
-        channel=data.channel.value,
-        external_id=data.external_id,
-        in_reply_to=data.in_reply_to,
-        root_id=data.root_id,
-        at=data.received_at,
-        customer_id=identity.customer_id,
-    )
-    post = Post.model_validate(
-        data.model_dump(exclude={"author_profile"}),
-        update={
-            "account_id": account_id,
-            "author_id": identity.author_id,
-            "identity_id": identity.id,
-            "customer_id": identity.customer_id,
-            "conversation_id": conversation.id,
-        },
-    )
-    try:
-        with session.begin_nested():
-            session.add(post)
-            session.flush()
-    except IntegrityError:
-        # Another writer stored the same post between our look-up and insert (PostgreSQL).
-        existing = find(session, data.channel.value, data.external_id)
-        if existing is None:
-            raise
-        return existing, False
-    audit.append(
-        session,
-        audit.NewEvent(
-            actor=actor,
-            role=actor_role,
-            action="post.received",
-            payload={
-                "post_id": post.id,
-                "channel": post.channel,
-                "external_id": post.external_id,
-                "origin": post.origin,
-                "conversation_id": post.conversation_id,
-                "customer_id": post.customer_id,
-            },
-        ),
-    )
-    return post, True
-
-
-def _addressed_to_us(
-    session: Session, post: Post, data: PostCreate, *, actor: str, actor_role: str
-) -> None:
-    """A post first found by listening that comes again as a mention or a reply talks to
-    us, not only about us: its origin says so from now on (audited); nothing else changes."""
-    if post.origin != Origin.listening or data.origin not in (Origin.mention, Origin.reply):
-        return
-    post.origin = data.origin
-    post.updated_at = utcnow()
-    session.add(post)
-    audit.append(
-        session,
-        audit.NewEvent(
-            actor=actor,
-            role=actor_role,
-            action="post.addressed_to_us",
-            payload={"post_id": post.id, "origin": data.origin.value},
-        ),
-    )
-
-
-def ingest_from(
-    session: Session, data: PostCreate, account: Account, *, via: str
-) -> tuple[Post, bool]:
-    """`ingest` a post that came through a channel account (`via`: inbound, poller), which
-    it keeps: its replies go out through that account."""
-    return ingest(
-        session,
-        data,
-        actor=f"{via}:{account.name}"[:64],
-        actor_role="integration",
-        account_id=account.id,
-    )
+    return get(session, stored.post_id), stored.created
 
 
 @dataclass(frozen=True, kw_only=True)

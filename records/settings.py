@@ -146,6 +146,14 @@ class Settings(BaseSettings):
     notify_webhook_secret: str = Field(
         default="", description="HMAC-SHA256 key for the X-Countersign-Signature header"
     )
+    # An optional CRM look-up (connectors.crm): a signed POST of a customer's identities,
+    # answered with the CRM's id, tier and value for them; cached for `crm_cache_hours`,
+    # shown beside the customer, never awaited by a page or an ingest.
+    crm_url: str = Field(default="", description="empty: no CRM look-up")
+    crm_secret: str = Field(default="", description="HMAC-SHA256 key for X-Countersign-Signature")
+    crm_cache_hours: float = Field(default=24.0, gt=0)
+    crm_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
     # The proxies or load balancers whose X-Forwarded-For the API believes (comma-separated
     # addresses or networks): the sign-in throttle counts per client address, which behind
     # a load balancer only the balancer can tell. Never `*` in production (any client could

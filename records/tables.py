@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
+from records.customer_models import Conversation, Customer, CustomerIdentity
 from records.models import (
     AuditCheckpoint,
     AuditEvent,
@@ -38,6 +39,9 @@ DRAFTS = _table(Draft)
 VERSIONS = _table(DraftVersion)
 DECISIONS = _table(Decision)
 POSTS = _table(Post)
+CUSTOMERS = _table(Customer)
+IDENTITIES = _table(CustomerIdentity)
+CONVERSATIONS = _table(Conversation)
 PUBLICATIONS = _table(Publication)
 EVENTS = _table(AuditEvent)
 NODES = _table(AuditNode)

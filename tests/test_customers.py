@@ -6,6 +6,8 @@ agents and supervisors link and unlink identities (audited) and keep notes."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,8 +17,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
+from api.app import create_app
+from connectors.inbound import sign
 from records.db import Database
 from records.models import AuditEvent, Draft, DraftVersion, Publication, Role
+from records.settings import Settings
+from tests.conftest import PASSWORD
+from tests.helpers import JsonHandler, serve
 from tests.test_web import csrf_of, sign_in
 
 Headers = dict[str, str]
@@ -308,3 +315,60 @@ def test_the_agent_sees_the_customers_earlier_reply_before_answering(
         data={"text": "Card replaced on 2 Nov.", "csrf_token": csrf_of(customer_page.text)},
     )
     assert kept.status_code == 200 and "Card replaced on 2 Nov." in kept.text
+
+
+def test_the_crm_is_asked_on_the_side_and_its_answer_is_shown_once_it_comes(
+    settings: Settings, database: Database, make_user: Callable[..., str]
+) -> None:
+    """Issue 22, item 6: the customer answers at once while the CRM is still thinking; its
+    signed request names the identities; the answer is cached and shown; a CRM answering
+    nonsense changes nothing."""
+    release = threading.Event()
+    asked: list[tuple[dict[str, Any], str]] = []
+    answers = [{"id": "C-77", "tier": "gold", "value": 1200}, ["not", "an", "object"]]
+
+    class Crm(JsonHandler):
+        def do_POST(self) -> None:
+            body = self.body()
+            asked.append((json.loads(body), self.headers.get("X-Countersign-Signature", "")))
+            assert sign("crm-secret", body) == asked[-1][1]
+            release.wait(10)
+            self.answer(200, answers.pop(0))
+
+    with serve(Crm) as url:
+        live = settings.model_copy(
+            update={"crm_url": url, "crm_secret": "crm-secret", "crm_cache_hours": 1e-9}
+        )
+        with TestClient(create_app(live, database=database)) as client:
+            make_user("agent", Role.agent)
+            agent = {"Authorization": "Bearer " + client.post(
+                "/api/v1/auth/token", data={"username": "agent", "password": PASSWORD}
+            ).json()["access_token"]}  # fmt: skip
+            customer = ingest(client, agent, post(1))["customer_id"]
+            first = client.get(f"/api/v1/customers/{customer}", headers=agent)
+            assert first.status_code == 200 and first.json()["crm_tier"] is None
+            assert not release.is_set()  # answered while the CRM still holds the request
+            release.set()
+            assert wait_for(
+                lambda: (
+                    client.get(f"/api/v1/customers/{customer}", headers=agent).json()["crm_tier"]
+                    == "gold"
+                )
+            )
+            [(request, _)] = asked[:1]
+            assert request == {"customer_id": customer, "identities": [
+                {"channel": "x", "author_id": "1001", "handle": "@dana"}]}  # fmt: skip
+            shown = client.get(f"/api/v1/customers/{customer}", headers=agent).json()
+            assert (shown["crm_id"], shown["crm_value"]) == ("C-77", "1200")
+            assert wait_for(lambda: not answers)  # the nonsense was asked for and came
+            time.sleep(0.2)
+            kept = client.get(f"/api/v1/customers/{customer}", headers=agent).json()
+            assert (kept["crm_id"], kept["crm_tier"]) == ("C-77", "gold")
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 10) -> bool:
+    for _ in range(int(seconds / 0.05)):
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

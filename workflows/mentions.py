@@ -14,7 +14,7 @@ from temporalio import activity
 from connectors.base import RateLimited
 from connectors.inbound import InboundPost
 from connectors.pollers import READERS
-from records import channels, posts
+from records import channels, ingest
 from records.db import Database
 from records.models import PostCreate
 from workflows.contracts import ActivityName, Polled, PollJob
@@ -49,14 +49,15 @@ class PollActivities:
 
     def _store(self, account: Any, found: list[InboundPost]) -> int:
         """One batch in one transaction: the new posts stored (a known one is skipped)."""
-        stored = 0
+        valid = []
+        for post in found:
+            try:
+                valid.append(PostCreate.model_validate(vars(post)))
+            except ValidationError as exc:
+                log.warning("post %s is not one we can take: %s", post.external_id, exc)
         with self.database.write_session() as session:
-            for post in found:
-                try:
-                    data = PostCreate.model_validate(vars(post))
-                except ValidationError as exc:
-                    log.warning("post %s is not one we can take: %s", post.external_id, exc)
-                    continue
-                _, created = posts.ingest_from(session, data, account, via="poller")
-                stored += created
-        return stored
+            stored = ingest.store(
+                session, valid, actor=f"poller:{account.name}"[:64],
+                actor_role="integration", account_id=account.id,
+            )  # fmt: skip
+        return sum(s.created for s in stored)

@@ -4,12 +4,23 @@ notes. Reviewers read them too: legal may need to know there is an open complain
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, status
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import Principal, ReadSession, WriteSession, require_roles
+from api.deps import (
+    DatabaseDep,
+    Principal,
+    ReadSession,
+    SettingsDep,
+    WriteSession,
+    require_roles,
+)
 from api.schemas import Page, ResourceId
+from connectors import crm
 from records import conversations, customers, history
 from records.conversations import ConversationPublic
 from records.customer_models import CustomerLink, CustomerPublic, NoteCreate, NotePublic
@@ -30,9 +41,36 @@ def _role(caller: Principal) -> str:
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerPublic)
-def get_customer(customer_id: ResourceId, _caller: Reader, session: ReadSession) -> CustomerPublic:
-    """The customer (or the one it was linked into): identities, notes, CRM tier."""
-    return customers.view(session, customer_id)
+async def get_customer(
+    customer_id: ResourceId,
+    _caller: Reader,
+    settings: SettingsDep,
+    database: DatabaseDep,
+    request: Request,
+) -> CustomerPublic:
+    """The customer (or the one it was linked into): identities, notes, CRM tier. A CRM
+    answer older than the cache allows is asked for on the side, never awaited here (the
+    pages call this API in process: a request's own background work would hold them up)."""
+
+    def read() -> CustomerPublic:
+        with database.read_session() as session:
+            return customers.view(session, customer_id)
+
+    view = await run_in_threadpool(read)
+    if crm.due(settings, view.crm_checked_at):
+        _look_up_later(request, view.id, lambda: crm.refresh(settings, database, view.id))
+    return view
+
+
+def _look_up_later(request: Request, customer_id: int, work: Callable[[], object]) -> None:
+    """Run `work` in the thread pool without waiting; one at a time per customer. The
+    tasks are held on the app (a task nobody holds may be collected before it ends)."""
+    pending: dict[int, asyncio.Task[object]] = request.app.state.crm_lookups
+    if customer_id in pending:
+        return
+    task = asyncio.get_running_loop().create_task(run_in_threadpool(work))
+    pending[customer_id] = task
+    task.add_done_callback(lambda _done: pending.pop(customer_id, None))
 
 
 @router.get("/customers/{customer_id}/history", response_model=Page[HistoryItem])

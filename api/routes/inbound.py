@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep
 from connectors import inbound
-from records import channels, posts
+from records import channels, ingest
 from records.channels import Account
 from records.errors import Invalid, NotFound, Unauthenticated
 from records.models import PostCreate
@@ -91,16 +91,18 @@ async def receive(account_name: str, request: Request, database: DatabaseDep) ->
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"])
             raise Invalid(f"a post in the delivery is not valid: {where}: {first['msg']}") from exc
-        stored = []
         with database.write_session() as session:
-            for post in checked:
-                row, created = posts.ingest_from(session, post, account, via="inbound")
-                assert row.id is not None
-                stored.append(
-                    Stored(
-                        id=row.id, channel=row.channel, external_id=row.external_id, created=created
-                    )
+            done = ingest.store(
+                session, checked, actor=f"inbound:{account.name}"[:64],
+                actor_role="integration", account_id=account.id,
+            )  # fmt: skip
+        return Received(
+            posts=[
+                Stored(
+                    id=s.post_id, channel=p.channel, external_id=p.external_id, created=s.created
                 )
-        return Received(posts=stored)
+                for p, s in zip(checked, done, strict=True)
+            ]
+        )
 
     return await run_in_threadpool(store)

@@ -1,0 +1,343 @@
+"""Storing inbound posts, a batch at a time and set-wise (issue 22): the one place where a
+post becomes a row, whether it came alone (`POST /posts`, a webhook) or in a poller's batch.
+
+For a batch, in a handful of statements whatever its size:
+- a post already stored (its channel and id; it came by another route) is not stored
+  again; one first found by listening that now comes as a mention or a reply is marked as
+  talking to us (audited);
+- each author is an identity on its channel (by the profile's id, else the handle), made
+  with a customer of its own when new, and updated from a post newer than the last;
+- each post joins the conversation of the post it answers (the customer's, stored or in
+  this batch, or our published reply), else its thread's root's, else a conversation
+  rooted at the post it answers or at itself;
+- the new posts are inserted, each with its `post.received` audit event.
+Rows another writer inserted meanwhile (a unique key met: the post, the identity, the
+conversation) are read back rather than failing the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, delete, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from records import audit
+from records.models import Origin, PostCreate
+from records.tables import (
+    CONVERSATIONS,
+    CUSTOMERS,
+    DRAFTS,
+    IDENTITIES,
+    POSTS,
+    PUBLICATIONS,
+)
+from records.types import utcnow
+
+Key = tuple[str, str]  # (channel, an external id)
+
+
+@dataclass(frozen=True)
+class Stored:
+    post_id: int
+    created: bool
+
+
+def store(
+    session: Session,
+    batch: Sequence[PostCreate],
+    *,
+    actor: str,
+    actor_role: str,
+    account_id: int | None = None,
+) -> list[Stored]:
+    """Each post of `batch` stored unless known; for each, its id and whether it is new."""
+    connection = session.connection()
+    keys = [(data.channel.value, data.external_id) for data in batch]
+    known = _known(connection, set(keys))
+    events = _addressed_to_us(connection, batch, keys, known, actor, actor_role)
+    first: dict[Key, int] = {}
+    for index, key in enumerate(keys):
+        if key not in known:
+            first.setdefault(key, index)
+    fresh = [batch[index] for index in first.values()]
+    authors = _identities(connection, fresh)
+    conversations = _conversations(connection, fresh, [authors[_author(d)][1] for d in fresh])
+    now = utcnow()
+    rows = [
+        {
+            **data.model_dump(exclude={"author_profile", "channel", "priority", "origin"}),
+            "channel": data.channel.value,
+            "priority": data.priority.value,
+            "origin": data.origin.value,
+            "status": "new",
+            "account_id": account_id,
+            "author_id": _author(data)[1],
+            "identity_id": authors[_author(data)][0],
+            "customer_id": authors[_author(data)][1],
+            "conversation_id": conversation,
+            "replies_allowed": 1,
+            "erased": False,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for data, conversation in zip(fresh, conversations, strict=True)
+    ]
+    inserted = _insert_new(connection, POSTS, rows, ["channel", "external_id"], POSTS.c.id)
+    ids = {**{key: post_id for key, (post_id, _) in known.items()}, **inserted}
+    ids |= {
+        key: post_id for key, (post_id, _) in _known(connection, set(first) - set(inserted)).items()
+    }
+    for row in rows:
+        key = (row["channel"], row["external_id"])
+        if key in inserted:
+            events.append(
+                audit.NewEvent(
+                    actor=actor, role=actor_role, action="post.received",
+                    payload={
+                        "post_id": inserted[key], "channel": row["channel"],
+                        "external_id": row["external_id"], "origin": row["origin"],
+                        "conversation_id": row["conversation_id"],
+                        "customer_id": row["customer_id"],
+                    },
+                )
+            )  # fmt: skip
+    audit.append_many(session, events)
+    created = {key for key in inserted}
+    results = []
+    for index, key in enumerate(keys):
+        results.append(Stored(ids[key], created=key in created and first.get(key) == index))
+    return results
+
+
+def _author(data: PostCreate) -> Key:
+    profile = data.author_profile
+    return (data.channel.value, (profile.id if profile and profile.id else None) or data.author)
+
+
+def _known(connection: Connection, keys: set[Key]) -> dict[Key, tuple[int, str]]:
+    if not keys:
+        return {}
+    rows = connection.execute(
+        select(POSTS.c.channel, POSTS.c.external_id, POSTS.c.id, POSTS.c.origin).where(
+            tuple_(POSTS.c.channel, POSTS.c.external_id).in_(sorted(keys))
+        )
+    )
+    return {(r.channel, r.external_id): (int(r.id), str(r.origin)) for r in rows}
+
+
+def _addressed_to_us(
+    connection: Connection,
+    batch: Sequence[PostCreate],
+    keys: list[Key],
+    known: dict[Key, tuple[int, str]],
+    actor: str,
+    role: str,
+) -> list[audit.NewEvent]:
+    """A stored post first found by listening that comes again as a mention or a reply
+    talks to us, not only about us: its origin says so from now on (audited)."""
+    events = []
+    for data, key in zip(batch, keys, strict=True):
+        post_id, origin = known.get(key, (0, ""))
+        if origin == Origin.listening and data.origin in (Origin.mention, Origin.reply):
+            connection.execute(
+                update(POSTS).where(POSTS.c.id == post_id)
+                .values(origin=data.origin.value, updated_at=utcnow())
+            )  # fmt: skip
+            known[key] = (post_id, data.origin.value)
+            events.append(
+                audit.NewEvent(actor=actor, role=role, action="post.addressed_to_us",
+                               payload={"post_id": post_id, "origin": data.origin.value})
+            )  # fmt: skip
+    return events
+
+
+def _insert_new(
+    connection: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    unique: list[str],
+    id_column: Any,
+) -> dict[Key, int]:
+    """Insert `rows`, skipping any whose `unique` columns another writer stored first; the
+    ids of those inserted, by their unique key."""
+    if not rows:
+        return {}
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(id_column, *(table.c[name] for name in unique))
+    )
+    result = connection.execute(statement, rows)
+    return {(str(row[1]), str(row[2])): int(row[0]) for row in result}
+
+
+def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tuple[int, int]]:
+    """(identity id, customer id) for each author of `fresh`: found, or made with a
+    customer of its own; each updated from its newest post in the batch when that is newer
+    than what it was last seen in."""
+    newest: dict[Key, PostCreate] = {}
+    for data in fresh:
+        key = _author(data)
+        if key not in newest or data.received_at > newest[key].received_at:
+            newest[key] = data
+    if not newest:
+        return {}
+    found = _found_identities(connection, set(newest))
+    missing = [key for key in newest if key not in found]
+    if missing:
+        now = utcnow()
+        customers = connection.execute(
+            CUSTOMERS.insert().returning(CUSTOMERS.c.id, sort_by_parameter_order=True),
+            [{"display_name": _name(newest[key]), "created_at": now, "updated_at": now}
+             for key in missing],
+        ).scalars().all()  # fmt: skip
+        rows = [
+            {"customer_id": customer, "channel": key[0], "author_id": key[1],
+             **_profile(newest[key]), "created_at": now, "updated_at": now}
+            for key, customer in zip(missing, customers, strict=True)
+        ]  # fmt: skip
+        made = _insert_new(connection, IDENTITIES, rows, ["channel", "author_id"], IDENTITIES.c.id)
+        lost = [c for key, c in zip(missing, customers, strict=True) if key not in made]
+        if lost:  # another writer made these identities first: their customers are unused
+            connection.execute(delete(CUSTOMERS).where(CUSTOMERS.c.id.in_(lost)))
+        found |= _found_identities(connection, set(missing))
+    stale = [
+        {"identity": found[key][0], **_profile(data)}
+        for key, data in newest.items()
+        if key not in missing and data.received_at >= found[key][2]
+    ]
+    if stale:
+        connection.execute(
+            update(IDENTITIES).where(IDENTITIES.c.id == bindparam("identity")).values(
+                handle=bindparam("handle"), seen_at=bindparam("seen_at"),
+                **{field: _kept(field) for field in _OPTIONAL},
+            ),
+            stale,
+        )  # fmt: skip
+    return {key: (identity, customer) for key, (identity, customer, _) in found.items()}
+
+
+_OPTIONAL = ("display_name", "followers", "verified", "profile_url", "language")
+
+
+def _kept(field: str) -> Any:
+    """A profile field a post does not give keeps what the identity had."""
+    return func.coalesce(bindparam(field), IDENTITIES.c[field])
+
+
+def _profile(data: PostCreate) -> dict[str, Any]:
+    profile = data.author_profile
+    values = {field: getattr(profile, field) if profile else None for field in _OPTIONAL}
+    return {"handle": data.author, "seen_at": data.received_at, **values}
+
+
+def _name(data: PostCreate) -> str:
+    profile = data.author_profile
+    return (profile.display_name if profile else None) or data.author
+
+
+def _found_identities(
+    connection: Connection, keys: set[Key]
+) -> dict[Key, tuple[int, int, datetime]]:
+    rows = connection.execute(
+        select(IDENTITIES.c.id, IDENTITIES.c.customer_id, IDENTITIES.c.channel,
+               IDENTITIES.c.author_id, IDENTITIES.c.seen_at)
+        .where(tuple_(IDENTITIES.c.channel, IDENTITIES.c.author_id).in_(sorted(keys)))
+    )  # fmt: skip
+    return {(r.channel, r.author_id): (int(r.id), int(r.customer_id), r.seen_at) for r in rows}
+
+
+def _conversations(
+    connection: Connection, fresh: list[PostCreate], customers: list[int]
+) -> list[int]:
+    """The conversation of each post of `fresh` (see the module's docstring)."""
+    parents = {(d.channel.value, d.in_reply_to) for d in fresh if d.in_reply_to}
+    of_parent = _parents(connection, parents)
+    in_batch: dict[Key, Key] = {}  # a post of this batch -> the root key of its conversation
+    decided: list[int | Key] = []
+    for data in fresh:
+        channel = data.channel.value
+        parent = (channel, data.in_reply_to) if data.in_reply_to else None
+        if parent in of_parent:
+            decided.append(of_parent[parent])
+            continue
+        root = in_batch.get(parent) if parent else None
+        root = root or (channel, data.root_id or data.in_reply_to or data.external_id)
+        in_batch[(channel, data.external_id)] = root
+        decided.append(root)
+    roots = {choice for choice in decided if isinstance(choice, tuple)}
+    ids = _found_roots(connection, roots)
+    missing = [
+        root for root in dict.fromkeys(decided) if isinstance(root, tuple) and root not in ids
+    ]
+    if missing:
+        first = {}
+        for data, choice, customer in zip(fresh, decided, customers, strict=True):
+            if isinstance(choice, tuple) and choice in missing and choice not in first:
+                first[choice] = (data.received_at, customer)
+        _insert_new(
+            connection, CONVERSATIONS,
+            [{"channel": root[0], "root_id": root[1], "customer_id": first[root][1],
+              "started_at": first[root][0], "last_post_at": first[root][0],
+              "created_at": utcnow()} for root in missing],
+            ["channel", "root_id"], CONVERSATIONS.c.id,
+        )  # fmt: skip
+        ids |= _found_roots(connection, set(missing))
+    chosen = [choice if isinstance(choice, int) else ids[choice] for choice in decided]
+    latest: dict[int, datetime] = {}
+    for data, conversation in zip(fresh, chosen, strict=True):
+        if conversation not in latest or data.received_at > latest[conversation]:
+            latest[conversation] = data.received_at
+    if latest:
+        connection.execute(
+            update(CONVERSATIONS)
+            .where(CONVERSATIONS.c.id == bindparam("conversation"),
+                   CONVERSATIONS.c.last_post_at < bindparam("at"))
+            .values(last_post_at=bindparam("at")),
+            [{"conversation": c, "at": at} for c, at in latest.items()],
+        )  # fmt: skip
+    return chosen
+
+
+def _parents(connection: Connection, parents: set[Key]) -> dict[Key, int]:
+    """The conversation of each stored post, or published reply of ours, in `parents`."""
+    if not parents:
+        return {}
+    found = {
+        (r.channel, r.external_id): int(r.conversation_id)
+        for r in connection.execute(
+            select(POSTS.c.channel, POSTS.c.external_id, POSTS.c.conversation_id).where(
+                tuple_(POSTS.c.channel, POSTS.c.external_id).in_(sorted(parents)),
+                POSTS.c.conversation_id.is_not(None),
+            )
+        )
+    }
+    rest = parents - set(found)
+    if rest:
+        rows = connection.execute(
+            select(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id, POSTS.c.conversation_id)
+            .join(DRAFTS, DRAFTS.c.id == PUBLICATIONS.c.draft_id)
+            .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
+            .where(tuple_(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id).in_(sorted(rest)),
+                   POSTS.c.conversation_id.is_not(None))
+        )  # fmt: skip
+        found |= {(r.channel, r.external_id): int(r.conversation_id) for r in rows}
+    return found
+
+
+def _found_roots(connection: Connection, roots: set[Key]) -> dict[Key, int]:
+    if not roots:
+        return {}
+    rows = connection.execute(
+        select(CONVERSATIONS.c.id, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id).where(
+            tuple_(CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id).in_(sorted(roots))
+        )
+    )
+    return {(r.channel, r.root_id): int(r.id) for r in rows}
