@@ -6,6 +6,7 @@ and PostgreSQL) equal to one built from the events alone."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import string
 
 import pytest
@@ -212,3 +213,30 @@ def test_perfect_subtrees_cover_a_range_exactly_once(size: int) -> None:
     parts = merkle.perfect_subtrees(0, size)
     covered = [i for level, index in parts for i in range(index << level, (index + 1) << level)]
     assert covered == list(range(size))
+
+
+@pytest.mark.parametrize("batches", [[1, 1, 5, 16, 1, 9], [37], [2, 30, 3]])
+def test_events_appended_in_batches_make_the_same_chain_and_tree(
+    database: Database, batches: list[int]
+) -> None:
+    """`append_many` (a batch of inbound posts) leaves exactly what one `append` after
+    another would: every node of every perfect subtree, the root of the events alone, and
+    a chain in which each event's hash is its successor's `prev_hash`."""
+    number = 0
+    for size in batches:
+        with database.write_session() as session:
+            events = []
+            for _ in range(size):
+                number += 1
+                events.append(audit.NewEvent(actor="t", role="agent", action="post.received",
+                                             payload={"n": number}))  # fmt: skip
+            audit.append_many(session, events)
+    size, expected = rebuilt_root(database)
+    assert size == sum(batches)
+    with database.write_session() as session:
+        assert merkle.root(size, audit.tree_nodes(session)) == expected
+    with database.engine.connect() as c:
+        stored = c.execute(select(NODES.c.level, NODES.c.idx)).all()
+        chain = c.execute(select(EVENTS.c.prev_hash, EVENTS.c.hash).order_by(EVENTS.c.seq)).all()
+    assert len(stored) == 2 * size - bin(size).count("1")
+    assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(chain))
