@@ -1,10 +1,20 @@
-"""A local fake of X's API v2 read side, on 127.0.0.1: `GET /2/users/:id/mentions` and
-`GET /2/tweets/search/recent` as X answers them (newest first, `since_id`, `max_results`,
-`next_token`/`pagination_token`, `expansions=author_id` users in `includes`, the
-`x-rate-limit-*` headers, 429 when the budget is spent)."""
+"""A local fake of X's API v2, on 127.0.0.1: `GET /2/users/:id/mentions` and
+`GET /2/tweets/search/recent` as X answers them (newest first, `since_id`, `until_id`,
+`max_results`, `next_token`/`pagination_token`, `expansions=author_id` users in
+`includes`, the `x-rate-limit-*` headers, 429 when the budget is spent), and the
+publisher's side (`POST /2/tweets` as a reply, `GET /2/users/:id/tweets`), so a reply we
+publish is in the thread the customer answers next.
+
+Run on its own for `make run` (the README's "Trying the channels"):
+
+    .venv/bin/python -m tests.fake_x_api --port 8701
+
+and add a customer's post with `POST /_fake/tweets {"text", "author", "reply_to"}`."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -26,6 +36,7 @@ class XApi:
     budget: int | None = None  # requests left in the window (None: no limit)
     fail: list[int] = field(default_factory=list)  # request numbers answered 500
     requests: list[str] = field(default_factory=list)
+    ours: list[dict[str, Any]] = field(default_factory=list)  # replies we published
     refused: int = 0  # 429s answered
     url: str = ""
 
@@ -73,10 +84,36 @@ def _terms(query: str) -> tuple[list[str], list[str]]:
 
 
 @contextmanager
-def running_x_api() -> Iterator[XApi]:
+def running_x_api(port: int = 0) -> Iterator[XApi]:
     state = XApi()
 
     class Handler(JsonHandler):
+        def do_POST(self) -> None:
+            sent = json.loads(self.body() or b"{}")
+            if self.path == "/_fake/tweets":  # a customer posts (for trying it by hand)
+                n = len(state.tweets) + 1
+                parent = sent.get("reply_to")
+                tweet_id = state.tweet(n, str(sent.get("text", "hello")),
+                                       author=str(sent.get("author", "501")),
+                                       mentions_us=bool(sent.get("mentions_us", True)))  # fmt: skip
+                if parent:
+                    state.tweets[-1]["referenced_tweets"] = [{"type": "replied_to", "id": parent}]
+                    state.tweets[-1]["conversation_id"] = _conversation_of(state, parent)
+                self.answer(201, {"data": {"id": tweet_id}})
+                return
+            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                self.answer(401, {"title": "Unauthorized", "status": 401})
+                return
+            parent = sent["reply"]["in_reply_to_tweet_id"]
+            tweet_id = str(1_800_000_000_000_000_000 + len(state.ours) + 1)
+            state.ours.append({
+                "id": tweet_id, "text": sent["text"], "author_id": USER_ID,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                "conversation_id": _conversation_of(state, parent),
+                "referenced_tweets": [{"type": "replied_to", "id": parent}],
+            })  # fmt: skip
+            self.answer(201, {"data": {"id": tweet_id, "text": sent["text"]}})
+
         def do_GET(self) -> None:
             state.requests.append(self.path)
             reset = {"x-rate-limit-reset": str(int(time.time()) + 1)}
@@ -95,6 +132,9 @@ def running_x_api() -> Iterator[XApi]:
                 state.budget -= 1
             split = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(split.query).items()}
+            if split.path == f"/2/users/{USER_ID}/tweets":  # ours, for the publisher's look-up
+                self.answer(200, {"data": list(reversed(state.ours))})
+                return
             if split.path == f"/2/users/{USER_ID}/mentions":
                 found = [t for t in state.tweets if t["_mentions_us"]]
             elif split.path == "/2/tweets/search/recent":
@@ -131,6 +171,35 @@ def running_x_api() -> Iterator[XApi]:
             remaining = "99" if state.budget is None else str(state.budget)
             self.answer(200, body, **{"x-rate-limit-remaining": remaining, **reset})
 
-    with serve(Handler) as base:
+    with serve(Handler, port) as base:
         state.url = base
         yield state
+
+
+def _conversation_of(state: XApi, tweet_id: str) -> str:
+    for tweet in [*state.tweets, *state.ours]:
+        if tweet["id"] == tweet_id:
+            return str(tweet["conversation_id"])
+    return tweet_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A fake X API v2 on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8701)
+    port = parser.parse_args().port
+    with running_x_api(port) as api:
+        api.tweet(1, "@acme my card was charged twice!", author="501")
+        api.tweet(2, "AcmeBank app keeps logging me out", author="502", mentions_us=False)
+        account = {"name": "acme-x", "channel": "x", "credentials": {"bearer_token": TOKEN},
+                   "settings": {"user_id": USER_ID, "api_base": api.url, "poll_seconds": "5",
+                                "listen_terms": "AcmeBank"}}  # fmt: skip
+        print(f"fake X API on {api.url}; add it as a channel account:\n{json.dumps(account)}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
