@@ -19,14 +19,16 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from connectors.base import PublishRefused
 from connectors.bluesky import BlueskyPublisher
 from connectors.inbound import InboundPost
 
 log = logging.getLogger("countersign.inbound")
 MAX_PAGES = 10  # per stream and round
+LAG = timedelta(minutes=2)
 PAGE_SIZE = 50
 # Notification reasons that are posts to us, and the origin each is stored with.
 POST_REASONS = {"mention": "mention", "reply": "reply", "quote": "mention"}
@@ -61,13 +63,22 @@ def poll(account: Any, position: str | None) -> Iterator[tuple[list[InboundPost]
 
             streams.append((f"listening:{term}", search, "listening"))
         for stream, read, origin in streams:
-            for items, sweep in _sweep(read, state.get(stream, {})):
+            pages = _sweep(read, state.get(stream, {}))
+            while True:
+                try:
+                    items, sweep = next(pages)
+                except StopIteration:
+                    break
+                except PublishRefused as refused:  # a 4xx other than 429: the others go on
+                    log.warning("Bluesky refused the %s stream (%s)", stream, refused)
+                    break
                 state[stream] = sweep
                 found = [_inbound(item, origin) for item in items]
+                # Exclusions narrow what listening finds; a post to us is always kept.
                 kept = [
                     post for post in found
                     if post is not None
-                    and not any(word in post.text.casefold() for word in excluded)
+                    and (origin is None or not any(w in post.text.casefold() for w in excluded))
                 ]  # fmt: skip
                 yield kept, json.dumps(state, sort_keys=True)
 
@@ -80,16 +91,25 @@ def _sweep(
     for _ in range(MAX_PAGES):
         items, cursor = read(sweep.get("cursor"))
         since = sweep.get("since")
-        newer = [i for i in items if since is None or _at(i.indexed_at) > _at(since)]
+        # `>=`: a post indexed in the same instant as `since` may come later (known ones
+        # are found known, so reading one twice costs nothing).
+        newer = [i for i in items if since is None or _at(i.indexed_at) >= _at(since)]
         if newer:
             sweep.setdefault("top", max((i.indexed_at for i in newer), key=_at))
         reached = since is None or len(newer) < len(items) or not cursor
         if reached:
             top = sweep.get("top", since)
-            yield newer, ({"since": top} if top else {})
+            yield newer, ({"since": _lagging(top)} if top else {})
             return
         sweep["cursor"] = str(cursor)
         yield newer, dict(sweep)
+
+
+def _lagging(top: str) -> str:
+    """The next sweep's `since`: `LAG` behind the newest post met, so a post the AppView
+    indexes late (its `indexedAt` a little older than what was already seen) is still
+    read."""
+    return (_at(top) - LAG).isoformat()
 
 
 def _at(stamp: str) -> datetime:

@@ -1,18 +1,21 @@
 """The optional CRM look-up (issue 22, item 6): who the customer is in the company's CRM.
 
-Countersign POSTs the customer's identities, as JSON signed like its notification webhook
+Countersign POSTs the customer's identities and the time it asks (`sent_at`, so a replay
+can be refused), as JSON signed like its notification webhook
 (`X-Countersign-Signature: sha256=` + HMAC-SHA256 of the body under `crm_secret`), to
 `crm_url`, and keeps the answer's `id`, `tier` and `value` on the customer with the time it
 asked. It asks after a page showed the customer, when nothing is cached or the cache is
 older than `crm_cache_hours`; the page shows what was cached, so a slow or absent CRM
-never holds a page up, and ingest never asks. A CRM that fails or answers nonsense leaves
-the cache as it was (logged); the next view asks again.
+never holds a page up, and ingest never asks. The look-ups run on two threads of their
+own, not the API's pool. A CRM that fails or answers nonsense leaves the cache as it was
+(logged), and no look-up is made for `BACK_OFF` after a failure.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +30,9 @@ from records.types import utcnow
 
 log = logging.getLogger("countersign.crm")
 SIGNATURE_HEADER = "X-Countersign-Signature"
+BACK_OFF = timedelta(minutes=1)
+THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="crm")
+_failed_at: list[datetime] = []  # when the last look-up failed (none: it did not)
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,7 @@ class CrmAnswer:
 
 def due(settings: Settings, checked_at: datetime | None) -> bool:
     """Whether a customer last looked up at `checked_at` (None: never) is to be asked for."""
-    if not settings.crm_url:
+    if not settings.crm_url or (_failed_at and utcnow() - _failed_at[-1] < BACK_OFF):
         return False
     return checked_at is None or utcnow() - checked_at > timedelta(hours=settings.crm_cache_hours)
 
@@ -54,7 +60,11 @@ def refresh(settings: Settings, database: Database, customer_id: int) -> CrmAnsw
                 .order_by(IDENTITIES.c.id)
             )
         ]
-    body = json.dumps({"customer_id": customer_id, "identities": identities}).encode()
+    # `sent_at` inside the signed body: a CRM can refuse a request replayed later.
+    sent_at = utcnow().isoformat()
+    body = json.dumps(
+        {"customer_id": customer_id, "identities": identities, "sent_at": sent_at}
+    ).encode()
     try:
         answer = egress.request(
             "POST", settings.crm_url, content=body, timeout=settings.crm_timeout_seconds,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from connectors import egress
 from connectors.base import Posted, PublishRefused, RateLimited, Reply, remote_reason
 from connectors.inbound import InboundPost
 
+log = logging.getLogger("countersign.inbound")
 _TAGS = re.compile(r"<[^<>]*>")  # no nesting: linear however many `<` a status has
 
 
@@ -117,15 +119,24 @@ def poll(account: Any, position: str | None) -> Iterator[tuple[list[InboundPost]
     if position and not position.startswith("{"):
         position = json.dumps({"mentions": position})
     state: dict[str, str] = json.loads(position) if position else {}
-    for posts, last in mentions(account, state.get("mentions")):
-        state["mentions"] = last
-        yield posts, json.dumps(state, sort_keys=True)
     excluded = [w.casefold() for w in _listed(account.settings.get("listen_exclude", ""))]
-    for tag in _hashtags(account.settings.get("listen_terms", "")):
-        for posts, last in _tagged(account, tag, state.get(f"tag:{tag}")):
-            state[f"tag:{tag}"] = last
-            kept = [p for p in posts if not any(w in p.text.casefold() for w in excluded)]
-            yield kept, json.dumps(state, sort_keys=True)
+    streams = [("mentions", mentions(account, state.get("mentions")))] + [
+        (f"tag:{tag}", _tagged(account, tag, state.get(f"tag:{tag}")))
+        for tag in _hashtags(account.settings.get("listen_terms", ""))
+    ]
+    for stream, pages in streams:
+        while True:
+            try:
+                posts, last = next(pages)
+            except StopIteration:
+                break
+            except PublishRefused as refused:  # a 4xx other than 429: the others go on
+                log.warning("Mastodon refused the %s stream (%s)", stream, refused)
+                break
+            state[stream] = last
+            if stream != "mentions":  # exclusions narrow what listening finds
+                posts = [p for p in posts if not any(w in p.text.casefold() for w in excluded)]
+            yield posts, json.dumps(state, sort_keys=True)
 
 
 def _listed(value: str) -> list[str]:

@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors import egress
-from connectors.base import RateLimited
+from connectors.base import PublishRefused, RateLimited
 from connectors.http import raise_for_refusal, retry_after
 from connectors.inbound import InboundPost
 
@@ -49,9 +49,19 @@ def poll(account: Any, position: str | None) -> Iterator[tuple[list[InboundPost]
     if query:
         streams.append(("listening", "/2/tweets/search/recent", {"query": query}))
     for stream, path, params in streams:
-        for posts, sweep in client.sweep(path, params, state.get(stream, {}), origin=stream):
-            state[stream] = sweep
-            yield posts, json.dumps(state, sort_keys=True)
+        try:
+            for posts, sweep in client.sweep(path, params, state.get(stream, {}), origin=stream):
+                state[stream] = sweep
+                yield posts, json.dumps(state, sort_keys=True)
+        except PublishRefused as refused:  # a 4xx other than 429: asking again cannot help
+            if stream == "listening" and state.get(stream):
+                # Recent search refuses a since_id older than its seven days: a quiet term
+                # starts afresh from the newest posts, and the mentions go on meanwhile.
+                log.warning("X refused the brand search (%s); it starts afresh", refused)
+                state[stream] = {}
+                yield [], json.dumps(state, sort_keys=True)
+            else:
+                log.warning("X refused the %s stream (%s); the others go on", stream, refused)
 
 
 def listening_query(settings: dict[str, str]) -> str:

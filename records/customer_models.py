@@ -76,17 +76,23 @@ class CustomerNote(SQLModel, table=True):
 
 
 class Conversation(SQLModel, table=True):
-    """A platform thread, known by its channel and the external id of its first post."""
+    """One customer's side of a platform thread: known by its channel, the external id of
+    the thread's first post, and the identity whose posts it holds (everyone answering the
+    brand's own post is in the same platform thread, and none of them in another's
+    conversation)."""
 
     __tablename__ = "conversations"
     __table_args__ = (
-        UniqueConstraint("channel", "root_id", name="uq_conversations_channel_root"),
+        UniqueConstraint(
+            "channel", "root_id", "identity_id", name="uq_conversations_channel_root_identity"
+        ),
         Index("ix_conversations_customer", "customer_id", "last_post_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
     channel: str = Field(sa_type=String(32))
     root_id: str = Field(max_length=200)
+    identity_id: int = Field(foreign_key="customer_identities.id", sa_type=BigId)
     customer_id: int | None = Field(default=None, foreign_key="customers.id", sa_type=BigId)
     started_at: datetime = Field(sa_type=UTCDateTime)
     last_post_at: datetime = Field(sa_type=UTCDateTime)

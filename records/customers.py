@@ -74,12 +74,26 @@ def link(session: Session, into_id: int, other_id: int, *, actor: str, role: str
     if into.id == other.id:
         raise Conflict(f"customers {into_id} and {other_id} are already one")
     assert into.id is not None and other.id is not None
+    # Both rows locked in id order (PostgreSQL; SQLite writes one at a time): two people
+    # linking A into B and B into A at once cannot make a loop; the second finds one merged.
+    locked = session.exec(
+        select(Customer)
+        .where(col(Customer.id).in_(sorted((into.id, other.id))))
+        .order_by(col(Customer.id))
+        .with_for_update()
+    ).all()
+    if any(customer.merged_into is not None for customer in locked):
+        raise Conflict(f"customer {into_id} or {other_id} was linked meanwhile; try again")
     moved = session.exec(
         select(CustomerIdentity.id).where(CustomerIdentity.customer_id == other.id)
     ).all()
     for table in (CustomerIdentity, Post, Conversation, CustomerNote):
         owner = col(table.customer_id)
         session.execute(update(table).where(owner == other.id).values(customer_id=into.id))
+    # Whoever was merged into `other` now points straight at `into`: chains stay one long.
+    session.execute(
+        update(Customer).where(col(Customer.merged_into) == other.id).values(merged_into=into.id)
+    )
     other.merged_into = into.id
     other.updated_at = into.updated_at = utcnow()
     session.add_all([other, into])
@@ -99,7 +113,8 @@ def unlink(
     session: Session, customer_id: int, identity_id: int, *, actor: str, role: str
 ) -> Customer:
     """The identity is not this customer: it becomes a customer of its own again, with its
-    posts and the conversations they began. The customer keeps its other identities."""
+    posts and its conversations (each conversation is one identity's). The customer keeps
+    its other identities."""
     customer = current(session, customer_id)
     identity = session.get(CustomerIdentity, identity_id)
     if identity is None or identity.customer_id != customer.id:
@@ -119,10 +134,9 @@ def unlink(
     session.execute(
         update(Post).where(col(Post.identity_id) == identity_id).values(customer_id=alone.id)
     )
-    started = select(Post.conversation_id).where(col(Post.identity_id) == identity_id)
     session.execute(
         update(Conversation)
-        .where(col(Conversation.id).in_(started), col(Conversation.customer_id) == customer.id)
+        .where(col(Conversation.identity_id) == identity_id)
         .values(customer_id=alone.id)
     )
     audit.append(
@@ -137,10 +151,19 @@ def unlink(
     return alone
 
 
-def add_note(session: Session, customer_id: int, text: str, *, actor: str) -> CustomerNote:
+def add_note(
+    session: Session, customer_id: int, text: str, *, actor: str, role: str
+) -> CustomerNote:
     customer = current(session, customer_id)
     assert customer.id is not None
     note = CustomerNote(customer_id=customer.id, author=actor, text=text)
     session.add(note)
     session.flush()
+    audit.append(  # who wrote a note about whom; never what it says
+        session,
+        audit.NewEvent(
+            actor=actor, role=role, action="customer.note_added",
+            payload={"customer_id": customer.id, "note_id": note.id},
+        ),
+    )  # fmt: skip
     return note

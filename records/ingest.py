@@ -40,6 +40,7 @@ from records.tables import (
 from records.types import utcnow
 
 Key = tuple[str, str]  # (channel, an external id)
+Root = tuple[str, str, int]  # a conversation's key: (channel, its thread's root, identity)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def store(
             first.setdefault(key, index)
     fresh = [batch[index] for index in first.values()]
     authors = _identities(connection, fresh)
-    conversations = _conversations(connection, fresh, [authors[_author(d)][1] for d in fresh])
+    conversations = _conversations(connection, fresh, [authors[_author(d)] for d in fresh])
     now = utcnow()
     rows = [
         {
@@ -175,7 +176,7 @@ def _insert_new(
         .returning(id_column, *(table.c[name] for name in unique))
     )
     result = connection.execute(statement, rows)
-    return {(str(row[1]), str(row[2])): int(row[0]) for row in result}
+    return {(str(row[1]), str(row[2])): int(row[0]) for row in result}  # the first two
 
 
 def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tuple[int, int]]:
@@ -255,39 +256,44 @@ def _found_identities(
 
 
 def _conversations(
-    connection: Connection, fresh: list[PostCreate], customers: list[int]
+    connection: Connection, fresh: list[PostCreate], authors: list[tuple[int, int]]
 ) -> list[int]:
-    """The conversation of each post of `fresh` (see the module's docstring)."""
+    """The conversation of each post of `fresh` (see the module's docstring), given each
+    post's (identity, customer). A conversation is one identity's side of a thread: a
+    post joins its parent's only when that conversation is its own author's (the
+    customer's earlier post, or our reply to them), never someone else's."""
     parents = {(d.channel.value, d.in_reply_to) for d in fresh if d.in_reply_to}
     of_parent = _parents(connection, parents)
-    in_batch: dict[Key, Key] = {}  # a post of this batch -> the root key of its conversation
-    decided: list[int | Key] = []
-    for data in fresh:
+    # A post of this batch -> its conversation (an id, or the key of one to find or make),
+    # and whose side of the thread that is.
+    in_batch: dict[Key, tuple[int | Root, int]] = {}
+    decided: list[int | Root] = []
+    for data, (identity, _) in zip(fresh, authors, strict=True):
         channel = data.channel.value
         parent = (channel, data.in_reply_to) if data.in_reply_to else None
-        if parent in of_parent:
-            decided.append(of_parent[parent])
-            continue
-        root = in_batch.get(parent) if parent else None
-        root = root or (channel, data.root_id or data.in_reply_to or data.external_id)
-        in_batch[(channel, data.external_id)] = root
-        decided.append(root)
+        choice: int | Root
+        if parent is not None and parent in of_parent and of_parent[parent][1] == identity:
+            choice = of_parent[parent][0]
+        elif parent is not None and parent in in_batch and in_batch[parent][1] == identity:
+            choice = in_batch[parent][0]
+        else:
+            choice = (channel, data.root_id or data.in_reply_to or data.external_id, identity)
+        in_batch[(channel, data.external_id)] = (choice, identity)
+        decided.append(choice)
     roots = {choice for choice in decided if isinstance(choice, tuple)}
     ids = _found_roots(connection, roots)
-    missing = [
-        root for root in dict.fromkeys(decided) if isinstance(root, tuple) and root not in ids
-    ]
+    missing = [r for r in dict.fromkeys(decided) if isinstance(r, tuple) and r not in ids]
     if missing:
-        first = {}
-        for data, choice, customer in zip(fresh, decided, customers, strict=True):
+        first: dict[Root, tuple[datetime, int]] = {}
+        for data, choice, (_, customer) in zip(fresh, decided, authors, strict=True):
             if isinstance(choice, tuple) and choice in missing and choice not in first:
                 first[choice] = (data.received_at, customer)
         _insert_new(
             connection, CONVERSATIONS,
-            [{"channel": root[0], "root_id": root[1], "customer_id": first[root][1],
-              "started_at": first[root][0], "last_post_at": first[root][0],
-              "created_at": utcnow()} for root in missing],
-            ["channel", "root_id"], CONVERSATIONS.c.id,
+            [{"channel": root[0], "root_id": root[1], "identity_id": root[2],
+              "customer_id": first[root][1], "started_at": first[root][0],
+              "last_post_at": first[root][0], "created_at": utcnow()} for root in missing],
+            ["channel", "root_id", "identity_id"], CONVERSATIONS.c.id,
         )  # fmt: skip
         ids |= _found_roots(connection, set(missing))
     chosen = [choice if isinstance(choice, int) else ids[choice] for choice in decided]
@@ -306,38 +312,45 @@ def _conversations(
     return chosen
 
 
-def _parents(connection: Connection, parents: set[Key]) -> dict[Key, int]:
-    """The conversation of each stored post, or published reply of ours, in `parents`."""
+def _parents(connection: Connection, parents: set[Key]) -> dict[Key, tuple[int, int]]:
+    """The conversation of each stored post, or published reply of ours, in `parents`, and
+    the identity that conversation is with."""
     if not parents:
         return {}
     found = {
-        (r.channel, r.external_id): int(r.conversation_id)
+        (r.channel, r.external_id): (int(r.id), int(r.identity_id))
         for r in connection.execute(
-            select(POSTS.c.channel, POSTS.c.external_id, POSTS.c.conversation_id).where(
-                tuple_(POSTS.c.channel, POSTS.c.external_id).in_(sorted(parents)),
-                POSTS.c.conversation_id.is_not(None),
+            select(
+                POSTS.c.channel,
+                POSTS.c.external_id,
+                CONVERSATIONS.c.id,
+                CONVERSATIONS.c.identity_id,
             )
+            .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
+            .where(tuple_(POSTS.c.channel, POSTS.c.external_id).in_(sorted(parents)))
         )
     }
     rest = parents - set(found)
     if rest:
         rows = connection.execute(
-            select(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id, POSTS.c.conversation_id)
+            select(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id, CONVERSATIONS.c.id,
+                   CONVERSATIONS.c.identity_id)
             .join(DRAFTS, DRAFTS.c.id == PUBLICATIONS.c.draft_id)
             .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
-            .where(tuple_(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id).in_(sorted(rest)),
-                   POSTS.c.conversation_id.is_not(None))
+            .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
+            .where(tuple_(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id).in_(sorted(rest)))
         )  # fmt: skip
-        found |= {(r.channel, r.external_id): int(r.conversation_id) for r in rows}
+        found |= {(r.channel, r.external_id): (int(r.id), int(r.identity_id)) for r in rows}
     return found
 
 
-def _found_roots(connection: Connection, roots: set[Key]) -> dict[Key, int]:
+def _found_roots(connection: Connection, roots: set[Root]) -> dict[Root, int]:
     if not roots:
         return {}
     rows = connection.execute(
-        select(CONVERSATIONS.c.id, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id).where(
-            tuple_(CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id).in_(sorted(roots))
-        )
-    )
-    return {(r.channel, r.root_id): int(r.id) for r in rows}
+        select(CONVERSATIONS.c.id, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
+               CONVERSATIONS.c.identity_id)
+        .where(tuple_(CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
+                      CONVERSATIONS.c.identity_id).in_(sorted(roots)))
+    )  # fmt: skip
+    return {(r.channel, r.root_id, int(r.identity_id)): int(r.id) for r in rows}

@@ -7,7 +7,7 @@ is created only by the Alembic migrations in `alembic/versions/`.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +27,7 @@ from lifecycle.words import Role as Role
 from records.types import BigId, UTCDateTime, utcnow
 
 FORBID_EXTRA = SQLModelConfig(extra="forbid")
+FUTURE_SKEW = timedelta(minutes=5)  # how far ahead a platform's clock may be
 
 
 class Channel(StrEnum):
@@ -200,6 +201,14 @@ class PostCreate(PostBase):
     model_config = FORBID_EXTRA
     received_at: AwareDatetime
     author_profile: AuthorProfile | None = None
+
+    @model_validator(mode="after")
+    def _not_from_the_future(self) -> PostCreate:
+        """A post from the future would sort above everything and freeze its author's
+        profile (a newer post updates it); a few minutes of clock skew are allowed."""
+        if self.received_at > utcnow() + FUTURE_SKEW:
+            raise ValueError("received_at is in the future")
+        return self
 
 
 class PostPublic(PostBase):

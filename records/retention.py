@@ -17,14 +17,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, false, or_, select, update
+from sqlalchemy import String, and_, cast, delete, false, or_, select, update
 from sqlalchemy.engine import Connection
 
 from lifecycle.words import SYSTEM_ACTOR, SYSTEM_ROLE
 from records import audit
 from records.errors import Conflict, NotFound
 from records.models import HoldCreate, HoldPublic, HoldScope, PublicationStatus
-from records.tables import DECISIONS, DRAFTS, EVENTS, HOLDS, POSTS, PUBLICATIONS, VERSIONS
+from records.tables import (
+    CUSTOMERS,
+    DECISIONS,
+    DRAFTS,
+    EVENTS,
+    HOLDS,
+    IDENTITIES,
+    NOTES,
+    POSTS,
+    PUBLICATIONS,
+    VERSIONS,
+)
 from records.types import utcnow
 
 ERASED = "[erased]"
@@ -250,8 +261,16 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
         )
         if row.draft_id in draft_ids or json.loads(row.payload).get("post_id") in post_ids
     ]
+    identities = set(
+        connection.execute(
+            select(POSTS.c.identity_id).where(
+                POSTS.c.id.in_(list(post_ids)), POSTS.c.identity_id.is_not(None)
+            )
+        ).scalars()
+    )
     erased = _erase_drafts(connection, draft_ids)
     erased += _erase_posts(connection, list(post_ids))
+    _erase_people(connection, list(identities))
     erased += Erased(events=audit.erase(connection, seqs))
     audit.append(
         connection,
@@ -282,9 +301,37 @@ def _erase_posts(connection: Connection, posts: Any) -> Erased:
     done = connection.execute(
         update(POSTS)
         .where(POSTS.c.id.in_(posts), POSTS.c.erased.is_(False))
-        .values(text=ERASED, author=ERASED, url="https://erased.invalid/", erased=True)
+        .values(
+            text=ERASED, author=ERASED, author_id=None, url="https://erased.invalid/", erased=True
+        )
     )
     return Erased(posts=int(done.rowcount))
+
+
+def _erase_people(connection: Connection, identities: list[int]) -> None:
+    """Who the customer was, wherever it is kept beside the posts: each identity's handle,
+    name, platform id and profile; the customers' names, CRM answer and notes."""
+    if not identities:
+        return
+    customers = list(
+        connection.execute(
+            select(IDENTITIES.c.customer_id).where(IDENTITIES.c.id.in_(identities))
+        ).scalars()
+    )
+    connection.execute(
+        update(IDENTITIES)
+        .where(IDENTITIES.c.id.in_(identities))
+        .values(
+            handle=ERASED, author_id=ERASED + ":" + cast(IDENTITIES.c.id, String),
+            display_name=None, followers=None, verified=None, profile_url=None, language=None,
+        )
+    )  # fmt: skip
+    connection.execute(
+        update(CUSTOMERS)
+        .where(CUSTOMERS.c.id.in_(customers))
+        .values(display_name=ERASED, crm_id=None, crm_tier=None, crm_value=None)
+    )
+    connection.execute(delete(NOTES).where(NOTES.c.customer_id.in_(customers)))
 
 
 def retention_days(settings_days: Mapping[str, int]) -> dict[str, int]:

@@ -188,6 +188,11 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.jwt_algorithm not in {"HS256", "HS384", "HS512"}:
             raise ValueError("COUNTERSIGN_JWT_ALGORITHM must be one of HS256, HS384, HS512")
+        if self.crm_url and len(self.crm_secret) < 16:
+            raise ValueError(
+                "COUNTERSIGN_CRM_SECRET (16 characters or more) signs the CRM look-ups:"
+                " set it with COUNTERSIGN_CRM_URL"
+            )
         from connectors.egress import parse_allow  # here: settings import nothing at load
         from records.vault import decode_key
 

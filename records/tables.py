@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from records.customer_models import Conversation, Customer, CustomerIdentity
+from records.customer_models import Conversation, Customer, CustomerIdentity, CustomerNote
 from records.models import (
     AuditCheckpoint,
     AuditEvent,
@@ -42,6 +42,7 @@ POSTS = _table(Post)
 CUSTOMERS = _table(Customer)
 IDENTITIES = _table(CustomerIdentity)
 CONVERSATIONS = _table(Conversation)
+NOTES = _table(CustomerNote)
 PUBLICATIONS = _table(Publication)
 EVENTS = _table(AuditEvent)
 NODES = _table(AuditNode)

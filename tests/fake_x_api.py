@@ -35,6 +35,7 @@ class XApi:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     budget: int | None = None  # requests left in the window (None: no limit)
     fail: list[int] = field(default_factory=list)  # request numbers answered 500
+    search_refuses: bool = False  # search answers 400 (as for a since_id over 7 days old)
     requests: list[str] = field(default_factory=list)
     ours: list[dict[str, Any]] = field(default_factory=list)  # replies we published
     refused: int = 0  # 429s answered
@@ -137,6 +138,9 @@ def running_x_api(port: int = 0) -> Iterator[XApi]:
                 return
             if split.path == f"/2/users/{USER_ID}/mentions":
                 found = [t for t in state.tweets if t["_mentions_us"]]
+            elif split.path == "/2/tweets/search/recent" and state.search_refuses:
+                self.answer(400, {"title": "Invalid Request", "detail": "since_id too old"})
+                return
             elif split.path == "/2/tweets/search/recent":
                 wanted, excluded = _terms(query["query"])
                 found = [

@@ -6,6 +6,7 @@ agents and supervisors link and unlink identities (audited) and keep notes."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +19,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import col, select
 
 from api.app import create_app
+from connectors import crm
 from connectors.inbound import sign
+from records import retention
 from records.db import Database
-from records.models import AuditEvent, Draft, DraftVersion, Publication, Role
+from records.ingest import store
+from records.models import AuditEvent, Draft, DraftVersion, PostCreate, Publication, Role
 from records.settings import Settings
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, serve
@@ -51,10 +55,40 @@ def agent(make_user: Callable[..., str], login: Callable[..., Headers]) -> Heade
     return login("agent")
 
 
+CONNECTOR: list[Database] = []  # the database the test's "connector" stores posts in
+
+
+@pytest.fixture(autouse=True)
+def _connector(database: Database) -> None:
+    CONNECTOR[:] = [database]
+
+
 def ingest(client: TestClient, headers: Headers, body: dict[str, Any]) -> dict[str, Any]:
-    answer = client.post("/api/v1/posts", json=body, headers=headers)
-    assert answer.status_code in (200, 201), answer.text
+    """A post as a channel connector stores it (with its author's profile), as the API
+    shows it."""
+    data = PostCreate.model_validate(body)
+    with CONNECTOR[0].write_session() as session:
+        [stored] = store(session, [data], actor="poller:test", actor_role="integration")
+    answer = client.get(f"/api/v1/posts/{stored.post_id}", headers=headers)
+    assert answer.status_code == 200, answer.text
     return dict(answer.json())
+
+
+def test_a_person_cannot_set_an_authors_profile_nor_post_from_the_future(
+    app_client: TestClient, agent: Headers
+) -> None:
+    """A profile (platform id, verified, followers) comes from the platform: an agent
+    typing a post in could otherwise rewrite another customer's identity; a post from the
+    future would freeze its author's profile."""
+    forged = app_client.post("/api/v1/posts", json=post(1), headers=agent)
+    assert forged.status_code == 422 and "author_profile" in forged.text
+    later = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    future = app_client.post(
+        "/api/v1/posts", json=post(2, author_profile=None, received_at=later), headers=agent
+    )
+    assert future.status_code == 422 and "future" in future.text
+    fine = app_client.post("/api/v1/posts", json=post(3, author_profile=None), headers=agent)
+    assert fine.status_code == 201, fine.text
 
 
 def test_an_author_is_one_customer_kept_up_to_date(app_client: TestClient, agent: Headers) -> None:
@@ -277,14 +311,21 @@ async def test_a_draft_for_a_conversation_answers_its_latest_post(
     client: httpx.AsyncClient, people: dict[str, Headers]
 ) -> None:
     agent = people["agent"]
-    first = (await client.post("/api/v1/posts", json=post(1), headers=agent)).json()
-    later = (
-        await client.post("/api/v1/posts", json=post(2, in_reply_to="x-1"), headers=agent)
-    ).json()
+
+    async def typed_in(body: dict[str, Any]) -> dict[str, Any]:
+        answer = await client.post("/api/v1/posts", json=body, headers=agent)
+        assert answer.status_code == 201, answer.text
+        return dict(answer.json())
+
+    first = await typed_in(post(1, author_profile=None))
+    later = await typed_in(post(2, in_reply_to="x-1", author_profile=None))
+    # Someone else answers in Dana's thread: their own conversation, not Dana's.
+    tom = await typed_in(post(3, in_reply_to="x-2", author="@tom", author_profile=None))
+    assert later["conversation_id"] == first["conversation_id"] != tom["conversation_id"]
     body = {"conversation_id": first["conversation_id"], "body": "Thanks, Dana."}
     draft = await client.post("/api/v1/drafts", json=body, headers=agent)
     assert draft.status_code == 201, draft.text
-    assert draft.json()["post_id"] == later["id"]
+    assert draft.json()["post_id"] == later["id"]  # Dana's latest, not Tom's
     both = {**body, "post_id": first["id"]}
     refused = await client.post("/api/v1/drafts", json=both, headers=agent)
     assert refused.status_code == 422 and "post_id or conversation_id" in refused.text
@@ -309,12 +350,20 @@ def test_the_agent_sees_the_customers_earlier_reply_before_answering(
     assert "after 2 min" in page.text  # received 09:01, answered 09:03
     thread = app_client.get(f"/conversations/{again['conversation_id']}").text
     assert thread.index("Message 1") < thread.index("Sorry, Dana") < thread.index("Still broken")
-    customer_page = app_client.get(f"/customers/{first['customer_id']}")
+    customer_page = app_client.get(f"/customers/{first['customer_id']}").text
+    # Each of the page's own forms carries its CSRF token (a page test that borrowed
+    # another form's token would not show that the customer's forms work).
+    for action in ("notes", "link"):
+        form = re.search(rf'action="/customers/{first["customer_id"]}/{action}".*?</form>',
+                         customer_page, re.S)  # fmt: skip
+        assert form and 'name="csrf_token"' in form[0], action
     kept = app_client.post(
         f"/customers/{first['customer_id']}/notes",
-        data={"text": "Card replaced on 2 Nov.", "csrf_token": csrf_of(customer_page.text)},
+        data={"text": "Card replaced on 2 Nov.", "csrf_token": csrf_of(customer_page)},
     )
     assert kept.status_code == 200 and "Card replaced on 2 Nov." in kept.text
+    forged = app_client.post(f"/customers/{first['customer_id']}/identities/1/unlink")
+    assert forged.status_code == 403  # no token, no change
 
 
 def test_the_crm_is_asked_on_the_side_and_its_answer_is_shown_once_it_comes(
@@ -323,6 +372,7 @@ def test_the_crm_is_asked_on_the_side_and_its_answer_is_shown_once_it_comes(
     """Issue 22, item 6: the customer answers at once while the CRM is still thinking; its
     signed request names the identities; the answer is cached and shown; a CRM answering
     nonsense changes nothing."""
+    crm._failed_at.clear()  # no back-off left over from elsewhere
     release = threading.Event()
     asked: list[tuple[dict[str, Any], str]] = []
     answers = [{"id": "C-77", "tier": "gold", "value": 1200}, ["not", "an", "object"]]
@@ -331,13 +381,13 @@ def test_the_crm_is_asked_on_the_side_and_its_answer_is_shown_once_it_comes(
         def do_POST(self) -> None:
             body = self.body()
             asked.append((json.loads(body), self.headers.get("X-Countersign-Signature", "")))
-            assert sign("crm-secret", body) == asked[-1][1]
+            assert sign("crm-secret-of-16-chars", body) == asked[-1][1]
             release.wait(10)
             self.answer(200, answers.pop(0))
 
     with serve(Crm) as url:
         live = settings.model_copy(
-            update={"crm_url": url, "crm_secret": "crm-secret", "crm_cache_hours": 1e-9}
+            update={"crm_url": url, "crm_secret": "crm-secret-of-16-chars", "crm_cache_hours": 1e-9}
         )
         with TestClient(create_app(live, database=database)) as client:
             make_user("agent", Role.agent)
@@ -356,6 +406,7 @@ def test_the_crm_is_asked_on_the_side_and_its_answer_is_shown_once_it_comes(
                 )
             )
             [(request, _)] = asked[:1]
+            assert datetime.fromisoformat(request.pop("sent_at")) > T0  # replays can be told
             assert request == {"customer_id": customer, "identities": [
                 {"channel": "x", "author_id": "1001", "handle": "@dana"}]}  # fmt: skip
             shown = client.get(f"/api/v1/customers/{customer}", headers=agent).json()
@@ -372,3 +423,40 @@ def wait_for(predicate: Callable[[], bool], seconds: float = 10) -> bool:
             return True
         time.sleep(0.05)
     return predicate()
+
+
+def test_erasing_a_customer_erases_who_they_were_everywhere(
+    app_client: TestClient, agent: Headers, database: Database
+) -> None:
+    """Issue 22 added personal data beside the posts (the identity's handle, name, platform
+    id and profile, the customer's name, CRM answer and notes): an erasure request takes
+    all of it, as it takes the posts' text."""
+    first = ingest(app_client, agent, post(1))
+    customer = first["customer_id"]
+    noted = app_client.post(f"/api/v1/customers/{customer}/notes",
+                            json={"text": "Lives at 1 Main St."}, headers=agent)  # fmt: skip
+    assert noted.status_code == 201
+    with database.write() as c:
+        retention.erase_customer(c, "@dana", actor="adm", role="admin")
+    view = app_client.get(f"/api/v1/customers/{customer}", headers=agent).json()
+    [identity] = view["identities"]
+    assert view["display_name"] == identity["handle"] == "[erased]"
+    assert "1001" not in identity["author_id"] and identity["display_name"] is None
+    assert identity["followers"] is None and view["notes"] == []
+    erased_post = app_client.get(f"/api/v1/posts/{first['id']}", headers=agent).json()
+    assert erased_post["author_id"] is None and erased_post["author"] == "[erased]"
+
+
+def test_a_thread_in_one_batch_stays_one_conversation(
+    app_client: TestClient, agent: Headers, database: Database
+) -> None:
+    """A reply to a stored post and a reply to that reply, stored in one batch (a poller's
+    page, oldest first), are one conversation with the stored post."""
+    first = ingest(app_client, agent, post(1))
+    batch = [PostCreate.model_validate(post(2, in_reply_to="x-1")),
+             PostCreate.model_validate(post(3, in_reply_to="x-2"))]  # fmt: skip
+    with database.write_session() as session:
+        stored = store(session, batch, actor="poller:test", actor_role="integration")
+    for item in stored:
+        shown = app_client.get(f"/api/v1/posts/{item.post_id}", headers=agent).json()
+        assert shown["conversation_id"] == first["conversation_id"]

@@ -6,6 +6,7 @@ thread's conversation; authors become customers with their profile."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,8 @@ from tests.conftest import PASSWORD
 from tests.fake_x_api import USER_ID, XApi, running_x_api
 from tests.fakes import TOKEN
 from tests.helpers import eventually
-from workflows.contracts import PollStart, poller_id
+from workflows.contracts import PollJob, PollStart, poller_id
+from workflows.mentions import PollActivities
 from workflows.polling import MastodonPoller
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
@@ -146,3 +148,48 @@ async def test_an_admin_adding_a_polled_x_account_brings_its_mentions_in(
     assert await eventually(lambda: len(stored(database)) == 1)
     x_api.tweet(2, "@acme still there?")
     assert await eventually(lambda: len(stored(database)) == 2)
+
+
+def x_account(database: Database, api: XApi) -> channels.Account:
+    with database.write() as c:
+        made = channels.create(
+            c,
+            ChannelAccountCreate(name="acme-x", channel="x", settings=settings_for(api),
+                                 credentials={"bearer_token": TOKEN}),
+            actor="admin",
+        )  # fmt: skip
+        return channels.by_id(c, made.id)
+
+
+def test_a_refused_search_starts_afresh_and_the_mentions_go_on(
+    database: Database, x_api: XApi
+) -> None:
+    """A 4xx on one stream (X refuses a since_id older than its seven days of search) must
+    not hold the account: the mentions are stored, the search starts from the newest."""
+    account = x_account(database, x_api)
+    for n in range(1, 4):
+        x_api.tweet(n, f"@acme help {n}")
+    old = json.dumps({"mentions": {"since": "1"}, "listening": {"since": "1"}})
+    x_api.search_refuses = True
+    batches = list(x_inbound.poll(account, old))
+    assert sum(len(posts) for posts, _ in batches) == 3
+    position = json.loads(batches[-1][1])
+    assert position["listening"] == {} and position["mentions"]["since"] == x_api.tweets[-1]["id"]
+
+
+def test_a_long_round_stops_in_time_and_the_next_goes_on_from_there(
+    database: Database, x_api: XApi
+) -> None:
+    """A round that would outlive its activity's timeout stops after a batch and says how
+    far it got (here: a round of no time at all stores one page of five at a time)."""
+    account = x_account(database, x_api)
+    for n in range(1, 13):
+        x_api.tweet(n, f"@acme help {n}")
+    rounds = PollActivities(database, round_seconds=0)
+    position = json.dumps({"mentions": {"since": "1"}})
+    stored = []
+    for _ in range(6):
+        polled = rounds.poll_mentions(PollJob(account_id=account.id, since_id=position))
+        stored.append(polled.stored)
+        position = polled.since_id or position
+    assert stored[:3] == [5, 5, 2] and sum(stored) == 12  # one page a round, none twice

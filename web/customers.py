@@ -91,6 +91,7 @@ async def link(request: Request, customer_id: int) -> Response:
 @router.post("/customers/{customer_id}/identities/{identity_id}/unlink")
 async def unlink(request: Request, customer_id: int, identity_id: int) -> Response:
     person = await signed_in(request)
+    await form_of(request)  # checks the form's CSRF token
     async with api_for(request, person) as api:
         try:
             alone = await api.post(f"/customers/{customer_id}/identities/{identity_id}/unlink")

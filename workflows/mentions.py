@@ -6,6 +6,7 @@ once the batch is stored."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,13 +21,17 @@ from records.models import PostCreate
 from workflows.contracts import ActivityName, Polled, PollJob
 
 log = logging.getLogger("countersign.activities")
+# A round stops reading after this long and says how far it got (well inside the
+# activity's 30 s timeout, after which its progress would be lost with it).
+ROUND_SECONDS = 15.0
 
 
 class PollActivities:
     """Bringing a channel account's posts in (`workflows.polling`)."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, round_seconds: float = ROUND_SECONDS) -> None:
         self.database = database
+        self.round_seconds = round_seconds
 
     @activity.defn(name=ActivityName.poll_mentions)
     def poll_mentions(self, job: PollJob) -> Polled:
@@ -36,11 +41,13 @@ class PollActivities:
         counts, and the next round waits as long as asked."""
         with self.database.engine.connect() as connection:
             account = channels.by_id(connection, job.account_id)
-        since, stored = job.since_id, 0
+        since, stored, started = job.since_id, 0, time.monotonic()
         try:
             for found, last in READERS[account.channel](account, job.since_id):
                 stored += self._store(account, found)
                 since = last
+                if time.monotonic() - started > self.round_seconds:
+                    break  # the rest next round, from here: a round never outlives its timeout
         except RateLimited as limited:
             log.info("%s: %s; the next round waits %s", account.name, limited, limited.retry_after)
             wait = limited.retry_after.total_seconds()

@@ -75,11 +75,16 @@ def upgrade() -> None:
         sa.Column("id", ID, primary_key=True),
         sa.Column("channel", sa.String(32), nullable=False),
         sa.Column("root_id", sa.String(200), nullable=False),
+        sa.Column(
+            "identity_id", ID, sa.ForeignKey("customer_identities.id"), nullable=False
+        ),
         sa.Column("customer_id", ID, sa.ForeignKey("customers.id"), nullable=True),
         sa.Column("started_at", TS, nullable=False),
         sa.Column("last_post_at", TS, nullable=False),
         sa.Column("created_at", TS, nullable=False),
-        sa.UniqueConstraint("channel", "root_id", name="uq_conversations_channel_root"),
+        sa.UniqueConstraint(
+            "channel", "root_id", "identity_id", name="uq_conversations_channel_root_identity"
+        ),
     )
     op.create_index("ix_conversations_customer", "conversations", ["customer_id", "last_post_at"])
     with op.batch_alter_table("posts") as batch:
@@ -107,11 +112,17 @@ def upgrade() -> None:
 
 def _backfill() -> None:
     """Each stored post its identity (one per channel and author), customer and
-    conversation."""
+    conversation; an erased post none (its author is gone, and is no one)."""
     connection = op.get_bind()
     rows = connection.execute(
-        sa.text("SELECT id, channel, external_id, author, received_at FROM posts ORDER BY id")
-    ).all()
+        sa.select(
+            sa.column("id"), sa.column("channel"), sa.column("external_id"),
+            sa.column("author"), sa.column("received_at"),
+        )
+        .select_from(sa.table("posts"))
+        .where(sa.column("erased").is_not(True))
+        .order_by(sa.column("id"))
+    ).all()  # fmt: skip
     identities: dict[tuple[str, str], tuple[int, int]] = {}
     for row in rows:
         key = (row.channel, row.author)
@@ -140,13 +151,14 @@ def _backfill() -> None:
         identity_id, customer_id = identities[key]
         conversation_id = connection.execute(
             sa.text(
-                "INSERT INTO conversations (channel, root_id, customer_id, started_at,"
-                " last_post_at, created_at) VALUES (:channel, :root, :customer, :at, :at, :at)"
-                " RETURNING id"
+                "INSERT INTO conversations (channel, root_id, identity_id, customer_id,"
+                " started_at, last_post_at, created_at) VALUES (:channel, :root, :identity,"
+                " :customer, :at, :at, :at) RETURNING id"
             ),
             {
                 "channel": row.channel,
                 "root": row.external_id,
+                "identity": identity_id,
                 "customer": customer_id,
                 "at": row.received_at,
             },

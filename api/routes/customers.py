@@ -63,12 +63,13 @@ async def get_customer(
 
 
 def _look_up_later(request: Request, customer_id: int, work: Callable[[], object]) -> None:
-    """Run `work` in the thread pool without waiting; one at a time per customer. The
-    tasks are held on the app (a task nobody holds may be collected before it ends)."""
-    pending: dict[int, asyncio.Task[object]] = request.app.state.crm_lookups
+    """Run `work` on the CRM's own threads without waiting; one at a time per customer.
+    The futures are held on the app (one nobody holds may be collected before it ends)."""
+    pending: dict[int, asyncio.Future[object]] = request.app.state.crm_lookups
     if customer_id in pending:
         return
-    task = asyncio.get_running_loop().create_task(run_in_threadpool(work))
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(loop.run_in_executor(crm.THREADS, work))
     pending[customer_id] = task
     task.add_done_callback(lambda _done: pending.pop(customer_id, None))
 
@@ -126,7 +127,9 @@ def unlink_identity(
 def add_note(
     customer_id: ResourceId, body: NoteCreate, caller: Keeper, session: WriteSession
 ) -> NotePublic:
-    note = customers.add_note(session, customer_id, body.text, actor=caller.username)
+    note = customers.add_note(
+        session, customer_id, body.text, actor=caller.username, role=_role(caller)
+    )
     return NotePublic.model_validate(note, from_attributes=True)
 
 

@@ -18,6 +18,7 @@ from api.deps import (
 from api.lifecycle import Lifecycle
 from api.schemas import Page, ResourceId
 from records import posts
+from records.errors import Invalid
 from records.models import (
     USERNAME_PATTERN,
     Channel,
@@ -50,6 +51,13 @@ def ingest_post(
     body: PostCreate, caller: Ingester, session: WriteSession, response: Response
 ) -> PostPublic:
     role = Role.agent if caller.has_any(Role.agent) else Role.admin
+    if body.author_profile is not None:
+        # An author's profile (their platform id, "verified", followers) comes from the
+        # platform, through a connector: a person typing a post in cannot set someone's.
+        raise Invalid(
+            "author_profile comes from the channel's connector, not from a person",
+            field="author_profile",
+        )
     post, created = posts.ingest(session, body, actor=caller.username, actor_role=role.value)
     if not created:
         response.status_code = status.HTTP_200_OK
