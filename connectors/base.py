@@ -10,11 +10,13 @@ left) is looked up before it is tried again.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 
@@ -98,3 +100,18 @@ def registered(group: str, name: str) -> Any:
 def publisher_class(channel: str) -> Any:
     """The publisher class registered for `channel`, or None."""
     return registered("publishers", channel)
+
+
+T = TypeVar("T")
+
+
+def until_refused(pages: Iterator[T], what: str) -> Iterator[T]:
+    """An inbound stream's `pages` until the platform refuses it (a 4xx other than 429,
+    logged): one stream's refusal (a revoked scope, a search the platform no longer takes)
+    must not hold up the account's other streams."""
+    try:
+        yield from pages
+    except PublishRefused as refused:
+        logging.getLogger("countersign.inbound").warning(
+            "%s was refused (%s); the other streams go on", what, refused
+        )

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.base import PublishRefused
+from connectors.base import until_refused
 from connectors.bluesky import BlueskyPublisher
 from connectors.inbound import InboundPost
 
@@ -64,14 +64,7 @@ def poll(account: Any, position: str | None) -> Iterator[tuple[list[InboundPost]
             streams.append((f"listening:{term}", search, "listening"))
         for stream, read, origin in streams:
             pages = _sweep(read, state.get(stream, {}))
-            while True:
-                try:
-                    items, sweep = next(pages)
-                except StopIteration:
-                    break
-                except PublishRefused as refused:  # a 4xx other than 429: the others go on
-                    log.warning("Bluesky refused the %s stream (%s)", stream, refused)
-                    break
+            for items, sweep in until_refused(pages, f"Bluesky's {stream} stream"):
                 state[stream] = sweep
                 found = [_inbound(item, origin) for item in items]
                 # Exclusions narrow what listening finds; a post to us is always kept.

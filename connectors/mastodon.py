@@ -28,7 +28,14 @@ from mastodon.errors import (
 )
 
 from connectors import egress
-from connectors.base import Posted, PublishRefused, RateLimited, Reply, remote_reason
+from connectors.base import (
+    Posted,
+    PublishRefused,
+    RateLimited,
+    Reply,
+    remote_reason,
+    until_refused,
+)
 from connectors.inbound import InboundPost
 
 log = logging.getLogger("countersign.inbound")
@@ -125,14 +132,7 @@ def poll(account: Any, position: str | None) -> Iterator[tuple[list[InboundPost]
         for tag in _hashtags(account.settings.get("listen_terms", ""))
     ]
     for stream, pages in streams:
-        while True:
-            try:
-                posts, last = next(pages)
-            except StopIteration:
-                break
-            except PublishRefused as refused:  # a 4xx other than 429: the others go on
-                log.warning("Mastodon refused the %s stream (%s)", stream, refused)
-                break
+        for posts, last in until_refused(pages, f"Mastodon's {stream} stream"):
             state[stream] = last
             if stream != "mentions":  # exclusions narrow what listening finds
                 posts = [p for p in posts if not any(w in p.text.casefold() for w in excluded)]

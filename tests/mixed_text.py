@@ -17,10 +17,13 @@ import os
 import random
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from policies import twitter_text
@@ -125,3 +128,28 @@ def random_texts(seed: int, count: int) -> list[str]:
     rng = random.Random(seed)
     alphabet = [*_ALPHABET, *("." + tld for tld in rng.sample(TLDS, 300))]
     return ["".join(rng.choices(alphabet, k=rng.randint(1, 40))) for _ in range(count)]
+
+
+def differences(
+    script: str, batch: list[str], ours: Callable[[str], Any]
+) -> list[tuple[str, Any, Any]]:
+    """Each text of `batch` on which `ours` and the reference `script` disagree."""
+    answers = reference(script, batch)
+    return [
+        (text, expected, ours(text))
+        for text, expected in zip(batch, answers, strict=True)
+        if ours(text) != expected
+    ]
+
+
+def none_differ(script: str, batch: list[str], ours: Callable[[str], Any]) -> None:
+    disagree = differences(script, batch, ours)
+    assert not disagree, f"{len(disagree)} of {len(batch)} differ; first: {disagree[0]!r}"
+
+
+# Batches of generated texts per test run (each batch one call of node).
+BATCHES = settings(
+    max_examples=int(os.environ.get("REFERENCE_BATCHES", "15")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)

@@ -8,13 +8,11 @@ Bluesky's 300 counts) is `channels.graphemes`.
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from policies import channels
-from tests.mixed_text import need_node, random_texts, reference, texts
+from tests.mixed_text import BATCHES, need_node, none_differ, random_texts, reference, texts
 
 need_node()
 
@@ -34,30 +32,14 @@ def _links(text: str) -> list[list]:
     ]
 
 
-def differences(batch: list[str]) -> list[tuple[str, dict, dict]]:
-    answers = reference("bluesky.js", batch)
-    return [
-        (text, expected, ours(text))
-        for text, expected in zip(batch, answers, strict=True)
-        if ours(text) != expected
-    ]
-
-
-@settings(
-    max_examples=int(os.environ.get("REFERENCE_BATCHES", "15")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@BATCHES
 @given(st.lists(texts(), min_size=200, max_size=200))
 def test_links_are_the_bluesky_apps(batch: list[str]) -> None:
-    disagree = differences(batch)
-    assert not disagree, f"{len(disagree)} of {len(batch)} differ; first: {disagree[0]!r}"
+    none_differ("bluesky.js", batch, ours)
 
 
 def test_random_strings_of_link_characters_agree_too() -> None:
-    batch = random_texts(seed=22, count=5_000)
-    disagree = differences(batch)
-    assert not disagree, f"{len(disagree)} of {len(batch)} differ; first: {disagree[0]!r}"
+    none_differ("bluesky.js", random_texts(seed=22, count=5_000), ours)
 
 
 def test_every_bluesky_link_reaches_the_links_check() -> None:

@@ -6,13 +6,11 @@ generated mixed-script text (`tests/mixed_text.py`): every weighted length and e
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from policies import twitter_text
-from tests.mixed_text import need_node, random_texts, reference, texts
+from tests.mixed_text import BATCHES, need_node, none_differ, random_texts, reference, texts
 
 need_node()
 
@@ -24,30 +22,14 @@ def ours(text: str) -> dict:
     }
 
 
-def differences(batch: list[str]) -> list[tuple[str, dict, dict]]:
-    answers = reference("twitter_text.js", batch)
-    return [
-        (text, expected, ours(text))
-        for text, expected in zip(batch, answers, strict=True)
-        if ours(text) != expected
-    ]
-
-
-@settings(
-    max_examples=int(os.environ.get("REFERENCE_BATCHES", "15")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@BATCHES
 @given(st.lists(texts(), min_size=200, max_size=200))
 def test_links_and_length_are_twitter_texts(batch: list[str]) -> None:
-    disagree = differences(batch)
-    assert not disagree, f"{len(disagree)} of {len(batch)} differ; first: {disagree[0]!r}"
+    none_differ("twitter_text.js", batch, ours)
 
 
 def test_random_strings_of_link_characters_agree_too() -> None:
-    batch = random_texts(seed=21, count=5_000)
-    disagree = differences(batch)
-    assert not disagree, f"{len(disagree)} of {len(batch)} differ; first: {disagree[0]!r}"
+    none_differ("twitter_text.js", random_texts(seed=21, count=5_000), ours)
 
 
 def test_the_reference_runs_and_answers() -> None:

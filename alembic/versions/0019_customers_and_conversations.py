@@ -75,9 +75,7 @@ def upgrade() -> None:
         sa.Column("id", ID, primary_key=True),
         sa.Column("channel", sa.String(32), nullable=False),
         sa.Column("root_id", sa.String(200), nullable=False),
-        sa.Column(
-            "identity_id", ID, sa.ForeignKey("customer_identities.id"), nullable=False
-        ),
+        sa.Column("identity_id", ID, sa.ForeignKey("customer_identities.id"), nullable=False),
         sa.Column("customer_id", ID, sa.ForeignKey("customers.id"), nullable=True),
         sa.Column("started_at", TS, nullable=False),
         sa.Column("last_post_at", TS, nullable=False),
