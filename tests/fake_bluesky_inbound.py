@@ -1,10 +1,20 @@
 """A local fake of a Bluesky PDS's read side for inbound posts, on 127.0.0.1: sessions
 (`com.atproto.server.createSession`), `app.bsky.notification.listNotifications` and
 `app.bsky.feed.searchPosts` as the AppView answers them (newest first by `indexedAt`, an
-opaque `cursor`, `limit`; records with `reply` refs; 429 with `ratelimit-reset`)."""
+opaque `cursor`, `limit`; records with `reply` refs; 429 with `ratelimit-reset`).
+
+Run on its own for `make run` (the README's "Trying the channels"):
+
+    .venv/bin/python -m tests.fake_bluesky_inbound --port 8702
+
+and add a customer's post with `POST /_fake/posts {"text", "author", "reply_to", "reason"}`
+(`reply_to`: a post's `at://` URI, ours included; `reason`: mention, reply, quote, or
+none for a post only search finds). Our replies (`createRecord`) are kept and answer
+`getPosts` and `getRecord`, so the publisher works against it too."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Iterator
@@ -30,12 +40,19 @@ class FakeAppView:
     url: str = ""
 
     def post(self, n: int, text: str, *, author: str = "dana", reason: str | None = "mention",
-             reply_to: int | None = None, root: int | None = None) -> str:  # fmt: skip
+             reply_to: int | str | None = None, root: int | None = None) -> str:  # fmt: skip
         did = f"did:plc:{author:0<24}"
         uri = f"at://{did}/{POST}/3k{n:011d}"
         at = (T0 + timedelta(seconds=n)).isoformat().replace("+00:00", "Z")
         record: dict[str, Any] = {"$type": POST, "text": text, "createdAt": at, "langs": ["en"]}
-        if reply_to is not None:
+        if isinstance(reply_to, str):  # a post's URI (ours, say): its thread's root is kept
+            parent_view = next(p for p in self.posts if p["uri"] == reply_to)
+            top_uri = parent_view["record"].get("reply", {}).get("root", {}).get("uri", reply_to)
+            record["reply"] = {
+                "parent": {"uri": reply_to, "cid": parent_view["cid"]},
+                "root": {"uri": top_uri, "cid": cid(top_uri)},
+            }
+        elif reply_to is not None:
             parent = f"at://{did}/{POST}/3k{reply_to:011d}"
             top = f"at://{did}/{POST}/3k{(root or reply_to):011d}"
             record["reply"] = {"parent": {"uri": parent, "cid": cid(parent)},
@@ -60,12 +77,31 @@ def _page(items: list[dict[str, Any]], query: dict[str, str]) -> tuple[list[Any]
 
 
 @contextmanager
-def running_appview() -> Iterator[FakeAppView]:
+def running_appview(port: int = 0) -> Iterator[FakeAppView]:
     state = FakeAppView()
 
     class Handler(JsonHandler):
         def do_POST(self) -> None:
             sent = json.loads(self.body() or b"{}")
+            if self.path == "/_fake/posts":  # a customer posts (for trying it by hand)
+                reason = sent.get("reason", "mention")
+                uri = state.post(len(state.posts) + 1, str(sent.get("text", "hello")),
+                                 author=str(sent.get("author", "dana")),
+                                 reason=None if reason == "none" else reason,
+                                 reply_to=sent.get("reply_to"))  # fmt: skip
+                self.answer(201, {"uri": uri})
+                return
+            if urlsplit(self.path).path.endswith("com.atproto.repo.createRecord"):  # our reply
+                record = sent["record"]
+                uri = f"at://{DID}/{POST}/{sent['rkey']}"
+                if all(p["uri"] != uri for p in state.posts):
+                    state.posts.append({
+                        "uri": uri, "cid": cid(record), "record": record,
+                        "indexedAt": record["createdAt"],
+                        "author": {"did": DID, "handle": HANDLE, "displayName": "Acme"},
+                    })  # fmt: skip
+                self.answer(200, {"uri": uri, "cid": cid(record)})
+                return
             if urlsplit(self.path).path.endswith("com.atproto.server.createSession"):
                 if (sent.get("identifier"), sent.get("password")) != (HANDLE, APP_PASSWORD):
                     self.answer(401, {"error": "AuthenticationRequired", "message": "no"})
@@ -95,6 +131,17 @@ def running_appview() -> Iterator[FakeAppView]:
             if method == "app.bsky.notification.listNotifications":
                 items, cursor = _page(state.notifications, query)
                 self.answer(200, {"notifications": items, **({"cursor": cursor} if cursor else {})})
+            elif method == "app.bsky.feed.getPosts":
+                uris = parse_qs(parts.query).get("uris", [])
+                self.answer(200, {"posts": [p for p in state.posts if p["uri"] in uris]})
+            elif method == "com.atproto.repo.getRecord":
+                uri = f"at://{DID}/{query.get('collection')}/{query.get('rkey')}"
+                found = [p for p in state.posts if p["uri"] == uri]
+                if not found:
+                    self.answer(400, {"error": "RecordNotFound", "message": "no such record"})
+                    return
+                self.answer(200, {"uri": uri, "cid": found[0]["cid"],
+                                  "value": found[0]["record"]})  # fmt: skip
             elif method == "app.bsky.feed.searchPosts":
                 term = query["q"].casefold()
                 found = [p for p in state.posts if term in p["record"]["text"].casefold()]
@@ -103,6 +150,28 @@ def running_appview() -> Iterator[FakeAppView]:
             else:
                 self.answer(404, {"error": "MethodNotImplemented", "message": method})
 
-    with serve(Handler) as base:
+    with serve(Handler, port) as base:
         state.url = base
         yield state
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A fake Bluesky AppView on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8702)
+    with running_appview(parser.parse_args().port) as fake:
+        fake.post(1, "@acme.bsky.social my card is blocked")
+        fake.post(2, "AcmeBank ate my deposit", author="sam", reason=None)
+        account = {"name": "acme-sky", "channel": "bluesky",
+                   "credentials": {"app_password": APP_PASSWORD},
+                   "settings": {"handle": HANDLE, "service": fake.url, "poll_seconds": "5",
+                                "listen_terms": "AcmeBank"}}  # fmt: skip
+        print(f"fake Bluesky on {fake.url}; add it as a channel account:\n{json.dumps(account)}")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
