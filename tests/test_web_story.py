@@ -19,7 +19,8 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from api.app import create_app
 from records.db import Database
-from records.models import Role
+from records.ingest import store
+from records.models import Draft, DraftVersion, PostCreate, Publication, Role
 from records.settings import Settings
 from tests.conftest import PASSWORD
 from tests.helpers import free_ports, insert_post
@@ -269,3 +270,60 @@ async def test_every_page_is_labelled_usable_by_keyboard_and_fits_a_phone(
                 name = path.strip("/").replace("/", "-")
                 await shot(user, f"{width}-{username}-{name}")
             await user.context.close()
+
+
+async def test_the_agent_sees_the_customers_earlier_reply_before_answering(
+    site: str, browser: Browser, database: Database
+) -> None:
+    """Issue 22: a customer we answered writes again, in our reply's thread; the agent
+    opening it sees who they are, what they said and what we answered, and the customer
+    and conversation pages are labelled and fit a phone like every other page."""
+    first = stored_by_a_connector(database, 1, "My card was declined at the pharmacy.")
+    published_reply(database, first, "our-1", "Sorry, Dana: DM us and we will check it.")
+    stored_by_a_connector(database, 2, "Still declined after the DM!", in_reply_to="our-1")
+    agent = await signed_in(browser, site, "agent")
+    row = agent.get_by_role("row").filter(has_text="Still declined")
+    await expect(row).to_contain_text("in a thread")
+    await row.get_by_role("link", name="Reply").click()
+    panel = agent.locator("aside.customer")
+    await expect(panel).to_contain_text("Dana Fox")
+    await expect(panel).to_contain_text("My card was declined at the pharmacy.")
+    await expect(panel).to_contain_text("Sorry, Dana: DM us and we will check it.")
+    await shot(agent, "reply-with-customer")
+    await agent.get_by_role("link", name="the whole conversation").click()
+    await expect(agent.get_by_role("heading", level=1)).to_contain_text("Conversation")
+    await shot(agent, "conversation")
+    for width in (1280, 390):
+        user = await signed_in(browser, site, "agent", width=width)
+        for path in ("/customers/1", "/conversations/1"):
+            answer = await user.goto(path)
+            assert answer is not None and answer.status == 200, path
+            assert await user.evaluate(UNLABELLED) == [], path
+            assert await user.evaluate(OVERFLOW) <= 0, (path, width)
+        await user.context.close()
+
+
+def stored_by_a_connector(
+    database: Database, n: int, text: str, in_reply_to: str | None = None
+) -> int:
+    data = PostCreate.model_validate({
+        "channel": "x", "external_id": f"x-{n}", "author": "@dana",
+        "author_profile": {"id": "1001", "display_name": "Dana Fox", "followers": 12},
+        "text": text, "url": f"https://x.example/dana/{n}", "in_reply_to": in_reply_to,
+        "received_at": f"2026-11-01T09:0{n}:00+00:00", "origin": "mention",
+    })  # fmt: skip
+    with database.write_session() as session:
+        [done] = store(session, [data], actor="poller:test", actor_role="integration")
+    return done.post_id
+
+
+def published_reply(database: Database, post_id: int, external_id: str, body: str) -> None:
+    with database.write_session() as session:
+        draft = Draft(post_id=post_id, author="agent", status="published", version=1)
+        session.add(draft)
+        session.flush()
+        assert draft.id is not None
+        session.add(DraftVersion(draft_id=draft.id, version=1, body=body,
+                                 content_sha256="0" * 64, created_by="agent"))  # fmt: skip
+        session.add(Publication(draft_id=draft.id, version=1, channel="x", status="confirmed",
+                                requested_by="pub", external_id=external_id))  # fmt: skip

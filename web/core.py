@@ -24,7 +24,7 @@ from records.models import Channel, Role
 from records.settings import Settings
 from web import session
 from web.api import Api, ApiProblem
-from web.text import marked, relative
+from web.text import duration, marked, relative
 
 PAGES = Path(__file__).resolve().parent.parent / "templates" / "pages"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -35,6 +35,7 @@ _jinja = Environment(
 _jinja.filters["relative"] = lambda when: relative(when, datetime.now(UTC))
 # Only an http(s) address becomes a link, whatever was stored (THREATS: no scripted pages).
 _jinja.filters["web_url"] = web_url
+_jinja.filters["duration"] = duration
 _jinja.filters["when"] = lambda when: (
     datetime.fromisoformat(when.replace("Z", "+00:00")).strftime("%d %b %H:%M UTC") if when else ""
 )

@@ -64,13 +64,17 @@ def relative(when: datetime | str | None, now: datetime) -> str:
     if isinstance(when, str):
         when = datetime.fromisoformat(when.replace("Z", "+00:00"))
     seconds = int((when - now).total_seconds())
-    span = abs(seconds)
-    if span < 60:
-        amount = f"{span} s"
-    elif span < 3600:
-        amount = f"{span // 60} min"
-    elif span < 86400 * 2:
-        amount = f"{span // 3600} h {span % 3600 // 60:02d} min"
-    else:
-        amount = f"{span // 86400} days"
+    amount = duration(abs(seconds))
     return f"in {amount}" if seconds >= 0 else f"{amount} ago"
+
+
+def duration(seconds: float) -> str:
+    """A span as a person says it: "40 s", "12 min", "3 h 05 min", "29 days"."""
+    span = int(seconds)
+    if span < 60:
+        return f"{span} s"
+    if span < 3600:
+        return f"{span // 60} min"
+    if span < 86400 * 2:
+        return f"{span // 3600} h {span % 3600 // 60:02d} min"
+    return f"{span // 86400} days"
