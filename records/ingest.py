@@ -191,6 +191,7 @@ def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tu
     if not newest:
         return {}
     found = _found_identities(connection, set(newest))
+    _adopt_by_handle(connection, [newest[key] for key in newest if key not in found], found)
     missing = [key for key in newest if key not in found]
     if missing:
         now = utcnow()
@@ -223,6 +224,37 @@ def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tu
             stale,
         )  # fmt: skip
     return {key: (identity, customer) for key, (identity, customer, _) in found.items()}
+
+
+def _adopt_by_handle(
+    connection: Connection, unknown: list[PostCreate], found: dict[Key, Any]
+) -> None:
+    """An author first known by their handle alone (a post typed in, or stored before
+    connectors gave platform ids) is the same identity when a connector names their
+    platform id: that identity takes the id, rather than a second customer being made."""
+    by_handle = {
+        (d.channel.value, d.author): _author(d)
+        for d in unknown
+        if d.author_profile is not None and d.author_profile.id
+    }
+    if not by_handle:
+        return
+    rows = connection.execute(
+        select(IDENTITIES.c.id, IDENTITIES.c.channel, IDENTITIES.c.author_id).where(
+            tuple_(IDENTITIES.c.channel, IDENTITIES.c.author_id).in_(sorted(by_handle)),
+            IDENTITIES.c.author_id == IDENTITIES.c.handle,
+        )
+    ).all()
+    for row in rows:
+        key = by_handle[(row.channel, row.author_id)]
+        connection.execute(
+            update(IDENTITIES).where(IDENTITIES.c.id == row.id).values(author_id=key[1])
+        )
+        connection.execute(
+            update(POSTS).where(POSTS.c.identity_id == row.id).values(author_id=key[1])
+        )
+    if rows:
+        found |= _found_identities(connection, set(by_handle.values()))
 
 
 _OPTIONAL = ("display_name", "followers", "verified", "profile_url", "language")

@@ -460,3 +460,20 @@ def test_a_thread_in_one_batch_stays_one_conversation(
     for item in stored:
         shown = app_client.get(f"/api/v1/posts/{item.post_id}", headers=agent).json()
         assert shown["conversation_id"] == first["conversation_id"]
+
+
+def test_an_author_known_by_handle_takes_their_platform_id_and_stays_one_customer(
+    app_client: TestClient, agent: Headers
+) -> None:
+    """Posts stored before connectors gave platform ids (and posts typed in) know their
+    author by handle; when a connector then names the id, it is the same customer."""
+    typed = app_client.post("/api/v1/posts", json=post(1, author_profile=None), headers=agent)
+    assert typed.status_code == 201, typed.text
+    polled = ingest(app_client, agent, post(2))  # the same @dana, now with id 1001
+    assert polled["customer_id"] == typed.json()["customer_id"]
+    [identity] = app_client.get(f"/api/v1/customers/{polled['customer_id']}", headers=agent).json()[
+        "identities"
+    ]
+    assert (identity["author_id"], identity["handle"]) == ("1001", "@dana")
+    again = app_client.get(f"/api/v1/posts/{typed.json()['id']}", headers=agent).json()
+    assert again["author_id"] == "1001"
