@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
@@ -116,6 +116,16 @@ def store(
     return results
 
 
+def _among(channel: Any, external_id: Any, keys: set[Key]) -> Any:
+    """`(channel, external_id)` is one of `keys`, as `channel = ? AND external_id IN (...)`
+    per channel: what the unique indexes answer. (SQLite scans the whole table for a list
+    of row values, `(a, b) IN (VALUES ...)`: each batch would cost the table's size.)"""
+    by_channel: dict[str, list[str]] = {}
+    for key_channel, key_id in sorted(keys):
+        by_channel.setdefault(key_channel, []).append(key_id)
+    return or_(*(and_(channel == c, external_id.in_(ids)) for c, ids in by_channel.items()))
+
+
 def _author(data: PostCreate) -> Key:
     profile = data.author_profile
     return (data.channel.value, (profile.id if profile and profile.id else None) or data.author)
@@ -126,7 +136,7 @@ def _known(connection: Connection, keys: set[Key]) -> dict[Key, tuple[int, str]]
         return {}
     rows = connection.execute(
         select(POSTS.c.channel, POSTS.c.external_id, POSTS.c.id, POSTS.c.origin).where(
-            tuple_(POSTS.c.channel, POSTS.c.external_id).in_(sorted(keys))
+            _among(POSTS.c.channel, POSTS.c.external_id, keys)
         )
     )
     return {(r.channel, r.external_id): (int(r.id), str(r.origin)) for r in rows}
@@ -241,7 +251,7 @@ def _adopt_by_handle(
         return
     rows = connection.execute(
         select(IDENTITIES.c.id, IDENTITIES.c.channel, IDENTITIES.c.author_id).where(
-            tuple_(IDENTITIES.c.channel, IDENTITIES.c.author_id).in_(sorted(by_handle)),
+            _among(IDENTITIES.c.channel, IDENTITIES.c.author_id, set(by_handle)),
             IDENTITIES.c.author_id == IDENTITIES.c.handle,
         )
     ).all()
@@ -282,7 +292,7 @@ def _found_identities(
     rows = connection.execute(
         select(IDENTITIES.c.id, IDENTITIES.c.customer_id, IDENTITIES.c.channel,
                IDENTITIES.c.author_id, IDENTITIES.c.seen_at)
-        .where(tuple_(IDENTITIES.c.channel, IDENTITIES.c.author_id).in_(sorted(keys)))
+        .where(_among(IDENTITIES.c.channel, IDENTITIES.c.author_id, keys))
     )  # fmt: skip
     return {(r.channel, r.author_id): (int(r.id), int(r.customer_id), r.seen_at) for r in rows}
 
@@ -359,7 +369,7 @@ def _parents(connection: Connection, parents: set[Key]) -> dict[Key, tuple[int, 
                 CONVERSATIONS.c.identity_id,
             )
             .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
-            .where(tuple_(POSTS.c.channel, POSTS.c.external_id).in_(sorted(parents)))
+            .where(_among(POSTS.c.channel, POSTS.c.external_id, parents))
         )
     }
     rest = parents - set(found)
@@ -370,7 +380,7 @@ def _parents(connection: Connection, parents: set[Key]) -> dict[Key, tuple[int, 
             .join(DRAFTS, DRAFTS.c.id == PUBLICATIONS.c.draft_id)
             .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
             .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
-            .where(tuple_(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id).in_(sorted(rest)))
+            .where(_among(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id, rest))
         )  # fmt: skip
         found |= {(r.channel, r.external_id): (int(r.id), int(r.identity_id)) for r in rows}
     return found
@@ -382,7 +392,9 @@ def _found_roots(connection: Connection, roots: set[Root]) -> dict[Root, int]:
     rows = connection.execute(
         select(CONVERSATIONS.c.id, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
                CONVERSATIONS.c.identity_id)
-        .where(tuple_(CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
-                      CONVERSATIONS.c.identity_id).in_(sorted(roots)))
+        .where(_among(CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
+                      {(channel, root) for channel, root, _ in roots}),
+               CONVERSATIONS.c.identity_id.in_(sorted({who for *_, who in roots})))
     )  # fmt: skip
-    return {(r.channel, r.root_id, int(r.identity_id)): int(r.id) for r in rows}
+    found = {(r.channel, r.root_id, int(r.identity_id)): int(r.id) for r in rows}
+    return {root: found[root] for root in roots if root in found}
