@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from records import audit
+from records.channels import Account
 from records.models import Origin, PostCreate
 from records.tables import (
     CONVERSATIONS,
@@ -114,6 +115,17 @@ def store(
     for index, key in enumerate(keys):
         results.append(Stored(ids[key], created=key in created and first.get(key) == index))
     return results
+
+
+def store_from(
+    session: Session, batch: Sequence[PostCreate], account: Account, *, via: str
+) -> list[Stored]:
+    """`store` posts that came through a channel account (`via`: inbound, poller), which
+    they keep: their replies go out through that account."""
+    return store(
+        session, batch, actor=f"{via}:{account.name}"[:64], actor_role="integration",
+        account_id=account.id,
+    )  # fmt: skip
 
 
 def _among(channel: Any, external_id: Any, keys: set[Key]) -> Any:

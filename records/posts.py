@@ -30,12 +30,6 @@ def get(session: Session, post_id: int) -> Post:
     return post
 
 
-def find(session: Session, channel: str, external_id: str) -> Post | None:
-    return session.exec(
-        select(Post).where(Post.channel == channel, Post.external_id == external_id)
-    ).first()
-
-
 def ingest(
     session: Session,
     data: PostCreate,

@@ -63,8 +63,5 @@ class PollActivities:
             except ValidationError as exc:
                 log.warning("post %s is not one we can take: %s", post.external_id, exc)
         with self.database.write_session() as session:
-            stored = ingest.store(
-                session, valid, actor=f"poller:{account.name}"[:64],
-                actor_role="integration", account_id=account.id,
-            )  # fmt: skip
+            stored = ingest.store_from(session, valid, account, via="poller")
         return sum(s.created for s in stored)

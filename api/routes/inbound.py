@@ -92,10 +92,7 @@ async def receive(account_name: str, request: Request, database: DatabaseDep) ->
             where = ".".join(str(part) for part in first["loc"])
             raise Invalid(f"a post in the delivery is not valid: {where}: {first['msg']}") from exc
         with database.write_session() as session:
-            done = ingest.store(
-                session, checked, actor=f"inbound:{account.name}"[:64],
-                actor_role="integration", account_id=account.id,
-            )  # fmt: skip
+            done = ingest.store_from(session, checked, account, via="inbound")
         return Received(
             posts=[
                 Stored(
