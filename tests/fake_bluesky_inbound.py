@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.helpers import JsonHandler, serve
+from tests.helpers import JsonHandler, offer_until_interrupted, serve
 from tests.test_bluesky import APP_PASSWORD, DID, HANDLE, cid, jwt
 
 POST = "app.bsky.feed.post"
@@ -165,12 +165,7 @@ def main() -> None:
                    "credentials": {"app_password": APP_PASSWORD},
                    "settings": {"handle": HANDLE, "service": fake.url, "poll_seconds": "5",
                                 "listen_terms": "AcmeBank"}}  # fmt: skip
-        print(f"fake Bluesky on {fake.url}; add it as a channel account:\n{json.dumps(account)}")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        offer_until_interrupted("fake Bluesky", fake.url, account)
 
 
 if __name__ == "__main__":

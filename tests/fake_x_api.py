@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes import TOKEN
-from tests.helpers import JsonHandler, serve
+from tests.helpers import JsonHandler, offer_until_interrupted, serve
 
 USER_ID = "42"  # the account's own id
 
@@ -197,12 +197,7 @@ def main() -> None:
         account = {"name": "acme-x", "channel": "x", "credentials": {"bearer_token": TOKEN},
                    "settings": {"user_id": USER_ID, "api_base": api.url, "poll_seconds": "5",
                                 "listen_terms": "AcmeBank"}}  # fmt: skip
-        print(f"fake X API on {api.url}; add it as a channel account:\n{json.dumps(account)}")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        offer_until_interrupted("fake X API", api.url, account)
 
 
 if __name__ == "__main__":

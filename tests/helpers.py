@@ -8,6 +8,7 @@ import hmac
 import json
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,6 +90,17 @@ def serve(handler: type[BaseHTTPRequestHandler], port: int = 0) -> Iterator[str]
     finally:
         server.shutdown()
         thread.join(10)
+
+
+def offer_until_interrupted(what: str, url: str, account: dict[str, Any]) -> None:
+    """A fake run by hand: say where it is and the channel account to add for it, then
+    serve until Ctrl-C."""
+    print(f"{what} on {url}; add it as a channel account:\n{json.dumps(account)}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
 
 
 @contextmanager
