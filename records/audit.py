@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import CursorResult, bindparam, text, tuple_, update
+import orjson
+from sqlalchemy import CursorResult, and_, bindparam, or_, text, update
 from sqlalchemy import select as select_core
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from records import merkle
+from records import bulk, merkle
 from records.models import AuditEvent
 from records.tables import EVENTS, NODES
 from records.types import utcnow
@@ -41,37 +42,68 @@ def canonical_json(value: Any) -> str:
     them with only the required escapes. Payloads hold no fractional numbers, and integers
     only within I-JSON's exact range: anything else is refused, never rounded.
     (`tests/test_audit_chain.py` holds this to the `rfc8785` reference for any value.)"""
-    return "".join(_canonical(value))
+    if _flat(value):  # most payloads: orjson writes them as RFC 8785 does, in C
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except orjson.JSONEncodeError as error:  # a lone surrogate is not Unicode text
+            raise ValueError(str(error)) from error
+    out: list[str] = []
+    _canonical(value, out)
+    return "".join(out)
 
 
-def _canonical(value: Any) -> Iterator[str]:
+def _flat(value: Any) -> bool:
+    """An object of ASCII names (sorted alike in UTF-16 and in UTF-8, as orjson sorts)
+    whose values are strings, nulls, booleans or integers within I-JSON's range. (orjson
+    escapes as RFC 8785 does and refuses a lone surrogate.)"""
+    return type(value) is dict and all(
+        type(name) is str
+        and name.isascii()
+        and (
+            item is None
+            or type(item) in (str, bool)
+            or (type(item) is int and -SAFE_INTEGER <= item <= SAFE_INTEGER)
+        )
+        for name, item in value.items()
+    )
+
+
+def _canonical(value: Any, out: list[str]) -> None:
+    """Writes `value` onto `out` (a list of pieces, not a generator: an event is written
+    on every post received and every action, and this is most of its cost)."""
     if value is None or value is True or value is False:
-        yield {None: "null", True: "true", False: "false"}[value]
+        out.append("null" if value is None else "true" if value else "false")
     elif isinstance(value, str):
         value.encode()  # a lone surrogate is not Unicode text: refused here
-        yield _quote(value)
+        out.append(_quote(value))
     elif isinstance(value, int):
         if abs(value) > SAFE_INTEGER:
             raise ValueError(f"{value} is outside the integers RFC 8785 writes exactly")
-        yield str(int(value))
+        out.append(str(int(value)))
     elif isinstance(value, dict):
-        names = sorted(value, key=lambda name: str(name).encode("utf-16-be"))
-        yield "{"
-        for n, name in enumerate(names):
-            if not isinstance(name, str):
-                raise ValueError(f"a payload's member names are strings, not {name!r}")
-            yield f"{',' if n else ''}{_quote(name)}:"
-            yield from _canonical(value[name])
-        yield "}"
+        if not all(isinstance(name, str) for name in value):
+            bad = next(name for name in value if not isinstance(name, str))
+            raise ValueError(f"a payload's member names are strings, not {bad!r}")
+        out.append("{")
+        ascii_names = all(name.isascii() for name in value)  # then UTF-16 order is str order
+        for n, name in enumerate(sorted(value, key=None if ascii_names else _utf16)):
+            out.append(f"{',' if n else ''}{_quote(name)}:")
+            _canonical(value[name], out)
+        out.append("}")
     elif isinstance(value, list | tuple):
-        yield "["
+        out.append("[")
         for n, item in enumerate(value):
             if n:
-                yield ","
-            yield from _canonical(item)
-        yield "]"
+                out.append(",")
+            _canonical(item, out)
+        out.append("]")
     else:
         raise ValueError(f"an audit payload holds no {type(value).__name__} ({value!r})")
+
+
+def _utf16(name: str) -> bytes:
+    """RFC 8785 orders names by their UTF-16 code units."""
+    return name.encode("utf-16-be")
 
 
 def format_time(at: datetime) -> str:
@@ -176,8 +208,6 @@ class Appended:
 
 # Core statements on the table, compiled once: appends happen on every transition.
 _HEAD = select(EVENTS.c.seq, EVENTS.c.hash).order_by(EVENTS.c.seq.desc()).limit(1)
-_INSERT = EVENTS.insert()
-_NEW_NODES = NODES.insert()
 _NODE = select_core(NODES.c.hash).where(
     NODES.c.level == bindparam("level"), NODES.c.idx == bindparam("idx")
 )
@@ -206,19 +236,19 @@ def append(session: Writer, new: NewEvent) -> Appended:
 def append_many(session: Writer, events: list[NewEvent]) -> list[Appended]:
     """`append` for several events in one go (a batch of inbound posts): the chain and the
     tree grow exactly as by one `append` after another, with one lock, one read of the
-    head and two inserts."""
+    head, one of the tree nodes the new leaves pair with, and two inserts."""
     if not events:
         return []
     _lock_chain(session)
     head = session.execute(_HEAD).first()
     seq = 0 if head is None else int(head.seq)
     prev_hash = GENESIS_HASH if head is None else str(head.hash)
+    paired = merkle.paired_subtrees(seq, len(events))
+    tree = dict(zip(paired, _stored_nodes(session, paired), strict=True)) if paired else {}
     added_nodes: dict[tuple[int, int], bytes] = {}
 
     def siblings(wanted: list[tuple[int, int]]) -> list[bytes]:
-        missing = [key for key in wanted if key not in added_nodes]
-        stored = dict(zip(missing, _stored_nodes(session, missing), strict=True)) if missing else {}
-        return [added_nodes.get(key) or stored[key] for key in wanted]
+        return [tree[key] for key in wanted]
 
     rows, appended = [], []
     for new in events:
@@ -232,7 +262,7 @@ def append_many(session: Writer, events: list[NewEvent]) -> list[Appended]:
         payload_sha256 = hashlib.sha256(payload.encode()).hexdigest()
         leaf = merkle.leaf_hash(leaf_bytes(seq, fields, payload_sha256))
         for level, index, node in merkle.completed(seq - 1, leaf, siblings):
-            added_nodes[(level, index)] = node
+            tree[(level, index)] = added_nodes[(level, index)] = node
         rows.append({
             "seq": seq, "at": at, "actor": new.actor, "role": new.role, "action": new.action,
             "draft_id": new.draft_id, "version": new.version,
@@ -242,25 +272,31 @@ def append_many(session: Writer, events: list[NewEvent]) -> list[Appended]:
         })  # fmt: skip
         appended.append(Appended(seq=seq, hash=digest))
         prev_hash = digest
-    session.execute(
-        _NEW_NODES,
-        [{"level": lv, "idx": ix, "hash": h.hex()} for (lv, ix), h in added_nodes.items()],
-    )
-    session.execute(_INSERT, rows)
+    connection = session.connection() if isinstance(session, Session) else session
+    new_nodes = [{"level": lv, "idx": ix, "hash": h.hex()} for (lv, ix), h in added_nodes.items()]
+    bulk.insert(connection, NODES, new_nodes)
+    bulk.insert(connection, EVENTS, rows)
     return appended
 
 
 def _stored_nodes(session: Writer, wanted: list[tuple[int, int]]) -> list[bytes]:
     """The stored hashes of `wanted` nodes (level, index), in that order."""
-    found = {
-        (row.level, row.idx): bytes.fromhex(row.hash)
-        for row in session.execute(
-            select_core(NODES.c.level, NODES.c.idx, NODES.c.hash).where(
-                tuple_(NODES.c.level, NODES.c.idx).in_(wanted)
-            )
-        )
-    }
+    where = or_(
+        *(and_(NODES.c.level == level, NODES.c.idx.in_(indexes))
+          for level, indexes in _by_level(wanted).items())
+    )  # fmt: skip
+    rows = session.execute(select_core(NODES.c.level, NODES.c.idx, NODES.c.hash).where(where))
+    found = {(row.level, row.idx): bytes.fromhex(row.hash) for row in rows}
     return [found[key] for key in wanted]
+
+
+def _by_level(nodes: list[tuple[int, int]]) -> dict[int, list[int]]:
+    """Nodes' indexes per level: looked up as `level = ? AND idx IN (...)`, which the
+    unique index answers (SQLite scans the whole table for a list of row values)."""
+    levels: dict[int, list[int]] = {}
+    for level, index in nodes:
+        levels.setdefault(level, []).append(index)
+    return levels
 
 
 def erase(connection: Connection, seqs: list[int]) -> int:

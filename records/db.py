@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from anyio import to_thread
-from sqlalchemy import Engine, create_engine
+from psycopg.types.array import ListBinaryDumper
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Connection, make_url
@@ -54,7 +55,17 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             **kwargs,
         )
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    event.listen(engine, "connect", _arrays_in_binary)
+    return engine
+
+
+def _arrays_in_binary(dbapi_connection: Any, _record: Any) -> None:
+    """psycopg sends a list in its text form unless told otherwise, quoting every element
+    with a regular expression in Python: a batch's arrays (`records.bulk`) cost ten times
+    more that way than in the binary form, which needs no quoting. (Lists only ever carry
+    one type here, which is all the binary form asks.)"""
+    dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
 
 
 class SQLiteDialect(SQLiteDialect_pysqlite):

@@ -22,12 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from records import audit
+from records import audit, bulk
 from records.channels import Account
 from records.models import Origin, PostCreate
 from records.tables import (
@@ -60,6 +59,7 @@ def store(
 ) -> list[Stored]:
     """Each post of `batch` stored unless known; for each, its id and whether it is new."""
     connection = session.connection()
+    bulk.planned_for_each_batch(connection)
     keys = [(data.channel.value, data.external_id) for data in batch]
     known = _known(connection, set(keys))
     events = _addressed_to_us(connection, batch, keys, known, actor, actor_role)
@@ -90,7 +90,7 @@ def store(
         }
         for data, conversation in zip(fresh, conversations, strict=True)
     ]
-    inserted = _insert_new(connection, POSTS, rows, ["channel", "external_id"], POSTS.c.id)
+    inserted = bulk.insert_new(connection, POSTS, rows, ("channel", "external_id"))
     ids = {**{key: post_id for key, (post_id, _) in known.items()}, **inserted}
     ids |= {
         key: post_id for key, (post_id, _) in _known(connection, set(first) - set(inserted)).items()
@@ -128,16 +128,6 @@ def store_from(
     )  # fmt: skip
 
 
-def _among(channel: Any, external_id: Any, keys: set[Key]) -> Any:
-    """`(channel, external_id)` is one of `keys`, as `channel = ? AND external_id IN (...)`
-    per channel: what the unique indexes answer. (SQLite scans the whole table for a list
-    of row values, `(a, b) IN (VALUES ...)`: each batch would cost the table's size.)"""
-    by_channel: dict[str, list[str]] = {}
-    for key_channel, key_id in sorted(keys):
-        by_channel.setdefault(key_channel, []).append(key_id)
-    return or_(*(and_(channel == c, external_id.in_(ids)) for c, ids in by_channel.items()))
-
-
 def _author(data: PostCreate) -> Key:
     profile = data.author_profile
     return (data.channel.value, (profile.id if profile and profile.id else None) or data.author)
@@ -148,7 +138,7 @@ def _known(connection: Connection, keys: set[Key]) -> dict[Key, tuple[int, str]]
         return {}
     rows = connection.execute(
         select(POSTS.c.channel, POSTS.c.external_id, POSTS.c.id, POSTS.c.origin).where(
-            _among(POSTS.c.channel, POSTS.c.external_id, keys)
+            bulk.among(connection, POSTS.c.channel, POSTS.c.external_id, keys)
         )
     )
     return {(r.channel, r.external_id): (int(r.id), str(r.origin)) for r in rows}
@@ -180,27 +170,6 @@ def _addressed_to_us(
     return events
 
 
-def _insert_new(
-    connection: Connection,
-    table: Table,
-    rows: list[dict[str, Any]],
-    unique: list[str],
-    id_column: Any,
-) -> dict[Key, int]:
-    """Insert `rows`, skipping any whose `unique` columns another writer stored first; the
-    ids of those inserted, by their unique key."""
-    if not rows:
-        return {}
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(table)
-        .on_conflict_do_nothing(index_elements=unique)
-        .returning(id_column, *(table.c[name] for name in unique))
-    )
-    result = connection.execute(statement, rows)
-    return {(str(row[1]), str(row[2])): int(row[0]) for row in result}  # the first two
-
-
 def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tuple[int, int]]:
     """(identity id, customer id) for each author of `fresh`: found, or made with a
     customer of its own; each updated from its newest post in the batch when that is newer
@@ -217,33 +186,34 @@ def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tu
     missing = [key for key in newest if key not in found]
     if missing:
         now = utcnow()
-        customers = connection.execute(
-            CUSTOMERS.insert().returning(CUSTOMERS.c.id, sort_by_parameter_order=True),
+        customers = bulk.insert_ids(
+            connection, CUSTOMERS,
             [{"display_name": _name(newest[key]), "created_at": now, "updated_at": now}
              for key in missing],
-        ).scalars().all()  # fmt: skip
+        )  # fmt: skip
         rows = [
             {"customer_id": customer, "channel": key[0], "author_id": key[1],
              **_profile(newest[key]), "created_at": now, "updated_at": now}
             for key, customer in zip(missing, customers, strict=True)
         ]  # fmt: skip
-        made = _insert_new(connection, IDENTITIES, rows, ["channel", "author_id"], IDENTITIES.c.id)
+        made = bulk.insert_new(connection, IDENTITIES, rows, ("channel", "author_id"))
         lost = [c for key, c in zip(missing, customers, strict=True) if key not in made]
         if lost:  # another writer made these identities first: their customers are unused
             connection.execute(delete(CUSTOMERS).where(CUSTOMERS.c.id.in_(lost)))
         found |= _found_identities(connection, set(missing))
     stale = [
-        {"identity": found[key][0], **_profile(data)}
+        {"id": found[key][0], **_profile(data)}
         for key, data in newest.items()
         if key not in missing and data.received_at >= found[key][2]
     ]
     if stale:
-        connection.execute(
-            update(IDENTITIES).where(IDENTITIES.c.id == bindparam("identity")).values(
-                handle=bindparam("handle"), seen_at=bindparam("seen_at"),
-                **{field: _kept(field) for field in _OPTIONAL},
-            ),
-            stale,
+        bulk.update(
+            connection, IDENTITIES, stale,
+            values=lambda new: {
+                "handle": new.c.handle, "seen_at": new.c.seen_at,
+                # A profile field a post does not give keeps what the identity had.
+                **{field: func.coalesce(new.c[field], IDENTITIES.c[field]) for field in _OPTIONAL},
+            },
         )  # fmt: skip
     return {key: (identity, customer) for key, (identity, customer, _) in found.items()}
 
@@ -263,7 +233,7 @@ def _adopt_by_handle(
         return
     rows = connection.execute(
         select(IDENTITIES.c.id, IDENTITIES.c.channel, IDENTITIES.c.author_id).where(
-            _among(IDENTITIES.c.channel, IDENTITIES.c.author_id, set(by_handle)),
+            bulk.among(connection, IDENTITIES.c.channel, IDENTITIES.c.author_id, set(by_handle)),
             IDENTITIES.c.author_id == IDENTITIES.c.handle,
         )
     ).all()
@@ -280,11 +250,6 @@ def _adopt_by_handle(
 
 
 _OPTIONAL = ("display_name", "followers", "verified", "profile_url", "language")
-
-
-def _kept(field: str) -> Any:
-    """A profile field a post does not give keeps what the identity had."""
-    return func.coalesce(bindparam(field), IDENTITIES.c[field])
 
 
 def _profile(data: PostCreate) -> dict[str, Any]:
@@ -304,7 +269,7 @@ def _found_identities(
     rows = connection.execute(
         select(IDENTITIES.c.id, IDENTITIES.c.customer_id, IDENTITIES.c.channel,
                IDENTITIES.c.author_id, IDENTITIES.c.seen_at)
-        .where(_among(IDENTITIES.c.channel, IDENTITIES.c.author_id, keys))
+        .where(bulk.among(connection, IDENTITIES.c.channel, IDENTITIES.c.author_id, keys))
     )  # fmt: skip
     return {(r.channel, r.author_id): (int(r.id), int(r.customer_id), r.seen_at) for r in rows}
 
@@ -342,26 +307,26 @@ def _conversations(
         for data, choice, (_, customer) in zip(fresh, decided, authors, strict=True):
             if isinstance(choice, tuple) and choice in missing and choice not in first:
                 first[choice] = (data.received_at, customer)
-        _insert_new(
+        made = bulk.insert_new(
             connection, CONVERSATIONS,
             [{"channel": root[0], "root_id": root[1], "identity_id": root[2],
               "customer_id": first[root][1], "started_at": first[root][0],
               "last_post_at": first[root][0], "created_at": utcnow()} for root in missing],
-            ["channel", "root_id", "identity_id"], CONVERSATIONS.c.id,
+            ("channel", "root_id", "identity_id"),
         )  # fmt: skip
-        ids |= _found_roots(connection, set(missing))
+        ids |= {root: made[root] for root in missing if root in made}
+        ids |= _found_roots(connection, {root for root in missing if root not in made})
     chosen = [choice if isinstance(choice, int) else ids[choice] for choice in decided]
     latest: dict[int, datetime] = {}
     for data, conversation in zip(fresh, chosen, strict=True):
         if conversation not in latest or data.received_at > latest[conversation]:
             latest[conversation] = data.received_at
     if latest:
-        connection.execute(
-            update(CONVERSATIONS)
-            .where(CONVERSATIONS.c.id == bindparam("conversation"),
-                   CONVERSATIONS.c.last_post_at < bindparam("at"))
-            .values(last_post_at=bindparam("at")),
-            [{"conversation": c, "at": at} for c, at in latest.items()],
+        bulk.update(
+            connection, CONVERSATIONS,
+            [{"id": conversation, "last_post_at": at} for conversation, at in latest.items()],
+            values=lambda new: {"last_post_at": new.c.last_post_at},
+            only_if=lambda new: CONVERSATIONS.c.last_post_at < new.c.last_post_at,
         )  # fmt: skip
     return chosen
 
@@ -381,7 +346,7 @@ def _parents(connection: Connection, parents: set[Key]) -> dict[Key, tuple[int, 
                 CONVERSATIONS.c.identity_id,
             )
             .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
-            .where(_among(POSTS.c.channel, POSTS.c.external_id, parents))
+            .where(bulk.among(connection, POSTS.c.channel, POSTS.c.external_id, parents))
         )
     }
     rest = parents - set(found)
@@ -392,7 +357,7 @@ def _parents(connection: Connection, parents: set[Key]) -> dict[Key, tuple[int, 
             .join(DRAFTS, DRAFTS.c.id == PUBLICATIONS.c.draft_id)
             .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
             .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
-            .where(_among(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id, rest))
+            .where(bulk.among(connection, PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id, rest))
         )  # fmt: skip
         found |= {(r.channel, r.external_id): (int(r.id), int(r.identity_id)) for r in rows}
     return found
@@ -404,9 +369,10 @@ def _found_roots(connection: Connection, roots: set[Root]) -> dict[Root, int]:
     rows = connection.execute(
         select(CONVERSATIONS.c.id, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
                CONVERSATIONS.c.identity_id)
-        .where(_among(CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
-                      {(channel, root) for channel, root, _ in roots}),
-               CONVERSATIONS.c.identity_id.in_(sorted({who for *_, who in roots})))
+        .where(bulk.among(connection, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
+                      {(channel, root) for channel, root, _ in roots}))
     )  # fmt: skip
+    # (The identity is picked here: `identity_id IN (...)` beside `root_id IN (...)` makes
+    # SQLite probe the index for every root and identity pair, the batch's size squared.)
     found = {(r.channel, r.root_id, int(r.identity_id)): int(r.id) for r in rows}
     return {root: found[root] for root in roots if root in found}

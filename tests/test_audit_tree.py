@@ -215,6 +215,26 @@ def test_perfect_subtrees_cover_a_range_exactly_once(size: int) -> None:
     assert covered == list(range(size))
 
 
+@settings(max_examples=300, deadline=None)
+@given(size=st.integers(0, 5000), count=st.integers(1, 300))
+def test_a_batch_reads_exactly_the_stored_nodes_its_leaves_pair_with(
+    size: int, count: int
+) -> None:
+    """`append_many` reads the stored nodes a batch needs once, beforehand
+    (`merkle.paired_subtrees`): they are exactly those one `completed` after another asks
+    for that the batch did not make itself."""
+    made: set[tuple[int, int]] = set()
+    asked: set[tuple[int, int]] = set()
+
+    def siblings(wanted: list[tuple[int, int]]) -> list[bytes]:
+        asked.update(key for key in wanted if key not in made)
+        return [b"\0" * 32 for _ in wanted]
+
+    for index in range(size, size + count):
+        made.update((level, i) for level, i, _ in merkle.completed(index, b"\0" * 32, siblings))
+    assert set(merkle.paired_subtrees(size, count)) == asked
+
+
 @pytest.mark.parametrize("batches", [[1, 1, 5, 16, 1, 9], [37], [2, 30, 3]])
 def test_events_appended_in_batches_make_the_same_chain_and_tree(
     database: Database, batches: list[int]
