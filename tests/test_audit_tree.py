@@ -217,9 +217,7 @@ def test_perfect_subtrees_cover_a_range_exactly_once(size: int) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(size=st.integers(0, 5000), count=st.integers(1, 300))
-def test_a_batch_reads_exactly_the_stored_nodes_its_leaves_pair_with(
-    size: int, count: int
-) -> None:
+def test_a_batch_reads_exactly_the_stored_nodes_its_leaves_pair_with(size: int, count: int) -> None:
     """`append_many` reads the stored nodes a batch needs once, beforehand
     (`merkle.paired_subtrees`): they are exactly those one `completed` after another asks
     for that the batch did not make itself."""
