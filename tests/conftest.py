@@ -32,6 +32,7 @@ from records.db import Database
 from records.migrations import upgrade
 from records.models import Role
 from records.settings import DEV_SECRETS_KEY, Environment, Settings, load_settings
+from tests.helpers import fresh_postgres
 from workflows import devserver
 from workflows.connection import TemporalGateway
 from workflows.worker import ACTIVITY_THREADS, build_worker
@@ -116,14 +117,8 @@ def database_url(
         return
     if postgres_admin is None:
         pytest.skip("PostgreSQL not reachable at 127.0.0.1:5432 (a failure under CI=true)")
-    name = f"countersign_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_admin.rsplit("/", 1)[0] + f"/{name}"
-    upgrade(url)
-    yield url
-    with psycopg.connect(postgres_admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres(postgres_admin) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -17,10 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
+import psycopg
 from sqlalchemy import Connection
 
 from records import guards
 from records.db import Database
+from records.migrations import upgrade
 from records.tables import POSTS
 
 
@@ -101,6 +103,21 @@ def offer_until_interrupted(what: str, url: str, account: dict[str, Any]) -> Non
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
+
+
+@contextmanager
+def fresh_postgres(admin_url: str) -> Iterator[str]:
+    """A PostgreSQL database of its own, migrated; dropped when the block ends."""
+    name = f"countersign_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager

@@ -5,12 +5,10 @@ finds exactly the keys' rows, and it is answered by the index."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import select, text
 
@@ -18,6 +16,7 @@ from records import bulk
 from records.db import Database
 from records.migrations import upgrade
 from records.tables import CONVERSATIONS, CUSTOMERS, IDENTITIES, POSTS
+from tests.helpers import fresh_postgres
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -123,12 +122,7 @@ def analyzed(postgres_admin: str | None) -> Iterator[Database]:
     within a minute of a table's growth)."""
     if postgres_admin is None:
         pytest.skip("PostgreSQL not reachable (a failure under CI=true)")
-    name = f"countersign_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_admin, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = postgres_admin.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        upgrade(url)
+    with fresh_postgres(postgres_admin) as url:
         database = Database(url)
         with database.write() as connection:
             for start in range(0, 20_000, 1000):
@@ -139,9 +133,6 @@ def analyzed(postgres_admin: str | None) -> Iterator[Database]:
             connection.commit()
         yield database
         database.dispose()
-    finally:
-        with psycopg.connect(postgres_admin, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_a_look_up_by_keys_reads_the_unique_index(analyzed: Database) -> None:
