@@ -10,8 +10,8 @@ element in Python: each was most of the ingest's time.) On SQLite a multi-row
 `VALUES` costs nothing to parse, and SQLAlchemy's own statements are used.
 
 A look-up by a list of keys (`among`) is, on PostgreSQL, a semi-join on the keys given as
-two arrays of text; on SQLite, per first column, `a = ? AND b IN (...)`, which the unique
-index answers (SQLite scans the whole table for a list of row values).
+one array per column; on SQLite `a = ? AND b IN (...)` per value of the leading columns,
+which the unique index answers (SQLite scans the whole table for a list of row values).
 """
 
 from __future__ import annotations
@@ -57,26 +57,32 @@ def planned_for_each_batch(connection: Connection) -> None:
 _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
-def among(connection: Connection, first: Column[Any], second: Column[Any], keys: set[Key]) -> Any:
-    """`(first, second)` is one of `keys`: a condition for a query's WHERE."""
+def among(
+    connection: Connection, columns: tuple[Column[Any], ...], keys: set[tuple[Any, ...]]
+) -> Any:
+    """`columns` hold one of `keys` (tuples of their values): a condition for a query's
+    WHERE. On SQLite, per value of all but the last column, `a = ? AND b = ? AND c IN
+    (...)`, which an index on the columns answers."""
     if connection.dialect.name == "postgresql":
-        firsts, seconds = zip(*sorted(keys), strict=True) if keys else ((), ())
+        values = list(zip(*sorted(keys), strict=True)) if keys else [() for _ in columns]
         given = (
-            func.unnest(
-                bindparam("key_first", list(firsts), type_=_TEXT_ARRAY),
-                bindparam("key_second", list(seconds), type_=_TEXT_ARRAY),
-            )
-            .table_valued("first", "second")
+            func.unnest(*(
+                bindparam(f"key_{n}", list(column_values), type_=postgresql.ARRAY(column.type))
+                for n, (column, column_values) in enumerate(zip(columns, values, strict=True))
+            ))
+            .table_valued(*(f"key_{n}" for n in range(len(columns))))
             .render_derived(name="keys")
-        )
-        return tuple_(first, second).in_(select(given.c.first, given.c.second))
-    by_first: dict[str, list[str]] = {}
-    for one, two in sorted(keys):
-        by_first.setdefault(one, []).append(two)
-    return or_(false(), *(and_(first == one, second.in_(twos)) for one, twos in by_first.items()))
-
-
-_TEXT_ARRAY = postgresql.ARRAY(postgresql.TEXT())
+        )  # fmt: skip
+        return tuple_(*columns).in_(select(*given.c))
+    *leading, last = columns
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for key in sorted(keys):
+        groups.setdefault(key[:-1], []).append(key[-1])
+    return or_(
+        false(),
+        *(and_(*(c == v for c, v in zip(leading, group, strict=True)), last.in_(lasts))
+          for group, lasts in groups.items()),
+    )  # fmt: skip
 
 
 def insert_new(
@@ -89,6 +95,9 @@ def insert_new(
     another writer stored first; the ids of those inserted, by their unique columns."""
     if not rows:
         return {}
+    # In the unique key's order: two writers inserting overlapping keys wait for each other
+    # in the same order, never each for the other (a deadlock).
+    rows = sorted(rows, key=lambda row: tuple(row[name] for name in unique))
     statement = _insert(connection.dialect.name, table, tuple(rows[0]), unique)
     result = connection.execute(statement, _parameters(connection, rows))
     return {tuple(row[1:]): int(row[0]) for row in result}
@@ -186,7 +195,11 @@ _ROWS = "rows"
 def _parameters(connection: Connection, rows: list[dict[str, Any]]) -> dict[str, str]:
     """Rows as the statements of `_insert` and `update` take them: one JSON document. A
     time is written with its offset on PostgreSQL (RFC 3339), as SQLAlchemy stores it on
-    SQLite (UTC wall time); one without a zone is refused, as `records.types` refuses it."""
+    SQLite (UTC wall time); one without a zone is refused, as `records.types` refuses it.
+    Every row names the same columns (the statement is made from the first one's)."""
+    names = rows[0].keys()
+    if any(row.keys() != names for row in rows):
+        raise ValueError("the rows of a batch name different columns")
     write_time = _pg_time if connection.dialect.name == "postgresql" else _sqlite_time
     try:
         return {_ROWS: orjson.dumps(rows, default=write_time, option=_PASS_TIMES).decode()}
@@ -206,7 +219,7 @@ def _sqlite_time(value: Any) -> str:
 
 
 def _aware(value: Any) -> datetime:
-    if type(value) is not datetime:
+    if not isinstance(value, datetime):
         raise TypeError(f"a row holds no {type(value).__name__} ({value!r})")
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")

@@ -17,7 +17,7 @@ from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from records.models import FORBID_EXTRA, _created
-from records.types import BigId, UTCDateTime
+from records.types import BigCount, BigId, UTCDateTime
 
 
 class Customer(SQLModel, table=True):
@@ -55,7 +55,7 @@ class CustomerIdentity(SQLModel, table=True):
     author_id: str = Field(max_length=200)
     handle: str = Field(max_length=200)
     display_name: str | None = Field(default=None, max_length=200)
-    followers: int | None = None
+    followers: int | None = Field(default=None, sa_type=BigCount)
     verified: bool | None = None
     profile_url: str | None = Field(default=None, max_length=2048)
     language: str | None = Field(default=None, max_length=16)

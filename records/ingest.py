@@ -138,7 +138,7 @@ def _known(connection: Connection, keys: set[Key]) -> dict[Key, tuple[int, str]]
         return {}
     rows = connection.execute(
         select(POSTS.c.channel, POSTS.c.external_id, POSTS.c.id, POSTS.c.origin).where(
-            bulk.among(connection, POSTS.c.channel, POSTS.c.external_id, keys)
+            bulk.among(connection, (POSTS.c.channel, POSTS.c.external_id), keys)
         )
     )
     return {(r.channel, r.external_id): (int(r.id), str(r.origin)) for r in rows}
@@ -201,11 +201,13 @@ def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tu
         if lost:  # another writer made these identities first: their customers are unused
             connection.execute(delete(CUSTOMERS).where(CUSTOMERS.c.id.in_(lost)))
         found |= _found_identities(connection, set(missing))
-    stale = [
-        {"id": found[key][0], **_profile(data)}
-        for key, data in newest.items()
-        if key not in missing and data.received_at >= found[key][2]
-    ]
+    # One row per identity: an author named by handle and by platform id in one batch is
+    # one identity once adopted (`_adopt_by_handle`), updated from the newer of the two.
+    stale_by_id: dict[int, dict[str, Any]] = {}
+    for key, data in sorted(newest.items(), key=lambda item: item[1].received_at):
+        if key not in missing and data.received_at >= found[key][2]:
+            stale_by_id[found[key][0]] = {"id": found[key][0], **_profile(data)}
+    stale = list(stale_by_id.values())
     if stale:
         bulk.update(
             connection, IDENTITIES, stale,
@@ -233,7 +235,7 @@ def _adopt_by_handle(
         return
     rows = connection.execute(
         select(IDENTITIES.c.id, IDENTITIES.c.channel, IDENTITIES.c.author_id).where(
-            bulk.among(connection, IDENTITIES.c.channel, IDENTITIES.c.author_id, set(by_handle)),
+            bulk.among(connection, (IDENTITIES.c.channel, IDENTITIES.c.author_id), set(by_handle)),
             IDENTITIES.c.author_id == IDENTITIES.c.handle,
         )
     ).all()
@@ -269,7 +271,7 @@ def _found_identities(
     rows = connection.execute(
         select(IDENTITIES.c.id, IDENTITIES.c.customer_id, IDENTITIES.c.channel,
                IDENTITIES.c.author_id, IDENTITIES.c.seen_at)
-        .where(bulk.among(connection, IDENTITIES.c.channel, IDENTITIES.c.author_id, keys))
+        .where(bulk.among(connection, (IDENTITIES.c.channel, IDENTITIES.c.author_id), keys))
     )  # fmt: skip
     return {(r.channel, r.author_id): (int(r.id), int(r.customer_id), r.seen_at) for r in rows}
 
@@ -346,7 +348,7 @@ def _parents(connection: Connection, parents: set[Key]) -> dict[Key, tuple[int, 
                 CONVERSATIONS.c.identity_id,
             )
             .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
-            .where(bulk.among(connection, POSTS.c.channel, POSTS.c.external_id, parents))
+            .where(bulk.among(connection, (POSTS.c.channel, POSTS.c.external_id), parents))
         )
     }
     rest = parents - set(found)
@@ -357,7 +359,8 @@ def _parents(connection: Connection, parents: set[Key]) -> dict[Key, tuple[int, 
             .join(DRAFTS, DRAFTS.c.id == PUBLICATIONS.c.draft_id)
             .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
             .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
-            .where(bulk.among(connection, PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id, rest))
+            .where(bulk.among(connection, (PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id),
+                              rest))
         )  # fmt: skip
         found |= {(r.channel, r.external_id): (int(r.id), int(r.identity_id)) for r in rows}
     return found
@@ -366,13 +369,8 @@ def _parents(connection: Connection, parents: set[Key]) -> dict[Key, tuple[int, 
 def _found_roots(connection: Connection, roots: set[Root]) -> dict[Root, int]:
     if not roots:
         return {}
+    columns = (CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id, CONVERSATIONS.c.identity_id)
     rows = connection.execute(
-        select(CONVERSATIONS.c.id, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
-               CONVERSATIONS.c.identity_id)
-        .where(bulk.among(connection, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id,
-                      {(channel, root) for channel, root, _ in roots}))
-    )  # fmt: skip
-    # (The identity is picked here: `identity_id IN (...)` beside `root_id IN (...)` makes
-    # SQLite probe the index for every root and identity pair, the batch's size squared.)
-    found = {(r.channel, r.root_id, int(r.identity_id)): int(r.id) for r in rows}
-    return {root: found[root] for root in roots if root in found}
+        select(CONVERSATIONS.c.id, *columns).where(bulk.among(connection, columns, roots))
+    )
+    return {(r.channel, r.root_id, int(r.identity_id)): int(r.id) for r in rows}

@@ -12,6 +12,8 @@ from sqlalchemy.types import TypeDecorator
 # 64-bit ids: BIGINT on PostgreSQL; on SQLite an `INTEGER PRIMARY KEY` is the 64-bit rowid
 # (and only that exact type name makes it one).
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# A count that may pass 2^31 (followers): BIGINT on PostgreSQL, SQLite's INTEGER is 64-bit.
+BigCount = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -98,16 +98,23 @@ def test_among_finds_exactly_the_keys_rows_even_where_keys_are_not_unique(
         wanted = {("x", "r1"), ("x", "r2"), ("x", "nothing"), ("mastodon", "r1")}
         found = connection.execute(
             select(CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id).where(
-                bulk.among(connection, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id, wanted)
+                bulk.among(connection, (CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id), wanted)
             )
         ).all()
         none = connection.execute(
             select(CONVERSATIONS.c.id).where(
-                bulk.among(connection, CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id, set())
+                bulk.among(connection, (CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id), set())
+            )
+        ).all()
+        columns = (CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id, CONVERSATIONS.c.identity_id)
+        third = connection.execute(
+            select(*columns).where(
+                bulk.among(connection, columns, {("x", "r1", identities[1]), ("x", "r2", 0)})
             )
         ).all()
     assert sorted(found) == [("x", "r1"), ("x", "r1"), ("x", "r2")]
     assert none == []
+    assert third == [("x", "r1", identities[1])]
 
 
 def test_a_time_without_a_zone_is_refused_not_guessed(database: Database) -> None:
@@ -142,7 +149,7 @@ def test_a_look_up_by_keys_reads_the_unique_index(analyzed: Database) -> None:
     with analyzed.write() as connection:
         bulk.planned_for_each_batch(connection)
         query = select(POSTS.c.id).where(
-            bulk.among(connection, POSTS.c.channel, POSTS.c.external_id, keys)
+            bulk.among(connection, (POSTS.c.channel, POSTS.c.external_id), keys)
         )
         literal = query.compile(connection, compile_kwargs={"literal_binds": True})
         plan = "\n".join(connection.exec_driver_sql(f"EXPLAIN {literal}").scalars())
@@ -159,7 +166,7 @@ def test_on_sqlite_a_look_up_by_keys_reads_the_unique_index(tmp_path: Path) -> N
     keys = {("x", "p1"), ("x", "p2"), ("bluesky", "p3")}
     with database.write() as connection:
         query = select(POSTS.c.id).where(
-            bulk.among(connection, POSTS.c.channel, POSTS.c.external_id, keys)
+            bulk.among(connection, (POSTS.c.channel, POSTS.c.external_id), keys)
         )
         literal = query.compile(connection, compile_kwargs={"literal_binds": True})
         plan = " ".join(

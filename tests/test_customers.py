@@ -477,3 +477,35 @@ def test_an_author_known_by_handle_takes_their_platform_id_and_stays_one_custome
     assert (identity["author_id"], identity["handle"]) == ("1001", "@dana")
     again = app_client.get(f"/api/v1/posts/{typed.json()['id']}", headers=agent).json()
     assert again["author_id"] == "1001"
+
+
+def test_a_follower_count_as_large_as_a_profile_may_say_is_kept(
+    app_client: TestClient, agent: Headers
+) -> None:
+    """Profiles may say up to 10^12 followers: on PostgreSQL a 32-bit column refused the
+    whole batch such a post came in."""
+    big = ingest(app_client, agent, post(1, author_profile={"id": "1001", "followers": 10**12}))
+    customer = app_client.get(f"/api/v1/customers/{big['customer_id']}", headers=agent).json()
+    assert customer["identities"][0]["followers"] == 10**12
+
+
+def test_an_author_named_by_handle_and_by_id_in_one_batch_is_updated_from_the_newer(
+    app_client: TestClient, agent: Headers
+) -> None:
+    """A handle-only identity adopted by its platform id within a batch that also names it
+    by handle: one identity, its profile from the newer post (two rows updating one
+    identity in one statement leave either, by chance)."""
+    first = ingest(app_client, agent, post(1, author="@bob", author_profile=None))
+    batch = [
+        PostCreate.model_validate(
+            post(3, author="@bob", author_profile={"id": "77", "display_name": "Bob new"})
+        ),
+        PostCreate.model_validate(post(2, author="@bob", author_profile=None)),
+    ]
+    with CONNECTOR[0].write_session() as session:
+        stored = store(session, batch, actor="poller:test", actor_role="integration")
+    shown = [app_client.get(f"/api/v1/posts/{s.post_id}", headers=agent).json() for s in stored]
+    assert {p["customer_id"] for p in shown} == {first["customer_id"]}
+    customer = app_client.get(f"/api/v1/customers/{first['customer_id']}", headers=agent).json()
+    [identity] = customer["identities"]
+    assert identity["display_name"] == "Bob new" and identity["author_id"] == "77"
