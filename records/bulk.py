@@ -6,8 +6,9 @@ table's own type (`json_populate_recordset`): the statement's text is short and 
 for every batch, so neither SQLAlchemy nor psycopg re-reads it, and the rows are written
 by orjson, in C. (A multi-row `VALUES` of a hundred posts is two thousand placeholders
 that psycopg re-parses in Python for every batch; arrays per column are dumped element by
-element in Python: each was most of the ingest's time.) On SQLite a multi-row
-`VALUES` costs nothing to parse, and SQLAlchemy's own statements are used.
+element in Python: each was most of the ingest's time.) On SQLite the
+same document is read by `json_each`, which spares SQLAlchemy converting every value of
+every row in Python.
 
 A look-up by a list of keys (`among`) is, on PostgreSQL, a semi-join on the keys given as
 one array per column; on SQLite `a = ? AND b IN (...)` per value of the leading columns,
@@ -41,8 +42,6 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Insert
-
-Key = tuple[str, str]  # (channel, an identifier within it)
 
 
 def planned_for_each_batch(connection: Connection) -> None:
