@@ -163,15 +163,21 @@ def test_on_sqlite_a_look_up_by_keys_reads_the_unique_index(tmp_path: Path) -> N
     url = f"sqlite:///{tmp_path / 'plan.db'}"
     upgrade(url)
     database = Database(url)
-    keys = {("x", "p1"), ("x", "p2"), ("bluesky", "p3")}
+    posts = (POSTS.c.channel, POSTS.c.external_id)
+    conversations = (CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id, CONVERSATIONS.c.identity_id)
+    plans = []
     with database.write() as connection:
-        query = select(POSTS.c.id).where(
-            bulk.among(connection, (POSTS.c.channel, POSTS.c.external_id), keys)
-        )
-        literal = query.compile(connection, compile_kwargs={"literal_binds": True})
-        plan = " ".join(
-            str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {literal}")
-        )
+        for columns, keys in (
+            (posts, {("x", "p1"), ("x", "p2"), ("bluesky", "p3")}),
+            (conversations, {("x", "r1", 1), ("x", "r2", 2), ("mastodon", "r1", 1)}),
+        ):
+            query = select(columns[0]).where(bulk.among(connection, columns, keys))
+            literal = query.compile(connection, compile_kwargs={"literal_binds": True})
+            plans.append(" ".join(
+                str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {literal}")
+            ))  # fmt: skip
     database.dispose()
-    assert "SCAN posts" not in plan, plan
-    assert "sqlite_autoindex_posts_1" in plan, plan
+    assert "SCAN posts" not in plans[0], plans[0]
+    assert "sqlite_autoindex_posts_1" in plans[0], plans[0]
+    assert "SCAN conversations" not in plans[1], plans[1]
+    assert "sqlite_autoindex_conversations_1" in plans[1], plans[1]
