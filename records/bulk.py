@@ -74,8 +74,8 @@ def among(
     # `IN` a subquery is answered by the index on the columns.
     document = orjson.dumps(sorted(keys)).decode()
     each = func.json_each(bindparam("keys", document, unique=True)).table_valued("value")
-    given = select(*(func.json_extract(each.c.value, f"$[{n}]") for n in range(len(columns))))
-    return tuple_(*columns).in_(given)
+    listed = select(*(func.json_extract(each.c.value, f"$[{n}]") for n in range(len(columns))))
+    return tuple_(*columns).in_(listed)
 
 
 def insert_new(
