@@ -8,8 +8,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlmodel import SQLModel
 
-import records.customer_models
-import records.models  # noqa: F401
+import records.access_tables
+import records.tables  # noqa: F401
 from records.db import make_engine
 from records.settings import load_settings
 

@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from api.tokens import TokenError, TokenService, VerifiedToken
+from lifecycle.words import Role
 from records import identities, sessions
 from records.db import Database
-from records.models import Role
 from records.settings import Settings
 from workflows.connection import TemporalGateway
 

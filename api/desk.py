@@ -20,12 +20,12 @@ from api.deps import Principal
 from api.lifecycle import ERRORS, Lifecycle, update_id
 from lifecycle import rulebook
 from lifecycle.rulebook import Person, Refusal
-from lifecycle.words import Action
+from lifecycle.words import Action, Role
 from policies.sla import ServiceLevels
 from records import drafts
 from records.db import Database
+from records.draft_shapes import DraftDetail, DraftView
 from records.errors import NotFound
-from records.models import DraftDetail, DraftView, Role
 from workflows.contracts import Actor, PublishRequest, SubmitRequest
 
 # A rulebook check of an action on a draft by a person.

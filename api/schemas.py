@@ -1,4 +1,5 @@
-"""Response shapes that are not one entity's family (those live in `records.models`)."""
+"""Response shapes that are not one entity's family (those live in `records.*_models` and
+`records.draft_shapes`)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from typing import Any
 from jose import jwk, jws, jwt
 from jose.exceptions import JOSEError
 
-from records.models import Role
+from lifecycle.words import Role
 from records.settings import Settings
 from records.types import utcnow
 

@@ -32,9 +32,9 @@ from sqlalchemy import insert
 
 from api import evidence_pdf
 from records import audit, checkpoints, drafts, evidence, merkle
+from records.audit_models import AuditEvent
 from records.db import Database
 from records.migrations import upgrade
-from records.models import AuditEvent
 from records.settings import DEV_AUDIT_KEY
 from records.tables import NODES, POSTS
 

@@ -46,7 +46,7 @@ from bench.environment import own_secrets
 from records import ingest
 from records.db import Database
 from records.migrations import upgrade
-from records.models import PostCreate
+from records.post_models import PostCreate
 from records.tables import CONVERSATIONS, CUSTOMERS, EVENTS, IDENTITIES, NODES, POSTS
 
 PG_ADMIN = os.environ.get(

@@ -51,10 +51,12 @@ from temporalio.worker import Worker
 
 from bench import http1
 from bench.environment import own_secrets
+from lifecycle.words import Role
 from records import users
 from records.db import Database
+from records.fields import Channel
 from records.migrations import upgrade
-from records.models import Channel, Post, Role
+from records.post_models import Post
 from workflows import devserver
 from workflows.worker import ACTIVITY_THREADS, WORKFLOW_TASK_POLLS
 

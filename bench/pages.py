@@ -29,10 +29,10 @@ import httpx
 import psycopg
 from sqlalchemy import text
 
+from lifecycle.words import Role
 from records import drafts, users
 from records.db import Database
 from records.migrations import upgrade
-from records.models import Role
 
 _spec = importlib.util.spec_from_file_location("queue_bench", Path(__file__).with_name("queue.py"))
 assert _spec and _spec.loader

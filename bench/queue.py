@@ -34,10 +34,11 @@ import psycopg
 from sqlalchemy import insert, text
 
 from bench.environment import own_secrets
+from lifecycle.words import Role
 from records import cursor, users
 from records.db import Database
 from records.migrations import upgrade
-from records.models import Post, Role
+from records.post_models import Post
 
 PG_ADMIN = os.environ.get(
     "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

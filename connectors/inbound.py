@@ -18,7 +18,7 @@ from connectors.base import registered
 
 @dataclass(frozen=True, kw_only=True)
 class InboundPost:
-    """A post as every source gives it (`records.models.PostCreate` fields)."""
+    """A post as every source gives it (`records.post_models.PostCreate` fields)."""
 
     channel: str
     external_id: str
@@ -26,10 +26,10 @@ class InboundPost:
     text: str
     url: str
     received_at: datetime
-    origin: str = "webhook"  # mention | reply | listening | webhook (records.models.Origin)
+    origin: str = "webhook"  # mention | reply | listening | webhook (records.fields.Origin)
     in_reply_to: str | None = None
     root_id: str | None = None
-    author_profile: dict[str, Any] | None = None  # records.models.AuthorProfile's fields
+    author_profile: dict[str, Any] | None = None  # records.post_models.AuthorProfile's fields
 
 
 class BadSignature(Exception):

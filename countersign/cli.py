@@ -18,11 +18,11 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from countersign import offline_verifier
+from lifecycle.words import Role
 from records import audit, channels, checkpoints, users, vault
 from records.db import Database
 from records.errors import CountersignError
 from records.migrations import upgrade
-from records.models import Role
 from records.settings import Settings, load_settings
 
 app = typer.Typer(

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 from sqlmodel import select
 
+from lifecycle.words import Role
 from records import posts, users
 from records.db import Database
-from records.models import Channel, Post, PostCreate, Priority, Role
+from records.fields import Channel, Priority
+from records.post_models import Post, PostCreate
 from records.types import utcnow
 
 DEMO_PASSWORD = "countersign-demo"  # noqa: S105 - development only, printed at start-up

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from records import bulk, merkle
-from records.models import AuditEvent
+from records.audit_models import AuditEvent
 from records.tables import EVENTS, NODES
 from records.types import utcnow
 

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from records import audit, vault
+from records.account_models import ChannelAccountCreate, ChannelAccountPublic
 from records.errors import Conflict, NotFound
-from records.models import ChannelAccountCreate, ChannelAccountPublic
 from records.tables import CHANNEL_ACCOUNTS
 from records.types import utcnow
 

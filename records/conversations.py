@@ -14,7 +14,8 @@ from sqlmodel import Session, col, select
 
 from records.customer_models import Conversation
 from records.errors import NotFound
-from records.models import Post, PostPublic, PublicationStatus
+from records.fields import PublicationStatus
+from records.post_models import Post, PostPublic
 from records.tables import DRAFTS, POSTS, PUBLICATIONS, VERSIONS
 
 PUBLISHED = (PublicationStatus.sent.value, PublicationStatus.confirmed.value)

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from records.models import FORBID_EXTRA, _created
+from records.fields import FORBID_EXTRA, created
 from records.types import BigCount, BigId, UTCDateTime
 
 
@@ -36,8 +36,8 @@ class Customer(SQLModel, table=True):
     crm_tier: str | None = Field(default=None, max_length=64)
     crm_value: str | None = Field(default=None, max_length=64)
     crm_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    created_at: datetime = _created()
-    updated_at: datetime = _created()
+    created_at: datetime = created()
+    updated_at: datetime = created()
 
 
 class CustomerIdentity(SQLModel, table=True):
@@ -60,8 +60,8 @@ class CustomerIdentity(SQLModel, table=True):
     profile_url: str | None = Field(default=None, max_length=2048)
     language: str | None = Field(default=None, max_length=16)
     seen_at: datetime = Field(sa_type=UTCDateTime, description="the newest post it came from")
-    created_at: datetime = _created()
-    updated_at: datetime = _created()
+    created_at: datetime = created()
+    updated_at: datetime = created()
 
 
 class CustomerNote(SQLModel, table=True):
@@ -72,7 +72,7 @@ class CustomerNote(SQLModel, table=True):
     customer_id: int = Field(foreign_key="customers.id", sa_type=BigId)
     author: str = Field(max_length=64)
     text: str = Field(sa_type=Text)
-    created_at: datetime = _created()
+    created_at: datetime = created()
 
 
 class Conversation(SQLModel, table=True):
@@ -96,7 +96,7 @@ class Conversation(SQLModel, table=True):
     customer_id: int | None = Field(default=None, foreign_key="customers.id", sa_type=BigId)
     started_at: datetime = Field(sa_type=UTCDateTime)
     last_post_at: datetime = Field(sa_type=UTCDateTime)
-    created_at: datetime = _created()
+    created_at: datetime = created()
 
 
 # --- API shapes -------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from records.customer_models import (
     NotePublic,
 )
 from records.errors import Conflict, NotFound
-from records.models import Post
+from records.post_models import Post
 from records.types import utcnow
 
 MAX_MERGES = 32  # links followed from a merged customer to the one it lives on in

@@ -16,22 +16,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from lifecycle import rulebook
-from lifecycle.words import OPEN
+from lifecycle.words import OPEN, DraftStatus, PostStatus
 from records import audit, cursor, transitions
-from records.errors import Conflict, Invalid, NotFound
-from records.models import (
+from records.draft_models import Draft, DraftVersion
+from records.draft_shapes import (
     DecisionPublic,
-    Draft,
     DraftDetail,
     DraftPublic,
-    DraftStatus,
-    DraftVersion,
     DraftView,
-    PostStatus,
     PublicationPublic,
     TimelineEntry,
     VersionPublic,
 )
+from records.errors import Conflict, Invalid, NotFound
 from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, VERSIONS
 from records.types import utcnow
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from lifecycle.words import OPEN
 from records import conversations, cursor, customers
 from records.conversations import ReplyPublic
-from records.models import Post, PostPublic
+from records.post_models import Post, PostPublic
 from records.tables import DRAFTS
 
 

@@ -19,9 +19,9 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from lifecycle.words import Role
 from records import audit
 from records.errors import Conflict, Invalid
-from records.models import Role
 from records.tables import USER_ROLES, USERS
 from records.types import utcnow
 

@@ -28,7 +28,8 @@ from sqlmodel import Session
 
 from records import audit, bulk
 from records.channels import Account
-from records.models import Origin, PostCreate
+from records.fields import Origin
+from records.post_models import PostCreate
 from records.tables import (
     CONVERSATIONS,
     CUSTOMERS,

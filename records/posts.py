@@ -11,10 +11,12 @@ from sqlalchemy import tuple_
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
+from lifecycle.words import PostStatus, Role
 from records import audit, cursor, notifications, transitions, users
 from records.errors import Conflict, Forbidden, Invalid, NotFound
+from records.fields import Priority
 from records.ingest import store as ingest_batch
-from records.models import Post, PostCreate, PostPublic, PostStatus, Priority, Role
+from records.post_models import Post, PostCreate, PostPublic
 from records.tables import POSTS
 from records.types import utcnow
 

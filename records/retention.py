@@ -22,8 +22,9 @@ from sqlalchemy.engine import Connection
 
 from lifecycle.words import SYSTEM_ACTOR, SYSTEM_ROLE
 from records import audit
+from records.audit_models import HoldCreate, HoldPublic, HoldScope
 from records.errors import Conflict, NotFound
-from records.models import HoldCreate, HoldPublic, HoldScope, PublicationStatus
+from records.fields import PublicationStatus
 from records.tables import (
     CUSTOMERS,
     DECISIONS,

@@ -24,10 +24,10 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement, Select
 
+from lifecycle.words import Role
 from records import audit
 from records.access_tables import RevokedToken
 from records.errors import NotFound
-from records.models import Role
 from records.tables import USER_ROLES, USERS
 from records.types import utcnow
 

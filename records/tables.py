@@ -7,27 +7,20 @@ from typing import Any
 
 from sqlalchemy import Table
 
+from records.account_models import ChannelAccount, RuleSetRecord
+from records.audit_models import AuditCheckpoint, AuditEvent, AuditNode, LegalHold
 from records.customer_models import Conversation, Customer, CustomerIdentity, CustomerNote
-from records.models import (
-    AuditCheckpoint,
-    AuditEvent,
-    AuditNode,
-    ChannelAccount,
+from records.draft_models import (
     Decision,
     Draft,
     DraftVersion,
-    LegalHold,
-    Notification,
-    NotificationDelivery,
-    NotificationPreference,
     OutboxMessage,
-    Post,
     Publication,
-    RuleSetRecord,
     StageReview,
-    User,
-    UserRole,
 )
+from records.notification_models import Notification, NotificationDelivery, NotificationPreference
+from records.post_models import Post
+from records.user_models import User, UserRole
 
 
 def _table(model: Any) -> Table:

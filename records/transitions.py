@@ -20,9 +20,10 @@ from sqlalchemy import CursorResult, bindparam, case, func, select, update
 from sqlalchemy.engine import Connection
 
 from lifecycle.rulebook import RecordedDecision
+from lifecycle.words import PostStatus
 from records import notifications
 from records.errors import NotFound
-from records.models import PostStatus, PublicationStatus
+from records.fields import PublicationStatus
 from records.tables import (
     DECISIONS,
     DRAFTS,

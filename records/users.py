@@ -11,12 +11,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
+from lifecycle.words import Role
 from records import audit, identities
 from records.errors import Conflict, NotFound
-from records.models import Role, User, UserPublic, UserRole
 from records.passwords import hash_password
 from records.tables import USER_ROLES, USERS
 from records.types import utcnow
+from records.user_models import User, UserPublic, UserRole
 
 
 def get_by_username(session: Session, username: str) -> User | None:

@@ -27,10 +27,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from connectors import egress
+from lifecycle.words import Role
 from records import guards, passwords, users, vault
 from records.db import Database
 from records.migrations import upgrade
-from records.models import Role
 from records.settings import DEV_SECRETS_KEY, Environment, Settings, load_settings
 from tests.helpers import fresh_postgres
 from workflows import devserver

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from records.models import ChannelAccountCreate
+from records.account_models import ChannelAccountCreate
 from tests.helpers import JsonHandler, serve
 
 TOKEN = "x-user-token-for-tests"

@@ -7,7 +7,7 @@ runs over its budget) and `bench/policies.py --pathological` (the worst time, me
 
 from __future__ import annotations
 
-LONGEST = 10_000  # records.models.BODY_FIELD
+LONGEST = 10_000  # records.draft_shapes.BODY_FIELD
 
 
 def _fill(unit: str, *, head: str = "", tail: str = "") -> str:

@@ -16,8 +16,10 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from policies.engine import RuleSet
 from records import audit, drafts
+from records.audit_models import AuditEvent
 from records.db import Database
-from records.models import AuditEvent, Decision, Draft, Post
+from records.draft_models import Decision, Draft
+from records.post_models import Post
 from tests.sealing import SealedHandle
 from workflows.approval import ResponseApproval
 from workflows.contracts import (

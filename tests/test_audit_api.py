@@ -11,9 +11,9 @@ from collections.abc import Callable
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
+from lifecycle.words import Role
 from records import audit, checkpoints, merkle
 from records.db import Database
-from records.models import Role
 from tests.helpers import around_the_trigger
 
 Headers = dict[str, str]

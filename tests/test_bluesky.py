@@ -19,9 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from connectors.base import Reply
 from connectors.bluesky import BlueskyPublisher, record_key
+from records.account_models import ChannelAccountCreate
 from records.channels import Account
 from records.db import Database
-from records.models import ChannelAccountCreate
 from tests.helpers import JsonHandler, serve
 from tests.test_publishers import PUB, REPLY, Desk, desk_on, draft_of
 from workflows.approval import ResponseApproval

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from records import channels
+from records.account_models import ChannelAccountCreate
 from records.db import Database
-from records.models import ChannelAccountCreate
 from records.tables import POSTS
 from tests.fake_bluesky_inbound import FakeAppView, running_appview
 from tests.helpers import eventually

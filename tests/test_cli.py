@@ -14,8 +14,8 @@ from sqlmodel import select
 
 from countersign.cli import main
 from records import audit, checkpoints, users
+from records.audit_models import AuditEvent
 from records.db import Database
-from records.models import AuditEvent
 from records.settings import load_settings
 from tests.helpers import around_the_trigger, own_secrets
 

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from sqlmodel import func, select
 
 from records import audit, posts
+from records.audit_models import AuditEvent
 from records.db import Database
-from records.models import AuditEvent, Channel, Post, PostCreate
+from records.fields import Channel
+from records.post_models import Post, PostCreate
 
 
 def body(external_id: str) -> PostCreate:

@@ -17,9 +17,10 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from lifecycle.words import Role
 from records import audit, channels
 from records.db import Database
-from records.models import OutboxMessage, Publication, Role
+from records.draft_models import OutboxMessage, Publication
 from records.settings import Settings
 from tests.conftest import LOOPBACK
 from tests.fakes import FakeX, running_fake_x, x_account

@@ -21,10 +21,13 @@ from sqlmodel import col, select
 from api.app import create_app
 from connectors import crm
 from connectors.inbound import sign
+from lifecycle.words import Role
 from records import retention
+from records.audit_models import AuditEvent
 from records.db import Database
+from records.draft_models import Draft, DraftVersion, Publication
 from records.ingest import store
-from records.models import AuditEvent, Draft, DraftVersion, PostCreate, Publication, Role
+from records.post_models import PostCreate
 from records.settings import Settings
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, serve

@@ -11,7 +11,7 @@ from sqlmodel import func, select
 
 from records import audit
 from records.db import Database
-from records.models import Decision, Draft, OutboxMessage
+from records.draft_models import Decision, Draft, OutboxMessage
 from tests.helpers import new_post
 
 pytestmark = pytest.mark.temporal

@@ -19,8 +19,8 @@ from connectors.bluesky import BlueskyPublisher
 from connectors.http import raise_for_refusal
 from connectors.mastodon import MastodonPublisher
 from connectors.webhook import SignedJsonPublisher
+from lifecycle.words import Role
 from records.channels import Account
-from records.models import Role
 from tests.conftest import PASSWORD, Headers
 from tests.helpers import JsonHandler, deliver_ticket, serve
 

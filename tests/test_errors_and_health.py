@@ -9,8 +9,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
 from api.app import create_app
+from lifecycle.words import Role
 from records.db import Database
-from records.models import Post, Role
+from records.post_models import Post
 from records.settings import Settings
 from workflows.connection import TemporalGateway
 

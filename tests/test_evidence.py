@@ -15,9 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from lifecycle.words import Role
 from policies.engine import RuleSet
 from records import checkpoints
-from records.models import Role
 from records.settings import Settings
 from tests.conftest import Headers
 from tests.helpers import new_post

@@ -18,8 +18,8 @@ from sqlalchemy import delete, func, select, update
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from lifecycle.words import Role
 from records.db import Database
-from records.models import Role
 from records.settings import Settings
 from records.tables import DECISIONS, DRAFTS, EVENTS, OUTBOX, PUBLICATIONS
 from tests.conftest import PASSWORD, Headers

@@ -13,9 +13,9 @@ from sqlalchemy import insert
 
 from api.app import create_app
 from connectors.base import Posted, web_url
+from lifecycle.words import Role
 from records import drafts
 from records.db import Database
-from records.models import Role
 from records.settings import Settings
 from records.tables import PUBLICATIONS
 from records.types import utcnow

@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from lifecycle.words import Role
 from policies import budget
 from policies.budget import CheckOverBudget
 from policies.engine import RuleSet, RuleSetError
-from records.models import Role
 from tests.hostile_text import HOSTILE, LONGEST
 
 Headers = dict[str, str]

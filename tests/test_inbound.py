@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from records.models import Role
+from lifecycle.words import Role
 
 API = "/api/v1"
 SECRET = "generic-source-secret-0123456789"

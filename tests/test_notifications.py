@@ -23,10 +23,10 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from connectors.base import Posted, PublishRefused, Reply
 from connectors.outbox import OutboxPublisher
+from lifecycle.words import Role
 from policies.engine import RuleSet
 from records import drafts, notifications
 from records.db import Database
-from records.models import Role
 from records.settings import Settings
 from records.tables import DELIVERIES, NOTIFICATIONS, OUTBOX, PUBLICATIONS
 from tests.conftest import Headers

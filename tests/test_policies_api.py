@@ -12,9 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from lifecycle.words import Role
 from policies.engine import RuleSet
+from records.audit_models import AuditEvent
 from records.db import Database
-from records.models import AuditEvent, Role
 
 Headers = dict[str, str]
 YAML = {"Content-Type": "application/yaml"}

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from records.audit_models import AuditEvent
 from records.db import Database
-from records.models import AuditEvent
 from tests.conftest import Headers
 from tests.helpers import new_post
 

@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
+from lifecycle.words import Role
 from records import channels
+from records.account_models import ChannelAccountCreate
 from records.db import Database
-from records.models import ChannelAccountCreate, Role
 from records.tables import POSTS
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, eventually, serve

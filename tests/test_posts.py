@@ -10,9 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
+from lifecycle.words import Role
 from records import audit
+from records.audit_models import AuditEvent
 from records.db import Database
-from records.models import AuditEvent, Post, Role
+from records.post_models import Post
 
 Headers = dict[str, str]
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

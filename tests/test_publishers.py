@@ -34,10 +34,11 @@ from connectors.meta_graph import MetaGraphPublisher
 from connectors.outbox import OutboxPublisher
 from connectors.webhook import SignedJsonPublisher
 from connectors.x import XPublisher
+from lifecycle.words import Role
 from records import channels, drafts
+from records.account_models import ChannelAccountCreate
 from records.channels import Account
 from records.db import Database
-from records.models import ChannelAccountCreate, Role
 from records.tables import PUBLICATIONS
 from tests.conftest import PASSWORD
 from tests.fakes import TOKEN, FakeX, running_fake_x, x_account

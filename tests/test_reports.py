@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from lifecycle.words import Role
 from records import audit, reports
 from records.db import Database
-from records.models import Role
 from records.tables import DECISIONS, DRAFTS, POSTS, PUBLICATIONS, STAGE_REVIEWS, VERSIONS
 
 NOV1 = datetime(2026, 11, 1, 10, 0, tzinfo=UTC)

@@ -17,10 +17,11 @@ from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from countersign import offline_verifier
+from lifecycle.words import Role
 from records import audit, checkpoints, drafts, evidence, retention
+from records.audit_models import HoldCreate, HoldScope
 from records.db import Database
 from records.errors import Conflict
-from records.models import HoldCreate, HoldScope, Role
 from records.settings import Settings
 from records.tables import EVENTS, POSTS, VERSIONS
 from records.types import utcnow

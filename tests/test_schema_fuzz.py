@@ -30,9 +30,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
+from lifecycle.words import Role
 from records import users
 from records.db import Database
-from records.models import Role
 from records.settings import Settings
 from tests.conftest import PASSWORD
 from workflows.connection import TemporalGateway

@@ -19,9 +19,10 @@ import pytest
 from sqlalchemy import text
 
 from records import channels, vault
+from records.account_models import ChannelAccountCreate
 from records.db import Database
+from records.fields import Channel
 from records.migrations import upgrade
-from records.models import Channel, ChannelAccountCreate
 from records.settings import DEV_SECRETS_KEY
 from tests.helpers import own_secrets
 from tests.test_cli import run

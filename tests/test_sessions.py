@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from api.tokens import TokenService
+from lifecycle.words import Role
 from records.db import Database
-from records.models import Role
 from records.settings import Settings
 from tests.test_web import csrf_of, sign_in
 

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from api.app import create_app
+from lifecycle.words import Role
 from records import passwords
 from records.db import Database
-from records.models import Role
 from records.settings import Settings
 from records.throttle import COUNTERS
 from tests.conftest import PASSWORD

@@ -22,12 +22,12 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from lifecycle.words import Role
 from policies.engine import RuleSet
 from policies.sla import ServiceLevels
 from records import drafts
 from records.db import Database
 from records.errors import Conflict
-from records.models import Role
 from records.settings import Settings
 from records.tables import DRAFTS, EVENTS, NOTIFICATIONS, POSTS, STAGE_REVIEWS
 from tests.helpers import insert_post

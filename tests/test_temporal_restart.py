@@ -18,9 +18,10 @@ from sqlmodel import func, select
 
 from api.app import create_app
 from countersign.devrunner import stop_process
+from lifecycle.words import Role
 from records import audit
 from records.db import Database
-from records.models import Decision, Role
+from records.draft_models import Decision
 from records.settings import Settings
 from tests.helpers import free_ports, submitted_draft
 from workflows import devserver

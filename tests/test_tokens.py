@@ -20,8 +20,8 @@ from jose import jwk, jwt
 from sqlalchemy import text
 
 from api.app import create_app
+from lifecycle.words import Role
 from records.db import Database
-from records.models import Role
 from records.settings import Settings
 from tests.conftest import PASSWORD
 

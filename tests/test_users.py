@@ -7,9 +7,9 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from lifecycle.words import Role
 from records import users
 from records.db import Database
-from records.models import Role
 
 Headers = dict[str, str]
 

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from api.app import create_app
+from lifecycle.words import Role
 from records import drafts
 from records.db import Database
-from records.models import Role
 from records.settings import Settings
 from records.tables import DECISIONS, DRAFTS
 from tests.conftest import PASSWORD

@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from lifecycle.words import Role
 from records import drafts
 from records.db import Database
-from records.models import Role
 from records.tables import DRAFTS
 from tests.helpers import insert_post
 from tests.test_web import sign_in

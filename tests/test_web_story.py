@@ -18,9 +18,11 @@ import uvicorn
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from api.app import create_app
+from lifecycle.words import Role
 from records.db import Database
+from records.draft_models import Draft, DraftVersion, Publication
 from records.ingest import store
-from records.models import Draft, DraftVersion, PostCreate, Publication, Role
+from records.post_models import PostCreate
 from records.settings import Settings
 from tests.conftest import PASSWORD
 from tests.helpers import free_ports, insert_post

@@ -21,8 +21,10 @@ from temporalio.testing import ActivityEnvironment
 
 from policies.engine import RuleSet
 from records import audit
+from records.audit_models import AuditEvent
 from records.db import Database
-from records.models import AuditEvent, Draft, Post
+from records.draft_models import Draft
+from records.post_models import Post
 from tests.helpers import free_ports, own_secrets
 from workflows import devserver
 from workflows.connection import connect

@@ -18,10 +18,11 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from connectors import x_inbound
+from lifecycle.words import Role
 from records import channels
+from records.account_models import ChannelAccountCreate
 from records.customer_models import CustomerIdentity
 from records.db import Database
-from records.models import ChannelAccountCreate, Role
 from records.tables import POSTS
 from tests.conftest import PASSWORD
 from tests.fake_x_api import USER_ID, XApi, running_x_api

@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException
 
 from api.deps import current_principal
 from connectors.base import web_url
-from records.models import Channel, Role
+from lifecycle.words import Role
+from records.fields import Channel
 from records.settings import Settings
 from web import session
 from web.api import Api, ApiProblem

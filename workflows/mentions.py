@@ -17,7 +17,7 @@ from connectors.inbound import InboundPost
 from connectors.pollers import READERS
 from records import channels, ingest
 from records.db import Database
-from records.models import PostCreate
+from records.post_models import PostCreate
 from workflows.contracts import ActivityName, Polled, PollJob
 
 log = logging.getLogger("countersign.activities")

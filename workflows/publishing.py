@@ -29,7 +29,7 @@ from lifecycle.rulebook import unapproved
 from lifecycle.words import PUBLISHABLE, DraftStatus, Role
 from records import audit, channels, notifications, transitions
 from records.db import Database
-from records.models import PublicationStatus
+from records.fields import PublicationStatus
 from records.tables import PUBLICATIONS
 from records.types import utcnow
 from workflows.contracts import APPLIED, ActivityName, PublishJob, Recorded

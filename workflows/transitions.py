@@ -353,7 +353,7 @@ def _outcome(
 
 
 def _basis(row: Any) -> TemplateBasis | None:
-    """What a template draft was rendered as (`records.models.Draft.template_basis`)."""
+    """What a template draft was rendered as (`records.draft_models.Draft.template_basis`)."""
     basis = row.template_basis
     if not basis:
         return None

@@ -22,9 +22,10 @@ from api.deps import (
     require_roles,
 )
 from api.schemas import Page, UtcDatetime
+from lifecycle.words import Role
 from records import audit, checkpoints, cursor, merkle
 from records.errors import Invalid
-from records.models import USERNAME_PATTERN, Role
+from records.fields import USERNAME_PATTERN
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 Auditor = Annotated[Principal, Depends(require_roles(Role.auditor))]

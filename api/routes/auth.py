@@ -12,8 +12,8 @@ from api.schemas import TokenOut
 from api.signin import SignInThrottle
 from records import sessions, users
 from records.errors import Invalid
-from records.models import UserPublic
 from records.passwords import verify_password
+from records.user_models import UserPublic
 
 router = APIRouter(tags=["auth"])
 

@@ -13,9 +13,10 @@ from api.lifecycle import Lifecycle
 from api.schemas import Page
 from connectors import egress, inbound
 from connectors.pollers import READERS
+from lifecycle.words import Role
 from records import channels
+from records.account_models import ChannelAccountCreate, ChannelAccountPublic
 from records.errors import Invalid
-from records.models import ChannelAccountCreate, ChannelAccountPublic, Role
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]

@@ -21,11 +21,11 @@ from api.deps import (
 )
 from api.schemas import Page, ResourceId
 from connectors import crm
+from lifecycle.words import Role
 from records import conversations, customers, history
 from records.conversations import ConversationPublic
 from records.customer_models import CustomerLink, CustomerPublic, NoteCreate, NotePublic
 from records.history import HistoryItem
-from records.models import Role
 
 router = APIRouter(tags=["customers"])
 # Everyone who works on a reply sees whom it answers; auditors read the trail instead.

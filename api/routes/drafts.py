@@ -17,22 +17,19 @@ from api.policy import PoliciesDep
 from api.schemas import Page, ResourceId
 from lifecycle import rulebook
 from lifecycle.rulebook import Person, Refusal
-from lifecycle.words import Action
+from lifecycle.words import Action, DraftStatus, ReviewStage, Role
 from records import conversations, drafts, posts
-from records.errors import Forbidden, Invalid
-from records.models import (
-    USERNAME_PATTERN,
+from records.draft_shapes import (
     DecisionCreate,
     DraftCreate,
     DraftDetail,
     DraftPublic,
-    DraftStatus,
     DraftUpdate,
     DraftView,
     PublishCreate,
-    ReviewStage,
-    Role,
 )
+from records.errors import Forbidden, Invalid
+from records.fields import USERNAME_PATTERN
 from workflows.contracts import (
     DecisionRequest,
     EditRequest,

@@ -11,8 +11,8 @@ from api import evidence_pdf
 from api.deps import DatabaseDep, Principal, SettingsDep, require_roles
 from api.policy import PoliciesDep
 from api.schemas import ResourceId
+from lifecycle.words import Role
 from records import checkpoints, evidence, rulesets
-from records.models import Role
 
 router = APIRouter(tags=["audit"])
 Examiner = Annotated[Principal, Depends(require_roles(Role.auditor, Role.supervisor))]

@@ -12,8 +12,10 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, Principal, SettingsDep, require_roles
 from api.schemas import Page, ResourceId
+from lifecycle.words import Role
 from records import retention
-from records.models import NO_NUL, HoldCreate, HoldLift, HoldPublic, Role
+from records.audit_models import HoldCreate, HoldLift, HoldPublic
+from records.fields import NO_NUL
 
 router = APIRouter(tags=["retention"])
 Keeper = Annotated[Principal, Depends(require_roles(Role.auditor, Role.admin))]

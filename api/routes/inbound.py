@@ -21,7 +21,7 @@ from connectors import inbound
 from records import channels, ingest
 from records.channels import Account
 from records.errors import Invalid, NotFound, Unauthenticated
-from records.models import PostCreate
+from records.post_models import PostCreate
 
 router = APIRouter(prefix="/inbound", tags=["inbound"])
 log = logging.getLogger("countersign.inbound")

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
 from api.deps import DatabaseDep, Principal, SettingsDep, require_roles
+from lifecycle.words import Role
 from records import notifications
 from records.errors import Invalid
-from records.models import Role
 from records.notifications import ChannelName, Event
 from records.settings import Settings
 

@@ -12,10 +12,11 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep, Principal, require_roles
 from api.policy import PoliciesDep
+from lifecycle.words import Role
 from policies.engine import CheckResult, RuleSet, RuleSetError
 from records import posts, rulesets
+from records.draft_shapes import PolicyCheck
 from records.errors import CountersignError, Invalid
-from records.models import PolicyCheck, Role
 
 router = APIRouter(prefix="/policies", tags=["policies"])
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]

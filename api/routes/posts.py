@@ -17,19 +17,12 @@ from api.deps import (
 )
 from api.lifecycle import Lifecycle
 from api.schemas import Page, ResourceId
+from lifecycle.words import PostStatus, Role
 from records import posts
 from records.errors import Invalid
-from records.models import (
-    USERNAME_PATTERN,
-    Channel,
-    PostAssign,
-    PostCreate,
-    PostPublic,
-    PostStatus,
-    Priority,
-    Role,
-)
+from records.fields import USERNAME_PATTERN, Channel, Priority
 from records.notifications import outbound_channels
+from records.post_models import PostAssign, PostCreate, PostPublic
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 Ingester = Annotated[Principal, Depends(require_roles(Role.agent, Role.admin))]

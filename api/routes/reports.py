@@ -12,9 +12,10 @@ from pydantic import AwareDatetime, BaseModel
 
 from api.deps import DatabaseDep, Principal, require_roles
 from api.schemas import UtcDatetime
+from lifecycle.words import Role
 from records import reports
 from records.errors import Invalid
-from records.models import Channel, Role
+from records.fields import Channel
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 KpiReader = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.auditor))]

@@ -13,8 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import DatabaseDep, Principal, require_roles
 from api.policy import PoliciesDep
 from api.routes.policies import CheckAnswer, answer
+from lifecycle.words import Role
 from policies.engine import TemplateBasis
-from records.models import TEMPLATE_ID_PATTERN, Channel, Role, TemplateRender
+from records.draft_shapes import TEMPLATE_ID_PATTERN, TemplateRender
+from records.fields import Channel
 
 router = APIRouter(prefix="/templates", tags=["templates"])
 Anyone = Annotated[Principal, Depends(require_roles(*Role))]

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Depends, Path, status
 
 from api.deps import DatabaseDep, Principal, ReadSession, WriteSession, require_roles
 from api.schemas import Page
+from lifecycle.words import Role
 from records import sessions, users
 from records.errors import Conflict, Invalid
-from records.models import USERNAME_PATTERN, Role, UserChange, UserCreate, UserPublic
+from records.fields import USERNAME_PATTERN
+from records.user_models import UserChange, UserCreate, UserPublic
 
 router = APIRouter(prefix="/users", tags=["users"])
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]

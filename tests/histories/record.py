@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from records import drafts
 from records.db import Database
 from records.migrations import upgrade
-from records.models import Post
+from records.post_models import Post
 from records.settings import Settings
 from tests.sealing import SealedHandle
 from workflows import devserver
