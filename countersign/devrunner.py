@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from countersign.seed import DEMO_PASSWORD, DEMO_USERS, seed_posts, seed_users
+from policies.engine import RuleSet
+from policies.versions import RuleBook
 from records import checkpoints, vault
 from records.db import Database
 from records.migrations import upgrade
@@ -82,7 +84,7 @@ def run_dev(settings: Settings) -> int:
     upgrade(url)
     database = Database(url)
     created = seed_users(database)
-    seeded = seed_posts(database)
+    seeded = seed_posts(database, RuleBook(RuleSet.load(settings.rules_file)))
     database.dispose()
     console.print(f"database ready ({len(created)} demo users created, {seeded} demo posts)")
 

@@ -7,10 +7,11 @@ from datetime import timedelta
 from sqlmodel import select
 
 from lifecycle.words import Role
+from policies.versions import RuleBook
 from records import posts, users
 from records.db import Database
-from records.fields import Channel, Priority
-from records.post_models import Post, PostCreate
+from records.fields import Channel, Origin
+from records.post_models import AuthorProfile, Post, PostCreate
 from records.types import utcnow
 
 DEMO_PASSWORD = "countersign-demo"  # noqa: S105 - development only, printed at start-up
@@ -26,45 +27,68 @@ DEMO_USERS: tuple[tuple[str, Role], ...] = (
 )
 SEED_ACTOR = "seed"
 
-DEMO_POSTS: tuple[tuple[Channel, str, str, Priority], ...] = (
+# Demo posts as the channels bring them (author, followers), in several languages: triage
+# gives each its priority, topic and language, with the reasons (`policies.triage`).
+DEMO_POSTS: tuple[tuple[Channel, str, str, int], ...] = (
     (
         Channel.x,
         "@dana_k",
         "@AcmeBank my card was charged twice for the same grocery order. "
         "Third time this month. Who do I talk to?",
-        Priority.high,
+        1_450,
     ),
     (
         Channel.mastodon,
         "@li@mastodon.example",
         "Is the Acme app down? I can't log in since this morning and my rent is due today.",
-        Priority.urgent,
+        210,
     ),
     (
         Channel.facebook,
         "Marta Rossi",
         "I was promised a refund two weeks ago and still nothing. "
         "My lawyer says I should just file a complaint.",
-        Priority.high,
+        95,
     ),
     (
         Channel.instagram,
         "@sunny.days",
         "Love the new branch in Leeds! Do you offer student accounts there?",
-        Priority.low,
+        640,
     ),
     (
         Channel.x,
         "@tom_builds",
         "@AcmeBank how long does an international transfer to Canada usually take?",
-        Priority.normal,
+        80,
     ),
     (
         Channel.bluesky,
         "@priya.bsky.social",
         "Got a text saying my Acme account is locked, with a link. Is this real or a scam?",
-        Priority.urgent,
+        330,
     ),
+    (
+        Channel.x,
+        "@lucia_mx",
+        "@AcmeBank me cobraron dos veces la comisión de la tarjeta. "
+        "Quiero el reembolso, es ridículo.",
+        120,
+    ),
+    (
+        Channel.mastodon,
+        "@jonas@social.example",
+        "@AcmeBank Die App stürzt seit dem Update bei jedem Start ab. Bitte fixen!",
+        45,
+    ),
+    (
+        Channel.x,
+        "@FinanceWatchUK",
+        "Acme Bank customers tell me the app has been down all day "
+        "and nobody answers the phone. Appalling for a bank.",
+        48_000,
+    ),
+    (Channel.x, "@free_followers_4u", "https://bit.ly/free-followers #AcmeBank @AcmeBank", 3),
 )
 
 
@@ -87,13 +111,15 @@ def seed_users(database: Database) -> list[str]:
     return created
 
 
-def seed_posts(database: Database) -> int:
-    """On first start only (no posts at all): a few inbound posts from the last hour."""
+def seed_posts(database: Database, book: RuleBook | None = None) -> int:
+    """On first start only (no posts at all): a few inbound posts from the last hour,
+    triaged by the rule set in force (`book`: the rule sets; the shipped one by default)."""
+    book = book or RuleBook()
     with database.write_session() as session:
         if session.exec(select(Post.id).limit(1)).first() is not None:
             return 0
         now = utcnow()
-        for n, (channel, author, text, priority) in enumerate(DEMO_POSTS):
+        for n, (channel, author, text, followers) in enumerate(DEMO_POSTS):
             external_id = f"demo-{n + 1}"
             body = PostCreate(
                 channel=channel,
@@ -101,8 +127,9 @@ def seed_posts(database: Database) -> int:
                 author=author,
                 text=text,
                 url=f"https://{channel.value}.example/{external_id}",
-                priority=priority,
-                received_at=now - timedelta(minutes=55 - 9 * n),
+                received_at=now - timedelta(minutes=55 - 5 * n),
+                author_profile=AuthorProfile(followers=followers),
+                origin=Origin.mention if "@AcmeBank" in text else Origin.listening,
             )
-            posts.ingest(session, body, actor=SEED_ACTOR, actor_role=Role.admin.value)
+            posts.ingest(session, body, rules=book, actor=SEED_ACTOR, actor_role=Role.admin.value)
     return len(DEMO_POSTS)

@@ -4,7 +4,8 @@ pass of each check over a reply.
 A rule set names what must never be said (lexicons by category), the personal data that
 must not be published (`policies.pii`), what each channel accepts (`policies.channels`) and
 who must approve: the base route per channel, stages added by findings (`route:legal`) and
-by the customer's post, and the stages a pre-approved template may skip.
+by the customer's post, and the stages a pre-approved template may skip; and how an
+inbound post is triaged (`policies.triage`).
 
 Every result names the rule-set version that produced it; the version is derived from the
 rule file's content, so the same file always yields the same version. What a check answers
@@ -20,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from policies import channels, reading
+from policies import channels, reading, triage
 from policies.budget import Deadline
 from policies.lexicon import Hit, Lexicon, fold_text
 from policies.patterns import PatternError, compile_linear
@@ -37,7 +38,7 @@ __all__ = [
 RULES_DIR = Path(__file__).resolve().parent / "rules"
 TOP_LEVEL = {
     "name", "description", "routes", "channels", "links", "pii", "lexicon", "allow", "templates",
-    "publishing",
+    "publishing", "triage",
 }  # fmt: skip
 # A publish time requested before the approval came: publish at once, or hold for a publisher.
 LATE_APPROVAL = ("hold", "publish")
@@ -76,6 +77,10 @@ class RuleSet:
         self._read_lexicon(top)
         self._read_templates(top)
         self._read_publishing(top)
+        # What triage makes of an inbound post (`policies.triage`); the legal stage's
+        # words in a customer's post also make it a public risk.
+        legal = [term for term, stage in self.inbound_terms if stage == "legal"]
+        self.triage = triage.read(top, legal)
 
     @classmethod
     def load(cls, path: Path | None = None) -> RuleSet:
@@ -420,6 +425,12 @@ class RuleSet:
             },
             "templates": {"skip_stages": list(self.skip_stages)},
             "publishing": {"late_approval": self.late_approval},
+            "triage": {
+                "languages": list(self.triage.languages),
+                "topics": list(self.triage.topics),
+                "priority_rules": len(self.triage.priority),
+                "default": self.triage.default,
+            },
         }
 
 

@@ -10,6 +10,9 @@ For a batch, in a handful of statements whatever its size:
 - each post joins the conversation of the post it answers (the customer's, stored or in
   this batch, or our published reply), else its thread's root's, else a conversation
   rooted at the post it answers or at itself;
+- each new post is triaged by the rule set in force (`records.triaged`: priority, topic,
+  language, sentiment, reach, spam, public risk, with the reasons), and a public-risk post
+  alerts comms and the supervisors;
 - the new posts are inserted, each with its `post.received` audit event.
 Rows another writer inserted meanwhile (a unique key met: the post, the identity, the
 conversation) are read back rather than failing the batch.
@@ -26,7 +29,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from records import audit, bulk
+from policies.versions import RuleBook
+from records import audit, bulk, triaged
 from records.channels import Account
 from records.fields import Origin
 from records.post_models import PostCreate
@@ -54,13 +58,16 @@ def store(
     session: Session,
     batch: Sequence[PostCreate],
     *,
+    rules: RuleBook,
     actor: str,
     actor_role: str,
     account_id: int | None = None,
 ) -> list[Stored]:
-    """Each post of `batch` stored unless known; for each, its id and whether it is new."""
+    """Each post of `batch` stored unless known; for each, its id and whether it is new.
+    `rules`: the rule sets (the one in force triages the new posts)."""
     connection = session.connection()
     bulk.planned_for_each_batch(connection)
+    in_force = triaged.rules_in_force(connection, rules)
     keys = [(data.channel.value, data.external_id) for data in batch]
     known = _known(connection, set(keys))
     events = _addressed_to_us(connection, batch, keys, known, actor, actor_role)
@@ -71,12 +78,15 @@ def store(
     fresh = [batch[index] for index in first.values()]
     authors = _identities(connection, fresh)
     conversations = _conversations(connection, fresh, [authors[_author(d)] for d in fresh])
+    verdicts = triaged.triage_batch(
+        connection, in_force, fresh, [authors[_author(d)][1] for d in fresh]
+    )
     now = utcnow()
     rows = [
         {
             **data.model_dump(exclude={"author_profile", "channel", "priority", "origin"}),
+            **result.as_row(),
             "channel": data.channel.value,
-            "priority": data.priority.value,
             "origin": data.origin.value,
             "status": "new",
             "account_id": account_id,
@@ -89,7 +99,7 @@ def store(
             "created_at": now,
             "updated_at": now,
         }
-        for data, conversation in zip(fresh, conversations, strict=True)
+        for data, conversation, result in zip(fresh, conversations, verdicts, strict=True)
     ]
     inserted = bulk.insert_new(connection, POSTS, rows, ("channel", "external_id"))
     ids = {**{key: post_id for key, (post_id, _) in known.items()}, **inserted}
@@ -106,11 +116,17 @@ def store(
                         "post_id": inserted[key], "channel": row["channel"],
                         "external_id": row["external_id"], "origin": row["origin"],
                         "conversation_id": row["conversation_id"],
-                        "customer_id": row["customer_id"],
+                        "customer_id": row["customer_id"], "priority": row["priority"],
+                        "topic": row["topic"], "public_risk": row["public_risk"],
                     },
                 )
             )  # fmt: skip
     audit.append_many(session, events)
+    triaged.alert_public_risk(connection, [
+        (inserted[(row["channel"], row["external_id"])], row["channel"])
+        for row in rows
+        if row["public_risk"] and (row["channel"], row["external_id"]) in inserted
+    ])  # fmt: skip
     created = {key for key in inserted}
     results = []
     for index, key in enumerate(keys):
@@ -119,13 +135,18 @@ def store(
 
 
 def store_from(
-    session: Session, batch: Sequence[PostCreate], account: Account, *, via: str
+    session: Session,
+    batch: Sequence[PostCreate],
+    account: Account,
+    *,
+    via: str,
+    rules: RuleBook,
 ) -> list[Stored]:
     """`store` posts that came through a channel account (`via`: inbound, poller), which
     they keep: their replies go out through that account."""
     return store(
-        session, batch, actor=f"{via}:{account.name}"[:64], actor_role="integration",
-        account_id=account.id,
+        session, batch, rules=rules, actor=f"{via}:{account.name}"[:64],
+        actor_role="integration", account_id=account.id,
     )  # fmt: skip
 
 

@@ -32,6 +32,7 @@ Event = Literal[
     "published",
     "publish_failed",
     "expired",
+    "public_risk",
 ]
 EVENTS: tuple[str, ...] = get_args(Event)
 ChannelName = Literal["in_app", "webhook", "email"]

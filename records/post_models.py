@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import AwareDatetime, model_validator
-from sqlalchemy import Index, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from lifecycle.words import PostStatus
@@ -68,6 +68,9 @@ class AuthorProfile(SQLModel):
     language: str | None = Field(
         default=None, min_length=2, max_length=16, schema_extra={"pattern": r"^[A-Za-z-]+$"}
     )
+    joined_at: AwareDatetime | None = Field(
+        default=None, description="when the account was made (a new one posting links: spam)"
+    )
 
 
 class PostCreate(PostBase):
@@ -95,6 +98,15 @@ class PostPublic(PostBase):
     author_id: str | None
     customer_id: int | None
     conversation_id: int | None
+    topic: str | None = None
+    language: str | None = Field(default=None, description="ISO 639-1; none: undetermined")
+    sentiment: float | None = Field(default=None, description="VADER's compound score")
+    reach: str | None = None
+    public_risk: bool = False
+    spam: str | None = Field(default=None, description="why triage took it for spam")
+    triage: list[str] | None = Field(
+        default=None, description="what triage found, and why the post has its priority"
+    )
 
 
 class PostAssign(SQLModel):
@@ -120,6 +132,7 @@ class Post(PostBase, table=True):
         Index("ix_posts_priority_queue", "priority", "received_at", "id"),
         Index("ix_posts_conversation", "conversation_id", "received_at", "id"),
         Index("ix_posts_customer", "customer_id", "received_at", "id"),
+        Index("ix_posts_topic_queue", "topic", "received_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -151,6 +164,15 @@ class Post(PostBase, table=True):
     )
     in_reply_to: str | None = Field(default=None, max_length=200)
     root_id: str | None = Field(default=None, max_length=200)
+    # What triage found (`policies.triage`): the priority above is its, unless the source
+    # claimed a more urgent one.
+    topic: str | None = Field(default=None, max_length=32)
+    language: str | None = Field(default=None, max_length=8)
+    sentiment: float | None = Field(default=None)
+    reach: str | None = Field(default=None, max_length=8)
+    public_risk: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
+    spam: str | None = Field(default=None, max_length=24)
+    triage: list[str] | None = Field(default=None, sa_type=JSON)
     author_id: str | None = Field(default=None, max_length=200)
     identity_id: int | None = Field(
         default=None, foreign_key="customer_identities.id", sa_type=BigId

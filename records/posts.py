@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from lifecycle.words import PostStatus, Role
+from policies.versions import RuleBook
 from records import audit, cursor, notifications, transitions, users
 from records.errors import Conflict, Forbidden, Invalid, NotFound
 from records.fields import Priority
@@ -36,6 +37,7 @@ def ingest(
     session: Session,
     data: PostCreate,
     *,
+    rules: RuleBook,
     actor: str,
     actor_role: str,
     account_id: int | None = None,
@@ -44,7 +46,7 @@ def ingest(
     the post and if it is new. `account_id`: the channel account it came through (its
     replies go out by it)."""
     [stored] = ingest_batch(
-        session, [data], actor=actor, actor_role=actor_role, account_id=account_id
+        session, [data], rules=rules, actor=actor, actor_role=actor_role, account_id=account_id
     )
     return get(session, stored.post_id), stored.created
 
@@ -55,6 +57,9 @@ class QueueFilter:
     channel: str | None = None
     assignee: str | None = None
     priority: Priority | None = None
+    topic: str | None = None
+    language: str | None = None
+    public_risk: bool | None = None
 
 
 def queue(
@@ -70,6 +75,12 @@ def queue(
         query = query.where(Post.assignee == where.assignee)
     if where.priority is not None:
         query = query.where(Post.priority == where.priority.value)
+    if where.topic is not None:
+        query = query.where(Post.topic == where.topic)
+    if where.language is not None:
+        query = query.where(Post.language == where.language)
+    if where.public_risk is not None:
+        query = query.where(Post.public_risk == where.public_risk)
     if after is not None:
         query = query.where(tuple_(col(Post.received_at), col(Post.id)) > cursor.time_and_id(after))
     query = query.order_by(col(Post.received_at), col(Post.id)).limit(limit + 1)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import func, select
 
+from policies.versions import RuleBook
 from records import audit, posts
 from records.audit_models import AuditEvent
 from records.db import Database
@@ -25,9 +26,14 @@ def body(external_id: str) -> PostCreate:
     )
 
 
+RULES = RuleBook()  # the shipped rule set triages
+
+
 def ingest(database: Database, external_id: str) -> tuple[int, bool]:
     with database.write_session() as session:
-        post, created = posts.ingest(session, body(external_id), actor="agent", actor_role="agent")
+        post, created = posts.ingest(
+            session, body(external_id), rules=RULES, actor="agent", actor_role="agent"
+        )
         assert post.id is not None
         return post.id, created
 

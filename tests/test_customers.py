@@ -22,6 +22,7 @@ from api.app import create_app
 from connectors import crm
 from connectors.inbound import sign
 from lifecycle.words import Role
+from policies.versions import RuleBook
 from records import retention
 from records.audit_models import AuditEvent
 from records.db import Database
@@ -32,6 +33,8 @@ from records.settings import Settings
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, serve
 from tests.test_web import csrf_of, sign_in
+
+RULES = RuleBook()  # the shipped rule set triages
 
 Headers = dict[str, str]
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -71,7 +74,9 @@ def ingest(client: TestClient, headers: Headers, body: dict[str, Any]) -> dict[s
     shows it."""
     data = PostCreate.model_validate(body)
     with CONNECTOR[0].write_session() as session:
-        [stored] = store(session, [data], actor="poller:test", actor_role="integration")
+        [stored] = store(
+            session, [data], rules=RULES, actor="poller:test", actor_role="integration"
+        )
     answer = client.get(f"/api/v1/posts/{stored.post_id}", headers=headers)
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
@@ -459,7 +464,7 @@ def test_a_thread_in_one_batch_stays_one_conversation(
     batch = [PostCreate.model_validate(post(2, in_reply_to="x-1")),
              PostCreate.model_validate(post(3, in_reply_to="x-2"))]  # fmt: skip
     with database.write_session() as session:
-        stored = store(session, batch, actor="poller:test", actor_role="integration")
+        stored = store(session, batch, rules=RULES, actor="poller:test", actor_role="integration")
     for item in stored:
         shown = app_client.get(f"/api/v1/posts/{item.post_id}", headers=agent).json()
         assert shown["conversation_id"] == first["conversation_id"]
@@ -506,7 +511,7 @@ def test_an_author_named_by_handle_and_by_id_in_one_batch_is_updated_from_the_ne
         PostCreate.model_validate(post(2, author="@bob", author_profile=None)),
     ]
     with CONNECTOR[0].write_session() as session:
-        stored = store(session, batch, actor="poller:test", actor_role="integration")
+        stored = store(session, batch, rules=RULES, actor="poller:test", actor_role="integration")
     shown = [app_client.get(f"/api/v1/posts/{s.post_id}", headers=agent).json() for s in stored]
     assert {p["customer_id"] for p in shown} == {first["customer_id"]}
     customer = app_client.get(f"/api/v1/customers/{first['customer_id']}", headers=agent).json()

@@ -53,7 +53,9 @@ def test_ingest_twice_gives_one_post(
     assert again.status_code == 200
     assert again.json() == first.json()
     assert first.json()["status"] == "new"
-    assert first.json()["priority"] == "normal"
+    # Triage's priority: a complaint to us ("nobody answers") about a delivery.
+    assert first.json()["priority"] == "high"
+    assert first.json()["topic"] == "delivery"
     assert first.json()["assignee"] is None
     assert count(database) == 1
     # One audit event for the one post, in a chain that verifies.

@@ -19,6 +19,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from api.app import create_app
 from lifecycle.words import Role
+from policies.versions import RuleBook
 from records.db import Database
 from records.draft_models import Draft, DraftVersion, Publication
 from records.ingest import store
@@ -315,7 +316,9 @@ def stored_by_a_connector(
         "received_at": f"2026-11-01T09:0{n}:00+00:00", "origin": "mention",
     })  # fmt: skip
     with database.write_session() as session:
-        [done] = store(session, [data], actor="poller:test", actor_role="integration")
+        [done] = store(
+            session, [data], rules=RuleBook(), actor="poller:test", actor_role="integration"
+        )
     return done.post_id
 
 

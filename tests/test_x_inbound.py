@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from connectors import x_inbound
 from lifecycle.words import Role
+from policies.versions import RuleBook
 from records import channels
 from records.account_models import ChannelAccountCreate
 from records.customer_models import CustomerIdentity
@@ -186,7 +187,7 @@ def test_a_long_round_stops_in_time_and_the_next_goes_on_from_there(
     account = x_account(database, x_api)
     for n in range(1, 13):
         x_api.tweet(n, f"@acme help {n}")
-    rounds = PollActivities(database, round_seconds=0)
+    rounds = PollActivities(database, RuleBook(), round_seconds=0)
     position = json.dumps({"mentions": {"since": "1"}})
     stored = []
     for _ in range(6):

@@ -38,10 +38,15 @@ async def inbox(
     status: str = "new",
     channel: str = "",
     priority: str = "",
+    topic: str = "",
+    public_risk: str = "",
     cursor: str = "",
 ) -> HTMLResponse:
     person = await signed_in(request)
-    filters = {"status": status, "channel": channel, "priority": priority}
+    filters = {
+        "status": status, "channel": channel, "priority": priority, "topic": topic,
+        "public_risk": "true" if public_risk == "true" else "",
+    }  # fmt: skip
     async with api_for(request, person) as api:
         page = await api.get("/posts", **filters, cursor=cursor, limit=50)
     return render(

@@ -15,6 +15,7 @@ from temporalio import activity
 from connectors.base import RateLimited
 from connectors.inbound import InboundPost
 from connectors.pollers import READERS
+from policies.versions import RuleBook
 from records import channels, ingest
 from records.db import Database
 from records.post_models import PostCreate
@@ -29,8 +30,11 @@ ROUND_SECONDS = 15.0
 class PollActivities:
     """Bringing a channel account's posts in (`workflows.polling`)."""
 
-    def __init__(self, database: Database, round_seconds: float = ROUND_SECONDS) -> None:
+    def __init__(
+        self, database: Database, rules: RuleBook, round_seconds: float = ROUND_SECONDS
+    ) -> None:
         self.database = database
+        self.rules = rules  # the rule sets: the one in force triages what comes in
         self.round_seconds = round_seconds
 
     @activity.defn(name=ActivityName.poll_mentions)
@@ -63,5 +67,5 @@ class PollActivities:
             except ValidationError as exc:
                 log.warning("post %s is not one we can take: %s", post.external_id, exc)
         with self.database.write_session() as session:
-            stored = ingest.store_from(session, valid, account, via="poller")
+            stored = ingest.store_from(session, valid, account, via="poller", rules=self.rules)
         return sum(s.created for s in stored)

@@ -95,7 +95,7 @@ def activities(
         alarms.record_alarm,
         publishing.publish_reply,
         notify.deliver_notification,
-        PollActivities(database).poll_mentions,
+        PollActivities(database, transitions.rules).poll_mentions,
         CheckpointActivities(
             database, checkpoints.signer_of(settings), checkpoints.sinks_of(settings)
         ).sign_checkpoint,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DatabaseDep
+from api.policy import PoliciesDep
 from connectors import inbound
 from records import channels, ingest
 from records.channels import Account
@@ -72,7 +73,9 @@ def handshake(account_name: str, request: Request, database: DatabaseDep) -> str
 
 
 @router.post("/{account_name}", response_model=Received)
-async def receive(account_name: str, request: Request, database: DatabaseDep) -> Received:
+async def receive(
+    account_name: str, request: Request, database: DatabaseDep, policies: PoliciesDep
+) -> Received:
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
 
@@ -92,7 +95,7 @@ async def receive(account_name: str, request: Request, database: DatabaseDep) ->
             where = ".".join(str(part) for part in first["loc"])
             raise Invalid(f"a post in the delivery is not valid: {where}: {first['msg']}") from exc
         with database.write_session() as session:
-            done = ingest.store_from(session, checked, account, via="inbound")
+            done = ingest.store_from(session, checked, account, via="inbound", rules=policies.book)
         return Received(
             posts=[
                 Stored(

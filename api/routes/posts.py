@@ -16,6 +16,7 @@ from api.deps import (
     require_roles,
 )
 from api.lifecycle import Lifecycle
+from api.policy import PoliciesDep
 from api.schemas import Page, ResourceId
 from lifecycle.words import PostStatus, Role
 from records import posts
@@ -41,7 +42,11 @@ Anyone = Annotated[Principal, Depends(require_roles(*Role))]
     responses={200: {"model": PostPublic, "description": "already known: the existing post"}},
 )
 def ingest_post(
-    body: PostCreate, caller: Ingester, session: WriteSession, response: Response
+    body: PostCreate,
+    caller: Ingester,
+    session: WriteSession,
+    response: Response,
+    policies: PoliciesDep,
 ) -> PostPublic:
     role = Role.agent if caller.has_any(Role.agent) else Role.admin
     if body.author_profile is not None:
@@ -51,7 +56,9 @@ def ingest_post(
             "author_profile comes from the channel's connector, not from a person",
             field="author_profile",
         )
-    post, created = posts.ingest(session, body, actor=caller.username, actor_role=role.value)
+    post, created = posts.ingest(
+        session, body, rules=policies.book, actor=caller.username, actor_role=role.value
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return posts.to_public(post)
@@ -65,6 +72,13 @@ def list_posts(
     channel: Channel | None = None,
     assignee: Annotated[str | None, Query(max_length=64, pattern=USERNAME_PATTERN)] = None,
     priority: Priority | None = None,
+    topic: Annotated[
+        str | None, Query(max_length=32, pattern=r"^[a-z0-9_-]+$", description="triage's topic")
+    ] = None,
+    language: Annotated[
+        str | None, Query(max_length=8, pattern=r"^[a-z]{2}$", description="ISO 639-1")
+    ] = None,
+    public_risk: Annotated[bool | None, Query(description="triage found a public risk")] = None,
     cursor: Annotated[
         str | None,
         Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+=*$", description="next_cursor of a page"),
@@ -76,6 +90,9 @@ def list_posts(
         channel=channel.value if channel else None,
         assignee=assignee,
         priority=priority,
+        topic=topic,
+        language=language,
+        public_risk=public_risk,
     )
     rows, next_cursor = posts.queue(session, where, after=cursor, limit=limit)
     return Page(items=[posts.to_public(p) for p in rows], next_cursor=next_cursor)

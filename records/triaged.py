@@ -1,0 +1,104 @@
+"""Triage of a batch of new posts as `records.ingest` stores them (issue 23): the rule set in
+force (`policies.triage` does the reading of each post), the author's earlier posts of the
+same text (a bot repeats itself), a priority the source claimed, and the alert a public-risk
+post raises for comms and the supervisors, in the transaction that stores it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from lifecycle.words import Role
+from policies import triage
+from policies.versions import RuleBook
+from records import notifications, rulesets
+from records.fields import Priority
+from records.post_models import PostCreate
+from records.tables import POSTS
+
+# How far back an author's identical posts count as repeats.
+REPEAT_WINDOW = timedelta(days=7)
+_URGENCY = {name: rank for rank, name in enumerate(triage.PRIORITIES)}
+
+
+def rules_in_force(connection: Connection, book: RuleBook) -> triage.Rules:
+    """The triage section of the rule set active now (compiled once per version)."""
+    version = rulesets.active_version(connection)
+    return book.get(version, lambda v: rulesets.source_of(connection, v)).triage
+
+
+def triage_batch(
+    connection: Connection,
+    rules: triage.Rules,
+    fresh: list[PostCreate],
+    customers: list[int],
+) -> list[triage.Triage]:
+    """Each post of `fresh` (by the customer beside it) triaged."""
+    repeats = _earlier_texts(connection, fresh, customers)
+    results = []
+    for data, customer in zip(fresh, customers, strict=True):
+        key = (customer, _plain(data.text))
+        profile = data.author_profile
+        result = triage.triage(
+            rules, data.text, origin=data.origin.value, at=data.received_at,
+            author=triage.Author(
+                followers=profile.followers if profile else None,
+                verified=profile.verified if profile else None,
+                created_at=profile.joined_at if profile else None,
+            ),
+            repeats=repeats[key],
+        )  # fmt: skip
+        repeats[key] += 1  # the next copy in this batch repeats this one
+        results.append(_claimed(data, result))
+    return results
+
+
+def _claimed(data: PostCreate, result: triage.Triage) -> triage.Triage:
+    """A source that says how urgent a post is (a webhook's `priority`) is heard when it
+    says more urgent than triage found; never less."""
+    if "priority" not in data.model_fields_set or data.priority is Priority.normal:
+        return result
+    claimed = data.priority.value
+    if _URGENCY[claimed] >= _URGENCY[result.priority]:
+        return result
+    return triage.Triage(**{
+        **vars(result), "priority": claimed,
+        "reasons": [*result.reasons, f"priority {claimed}: as the source said"],
+    })  # fmt: skip
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _earlier_texts(
+    connection: Connection, fresh: list[PostCreate], customers: list[int]
+) -> Counter[tuple[int, str]]:
+    """How many posts each customer sent lately, by their text."""
+    if not fresh:
+        return Counter()
+    since = min(data.received_at for data in fresh) - REPEAT_WINDOW
+    rows = connection.execute(
+        select(POSTS.c.customer_id, POSTS.c.text).where(
+            POSTS.c.customer_id.in_(sorted(set(customers))), POSTS.c.received_at >= since
+        )
+    )
+    return Counter((int(row.customer_id), _plain(row.text)) for row in rows)
+
+
+def alert_public_risk(connection: Connection, risky: list[tuple[int, str]]) -> None:
+    """Tell comms and the supervisors of each public-risk post (its id, its channel) at
+    once: in the app, once per post and person."""
+    if not risky:
+        return
+    people = notifications.holders(connection, Role.comms.value, Role.supervisor.value)
+    for post_id, channel in risky:
+        notifications.notify(
+            connection, event="public_risk", recipients=people, post_id=post_id,
+            event_key=f"post:{post_id}:public_risk",
+            message=f"Public risk: post {post_id} on {channel} needs an answer soon.",
+        )  # fmt: skip
