@@ -207,6 +207,10 @@ def may_draft(post: Post, person: Person) -> Refusal | None:
     supervisor's explicit allowance."""
     if post.status == PostStatus.expired:
         return _conflict(f"post {post.id} is expired; it takes no new reply")
+    if post.status == PostStatus.dismissed:
+        return _conflict(
+            f"post {post.id} was dismissed as needing no reply; a supervisor may restore it"
+        )
     if post.assignee not in (None, person.username):
         return _conflict(
             f"post {post.id} is assigned to {post.assignee}; a supervisor may reassign it"

@@ -26,6 +26,17 @@ class PostStatus(StrEnum):
     assigned = "assigned"
     answered = "answered"
     expired = "expired"
+    dismissed = "dismissed"  # needs no reply (`DismissReason`); a supervisor may restore it
+
+
+class DismissReason(StrEnum):
+    """Why a post needs no reply."""
+
+    spam = "spam"
+    praise_acknowledged = "praise_acknowledged"
+    duplicate = "duplicate"
+    off_topic = "off_topic"
+    handled_elsewhere = "handled_elsewhere"
 
 
 class DraftStatus(StrEnum):

@@ -73,6 +73,7 @@ class Rules:
     negative: float = -0.35  # VADER compound at or below: negative
     positive: float = 0.35  # at or above: positive
     new_account_days: int = 30
+    dismiss_spam: bool = False  # spam is dismissed as it arrives (`spam.dismiss`)
     default: str = "normal"
     priority: tuple[PriorityRule, ...] = ()
     topic_lexicon: Lexicon | None = field(default=None, compare=False)
@@ -120,7 +121,11 @@ def read(top: Reader, legal_terms: Iterable[str]) -> Rules:
         if name not in topics:
             assert risk is not None
             raise risk.fail("topics", f"names {name!r}, not a topic of triage.topics")
-    spam = section.mapping("spam", {"terms", "new_account_days"})
+    spam = section.mapping("spam", {"terms", "new_account_days", "dismiss"})
+    dismiss_spam = spam.data.get("dismiss", False) if spam else False
+    if not isinstance(dismiss_spam, bool):
+        assert spam is not None
+        raise spam.fail("dismiss", "must be true or false")
     spam_terms = spam.texts("terms") if spam else []
     new_days = (spam.count("new_account_days", Rules.new_account_days) if spam else None) or (
         Rules.new_account_days
@@ -135,6 +140,7 @@ def read(top: Reader, legal_terms: Iterable[str]) -> Rules:
     return Rules(
         languages=languages, topics=tuple(topics), medium_reach=medium, high_reach=high,
         negative=negative, positive=positive, new_account_days=new_days, default=str(default),
+        dismiss_spam=dismiss_spam,
         priority=rules,
         topic_lexicon=Lexicon(entries, allow=section.texts("allow")) if entries else None,
         spam_lexicon=_lexicon("spam", spam_terms), risk_lexicon=_lexicon("legal", risk_terms),

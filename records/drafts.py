@@ -315,14 +315,20 @@ _NEW_VERSION = VERSIONS.insert()
 _BY_CREATION_KEY = core_select(DRAFTS.c.id, DRAFTS.c.expires_at).where(
     DRAFTS.c.creation_key == bindparam("key")
 )
-_POST_STATUS = core_select(
-    POSTS.c.id,
-    POSTS.c.status,
-    POSTS.c.received_at,
-    POSTS.c.priority,
-    POSTS.c.assignee,
-    POSTS.c.replies_allowed,
-).where(POSTS.c.id == _ID)
+# The post's row is locked until the draft is made: a dismissal at the same moment waits,
+# then finds the draft (`records.dismissals`), or the draft finds the post dismissed.
+_POST_STATUS = (
+    core_select(
+        POSTS.c.id,
+        POSTS.c.status,
+        POSTS.c.received_at,
+        POSTS.c.priority,
+        POSTS.c.assignee,
+        POSTS.c.replies_allowed,
+    )
+    .where(POSTS.c.id == _ID)
+    .with_for_update()
+)
 _OPEN_DRAFT = core_select(DRAFTS.c.id, DRAFTS.c.author).where(
     DRAFTS.c.post_id == _ID, DRAFTS.c.status.in_([str(s) for s in OPEN])
 )

@@ -29,8 +29,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from lifecycle.words import PostStatus
 from policies.versions import RuleBook
-from records import audit, bulk, triaged
+from records import audit, bulk, dismissals, triaged
 from records.channels import Account
 from records.fields import Origin
 from records.post_models import PostCreate
@@ -85,10 +86,9 @@ def store(
     rows = [
         {
             **data.model_dump(exclude={"author_profile", "channel", "priority", "origin"}),
-            **result.as_row(),
+            **triaged.columns(in_force, result, now),
             "channel": data.channel.value,
             "origin": data.origin.value,
-            "status": "new",
             "account_id": account_id,
             "author_id": _author(data)[1],
             "identity_id": authors[_author(data)][0],
@@ -121,6 +121,14 @@ def store(
                     },
                 )
             )  # fmt: skip
+            if row["status"] == PostStatus.dismissed:
+                events.append(
+                    audit.NewEvent(
+                        actor=dismissals.TRIAGE, role=actor_role, action="post.dismissed",
+                        payload={"post_id": inserted[key], "reason": row["dismissed_reason"],
+                                 "note": row["dismissed_note"]},
+                    )
+                )  # fmt: skip
     audit.append_many(session, events)
     triaged.alert_public_risk(connection, [
         (inserted[(row["channel"], row["external_id"])], row["channel"])

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, model_validator
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
-from lifecycle.words import PostStatus
+from lifecycle.words import DismissReason, PostStatus
 from records.fields import (
     FORBID_EXTRA,
     FUTURE_SKEW,
@@ -107,6 +107,20 @@ class PostPublic(PostBase):
     triage: list[str] | None = Field(
         default=None, description="what triage found, and why the post has its priority"
     )
+    dismissed_reason: DismissReason | None = None
+    dismissed_note: str | None = None
+    dismissed_by: str | None = Field(default=None, description="a person, or triage")
+    dismissed_at: datetime | None = None
+
+
+class PostDismiss(SQLModel):
+    """Why a post needs no reply."""
+
+    model_config = FORBID_EXTRA
+    reason: DismissReason
+    note: str | None = Field(
+        default=None, min_length=1, max_length=500, schema_extra={"pattern": NO_NUL}
+    )
 
 
 class PostAssign(SQLModel):
@@ -173,6 +187,12 @@ class Post(PostBase, table=True):
     public_risk: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
     spam: str | None = Field(default=None, max_length=24)
     triage: list[str] | None = Field(default=None, sa_type=JSON)
+    # Why it needs no reply, who said so and when (`records.dismissals`); cleared when a
+    # supervisor restores it (the audit record keeps both).
+    dismissed_reason: str | None = Field(default=None, max_length=32)
+    dismissed_note: str | None = Field(default=None, sa_type=Text)
+    dismissed_by: str | None = Field(default=None, max_length=64)
+    dismissed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     author_id: str | None = Field(default=None, max_length=200)
     identity_id: int | None = Field(
         default=None, foreign_key="customer_identities.id", sa_type=BigId

@@ -26,6 +26,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
+from lifecycle.words import DismissReason, PostStatus
+from records.dismissals import TRIAGE
 from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, STAGE_REVIEWS, VERSIONS
 
 PERCENTILES = (0.5, 0.9)
@@ -275,6 +277,27 @@ def volumes(connection: Connection, window: Window) -> list[dict[str, Any]]:
     return [table[k] for k in sorted(table, key=lambda k: (k[1], k[0]))]
 
 
+def dismissals(connection: Connection, window: Window) -> dict[str, Any]:
+    """Posts dismissed in the window (and not restored since), by reason, and how many of
+    them triage dismissed as they arrived."""
+    rows = connection.execute(
+        select(POSTS.c.dismissed_reason, POSTS.c.dismissed_by == TRIAGE, func.count())
+        .where(
+            POSTS.c.status == PostStatus.dismissed.value,
+            *window.of(POSTS.c.dismissed_at), *window.on_channel(),
+        )
+        .group_by(POSTS.c.dismissed_reason, POSTS.c.dismissed_by)
+    ).all()  # fmt: skip
+    by_reason = {reason.value: 0 for reason in DismissReason}
+    for reason, _by_triage, n in rows:
+        by_reason[reason] = by_reason.get(reason, 0) + n
+    return {
+        "total": sum(n for *_, n in rows),
+        "by_reason": by_reason,
+        "by_triage": sum(n for _, by_triage, n in rows if by_triage),
+    }
+
+
 def kpis(connection: Connection, window: Window) -> dict[str, Any]:
     return {
         "since": window.since,
@@ -285,6 +308,7 @@ def kpis(connection: Connection, window: Window) -> dict[str, Any]:
         "decisions": decisions(connection, window),
         "top_blocking_rules": blocking_rules(connection, window),
         "volumes": volumes(connection, window),
+        "dismissals": dismissals(connection, window),
     }
 
 
@@ -306,4 +330,7 @@ def csv_rows(report: dict[str, Any]) -> list[list[Any]]:
         key = f"{entry['day']} {entry['channel']}"
         rows.append(["volume", key, "received", entry["received"]])
         rows.append(["volume", key, "published", entry["published"]])
+    for reason, n in report["dismissals"]["by_reason"].items():
+        rows.append(["dismissals", reason, "dismissed", n])
+    rows.append(["dismissals", "all", "by_triage", report["dismissals"]["by_triage"]])
     return rows

@@ -1,21 +1,23 @@
 """Triage of a batch of new posts as `records.ingest` stores them (issue 23): the rule set in
 force (`policies.triage` does the reading of each post), the author's earlier posts of the
-same text (a bot repeats itself), a priority the source claimed, and the alert a public-risk
-post raises for comms and the supervisors, in the transaction that stores it.
+same text (a bot repeats itself), a priority the source claimed, spam dismissed where the
+rule set says so, and the alert a public-risk post raises for comms and the supervisors,
+in the transaction that stores it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from lifecycle.words import Role
+from lifecycle.words import DismissReason, PostStatus, Role
 from policies import triage
 from policies.versions import RuleBook
-from records import notifications, rulesets
+from records import dismissals, notifications, rulesets
 from records.fields import Priority
 from records.post_models import PostCreate
 from records.tables import POSTS
@@ -55,6 +57,23 @@ def triage_batch(
         repeats[key] += 1  # the next copy in this batch repeats this one
         results.append(_claimed(data, result))
     return results
+
+
+def columns(rules: triage.Rules, result: triage.Triage, now: datetime) -> dict[str, Any]:
+    """A new post's columns from its triage: what triage found, and its status: dismissed
+    as spam where the rule set says so (`spam.dismiss`), else new."""
+    if result.spam is None or not rules.dismiss_spam:
+        dismissal: dict[str, Any] = {
+            "status": PostStatus.new.value, "dismissed_reason": None, "dismissed_note": None,
+            "dismissed_by": None, "dismissed_at": None,
+        }  # fmt: skip
+    else:
+        dismissal = {
+            "status": PostStatus.dismissed.value, "dismissed_reason": DismissReason.spam.value,
+            "dismissed_note": next((r for r in result.reasons if r.startswith("spam")), None),
+            "dismissed_by": dismissals.TRIAGE, "dismissed_at": now,
+        }  # fmt: skip
+    return {**result.as_row(), **dismissal}
 
 
 def _claimed(data: PostCreate, result: triage.Triage) -> triage.Triage:

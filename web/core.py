@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from api.deps import current_principal
 from connectors.base import web_url
-from lifecycle.words import Role
+from lifecycle.words import DismissReason, Role
 from records.fields import Channel
 from records.settings import Settings
 from web import session
@@ -43,6 +43,7 @@ _jinja.filters["when"] = lambda when: (
 _jinja.globals["marked"] = marked
 _jinja.globals["CHANNELS"] = [c.value for c in Channel]
 _jinja.globals["ROLES"] = [r.value for r in Role]
+_jinja.globals["DISMISS_REASONS"] = [r.value for r in DismissReason]
 
 
 @dataclass(frozen=True)

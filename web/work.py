@@ -74,6 +74,34 @@ async def take(request: Request, post_id: int) -> Response:
     return done(request, "/inbox", f"Post {post_id} assigned to {who}.")
 
 
+@router.post("/posts/{post_id}/dismiss")
+async def dismiss(request: Request, post_id: int) -> Response:
+    """The post needs no reply: for the reason chosen, with an optional note."""
+    person = await signed_in(request)
+    form = await form_of(request)
+    reason, note = form.get("reason", ""), form.get("note") or None
+    body = {"reason": reason, "note": note}
+    async with api_for(request, person) as api:
+        try:
+            await api.post(f"/posts/{post_id}/dismiss", json=body)
+        except ApiProblem as problem:
+            return done(request, "/inbox", f"Not dismissed: {problem.detail}")
+    return done(request, "/inbox", f"Post {post_id} dismissed ({reason.replace('_', ' ')}).")
+
+
+@router.post("/posts/{post_id}/restore")
+async def restore(request: Request, post_id: int) -> Response:
+    """A supervisor's: the dismissed post waits for a reply again."""
+    person = await signed_in(request)
+    await form_of(request)
+    async with api_for(request, person) as api:
+        try:
+            await api.post(f"/posts/{post_id}/restore")
+        except ApiProblem as problem:
+            return done(request, "/inbox?status=dismissed", f"Not restored: {problem.detail}")
+    return done(request, "/inbox?status=dismissed", f"Post {post_id} restored to the inbox.")
+
+
 @dataclass(frozen=True)
 class _ReplyForm:
     """The post being answered, the templates for its channel, and the one chosen."""

@@ -19,11 +19,11 @@ from api.lifecycle import Lifecycle
 from api.policy import PoliciesDep
 from api.schemas import Page, ResourceId
 from lifecycle.words import PostStatus, Role
-from records import posts
+from records import dismissals, posts
 from records.errors import Invalid
 from records.fields import USERNAME_PATTERN, Channel, Priority
 from records.notifications import outbound_channels
-from records.post_models import PostAssign, PostCreate, PostPublic
+from records.post_models import PostAssign, PostCreate, PostDismiss, PostPublic
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 Ingester = Annotated[Principal, Depends(require_roles(Role.agent, Role.admin))]
@@ -108,6 +108,28 @@ def allow_follow_up(post_id: ResourceId, caller: Supervisor, session: WriteSessi
     """Allow one more public reply to a post that has its reply (a supervisor's explicit
     decision, audited): an agent may then draft a follow-up."""
     return posts.to_public(posts.allow_follow_up(session, post_id, actor=caller.username))
+
+
+@router.post("/{post_id}/dismiss", response_model=PostPublic)
+def dismiss_post(
+    post_id: ResourceId, body: PostDismiss, caller: Assigner, session: WriteSession
+) -> PostPublic:
+    """The post needs no reply, for `reason` (audited): an agent dismisses a post that is
+    theirs or no one's, a supervisor any; never one with an open draft."""
+    dismissals.dismiss(
+        session.connection(), post_id, body.reason, body.note, actor=caller.username,
+        supervising=caller.has_any(Role.supervisor),
+    )  # fmt: skip
+    session.expire_all()
+    return posts.to_public(posts.get(session, post_id))
+
+
+@router.post("/{post_id}/restore", response_model=PostPublic)
+def restore_post(post_id: ResourceId, caller: Supervisor, session: WriteSession) -> PostPublic:
+    """A dismissed post waits for a reply again (a supervisor's decision, audited)."""
+    dismissals.restore(session.connection(), post_id, actor=caller.username)
+    session.expire_all()
+    return posts.to_public(posts.get(session, post_id))
 
 
 @router.post("/{post_id}/assign", response_model=PostPublic)

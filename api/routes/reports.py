@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.deps import DatabaseDep, Principal, require_roles
 from api.schemas import UtcDatetime
@@ -55,6 +55,12 @@ class Volume(BaseModel):
     published: int
 
 
+class DismissalFigures(BaseModel):
+    total: int
+    by_reason: dict[str, int]
+    by_triage: int = Field(description="of the total, dismissed by triage as they arrived")
+
+
 class Kpis(BaseModel):
     since: AwareDatetime | None
     until: AwareDatetime | None
@@ -64,6 +70,7 @@ class Kpis(BaseModel):
     decisions: DecisionFigures
     top_blocking_rules: list[BlockingRule]
     volumes: list[Volume]
+    dismissals: DismissalFigures
 
 
 @router.get(

@@ -1,0 +1,102 @@
+"""Dismissing a post that needs no reply, with a reason, and restoring it (issue 23).
+
+An agent dismisses a post that is theirs or no one's, a supervisor any post; a post with an
+open draft is not dismissed (the draft is withdrawn first), nor one answered or expired.
+Triage dismisses what the rule set says to (`records.ingest`: spam) as the post arrives.
+Only a supervisor restores a dismissed post: it is new again (or its assignee's). Each is an
+audit event. The post's row is locked for the check, as a new draft locks it
+(`records.drafts`): a dismissal and a draft at the same moment cannot both win.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
+
+from lifecycle.words import OPEN, DismissReason, PostStatus, Role
+from records import audit
+from records.errors import Conflict, Forbidden, NotFound
+from records.tables import DRAFTS, POSTS
+from records.types import utcnow
+
+# Who dismisses automatically (the triage at ingest), as the audit record names it.
+TRIAGE = "triage"
+
+
+def dismiss(
+    connection: Connection,
+    post_id: int,
+    reason: DismissReason,
+    note: str | None,
+    *,
+    actor: str,
+    supervising: bool,
+) -> None:
+    post = _locked(connection, post_id)
+    if post.status == PostStatus.dismissed:
+        raise Conflict(f"post {post_id} is already dismissed ({post.dismissed_reason})")
+    if post.status in (PostStatus.answered, PostStatus.expired):
+        raise Conflict(f"post {post_id} is {post.status}; there is nothing to dismiss")
+    if not supervising and post.assignee not in (None, actor):
+        raise Forbidden(
+            f"post {post_id} is assigned to {post.assignee}; a supervisor may dismiss it"
+        )
+    draft = connection.execute(
+        select(DRAFTS.c.id, DRAFTS.c.author).where(
+            DRAFTS.c.post_id == post_id, DRAFTS.c.status.in_([str(s) for s in OPEN])
+        )
+    ).first()
+    if draft is not None:
+        raise Conflict(
+            f"post {post_id} has an open draft (draft {draft.id} by {draft.author}); "
+            "withdraw it first"
+        )
+    now = utcnow()
+    connection.execute(
+        update(POSTS).where(POSTS.c.id == post_id).values(
+            status=PostStatus.dismissed.value, dismissed_reason=reason.value,
+            dismissed_note=note, dismissed_by=actor, dismissed_at=now, updated_at=now,
+        )
+    )  # fmt: skip
+    audit.append(
+        connection,
+        audit.NewEvent(
+            actor=actor, role=(Role.supervisor if supervising else Role.agent).value,
+            action="post.dismissed",
+            payload={"post_id": post_id, "reason": reason.value, "note": note},
+        ),
+    )  # fmt: skip
+
+
+def restore(connection: Connection, post_id: int, *, actor: str) -> None:
+    """A supervisor's: the dismissed post waits for a reply again."""
+    post = _locked(connection, post_id)
+    if post.status != PostStatus.dismissed:
+        raise Conflict(f"post {post_id} is {post.status}, not dismissed")
+    status = PostStatus.assigned if post.assignee else PostStatus.new
+    connection.execute(
+        update(POSTS).where(POSTS.c.id == post_id).values(
+            status=status.value, dismissed_reason=None, dismissed_note=None,
+            dismissed_by=None, dismissed_at=None, updated_at=utcnow(),
+        )
+    )  # fmt: skip
+    audit.append(
+        connection,
+        audit.NewEvent(
+            actor=actor, role=Role.supervisor.value, action="post.restored",
+            payload={"post_id": post_id, "was": post.dismissed_reason, "status": status.value},
+        ),
+    )  # fmt: skip
+
+
+def _locked(connection: Connection, post_id: int) -> Any:
+    post = connection.execute(
+        select(POSTS.c.status, POSTS.c.assignee, POSTS.c.dismissed_reason)
+        .where(POSTS.c.id == post_id)
+        .with_for_update()
+    ).first()
+    if post is None:
+        raise NotFound(f"no post with id {post_id}")
+    return post
