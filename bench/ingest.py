@@ -54,6 +54,17 @@ PG_ADMIN = os.environ.get(
     "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
+# What triage reads: complaints, questions, praise, fraud, spam, in several languages.
+TEXTS = (
+    "@AcmeBank my card was charged twice for order {}, please help",
+    "@AcmeBank the app has been down all morning, error {} every time I log in",
+    "Thanks @AcmeBank, the branch sorted my problem in minutes ({})",
+    "@AcmeBank there are payments on my card I didn't make, ref {}. Block it now!",
+    "@AcmeBank me cobraron dos veces la comisión {}, quiero el reembolso",
+    "@AcmeBank Meine neue Karte ist nach {} Tagen immer noch nicht angekommen",
+    "Acme Bank a encore augmenté ses frais ({} euros), c'est scandaleux",
+    "free followers {} https://spam.example/x #AcmeBank",
+)
 
 
 def inbound(count: int, seed: int) -> Iterator[dict[str, Any]]:
@@ -73,7 +84,7 @@ def inbound(count: int, seed: int) -> Iterator[dict[str, Any]]:
                 "display_name": f"User {author}",
                 "followers": author % 5000,
             },
-            "text": f"My card {number} was charged twice, please help",
+            "text": TEXTS[number % len(TEXTS)].format(number),
             "url": f"https://x.com/user{author}/status/{number}",
             "received_at": (T0 + timedelta(seconds=number)).isoformat(),
             "origin": "listening" if rng.random() < 0.1 else "mention",

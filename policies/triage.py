@@ -40,7 +40,17 @@ from typing import Any
 from lingua import IsoCode639_1, LanguageDetectorBuilder
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from policies.triage_rules import FRAUD, LISTENING, PRIORITIES, Mood, Reach, Rules, Spam, read
+from policies.triage_rules import (
+    FRAUD,
+    LISTENING,
+    PRIORITIES,
+    Mood,
+    Reach,
+    Rules,
+    Spam,
+    WordKind,
+    read,
+)
 
 __all__ = ["PRIORITIES", "Author", "Mood", "Reach", "Rules", "Spam", "Triage", "read", "triage"]
 
@@ -87,15 +97,16 @@ def triage(
     """Triage one post (`at`: when it was posted, for the account's age; `repeats`: how
     often its author sent the same text before, lately)."""
     reasons: list[str] = []
+    words = _Words.of(rules, text)
     language, confidence = detect_language(rules.languages, text)
     reasons.append(
         f"language {language} (lingua, confidence {confidence:.2f})" if language
         else "language undetermined (no listed language clearly wins)"
     )  # fmt: skip
-    sentiment, mood = _mood(rules, text, language, reasons)
+    sentiment, mood = _mood(rules, text, language, words, reasons)
     reach = _reach(rules, author, reasons)
-    topic = _topic(rules, text, reasons)
-    spam = _spam(rules, text, author, at, repeats, reasons, topic)
+    topic = _topic(rules, words, reasons)
+    spam = _spam(rules, text, author, at, repeats, reasons, topic, words)
     addressed = origin != LISTENING
     reasons.append("addressed to us" if addressed else f"not addressed to us ({origin})")
     public_risk = False
@@ -105,9 +116,9 @@ def triage(
     elif reach is Reach.high and topic in rules.risk_topics:
         public_risk = True
         reasons.append(f"public risk: high reach and {topic}")
-    if rules.risk_lexicon is not None and (hits := rules.risk_lexicon.find(text)):
+    if words.legal is not None:
         public_risk = True
-        reasons.append(f"public risk: legal words ({text[hits[0].start : hits[0].end]!r})")
+        reasons.append(f"public risk: legal words ({words.legal!r})")
     facts = {
         "topic": topic, "language": language, "mood": mood.value,
         "reach": reach.value, "public_risk": str(public_risk).lower(),
@@ -131,8 +142,41 @@ def triage(
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Words:
+    """What the section's terms found in a post, in one scan: each topic's first term, and
+    the first complaint word, legal word and spam word (not one quoted: reported speech)."""
+
+    topics: dict[str, str]
+    complaint: str | None
+    legal: str | None
+    spam: str | None
+
+    @classmethod
+    def of(cls, rules: Rules, text: str) -> _Words:
+        topics: dict[str, str] = {}
+        first: dict[str, str] = {}
+        quotes: list[tuple[int, int]] | None = None
+        for hit in rules.lexicon.find(text) if rules.lexicon is not None else []:
+            kind, _, rest = hit.key.partition(":")
+            words = text[hit.start : hit.end]
+            if kind == WordKind.topic:
+                topics.setdefault(rest.rpartition(":")[0], words)
+                continue
+            if kind == WordKind.spam:
+                if quotes is None:
+                    quotes = [m.span() for m in _QUOTED.finditer(text)]
+                if any(a <= hit.start and hit.end <= b for a, b in quotes):
+                    continue
+            first.setdefault(kind, words)
+        return cls(
+            topics, first.get(WordKind.complaint), first.get(WordKind.legal),
+            first.get(WordKind.spam),
+        )  # fmt: skip
+
+
 def _mood(
-    rules: Rules, text: str, language: str | None, reasons: list[str]
+    rules: Rules, text: str, language: str | None, words: _Words, reasons: list[str]
 ) -> tuple[float | None, Mood]:
     """VADER's score where it can read the post (English), and negative besides where the
     post holds one of the section's complaint words (in any language) or an angry emoji:
@@ -149,13 +193,9 @@ def _mood(
     else:
         reasons.append("sentiment not scored (VADER reads English)")
     if mood is not Mood.negative:
-        cue = (
-            next(iter(rules.negative_lexicon.find(text)), None) if rules.negative_lexicon else None
-        )
-        angry = next((c for c in text if c in ANGRY), None)
-        if cue is not None or angry is not None:
-            words = text[cue.start : cue.end] if cue is not None else angry
-            reasons.append(f"negative (complaint words: {words!r})")
+        cue = words.complaint or next((c for c in text if c in ANGRY), None)
+        if cue is not None:
+            reasons.append(f"negative (complaint words: {cue!r})")
             mood = Mood.negative
     return sentiment, mood
 
@@ -163,17 +203,12 @@ def _mood(
 ANGRY = frozenset("\U0001f621\U0001f92c\U0001f620\U0001f44e\U0001f595\U0001f612\U0001f644")
 
 
-def _topic(rules: Rules, text: str, reasons: list[str]) -> str | None:
+def _topic(rules: Rules, words: _Words, reasons: list[str]) -> str | None:
     """The first topic listed whose terms the text holds (a fraud report that also
     mentions a fee is about fraud)."""
-    if rules.topic_lexicon is None:
-        return None
-    found: dict[str, str] = {}
-    for hit in rules.topic_lexicon.find(text):
-        found.setdefault(hit.key.split(":", 1)[0], text[hit.start : hit.end])
     for topic in rules.topics:
-        if topic in found:
-            reasons.append(f"topic {topic} ({found[topic]!r})")
+        if topic in words.topics:
+            reasons.append(f"topic {topic} ({words.topics[topic]!r})")
             return topic
     return None
 
@@ -210,6 +245,7 @@ def _spam(
     repeats: int,
     reasons: list[str],
     topic: str | None,
+    words: _Words,
 ) -> Spam | None:
     rest = _NOT_WORDS.sub(" ", text)
     if _LINK.search(text) and not any(c.isalnum() for c in rest):
@@ -227,13 +263,10 @@ def _spam(
         reasons.append(f"spam: a link from an account younger than {rules.new_account_days} days")
         return Spam.new_account_link
     # A customer reporting a scam quotes it ("click here", "crypto"): its words are not
-    # spam in a fraud report, nor between quotation marks.
-    unquoted = _QUOTED.sub(lambda quote: " " * len(quote.group()), text)
-    if topic != FRAUD and rules.spam_lexicon is not None:
-        hits = rules.spam_lexicon.find(unquoted)
-        if hits:
-            reasons.append(f"spam: {text[hits[0].start : hits[0].end]!r}")
-            return Spam.spam_term
+    # spam in a fraud report, nor between quotation marks (`_Words`).
+    if topic != FRAUD and words.spam is not None:
+        reasons.append(f"spam: {words.spam!r}")
+        return Spam.spam_term
     return None
 
 

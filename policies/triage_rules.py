@@ -76,11 +76,19 @@ class Rules:
     dismiss_spam: bool = False  # spam is dismissed as it arrives (`spam.dismiss`)
     default: str = "normal"
     priority: tuple[PriorityRule, ...] = ()
-    topic_lexicon: Lexicon | None = field(default=None, compare=False)
-    spam_lexicon: Lexicon | None = field(default=None, compare=False)
-    risk_lexicon: Lexicon | None = field(default=None, compare=False)
-    negative_lexicon: Lexicon | None = field(default=None, compare=False)
     risk_topics: tuple[str, ...] = ()  # topics that, with high reach, are a public risk
+    # Every term of the section in one automaton, one scan per post: each key says what
+    # the term is (`WordKind`), and for a topic's term, which topic.
+    lexicon: Lexicon | None = field(default=None, compare=False)
+
+
+class WordKind(StrEnum):
+    """What a term of the section tells (the first part of its key in `Rules.lexicon`)."""
+
+    topic = "topic"  # topic:<name>:<n>
+    spam = "spam"
+    legal = "legal"  # a public risk
+    complaint = "complaint"  # negative
 
 
 KNOWN = {
@@ -94,7 +102,7 @@ def read(top: Reader, legal_terms: Iterable[str]) -> Rules:
     the words that make a post a public risk."""
     section = top.mapping("triage", KNOWN)
     if section is None:
-        return Rules(risk_lexicon=_lexicon("legal", legal_terms))
+        return Rules(lexicon=_lexicon([], {WordKind.legal: list(legal_terms)}, []))
     languages = tuple(code.lower() for code in section.texts("languages", list(Rules.languages)))
     for code in languages:
         if not hasattr(IsoCode639_1, code.upper()):
@@ -116,7 +124,9 @@ def read(top: Reader, legal_terms: Iterable[str]) -> Rules:
         if name in topics:
             raise group.fail("topic", f"{name!r} is listed twice")
         topics.append(name)
-        entries += [(f"{name}:{n}", term) for n, term in enumerate(reading.terms(group))]
+        entries += [
+            (f"{WordKind.topic}:{name}:{n}", term) for n, term in enumerate(reading.terms(group))
+        ]
     for name in risk_topics:
         if name not in topics:
             assert risk is not None
@@ -142,15 +152,23 @@ def read(top: Reader, legal_terms: Iterable[str]) -> Rules:
         negative=negative, positive=positive, new_account_days=new_days, default=str(default),
         dismiss_spam=dismiss_spam,
         priority=rules,
-        topic_lexicon=Lexicon(entries, allow=section.texts("allow")) if entries else None,
-        spam_lexicon=_lexicon("spam", spam_terms), risk_lexicon=_lexicon("legal", risk_terms),
-        negative_lexicon=_lexicon("negative", complaints), risk_topics=risk_topics,
+        risk_topics=risk_topics,
+        lexicon=_lexicon(
+            entries,
+            {WordKind.spam: spam_terms, WordKind.legal: risk_terms,
+             WordKind.complaint: complaints},
+            section.texts("allow"),
+        ),
     )  # fmt: skip
 
 
-def _lexicon(name: str, terms: Iterable[str]) -> Lexicon | None:
-    entries = [(f"{name}:{n}", term) for n, term in enumerate(terms)]
-    return Lexicon(entries) if entries else None
+def _lexicon(
+    topics: list[tuple[str, str]], others: dict[WordKind, list[str]], allow: list[str]
+) -> Lexicon | None:
+    entries = topics + [
+        (f"{kind}:{n}", term) for kind, terms in others.items() for n, term in enumerate(terms)
+    ]
+    return Lexicon(entries, allow=allow) if entries else None
 
 
 def _sentiment(section: Reader) -> tuple[float, float, list[str]]:

@@ -43,7 +43,7 @@ def triage_batch(
     repeats = _earlier_texts(connection, fresh, customers)
     results = []
     for data, customer in zip(fresh, customers, strict=True):
-        key = (customer, _plain(data.text))
+        key = (customer, data.text)
         profile = data.author_profile
         result = triage.triage(
             rules, data.text, origin=data.origin.value, at=data.received_at,
@@ -90,23 +90,22 @@ def _claimed(data: PostCreate, result: triage.Triage) -> triage.Triage:
     })  # fmt: skip
 
 
-def _plain(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def _earlier_texts(
     connection: Connection, fresh: list[PostCreate], customers: list[int]
 ) -> Counter[tuple[int, str]]:
-    """How many posts each customer sent lately, by their text."""
+    """How many posts with the same text as one of `fresh` each of its customers sent
+    lately (a copy: a bot's copies are exact). Read by the customers' index."""
     if not fresh:
         return Counter()
     since = min(data.received_at for data in fresh) - REPEAT_WINDOW
     rows = connection.execute(
         select(POSTS.c.customer_id, POSTS.c.text).where(
-            POSTS.c.customer_id.in_(sorted(set(customers))), POSTS.c.received_at >= since
+            POSTS.c.customer_id.in_(sorted(set(customers))),
+            POSTS.c.received_at >= since,
+            POSTS.c.text.in_(sorted({data.text for data in fresh})),
         )
     )
-    return Counter((int(row.customer_id), _plain(row.text)) for row in rows)
+    return Counter((int(row.customer_id), str(row.text)) for row in rows)
 
 
 def alert_public_risk(connection: Connection, risky: list[tuple[int, str]]) -> None:
