@@ -6,8 +6,9 @@ the same run (issue 22, item 10).
 
 The ingest path is what a poller's batch does (`records.ingest.store`): validate each post
 (`PostCreate`), look the batch up by channel and id (a post that came by another route is
-skipped), resolve its authors' identities and customers and its conversations, store the
-posts and their audit events, a batch per transaction. The baseline inserts the same
+skipped), resolve its authors' identities and customers and its conversations, triage each new
+post (`policies.triage`, the shipped rule set), store the posts and their audit events, a
+batch per transaction. The baseline inserts the same
 posts' rows into `posts` alone, a batch per `executemany`. The mix: a pool of authors who
 write again (a fifth of the posts' count), two in five posts answering an earlier one, one
 in ten found by listening, one in fifty arriving a second time. Prints posts/s for each
@@ -17,7 +18,7 @@ ingest's own work costs over the writing it must do. And the process's resident 
 and rate as the posts go by (flat over a long `--posts` run).
 
 Targets: at least 2,000 posts/s on SQLite and on PostgreSQL, and at least 0.3 of the bare
-INSERT rate.
+INSERT rate (issue 22); with triage, at least 1,000 posts/s on one core (issue 23).
 """
 
 from __future__ import annotations

@@ -195,7 +195,10 @@ def _mood(
     if mood is not Mood.negative:
         cue = words.complaint or next((c for c in text if c in ANGRY), None)
         if cue is not None:
-            reasons.append(f"negative (complaint words: {cue!r})")
+            reasons.append(
+                f"negative after all (complaint words: {cue!r})" if sentiment is not None
+                else f"negative (complaint words: {cue!r})"
+            )  # fmt: skip
             mood = Mood.negative
     return sentiment, mood
 

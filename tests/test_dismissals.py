@@ -21,6 +21,7 @@ from records import dismissals, drafts
 from records.audit_models import AuditEvent
 from records.db import Database
 from records.errors import Conflict
+from tests.test_web import csrf_of, sign_in
 
 Headers = dict[str, str]
 T0 = datetime.now(UTC) - timedelta(hours=1)
@@ -183,3 +184,34 @@ def test_a_dismissal_and_a_draft_at_the_same_moment_one_wins(
     open_drafts = app_client.get("/api/v1/drafts", params={"post_id": post},
                                  headers=people["sue"]).json()["items"]  # fmt: skip
     assert (got["status"] == "dismissed") != bool(open_drafts)
+
+
+def test_in_the_browser_a_supervisor_is_alerted_dismisses_and_restores(
+    app_client: TestClient, people: dict[str, Headers]
+) -> None:
+    """The pages: the public-risk alert on the notifications page, the inbox's dismissal
+    with a reason, the dismissed list, and restore."""
+    risky = new_post(app_client, people["ann"], 1, "@AcmeBank my lawyer will hear about this")
+    calm = new_post(app_client, people["ann"], 2, "@AcmeBank thanks, all sorted now!")
+    app_client.cookies.clear()
+    sign_in(app_client, "sue")
+    alerts = app_client.get("/notifications")
+    assert alerts.status_code == 200
+    assert "public risk" in alerts.text and f"post {risky}" in alerts.text
+    inbox = app_client.get("/inbox")
+    assert f'action="/posts/{calm}/dismiss"' in inbox.text
+    answer = app_client.post(
+        f"/posts/{calm}/dismiss",
+        data={"reason": "praise_acknowledged", "note": "", "csrf_token": csrf_of(inbox.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    dismissed = app_client.get("/inbox", params={"status": "dismissed"})
+    assert "dismissed: praise acknowledged by sue" in dismissed.text
+    assert f'action="/posts/{calm}/restore"' in dismissed.text
+    restored = app_client.post(
+        f"/posts/{calm}/restore", data={"csrf_token": csrf_of(dismissed.text)},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert restored.status_code == 303
+    assert f'action="/posts/{calm}/dismiss"' in app_client.get("/inbox").text

@@ -76,6 +76,7 @@ NAV = (
     ("/admin/users", "People", (Role.admin,)),
     ("/admin/channels", "Channels", (Role.admin,)),
     ("/admin/rules", "Rules", (Role.admin,)),
+    ("/notifications", "Notifications", tuple(Role)),
 )
 
 
