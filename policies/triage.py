@@ -13,10 +13,10 @@ section configures it (`read`); `policies.engine.RuleSet` holds the result. The 
 - reach: the author's followers against the section's bounds; a verified author is high;
 - topic: the section's topics, each a list of terms matched as the lexicon matches
   (folding, look-alikes, spacing: `policies.lexicon`); the first topic listed that matches;
-- spam: a post of nothing but links, mentions and hashtags; text the author sent twice
-  before, or once with a link (the ingest counts); a link from a new account (younger
-  than `spam.new_account_days`); or one of `spam.terms`, unless the post is about fraud
-  (a customer reporting a scam quotes it);
+- spam: a post of nothing but links, mentions and hashtags; the same text as the author
+  sent four times before, or once before with a link (the ingest counts); a link from a
+  new account (younger than `spam.new_account_days`); or one of `spam.terms`, unless the
+  post is about fraud (a customer reporting a scam quotes it);
 - addressed to us: a mention, a reply, a webhook's delivery (a comment on our page), not a
   post found by listening;
 - public risk: high reach and negative, or high reach and one of `public_risk.topics` (a
@@ -232,6 +232,9 @@ def _reach(rules: Rules, author: Author, reasons: list[str]) -> Reach:
     return reach
 
 
+# The same text without a link is spam from its fifth copy (a customer left waiting asks
+# again, "hello?", "anyone?"); with a link, from its second.
+REPEATS_WITHOUT_LINK = 4
 # A link, a mention or a hashtag: what a links-only post is made of.
 _NOT_WORDS = re.compile(r"https?://\S+|www\.\S+|[@#][\w.@-]+", re.IGNORECASE)
 _LINK = re.compile(r"https?://|www\.", re.IGNORECASE)
@@ -254,8 +257,8 @@ def _spam(
     if _LINK.search(text) and not any(c.isalnum() for c in rest):
         reasons.append("spam: nothing but links, mentions and hashtags")
         return Spam.links_only
-    # A customer may well ask twice; a bot sends the same link again and again.
-    if repeats >= 2 or (repeats and _LINK.search(text)):
+    # A customer may well ask again, and again ("hello?"); a bot sends the same link.
+    if repeats >= REPEATS_WITHOUT_LINK or (repeats and _LINK.search(text)):
         reasons.append(f"spam: the author sent this text {repeats} time(s) before")
         return Spam.repeated
     if (

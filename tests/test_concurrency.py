@@ -20,7 +20,7 @@ def body(external_id: str) -> PostCreate:
         channel=Channel.x,
         external_id=external_id,
         author="@c",
-        text="hello",
+        text=f"hello, about {external_id}",  # one author, different posts (not spam)
         url="https://x.example/1",
         received_at=datetime(2026, 11, 1, tzinfo=UTC),
     )

@@ -145,25 +145,25 @@ def post_row(database: Database, post_id: int) -> dict[str, Any]:
         return posts.to_public(posts.get(session, post_id)).model_dump()
 
 
-def test_the_same_link_again_and_again_is_spam_but_a_customer_may_ask_twice(
+def test_the_same_link_again_is_spam_but_a_customer_may_ask_again_and_again(
     database: Database,
 ) -> None:
-    ask = "@AcmeBank where is my new card? ordered it two weeks ago"
+    ask = "@AcmeBank hello? anyone there?"
     link = "@AcmeBank earn from home today https://spam.example/x"
     posts = [
         PostCreate.model_validate(
             body(n, text, author="@same", author_profile={"id": "same-1"}, origin="mention")
         )
-        for n, text in enumerate([ask, ask, link, link])
+        for n, text in enumerate([ask, ask, ask, link, ask, link, ask])
     ]
     with database.write_session() as session:
-        first = store(session, posts[:3], rules=RuleBook(), actor="poller:t", actor_role="x")
+        first = store(session, posts[:4], rules=RuleBook(), actor="poller:t", actor_role="x")
     with database.write_session() as session:
-        [last] = store(session, posts[3:], rules=RuleBook(), actor="poller:t", actor_role="x")
-    spam = [post_row(database, s.post_id)["spam"] for s in [*first, last]]
-    # The customer's second identical question is kept; the link sent again is spam, across
-    # batches as within one.
-    assert spam == [None, None, None, "repeated"]
+        rest = store(session, posts[4:], rules=RuleBook(), actor="poller:t", actor_role="x")
+    spam = [post_row(database, s.post_id)["spam"] for s in [*first, *rest]]
+    # A customer left waiting asks four times and is heard; the fifth copy is spam, as is a
+    # link sent a second time, across batches as within one.
+    assert spam == [None, None, None, None, None, "repeated", "repeated"]
 
 
 def test_a_new_account_posting_a_link_is_spam(database: Database) -> None:
