@@ -29,6 +29,7 @@ from api.routes import (
     policies,
     posts,
     reports,
+    routing,
     templates,
     users,
 )
@@ -113,6 +114,7 @@ def create_app(
         reports.router,
         channels.router,
         customers.router,
+        routing.router,
     ):
         app.include_router(routes, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

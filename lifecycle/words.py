@@ -29,6 +29,15 @@ class PostStatus(StrEnum):
     dismissed = "dismissed"  # needs no reply (`DismissReason`); a supervisor may restore it
 
 
+class Presence(StrEnum):
+    """Whether an agent takes posts now: the router offers posts only to `available`
+    agents, and gives back the untouched posts of one who goes `away` or `offline`."""
+
+    available = "available"
+    away = "away"
+    offline = "offline"
+
+
 class DismissReason(StrEnum):
     """Why a post needs no reply."""
 

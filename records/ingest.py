@@ -31,7 +31,7 @@ from sqlmodel import Session
 
 from lifecycle.words import PostStatus
 from policies.versions import RuleBook
-from records import audit, bulk, dismissals, triaged
+from records import audit, bulk, dismissals, routing, triaged
 from records.channels import Account
 from records.fields import Origin
 from records.post_models import PostCreate
@@ -101,6 +101,7 @@ def store(
         }
         for data, conversation, result in zip(fresh, conversations, verdicts, strict=True)
     ]
+    routing.place(connection, rows)  # the queue each waits in
     inserted = bulk.insert_new(connection, POSTS, rows, ("channel", "external_id"))
     ids = {**{key: post_id for key, (post_id, _) in known.items()}, **inserted}
     ids |= {

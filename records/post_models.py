@@ -111,6 +111,7 @@ class PostPublic(PostBase):
     dismissed_note: str | None = None
     dismissed_by: str | None = Field(default=None, description="a person, or triage")
     dismissed_at: datetime | None = None
+    queue_id: int | None = None
 
 
 class PostDismiss(SQLModel):
@@ -147,6 +148,7 @@ class Post(PostBase, table=True):
         Index("ix_posts_conversation", "conversation_id", "received_at", "id"),
         Index("ix_posts_customer", "customer_id", "received_at", "id"),
         Index("ix_posts_topic_queue", "topic", "received_at", "id"),
+        Index("ix_posts_routing_queue", "queue_id", "received_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -193,6 +195,8 @@ class Post(PostBase, table=True):
     dismissed_note: str | None = Field(default=None, sa_type=Text)
     dismissed_by: str | None = Field(default=None, max_length=64)
     dismissed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The queue it waits in (`records.routing`): the first whose rules it meets.
+    queue_id: int | None = Field(default=None, foreign_key="queues.id", sa_type=BigId)
     author_id: str | None = Field(default=None, max_length=200)
     identity_id: int | None = Field(
         default=None, foreign_key="customer_identities.id", sa_type=BigId

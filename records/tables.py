@@ -20,6 +20,7 @@ from records.draft_models import (
 )
 from records.notification_models import Notification, NotificationDelivery, NotificationPreference
 from records.post_models import Post
+from records.routing_models import AgentProfile, Queue, Team
 from records.user_models import User, UserRole
 
 
@@ -50,3 +51,6 @@ NOTIFICATIONS = _table(Notification)
 DELIVERIES = _table(NotificationDelivery)
 PREFERENCES = _table(NotificationPreference)
 CHANNEL_ACCOUNTS = _table(ChannelAccount)
+TEAMS = _table(Team)
+QUEUES = _table(Queue)
+AGENTS = _table(AgentProfile)

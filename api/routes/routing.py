@@ -1,0 +1,221 @@
+"""Teams, queues and agents over HTTP (issue 23): supervisors define teams and queues and
+give agents their skills and capacity; an agent says whether they are available (a
+supervisor may say it for them); a supervisor runs a queue's router round on demand."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, status
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from api.deps import DatabaseDep, Principal, require_roles
+from api.schemas import ResourceId
+from lifecycle.words import PostStatus, Role
+from records import audit, routing, users
+from records.errors import Conflict, Forbidden, Invalid, NotFound
+from records.fields import ONE_LINE, USERNAME_PATTERN
+from records.routing_models import (
+    AgentPublic,
+    AgentSkills,
+    PresenceChange,
+    QueueCreate,
+    QueuePublic,
+)
+from records.tables import AGENTS, POSTS, QUEUES, TEAMS
+from records.types import utcnow
+
+router = APIRouter(tags=["routing"])
+Supervisor = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.admin))]
+Staff = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.admin))]
+AgentName = Annotated[str, Path(max_length=64, pattern=USERNAME_PATTERN)]
+
+
+class TeamCreate(BaseModel):
+    model_config = {"extra": "forbid"}
+    name: str = Field(min_length=1, max_length=80, pattern=ONE_LINE)
+
+
+class TeamPublic(TeamCreate):
+    id: int
+
+
+class Routed(BaseModel):
+    assigned: list[tuple[int, str]] = Field(description="(post id, agent) pairs written")
+
+
+@router.get("/teams", response_model=list[TeamPublic])
+def list_teams(_caller: Staff, database: DatabaseDep) -> list[TeamPublic]:
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(TEAMS.c.id, TEAMS.c.name).order_by(TEAMS.c.name))
+        return [TeamPublic(id=r.id, name=r.name) for r in rows]
+
+
+@router.post("/teams", response_model=TeamPublic, status_code=status.HTTP_201_CREATED)
+def create_team(body: TeamCreate, caller: Supervisor, database: DatabaseDep) -> TeamPublic:
+    try:
+        with database.write() as connection:
+            team_id = connection.execute(
+                TEAMS.insert().values(name=body.name, created_at=utcnow()).returning(TEAMS.c.id)
+            ).scalar_one()
+            _audit(connection, caller, "team.created", {"team_id": team_id, "name": body.name})
+    except IntegrityError:
+        raise Conflict(f"a team named {body.name!r} exists") from None
+    return TeamPublic(id=team_id, name=body.name)
+
+
+@router.get("/queues", response_model=list[QueuePublic])
+def list_queues(_caller: Staff, database: DatabaseDep) -> list[QueuePublic]:
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(QUEUES).order_by(QUEUES.c.position, QUEUES.c.id))
+        return [QueuePublic.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.post("/queues", response_model=QueuePublic, status_code=status.HTTP_201_CREATED)
+def create_queue(body: QueueCreate, caller: Supervisor, database: DatabaseDep) -> QueuePublic:
+    now = utcnow()
+    values = {**body.model_dump(mode="json"), "created_at": now, "updated_at": now}
+    try:
+        with database.write() as connection:
+            _exists(connection, body.team_id, body.overflow_to)
+            queue_id = connection.execute(
+                QUEUES.insert().values(**values).returning(QUEUES.c.id)
+            ).scalar_one()
+            _audit(
+                connection,
+                caller,
+                "queue.created",
+                {"queue_id": queue_id, **body.model_dump(mode="json")},
+            )
+    except IntegrityError:
+        raise Conflict(f"a queue named {body.name!r} exists") from None
+    return QueuePublic(id=queue_id, **body.model_dump())
+
+
+@router.put("/queues/{queue_id}", response_model=QueuePublic)
+def change_queue(
+    queue_id: ResourceId, body: QueueCreate, caller: Supervisor, database: DatabaseDep
+) -> QueuePublic:
+    if body.overflow_to == queue_id:
+        raise Invalid("a queue cannot overflow to itself", field="overflow_to")
+    try:
+        with database.write() as connection:
+            _change_queue(connection, caller, queue_id, body)
+    except IntegrityError:
+        raise Conflict(f"a queue named {body.name!r} exists") from None
+    return QueuePublic(id=queue_id, **body.model_dump())
+
+
+def _change_queue(
+    connection: Connection, caller: Principal, queue_id: int, body: QueueCreate
+) -> None:
+    _exists(connection, body.team_id, body.overflow_to)
+    changed = connection.execute(
+        update(QUEUES).where(QUEUES.c.id == queue_id)
+        .values(**body.model_dump(mode="json"), updated_at=utcnow())
+    )  # fmt: skip
+    if changed.rowcount != 1:
+        raise NotFound(f"no queue with id {queue_id}")
+    payload = {"queue_id": queue_id, **body.model_dump(mode="json")}
+    _audit(connection, caller, "queue.changed", payload)
+
+
+@router.post("/queues/{queue_id}/route", response_model=Routed)
+def route_queue(queue_id: ResourceId, _caller: Supervisor, database: DatabaseDep) -> Routed:
+    """One round of the queue's router now (the worker runs rounds as posts arrive)."""
+    with database.write() as connection:
+        return Routed(assigned=routing.route(connection, queue_id))
+
+
+@router.get("/agents/{username}", response_model=AgentPublic)
+def get_agent(username: AgentName, caller: Staff, database: DatabaseDep) -> AgentPublic:
+    _may_see(caller, username)
+    with database.write() as connection:
+        _an_agent(connection, username)
+        return _public(connection, username)
+
+
+@router.put("/agents/{username}/skills", response_model=AgentPublic)
+def set_skills(
+    username: AgentName, body: AgentSkills, caller: Supervisor, database: DatabaseDep
+) -> AgentPublic:
+    with database.write() as connection:
+        _an_agent(connection, username)
+        _exists(connection, body.team_id, None)
+        routing.profile(connection, username)
+        connection.execute(
+            update(AGENTS).where(AGENTS.c.username == username)
+            .values(**body.model_dump(mode="json"), updated_at=utcnow())
+        )  # fmt: skip
+        _audit(
+            connection, caller, "agent.skills", {"agent": username, **body.model_dump(mode="json")}
+        )
+        return _public(connection, username)
+
+
+@router.put("/agents/{username}/presence", response_model=AgentPublic)
+def set_presence(
+    username: AgentName, body: PresenceChange, caller: Staff, database: DatabaseDep
+) -> AgentPublic:
+    """An agent's own (or a supervisor's for them): away or offline gives back the posts
+    assigned to them that have no draft yet."""
+    supervising = caller.has_any(Role.supervisor, Role.admin)
+    if username != caller.username and not supervising:
+        raise Forbidden("an agent sets their own presence; a supervisor may set anyone's")
+    with database.write() as connection:
+        _an_agent(connection, username)
+        role = Role.agent if username == caller.username else Role.supervisor
+        routing.set_presence(
+            connection, username, body.presence, actor=caller.username, role=role.value
+        )
+        return _public(connection, username)
+
+
+def _may_see(caller: Principal, username: str) -> None:
+    if username != caller.username and not caller.has_any(Role.supervisor, Role.admin):
+        raise Forbidden("an agent sees their own working state; a supervisor anyone's")
+
+
+def _an_agent(connection: Connection, username: str) -> None:
+    found = users.account(connection, username)
+    if found is None:
+        raise NotFound(f"no user named {username!r}")
+    if Role.agent not in found.roles:
+        raise Invalid(f"{username!r} is not an agent")
+
+
+def _exists(connection: Connection, team_id: int | None, queue_id: int | None) -> None:
+    if (
+        team_id is not None
+        and connection.execute(select(TEAMS.c.id).where(TEAMS.c.id == team_id)).first() is None
+    ):
+        raise Invalid(f"no team with id {team_id}", field="team_id")
+    if (
+        queue_id is not None
+        and connection.execute(select(QUEUES.c.id).where(QUEUES.c.id == queue_id)).first() is None
+    ):
+        raise Invalid(f"no queue with id {queue_id}", field="overflow_to")
+
+
+def _public(connection: Connection, username: str) -> AgentPublic:
+    row = routing.profile(connection, username)
+    load = connection.execute(
+        select(func.count()).where(
+            POSTS.c.assignee == username, POSTS.c.status == PostStatus.assigned.value
+        )
+    ).scalar_one()
+    fields = {
+        name: value for name, value in row._mapping.items() if name in AgentPublic.model_fields
+    }
+    return AgentPublic.model_validate({**fields, "load": load})
+
+
+def _audit(connection: Connection, caller: Principal, action: str, payload: dict[str, Any]) -> None:
+    role = Role.supervisor if caller.has_any(Role.supervisor) else Role.admin
+    audit.append(
+        connection,
+        audit.NewEvent(actor=caller.username, role=role.value, action=action, payload=payload),
+    )

@@ -1,0 +1,235 @@
+"""Routing in the database (issue 23): where a new post waits (its queue), a round of a
+queue's router (the decision is `lifecycle.routing`'s), an agent's presence and skills,
+and the overflow of posts that waited too long.
+
+The promises, kept here where the rows are written:
+- a post goes to one agent: each decision is written only while the post is still new and
+  no one's (a person taking it meanwhile keeps it);
+- never to an agent over capacity: a round locks its team's agents' rows, so two rounds
+  (two processes, a retry) do not both fill the same agent;
+- an agent who goes away or offline gives back the posts assigned to them that have no
+  draft yet, to be offered again.
+Each assignment, give-back and overflow is an audit event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from lifecycle import routing
+from lifecycle.words import OPEN, PostStatus, Presence, Role
+from records import audit, notifications
+from records.errors import NotFound
+from records.tables import AGENTS, DRAFTS, POSTS, QUEUES, USER_ROLES, USERS
+from records.types import utcnow
+
+ROUTER = "router"  # who assigns, as the audit record names it
+_RULES = ("channels", "languages", "topics", "priorities", "origins")
+_FIELD = {"channels": "channel", "languages": "language", "topics": "topic",
+          "priorities": "priority", "origins": "origin"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    id: int
+    team_id: int | None
+    strategy: str
+    rules: dict[str, frozenset[str]]
+
+    def takes(self, post: dict[str, Any]) -> bool:
+        return all(not allowed or post.get(_FIELD[name]) in allowed
+                   for name, allowed in self.rules.items())  # fmt: skip
+
+
+def queues(connection: Connection) -> list[QueueRow]:
+    """Every queue, in the order a new post is matched against them."""
+    rows = connection.execute(select(QUEUES).order_by(QUEUES.c.position, QUEUES.c.id))
+    return [
+        QueueRow(int(r.id), r.team_id, str(r.strategy),
+                 {name: frozenset(getattr(r, name) or ()) for name in _RULES})
+        for r in rows
+    ]  # fmt: skip
+
+
+def place(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Each new post's row (`records.ingest`) given the first queue that takes it."""
+    found = queues(connection)
+    for row in rows:
+        row["queue_id"] = next((q.id for q in found if q.takes(row)), None)
+
+
+def route(
+    connection: Connection, queue_id: int, *, now: datetime | None = None
+) -> list[tuple[int, str]]:
+    """One round of the queue's router: its waiting posts to its team's available agents.
+    The (post, agent) pairs written."""
+    now = now or utcnow()
+    queue = next((q for q in queues(connection) if q.id == queue_id), None)
+    if queue is None:
+        raise NotFound(f"no queue with id {queue_id}")
+    agents = _agents(connection, queue.team_id)
+    room = sum(max(a.capacity - a.load, 0) for a in agents if a.presence is Presence.available)
+    if room == 0:
+        return []
+    waiting = [
+        routing.Waiting(int(r.id), str(r.channel), str(r.priority), r.received_at,
+                        r.language, r.topic)
+        for r in connection.execute(_WAITING, {"queue": queue_id, "limit": max(room * 20, 200)})
+    ]  # fmt: skip
+    decided = routing.assign(waiting, agents, now=now, strategy=routing.Strategy(queue.strategy))
+    written = []
+    for post_id, username in decided:
+        taken = connection.execute(
+            update(POSTS)
+            .where(POSTS.c.id == post_id, POSTS.c.assignee.is_(None),
+                   POSTS.c.status == PostStatus.new.value)
+            .values(assignee=username, status=PostStatus.assigned.value, updated_at=now)
+        )  # fmt: skip
+        if taken.rowcount != 1:
+            continue  # someone took it meanwhile: theirs
+        connection.execute(
+            update(AGENTS).where(AGENTS.c.username == username).values(idle_since=now)
+        )
+        appended = audit.append(connection, audit.NewEvent(
+            actor=ROUTER, role="integration", action="post.assigned",
+            payload={"post_id": post_id, "assignee": username, "previous": None,
+                     "queue_id": queue_id},
+        ))  # fmt: skip
+        notifications.notify(
+            connection, event="assigned", recipients=[username], post_id=post_id,
+            message=f"Post {post_id} is yours (queue {queue_id}).",
+            event_key=f"audit-{appended.seq}",
+        )  # fmt: skip
+        written.append((post_id, username))
+    return written
+
+
+_URGENCY = case(routing.URGENCY, value=POSTS.c.priority, else_=9)
+_WAITING = (
+    select(POSTS.c.id, POSTS.c.channel, POSTS.c.priority, POSTS.c.received_at,
+           POSTS.c.language, POSTS.c.topic)
+    .where(POSTS.c.queue_id == bindparam("queue"), POSTS.c.assignee.is_(None),
+           POSTS.c.status == PostStatus.new.value)
+    .order_by(_URGENCY, POSTS.c.received_at, POSTS.c.id)
+    .limit(bindparam("limit"))
+)  # fmt: skip
+
+
+def _agents(connection: Connection, team_id: int | None) -> list[routing.Agent]:
+    """The enabled agents of the team (every agent's profile when the queue has no team),
+    with their load: posts assigned to them and not yet answered. Their rows are locked
+    first, until the round is written; the load is read after the lock is held (on
+    PostgreSQL a statement sees the data as it was when it started: read with the lock, a
+    load could miss what the round before wrote)."""
+    team = [AGENTS.c.team_id == team_id] if team_id is not None else []
+    connection.execute(
+        select(AGENTS.c.username).where(*team).order_by(AGENTS.c.username).with_for_update()
+    ).all()
+    load = (
+        select(func.count())
+        .where(POSTS.c.assignee == AGENTS.c.username, POSTS.c.status == PostStatus.assigned.value)
+        .scalar_subquery()
+    )
+    query = (
+        select(AGENTS, load.label("load"))
+        .join(USERS, USERS.c.username == AGENTS.c.username)
+        .where(
+            *team,
+            USERS.c.disabled.is_(False),
+            exists().where(
+                USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value
+            ),
+        )
+        .order_by(AGENTS.c.username)
+    )
+    return [
+        routing.Agent(
+            username=r.username, presence=Presence(r.presence), capacity=int(r.capacity),
+            load=int(r.load), idle_since=r.idle_since, languages=frozenset(r.languages or ()),
+            topics=frozenset(r.topics or ()), channels=frozenset(r.channels or ()),
+        )
+        for r in connection.execute(query)
+    ]  # fmt: skip
+
+
+def profile(connection: Connection, username: str, *, now: datetime | None = None) -> Any:
+    """The agent's working state, made (offline, capacity 3) the first time it is asked."""
+    row = connection.execute(select(AGENTS).where(AGENTS.c.username == username)).first()
+    if row is not None:
+        return row
+    now = now or utcnow()
+    # Two first requests at once make it once (the other's insert does nothing).
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(dialect.insert(AGENTS).values(
+        username=username, team_id=None, languages=[], topics=[], channels=[], capacity=3,
+        presence=Presence.offline.value, presence_since=now, idle_since=now, updated_at=now,
+    ).on_conflict_do_nothing(index_elements=["username"]))  # fmt: skip
+    return connection.execute(select(AGENTS).where(AGENTS.c.username == username)).one()
+
+
+def set_presence(
+    connection: Connection, username: str, presence: Presence, *, actor: str, role: str
+) -> list[int]:
+    """The agent is available, away or offline from now. Going away or offline gives back
+    their assigned posts that have no open draft (to be offered again); the ids given back."""
+    now = utcnow()
+    before = profile(connection, username, now=now)
+    values: dict[str, Any] = {"presence": presence.value, "updated_at": now}
+    if presence != before.presence:
+        values["presence_since"] = now
+        if presence is Presence.available:
+            values["idle_since"] = now  # back in the line, at its end
+    connection.execute(update(AGENTS).where(AGENTS.c.username == username).values(**values))
+    given_back: list[int] = []
+    if presence is not Presence.available:
+        open_draft = exists().where(
+            DRAFTS.c.post_id == POSTS.c.id, DRAFTS.c.status.in_([str(s) for s in OPEN])
+        )
+        given_back = [int(i) for i in connection.execute(
+            update(POSTS)
+            .where(POSTS.c.assignee == username, POSTS.c.status == PostStatus.assigned.value,
+                   ~open_draft)
+            .values(assignee=None, status=PostStatus.new.value, updated_at=now)
+            .returning(POSTS.c.id)
+        ).scalars()]  # fmt: skip
+    if presence != before.presence or given_back:
+        audit.append(connection, audit.NewEvent(
+            actor=actor, role=role, action="agent.presence",
+            payload={"agent": username, "presence": presence.value, "given_back": given_back},
+        ))  # fmt: skip
+    return given_back
+
+
+def overflow(connection: Connection, *, now: datetime | None = None) -> list[tuple[int, int]]:
+    """Posts that waited in a queue longer than its `overflow_after_minutes`, unassigned,
+    move to its `overflow_to` queue; the (post, queue) moves."""
+    now = now or utcnow()
+    moved: list[tuple[int, int]] = []
+    rows = connection.execute(
+        select(QUEUES.c.id, QUEUES.c.overflow_to, QUEUES.c.overflow_after_minutes).where(
+            QUEUES.c.overflow_to.is_not(None)
+        )
+    ).all()
+    for queue_id, target, minutes in rows:
+        ids = [int(i) for i in connection.execute(
+            update(POSTS)
+            .where(and_(POSTS.c.queue_id == queue_id, POSTS.c.assignee.is_(None),
+                        POSTS.c.status == PostStatus.new.value,
+                        POSTS.c.received_at < now - timedelta(minutes=int(minutes))))
+            .values(queue_id=target, updated_at=now)
+            .returning(POSTS.c.id)
+        ).scalars()]  # fmt: skip
+        for post_id in ids:
+            audit.append(connection, audit.NewEvent(
+                actor=ROUTER, role="integration", action="post.overflowed",
+                payload={"post_id": post_id, "from": queue_id, "to": int(target)},
+            ))  # fmt: skip
+        moved += [(post_id, int(target)) for post_id in ids]
+    return moved
