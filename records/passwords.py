@@ -12,8 +12,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 PARAMETERS = profiles.RFC_9106_LOW_MEMORY  # argon2id, 3 passes over 64 MiB
 _hasher = PasswordHasher.from_parameters(PARAMETERS)
-# Verified against when a username is unknown, so a miss costs as much as a wrong password.
-_DUMMY_HASH = _hasher.hash("countersign-timing-equaliser")
+# Verified against when a username is unknown, so a miss costs as much as a wrong password:
+# made with the parameters new passwords are hashed with (`_dummy`).
+_DUMMY_HASH: str | None = None
 
 
 # Each hash takes 64 MiB and a core for a while: only this many run at once (a flood of
@@ -47,9 +48,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     """Checked with the parameters stored in the hash itself, whatever hashes new ones."""
     with _turn():
         try:
-            return (
-                _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-            )
+            return _hasher.verify(password_hash or _dummy(), password) and password_hash is not None
         except (VerificationError, InvalidHashError):
             return False
 
@@ -58,5 +57,13 @@ def hash_new_passwords_with(parameters: Parameters) -> None:
     """Hash passwords set from now on with these parameters. Only the test suite calls
     this, with argon2's `profiles.CHEAPEST` (as argon2-cffi advises for tests): every
     test creates and logs in people, at about 0.1 s a hash with the real parameters."""
-    global _hasher
+    global _hasher, _DUMMY_HASH
     _hasher = PasswordHasher.from_parameters(parameters)
+    _DUMMY_HASH = None  # a miss costs what a wrong password does with these
+
+
+def _dummy() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash("countersign-timing-equaliser")
+    return _DUMMY_HASH
