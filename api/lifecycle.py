@@ -36,6 +36,7 @@ from workflows.contracts import (
     PollStart,
     delivery_workflow_id,
     poller_id,
+    router_workflow_id,
     workflow_id,
 )
 
@@ -90,6 +91,9 @@ def _retrying(
     return retried
 
 
+NUDGE_SECONDS = 1.0
+
+
 class Lifecycle:
     def __init__(
         self,
@@ -105,6 +109,19 @@ class Lifecycle:
         self.id_prefix = id_prefix
         self.retry_seconds = retry_seconds
         self.action_key = action_key
+
+    async def nudge_router(self) -> None:
+        """Tell the queues' router something changed (a post arrived, an agent is
+        available), so it runs a round now. Best effort, and never waiting to connect
+        (the readiness check and the first draft connect the API): the router's timer runs
+        a round anyway. (A nudge is a signal anyone who reaches Temporal could send: it only
+        runs a round.)"""
+        client = self.gateway.connected
+        if client is None:
+            return
+        with contextlib.suppress(Exception):
+            handle = client.get_workflow_handle(router_workflow_id(self.id_prefix))
+            await asyncio.wait_for(handle.signal("nudge"), NUDGE_SECONDS)
 
     def _start_options(self, draft_id: int) -> dict[str, Any]:
         return {

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     )
     retention_purge_hours: float = Field(default=24.0, gt=0)
 
+    # How often the queues' router runs a round when nothing nudges it (records.routing).
+    router_seconds: float = Field(default=5.0, gt=0, le=3600)
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     max_body_bytes: int = 1024 * 1024

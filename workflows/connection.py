@@ -114,6 +114,11 @@ class TemporalGateway:
                     )
         return self._client
 
+    @property
+    def connected(self) -> Client | None:
+        """The client, if connected already (never waits to connect)."""
+        return self._client
+
     async def healthy(self, *, timeout: float = 2.0) -> bool:
         try:
             client = await asyncio.wait_for(self.client(timeout=timeout), timeout)

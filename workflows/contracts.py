@@ -31,6 +31,11 @@ def checkpoints_workflow_id(prefix: str = "") -> str:
     return f"{prefix}audit-checkpoints"
 
 
+def router_workflow_id(prefix: str = "") -> str:
+    """`queue-router`: the one workflow that runs the queues' router rounds."""
+    return f"{prefix}queue-router"
+
+
 def purge_workflow_id(prefix: str = "") -> str:
     """`retention-purge`: the one workflow that erases expired content on a schedule."""
     return f"{prefix}retention-purge"
@@ -84,6 +89,7 @@ class ActivityName(StrEnum):
     poll_mentions = "poll_mentions"
     sign_checkpoint = "sign_checkpoint"
     purge_expired = "purge_expired"
+    route_queues = "route_queues"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -307,6 +313,25 @@ class Polled:
     since_id: str | None  # the reader's position once this round's posts are stored
     stored: int  # new posts
     wait_seconds: float = 0.0  # the platform asked us to wait this long before the next round
+
+
+# --- routing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterStart:
+    every_seconds: float  # the longest a waiting post waits for a round (a nudge is sooner)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RouterJob:
+    pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoutedRound:
+    assigned: int  # posts given to agents this round
+    overflowed: int  # posts moved to a wider queue
 
 
 # --- the audit log's signed checkpoints ----------------------------------------------------

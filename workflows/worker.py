@@ -37,8 +37,10 @@ from workflows.connection import Access, connect
 from workflows.contracts import (
     CheckpointStart,
     PurgeStart,
+    RouterStart,
     checkpoints_workflow_id,
     purge_workflow_id,
+    router_workflow_id,
 )
 from workflows.interceptors import SealCheck
 from workflows.mentions import PollActivities
@@ -46,6 +48,7 @@ from workflows.notify import NotificationDelivery
 from workflows.outbound import NotifyActivities
 from workflows.polling import MastodonPoller
 from workflows.publishing import PublishActivities
+from workflows.router import QueueRouter, RouterActivities
 from workflows.signing import CheckpointActivities, PurgeActivities
 from workflows.transitions import TransitionActivities
 
@@ -57,6 +60,7 @@ WORKFLOWS: Sequence[type] = (
     MastodonPoller,
     AuditCheckpoints,
     RetentionPurge,
+    QueueRouter,
 )
 ACTIVITY_THREADS = 16
 # Enough workflow-task pollers that a task on this worker's sticky queue always finds one
@@ -100,6 +104,7 @@ def activities(
             database, checkpoints.signer_of(settings), checkpoints.sinks_of(settings)
         ).sign_checkpoint,
         PurgeActivities(database).purge_expired,
+        RouterActivities(database).route_queues,
     ]
 
 
@@ -163,6 +168,7 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
         async with worker:
             await start_checkpoints(client, settings)
             await start_purge(client, settings)
+            await start_router(client, settings)
             await stop.wait()
     database.dispose()
 
@@ -174,6 +180,17 @@ async def start_checkpoints(client: Client, settings: Settings) -> None:
         AuditCheckpoints.run,
         CheckpointStart(every_seconds=settings.audit_checkpoint_minutes * 60),
         id=checkpoints_workflow_id(settings.workflow_id_prefix),
+        task_queue=settings.task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
+
+async def start_router(client: Client, settings: Settings) -> None:
+    """The queues' router (`QueueRouter`), started once like the checkpoints'."""
+    await client.start_workflow(
+        QueueRouter.run,
+        RouterStart(every_seconds=settings.router_seconds),
+        id=router_workflow_id(settings.workflow_id_prefix),
         task_queue=settings.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )

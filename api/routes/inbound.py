@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -74,7 +74,11 @@ def handshake(account_name: str, request: Request, database: DatabaseDep) -> str
 
 @router.post("/{account_name}", response_model=Received)
 async def receive(
-    account_name: str, request: Request, database: DatabaseDep, policies: PoliciesDep
+    account_name: str,
+    request: Request,
+    database: DatabaseDep,
+    policies: PoliciesDep,
+    background: BackgroundTasks,
 ) -> Received:
     body = await request.body()
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -105,4 +109,7 @@ async def receive(
             ]
         )
 
-    return await run_in_threadpool(store)
+    received = await run_in_threadpool(store)
+    if any(post.created for post in received.posts):  # the router offers them now
+        background.add_task(request.app.state.lifecycle.nudge_router)
+    return received

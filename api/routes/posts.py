@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -47,6 +47,8 @@ def ingest_post(
     session: WriteSession,
     response: Response,
     policies: PoliciesDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> PostPublic:
     role = Role.agent if caller.has_any(Role.agent) else Role.admin
     if body.author_profile is not None:
@@ -61,6 +63,8 @@ def ingest_post(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
+    elif post.queue_id is not None:  # the router offers it now, not at its next round
+        background.add_task(request.app.state.lifecycle.nudge_router)
     return posts.to_public(post)
 
 

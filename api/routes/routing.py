@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
@@ -158,7 +158,12 @@ def set_skills(
 
 @router.put("/agents/{username}/presence", response_model=AgentPublic)
 def set_presence(
-    username: AgentName, body: PresenceChange, caller: Staff, database: DatabaseDep
+    username: AgentName,
+    body: PresenceChange,
+    caller: Staff,
+    database: DatabaseDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> AgentPublic:
     """An agent's own (or a supervisor's for them): away or offline gives back the posts
     assigned to them that have no draft yet."""
@@ -171,7 +176,10 @@ def set_presence(
         routing.set_presence(
             connection, username, body.presence, actor=caller.username, role=role.value
         )
-        return _public(connection, username)
+        changed = _public(connection, username)
+    # The router offers posts to an agent just available (and any given back) now.
+    background.add_task(request.app.state.lifecycle.nudge_router)
+    return changed
 
 
 def _may_see(caller: Principal, username: str) -> None:
