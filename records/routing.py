@@ -65,6 +65,32 @@ def place(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
         row["queue_id"] = next((q.id for q in found if q.takes(row)), None)
 
 
+def place_waiting(connection: Connection, *, limit: int = 1000) -> int:
+    """Waiting posts in no queue (they came before any queue took them) placed in the first
+    queue that takes them now; how many. The router does this before each round."""
+    found = queues(connection)
+    if not found:
+        return 0
+    rows = connection.execute(
+        select(POSTS.c.id, *(POSTS.c[name] for name in _FIELD.values()))
+        .where(POSTS.c.queue_id.is_(None), POSTS.c.assignee.is_(None),
+               POSTS.c.status == PostStatus.new.value)
+        .order_by(POSTS.c.id)
+        .limit(limit)
+    ).all()  # fmt: skip
+    into: dict[int, list[int]] = {}
+    for row in rows:
+        queue_id = next((q.id for q in found if q.takes(dict(row._mapping))), None)
+        if queue_id is not None:
+            into.setdefault(queue_id, []).append(int(row.id))
+    for queue_id, ids in into.items():
+        connection.execute(
+            update(POSTS).where(POSTS.c.id.in_(ids), POSTS.c.queue_id.is_(None))
+            .values(queue_id=queue_id)
+        )  # fmt: skip
+    return sum(len(ids) for ids in into.values())
+
+
 def route(
     connection: Connection, queue_id: int, *, now: datetime | None = None
 ) -> list[tuple[int, str]]:

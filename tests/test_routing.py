@@ -91,6 +91,19 @@ def test_a_new_post_waits_in_the_first_queue_whose_rules_it_meets(
     assert got == [fraud, spanish, rest]
 
 
+def test_a_post_that_came_before_any_queue_is_placed_when_one_takes_it(
+    app_client: TestClient, people: dict[str, Headers], database: Database
+) -> None:
+    early = post(app_client, people["dee"], 1, "@AcmeBank a question about my statement fee")
+    assert ok(app_client.get(f"/api/v1/posts/{early}", headers=people["sue"]))["queue_id"] is None
+    billing = queue(app_client, people["sue"], "billing", topics=["billing"])
+    with database.write() as connection:
+        assert routing.place_waiting(connection) == 1
+        assert routing.place_waiting(connection) == 0
+    got = ok(app_client.get(f"/api/v1/posts/{early}", headers=people["sue"]))
+    assert got["queue_id"] == billing
+
+
 def test_a_round_gives_posts_by_skills_presence_and_capacity(
     app_client: TestClient, people: dict[str, Headers], database: Database
 ) -> None:

@@ -31,8 +31,10 @@ class RouterActivities:
 
     @activity.defn(name=ActivityName.route_queues)
     def route_queues(self, _job: RouterJob) -> RoutedRound:
-        """Overflow, then a round of each queue, each in a transaction of its own."""
+        """Waiting posts in no queue placed, the overflow, then a round of each queue, each
+        in a transaction of its own."""
         with self.database.write() as connection:
+            routing.place_waiting(connection)
             overflowed = len(routing.overflow(connection))
             queues = [queue.id for queue in routing.queues(connection)]
         assigned = 0
