@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -104,11 +104,7 @@ def route(
     room = sum(max(a.capacity - a.load, 0) for a in agents if a.presence is Presence.available)
     if room == 0:
         return []
-    waiting = [
-        routing.Waiting(int(r.id), str(r.channel), str(r.priority), r.received_at,
-                        r.language, r.topic)
-        for r in connection.execute(_WAITING, {"queue": queue_id, "limit": max(room * 20, 200)})
-    ]  # fmt: skip
+    waiting = _waiting(connection, queue_id, max(room * 20, 200))
     decided = routing.assign(waiting, agents, now=now, strategy=routing.Strategy(queue.strategy))
     written = []
     for post_id, username in decided:
@@ -137,20 +133,39 @@ def route(
     return written
 
 
-_URGENCY = case(routing.URGENCY, value=POSTS.c.priority, else_=9)
+# A queue's waiting posts of one priority, oldest first: read by the queue's index
+# (queue, received_at, id), one priority after another, most urgent first, rather than
+# sorting every waiting post of the queue by urgency.
 _WAITING = (
     select(POSTS.c.id, POSTS.c.channel, POSTS.c.priority, POSTS.c.received_at,
            POSTS.c.language, POSTS.c.topic)
-    .where(POSTS.c.queue_id == bindparam("queue"), POSTS.c.assignee.is_(None),
-           POSTS.c.status == PostStatus.new.value)
-    .order_by(_URGENCY, POSTS.c.received_at, POSTS.c.id)
+    .where(POSTS.c.queue_id == bindparam("queue"), POSTS.c.priority == bindparam("priority"),
+           POSTS.c.assignee.is_(None), POSTS.c.status == PostStatus.new.value)
+    .order_by(POSTS.c.received_at, POSTS.c.id)
     .limit(bindparam("limit"))
 )  # fmt: skip
 
 
+def _waiting(connection: Connection, queue_id: int, limit: int) -> list[routing.Waiting]:
+    """Up to `limit` of the queue's waiting posts, most urgent first, then oldest."""
+    found: list[routing.Waiting] = []
+    for priority in routing.URGENCY:
+        if len(found) >= limit:
+            break
+        rows = connection.execute(
+            _WAITING, {"queue": queue_id, "priority": priority, "limit": limit - len(found)}
+        )
+        found += [
+            routing.Waiting(int(r.id), str(r.channel), str(r.priority), r.received_at,
+                            r.language, r.topic)
+            for r in rows
+        ]  # fmt: skip
+    return found
+
+
 def _agents(connection: Connection, team_id: int | None) -> list[routing.Agent]:
-    """The enabled agents of the team (every agent's profile when the queue has no team),
-    with their load: posts assigned to them and not yet answered. Their rows are locked
+    """The available, enabled agents of the team (every agent's profile when the queue has
+    no team), with their load: posts assigned to them and not yet answered. Their rows are locked
     first, until the round is written; the load is read after the lock is held (on
     PostgreSQL a statement sees the data as it was when it started: read with the lock, a
     load could miss what the round before wrote)."""
@@ -158,16 +173,21 @@ def _agents(connection: Connection, team_id: int | None) -> list[routing.Agent]:
     connection.execute(
         select(AGENTS.c.username).where(*team).order_by(AGENTS.c.username).with_for_update()
     ).all()
-    load = (
-        select(func.count())
-        .where(POSTS.c.assignee == AGENTS.c.username, POSTS.c.status == PostStatus.assigned.value)
-        .scalar_subquery()
+    # The load of every agent at once: posts assigned and not answered are few (at most
+    # every agent's capacity), where a count per agent cost a lookup per agent.
+    loads = (
+        select(POSTS.c.assignee, func.count().label("n"))
+        .where(POSTS.c.status == PostStatus.assigned.value)
+        .group_by(POSTS.c.assignee)
+        .subquery()
     )
     query = (
-        select(AGENTS, load.label("load"))
+        select(AGENTS, func.coalesce(loads.c.n, 0).label("load"))
         .join(USERS, USERS.c.username == AGENTS.c.username)
+        .outerjoin(loads, loads.c.assignee == AGENTS.c.username)
         .where(
             *team,
+            AGENTS.c.presence == Presence.available.value,  # the others are offered nothing
             USERS.c.disabled.is_(False),
             exists().where(
                 USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value
