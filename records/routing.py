@@ -5,7 +5,7 @@ and the overflow of posts that waited too long.
 The promises, kept here where the rows are written:
 - a post goes to one agent: each decision is written only while the post is still new and
   no one's (a person taking it meanwhile keeps it);
-- never to an agent over capacity: a round locks its team's agents' rows, so two rounds
+- never to an agent over capacity: a round holds its team's routing lock, so two rounds
   (two processes, a retry) do not both fill the same agent;
 - an agent who goes away or offline gives back the posts assigned to them that have no
   draft yet, to be offered again.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -165,14 +165,12 @@ def _waiting(connection: Connection, queue_id: int, limit: int) -> list[routing.
 
 def _agents(connection: Connection, team_id: int | None) -> list[routing.Agent]:
     """The available, enabled agents of the team (every agent's profile when the queue has
-    no team), with their load: posts assigned to them and not yet answered. Their rows are locked
-    first, until the round is written; the load is read after the lock is held (on
-    PostgreSQL a statement sees the data as it was when it started: read with the lock, a
-    load could miss what the round before wrote)."""
+    no team), with their load: posts assigned to them and not yet answered. The team's
+    routing lock is taken first (`_lock`) and held until the round is written; the load is
+    read after it is held (on PostgreSQL a statement sees the data as it was when it
+    started: read before the lock, a load could miss what the round before wrote)."""
     team = [AGENTS.c.team_id == team_id] if team_id is not None else []
-    connection.execute(
-        select(AGENTS.c.username).where(*team).order_by(AGENTS.c.username).with_for_update()
-    ).all()
+    _lock(connection, team_id)
     # The load of every agent at once: posts assigned and not answered are few (at most
     # every agent's capacity), where a count per agent cost a lookup per agent.
     loads = (
@@ -205,6 +203,30 @@ def _agents(connection: Connection, team_id: int | None) -> list[routing.Agent]:
     ]  # fmt: skip
 
 
+_ROUTING = 23  # the routing locks' class (advisory locks with two keys: their own space)
+_EVERYONE = 0  # the lock of a queue without a team, whose round may give any agent a post
+
+
+def _lock(connection: Connection, team_id: int | None) -> None:
+    """The routing lock of a team, until the transaction ends: a round, or an agent's
+    presence changing, waits for another on the same agents, so two rounds never both fill
+    one agent and no post goes to an agent just gone away. A queue without a team takes
+    every agent: its lock excludes every team's (which hold it shared). On PostgreSQL an
+    advisory lock (one key, not a row lock on every agent); SQLite has one writer at a
+    time already."""
+    if connection.dialect.name != "postgresql":
+        return
+    if team_id is None:
+        connection.execute(_LOCK, {"kind": _ROUTING, "key": _EVERYONE})
+        return
+    connection.execute(_LOCK_SHARED, {"kind": _ROUTING, "key": _EVERYONE})
+    connection.execute(_LOCK, {"kind": _ROUTING, "key": team_id})
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:kind, :key)")
+_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:kind, :key)")
+
+
 def profile(connection: Connection, username: str, *, now: datetime | None = None) -> Any:
     """The agent's working state, made (offline, capacity 3) the first time it is asked."""
     row = connection.execute(select(AGENTS).where(AGENTS.c.username == username)).first()
@@ -227,6 +249,7 @@ def set_presence(
     their assigned posts that have no open draft (to be offered again); the ids given back."""
     now = utcnow()
     before = profile(connection, username, now=now)
+    _lock(connection, before.team_id)
     values: dict[str, Any] = {"presence": presence.value, "updated_at": now}
     if presence != before.presence:
         values["presence_since"] = now
