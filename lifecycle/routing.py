@@ -21,7 +21,9 @@ from typing import Any
 
 from lifecycle.words import Presence
 
-URGENCY = {"urgent": 0, "high": 1, "normal": 2, "low": 3}  # records.fields.Priority
+# Each priority (records.fields.Priority) by urgency, the most urgent first: the one
+# ranking of priorities (triage's rules and a source's claim compare by it too).
+URGENCY = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
 
 class Strategy(StrEnum):

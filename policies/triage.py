@@ -253,18 +253,18 @@ def _spam(
     topic: str | None,
     words: _Words,
 ) -> Spam | None:
-    rest = _NOT_WORDS.sub(" ", text)
-    if _LINK.search(text) and not any(c.isalnum() for c in rest):
+    link = _LINK.search(text) is not None
+    if link and not any(c.isalnum() for c in _NOT_WORDS.sub(" ", text)):
         reasons.append("spam: nothing but links, mentions and hashtags")
         return Spam.links_only
     # A customer may well ask again, and again ("hello?"); a bot sends the same link.
-    if repeats >= REPEATS_WITHOUT_LINK or (repeats and _LINK.search(text)):
+    if repeats >= REPEATS_WITHOUT_LINK or (repeats and link):
         reasons.append(f"spam: the author sent this text {repeats} time(s) before")
         return Spam.repeated
     if (
         author.created_at is not None
         and at - author.created_at < timedelta(days=rules.new_account_days)
-        and _LINK.search(text)
+        and link
     ):
         reasons.append(f"spam: a link from an account younger than {rules.new_account_days} days")
         return Spam.new_account_link

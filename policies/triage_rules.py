@@ -11,12 +11,13 @@ from typing import Any
 
 from lingua import IsoCode639_1
 
+from lifecycle.routing import URGENCY
 from policies import reading
 from policies.lexicon import Lexicon
 from policies.ruleset_yaml import Reader
-from records.fields import Origin, Priority
+from records.fields import Origin
 
-PRIORITIES = tuple(p.value for p in reversed(Priority))  # most urgent first
+PRIORITIES = tuple(URGENCY)  # records.fields.Priority's values, most urgent first
 FRAUD = "fraud"  # the topic whose posts spam words never dismiss
 LISTENING = Origin.listening.value  # found talking about us, not to us
 

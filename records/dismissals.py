@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from lifecycle.words import OPEN, DismissReason, PostStatus, Role
-from records import audit
+from lifecycle.words import DismissReason, PostStatus, Role
+from records import audit, drafts
 from records.errors import Conflict, Forbidden, NotFound
-from records.tables import DRAFTS, POSTS
+from records.tables import POSTS
 from records.types import utcnow
 
 # Who dismisses automatically (the triage at ingest), as the audit record names it.
@@ -43,11 +43,7 @@ def dismiss(
         raise Forbidden(
             f"post {post_id} is assigned to {post.assignee}; a supervisor may dismiss it"
         )
-    draft = connection.execute(
-        select(DRAFTS.c.id, DRAFTS.c.author).where(
-            DRAFTS.c.post_id == post_id, DRAFTS.c.status.in_([str(s) for s in OPEN])
-        )
-    ).first()
+    draft = connection.execute(drafts.OPEN_DRAFT, {"id": post_id}).first()
     if draft is not None:
         raise Conflict(
             f"post {post_id} has an open draft (draft {draft.id} by {draft.author}); "

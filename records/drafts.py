@@ -143,7 +143,7 @@ def _post_facts(connection: Connection, post: Any, *, lost: bool = False) -> rul
     insert `lost` to the unique index (which is the check; this names the holder). Replies
     out are counted only on an answered post: a reply on its way has an open draft (the
     index stops a second one), and a confirmed one answered the post."""
-    holder = connection.execute(_OPEN_DRAFT, {"id": post.id}).first() if lost else None
+    holder = connection.execute(OPEN_DRAFT, {"id": post.id}).first() if lost else None
     answered = post.status == PostStatus.answered
     return rulebook.Post(
         id=post.id,
@@ -329,7 +329,7 @@ _POST_STATUS = (
     .where(POSTS.c.id == _ID)
     .with_for_update()
 )
-_OPEN_DRAFT = core_select(DRAFTS.c.id, DRAFTS.c.author).where(
+OPEN_DRAFT = core_select(DRAFTS.c.id, DRAFTS.c.author).where(
     DRAFTS.c.post_id == _ID, DRAFTS.c.status.in_([str(s) for s in OPEN])
 )
 # Only while it is unassigned: a concurrent assignment wins.

@@ -48,9 +48,10 @@ class QueueRow:
                    for name, allowed in self.rules.items())  # fmt: skip
 
 
-def queues(connection: Connection) -> list[QueueRow]:
-    """Every queue, in the order a new post is matched against them."""
-    rows = connection.execute(select(QUEUES).order_by(QUEUES.c.position, QUEUES.c.id))
+def queues(connection: Connection, *, only: int | None = None) -> list[QueueRow]:
+    """Every queue (or the one `only` names), in the order a new post is matched."""
+    query = select(QUEUES).order_by(QUEUES.c.position, QUEUES.c.id)
+    rows = connection.execute(query if only is None else query.where(QUEUES.c.id == only))
     return [
         QueueRow(int(r.id), r.team_id, str(r.strategy),
                  {name: frozenset(getattr(r, name) or ()) for name in _RULES})
@@ -97,7 +98,7 @@ def route(
     """One round of the queue's router: its waiting posts to its team's available agents.
     The (post, agent) pairs written."""
     now = now or utcnow()
-    queue = next((q for q in queues(connection) if q.id == queue_id), None)
+    queue = next(iter(queues(connection, only=queue_id)), None)
     if queue is None:
         raise NotFound(f"no queue with id {queue_id}")
     agents = _agents(connection, queue.team_id)

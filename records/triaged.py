@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from lifecycle.routing import URGENCY
 from lifecycle.words import DismissReason, PostStatus, Role
 from policies import triage
 from policies.versions import RuleBook
@@ -24,7 +25,6 @@ from records.tables import POSTS
 
 # How far back an author's identical posts count as repeats.
 REPEAT_WINDOW = timedelta(days=7)
-_URGENCY = {name: rank for rank, name in enumerate(triage.PRIORITIES)}
 
 
 def rules_in_force(connection: Connection, book: RuleBook) -> triage.Rules:
@@ -82,7 +82,7 @@ def _claimed(data: PostCreate, result: triage.Triage) -> triage.Triage:
     if "priority" not in data.model_fields_set or data.priority is Priority.normal:
         return result
     claimed = data.priority.value
-    if _URGENCY[claimed] >= _URGENCY[result.priority]:
+    if URGENCY[claimed] >= URGENCY[result.priority]:
         return result
     return triage.Triage(**{
         **vars(result), "priority": claimed,
