@@ -134,6 +134,7 @@ def evidence_package(database: Database) -> tuple[float, int]:
                 "text": "You charged me twice!",
                 "url": "https://x.example/1",
                 "received_at": T0,
+                "respond_by": T0,
                 "priority": "normal",
                 "status": "new",
             },

@@ -166,6 +166,7 @@ def run_bare(database: Database, count: int, size: int, seed: int) -> float:
                 "channel": raw["channel"], "external_id": raw["external_id"],
                 "author": raw["author"], "text": raw["text"], "url": raw["url"],
                 "received_at": datetime.fromisoformat(raw["received_at"]),
+                "respond_by": datetime.fromisoformat(raw["received_at"]),
                 "priority": "normal", "status": "new", "origin": raw["origin"],
                 "in_reply_to": raw.get("in_reply_to"),
                 "created_at": T0, "updated_at": T0,

@@ -310,6 +310,7 @@ def seed(database: Database, count: int) -> list[int]:
                 text="Help!",
                 url=f"https://x.example/{n}",
                 received_at=datetime.now(UTC),
+                respond_by=datetime.now(UTC),
             )
             for n in range(count)
         ]

@@ -66,6 +66,7 @@ def load(database: Database, start: int, stop: int) -> None:
                     "url": f"https://social.example/{n}",
                     "priority": rng.choice(PRIORITIES),
                     "received_at": T0 + timedelta(seconds=n * 7 + rng.randint(0, 5)),
+                    "respond_by": T0 + timedelta(seconds=n * 7, hours=8),
                     "status": status,
                     "assignee": f"agent{n % 40}" if status != "new" else None,
                     "created_at": now,

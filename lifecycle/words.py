@@ -29,6 +29,15 @@ class PostStatus(StrEnum):
     dismissed = "dismissed"  # needs no reply (`DismissReason`); a supervisor may restore it
 
 
+class QueueOrder(StrEnum):
+    """The order of a list of posts: by arrival (oldest first), or most urgent first, by
+    when each post's first reply is due (`posts.respond_by`): an urgent post that came a
+    minute ago goes before a normal one that has waited an hour."""
+
+    arrival = "arrival"
+    due = "due"
+
+
 class Presence(StrEnum):
     """Whether an agent takes posts now: the router offers posts only to `available`
     agents, and gives back the untouched posts of one who goes `away` or `offline`."""

@@ -20,6 +20,8 @@ from records.fields import Origin
 PRIORITIES = tuple(URGENCY)  # records.fields.Priority's values, most urgent first
 FRAUD = "fraud"  # the topic whose posts spam words never dismiss
 LISTENING = Origin.listening.value  # found talking about us, not to us
+# First-response targets when the rule set names none (`triage.response_minutes`).
+RESPONSE_MINUTES = {"urgent": 30, "high": 120, "normal": 480, "low": 1440}
 
 
 class Reach(StrEnum):
@@ -78,6 +80,8 @@ class Rules:
     default: str = "normal"
     priority: tuple[PriorityRule, ...] = ()
     risk_topics: tuple[str, ...] = ()  # topics that, with high reach, are a public risk
+    # First-response target per priority, in minutes (a queue may set its own).
+    response_minutes: dict[str, int] = field(default_factory=lambda: dict(RESPONSE_MINUTES))
     # Every term of the section in one automaton, one scan per post: each key says what
     # the term is (`WordKind`), and for a topic's term, which topic.
     lexicon: Lexicon | None = field(default=None, compare=False)
@@ -94,7 +98,7 @@ class WordKind(StrEnum):
 
 KNOWN = {
     "languages", "reach", "sentiment", "topics", "allow", "spam", "public_risk", "priority",
-    "default",
+    "default", "response_minutes",
 }  # fmt: skip
 
 
@@ -149,6 +153,7 @@ def read(top: Reader, legal_terms: Iterable[str]) -> Rules:
         for line, entry in section.items("priority")
     )
     return Rules(
+        response_minutes=_response_minutes(section),
         languages=languages, topics=tuple(topics), medium_reach=medium, high_reach=high,
         negative=negative, positive=positive, new_account_days=new_days, default=str(default),
         dismiss_spam=dismiss_spam,
@@ -161,6 +166,20 @@ def read(top: Reader, legal_terms: Iterable[str]) -> Rules:
             section.texts("allow"),
         ),
     )  # fmt: skip
+
+
+def _response_minutes(section: Reader) -> dict[str, int]:
+    """`response_minutes`: a priority's first-response target (those left out keep theirs)."""
+    targets = section.mapping("response_minutes", set(PRIORITIES))
+    minutes = dict(RESPONSE_MINUTES)
+    for priority in PRIORITIES if targets is not None else ():
+        assert targets is not None
+        value = targets.count(priority)
+        if value == 0:
+            raise targets.fail(priority, "must be 1 minute or more")
+        if value is not None:
+            minutes[priority] = value
+    return minutes
 
 
 def _lexicon(

@@ -101,7 +101,7 @@ def store(
         }
         for data, conversation, result in zip(fresh, conversations, verdicts, strict=True)
     ]
-    routing.place(connection, rows)  # the queue each waits in
+    routing.place(connection, rows, in_force.response_minutes)  # its queue and due time
     inserted = bulk.insert_new(connection, POSTS, rows, ("channel", "external_id"))
     ids = {**{key: post_id for key, (post_id, _) in known.items()}, **inserted}
     ids |= {

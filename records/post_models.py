@@ -112,6 +112,10 @@ class PostPublic(PostBase):
     dismissed_by: str | None = Field(default=None, description="a person, or triage")
     dismissed_at: datetime | None = None
     queue_id: int | None = None
+    respond_by: datetime | None = Field(
+        default=None, description="when the first reply is due (its first-response target)"
+    )
+    assigned_at: datetime | None = Field(default=None, description="when it was last assigned")
 
 
 class PostDismiss(SQLModel):
@@ -149,6 +153,9 @@ class Post(PostBase, table=True):
         Index("ix_posts_customer", "customer_id", "received_at", "id"),
         Index("ix_posts_topic_queue", "topic", "received_at", "id"),
         Index("ix_posts_routing_queue", "queue_id", "received_at", "id"),
+        # Most urgent first: by when the first reply is due (`respond_by`).
+        Index("ix_posts_due_queue", "respond_by", "id"),
+        Index("ix_posts_status_due", "status", "respond_by", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -197,6 +204,11 @@ class Post(PostBase, table=True):
     dismissed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The queue it waits in (`records.routing`): the first whose rules it meets.
     queue_id: int | None = Field(default=None, foreign_key="queues.id", sa_type=BigId)
+    # When its first reply is due: arrival plus its queue's (or the rule set's) target for
+    # its priority (`records.routing.respond_by`); and when it was last assigned, where its
+    # handle time starts.
+    respond_by: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     author_id: str | None = Field(default=None, max_length=200)
     identity_id: int | None = Field(
         default=None, foreign_key="customer_identities.id", sa_type=BigId

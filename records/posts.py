@@ -11,7 +11,7 @@ from sqlalchemy import tuple_
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
-from lifecycle.words import PostStatus, Role
+from lifecycle.words import PostStatus, QueueOrder, Role
 from policies.versions import RuleBook
 from records import audit, cursor, notifications, transitions, users
 from records.errors import Conflict, Forbidden, Invalid, NotFound
@@ -63,9 +63,16 @@ class QueueFilter:
 
 
 def queue(
-    session: Session, where: QueueFilter, *, after: str | None, limit: int
+    session: Session,
+    where: QueueFilter,
+    *,
+    after: str | None,
+    limit: int,
+    order: QueueOrder = QueueOrder.arrival,
 ) -> tuple[Sequence[Post], str | None]:
-    """Oldest first by (received_at, id): a keyset page, stable while posts arrive."""
+    """A keyset page, stable while posts arrive: oldest first by (received_at, id), or most
+    urgent first by (respond_by, id)."""
+    at = col(Post.respond_by) if order is QueueOrder.due else col(Post.received_at)
     query = select(Post)
     if where.status is not None:
         query = query.where(Post.status == where.status.value)
@@ -82,14 +89,15 @@ def queue(
     if where.public_risk is not None:
         query = query.where(Post.public_risk == where.public_risk)
     if after is not None:
-        query = query.where(tuple_(col(Post.received_at), col(Post.id)) > cursor.time_and_id(after))
-    query = query.order_by(col(Post.received_at), col(Post.id)).limit(limit + 1)
+        query = query.where(tuple_(at, col(Post.id)) > cursor.time_and_id(after))
+    query = query.order_by(at, col(Post.id)).limit(limit + 1)
     rows = session.exec(query).all()
     page, more = rows[:limit], len(rows) > limit
     next_cursor = None
     if more:
         last = page[-1]
-        next_cursor = cursor.encode([last.received_at.isoformat(), last.id])
+        key = last.respond_by if order is QueueOrder.due else last.received_at
+        next_cursor = cursor.encode([key.isoformat(), last.id])
     return page, next_cursor
 
 
@@ -124,7 +132,7 @@ def assign(
     previous = post.assignee
     post.assignee = target
     post.status = PostStatus.assigned.value
-    post.updated_at = utcnow()
+    post.updated_at = post.assigned_at = utcnow()
     session.add(post)
     appended = audit.append(
         session,

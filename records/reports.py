@@ -1,9 +1,8 @@
 """KPIs for supervisors and auditors, computed in SQL that runs on SQLite and PostgreSQL.
 
-Durations come from two timestamps by `seconds_between` (compiled per database), and
-percentiles by rank: the p-th percentile of n values is the smallest value whose rank
-(1..n, ascending) is at least p * n (the nearest-rank method), found with window functions
-both databases have.
+Durations, days and percentiles (nearest rank) come from `records.report_sql`; the
+figures of the contact center (response rate, first-response targets met per queue and
+priority, trends, public risk) from `records.service_kpis`.
 
 What each figure reads:
 - first response: a post's `received_at` to its reply's confirmed publication;
@@ -17,106 +16,19 @@ blocked, published.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, String, and_, case, column, func, literal_column, select, true
+from sqlalchemy import JSON, and_, column, func, literal_column, select, true
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from lifecycle.words import DismissReason, PostStatus
+from records import service_kpis
 from records.dismissals import TRIAGE
+from records.report_sql import Window, percentiles, rounded, seconds_between, utc_day
 from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, STAGE_REVIEWS, VERSIONS
+from records.types import utcnow
 
-PERCENTILES = (0.5, 0.9)
 TOP_RULES = 10
-
-
-class seconds_between(FunctionElement[float]):
-    """Seconds from the first timestamp to the second."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(seconds_between, "sqlite")
-def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"((julianday({end}) - julianday({start})) * 86400.0)"
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> str:
-    start, end = (compiler.process(c, **kw) for c in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({end} - {start}))"
-
-
-class utc_day(FunctionElement[Any]):
-    """The UTC calendar day of a timestamp, as 'YYYY-MM-DD' text."""
-
-    type = String()
-    inherit_cache = True
-
-
-@compiles(utc_day, "sqlite")
-def _day_sqlite(element: utc_day, compiler: Any, **kw: Any) -> str:
-    return f"date({compiler.process(element.clauses, **kw)})"  # stored as UTC wall time
-
-
-@compiles(utc_day, "postgresql")
-def _day_postgresql(element: utc_day, compiler: Any, **kw: Any) -> str:
-    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-
-
-@dataclass(frozen=True)
-class Window:
-    since: datetime | None = None
-    until: datetime | None = None
-    channel: str | None = None
-
-    def of(self, column: Any) -> list[ColumnElement[bool]]:
-        where = []
-        if self.since is not None:
-            where.append(column >= self.since)
-        if self.until is not None:
-            where.append(column < self.until)
-        return where
-
-    def on_channel(self) -> list[ColumnElement[bool]]:
-        return [POSTS.c.channel == self.channel] if self.channel else []
-
-
-def _percentiles(durations: Any, *groups: str) -> Any:
-    """count, p50, p90 (and max) of `durations`' `seconds` column, per `groups` columns."""
-    inner = durations.subquery("d")
-    seconds = inner.c.seconds
-    partition = [inner.c[g] for g in groups]
-    ranked = select(
-        *partition,
-        seconds,
-        func.row_number().over(partition_by=partition, order_by=seconds).label("rank"),
-        func.count().over(partition_by=partition).label("n"),
-    ).subquery("r")
-    figures = [
-        func.min(case((ranked.c.rank >= p * ranked.c.n, ranked.c.seconds))).label(
-            f"p{int(p * 100)}"
-        )
-        for p in PERCENTILES
-    ]
-    keys = [ranked.c[g] for g in groups]
-    return (
-        select(
-            *keys, func.count().label("count"), *figures, func.max(ranked.c.seconds).label("max")
-        )
-        .group_by(*keys)
-        .order_by(*keys)
-    )
-
-
-def _rounded(value: Any) -> float | None:
-    return None if value is None else round(float(value), 1)
 
 
 def first_response(connection: Connection, window: Window) -> dict[str, Any]:
@@ -136,10 +48,10 @@ def first_response(connection: Connection, window: Window) -> dict[str, Any]:
             *window.on_channel(),
         )
     )
-    row = connection.execute(_percentiles(published, "all_")).first()
+    row = connection.execute(percentiles(published, "all_")).first()
     if row is None:
         return {"count": 0, "p50_seconds": None, "p90_seconds": None}
-    return {"count": row.count, "p50_seconds": _rounded(row.p50), "p90_seconds": _rounded(row.p90)}
+    return {"count": row.count, "p50_seconds": rounded(row.p50), "p90_seconds": rounded(row.p90)}
 
 
 def stages(connection: Connection, window: Window) -> list[dict[str, Any]]:
@@ -166,7 +78,7 @@ def stages(connection: Connection, window: Window) -> list[dict[str, Any]]:
         .select_from(joined)
         .where(scope, STAGE_REVIEWS.c.closed_at.is_not(None))
     )
-    timing = {r.stage: r for r in connection.execute(_percentiles(durations, "stage"))}
+    timing = {r.stage: r for r in connection.execute(percentiles(durations, "stage"))}
     result = []
     for row in sorted(opened, key=lambda r: r.stage):
         times = timing.get(row.stage)
@@ -175,8 +87,8 @@ def stages(connection: Connection, window: Window) -> list[dict[str, Any]]:
                 "stage": row.stage,
                 "reviews": row.opened,
                 "closed": times.count if times else 0,
-                "p50_seconds": _rounded(times.p50) if times else None,
-                "p90_seconds": _rounded(times.p90) if times else None,
+                "p50_seconds": rounded(times.p50) if times else None,
+                "p90_seconds": rounded(times.p90) if times else None,
                 "sla_breaches": row.breaches,
                 "breach_rate": round(row.breaches / row.opened, 4) if row.opened else 0.0,
             }
@@ -309,6 +221,7 @@ def kpis(connection: Connection, window: Window) -> dict[str, Any]:
         "top_blocking_rules": blocking_rules(connection, window),
         "volumes": volumes(connection, window),
         "dismissals": dismissals(connection, window),
+        **service_kpis.service(connection, window, utcnow()),
     }
 
 
@@ -333,4 +246,18 @@ def csv_rows(report: dict[str, Any]) -> list[list[Any]]:
     for reason, n in report["dismissals"]["by_reason"].items():
         rows.append(["dismissals", reason, "dismissed", n])
     rows.append(["dismissals", "all", "by_triage", report["dismissals"]["by_triage"]])
+    targets = report["targets"]
+    for metric in ("received", "needing_reply", "answered", "response_rate", "within_target"):
+        rows.append(["response", "all", metric, targets[metric]])
+    for cell in targets["per_queue"]:
+        key = f"{cell['queue']} {cell['priority']}"
+        for metric, value in cell.items():
+            if metric not in ("queue", "priority"):
+                rows.append(["target", key, metric, value])
+    for day in report["trends"]:
+        rows.append(["trend", day["day"], "sentiment", day.get("sentiment")])
+        for topic, n in sorted(day["topics"].items()):
+            rows.append(["trend", day["day"], f"topic {topic}", n])
+    for metric, value in report["public_risk"].items():
+        rows.append(["public_risk", "all", metric, value])
     return rows

@@ -14,7 +14,7 @@ Each assignment, give-back and overflow is an audit event.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,10 +42,22 @@ class QueueRow:
     team_id: int | None
     strategy: str
     rules: dict[str, frozenset[str]]
+    response_minutes: Mapping[str, int]
 
-    def takes(self, post: dict[str, Any]) -> bool:
+    def takes(self, post: Mapping[str, Any]) -> bool:
         return all(not allowed or post.get(_FIELD[name]) in allowed
                    for name, allowed in self.rules.items())  # fmt: skip
+
+
+def respond_by(
+    received_at: datetime, priority: str, queue: QueueRow | None, targets: Mapping[str, int]
+) -> datetime:
+    """When a post's first reply is due: its arrival plus its queue's target for its
+    priority, or else the rule set's (`triage.response_minutes`). The one place this is
+    decided; the time is kept on the post (`posts.respond_by`), from arrival, whichever
+    queue it moves to later."""
+    own = queue.response_minutes.get(priority) if queue is not None else None
+    return received_at + timedelta(minutes=own or targets[priority])
 
 
 def queues(connection: Connection, *, only: int | None = None) -> list[QueueRow]:
@@ -54,42 +66,57 @@ def queues(connection: Connection, *, only: int | None = None) -> list[QueueRow]
     rows = connection.execute(query if only is None else query.where(QUEUES.c.id == only))
     return [
         QueueRow(int(r.id), r.team_id, str(r.strategy),
-                 {name: frozenset(getattr(r, name) or ()) for name in _RULES})
+                 {name: frozenset(getattr(r, name) or ()) for name in _RULES},
+                 dict(r.response_minutes or {}))
         for r in rows
     ]  # fmt: skip
 
 
-def place(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Each new post's row (`records.ingest`) given the first queue that takes it."""
+def place(
+    connection: Connection, rows: Sequence[dict[str, Any]], targets: Mapping[str, int]
+) -> None:
+    """Each new post's row (`records.ingest`) given the first queue that takes it and when
+    its first reply is due (`targets`: the rule set's, for a priority its queue leaves out)."""
     found = queues(connection)
     for row in rows:
-        row["queue_id"] = next((q.id for q in found if q.takes(row)), None)
+        queue = next((q for q in found if q.takes(row)), None)
+        row["queue_id"] = queue.id if queue is not None else None
+        row["respond_by"] = respond_by(row["received_at"], row["priority"], queue, targets)
 
 
 def place_waiting(connection: Connection, *, limit: int = 1000) -> int:
     """Waiting posts in no queue (they came before any queue took them) placed in the first
-    queue that takes them now; how many. The router does this before each round."""
+    queue that takes them now; how many. A post is due by that queue's target where it sets
+    one for the post's priority, else still by the rule set's it was given as it arrived.
+    The router does this before each round."""
     found = queues(connection)
     if not found:
         return 0
     rows = connection.execute(
-        select(POSTS.c.id, *(POSTS.c[name] for name in _FIELD.values()))
+        select(POSTS.c.id, POSTS.c.received_at, POSTS.c.respond_by,
+               *(POSTS.c[name] for name in _FIELD.values()))
         .where(POSTS.c.queue_id.is_(None), POSTS.c.assignee.is_(None),
                POSTS.c.status == PostStatus.new.value)
         .order_by(POSTS.c.id)
         .limit(limit)
     ).all()  # fmt: skip
-    into: dict[int, list[int]] = {}
+    placed = []
     for row in rows:
-        queue_id = next((q.id for q in found if q.takes(dict(row._mapping))), None)
-        if queue_id is not None:
-            into.setdefault(queue_id, []).append(int(row.id))
-    for queue_id, ids in into.items():
-        connection.execute(
-            update(POSTS).where(POSTS.c.id.in_(ids), POSTS.c.queue_id.is_(None))
-            .values(queue_id=queue_id)
-        )  # fmt: skip
-    return sum(len(ids) for ids in into.values())
+        queue = next((q for q in found if q.takes(dict(row._mapping))), None)
+        if queue is not None:
+            kept = {row.priority: (row.respond_by - row.received_at) // timedelta(minutes=1)}
+            due = respond_by(row.received_at, row.priority, queue, kept)
+            placed.append({"b_id": row.id, "b_queue": queue.id, "b_due": due})
+    if placed:
+        connection.execute(_PLACE, placed)
+    return len(placed)
+
+
+_PLACE = (
+    update(POSTS)
+    .where(POSTS.c.id == bindparam("b_id"), POSTS.c.queue_id.is_(None))
+    .values(queue_id=bindparam("b_queue"), respond_by=bindparam("b_due"))
+)
 
 
 def route(
@@ -113,7 +140,8 @@ def route(
             update(POSTS)
             .where(POSTS.c.id == post_id, POSTS.c.assignee.is_(None),
                    POSTS.c.status == PostStatus.new.value)
-            .values(assignee=username, status=PostStatus.assigned.value, updated_at=now)
+            .values(assignee=username, status=PostStatus.assigned.value, assigned_at=now,
+                    updated_at=now)
         )  # fmt: skip
         if taken.rowcount != 1:
             continue  # someone took it meanwhile: theirs
@@ -266,7 +294,8 @@ def set_presence(
             update(POSTS)
             .where(POSTS.c.assignee == username, POSTS.c.status == PostStatus.assigned.value,
                    ~open_draft)
-            .values(assignee=None, status=PostStatus.new.value, updated_at=now)
+            .values(assignee=None, status=PostStatus.new.value, assigned_at=None,
+                    updated_at=now)
             .returning(POSTS.c.id)
         ).scalars()]  # fmt: skip
     if presence != before.presence or given_back:

@@ -53,6 +53,11 @@ class QueueCreate(QueueRules):
     strategy: Strategy = Strategy.longest_idle
     overflow_to: int | None = Field(default=None, ge=1, le=2**63 - 1)
     overflow_after_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    response_minutes: dict[Priority, Annotated[int, Field(ge=1, le=30 * 24 * 60)]] = Field(
+        default_factory=dict,
+        description="first-response target per priority; a priority left out takes the rule"
+        " set's (triage.response_minutes)",
+    )
 
     @model_validator(mode="after")
     def _overflow_needs_both(self) -> QueueCreate:
@@ -81,6 +86,12 @@ class Queue(SQLModel, table=True):
     origins: list[str] = Field(default_factory=list, sa_type=JSON, nullable=False)
     overflow_to: int | None = Field(default=None, foreign_key="queues.id", sa_type=BigId)
     overflow_after_minutes: int | None = None
+    response_minutes: dict[str, int] = Field(
+        default_factory=dict,
+        sa_type=JSON,
+        nullable=False,
+        sa_column_kwargs={"server_default": "{}"},
+    )
     created_at: datetime = created()
     updated_at: datetime = created()
 

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -150,6 +150,7 @@ def insert_post(
                 "text": text,
                 "url": "https://x.example/c/1",
                 "received_at": received_at,
+                "respond_by": received_at + timedelta(hours=8),
                 "priority": priority,
                 "status": "new",
                 "account_id": account_id,

@@ -65,6 +65,7 @@ async def start_draft(
             text="My card was charged twice!",
             url="https://x.example/1",
             received_at=datetime(2026, 11, 1, tzinfo=UTC),
+            respond_by=datetime(2026, 11, 1, tzinfo=UTC),
         )
         session.add(post)
         session.flush()

@@ -25,6 +25,7 @@ def post_row(n: int, **overrides: object) -> dict[str, object]:
     row: dict[str, object] = {
         "channel": "x", "external_id": f"p{n}", "author": f"@a{n % 7}", "text": f"post {n} é",
         "url": f"https://x.com/a/status/{n}", "received_at": T0 + timedelta(minutes=n),
+        "respond_by": T0 + timedelta(minutes=n, hours=8),
         "priority": "normal", "status": "new", "origin": "mention", "replies_allowed": 1,
         "erased": False, "created_at": T0, "updated_at": T0,
     }  # fmt: skip

@@ -47,6 +47,7 @@ def history(database: Database) -> dict[str, int]:
                     "text": "Help",
                     "url": "https://example.com/p",
                     "received_at": at,
+                    "respond_by": minutes(at, 8 * 60),
                     "priority": "normal",
                     "status": "answered",
                 },

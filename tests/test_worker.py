@@ -95,6 +95,7 @@ def make_draft(database: Database) -> int:
             text="hi",
             url="https://x.example/1",
             received_at=datetime(2026, 11, 1, tzinfo=UTC),
+            respond_by=datetime(2026, 11, 1, tzinfo=UTC),
         )
         session.add(post)
         session.flush()

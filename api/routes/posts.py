@@ -18,7 +18,7 @@ from api.deps import (
 from api.lifecycle import Lifecycle
 from api.policy import PoliciesDep
 from api.schemas import Page, ResourceId
-from lifecycle.words import PostStatus, Role
+from lifecycle.words import PostStatus, QueueOrder, Role
 from records import dismissals, posts
 from records.errors import Invalid
 from records.fields import USERNAME_PATTERN, Channel, Priority
@@ -88,6 +88,10 @@ def list_posts(
         Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+=*$", description="next_cursor of a page"),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    order: Annotated[
+        QueueOrder,
+        Query(description="arrival: oldest first; due: most urgent first (first reply due)"),
+    ] = QueueOrder.arrival,
 ) -> Page[PostPublic]:
     where = posts.QueueFilter(
         status=status_,
@@ -98,7 +102,7 @@ def list_posts(
         language=language,
         public_risk=public_risk,
     )
-    rows, next_cursor = posts.queue(session, where, after=cursor, limit=limit)
+    rows, next_cursor = posts.queue(session, where, after=cursor, limit=limit, order=order)
     return Page(items=[posts.to_public(p) for p in rows], next_cursor=next_cursor)
 
 

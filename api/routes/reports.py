@@ -9,13 +9,18 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
+from sqlalchemy.engine import Connection
 
 from api.deps import DatabaseDep, Principal, require_roles
+from api.policy import PoliciesDep
 from api.schemas import UtcDatetime
 from lifecycle.words import Role
-from records import reports
+from policies import staffing
+from records import reports, triaged
+from records import staffing as records_staffing
 from records.errors import Invalid
 from records.fields import Channel
+from records.types import utcnow
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 KpiReader = Annotated[Principal, Depends(require_roles(Role.supervisor, Role.auditor))]
@@ -61,6 +66,42 @@ class DismissalFigures(BaseModel):
     by_triage: int = Field(description="of the total, dismissed by triage as they arrived")
 
 
+class TargetCell(BaseModel):
+    queue: str
+    priority: str
+    received: int
+    met: int
+    missed: int
+    pending: int
+    dismissed: int
+    within_target: float | None = Field(description="met / (met + missed); none: no outcome yet")
+
+
+class ResponseFigures(BaseModel):
+    received: int
+    needing_reply: int = Field(description="received and not dismissed")
+    answered: int
+    response_rate: float | None = Field(description="answered / needing_reply")
+    within_target: float | None
+    per_queue: list[TargetCell]
+
+
+class DayTrend(BaseModel):
+    day: str
+    posts: int
+    topics: dict[str, int]
+    sentiment: float | None = Field(default=None, description="mean VADER compound score")
+    scored: int = 0
+
+
+class PublicRiskFigures(BaseModel):
+    flagged: int
+    answered: int
+    p50_seconds: float | None = Field(description="arrival to first reply")
+    p90_seconds: float | None
+    within_target: float | None
+
+
 class Kpis(BaseModel):
     since: AwareDatetime | None
     until: AwareDatetime | None
@@ -71,6 +112,9 @@ class Kpis(BaseModel):
     top_blocking_rules: list[BlockingRule]
     volumes: list[Volume]
     dismissals: DismissalFigures
+    targets: ResponseFigures = Field(description="response rate and first-response targets")
+    trends: list[DayTrend]
+    public_risk: PublicRiskFigures
 
 
 @router.get(
@@ -101,4 +145,64 @@ async def kpis(
         out.getvalue(),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="countersign-kpis.csv"'},
+    )
+
+
+class StaffingHour(BaseModel):
+    hour: AwareDatetime = Field(description="the hour's start, UTC")
+    arrivals: float = Field(description="posts expected")
+    agents: int = Field(description="agents to schedule, shrinkage included")
+
+
+class QueueStaffing(BaseModel):
+    queue_id: int | None = Field(description="none: the posts in no queue")
+    queue: str
+    handle_minutes: float = Field(description="assigned to reply submitted, on average")
+    handle_measured: bool = Field(description="false: no measurement yet, a default is used")
+    wait_minutes: float = Field(description="the wait for an agent the staffing allows")
+    concurrency: int = Field(description="posts an agent works at once")
+    hours: list[StaffingHour]
+
+
+@router.get(
+    "/staffing",
+    response_model=list[QueueStaffing],
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+)
+async def staffing_forecast(
+    _caller: KpiReader,
+    database: DatabaseDep,
+    policies: PoliciesDep,
+    service_level: Annotated[float, Query(gt=0, lt=1, description="share within the wait")] = 0.8,
+    max_occupancy: Annotated[float, Query(gt=0, le=1)] = 0.85,
+    shrinkage: Annotated[float, Query(ge=0, lt=1, description="share of paid time away")] = 0.3,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> Any:
+    """Per queue, the coming week hour by hour: the posts expected (the mean of the same
+    hour of the last four weeks) and the agents needed to answer them within target
+    (Erlang C, for agents who work several posts at once)."""
+    target = staffing.Target(
+        service_level=service_level, max_occupancy=max_occupancy, shrinkage=shrinkage
+    )
+
+    def read(connection: Connection) -> list[dict[str, Any]]:
+        targets = triaged.rules_in_force(connection, policies.book).response_minutes
+        return records_staffing.forecast(connection, utcnow(), targets, target)
+
+    plan = await database.read(read)
+    if format == "json":
+        return plan
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["queue", "hour_utc", "arrivals", "agents", "handle_minutes", "concurrency"])
+    for queue in plan:
+        for hour in queue["hours"]:
+            writer.writerow([
+                queue["queue"], hour["hour"].isoformat(), hour["arrivals"], hour["agents"],
+                queue["handle_minutes"], queue["concurrency"],
+            ])  # fmt: skip
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="countersign-staffing.csv"'},
     )

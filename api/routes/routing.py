@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from api.deps import DatabaseDep, Principal, require_roles
 from api.schemas import ResourceId
 from lifecycle.words import PostStatus, Role
-from records import audit, routing, users
+from records import audit, board, routing, users
 from records.errors import Conflict, Forbidden, Invalid, NotFound
 from records.fields import ONE_LINE, USERNAME_PATTERN
 from records.routing_models import (
@@ -25,7 +25,7 @@ from records.routing_models import (
     QueueCreate,
     QueuePublic,
 )
-from records.tables import AGENTS, POSTS, QUEUES, TEAMS
+from records.tables import AGENTS, POSTS, QUEUES, TEAMS, USER_ROLES, USERS
 from records.types import utcnow
 
 router = APIRouter(tags=["routing"])
@@ -41,6 +41,20 @@ class TeamCreate(BaseModel):
 
 class TeamPublic(TeamCreate):
     id: int
+
+
+class BoardRow(BaseModel):
+    queue_id: int | None = Field(description="none: the posts in no queue")
+    queue: str
+    waiting: int = Field(description="posts waiting for an agent")
+    with_agents: int = Field(description="assigned and not answered yet")
+    oldest_wait_seconds: float | None = Field(description="how long the oldest waiting post has")
+    overdue: int = Field(description="waiting or with agents, past their first-response target")
+    agents_available: int
+    within_target_today: float | None = Field(
+        description="of today's posts (UTC) with an outcome, the share answered within target"
+    )
+    answered_today: int = Field(description="today's posts that met or missed their target")
 
 
 class Routed(BaseModel):
@@ -123,11 +137,32 @@ def _change_queue(
     _audit(connection, caller, "queue.changed", payload)
 
 
+@router.get("/queues/board", response_model=list[BoardRow])
+def queue_board(_caller: Supervisor, database: DatabaseDep) -> list[BoardRow]:
+    """The live queue board: per queue, now."""
+    with database.engine.connect() as connection:
+        return [BoardRow(**row) for row in board.board(connection, utcnow())]
+
+
 @router.post("/queues/{queue_id}/route", response_model=Routed)
 def route_queue(queue_id: ResourceId, _caller: Supervisor, database: DatabaseDep) -> Routed:
     """One round of the queue's router now (the worker runs rounds as posts arrive)."""
     with database.write() as connection:
         return Routed(assigned=routing.route(connection, queue_id))
+
+
+@router.get("/agents", response_model=list[AgentPublic])
+def list_agents(_caller: Supervisor, database: DatabaseDep) -> list[AgentPublic]:
+    """Every enabled agent's working state, by name (a profile is made for one who has
+    none yet: offline)."""
+    with database.write() as connection:
+        names = connection.execute(
+            select(USERS.c.username)
+            .where(USERS.c.disabled.is_(False), exists().where(
+                USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value))
+            .order_by(USERS.c.username)
+        ).scalars().all()  # fmt: skip
+        return [_public(connection, name) for name in names]
 
 
 @router.get("/agents/{username}", response_model=AgentPublic)

@@ -159,6 +159,7 @@ async def main(names: list[str]) -> None:
                             text="Hi",
                             url="https://x.example/1",
                             received_at=datetime.now(UTC),
+                            respond_by=datetime.now(UTC),
                         )
                         session.add(post)
                         session.flush()

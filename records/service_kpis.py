@@ -1,0 +1,138 @@
+"""The contact center's KPIs (issue 23), beside the approval KPIs of `records.reports`:
+
+- response rate: of the posts received in the window that needed a reply (not dismissed),
+  the share answered;
+- first-response targets per queue and priority: met, missed, pending and the share
+  within target (`records.response_times` says what each means);
+- trends per UTC day: posts per topic, and the mean sentiment (VADER's compound score);
+- public risk: the posts triage flagged, how many were answered, how fast (p50, p90) and
+  how many within target.
+Every figure selects posts by when they were received.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, cast, func, literal_column, select
+from sqlalchemy.engine import Connection
+
+from records.report_sql import Window, percentiles, rounded, seconds_between, utc_day
+from records.response_times import Outcome, first_replies, outcome, share
+from records.tables import POSTS, QUEUES
+
+NO_QUEUE = "no queue"
+NO_TOPIC = "other"
+
+
+def _received(window: Window) -> list[Any]:
+    return [*window.of(POSTS.c.received_at), *window.on_channel()]
+
+
+def targets(connection: Connection, window: Window, now: datetime) -> dict[str, Any]:
+    """The response rate, and the first-response outcomes per queue and priority."""
+    first = first_replies()
+    verdict = outcome(first.c.at, now).label("outcome")
+    rows = connection.execute(
+        select(QUEUES.c.name, POSTS.c.priority, verdict, func.count().label("n"))
+        .select_from(
+            POSTS.outerjoin(first, first.c.post_id == POSTS.c.id).outerjoin(
+                QUEUES, QUEUES.c.id == POSTS.c.queue_id
+            )
+        )
+        .where(*_received(window))
+        .group_by(QUEUES.c.name, POSTS.c.priority, literal_column("outcome"))
+    ).all()
+    cells: dict[tuple[str, str], dict[str, int]] = {}
+    for name, priority, result, n in rows:
+        cell = cells.setdefault((name or NO_QUEUE, priority), dict.fromkeys(Outcome, 0))
+        cell[Outcome(result)] += n
+    per_queue = [
+        {
+            "queue": name, "priority": priority,
+            "received": sum(cell.values()),
+            **{str(o): cell[o] for o in Outcome},
+            "within_target": share(cell[Outcome.met], cell[Outcome.missed]),
+        }
+        for (name, priority), cell in sorted(cells.items())
+    ]  # fmt: skip
+    totals = {o: sum(cell[o] for cell in cells.values()) for o in Outcome}
+    answered = connection.execute(
+        select(func.count())
+        .select_from(POSTS.join(first, first.c.post_id == POSTS.c.id))
+        .where(*_received(window))
+    ).scalar_one()
+    needing = sum(totals.values()) - totals[Outcome.dismissed]
+    return {
+        "received": sum(totals.values()),
+        "needing_reply": needing,
+        "answered": answered,
+        "response_rate": round(answered / needing, 4) if needing else None,
+        "within_target": share(totals[Outcome.met], totals[Outcome.missed]),
+        "per_queue": per_queue,
+    }
+
+
+def trends(connection: Connection, window: Window) -> list[dict[str, Any]]:
+    """Per UTC day: posts received per topic, and their mean sentiment."""
+    day = utc_day(POSTS.c.received_at).label("day")
+    topics = connection.execute(
+        select(day, POSTS.c.topic, func.count())
+        .where(*_received(window))
+        .group_by(literal_column("day"), POSTS.c.topic)
+    ).all()
+    moods = connection.execute(
+        select(day, func.avg(cast(POSTS.c.sentiment, Float)), func.count(POSTS.c.sentiment))
+        .where(*_received(window))
+        .group_by(literal_column("day"))
+    ).all()
+    days: dict[str, dict[str, Any]] = {}
+    for when, topic, n in topics:
+        entry = days.setdefault(str(when), {"day": str(when), "topics": {}, "posts": 0})
+        entry["topics"][topic or NO_TOPIC] = n
+        entry["posts"] += n
+    for when, mean, scored in moods:
+        entry = days.setdefault(str(when), {"day": str(when), "topics": {}, "posts": 0})
+        entry["sentiment"] = None if mean is None else round(float(mean), 3)
+        entry["scored"] = scored
+    return [days[d] for d in sorted(days)]
+
+
+def public_risk(connection: Connection, window: Window, now: datetime) -> dict[str, Any]:
+    """The posts flagged a public risk: how many, answered, how fast, and within target."""
+    first = first_replies()
+    flagged = [*_received(window), POSTS.c.public_risk.is_(True)]
+    verdicts = dict(
+        connection.execute(
+            select(outcome(first.c.at, now).label("outcome"), func.count())
+            .select_from(POSTS.outerjoin(first, first.c.post_id == POSTS.c.id))
+            .where(*flagged)
+            .group_by(literal_column("outcome"))
+        ).all()
+    )
+    answered: Any = (
+        select(
+            seconds_between(POSTS.c.received_at, first.c.at).label("seconds"),
+            literal_column("1").label("all_"),
+        )
+        .select_from(POSTS.join(first, first.c.post_id == POSTS.c.id))
+        .where(*flagged)
+    )
+    speed = connection.execute(percentiles(answered, "all_")).first()
+    met, missed = verdicts.get(Outcome.met.value, 0), verdicts.get(Outcome.missed.value, 0)
+    return {
+        "flagged": sum(verdicts.values()),
+        "answered": speed.count if speed else 0,
+        "p50_seconds": rounded(speed.p50) if speed else None,
+        "p90_seconds": rounded(speed.p90) if speed else None,
+        "within_target": share(met, missed),
+    }
+
+
+def service(connection: Connection, window: Window, now: datetime) -> dict[str, Any]:
+    return {
+        "targets": targets(connection, window, now),
+        "trends": trends(connection, window),
+        "public_risk": public_risk(connection, window, now),
+    }
