@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from lifecycle.words import Role
 from policies import triage_rules
 from policies.engine import RuleSet, RuleSetError
+from policies.staffing import Target, agents_needed
 from records import service_kpis
 from records.db import Database
 from records.report_sql import Window
-from records.tables import DRAFTS, POSTS, PUBLICATIONS, QUEUES
+from records.tables import DRAFTS, POSTS, PUBLICATIONS, QUEUES, STAGE_REVIEWS
 
 Headers = dict[str, str]
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -252,3 +253,60 @@ def test_the_kpi_report_and_its_csv_carry_the_new_figures(
     assert "target,fraud urgent,missed,2" in lines
     assert "trend,2026-11-03,topic fraud,3" in lines
     assert "public_risk,all,p90_seconds,1500.0" in lines
+
+
+def test_the_staffing_forecast_reads_the_weeks_arrivals_and_the_handle_time(
+    app_client: TestClient, people: dict[str, Headers], database: Database
+) -> None:
+    sue = people["sue"]
+    team = ok(app_client.post("/api/v1/teams", json={"name": "care"}, headers=sue), 201)["id"]
+    body = {"name": "billing", "team_id": team, "response_minutes": {"normal": 120}}
+    queue_id = ok(app_client.post("/api/v1/queues", json=body, headers=sue), 201)["id"]
+    for name, capacity in (("ana", 2), ("ben", 4)):  # the team works 3 posts at once
+        skills = {"team_id": team, "capacity": capacity}
+        ok(app_client.put(f"/api/v1/agents/{name}/skills", json=skills, headers=sue))
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    with database.write() as c:
+        n = 0
+        for weeks_ago, count in ((1, 2), (2, 4)):  # the same hour a week and two weeks ago
+            for k in range(count):
+                n += 1
+                received = hour - timedelta(weeks=weeks_ago) + timedelta(minutes=k)
+                post_id = c.execute(POSTS.insert().returning(POSTS.c.id), {
+                    "channel": "x", "external_id": f"h-{n}", "author": "@c", "text": "hi",
+                    "url": "https://x.example/1", "received_at": received, "priority": "normal",
+                    "respond_by": received + timedelta(hours=2), "status": "answered",
+                    "queue_id": queue_id, "assigned_at": received + timedelta(minutes=1),
+                }).scalar_one()  # fmt: skip
+                draft = c.execute(DRAFTS.insert().returning(DRAFTS.c.id), {
+                    "post_id": post_id, "author": "ana", "status": "published", "route": [],
+                }).scalar_one()  # fmt: skip
+                # Submitted 10 and 14 minutes after assignment: 12 on average.
+                c.execute(STAGE_REVIEWS.insert(), {
+                    "draft_id": draft, "review_round": 1, "stage": "comms", "version": 1,
+                    "opened_at": received + timedelta(minutes=11 if n % 2 else 15),
+                })  # fmt: skip
+    plan = ok(app_client.get("/api/v1/reports/staffing", headers=sue))
+    [billing] = plan
+    assert (billing["queue"], billing["handle_minutes"], billing["handle_measured"]) == (
+        "billing", 12.0, True,
+    )  # fmt: skip
+    assert billing["concurrency"] == 3 and billing["wait_minutes"] == 120 - 12
+    hours = {at(h["hour"]): h for h in billing["hours"]}
+    assert len(hours) == 168
+    assert hours[hour]["arrivals"] == 3.0  # (2 + 4) / 2: the two weeks the history covers
+    wanted = Target(wait_minutes=108, concurrency=3)
+    assert hours[hour]["agents"] == agents_needed(3.0, 12.0, wanted) > 0
+    assert hours[hour + timedelta(hours=1)]["agents"] == 0
+    text = app_client.get("/api/v1/reports/staffing", params={"format": "csv"}, headers=sue)
+    rows = text.text.splitlines()
+    assert (
+        rows[0] == "queue,hour_utc,arrivals,agents,handle_minutes,concurrency" and len(rows) == 169
+    )
+    assert f"billing,{hour.isoformat()},3.0,{hours[hour]['agents']},12.0,3" in rows
+    lenient = {"service_level": 0.5, "shrinkage": 0}
+    cheaper = ok(app_client.get("/api/v1/reports/staffing", params=lenient, headers=sue))
+    assert {at(h["hour"]): h for h in cheaper[0]["hours"]}[hour]["agents"] <= hours[hour]["agents"]
+    refused = app_client.get("/api/v1/reports/staffing", params={"service_level": 2}, headers=sue)
+    assert refused.status_code == 422
+    assert app_client.get("/api/v1/reports/staffing", headers=people["ana"]).status_code == 403

@@ -252,10 +252,15 @@ def test_supervisors_see_kpis_with_charts_and_a_csv(
     sign_in(app_client, "boss")
     page = app_client.get("/kpis")
     assert page.status_code == 200
-    assert page.text.count("<svg") == 1  # the volumes; no decisions nor review times yet
-    assert page.text.count("No data in this window.") == 2
+    # The volumes and the topics; no decisions nor review times yet, and no staffing (the
+    # posts are older than the four weeks a forecast reads).
+    assert page.text.count("<svg") == 2
+    assert page.text.count("No data in this window.") == 3
     assert "Posts received and replies published per day" in page.text
     assert "2026-11-01, received: 2" in page.text
+    assert "2026-11-01, other: 2" in page.text  # the posts had no topic
+    assert "Response rate" in page.text and "0 answered of 2 needing a reply" in page.text
+    assert "Agents needed per hour, coming week" in page.text
     inverted = app_client.get("/kpis?since=2026-11-02T00:00&until=2026-11-01T00:00")
     assert inverted.status_code == 422 and "since must be before until" in inverted.text
     csv = app_client.get("/kpis.csv?channel=x")

@@ -25,7 +25,7 @@ from records.fields import Channel
 from records.settings import Settings
 from web import session
 from web.api import Api, ApiProblem
-from web.text import duration, marked, relative
+from web.text import due, duration, marked, relative
 
 PAGES = Path(__file__).resolve().parent.parent / "templates" / "pages"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -37,6 +37,7 @@ _jinja.filters["relative"] = lambda when: relative(when, datetime.now(UTC))
 # Only an http(s) address becomes a link, whatever was stored (THREATS: no scripted pages).
 _jinja.filters["web_url"] = web_url
 _jinja.filters["duration"] = duration
+_jinja.filters["due"] = lambda when: due(when, datetime.now(UTC))
 _jinja.filters["when"] = lambda when: (
     datetime.fromisoformat(when.replace("Z", "+00:00")).strftime("%d %b %H:%M UTC") if when else ""
 )
@@ -72,6 +73,8 @@ NAV = (
     ("/reviews", "Reviews", (Role.comms, Role.legal, Role.supervisor)),
     ("/publishing", "Publishing", (Role.publisher,)),
     ("/audit", "Audit", (Role.auditor,)),
+    ("/board", "Queue board", (Role.supervisor,)),
+    ("/routing", "Queues & agents", (Role.supervisor,)),
     ("/kpis", "KPIs", (Role.supervisor, Role.auditor)),
     ("/admin/users", "People", (Role.admin,)),
     ("/admin/channels", "Channels", (Role.admin,)),

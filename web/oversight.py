@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -117,6 +118,7 @@ async def kpis(request: Request) -> HTMLResponse:
             if problem.status != 422:
                 raise
             report, error = await api.get("/reports/kpis"), problem
+        plan = await api.get("/reports/staffing")
     return render(
         request,
         "kpis.html",
@@ -125,8 +127,31 @@ async def kpis(request: Request) -> HTMLResponse:
         filters=filters,
         query=urlencode(asked),
         charts=_kpi_charts(report),
+        staffing=plan,
+        staffing_chart=_staffing_chart(plan),
         error=error,
     )
+
+
+TRENDING_TOPICS = 5  # the topics a trend chart shows, the most frequent
+
+
+def _staffing_chart(plan: list[dict[str, Any]]) -> charts.Chart:
+    """Agents needed each hour of the coming week, every queue together."""
+    hours: dict[str, float] = {}
+    for queue in plan:
+        for hour in queue["hours"]:
+            hours[hour["hour"]] = hours.get(hour["hour"], 0) + hour["agents"]
+    groups = [(_hour_label(at), [float(n)]) for at, n in sorted(hours.items())]
+    return charts.bars(
+        "Agents needed per hour, coming week (UTC)", groups, ["agents"], counts=True,
+        label_every=24,
+    )  # fmt: skip
+
+
+def _hour_label(at: str) -> str:
+    when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return when.strftime("%a %d %b") if when.hour == 0 else when.strftime("%a %H:00")
 
 
 def _kpi_charts(report: dict[str, Any]) -> list[charts.Chart]:
@@ -139,7 +164,18 @@ def _kpi_charts(report: dict[str, Any]) -> list[charts.Chart]:
         return None if seconds is None else round(seconds / 60, 1)
 
     decisions = report["decisions"]["counts"]
+    totals: dict[str, int] = {}
+    for day in report["trends"]:
+        for topic, n in day["topics"].items():
+            totals[topic] = totals.get(topic, 0) + n
+    topics = sorted(totals, key=lambda t: (-totals[t], t))[:TRENDING_TOPICS]
     return [
+        charts.bars(
+            "Posts per topic per day",
+            [(d["day"], [float(d["topics"].get(t, 0)) for t in topics]) for d in report["trends"]],
+            topics,
+            counts=True,
+        ),
         charts.bars(
             "Posts received and replies published per day",
             sorted(days.items()),
@@ -162,6 +198,18 @@ def _kpi_charts(report: dict[str, Any]) -> list[charts.Chart]:
             counts=True,
         ),
     ]
+
+
+@router.get("/kpis/staffing.csv")
+async def staffing_csv(request: Request) -> Response:
+    person = await signed_in(request)
+    async with api_for(request, person) as api:
+        text = await api.get("/reports/staffing", format="csv")
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="countersign-staffing.csv"'},
+    )
 
 
 @router.get("/kpis.csv")

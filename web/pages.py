@@ -7,8 +7,9 @@ token (`web.session`). An action that fails shows the page again with what was t
 why; one that succeeds redirects (303) to the page showing its result.
 
 This module installs the pages and signs people in and out; the pages are in `web.work`
-(a reply's life), `web.customers`, `web.oversight` (audit, KPIs), `web.alerts` (each
-person's notifications) and `web.admin`, their common parts in `web.core`.
+(a reply's life), `web.customers`, `web.oversight` (audit, KPIs), `web.care` (the queue
+board, queues and agents), `web.alerts` (each person's notifications) and `web.admin`,
+their common parts in `web.core`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from web import admin, alerts, customers, oversight, session, work
+from web import admin, alerts, care, customers, oversight, session, work
 from web.api import ApiProblem
 from web.core import (
     HOME,
@@ -46,6 +47,7 @@ def install(app: FastAPI) -> None:
         oversight.router,
         admin.router,
         alerts.router,
+        care.router,
     ):
         app.include_router(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

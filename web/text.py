@@ -68,6 +68,16 @@ def relative(when: datetime | str | None, now: datetime) -> str:
     return f"in {amount}" if seconds >= 0 else f"{amount} ago"
 
 
+def due(when: datetime | str | None, now: datetime) -> str:
+    """A reply's due time as a person says it: "due in 25 min", "12 min overdue"."""
+    if when is None:
+        return ""
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    seconds = int((when - now).total_seconds())
+    return f"due in {duration(seconds)}" if seconds >= 0 else f"{duration(-seconds)} overdue"
+
+
 def duration(seconds: float) -> str:
     """A span as a person says it: "40 s", "12 min", "3 h 05 min", "29 days"."""
     span = int(seconds)

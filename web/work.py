@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from lifecycle.words import DraftStatus
+from lifecycle.words import DraftStatus, Presence, QueueOrder
 from web.api import Api, ApiProblem
 from web.core import (
     Person,
@@ -40,15 +40,19 @@ async def inbox(
     priority: str = "",
     topic: str = "",
     public_risk: str = "",
+    order: str = QueueOrder.due.value,
     cursor: str = "",
 ) -> HTMLResponse:
+    """The posts, most urgent first (by when each reply is due) unless asked by arrival;
+    an agent sees and sets their presence here."""
     person = await signed_in(request)
     filters = {
         "status": status, "channel": channel, "priority": priority, "topic": topic,
-        "public_risk": "true" if public_risk == "true" else "",
+        "public_risk": "true" if public_risk == "true" else "", "order": order,
     }  # fmt: skip
     async with api_for(request, person) as api:
         page = await api.get("/posts", **filters, cursor=cursor, limit=50)
+        me = await api.get(f"/agents/{person.username}") if person.can("agent") else None
     return render(
         request,
         "inbox.html",
@@ -57,6 +61,8 @@ async def inbox(
         next_cursor=page["next_cursor"],
         filters=filters,
         now=datetime.now(UTC),
+        agent=me,
+        PRESENCES=[p.value for p in Presence],
     )
 
 
