@@ -22,7 +22,7 @@ from lifecycle import rulebook
 from lifecycle.rulebook import Person, Refusal
 from lifecycle.words import Action, Role
 from policies.sla import ServiceLevels
-from records import drafts
+from records import draft_reads
 from records.db import Database
 from records.draft_shapes import DraftDetail, DraftView
 from records.errors import NotFound
@@ -58,17 +58,17 @@ class Desk:
     async def view(self, draft_id: int, caller: Principal) -> DraftView:
         """What an action answers (the caller was allowed to act, so may see it);
         versions and the timeline are in `detail`."""
-        found = await self.database.read(lambda connection: drafts.view(connection, draft_id))
+        found = await self.database.read(lambda connection: draft_reads.view(connection, draft_id))
         return self._with_actions(found, caller)
 
     async def detail(self, draft_id: int, caller: Principal) -> DraftDetail:
-        found = await self.database.read(lambda connection: drafts.detail(connection, draft_id))
+        found = await self.database.read(lambda c: draft_reads.detail(c, draft_id))
         if sees_only_own(caller) and found.author != caller.username:
             raise NotFound(f"no draft with id {draft_id}")
         return self._with_actions(found, caller)
 
     def _with_actions(self, view: V, caller: Principal) -> V:
-        facts = drafts.of_view(view).as_rulebook(self.levels.backup_roles)
+        facts = draft_reads.of_view(view).as_rulebook(self.levels.backup_roles)
         view.allowed_actions = rulebook.allowed_actions(facts, person(caller))
         return view
 
@@ -89,7 +89,7 @@ class Desk:
         caller, the request and the draft's state as the record has it now, so an action
         retried in the same state is one update, and asked again in a later state a new one.
         """
-        now = await self.database.read(lambda c: drafts.standing(c, draft_id))
+        now = await self.database.read(lambda c: draft_reads.standing(c, draft_id))
         if sees_only_own(caller) and now.author != caller.username:
             # An agent does not see others' drafts: acting on one answers as a missing one.
             raise NotFound(f"no draft with id {draft_id}")

@@ -18,7 +18,7 @@ from api.schemas import Page, ResourceId
 from lifecycle import rulebook
 from lifecycle.rulebook import Person, Refusal
 from lifecycle.words import Action, DraftStatus, ReviewStage, Role
-from records import conversations, drafts, posts
+from records import conversations, draft_reads, drafts, posts
 from records.draft_shapes import (
     DecisionCreate,
     DraftCreate,
@@ -116,7 +116,7 @@ async def list_drafts(
 ) -> Page[DraftPublic]:
     if sees_only_own(caller):
         author = caller.username
-    where = drafts.DraftFilter(
+    where = draft_reads.DraftFilter(
         status=status_.value if status_ else None,
         stages=(stage.value,) if stage else None,
         author=author,
@@ -125,7 +125,7 @@ async def list_drafts(
 
     def read() -> Page[DraftPublic]:
         with database.read_session() as session:
-            items, next_cursor = drafts.listing(session, where, after=cursor, limit=limit)
+            items, next_cursor = draft_reads.listing(session, where, after=cursor, limit=limit)
             return Page(items=items, next_cursor=next_cursor)
 
     return await run_in_threadpool(read)
@@ -293,13 +293,13 @@ async def my_reviews(
             "the review queue needs the comms or legal role, or a role that backs up an "
             "overdue stage"
         )
-    where = drafts.DraftFilter(
+    where = draft_reads.DraftFilter(
         status=DraftStatus.in_review.value, stages=stages, overdue_stages=overdue
     )
 
     def read() -> Page[DraftPublic]:
         with desk.database.read_session() as session:
-            items, next_cursor = drafts.listing(
+            items, next_cursor = draft_reads.listing(
                 session, where, after=cursor, limit=limit, oldest_stage_first=True
             )
             return Page(items=items, next_cursor=next_cursor)
