@@ -18,6 +18,9 @@ with what it measures, and httpx alone cost as much CPU per draft as the API.
   Temporal client and nothing else (no authentication, database or policy): what the
   stack costs before any of the product's own work.
 Countersign's ratio to the second is what its own code costs.
+
+The bare sides are in `bench/lifecycle_baselines.py`, the readings of CPU per process and
+of the server's calls in `bench/lifecycle_costs.py`.
 """
 
 from __future__ import annotations
@@ -33,11 +36,9 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,12 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import httpx
 import uvloop
-from temporalio import activity, workflow
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from bench import http1
 from bench.environment import own_secrets
+from bench.lifecycle_baselines import ACTIONS, BareRecordedApproval, run_bare, run_thin
+from bench.lifecycle_costs import cpu_seconds, report_cpu, report_server, server_counts
 from lifecycle.words import Role
 from records import users
 from records.db import Database
@@ -58,147 +59,10 @@ from records.fields import Channel
 from records.migrations import upgrade
 from records.post_models import Post
 from workflows import devserver
-from workflows.worker import ACTIVITY_THREADS, WORKFLOW_TASK_POLLS
 
 PASSWORD = "bench-password-123"  # noqa: S105 - throwaway bench users
 FAULT = "We are sorry, this was our fault. A colleague will message you privately today."
-ACTIONS = ("create", "submit", "comms", "legal", "publish")
 TARGET = 0.7  # of bare Temporal's drafts/s
-
-
-# --- the bare baseline: the same four updates and one activity ----------------------------
-
-
-@activity.defn(name="bare_publish")
-async def bare_publish(draft: int) -> str:
-    return f"posted-{draft}"
-
-
-@workflow.defn(name="BareApproval", sandboxed=False)
-class BareApproval:
-    def __init__(self) -> None:
-        self.step = 0
-
-    @workflow.run
-    async def run(self, draft: int) -> int:
-        await workflow.wait_condition(lambda: self.step == 4 and workflow.all_handlers_finished())
-        return self.step
-
-    @workflow.update
-    async def advance(self, step: int) -> int:
-        if step == 4:
-            await workflow.execute_activity(
-                bare_publish, step, start_to_close_timeout=timedelta(seconds=30)
-            )
-        else:
-            await self._record(step)
-        self.step = step
-        return step
-
-    async def _record(self, step: int) -> None:
-        """Bare: nothing (see `BareRecordedApproval`)."""
-
-    @advance.validator
-    def _check(self, step: int) -> None:
-        if step != self.step + 1:
-            raise ValueError("out of order")
-
-
-@activity.defn(name="bare_record")
-def bare_record(step: int) -> int:
-    return step
-
-
-@workflow.defn(name="BareRecordedApproval", sandboxed=False)
-class BareRecordedApproval(BareApproval):
-    """`--floor`: bare, plus what Countersign's design costs in Temporal alone: each of the
-    first three updates records itself in a local activity that does nothing."""
-
-    @workflow.run
-    async def run(self, draft: int) -> int:
-        return await super().run(draft)
-
-    async def _record(self, step: int) -> None:
-        await workflow.execute_local_activity(
-            bare_record, step, start_to_close_timeout=timedelta(seconds=30)
-        )
-
-
-async def run_bare(
-    env: WorkflowEnvironment, count: int, clients: int, shape: type[BareApproval] = BareApproval
-) -> tuple[float, dict]:
-    """(seconds taken, timings per action)."""
-    queue = f"bare-{uuid.uuid4().hex[:6]}"
-    timings: dict[str, list[float]] = defaultdict(list)
-    gate = asyncio.Semaphore(clients)
-
-    async def one(n: int) -> None:
-        async with gate:
-            started = time.perf_counter()
-            handle = await env.client.start_workflow(
-                shape.run, n, id=f"bare-{queue}-{n}", task_queue=queue
-            )
-            timings["create"].append(time.perf_counter() - started)
-            for step, name in enumerate(ACTIONS[1:], 1):
-                started = time.perf_counter()
-                await handle.execute_update(shape.advance, step)
-                timings[name].append(time.perf_counter() - started)
-
-    async with bare_worker(env, queue, shape):
-        started = time.perf_counter()
-        await asyncio.gather(*(one(n) for n in range(count)))
-        elapsed = time.perf_counter() - started
-    return elapsed, timings
-
-
-@asynccontextmanager
-async def bare_worker(
-    env: WorkflowEnvironment, queue: str, shape: type[BareApproval]
-) -> AsyncIterator[None]:
-    """A worker for the bare workflows in this process, set up as Countersign's is."""
-    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
-        async with Worker(
-            env.client,
-            task_queue=queue,
-            workflows=[shape],
-            activities=[bare_publish, bare_record],
-            activity_executor=executor,  # as Countersign's worker (for bare_record)
-            max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,  # as Countersign's
-        ):
-            yield
-
-
-async def run_thin(
-    env: WorkflowEnvironment, port: int, queue: str, numbers: list[int], clients: int
-) -> tuple[float, dict]:
-    """`--floor`: the bare workflow with its no-op local activities, driven over HTTP through
-    `bench/thin_api.py` (FastAPI and a Temporal client, nothing else). The worker runs here,
-    as for the bare sides."""
-    timings: dict[str, list[float]] = defaultdict(list)
-    gate = asyncio.Semaphore(clients)
-    pool = [http1.Connection("127.0.0.1", port) for _ in range(clients)]
-
-    async def timed(http: http1.Connection, name: str, path: str, body: dict) -> None:
-        started = time.perf_counter()
-        status, answer = await http.request("POST", path, json_body=body)
-        timings[name].append(time.perf_counter() - started)
-        assert status in (200, 201), (name, status, answer)
-
-    async def one(n: int) -> None:
-        async with gate:
-            http = pool.pop()
-            await timed(http, "create", "/bare", {"n": n})
-            for step, name in enumerate(ACTIONS[1:], 1):
-                await timed(http, name, f"/bare/{n}/advance", {"step": step})
-            pool.append(http)
-
-    async with bare_worker(env, queue, BareRecordedApproval):
-        started = time.perf_counter()
-        await asyncio.gather(*(one(n) for n in numbers))
-        elapsed = time.perf_counter() - started
-    for http in pool:
-        await http.close()
-    return elapsed, timings
 
 
 # --- Countersign over HTTP -------------------------------------------------------------
@@ -317,68 +181,6 @@ def seed(database: Database, count: int) -> list[int]:
         session.add_all(posts)
         session.flush()
         return [p.id for p in posts if p.id is not None]
-
-
-def _role(cmdline: str) -> str:
-    words = cmdline.split()
-    if "temporal" in cmdline and "server" in words:
-        return "temporal server"
-    if "thin_api.py" in cmdline:
-        return "thin api"
-    return words[-1] if words and words[-1] in ("api", "worker") else "other"
-
-
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds used so far by this process and its children, by role (Linux /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    me = os.getpid()
-    used: dict[str, float] = defaultdict(float)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError):
-            continue
-        pid, ppid = int(stat.parent.name), int(fields[1])
-        if pid != me and ppid != me:
-            continue
-        role = "this process" if pid == me else _role(cmdline)
-        used[role] += (int(fields[11]) + int(fields[12])) / tick
-    return used
-
-
-def report_cpu(count: int, sides: dict[str, dict[str, float]]) -> None:
-    """CPU per draft of each process role, a column per side."""
-    print("\nCPU per draft (ms)  " + "".join(f"{label:>15}" for label in sides))
-    for role in ("temporal server", "this process", "thin api", "api", "worker", "other"):
-        if any(cpu.get(role) for cpu in sides.values()):
-            cells = "".join(f"{cpu.get(role, 0.0) * 1000 / count:15.1f}" for cpu in sides.values())
-            print(f"  {role:18}{cells}")
-    totals = "".join(f"{sum(cpu.values()) * 1000 / count:15.1f}" for cpu in sides.values())
-    print(f"  {'total':18}{totals}")
-    print("  (this process: the bare client and worker, then the HTTP load generator)")
-
-
-def server_counts(metrics_url: str) -> dict[str, float]:
-    """The server's request and persistence counts so far, by operation (Prometheus text)."""
-    counts: dict[str, float] = defaultdict(float)
-    for line in httpx.get(metrics_url, timeout=10).text.splitlines():
-        name = line.split("{", 1)[0]
-        if name not in ("service_requests", "persistence_requests") or 'operation="' not in line:
-            continue
-        operation = line.split('operation="', 1)[1].split('"', 1)[0]
-        counts[f"{name.split('_')[0]} {operation}"] += float(line.rsplit(" ", 1)[1])
-    return counts
-
-
-def report_server(count: int, sides: dict[str, dict[str, float]]) -> None:
-    """The Temporal server's calls per draft, by operation, a column per side."""
-    print("\nserver calls per draft" + " " * 24 + "".join(f"{label:>15}" for label in sides))
-    last = list(sides.values())[-1]
-    for key in sorted(set().union(*sides.values()), key=lambda k: -last.get(k, 0)):
-        values = [calls.get(key, 0.0) / count for calls in sides.values()]
-        if max(values) >= 0.5:
-            print(f"  {key[:44]:44}" + "".join(f"{v:15.1f}" for v in values))
 
 
 def report_budget(
