@@ -1,6 +1,6 @@
 """`NotificationDelivery`: sends one outbound notification raised outside a draft's
 workflow (a post assigned by a supervisor), with the same activity and retries as the
-drafts' own (`ResponseApproval._send`). One workflow per delivery (`notify-<id>`), so a
+drafts' own (`workflows.approval_recording`). One workflow per delivery (`notify-<id>`), so a
 request retried by its caller starts it once."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.approval import ACTIVITY_TIMEOUT, DELIVERY_RETRY
+    from workflows.activity_options import ACTIVITY_TIMEOUT, DELIVERY_RETRY
     from workflows.contracts import DeliveryJob
     from workflows.outbound import NotifyActivities
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.approval import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
+    from workflows.activity_options import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
     from workflows.contracts import Polled, PollJob, PollStart
     from workflows.mentions import PollActivities
 

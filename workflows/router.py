@@ -19,7 +19,7 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     from records import routing
     from records.db import Database
-    from workflows.approval import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
+    from workflows.activity_options import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
     from workflows.contracts import ActivityName, RoutedRound, RouterJob, RouterStart
 
 ROUNDS_PER_RUN = 500
