@@ -232,6 +232,7 @@ _TAKE = (
     .values(
         assignee=bindparam("b_assignee"),
         status=bindparam("b_status"),
+        assigned_at=bindparam("b_now"),  # where its handle time starts
         updated_at=bindparam("b_now"),
     )
 )

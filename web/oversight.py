@@ -142,7 +142,9 @@ def _staffing_chart(plan: list[dict[str, Any]]) -> charts.Chart:
     for queue in plan:
         for hour in queue["hours"]:
             hours[hour["hour"]] = hours.get(hour["hour"], 0) + hour["agents"]
-    groups = [(_hour_label(at), [float(n)]) for at, n in sorted(hours.items())]
+    groups: list[tuple[str, list[float | None]]] = [
+        (_hour_label(at), [float(n)]) for at, n in sorted(hours.items())
+    ]
     return charts.bars(
         "Agents needed per hour, coming week (UTC)", groups, ["agents"], counts=True,
         label_every=24,
