@@ -1,7 +1,7 @@
 """Web page benchmark: every main page over HTTP with 10,000 drafts in the database, against
 the JSON API calls behind it, on SQLite and PostgreSQL.
 
-Loads posts and one draft each (bench/queue.py's loader, then `records.drafts.create`),
+Loads posts and one draft each (bench/post_list.py's loader, then `records.drafts.create`),
 spreads the drafts over the states, starts the real API (`countersign api`, which serves
 the pages too), signs in through the sign-in form, and times each page. The baseline is
 the same run's API calls that the page makes (timed one after another, as the page does);
@@ -15,10 +15,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)  # see bench/queue.py
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # see bench/post_list.py
 
 import argparse
-import importlib.util
 import re
 import tempfile
 import time
@@ -29,15 +28,11 @@ import httpx
 import psycopg
 from sqlalchemy import text
 
+from bench import post_list as queue_bench
 from lifecycle.words import Role
 from records import drafts, users
 from records.db import Database
 from records.migrations import upgrade
-
-_spec = importlib.util.spec_from_file_location("queue_bench", Path(__file__).with_name("queue.py"))
-assert _spec and _spec.loader
-queue_bench = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(queue_bench)
 
 TARGET_MS = 200
 ROLES = [Role.agent, Role.comms, Role.legal, Role.publisher, Role.supervisor, Role.auditor]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path[0] = str(Path(__file__).resolve().parent.parent)  # see bench/queue.py
+sys.path[0] = str(Path(__file__).resolve().parent.parent)  # see bench/post_list.py
 
 import argparse
 import os

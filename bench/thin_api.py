@@ -15,8 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-sys.path.pop(0)  # not bench/, whose queue.py would shadow the standard library's
-
+sys.path.pop(0)  # not bench/: its modules are imported as `bench.x`, from the root
 
 import uvicorn
 from fastapi import FastAPI

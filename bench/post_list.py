@@ -5,7 +5,7 @@ port, and times four queries: the first page and a deep cursor, with and without
 Each is also run as bare SQL on the same database in the same run; the ratio is
 HTTP p50 / SQL p50. Targets: p99 under 50 ms on both databases, cost flat as the table grows.
 
-    .venv/bin/python bench/queue.py [--posts N] [--requests N] [--databases sqlite,postgresql]
+    .venv/bin/python bench/post_list.py [--posts N] [--requests N] [--databases sqlite,postgresql]
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path, and this file's name would
-# shadow the standard library's `queue` module: put the repository root there instead.
+# Run as a script, this file's folder comes first on sys.path: put the repository root
+# there instead, so `bench` and the project's packages import as they do in the tests.
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
