@@ -22,7 +22,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from countersign.seed import DEMO_PASSWORD, DEMO_USERS, seed_posts, seed_users
+from countersign.seed import DEMO_PASSWORD, DEMO_USERS, seed_posts, seed_routing, seed_users
 from policies.engine import RuleSet
 from policies.versions import RuleBook
 from records import checkpoints, vault
@@ -84,6 +84,7 @@ def run_dev(settings: Settings) -> int:
     upgrade(url)
     database = Database(url)
     created = seed_users(database)
+    seed_routing(database)  # before the posts, so each waits in its queue
     seeded = seed_posts(database, RuleBook(RuleSet.load(settings.rules_file)))
     database.dispose()
     console.print(f"database ready ({len(created)} demo users created, {seeded} demo posts)")

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlmodel import select
 
 from lifecycle.words import Role
 from policies.versions import RuleBook
-from records import posts, users
+from records import posts, routing_setup, users
 from records.db import Database
 from records.fields import Channel, Origin
 from records.post_models import AuthorProfile, Post, PostCreate
+from records.routing_models import AgentSkills, QueueCreate
+from records.tables import TEAMS
 from records.types import utcnow
 
 DEMO_PASSWORD = "countersign-demo"  # noqa: S105 - development only, printed at start-up
@@ -109,6 +112,41 @@ def seed_users(database: Database) -> list[str]:
                 )
                 created.append(username)
     return created
+
+
+# A team, its queues (urgent first, Spanish, the rest; Spanish overflows to the rest after
+# an hour) and its two agents' skills: both start offline, so no post is given to anyone
+# until an agent says they are available (the inbox's "Become available").
+DEMO_TEAM = "Care"
+DEMO_QUEUES: tuple[dict[str, Any], ...] = (
+    {"name": "Urgent and public risk", "position": 1, "priorities": ["urgent"],
+     "response_minutes": {"urgent": 15}},
+    {"name": "Español", "position": 2, "languages": ["es"]},
+    {"name": "Everything else", "position": 9},
+)  # fmt: skip
+DEMO_LANGUAGES = {"agent": ["en"], "agent2": ["en", "es"]}
+
+
+def seed_routing(database: Database) -> bool:
+    """On first start only (no team at all): the demo team, queues and agents' skills."""
+    with database.write() as connection:
+        if connection.execute(select(TEAMS.c.id).limit(1)).first() is not None:
+            return False
+        by = {"actor": SEED_ACTOR, "role": Role.admin.value}
+        team = routing_setup.create_team(connection, DEMO_TEAM, **by)
+        ids = {
+            q["name"]: routing_setup.create_queue(connection, QueueCreate(team_id=team, **q), **by)
+            for q in DEMO_QUEUES
+        }
+        spanish = QueueCreate(
+            team_id=team, **DEMO_QUEUES[1], overflow_to=ids["Everything else"],
+            overflow_after_minutes=60,
+        )  # fmt: skip
+        routing_setup.change_queue(connection, ids["Español"], spanish, **by)
+        for username, languages in DEMO_LANGUAGES.items():
+            body = AgentSkills(team_id=team, capacity=3, languages=languages)
+            routing_setup.set_skills(connection, username, body, **by)
+    return True
 
 
 def seed_posts(database: Database, book: RuleBook | None = None) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from countersign.seed import DEMO_PASSWORD, DEMO_POSTS
+from countersign.seed import DEMO_PASSWORD, DEMO_POSTS, DEMO_QUEUES
 from tests.helpers import free_ports
 
 READY_LINE = "Countersign is running."
@@ -104,6 +104,10 @@ def test_two_dev_instances_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> 
             assert len(mine) == 1
             # Each instance has its own data: the demo posts plus only its own story post.
             assert len(queue) == len(DEMO_POSTS) + 1
+            # The demo team's queues are there, and every post waits in one of them.
+            queues = httpx.get(f"{base}/api/v1/queues", headers=auth).json()
+            assert [q["name"] for q in queues] == [q["name"] for q in DEMO_QUEUES]
+            assert all(p["queue_id"] in {q["id"] for q in queues} for p in queue)
 
         for process, _base, out in instances:
             pids = child_pids(out.read_text())

@@ -4,19 +4,18 @@ supervisor may say it for them); a supervisor runs a queue's router round on dem
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from api.deps import DatabaseDep, Principal, require_roles
 from api.schemas import ResourceId
 from lifecycle.words import PostStatus, Role
-from records import audit, board, routing, users
-from records.errors import Conflict, Forbidden, Invalid, NotFound
+from records import board, routing, routing_setup, users
+from records.errors import Forbidden, Invalid, NotFound
 from records.fields import ONE_LINE, USERNAME_PATTERN
 from records.routing_models import (
     AgentPublic,
@@ -25,7 +24,7 @@ from records.routing_models import (
     QueueCreate,
     QueuePublic,
 )
-from records.tables import AGENTS, POSTS, QUEUES, TEAMS, USER_ROLES, USERS
+from records.tables import POSTS, QUEUES, TEAMS, USER_ROLES, USERS
 from records.types import utcnow
 
 router = APIRouter(tags=["routing"])
@@ -70,14 +69,8 @@ def list_teams(_caller: Staff, database: DatabaseDep) -> list[TeamPublic]:
 
 @router.post("/teams", response_model=TeamPublic, status_code=status.HTTP_201_CREATED)
 def create_team(body: TeamCreate, caller: Supervisor, database: DatabaseDep) -> TeamPublic:
-    try:
-        with database.write() as connection:
-            team_id = connection.execute(
-                TEAMS.insert().values(name=body.name, created_at=utcnow()).returning(TEAMS.c.id)
-            ).scalar_one()
-            _audit(connection, caller, "team.created", {"team_id": team_id, "name": body.name})
-    except IntegrityError:
-        raise Conflict(f"a team named {body.name!r} exists") from None
+    with database.write() as connection:
+        team_id = routing_setup.create_team(connection, body.name, **_by(caller))
     return TeamPublic(id=team_id, name=body.name)
 
 
@@ -90,22 +83,8 @@ def list_queues(_caller: Staff, database: DatabaseDep) -> list[QueuePublic]:
 
 @router.post("/queues", response_model=QueuePublic, status_code=status.HTTP_201_CREATED)
 def create_queue(body: QueueCreate, caller: Supervisor, database: DatabaseDep) -> QueuePublic:
-    now = utcnow()
-    values = {**body.model_dump(mode="json"), "created_at": now, "updated_at": now}
-    try:
-        with database.write() as connection:
-            _exists(connection, body.team_id, body.overflow_to)
-            queue_id = connection.execute(
-                QUEUES.insert().values(**values).returning(QUEUES.c.id)
-            ).scalar_one()
-            _audit(
-                connection,
-                caller,
-                "queue.created",
-                {"queue_id": queue_id, **body.model_dump(mode="json")},
-            )
-    except IntegrityError:
-        raise Conflict(f"a queue named {body.name!r} exists") from None
+    with database.write() as connection:
+        queue_id = routing_setup.create_queue(connection, body, **_by(caller))
     return QueuePublic(id=queue_id, **body.model_dump())
 
 
@@ -113,28 +92,9 @@ def create_queue(body: QueueCreate, caller: Supervisor, database: DatabaseDep) -
 def change_queue(
     queue_id: ResourceId, body: QueueCreate, caller: Supervisor, database: DatabaseDep
 ) -> QueuePublic:
-    if body.overflow_to == queue_id:
-        raise Invalid("a queue cannot overflow to itself", field="overflow_to")
-    try:
-        with database.write() as connection:
-            _change_queue(connection, caller, queue_id, body)
-    except IntegrityError:
-        raise Conflict(f"a queue named {body.name!r} exists") from None
+    with database.write() as connection:
+        routing_setup.change_queue(connection, queue_id, body, **_by(caller))
     return QueuePublic(id=queue_id, **body.model_dump())
-
-
-def _change_queue(
-    connection: Connection, caller: Principal, queue_id: int, body: QueueCreate
-) -> None:
-    _exists(connection, body.team_id, body.overflow_to)
-    changed = connection.execute(
-        update(QUEUES).where(QUEUES.c.id == queue_id)
-        .values(**body.model_dump(mode="json"), updated_at=utcnow())
-    )  # fmt: skip
-    if changed.rowcount != 1:
-        raise NotFound(f"no queue with id {queue_id}")
-    payload = {"queue_id": queue_id, **body.model_dump(mode="json")}
-    _audit(connection, caller, "queue.changed", payload)
 
 
 @router.get("/queues/board", response_model=list[BoardRow])
@@ -179,15 +139,7 @@ def set_skills(
 ) -> AgentPublic:
     with database.write() as connection:
         _an_agent(connection, username)
-        _exists(connection, body.team_id, None)
-        routing.profile(connection, username)
-        connection.execute(
-            update(AGENTS).where(AGENTS.c.username == username)
-            .values(**body.model_dump(mode="json"), updated_at=utcnow())
-        )  # fmt: skip
-        _audit(
-            connection, caller, "agent.skills", {"agent": username, **body.model_dump(mode="json")}
-        )
+        routing_setup.set_skills(connection, username, body, **_by(caller))
         return _public(connection, username)
 
 
@@ -230,19 +182,6 @@ def _an_agent(connection: Connection, username: str) -> None:
         raise Invalid(f"{username!r} is not an agent")
 
 
-def _exists(connection: Connection, team_id: int | None, queue_id: int | None) -> None:
-    if (
-        team_id is not None
-        and connection.execute(select(TEAMS.c.id).where(TEAMS.c.id == team_id)).first() is None
-    ):
-        raise Invalid(f"no team with id {team_id}", field="team_id")
-    if (
-        queue_id is not None
-        and connection.execute(select(QUEUES.c.id).where(QUEUES.c.id == queue_id)).first() is None
-    ):
-        raise Invalid(f"no queue with id {queue_id}", field="overflow_to")
-
-
 def _public(connection: Connection, username: str) -> AgentPublic:
     row = routing.profile(connection, username)
     load = connection.execute(
@@ -256,9 +195,7 @@ def _public(connection: Connection, username: str) -> AgentPublic:
     return AgentPublic.model_validate({**fields, "load": load})
 
 
-def _audit(connection: Connection, caller: Principal, action: str, payload: dict[str, Any]) -> None:
+def _by(caller: Principal) -> dict[str, str]:
+    """Who makes a change to routing, as the audit record names them."""
     role = Role.supervisor if caller.has_any(Role.supervisor) else Role.admin
-    audit.append(
-        connection,
-        audit.NewEvent(actor=caller.username, role=role.value, action=action, payload=payload),
-    )
+    return {"actor": caller.username, "role": role.value}
