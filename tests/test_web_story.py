@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,12 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from api.app import create_app
 from lifecycle.words import Role
 from policies.versions import RuleBook
+from records import routing_setup
 from records.db import Database
 from records.draft_models import Draft, DraftVersion, Publication
 from records.ingest import store
 from records.post_models import PostCreate
+from records.routing_models import QueueCreate
 from records.settings import Settings
 from tests.conftest import PASSWORD
 from tests.helpers import free_ports, insert_post
@@ -230,7 +233,7 @@ PAGES = {
     "agent": ["/inbox", "/drafts", "/posts/1/reply", "/drafts/1/edit", "/drafts/1"],
     "comms": ["/reviews"],
     "pub": ["/publishing"],
-    "boss": ["/inbox", "/kpis"],
+    "boss": ["/inbox", "/kpis", "/board", "/routing", "/notifications"],
     "auditor": ["/audit", "/kpis"],
     "root": ["/admin/users", "/admin/channels", "/admin/rules"],
 }
@@ -332,3 +335,54 @@ def published_reply(database: Database, post_id: int, external_id: str, body: st
                                  content_sha256="0" * 64, created_by="agent"))  # fmt: skip
         session.add(Publication(draft_id=draft.id, version=1, channel="x", status="confirmed",
                                 requested_by="pub", external_id=external_id))  # fmt: skip
+
+
+async def test_a_supervisor_sees_a_public_risk_post_jump_the_queue(
+    site: str, browser: Browser, database: Database
+) -> None:
+    """Issue 23: three ordinary posts wait; the supervisor watches the queue board; a post
+    from an author with a large following that threatens to sue arrives. Without a reload,
+    the board counts it and lists it first, flagged a public risk; the inbox, most urgent
+    first, has it on top too, though it is the newest."""
+    with database.write() as connection:
+        routing_setup.create_queue(
+            connection, QueueCreate(name="Everything"), actor="boss", role="supervisor"
+        )
+    for n in range(3):
+        arrived(database, n, f"@AcmeBank how do I order a new chequebook? ({n})", 40, 60 - n)
+    boss = await signed_in(browser, site, "boss")
+    await boss.goto("/board")
+    row = boss.get_by_role("row").filter(has_text="Everything")
+    await expect(row.get_by_role("cell").nth(1)).to_have_text("3")
+    first = boss.locator("ol.urgent li").first
+    await expect(first).to_contain_text("chequebook? (0)")
+    await shot(boss, "board-before")
+    arrived(
+        database, 9, "@AcmeBank you froze my account for no reason. My lawyer will sue you and "
+        "I will tell all my followers how you treat people.", 250_000, 1,
+    )  # fmt: skip
+    # The board reads itself again (every 10 s): no reload here.
+    await expect(row.get_by_role("cell").nth(1)).to_have_text("4", timeout=25_000)
+    await expect(first).to_contain_text("My lawyer will sue")
+    await expect(first.locator(".chip.risk")).to_have_text("public risk")
+    await expect(first.locator(".prio")).to_have_text("urgent")
+    await shot(boss, "board-public-risk")
+    await boss.goto("/inbox")
+    top = boss.get_by_role("row").nth(1)
+    await expect(top).to_contain_text("My lawyer will sue")
+    await expect(top).to_contain_text("due in")
+
+
+def arrived(database: Database, n: int, text: str, followers: int, minutes_ago: int) -> int:
+    """A post as a connector brings it, triaged and placed in its queue."""
+    data = PostCreate.model_validate({
+        "channel": "x", "external_id": f"q-{n}", "author": f"@author{n}",
+        "author_profile": {"id": f"20{n}", "followers": followers, "verified": followers > 10_000},
+        "text": text, "url": f"https://x.example/q/{n}", "origin": "mention",
+        "received_at": (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat(),
+    })  # fmt: skip
+    with database.write_session() as session:
+        [done] = store(
+            session, [data], rules=RuleBook(), actor="poller:test", actor_role="integration"
+        )
+    return done.post_id
