@@ -233,7 +233,11 @@ class Lifecycle:
         try:
             await client.start_workflow(
                 POLLER_WORKFLOW,
-                PollStart(account_id=account_id, interval_seconds=interval_seconds),
+                PollStart(
+                    account_id=account_id,
+                    interval_seconds=interval_seconds,
+                    router_id=router_workflow_id(self.id_prefix),
+                ),
                 id=poller_id(account_id, self.id_prefix),
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

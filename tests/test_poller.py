@@ -16,15 +16,17 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
-from lifecycle.words import Role
-from records import channels
+from lifecycle.words import Presence, Role
+from records import channels, routing, routing_setup
 from records.account_models import ChannelAccountCreate
 from records.db import Database
+from records.routing_models import QueueCreate
 from records.tables import POSTS
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, eventually, serve
-from workflows.contracts import PollStart, poller_id
+from workflows.contracts import PollStart, RouterStart, poller_id
 from workflows.polling import MastodonPoller
+from workflows.router import QueueRouter
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
 pytestmark = pytest.mark.temporal
@@ -229,3 +231,51 @@ async def test_a_listening_account_takes_its_hashtags_timeline_as_posts_about_us
                 POSTS.c.channel == "mastodon")).all()
         )  # fmt: skip
     assert rows == {"9001": "mention", "5001": "listening", "5003": "listening"}
+
+
+async def test_a_round_that_stores_posts_nudges_the_queues_router(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    instance: Instance,
+    make_user: Callable[..., str],
+) -> None:
+    """Issue 23: a mention the poller brings in is offered to an available agent at once,
+    though the router's own timer is an hour away."""
+    make_user("ana", Role.agent)
+    with database.write() as c:
+        routing_setup.create_queue(c, QueueCreate(name="all"), actor="sue", role="supervisor")
+        routing.set_presence(c, "ana", Presence.available, actor="ana", role="agent")
+        account = channels.create(
+            c,
+            ChannelAccountCreate(
+                name="acme-social", channel="mastodon",
+                settings={"api_base": instance.url, "page_size": "5", "timeout_seconds": "2"},
+                credentials={"access_token": "token"},
+            ),
+            actor="admin",
+        )  # fmt: skip
+    queue = f"nudge-{uuid.uuid4().hex[:8]}"
+    router_id = f"{queue}-router"
+    with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
+        async with build_worker(temporal_env.client, queue, database, executor):
+            router = await temporal_env.client.start_workflow(
+                QueueRouter.run, RouterStart(every_seconds=3600), id=router_id, task_queue=queue
+            )
+            # The router's first round finds nothing; from then on only a nudge can give.
+            await asyncio.sleep(1)
+            start = PollStart(
+                account_id=account.id, since_id="100", interval_seconds=0.2, router_id=router_id
+            )
+            poller = await temporal_env.client.start_workflow(
+                MastodonPoller.run, start, id=f"{queue}-{poller_id(account.id)}", task_queue=queue
+            )
+            instance.mention(1)
+            assert await eventually(lambda: assigned_to(database, "9001") == "ana")
+            await poller.terminate("test over")
+            await router.terminate("test over")
+
+
+def assigned_to(database: Database, external_id: str) -> str | None:
+    with database.engine.connect() as c:
+        found = c.execute(select(POSTS.c.assignee).where(POSTS.c.external_id == external_id))
+        return found.scalar_one_or_none()

@@ -300,6 +300,9 @@ class PollStart:
     account_id: int
     since_id: str | None = None  # the reader's position (None: from now on)
     interval_seconds: float = 60.0
+    # The queues' router to nudge when a round stores new posts, so they are offered at
+    # once (None: none; the router's own timer still gives them).
+    router_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,12 +6,14 @@ Each round runs `poll_mentions` from the reader's position, then sleeps on a dur
 (longer when the platform asked us to wait). The position lives in the workflow: it moves
 on only when a round's posts are stored, so a worker or server restart resumes where it
 was, losing nothing; a round retried after it stored some posts finds them already known
-(a post is its channel and external id), duplicating nothing. The run continues as new
-every so many rounds to keep its history short.
+(a post is its channel and external id), duplicating nothing. A round that stored new
+posts nudges the queues' router (`router_id`), so they are offered to agents at once. The
+run continues as new every so many rounds to keep its history short.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
@@ -37,12 +39,17 @@ class MastodonPoller:
                 retry_policy=ACTIVITY_RETRY,
             )
             since = polled.since_id
+            if polled.stored and start.router_id:
+                await _nudge(start.router_id)
             pause = max(start.interval_seconds, polled.wait_seconds)
             await workflow.sleep(timedelta(seconds=pause))
-        workflow.continue_as_new(
-            PollStart(
-                account_id=start.account_id,
-                since_id=since,
-                interval_seconds=start.interval_seconds,
-            )
-        )
+        workflow.continue_as_new(replace(start, since_id=since))
+
+
+async def _nudge(router_id: str) -> None:
+    """Tell the router posts arrived. A router not running (not started yet, or stopped)
+    is no reason to stop polling: its next run places and offers the posts anyway."""
+    try:
+        await workflow.get_external_workflow_handle(router_id).signal("nudge")
+    except Exception as exc:  # the failure is in the history: replays take the same branch
+        workflow.logger.info("router %s not nudged: %s", router_id, exc)
