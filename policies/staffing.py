@@ -4,7 +4,7 @@ it takes to answer them in time. Pure functions; `records.staffing` feeds them t
 Arrivals: the forecast of an hour of the coming week is the mean of the same hour of the
 week (weekday and hour, UTC) over the last `weeks` weeks the history covers: social posts
 follow the week's rhythm (Monday mornings, Sunday evenings) more than any trend over a
-month.
+month. Until a week of history exists, the same hour of the day stands in for it.
 
 Agents: Erlang C, the queueing model contact centers staff phone lines by (arrivals at
 random, each handled for an exponential time with a known mean, `positions` servers). Its
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 WEEK = timedelta(weeks=1)
 
 
@@ -153,13 +154,16 @@ def forecast(
 ) -> list[tuple[datetime, float]]:  # fmt: skip
     """Expected arrivals for each of `hours` hours from `start` (an hour's start): the mean
     of the same hour 1..`weeks` weeks before, over the weeks the history covers (from
-    `since`, the first hour it holds; a week before it is not counted as zero posts).
+    `since`, the first hour it holds; a week before it is not counted as zero posts). With
+    less than a week of history, the mean of the same hour of the day over the days it
+    covers: a new team gets a forecast from its first day, by the day's rhythm alone.
     `history`: posts per hour's start; an hour missing had none."""
     start = hour_of(start)
+    step, back = (WEEK, weeks) if start - since >= WEEK else (DAY, 7)
     result = []
     for n in range(hours):
         hour = start + n * HOUR
-        earlier = [hour - k * WEEK for k in range(1, weeks + 1)]
+        earlier = [hour - k * step for k in range(1, back + 1)]
         seen = [h for h in earlier if since <= h < start]
         mean = sum(history.get(h, 0) for h in seen) / len(seen) if seen else 0.0
         result.append((hour, round(mean, 2)))

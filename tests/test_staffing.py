@@ -122,3 +122,20 @@ def test_the_forecast_is_the_mean_of_the_same_hour_over_the_weeks_seen() -> None
     recent = dict(forecast(history, start, since=T0 + timedelta(weeks=3)))
     assert recent[start + 9 * hour] == 30.0
     assert recent[start + timedelta(days=2) + 14 * hour] == 7.0
+
+
+def test_less_than_a_week_of_history_forecasts_by_the_hour_of_the_day() -> None:
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    since = T0 + 9 * hour  # the first post came on Monday at 09:00
+    start = T0 + 2 * day + 12 * hour  # Wednesday noon
+    history = {since: 4, since + day: 2, T0 + day + 10 * hour: 6, T0 + 2 * day + 11 * hour: 3}
+    ahead = dict(forecast(history, start, since=since))
+    # Thursday 09:00: Monday, Tuesday and Wednesday at 09:00 were seen: (4 + 2 + 0) / 3.
+    assert ahead[T0 + 3 * day + 9 * hour] == 2.0
+    assert ahead[T0 + 3 * day + 10 * hour] == 2.0  # (0 + 6 + 0) / 3
+    assert ahead[T0 + 3 * day + 11 * hour] == 1.0  # (0 + 0 + 3) / 3
+    # Wednesday 13:00: Monday's and Tuesday's 13:00 (Wednesday's is still to come): none.
+    assert ahead[start + hour] == 0.0
+    # Thursday 12:00: Monday, Tuesday (0 each); Wednesday's noon is the current hour.
+    assert ahead[T0 + 3 * day + 12 * hour] == 0.0
+    assert sum(ahead.values()) > 0 and len(ahead) == 168
