@@ -115,6 +115,7 @@ def _post(post: Waiting, queue_id: int, now: datetime, **extra: Any) -> dict[str
     return {
         "channel": post.channel, "external_id": f"b{post.post_id}", "author": "@b",
         "text": "a question", "url": "https://x.example/b", "received_at": post.received_at,
+        "respond_by": post.received_at + timedelta(hours=1),
         "priority": post.priority, "status": "new", "origin": "mention",
         "language": post.language, "topic": post.topic, "queue_id": queue_id,
         "replies_allowed": 1, "erased": False, "public_risk": False,
