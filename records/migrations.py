@@ -32,12 +32,25 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def _run(url: str, step: Callable[[Config, str], None], revision: str) -> None:
-    """Run an Alembic command on `url` in one transaction."""
+    """Run an Alembic command on `url` in one transaction.
+
+    On SQLite, a change of a column's type or nullability rebuilds its table (Alembic's
+    batch mode: copy, drop, rename); with foreign keys enforced, dropping a table that
+    other rows point at fails, so they are off for the migration (SQLite reads the pragma
+    only outside a transaction) and every reference is checked before it commits."""
     engine = make_engine(url)
     try:
-        with engine.begin() as connection:
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            step(config, revision)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+            with connection.begin():
+                config = alembic_config()
+                config.attributes["connection"] = connection
+                step(config, revision)
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"the migration left broken references: {broken[:5]}")
     finally:
         engine.dispose()

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from records import audit, guards
 from records.db import Database
-from records.migrations import upgrade
+from records.migrations import downgrade, upgrade
+from records.tables import DRAFTS, POSTS
 
 
 def test_upgrade_head_then_autogenerate_finds_no_difference(database: Database) -> None:
@@ -118,6 +120,57 @@ def test_a_freshly_migrated_database_has_every_guard(
                     audit.append(session, audit.NewEvent(actor="a", role="admin", action="t"))
                 with pytest.raises(DBAPIError, match="append-only"), database.engine.begin() as c:
                     c.execute(text("DELETE FROM audit_events"))
+            finally:
+                database.dispose()
+    finally:
+        if postgres_admin is not None:
+            with psycopg.connect(postgres_admin, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_a_database_with_posts_and_drafts_upgrades_and_its_posts_get_their_due_time(
+    tmp_path: Path, postgres_admin: str | None
+) -> None:
+    """An existing installation, not an empty one: 0024 rebuilds the posts table on SQLite
+    (a column made NOT NULL) while drafts point at it, and gives every stored post its
+    first-response due time by the targets of its day; down and up again keeps the rows."""
+    urls = [f"sqlite:///{tmp_path / 'old.db'}"]
+    name = f"countersign_upgrade_{uuid.uuid4().hex[:10]}"
+    if postgres_admin is not None:
+        with psycopg.connect(postgres_admin, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        urls.append(postgres_admin.rsplit("/", 1)[0] + f"/{name}")
+    received = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    try:
+        for url in urls:
+            upgrade(url, "0023")
+            database = Database(url)
+            try:
+                with database.engine.begin() as conn:
+                    for n, priority in enumerate(("urgent", "normal", "low"), 1):
+                        conn.execute(POSTS.insert(), {  # the columns of 0023's posts
+                            "id": n, "channel": "x", "external_id": f"old-{n}", "author": "@c",
+                            "text": "hi", "url": "https://x.example/1", "received_at": received,
+                            "priority": priority, "status": "new", "origin": "mention",
+                            "replies_allowed": 1, "erased": False, "public_risk": False,
+                            "created_at": received, "updated_at": received,
+                        })  # fmt: skip
+                    conn.execute(DRAFTS.insert(), {"post_id": 2, "author": "ana",
+                                                   "status": "draft", "route": []})  # fmt: skip
+                upgrade(url)
+                with database.engine.connect() as conn:
+                    due = dict(conn.execute(select(POSTS.c.priority, POSTS.c.respond_by)).all())
+                    assert conn.execute(select(DRAFTS.c.post_id)).scalar_one() == 2
+                assert due == {
+                    "urgent": received + timedelta(minutes=30),
+                    "normal": received + timedelta(hours=8),
+                    "low": received + timedelta(days=1),
+                }
+                downgrade(url, "0023")
+                upgrade(url)
+                with database.engine.connect() as conn:
+                    assert conn.execute(select(func.count()).select_from(POSTS)).scalar() == 3
+                    assert conn.execute(select(DRAFTS.c.post_id)).scalar_one() == 2
             finally:
                 database.dispose()
     finally:
