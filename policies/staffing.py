@@ -74,18 +74,20 @@ class ErlangC:
         return math.floor((1 - self.shrinkage) * positions) if scale_positions else positions
 
     def waiting_probability(self, positions: int, scale_positions: bool = False) -> float:
-        """The probability that a post waits at all (Erlang C), from Erlang B's recursion."""
+        """The probability that a post waits at all (Erlang C)."""
         n = self._productive(positions, scale_positions)
-        inverse_b = 1.0
-        for k in range(1, n + 1):
-            inverse_b = 1 + inverse_b * k / self.intensity
-        erlang_b = 1 / inverse_b
+        return self._waiting(n, _erlang_b(self.intensity, n))
+
+    def _waiting(self, n: int, erlang_b: float) -> float:
         return n * erlang_b / (n - self.intensity * (1 - erlang_b))
 
     def service_level(self, positions: int, scale_positions: bool = False) -> float:
         """The share of posts answered within `asa`."""
         n = self._productive(positions, scale_positions)
-        waiting = self.waiting_probability(n)
+        return self._level(n, _erlang_b(self.intensity, n))
+
+    def _level(self, n: int, erlang_b: float) -> float:
+        waiting = self._waiting(n, erlang_b)
         return max(0.0, 1 - waiting * math.exp(-(n - self.intensity) * (self.asa / self.aht)))
 
     def achieved_occupancy(self, positions: int, scale_positions: bool = False) -> float:
@@ -93,16 +95,20 @@ class ErlangC:
 
     def required(self, service_level: float, max_occupancy: float = 1.0) -> Staff:
         """The fewest positions that answer `service_level` of posts within `asa`, and keep
-        each position busy at most `max_occupancy` of the time."""
+        each position busy at most `max_occupancy` of the time. One pass of Erlang B's
+        recursion up to the answer (pyworkforce recomputes it from 1 for each candidate,
+        which costs minutes at a few thousand Erlangs)."""
         if not 0 <= service_level <= 1:
             raise ValueError("service_level must be between 0 and 1")
         if not 0 <= max_occupancy <= 1:
             raise ValueError("max_occupancy must be between 0 and 1")
         positions = round(self.intensity + 1)
-        achieved = self.service_level(positions)
+        erlang_b = _erlang_b(self.intensity, positions)
+        achieved = self._level(positions, erlang_b)
         while achieved < service_level:
             positions += 1
-            achieved = self.service_level(positions)
+            erlang_b = _next_b(self.intensity, positions, erlang_b)
+            achieved = self._level(positions, erlang_b)
         occupancy = self.achieved_occupancy(positions)
         raw = positions
         if occupancy > max_occupancy:
@@ -116,6 +122,19 @@ class ErlangC:
             occupancy=occupancy,
             waiting_probability=self.waiting_probability(raw),
         )
+
+
+def _erlang_b(intensity: float, positions: int) -> float:
+    """Erlang B (the share of arrivals finding every position busy, were there no queue),
+    by its recursion on B (pyworkforce's on 1/B is the same arithmetic)."""
+    erlang_b = 1.0
+    for k in range(1, positions + 1):
+        erlang_b = _next_b(intensity, k, erlang_b)
+    return erlang_b
+
+
+def _next_b(intensity: float, k: int, previous: float) -> float:
+    return intensity * previous / (k + intensity * previous)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The supervisor's live queue board (issue 23): per queue, now — how many posts wait for
 an agent, how many are with agents and not answered yet, how long the oldest has waited,
 how many are past their first-response target, how many agents are available to it, and
-the share of today's posts (UTC) answered within target.
+the share of today's posts (UTC) answered within target, of those whose outcome is known
+(met or missed: `records.response_times`).
 
 A queue's agents are its team's (every agent, for a queue without a team), as the router
 (`records.routing`) offers them posts. Posts in no queue are shown as one more row, so the
@@ -17,7 +18,7 @@ from sqlalchemy import and_, exists, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from lifecycle.words import PostStatus, Presence, Role
-from records.response_times import Outcome, first_replies, outcome, share
+from records.response_times import Outcome, outcome, share
 from records.tables import AGENTS, POSTS, QUEUES, USER_ROLES, USERS
 
 WAITING = (PostStatus.new.value, PostStatus.assigned.value)  # not answered, not dismissed
@@ -49,7 +50,7 @@ def board(connection: Connection, now: datetime) -> list[dict[str, Any]]:
             "overdue": int(figures.overdue) if figures else 0,
             "agents_available": available.get(team_id, 0) if team_id else every_agent,
             "within_target_today": share(met, missed),
-            "answered_today": met + missed,
+            "with_outcome_today": met + missed,
         })  # fmt: skip
     return rows
 
@@ -73,12 +74,10 @@ def _live(now: datetime) -> Any:
 def _today(connection: Connection, now: datetime) -> dict[int | None, tuple[int, int]]:
     """Per queue: today's posts (UTC) that met and that missed their target."""
     midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    first = first_replies()
-    verdict = outcome(first.c.at, now).label("outcome")
+    verdict = outcome(now).label("outcome")
     found: dict[int | None, tuple[int, int]] = {}
     for queue_id, result, n in connection.execute(
         select(POSTS.c.queue_id, verdict, func.count())
-        .select_from(POSTS.outerjoin(first, first.c.post_id == POSTS.c.id))
         .where(POSTS.c.received_at >= midnight)
         .group_by(POSTS.c.queue_id, literal_column("outcome"))
     ):
@@ -109,8 +108,4 @@ def _available(connection: Connection) -> dict[int | None, int]:
 
 
 def _age(oldest: datetime | None, now: datetime) -> float | None:
-    if oldest is None:
-        return None
-    if oldest.tzinfo is None:  # SQLite's aggregate comes back as text or naive
-        oldest = oldest.replace(tzinfo=UTC)
-    return round((now - oldest).total_seconds(), 1)
+    return None if oldest is None else round((now - oldest).total_seconds(), 1)

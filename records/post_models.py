@@ -116,6 +116,9 @@ class PostPublic(PostBase):
         default=None, description="when the first reply is due (its first-response target)"
     )
     assigned_at: datetime | None = Field(default=None, description="when it was last assigned")
+    first_replied_at: datetime | None = Field(
+        default=None, description="when its first reply was confirmed published"
+    )
 
 
 class PostDismiss(SQLModel):
@@ -209,6 +212,8 @@ class Post(PostBase, table=True):
     # handle time starts.
     respond_by: datetime = Field(sa_type=UTCDateTime, nullable=False)
     assigned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When its first reply was confirmed published (`records.transitions.answer_post`).
+    first_replied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     author_id: str | None = Field(default=None, max_length=200)
     identity_id: int | None = Field(
         default=None, foreign_key="customer_identities.id", sa_type=BigId

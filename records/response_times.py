@@ -1,7 +1,8 @@
-"""A post's first response against its target (issue 23): the one place that says when a
-post was first answered and whether that met its target.
+"""A post's first response against its target (issue 23): the one place that says whether
+a post's first reply met its target.
 
-- A post's first reply is its earliest confirmed publication (`first_replies`).
+- A post's first reply is its earliest confirmed publication, kept on the post as it is
+  confirmed (`posts.first_replied_at`, `records.transitions.answer_post`).
 - A post *met* its target when its first reply went out by its `respond_by`; it *missed*
   when the reply came later, or when `respond_by` passed with no reply; until then it is
   *pending*. A dismissed post needs no reply and has no outcome.
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, literal
 from sqlalchemy.sql.expression import ColumnElement
 
 from lifecycle.words import PostStatus
-from records.fields import PublicationStatus
-from records.tables import DRAFTS, POSTS, PUBLICATIONS
+from records.tables import POSTS
+
+FIRST_REPLY = POSTS.c.first_replied_at
 
 
 class Outcome(StrEnum):
@@ -30,23 +31,12 @@ class Outcome(StrEnum):
     dismissed = "dismissed"
 
 
-def first_replies() -> Any:
-    """A subquery: (post_id, at) of each post's first confirmed reply."""
-    return (
-        select(DRAFTS.c.post_id, func.min(PUBLICATIONS.c.updated_at).label("at"))
-        .select_from(PUBLICATIONS.join(DRAFTS, DRAFTS.c.id == PUBLICATIONS.c.draft_id))
-        .where(PUBLICATIONS.c.status == PublicationStatus.confirmed.value)
-        .group_by(DRAFTS.c.post_id)
-        .subquery("first_reply")
-    )
-
-
-def outcome(first_reply_at: Any, now: datetime) -> ColumnElement[str]:
-    """The post's `Outcome` as SQL, given its first reply's time (NULL: none yet)."""
+def outcome(now: datetime) -> ColumnElement[str]:
+    """The post's `Outcome` as SQL."""
     return case(
         (POSTS.c.status == PostStatus.dismissed.value, literal(Outcome.dismissed.value)),
-        (first_reply_at.is_not(None) & (first_reply_at <= POSTS.c.respond_by), Outcome.met.value),
-        (first_reply_at.is_not(None), Outcome.missed.value),
+        (FIRST_REPLY.is_not(None) & (POSTS.c.respond_by >= FIRST_REPLY), Outcome.met.value),
+        (FIRST_REPLY.is_not(None), Outcome.missed.value),
         (POSTS.c.respond_by < now, Outcome.missed.value),
         else_=Outcome.pending.value,
     )

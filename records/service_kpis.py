@@ -19,11 +19,11 @@ from sqlalchemy import Float, cast, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from records.report_sql import Window, percentiles, rounded, seconds_between, utc_day
-from records.response_times import Outcome, first_replies, outcome, share
+from records.response_times import FIRST_REPLY, Outcome, outcome, share
 from records.tables import POSTS, QUEUES
 
 NO_QUEUE = "no queue"
-NO_TOPIC = "other"
+NO_TOPIC = "(no topic)"  # not a topic's name: those are [a-z0-9_-]
 
 
 def _received(window: Window) -> list[Any]:
@@ -32,15 +32,10 @@ def _received(window: Window) -> list[Any]:
 
 def targets(connection: Connection, window: Window, now: datetime) -> dict[str, Any]:
     """The response rate, and the first-response outcomes per queue and priority."""
-    first = first_replies()
-    verdict = outcome(first.c.at, now).label("outcome")
+    verdict = outcome(now).label("outcome")
     rows = connection.execute(
         select(QUEUES.c.name, POSTS.c.priority, verdict, func.count().label("n"))
-        .select_from(
-            POSTS.outerjoin(first, first.c.post_id == POSTS.c.id).outerjoin(
-                QUEUES, QUEUES.c.id == POSTS.c.queue_id
-            )
-        )
+        .select_from(POSTS.outerjoin(QUEUES, QUEUES.c.id == POSTS.c.queue_id))
         .where(*_received(window))
         .group_by(QUEUES.c.name, POSTS.c.priority, literal_column("outcome"))
     ).all()
@@ -59,9 +54,7 @@ def targets(connection: Connection, window: Window, now: datetime) -> dict[str, 
     ]  # fmt: skip
     totals = {o: sum(cell[o] for cell in cells.values()) for o in Outcome}
     answered = connection.execute(
-        select(func.count())
-        .select_from(POSTS.join(first, first.c.post_id == POSTS.c.id))
-        .where(*_received(window))
+        select(func.count()).where(*_received(window), FIRST_REPLY.is_not(None))
     ).scalar_one()
     needing = sum(totals.values()) - totals[Outcome.dismissed]
     return {
@@ -101,24 +94,18 @@ def trends(connection: Connection, window: Window) -> list[dict[str, Any]]:
 
 def public_risk(connection: Connection, window: Window, now: datetime) -> dict[str, Any]:
     """The posts flagged a public risk: how many, answered, how fast, and within target."""
-    first = first_replies()
     flagged = [*_received(window), POSTS.c.public_risk.is_(True)]
     verdicts = dict(
         connection.execute(
-            select(outcome(first.c.at, now).label("outcome"), func.count())
-            .select_from(POSTS.outerjoin(first, first.c.post_id == POSTS.c.id))
+            select(outcome(now).label("outcome"), func.count())
             .where(*flagged)
             .group_by(literal_column("outcome"))
         ).all()
     )
-    answered: Any = (
-        select(
-            seconds_between(POSTS.c.received_at, first.c.at).label("seconds"),
-            literal_column("1").label("all_"),
-        )
-        .select_from(POSTS.join(first, first.c.post_id == POSTS.c.id))
-        .where(*flagged)
-    )
+    answered: Any = select(
+        seconds_between(POSTS.c.received_at, FIRST_REPLY).label("seconds"),
+        literal_column("1").label("all_"),
+    ).where(*flagged, FIRST_REPLY.is_not(None))
     speed = connection.execute(percentiles(answered, "all_")).first()
     met, missed = verdicts.get(Outcome.met.value, 0), verdicts.get(Outcome.missed.value, 0)
     return {

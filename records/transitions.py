@@ -377,6 +377,8 @@ def expire_post(connection: Connection, post_id: int, now: datetime) -> None:
 
 
 def answer_post(connection: Connection, post_id: int, now: datetime) -> None:
+    """A reply to the post is out: it is answered, and its first reply's time is kept (a
+    later reply, by a supervisor's allowance, does not move it)."""
     connection.execute(_ANSWERED, {"post_id": post_id, "now": now})
 
 
@@ -395,7 +397,11 @@ _EXPIRED_POST = (
 _ANSWERED = (
     update(POSTS)
     .where(POSTS.c.id == bindparam("post_id"))
-    .values(status=PostStatus.answered, updated_at=bindparam("now"))
+    .values(
+        status=PostStatus.answered,
+        first_replied_at=func.coalesce(POSTS.c.first_replied_at, bindparam("now")),
+        updated_at=bindparam("now"),
+    )
 )
 _IN_FLIGHT: Iterable[str] = (
     PublicationStatus.pending,

@@ -139,3 +139,15 @@ def test_less_than_a_week_of_history_forecasts_by_the_hour_of_the_day() -> None:
     # Thursday 12:00: Monday, Tuesday (0 each); Wednesday's noon is the current hour.
     assert ahead[T0 + 3 * day + 12 * hour] == 0.0
     assert sum(ahead.values()) > 0 and len(ahead) == 168
+
+
+def test_a_large_queue_is_staffed_with_a_margin_of_the_order_of_its_square_root() -> None:
+    """At 2,000 Erlangs (2,000 posts an hour held an hour each), answered within a minute:
+    the positions found (by one pass of the recursion) are the fewest that meet the level,
+    and one fewer does not."""
+    model = ErlangC(transactions=2000, aht=60, asa=1, interval=60)
+    staff = model.required(0.8)
+    assert 2000 + 10 < staff.raw_positions < 2000 + 100
+    assert model.service_level(staff.raw_positions) >= 0.8
+    assert model.service_level(staff.raw_positions - 1) < 0.8
+    assert 0 < model.waiting_probability(staff.raw_positions) < 1

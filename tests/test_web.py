@@ -258,7 +258,7 @@ def test_supervisors_see_kpis_with_charts_and_a_csv(
     assert page.text.count("No data in this window.") == 3
     assert "Posts received and replies published per day" in page.text
     assert "2026-11-01, received: 2" in page.text
-    assert "2026-11-01, other: 2" in page.text  # the posts had no topic
+    assert "2026-11-01, (no topic): 2" in page.text
     assert "Response rate" in page.text and "0 answered of 2 needing a reply" in page.text
     assert "Agents needed per hour, coming week" in page.text
     inverted = app_client.get("/kpis?since=2026-11-02T00:00&until=2026-11-01T00:00")

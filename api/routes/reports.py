@@ -19,7 +19,8 @@ from policies import staffing
 from records import reports, triaged
 from records import staffing as records_staffing
 from records.errors import Invalid
-from records.fields import Channel
+from records.fields import Channel, Priority
+from records.staffing import HandleFrom
 from records.types import utcnow
 
 router = APIRouter(prefix="/reports", tags=["reports"])
@@ -158,7 +159,8 @@ class QueueStaffing(BaseModel):
     queue_id: int | None = Field(description="none: the posts in no queue")
     queue: str
     handle_minutes: float = Field(description="assigned to reply submitted, on average")
-    handle_measured: bool = Field(description="false: no measurement yet, a default is used")
+    handle_from: HandleFrom = Field(description="measured on the queue, on all, or a default")
+    staffed_for: Priority = Field(description="the priority whose target the staffing meets")
     wait_minutes: float = Field(description="the wait for an agent the staffing allows")
     concurrency: int = Field(description="posts an agent works at once")
     hours: list[StaffingHour]
@@ -173,7 +175,9 @@ async def staffing_forecast(
     _caller: KpiReader,
     database: DatabaseDep,
     policies: PoliciesDep,
-    service_level: Annotated[float, Query(gt=0, lt=1, description="share within the wait")] = 0.8,
+    service_level: Annotated[
+        float, Query(gt=0, le=0.99, description="share within the wait")
+    ] = 0.8,
     max_occupancy: Annotated[float, Query(gt=0, le=1)] = 0.85,
     shrinkage: Annotated[float, Query(ge=0, lt=1, description="share of paid time away")] = 0.3,
     format: Annotated[Literal["json", "csv"], Query()] = "json",

@@ -53,7 +53,9 @@ class BoardRow(BaseModel):
     within_target_today: float | None = Field(
         description="of today's posts (UTC) with an outcome, the share answered within target"
     )
-    answered_today: int = Field(description="today's posts that met or missed their target")
+    with_outcome_today: int = Field(
+        description="today's posts whose first-response outcome is known: met or missed"
+    )
 
 
 class Routed(BaseModel):
