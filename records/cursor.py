@@ -28,9 +28,16 @@ def decode(cursor: str, arity: int) -> list[Any]:
     return key
 
 
-def time_and_id(after: str) -> tuple[datetime, int]:
-    """A (timestamp, id) keyset cursor as issued by `encode([at.isoformat(), id])`."""
-    at, row_id = decode(after, 2)
+def time_and_id(after: str, tag: str | None = None) -> tuple[datetime, int]:
+    """A (timestamp, id) keyset cursor as issued by `encode([at.isoformat(), id])`, or by
+    `encode([tag, at.isoformat(), id])` for a list in another order: a cursor of one
+    order is refused by another (its timestamp is of a different column)."""
+    if tag is None:
+        at, row_id = decode(after, 2)
+    else:
+        given, at, row_id = decode(after, 3)
+        if given != tag:
+            raise Invalid("cursor is not one this API issued", field="cursor")
     try:
         key = (datetime.fromisoformat(at), int(row_id))
     except (TypeError, ValueError) as exc:

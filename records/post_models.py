@@ -156,7 +156,9 @@ class Post(PostBase, table=True):
         Index("ix_posts_customer", "customer_id", "received_at", "id"),
         Index("ix_posts_topic_queue", "topic", "received_at", "id"),
         Index("ix_posts_routing_queue", "queue_id", "received_at", "id"),
-        # Most urgent first: by when the first reply is due (`respond_by`).
+        # Most urgent first, by when the first reply is due (`respond_by`): the whole inbox
+        # and its status filter (the pages' lists) have an index; other filters sort their
+        # matches.
         Index("ix_posts_due_queue", "respond_by", "id"),
         Index("ix_posts_status_due", "status", "respond_by", "id"),
     )

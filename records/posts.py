@@ -72,7 +72,8 @@ def queue(
 ) -> tuple[Sequence[Post], str | None]:
     """A keyset page, stable while posts arrive: oldest first by (received_at, id), or most
     urgent first by (respond_by, id)."""
-    at = col(Post.respond_by) if order is QueueOrder.due else col(Post.received_at)
+    due = order is QueueOrder.due
+    at = col(Post.respond_by) if due else col(Post.received_at)
     query = select(Post)
     if where.status is not None:
         query = query.where(Post.status == where.status.value)
@@ -89,15 +90,18 @@ def queue(
     if where.public_risk is not None:
         query = query.where(Post.public_risk == where.public_risk)
     if after is not None:
-        query = query.where(tuple_(at, col(Post.id)) > cursor.time_and_id(after))
+        tag = order.value if due else None
+        query = query.where(tuple_(at, col(Post.id)) > cursor.time_and_id(after, tag))
     query = query.order_by(at, col(Post.id)).limit(limit + 1)
     rows = session.exec(query).all()
     page, more = rows[:limit], len(rows) > limit
     next_cursor = None
     if more:
         last = page[-1]
-        key = last.respond_by if order is QueueOrder.due else last.received_at
-        next_cursor = cursor.encode([key.isoformat(), last.id])
+        if due:
+            next_cursor = cursor.encode([order.value, last.respond_by.isoformat(), last.id])
+        else:
+            next_cursor = cursor.encode([last.received_at.isoformat(), last.id])
     return page, next_cursor
 
 

@@ -126,6 +126,17 @@ def test_the_inbox_lists_the_most_urgent_first_by_when_each_reply_is_due(
         if not (cursor := page["next_cursor"]):
             break
     assert seen == [p["id"] for p in due["items"]]
+    # A cursor of one order is refused by the other, not read as a time of another column.
+    due_cursor = ok(app_client.get("/api/v1/posts", params={"order": "due", "limit": 1},
+                                   headers=ana))["next_cursor"]  # fmt: skip
+    arrival_cursor = ok(app_client.get("/api/v1/posts", params={"limit": 1}, headers=ana))[
+        "next_cursor"
+    ]
+    for order, wrong in (("arrival", due_cursor), ("due", arrival_cursor)):
+        mixed = app_client.get(
+            "/api/v1/posts", params={"order": order, "cursor": wrong}, headers=ana
+        )
+        assert mixed.status_code == 422 and "cursor" in mixed.text
     refused = app_client.get("/api/v1/posts", params={"order": "loudest"}, headers=ana)
     assert refused.status_code == 422
 
