@@ -31,6 +31,7 @@ from lifecycle.words import ErrorKind
 from records.errors import Conflict, CountersignError, Forbidden, Invalid, NotFound, Unavailable
 from workflows.connection import TemporalGateway
 from workflows.contracts import (
+    NUDGE,
     DeliveryJob,
     DraftStart,
     PollStart,
@@ -121,7 +122,7 @@ class Lifecycle:
             return
         with contextlib.suppress(Exception):
             handle = client.get_workflow_handle(router_workflow_id(self.id_prefix))
-            await asyncio.wait_for(handle.signal("nudge"), NUDGE_SECONDS)
+            await asyncio.wait_for(handle.signal(NUDGE), NUDGE_SECONDS)
 
     def _start_options(self, draft_id: int) -> dict[str, Any]:
         return {
@@ -233,11 +234,7 @@ class Lifecycle:
         try:
             await client.start_workflow(
                 POLLER_WORKFLOW,
-                PollStart(
-                    account_id=account_id,
-                    interval_seconds=interval_seconds,
-                    router_id=router_workflow_id(self.id_prefix),
-                ),
+                PollStart(account_id=account_id, interval_seconds=interval_seconds),
                 id=poller_id(account_id, self.id_prefix),
                 task_queue=self.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

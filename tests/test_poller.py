@@ -17,14 +17,17 @@ from sqlalchemy import func, select
 from temporalio.testing import WorkflowEnvironment
 
 from lifecycle.words import Presence, Role
+from policies.versions import RuleBook
 from records import channels, routing, routing_setup
 from records.account_models import ChannelAccountCreate
 from records.db import Database
+from records.ingest import store
+from records.post_models import PostCreate
 from records.routing_models import QueueCreate
 from records.tables import POSTS
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, eventually, serve
-from workflows.contracts import PollStart, RouterStart, poller_id
+from workflows.contracts import PollStart, RouterStart, poller_id, router_workflow_id
 from workflows.polling import MastodonPoller
 from workflows.router import QueueRouter
 from workflows.worker import ACTIVITY_THREADS, build_worker
@@ -255,17 +258,17 @@ async def test_a_round_that_stores_posts_nudges_the_queues_router(
             actor="admin",
         )  # fmt: skip
     queue = f"nudge-{uuid.uuid4().hex[:8]}"
-    router_id = f"{queue}-router"
+    router_id = router_workflow_id(f"{queue}-")  # the poller's own deployment's
     with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
         async with build_worker(temporal_env.client, queue, database, executor):
             router = await temporal_env.client.start_workflow(
                 QueueRouter.run, RouterStart(every_seconds=3600), id=router_id, task_queue=queue
             )
-            # The router's first round finds nothing; from then on only a nudge can give.
-            await asyncio.sleep(1)
-            start = PollStart(
-                account_id=account.id, since_id="100", interval_seconds=0.2, router_id=router_id
-            )
+            # A post before the mention: once it is ana's, the router's first round is over,
+            # and from then on only a nudge can give her the mention before the hour is up.
+            first = arrive(database)
+            assert await eventually(lambda: assigned_to(database, first) == "ana")
+            start = PollStart(account_id=account.id, since_id="100", interval_seconds=0.2)
             poller = await temporal_env.client.start_workflow(
                 MastodonPoller.run, start, id=f"{queue}-{poller_id(account.id)}", task_queue=queue
             )
@@ -273,6 +276,16 @@ async def test_a_round_that_stores_posts_nudges_the_queues_router(
             assert await eventually(lambda: assigned_to(database, "9001") == "ana")
             await poller.terminate("test over")
             await router.terminate("test over")
+
+
+def arrive(database: Database) -> str:
+    data = PostCreate.model_validate({
+        "channel": "x", "external_id": "before", "author": "@c", "text": "@acme hello?",
+        "url": "https://x.example/1", "received_at": "2026-11-30T09:00:00+00:00",
+    })  # fmt: skip
+    with database.write_session() as session:
+        store(session, [data], rules=RuleBook(), actor="test", actor_role="integration")
+    return "before"
 
 
 def assigned_to(database: Database, external_id: str) -> str | None:

@@ -36,6 +36,9 @@ def router_workflow_id(prefix: str = "") -> str:
     return f"{prefix}queue-router"
 
 
+NUDGE = "nudge"  # the router's signal: posts arrived or an agent became available
+
+
 def purge_workflow_id(prefix: str = "") -> str:
     """`retention-purge`: the one workflow that erases expired content on a schedule."""
     return f"{prefix}retention-purge"
@@ -300,9 +303,6 @@ class PollStart:
     account_id: int
     since_id: str | None = None  # the reader's position (None: from now on)
     interval_seconds: float = 60.0
-    # The queues' router to nudge when a round stores new posts, so they are offered at
-    # once (None: none; the router's own timer still gives them).
-    router_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from records import routing
     from records.db import Database
     from workflows.activity_options import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
-    from workflows.contracts import ActivityName, RoutedRound, RouterJob, RouterStart
+    from workflows.contracts import NUDGE, ActivityName, RoutedRound, RouterJob, RouterStart
 
 ROUNDS_PER_RUN = 500
 
@@ -49,7 +49,7 @@ class QueueRouter:
     def __init__(self) -> None:
         self.nudged = False
 
-    @workflow.signal
+    @workflow.signal(name=NUDGE)
     def nudge(self) -> None:
         """Something changed (a post arrived, an agent is available): a round now."""
         self.nudged = True
