@@ -15,7 +15,7 @@ from lifecycle.routing import URGENCY
 from policies import reading
 from policies.lexicon import Lexicon
 from policies.ruleset_yaml import Reader
-from records.fields import Origin
+from records.fields import MAX_RESPONSE_MINUTES, Origin
 
 PRIORITIES = tuple(URGENCY)  # records.fields.Priority's values, most urgent first
 FRAUD = "fraud"  # the topic whose posts spam words never dismiss
@@ -175,8 +175,8 @@ def _response_minutes(section: Reader) -> dict[str, int]:
     for priority in PRIORITIES if targets is not None else ():
         assert targets is not None
         value = targets.count(priority)
-        if value == 0:
-            raise targets.fail(priority, "must be 1 minute or more")
+        if value is not None and not 1 <= value <= MAX_RESPONSE_MINUTES:
+            raise targets.fail(priority, f"must be 1 to {MAX_RESPONSE_MINUTES} minutes (30 days)")
         if value is not None:
             minutes[priority] = value
     return minutes

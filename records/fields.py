@@ -50,6 +50,9 @@ class Origin(StrEnum):
     webhook = "webhook"
 
 
+MAX_RESPONSE_MINUTES = 30 * 24 * 60  # the longest first-response target (30 days)
+
+
 class PublicationStatus(StrEnum):
     pending = "pending"
     sent = "sent"

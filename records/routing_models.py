@@ -19,7 +19,15 @@ from sqlmodel import Field, SQLModel
 
 from lifecycle.routing import Strategy
 from lifecycle.words import Presence
-from records.fields import FORBID_EXTRA, ONE_LINE, Channel, Origin, Priority, created
+from records.fields import (
+    FORBID_EXTRA,
+    MAX_RESPONSE_MINUTES,
+    ONE_LINE,
+    Channel,
+    Origin,
+    Priority,
+    created,
+)
 from records.types import BigId, UTCDateTime
 
 # A language (ISO 639-1) or a topic of the rule set.
@@ -53,7 +61,7 @@ class QueueCreate(QueueRules):
     strategy: Strategy = Strategy.longest_idle
     overflow_to: int | None = Field(default=None, ge=1, le=2**63 - 1)
     overflow_after_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
-    response_minutes: dict[Priority, Annotated[int, Field(ge=1, le=30 * 24 * 60)]] = Field(
+    response_minutes: dict[Priority, Annotated[int, Field(ge=1, le=MAX_RESPONSE_MINUTES)]] = Field(
         default_factory=dict,
         description="first-response target per priority; a priority left out takes the rule"
         " set's (triage.response_minutes)",

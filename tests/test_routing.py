@@ -22,6 +22,7 @@ from records import drafts, routing
 from records.audit_models import AuditEvent
 from records.db import Database
 from records.notification_models import Notification
+from records.routing_models import AgentProfile
 
 Headers = dict[str, str]
 T0 = datetime.now(UTC) - timedelta(hours=2)
@@ -243,3 +244,19 @@ def test_rounds_at_the_same_moment_never_double_give_nor_overfill(
     assert len(given) == 8  # four agents, two each
     for who in AGENTS:
         assert ok(app_client.get(f"/api/v1/agents/{who}", headers=sue))["load"] == 2
+
+
+def test_reading_an_agents_state_writes_nothing(
+    app_client: TestClient, people: dict[str, Headers], database: Database
+) -> None:
+    """The inbox reads its agent's presence on every view: a read takes no write lock and
+    makes no row; an agent never set up reads as offline with the default capacity."""
+    mine = ok(app_client.get("/api/v1/agents/ana", headers=people["ana"]))
+    every = ok(app_client.get("/api/v1/agents", headers=people["sue"]))
+    assert (mine["presence"], mine["capacity"], mine["load"]) == ("offline", 3, 0)
+    assert [a["username"] for a in every] == list(AGENTS)  # rex (comms) is not an agent
+    with database.engine.connect() as connection:
+        assert connection.execute(select(AgentProfile)).all() == []
+    ok(presence(app_client, people["ana"], "ana", "available"))
+    again = ok(app_client.get("/api/v1/agents/ana", headers=people["ana"]))
+    assert again["presence"] == "available"

@@ -90,8 +90,9 @@ def test_a_queue_refuses_a_target_that_is_not_minutes_of_a_priority(
 
 @pytest.mark.parametrize(
     ("section", "problem"),
-    [("{urgent: 0}", "1 minute or more"), ("{soon: 5}", "soon is not a known setting"),
-     ("{high: -3}", "0 or more"), ("[30]", "must be a mapping")],
+    [("{urgent: 0}", "must be 1 to 43200 minutes"), ("{soon: 5}", "soon is not a known setting"),
+     ("{high: -3}", "0 or more"), ("[30]", "must be a mapping"),
+     ("{low: 10000000000}", "must be 1 to 43200 minutes")],
 )  # fmt: skip
 def test_the_rule_sets_targets_are_checked_as_they_are_read(section: str, problem: str) -> None:
     base = "name: t\nroutes:\n  base: [comms]\ntriage:\n"

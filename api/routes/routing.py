@@ -4,18 +4,18 @@ supervisor may say it for them); a supervisor runs a queue's router round on dem
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import exists, func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from api.deps import DatabaseDep, Principal, require_roles
 from api.schemas import ResourceId
-from lifecycle.words import PostStatus, Role
-from records import board, routing, routing_setup, users
-from records.errors import Forbidden, Invalid, NotFound
+from lifecycle.words import Role
+from records import agent_states, board, routing, routing_setup, users
+from records.errors import Conflict, Forbidden, Invalid, NotFound
 from records.fields import ONE_LINE, USERNAME_PATTERN
 from records.routing_models import (
     AgentPublic,
@@ -24,7 +24,7 @@ from records.routing_models import (
     QueueCreate,
     QueuePublic,
 )
-from records.tables import POSTS, QUEUES, TEAMS, USER_ROLES, USERS
+from records.tables import QUEUES, TEAMS
 from records.types import utcnow
 
 router = APIRouter(tags=["routing"])
@@ -115,22 +115,15 @@ def route_queue(queue_id: ResourceId, _caller: Supervisor, database: DatabaseDep
 
 @router.get("/agents", response_model=list[AgentPublic])
 def list_agents(_caller: Supervisor, database: DatabaseDep) -> list[AgentPublic]:
-    """Every enabled agent's working state, by name (a profile is made for one who has
-    none yet: offline)."""
-    with database.write() as connection:
-        names = connection.execute(
-            select(USERS.c.username)
-            .where(USERS.c.disabled.is_(False), exists().where(
-                USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value))
-            .order_by(USERS.c.username)
-        ).scalars().all()  # fmt: skip
-        return [_public(connection, name) for name in names]
+    """Every enabled agent's working state, by name (one never set up: offline)."""
+    with database.engine.connect() as connection:
+        return [_shown(state) for state in agent_states.states(connection, utcnow())]
 
 
 @router.get("/agents/{username}", response_model=AgentPublic)
 def get_agent(username: AgentName, caller: Staff, database: DatabaseDep) -> AgentPublic:
     _may_see(caller, username)
-    with database.write() as connection:
+    with database.engine.connect() as connection:
         _an_agent(connection, username)
         return _public(connection, username)
 
@@ -185,16 +178,16 @@ def _an_agent(connection: Connection, username: str) -> None:
 
 
 def _public(connection: Connection, username: str) -> AgentPublic:
-    row = routing.profile(connection, username)
-    load = connection.execute(
-        select(func.count()).where(
-            POSTS.c.assignee == username, POSTS.c.status == PostStatus.assigned.value
-        )
-    ).scalar_one()
-    fields = {
-        name: value for name, value in row._mapping.items() if name in AgentPublic.model_fields
-    }
-    return AgentPublic.model_validate({**fields, "load": load})
+    found = agent_states.states(connection, utcnow(), only=username)
+    if not found:
+        raise Conflict(f"{username!r} is disabled")
+    return _shown(found[0])
+
+
+def _shown(state: dict[str, Any]) -> AgentPublic:
+    return AgentPublic.model_validate(
+        {name: value for name, value in state.items() if name in AgentPublic.model_fields}
+    )
 
 
 def _by(caller: Principal) -> dict[str, str]:

@@ -1,0 +1,55 @@
+"""The agents' working state as read (issue 23): each enabled agent's team, skills,
+capacity, presence and load (posts assigned to them and not answered), in one query. An
+agent whose profile was never made reads as its defaults, offline, and nothing is written:
+a page or a client reading presence takes no write lock (the profile is made when their
+skills or presence are first set, `records.routing.profile`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.engine import Connection
+
+from lifecycle.words import PostStatus, Presence, Role
+from records.routing_models import AgentSkills
+from records.tables import AGENTS, POSTS, USER_ROLES, USERS
+
+_DEFAULTS = AgentSkills().model_dump(mode="json")
+
+
+def states(connection: Connection, now: datetime, only: str | None = None) -> list[dict[str, Any]]:
+    """Every enabled agent's state by name (or the one `only` names: none if they are not
+    an enabled agent)."""
+    loads = (
+        select(POSTS.c.assignee, func.count().label("n"))
+        .where(POSTS.c.status == PostStatus.assigned.value)
+        .group_by(POSTS.c.assignee)
+        .subquery()
+    )
+    query = (
+        select(USERS.c.username, AGENTS, func.coalesce(loads.c.n, 0).label("load"))
+        .select_from(
+            USERS.outerjoin(AGENTS, AGENTS.c.username == USERS.c.username).outerjoin(
+                loads, loads.c.assignee == USERS.c.username
+            )
+        )
+        .where(
+            USERS.c.disabled.is_(False),
+            exists().where(
+                USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value
+            ),
+        )
+        .order_by(USERS.c.username)
+    )
+    if only is not None:
+        query = query.where(USERS.c.username == only)
+    found = []
+    for row in connection.execute(query):
+        fields = dict(row._mapping)
+        if fields["presence"] is None:  # no profile yet
+            fields |= {**_DEFAULTS, "presence": Presence.offline.value, "presence_since": now}
+        fields["username"] = row[0]
+        found.append(fields)
+    return found
