@@ -86,15 +86,13 @@ def place(
 
 def place_waiting(connection: Connection, *, limit: int = 1000) -> int:
     """Waiting posts in no queue (they came before any queue took them) placed in the first
-    queue that takes them now; how many. A post is due by that queue's target where it sets
-    one for the post's priority, else still by the rule set's it was given as it arrived.
-    The router does this before each round."""
+    queue that takes them now; how many. Each keeps the due time it was given as it
+    arrived. The router does this before each round."""
     found = queues(connection)
     if not found:
         return 0
     rows = connection.execute(
-        select(POSTS.c.id, POSTS.c.received_at, POSTS.c.respond_by,
-               *(POSTS.c[name] for name in _FIELD.values()))
+        select(POSTS.c.id, *(POSTS.c[name] for name in _FIELD.values()))
         .where(POSTS.c.queue_id.is_(None), POSTS.c.assignee.is_(None),
                POSTS.c.status == PostStatus.new.value)
         .order_by(POSTS.c.id)
@@ -104,9 +102,7 @@ def place_waiting(connection: Connection, *, limit: int = 1000) -> int:
     for row in rows:
         queue = next((q for q in found if q.takes(dict(row._mapping))), None)
         if queue is not None:
-            kept = {row.priority: (row.respond_by - row.received_at) // timedelta(minutes=1)}
-            due = respond_by(row.received_at, row.priority, queue, kept)
-            placed.append({"b_id": row.id, "b_queue": queue.id, "b_due": due})
+            placed.append({"b_id": row.id, "b_queue": queue.id})
     if placed:
         connection.execute(_PLACE, placed)
     return len(placed)
@@ -115,7 +111,7 @@ def place_waiting(connection: Connection, *, limit: int = 1000) -> int:
 _PLACE = (
     update(POSTS)
     .where(POSTS.c.id == bindparam("b_id"), POSTS.c.queue_id.is_(None))
-    .values(queue_id=bindparam("b_queue"), respond_by=bindparam("b_due"))
+    .values(queue_id=bindparam("b_queue"))
 )
 
 

@@ -5,7 +5,9 @@ post comes to them; the board and the inbox order; only supervisors see the boar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
@@ -56,12 +58,18 @@ def test_a_supervisor_sets_up_routing_in_forms_and_an_available_agent_gets_a_pos
         "action": "skills", "team_id": team_id, "languages": "es", "capacity": "2",
     })  # fmt: skip
     assert "ana saved." in skills.text  # type: ignore[attr-defined]
+    # A digit that is not a number (a superscript) is refused with its reason, not a crash.
+    odd = post_form(
+        app_client, "/routing", "/routing/agents/ana", {"action": "skills", "capacity": "²"}
+    )
+    assert odd.status_code == 422 and "capacity" in odd.text  # type: ignore[attr-defined]
     # The agent, in the inbox: offline, then available; a Spanish urgent post comes to her.
     sign_in(app_client, "ana")
     inbox = app_client.get("/inbox")
-    assert "You are <strong" in inbox.text and "offline" in inbox.text
+    assert '<strong class="chip presence-offline">offline</strong>' in inbox.text
     became = post_form(app_client, "/inbox", "/presence", {"presence": "available"})
     assert "You are available." in became.text  # type: ignore[attr-defined]
+    assert '<strong class="chip presence-available">available</strong>' in became.text  # type: ignore[attr-defined]
     assert "(0 of 2 open)" in became.text  # type: ignore[attr-defined]
     body = {
         "channel": "x", "external_id": "es-1", "author": "@cliente", "url": "https://x.example/1",
@@ -88,10 +96,12 @@ def test_the_board_counts_each_queue_and_lists_the_most_urgent_first(
     sign_in(app_client, "boss")
     post_form(app_client, "/routing", "/routing/queues", {"name": "All"})
     sign_in(app_client, "ana")
-    for n, (text, at) in enumerate([
-        ("@AcmeBank how do I order a chequebook?", "2026-11-30T08:00:00Z"),
-        ("@AcmeBank someone used my card, I did not make these payments", "2026-11-30T09:00:00Z"),
+    now = datetime.now(UTC)
+    for n, (text, minutes_ago) in enumerate([
+        ("@AcmeBank how do I order a chequebook?", 60),  # normal: due in 7 hours
+        ("@AcmeBank someone used my card, I did not make these payments", 45),  # urgent: late
     ]):  # fmt: skip
+        at = (now - timedelta(minutes=minutes_ago)).isoformat()
         body = {"channel": "x", "external_id": f"b-{n}", "author": f"@c{n}", "text": text,
                 "url": "https://x.example/1", "received_at": at}  # fmt: skip
         assert app_client.post("/api/v1/posts", json=body, headers=ana).status_code == 201
@@ -103,5 +113,8 @@ def test_the_board_counts_each_queue_and_lists_the_most_urgent_first(
     board = app_client.get("/board").text
     assert 'hx-trigger="every 10s"' in board
     assert "<td><strong>All</strong></td>\n    <td>2</td>" in board
+    urgent, normal = board.split("someone used my card")[1], board.split("chequebook")[1]
     assert board.index("someone used my card") < board.index("chequebook")
-    assert "overdue" in board  # the urgent post, due 30 minutes after 09:00, is late
+    assert re.search(r'^[^<]*</span>.*?<span class="late">1[45] min overdue</span>', urgent, re.S)
+    line = normal.split("</li>")[0]
+    assert "overdue" not in line and re.search(r'class="muted">due in (6 h 5\d|7 h 00) min', line)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from web.text import Piece, marked, redline, relative
+from web.text import Piece, due, marked, redline, relative
 
 
 def finding(start: int, end: int, severity: str) -> dict[str, object]:
@@ -43,3 +43,6 @@ def test_times_read_as_people_say_them() -> None:
     assert relative(now - timedelta(hours=3, minutes=5), now) == "3 h 05 min ago"
     assert relative("2026-11-19T12:00:00Z", now) == "3 days ago"
     assert relative(None, now) == ""
+    assert due(now + timedelta(minutes=25), now) == "due in 25 min"
+    assert due("2026-11-22T11:48:00Z", now) == "12 min overdue"
+    assert due(None, now) == ""

@@ -25,7 +25,7 @@ from records.fields import Channel
 from records.settings import Settings
 from web import session
 from web.api import Api, ApiProblem
-from web.text import due, duration, marked, relative
+from web.text import as_time, due, duration, marked, relative
 
 PAGES = Path(__file__).resolve().parent.parent / "templates" / "pages"
 STATIC = Path(__file__).resolve().parent / "static"
@@ -38,9 +38,9 @@ _jinja.filters["relative"] = lambda when: relative(when, datetime.now(UTC))
 _jinja.filters["web_url"] = web_url
 _jinja.filters["duration"] = duration
 _jinja.filters["due"] = lambda when: due(when, datetime.now(UTC))
-_jinja.filters["when"] = lambda when: (
-    datetime.fromisoformat(when.replace("Z", "+00:00")).strftime("%d %b %H:%M UTC") if when else ""
-)
+_jinja.filters["when"] = lambda when: as_time(when).strftime("%d %b %H:%M UTC") if when else ""
+# A reply due before now (`{% if post.respond_by is overdue %}`): the pages' one test of it.
+_jinja.tests["overdue"] = lambda when: when is not None and as_time(when) < datetime.now(UTC)
 _jinja.globals["marked"] = marked
 _jinja.globals["CHANNELS"] = [c.value for c in Channel]
 _jinja.globals["ROLES"] = [r.value for r in Role]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +19,7 @@ from web.core import (
     render,
     signed_in,
 )
+from web.text import as_time
 
 router = APIRouter(include_in_schema=False)
 
@@ -152,7 +152,7 @@ def _staffing_chart(plan: list[dict[str, Any]]) -> charts.Chart:
 
 
 def _hour_label(at: str) -> str:
-    when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    when = as_time(at)
     return when.strftime("%a %d %b") if when.hour == 0 else when.strftime("%a %H:00")
 
 

@@ -57,13 +57,18 @@ def redline(before: str, after: str) -> list[Piece]:
     return pieces
 
 
+def as_time(when: datetime | str) -> datetime:
+    """A time as the API gives it (ISO 8601, perhaps with a "Z"), or one already read."""
+    return (
+        when if isinstance(when, datetime) else datetime.fromisoformat(when.replace("Z", "+00:00"))
+    )
+
+
 def relative(when: datetime | str | None, now: datetime) -> str:
     """ "in 12 min", "3 h ago"... for a time near `now`."""
     if when is None:
         return ""
-    if isinstance(when, str):
-        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    seconds = int((when - now).total_seconds())
+    seconds = int((as_time(when) - now).total_seconds())
     amount = duration(abs(seconds))
     return f"in {amount}" if seconds >= 0 else f"{amount} ago"
 
@@ -72,9 +77,7 @@ def due(when: datetime | str | None, now: datetime) -> str:
     """A reply's due time as a person says it: "due in 25 min", "12 min overdue"."""
     if when is None:
         return ""
-    if isinstance(when, str):
-        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    seconds = int((when - now).total_seconds())
+    seconds = int((as_time(when) - now).total_seconds())
     return f"due in {duration(seconds)}" if seconds >= 0 else f"{duration(-seconds)} overdue"
 
 
