@@ -137,6 +137,14 @@ def _next_b(intensity: float, k: int, previous: float) -> float:
     return intensity * previous / (k + intensity * previous)
 
 
+# The targets a staffing plan may ask for. Outside them the answer means nothing (a 5%
+# service level) or costs without bound: an occupancy of 1e-300 asks for 1e300 positions,
+# each a step of the recursion (a request that never ends: the schema fuzzer found it).
+SERVICE_LEVELS = (0.5, 0.99)
+OCCUPANCIES = (0.5, 1.0)
+SHRINKAGES = (0.0, 0.6)
+
+
 @dataclass(frozen=True)
 class Target:
     """The service a queue is staffed for."""
@@ -146,6 +154,15 @@ class Target:
     max_occupancy: float = 0.85
     shrinkage: float = 0.3
     concurrency: int = 1  # posts an agent works at once
+
+    def __post_init__(self) -> None:
+        for name, (low, high) in (
+            ("service_level", SERVICE_LEVELS),
+            ("max_occupancy", OCCUPANCIES),
+            ("shrinkage", SHRINKAGES),
+        ):
+            if not low <= getattr(self, name) <= high:
+                raise ValueError(f"{name} must be between {low} and {high}")
 
 
 def agents_needed(arrivals: float, handle_minutes: float, target: Target) -> int:

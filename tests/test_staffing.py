@@ -150,3 +150,11 @@ def test_a_large_queue_is_staffed_with_a_margin_of_the_order_of_its_square_root(
     assert model.service_level(staff.raw_positions) >= 0.8
     assert model.service_level(staff.raw_positions - 1) < 0.8
     assert 0 < model.waiting_probability(staff.raw_positions) < 1
+
+
+@pytest.mark.parametrize(
+    "wrong", [{"service_level": 0.1}, {"max_occupancy": 1e-300}, {"shrinkage": 0.9}]
+)
+def test_a_staffing_target_outside_its_sense_is_refused(wrong: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="must be between"):
+        Target(**wrong)

@@ -16,6 +16,7 @@ from api.policy import PoliciesDep
 from api.schemas import UtcDatetime
 from lifecycle.words import Role
 from policies import staffing
+from policies.staffing import OCCUPANCIES, SERVICE_LEVELS, SHRINKAGES
 from records import reports, triaged
 from records import staffing as records_staffing
 from records.errors import Invalid
@@ -176,10 +177,15 @@ async def staffing_forecast(
     database: DatabaseDep,
     policies: PoliciesDep,
     service_level: Annotated[
-        float, Query(gt=0, le=0.99, description="share within the wait")
+        float,
+        Query(ge=SERVICE_LEVELS[0], le=SERVICE_LEVELS[1], description="share within the wait"),
     ] = 0.8,
-    max_occupancy: Annotated[float, Query(gt=0, le=1)] = 0.85,
-    shrinkage: Annotated[float, Query(ge=0, lt=1, description="share of paid time away")] = 0.3,
+    max_occupancy: Annotated[
+        float, Query(ge=OCCUPANCIES[0], le=OCCUPANCIES[1], description="the most an agent is busy")
+    ] = 0.85,
+    shrinkage: Annotated[
+        float, Query(ge=SHRINKAGES[0], le=SHRINKAGES[1], description="share of paid time away")
+    ] = 0.3,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> Any:
     """Per queue, the coming week hour by hour: the posts expected (the mean of the same
