@@ -35,6 +35,7 @@ from sqlalchemy import update
 
 from bench.environment import own_secrets
 from bench.ingest import drop, fresh
+from countersign import heap
 from lifecycle.routing import URGENCY, Agent, Waiting, assign
 from lifecycle.words import Presence, Role
 from records import bulk, routing
@@ -167,6 +168,7 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
     os.environ.update(own_secrets())
+    heap.settle()  # as the worker does once started (countersign.heap)
     runs = [decide(args.posts, args.agents, seed) for seed in range(args.runs)]
     rate, bare = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
     print(

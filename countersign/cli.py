@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from countersign import offline_verifier
+from countersign import heap, offline_verifier
 from lifecycle.words import Role
 from records import audit, channels, checkpoints, users, vault
 from records.db import Database
@@ -69,9 +69,12 @@ def api() -> None:
     """Serve the HTTP API (production: run several behind a load balancer)."""
     import uvicorn
 
+    import api.app  # noqa: F401 - imported before the heap is settled
+
     settings = _settings()
     _refuse_development_secrets(settings, "api")
     _logging()
+    heap.settle()
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -94,6 +97,7 @@ def worker() -> None:
     settings = _settings()
     _refuse_development_secrets(settings, "worker")
     _logging()
+    heap.settle()
     uvloop.run(run(settings))
     _exit_skipping_finalization(0)
 

@@ -185,3 +185,48 @@ def test_api_and_worker_refuse_the_published_development_secrets(  # type: ignor
     for name, value in own_secrets().items():
         monkeypatch.setenv(name, value)
     assert load_settings().development_secrets() == []
+
+
+def test_the_worker_and_the_api_settle_their_heap_before_serving(
+    cli,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """A full collection of a started process's ~300,000 objects took ~155 ms (the router's
+    whole p99): both long-running commands freeze what they started with, then serve."""
+    import uvicorn
+    import uvloop
+
+    from countersign import cli as commands
+
+    calls: list[str] = []
+    monkeypatch.setattr(commands.heap, "settle", lambda: calls.append("settle"))
+    monkeypatch.setattr(uvloop, "run", lambda coroutine: calls.append("serve") or coroutine.close())
+    monkeypatch.setattr(uvicorn, "run", lambda *_a, **_k: calls.append("serve"))
+    monkeypatch.setattr(commands, "_refuse_development_secrets", lambda *_a: None)
+    monkeypatch.setattr(commands, "_exit_skipping_finalization", lambda code: None)
+    for command in ("worker", "api"):
+        code, _out, err = cli(command)
+        assert code == 0, err
+    assert calls == ["settle", "serve", "settle", "serve"]
+
+
+def test_settling_the_heap_freezes_what_exists_and_still_collects_what_comes_after() -> None:
+    import gc
+    import weakref
+
+    from countersign import heap
+
+    class Cycle:
+        pass
+
+    try:
+        heap.settle()
+        assert gc.get_freeze_count() > 0
+        later = Cycle()
+        later.me = later  # type: ignore[attr-defined]
+        gone = weakref.ref(later)
+        del later
+        gc.collect()
+        assert gone() is None  # made after the freeze: collected as ever
+    finally:
+        gc.unfreeze()  # the test process goes on as it was
