@@ -44,6 +44,7 @@ import psycopg
 from sqlalchemy import Table, insert, select, text
 
 from bench.environment import own_secrets
+from countersign import heap
 from policies.versions import RuleBook
 from records import ingest
 from records.db import Database
@@ -287,6 +288,7 @@ def main() -> None:
     parser.add_argument("--databases", default="sqlite,postgresql")
     args = parser.parse_args()
     os.environ.update(own_secrets())
+    heap.settle()  # as the worker, where pollers ingest, does once started (countersign.heap)
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.databases.split(","):
             runs = [
