@@ -22,3 +22,10 @@ def test_a_chart_of_nothing_is_empty_and_missing_values_draw_no_bar() -> None:
     timed = bars("Stage", [("comms", [90.0, None])], ["p50", "p90"], " min")
     assert [bar.title for bar in timed.bars] == ["comms, p50: 90 min"]
     assert timed.ticks[-1][1] == "100 min"
+
+
+def test_a_week_of_hours_is_labelled_once_a_day_at_midnight_and_every_bar_keeps_its_title() -> None:
+    hours = [(f"{day} {hour:02d}:00", [1.0]) for day in ("Mon", "Tue") for hour in range(24)]
+    chart = bars("Agents", hours[19:], ["agents"], counts=True, label_every=24, label_from=5)
+    assert [label for _, label in chart.labels] == ["Tue 00:00"]
+    assert len(chart.bars) == len(hours[19:]) and chart.bars[0].title == "Mon 19:00, agents: 1"

@@ -46,12 +46,13 @@ def bars(
     *,
     counts: bool = False,
     label_every: int = 1,
+    label_from: int = 0,
 ) -> Chart:
     """Grouped bars: one group per label, one bar per series, on a shared scale from 0.
     `counts`: the values are whole numbers, and so are the scale's ticks. `label_every`:
-    only every n-th group's label is written under the axis (a week of hours has room for
-    a label a day); every bar keeps its own title. A chart whose values are all zero (or
-    missing) is empty."""
+    only every n-th group's label, from the `label_from`-th, is written under the axis (a
+    week of hours has room for a label a day, at midnight); every bar keeps its own title.
+    A chart whose values are all zero (or missing) is empty."""
     values = [v for _, vs in groups for v in vs if v is not None]
     most = max(values, default=0)
     # Counts: the least multiple of the tick count, so that every tick is a whole number.
@@ -64,7 +65,7 @@ def bars(
     drawn, labels = [], []
     for g, (label, group_values) in enumerate(groups):
         start = LEFT + g * slot + (slot - bar_width * len(series)) / 2
-        if g % label_every == 0:
+        if g >= label_from and (g - label_from) % label_every == 0:
             labels.append((LEFT + (g + 0.5) * slot, label))
         for s, value in enumerate(group_values):
             if value is None:

@@ -145,9 +145,10 @@ def _staffing_chart(plan: list[dict[str, Any]]) -> charts.Chart:
     groups: list[tuple[str, list[float | None]]] = [
         (_hour_label(at), [float(n)]) for at, n in sorted(hours.items())
     ]
+    midnight = next((n for n, at in enumerate(sorted(hours)) if as_time(at).hour == 0), 0)
     return charts.bars(
         "Agents needed per hour, coming week (UTC)", groups, ["agents"], counts=True,
-        label_every=24,
+        label_every=24, label_from=midnight,
     )  # fmt: skip
 
 
