@@ -11,12 +11,32 @@ from typing import Any
 
 from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import ColumnElement
 
 from lifecycle.words import PostStatus, Presence, Role
 from records.routing_models import AgentSkills
 from records.tables import AGENTS, POSTS, USER_ROLES, USERS
 
 _DEFAULTS = AgentSkills().model_dump(mode="json")
+
+
+def enabled_agent() -> ColumnElement[bool]:
+    """Who takes posts: an enabled user holding the agent role (the router's rounds, the
+    board's count of agents available and this module's list agree on it)."""
+    return USERS.c.disabled.is_(False) & exists().where(
+        USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value
+    )
+
+
+def loads() -> Any:
+    """A subquery: (assignee, n) of the posts assigned to each agent and not answered yet,
+    what counts against their capacity."""
+    return (
+        select(POSTS.c.assignee, func.count().label("n"))
+        .where(POSTS.c.status == PostStatus.assigned.value)
+        .group_by(POSTS.c.assignee)
+        .subquery()
+    )
 
 
 def states(connection: Connection, now: datetime, only: str | None = None) -> list[dict[str, Any]]:

@@ -14,12 +14,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.engine import Connection
 
-from lifecycle.words import PostStatus, Presence, Role
+from lifecycle.words import PostStatus, Presence
+from records import agent_states
 from records.response_times import Outcome, outcome, share
-from records.tables import AGENTS, POSTS, QUEUES, USER_ROLES, USERS
+from records.tables import AGENTS, POSTS, QUEUES, USERS
 
 WAITING = (PostStatus.new.value, PostStatus.assigned.value)  # not answered, not dismissed
 
@@ -95,13 +96,7 @@ def _available(connection: Connection) -> dict[int | None, int]:
     query = (
         select(AGENTS.c.team_id, func.count())
         .join(USERS, USERS.c.username == AGENTS.c.username)
-        .where(
-            AGENTS.c.presence == Presence.available.value,
-            USERS.c.disabled.is_(False),
-            exists().where(
-                and_(USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value)
-            ),
-        )
+        .where(AGENTS.c.presence == Presence.available.value, agent_states.enabled_agent())
         .group_by(AGENTS.c.team_id)
     )
     return {team_id: int(n) for team_id, n in connection.execute(query)}

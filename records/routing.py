@@ -24,10 +24,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from lifecycle import routing
-from lifecycle.words import OPEN, PostStatus, Presence, Role
-from records import audit, notifications
+from lifecycle.words import OPEN, PostStatus, Presence
+from records import agent_states, audit, notifications
 from records.errors import NotFound
-from records.tables import AGENTS, DRAFTS, POSTS, QUEUES, USER_ROLES, USERS
+from records.tables import AGENTS, DRAFTS, POSTS, QUEUES, USERS
 from records.types import utcnow
 
 ROUTER = "router"  # who assigns, as the audit record names it
@@ -198,23 +198,15 @@ def _agents(connection: Connection, team_id: int | None) -> list[routing.Agent]:
     _lock(connection, team_id)
     # The load of every agent at once: posts assigned and not answered are few (at most
     # every agent's capacity), where a count per agent cost a lookup per agent.
-    loads = (
-        select(POSTS.c.assignee, func.count().label("n"))
-        .where(POSTS.c.status == PostStatus.assigned.value)
-        .group_by(POSTS.c.assignee)
-        .subquery()
-    )
+    load = agent_states.loads()
     query = (
-        select(AGENTS, func.coalesce(loads.c.n, 0).label("load"))
+        select(AGENTS, func.coalesce(load.c.n, 0).label("load"))
         .join(USERS, USERS.c.username == AGENTS.c.username)
-        .outerjoin(loads, loads.c.assignee == AGENTS.c.username)
+        .outerjoin(load, load.c.assignee == AGENTS.c.username)
         .where(
             *team,
             AGENTS.c.presence == Presence.available.value,  # the others are offered nothing
-            USERS.c.disabled.is_(False),
-            exists().where(
-                USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value
-            ),
+            agent_states.enabled_agent(),
         )
         .order_by(AGENTS.c.username)
     )

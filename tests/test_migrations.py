@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -83,19 +85,31 @@ def test_the_migrations_make_a_service_role_that_cannot_rewrite_the_trail(
             admin.execute(f"DROP ROLE IF EXISTS {role}")
 
 
+@contextlib.contextmanager
+def empty_databases(tmp_path: Path, postgres_admin: str | None) -> Iterator[list[str]]:
+    """An empty SQLite file and (when PostgreSQL answers) an empty PostgreSQL database, for
+    a test that runs the migrations itself; the PostgreSQL one is dropped after."""
+    urls = [f"sqlite:///{tmp_path / 'fresh.db'}"]
+    name = f"countersign_migrate_{uuid.uuid4().hex[:10]}"
+    if postgres_admin is not None:
+        with psycopg.connect(postgres_admin, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        urls.append(postgres_admin.rsplit("/", 1)[0] + f"/{name}")
+    try:
+        yield urls
+    finally:
+        if postgres_admin is not None:
+            with psycopg.connect(postgres_admin, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def test_a_freshly_migrated_database_has_every_guard(
     tmp_path: Path, postgres_admin: str | None
 ) -> None:
     """Straight after `upgrade` (before any test lifts and restores them), every guard is
     in place and refuses: a migration that rebuilt a table would have dropped its triggers
     silently (SQLite's batch mode does)."""
-    urls = [f"sqlite:///{tmp_path / 'fresh.db'}"]
-    name = f"countersign_guards_{uuid.uuid4().hex[:10]}"
-    if postgres_admin is not None:
-        with psycopg.connect(postgres_admin, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        urls.append(postgres_admin.rsplit("/", 1)[0] + f"/{name}")
-    try:
+    with empty_databases(tmp_path, postgres_admin) as urls:
         for url in urls:
             upgrade(url)
             database = Database(url)
@@ -122,10 +136,6 @@ def test_a_freshly_migrated_database_has_every_guard(
                     c.execute(text("DELETE FROM audit_events"))
             finally:
                 database.dispose()
-    finally:
-        if postgres_admin is not None:
-            with psycopg.connect(postgres_admin, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_a_database_with_posts_and_drafts_upgrades_and_its_posts_get_their_due_time(
@@ -134,14 +144,8 @@ def test_a_database_with_posts_and_drafts_upgrades_and_its_posts_get_their_due_t
     """An existing installation, not an empty one: 0024 rebuilds the posts table on SQLite
     (a column made NOT NULL) while drafts point at it, and gives every stored post its
     first-response due time by the targets of its day; down and up again keeps the rows."""
-    urls = [f"sqlite:///{tmp_path / 'old.db'}"]
-    name = f"countersign_upgrade_{uuid.uuid4().hex[:10]}"
-    if postgres_admin is not None:
-        with psycopg.connect(postgres_admin, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-        urls.append(postgres_admin.rsplit("/", 1)[0] + f"/{name}")
     received = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
-    try:
+    with empty_databases(tmp_path, postgres_admin) as urls:
         for url in urls:
             upgrade(url, "0023")
             database = Database(url)
@@ -173,7 +177,3 @@ def test_a_database_with_posts_and_drafts_upgrades_and_its_posts_get_their_due_t
                     assert conn.execute(select(DRAFTS.c.post_id)).scalar_one() == 2
             finally:
                 database.dispose()
-    finally:
-        if postgres_admin is not None:
-            with psycopg.connect(postgres_admin, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
