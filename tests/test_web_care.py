@@ -53,6 +53,13 @@ def test_a_supervisor_sets_up_routing_in_forms_and_an_available_agent_gets_a_pos
         "queue_id": queue["id"], "name": "Español", "languages": "es", "team_id": team_id,
     })  # fmt: skip
     assert "Queue Español saved." in changed.text  # type: ignore[attr-defined]
+    # A change refused: that queue's form comes back open, with what was typed in it.
+    wrong = post_form(app_client, "/routing", "/routing/queues", {
+        "queue_id": queue["id"], "name": "Spanish", "languages": "es", "target_high": "soon",
+    })  # fmt: skip
+    assert wrong.status_code == 422  # type: ignore[attr-defined]
+    assert 'value="Spanish"' in wrong.text and 'value="soon"' in wrong.text  # type: ignore[attr-defined]
+    assert "<details open><summary>Change</summary>" in wrong.text  # type: ignore[attr-defined]
     assert app_client.get("/api/v1/queues", headers=boss).json()[0]["priorities"] == []
     skills = post_form(app_client, "/routing", "/routing/agents/ana", {
         "action": "skills", "team_id": team_id, "languages": "es", "capacity": "2",

@@ -55,13 +55,17 @@ async def _routing(
     api: Api,
     error: ApiProblem | None = None,
     typed: dict[str, str] | None = None,
+    queue_typed: dict[str, Any] | None = None,
 ) -> HTMLResponse:
+    """The page; after a refusal, its error, what was typed, and (`queue_typed`) the queue
+    form refused, shown open with what was typed in it."""
     teams = await api.get("/teams")
     return render(
         request, "routing.html", person,
         teams=teams, team_names={t["id"]: t["name"] for t in teams},
         queues=await api.get("/queues"), agents=await api.get("/agents"),
-        error=error, typed=typed or {}, PRIORITIES=list(URGENCY),
+        error=error, typed=typed or {}, queue_typed=queue_typed, new_queue=_NEW_QUEUE,
+        PRIORITIES=list(URGENCY),
         STRATEGIES=[s.value for s in Strategy], PRESENCES=[p.value for p in Presence],
         ORIGINS=[o.value for o in Origin],
     )  # fmt: skip
@@ -94,8 +98,18 @@ async def save_queue(request: Request) -> Response:
             else:
                 await api.post("/queues", json=body)
         except ApiProblem as problem:
-            return await _routing(request, person, api, problem, typed)
+            shown = {**_NEW_QUEUE, **body, "id": _number(queue_id) if queue_id else None}
+            return await _routing(request, person, api, problem, typed, shown)
     return done(request, "/routing", f"Queue {body['name']} saved.")
+
+
+# The add-a-queue form's values before anything is typed (the API's defaults).
+_NEW_QUEUE: dict[str, Any] = {
+    "id": None, "name": "", "team_id": None, "position": 100, "channels": [],
+    "priorities": [], "origins": [], "languages": [], "topics": [],
+    "strategy": Strategy.longest_idle.value, "response_minutes": {}, "overflow_to": None,
+    "overflow_after_minutes": None,
+}  # fmt: skip
 
 
 def _queue_body(form: FormData, typed: dict[str, str]) -> dict[str, Any]:
