@@ -2,13 +2,15 @@
 submit -> comms -> legal -> publish over HTTP against the real API and worker processes,
 and, in the same run on the same Temporal server, N bare workflows with the same four
 updates and one activity. Rounds alternate the sides, so drift on the machine falls on
-all alike. Prints drafts/s, p50/p99 per action, the CPU each process spent per draft and
-the server's calls per draft on each side (where the time goes), and the ratio to bare.
+all alike. Prints drafts/s, p50/p99 per action, the CPU each process spent per draft, the
+server's calls and the history bytes per draft on each side (where the time goes), and the
+ratio to bare.
 
 The HTTP load generator is a lean keep-alive client (`bench/http1.py`): it shares the cores
 with what it measures, and httpx alone cost as much CPU per draft as the API.
 
     .venv/bin/python bench/lifecycle.py [--drafts N] [--clients N] [--rounds N] [--floor]
+                                        [--profile DIR]
 
 `--floor` adds two sides between bare and Countersign, to show where the gap comes from:
 - the bare workflow with each review step recorded in a local activity that does nothing:
@@ -18,6 +20,9 @@ with what it measures, and httpx alone cost as much CPU per draft as the API.
   Temporal client and nothing else (no authentication, database or policy): what the
   stack costs before any of the product's own work.
 Countersign's ratio to the second is what its own code costs.
+
+`--profile DIR` samples the API and worker processes with py-spy for the run and prints
+where their CPU went, by function (`bench/lifecycle_profile.py`).
 
 The bare sides are in `bench/lifecycle_baselines.py`, the readings of CPU per process and
 of the server's calls in `bench/lifecycle_costs.py`.
@@ -51,7 +56,15 @@ from temporalio.testing import WorkflowEnvironment
 from bench import http1
 from bench.environment import own_secrets
 from bench.lifecycle_baselines import ACTIONS, BareRecordedApproval, run_bare, run_thin
-from bench.lifecycle_costs import cpu_seconds, report_cpu, report_server, server_counts
+from bench.lifecycle_costs import (
+    cpu_seconds,
+    history_bytes,
+    report_cpu,
+    report_history,
+    report_server,
+    server_counts,
+)
+from bench.lifecycle_profile import Profile
 from lifecycle.words import Role
 from records import users
 from records.db import Database
@@ -231,6 +244,12 @@ async def main() -> None:
         help="also run bare workflows that record each review step in a no-op local activity "
         "(the cost of Countersign's design in Temporal alone)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="sample the API and worker with py-spy; write their stacks to DIR, print the top",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
         url = f"sqlite:///{tmp}/bench.db"
@@ -278,10 +297,14 @@ async def main() -> None:
                     stderr=subprocess.STDOUT,
                 )
             )
+        profile = None
         try:
             await _ready(f"http://127.0.0.1:{port}/readyz")
             if args.floor:
                 await _ready(f"http://127.0.0.1:{thin_port}/docs")
+            if args.profile:
+                roles = {"worker": processes[0].pid, "api": processes[1].pid}
+                profile = Profile(args.profile, roles)
             bare, floor, thin, countersign = Phase(), Phase(), Phase(), Phase()
             sides: dict[str, tuple[Phase, Callable[[list[int]], Awaitable[tuple[float, dict]]]]]
             sides = {"bare": (bare, lambda chunk: run_bare(env, len(chunk), args.clients))}
@@ -319,6 +342,17 @@ async def main() -> None:
             report(f"Countersign over HTTP ({shape})", countersign.rate, countersign.timings)
             report_cpu(args.drafts, {label: side.cpu for label, (side, _) in sides.items()})
             report_server(args.drafts, {label: side.calls for label, (side, _) in sides.items()})
+            queries = {
+                "bare": "WorkflowType = 'BareApproval'",
+                "bare + LAs": (
+                    f"WorkflowType = 'BareRecordedApproval' AND TaskQueue != '{thin_queue}'"
+                ),
+                "thin HTTP+LAs": f"TaskQueue = '{thin_queue}'",
+                "countersign": "WorkflowType = 'ResponseApproval'",
+            }
+            report_history(
+                {label: await history_bytes(env.client, queries[label]) for label in sides}
+            )
             print()
             if args.floor:
                 print(f"ratio bare + local activities / bare: {floor.rate / bare.rate:.2f}")
@@ -330,7 +364,12 @@ async def main() -> None:
             print(f"ratio Countersign / bare: {ratio:.2f} (target >= {TARGET})")
             if args.floor:
                 report_budget(args.drafts, bare.rate, thin.cpu, countersign.cpu)
+            if profile is not None:
+                profile.stop()
+                profile = None
         finally:
+            if profile is not None:
+                profile.stop()
             for process in processes:
                 process.terminate()
                 process.wait(timeout=30)

@@ -1,6 +1,7 @@
 """Where the time goes in `bench/lifecycle.py`: the CPU each process of the run spent, by
-role (Linux /proc), and the Temporal server's calls, by operation (its Prometheus metrics),
-each reported per draft with a column per side. Apart from the script, which only takes
+role (Linux /proc), the Temporal server's calls, by operation (its Prometheus metrics), and
+the size of a workflow's history (what the server stores per draft), each reported per
+draft with a column per side. Apart from the script, which only takes
 these readings before and after each side's round."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+from temporalio.client import Client
 
 
 def _role(cmdline: str) -> str:
@@ -72,3 +74,23 @@ def report_server(count: int, sides: dict[str, dict[str, float]]) -> None:
         values = [calls.get(key, 0.0) / count for calls in sides.values()]
         if max(values) >= 0.5:
             print(f"  {key[:44]:44}" + "".join(f"{v:15.1f}" for v in values))
+
+
+HISTORY_SAMPLE = 20  # workflows a side's history size is read from
+
+
+async def history_bytes(client: Client, query: str) -> float | None:
+    """The mean size of a workflow's event history (protobuf bytes, as the server stores
+    it) over up to `HISTORY_SAMPLE` of the workflows `query` finds (a visibility query)."""
+    sizes = []
+    async for found in client.list_workflows(query, limit=HISTORY_SAMPLE):
+        handle = client.get_workflow_handle(found.id, run_id=found.run_id)
+        history = await handle.fetch_history()
+        sizes.append(sum(event.ByteSize() for event in history.events))
+    return sum(sizes) / len(sizes) if sizes else None
+
+
+def report_history(sides: dict[str, float | None]) -> None:
+    """History bytes per draft, a column per side (Temporal's own storage per draft)."""
+    print("\nhistory per draft (bytes)" + " " * 21 + "".join(f"{label:>15}" for label in sides))
+    print(" " * 46 + "".join(f"{v:15,.0f}" if v else f"{'—':>15}" for v in sides.values()))
