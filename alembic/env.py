@@ -10,7 +10,7 @@ from sqlmodel import SQLModel
 
 import records.access_tables
 import records.tables  # noqa: F401
-from records.db import make_engine
+from records.migrations import migrating
 from records.settings import load_settings
 
 config = context.config
@@ -26,10 +26,8 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     url = config.get_main_option("sqlalchemy.url") or load_settings().resolved_database_url
-    engine = make_engine(url)
-    with engine.connect() as conn:
+    with migrating(url) as conn:  # as `records.migrations` runs them (SQLite's foreign keys)
         _run(conn)
-    engine.dispose()
 
 
 def _run(connection: object) -> None:

@@ -365,11 +365,12 @@ async def main() -> None:
             if args.floor:
                 report_budget(args.drafts, bare.rate, thin.cpu, countersign.cpu)
             if profile is not None:
-                profile.stop()
-                profile = None
+                stopping, profile = profile, None
+                stopping.stop()
         finally:
             if profile is not None:
-                profile.stop()
+                stopping, profile = profile, None
+                stopping.stop()
             for process in processes:
                 process.terminate()
                 process.wait(timeout=30)

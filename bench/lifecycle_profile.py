@@ -1,12 +1,14 @@
 """`bench/lifecycle.py --profile DIR`: where Countersign's own CPU goes, by function (issue
 24, item 1). py-spy samples the API and worker processes for the whole run, whichever
 thread holds the GIL (a profiler inside the process sees only its main thread, where the
-API's endpoints and the worker's activities run in thread pools; a thread waiting without
-the GIL spends no CPU worth naming); the bare sides do not touch those processes, so what
-is sampled is Countersign's side. Each process's collapsed stacks are
-written to DIR (`<role>.txt`, for a flame graph) and the functions with the most samples
-printed: by self time (where the CPU is spent) and inclusive (which of the product's calls
-it is spent under)."""
+API's endpoints and the worker's activities run in thread pools): the Python code's CPU.
+Time in C that lets the GIL go (SQLite running a statement, the Temporal core's own
+threads) is not in it; the run's CPU per process (`bench/lifecycle_costs.py`) has it all.
+Sampling shares the cores with the run: a profiled run's rates are not the figures. The
+bare sides do not touch those processes, so what is sampled is Countersign's side. Each
+process's collapsed stacks are written to DIR (`<role>.txt`, for a flame graph) and the
+functions with the most samples printed: by self time (where the CPU is spent) and
+inclusive (which of the product's calls it is spent under)."""
 
 from __future__ import annotations
 
@@ -25,12 +27,13 @@ class Profile:
     def __init__(self, directory: Path, pids: dict[str, int]) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.files = {role: directory / f"{role}.txt" for role in pids}
+        self.logs = {role: directory / f"{role}.py-spy.log" for role in pids}
         spy = str(Path(sys.executable).with_name("py-spy"))
         self.samplers = [
             subprocess.Popen(
                 [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", str(RATE),
                  "--output", str(self.files[role]), "--nonblocking", "--gil"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=self.logs[role].open("w"),
             )
             for role, pid in pids.items()
         ]  # fmt: skip
@@ -44,6 +47,8 @@ class Profile:
         for role, path in self.files.items():
             if path.exists():
                 report(role, path)
+            else:  # py-spy could not attach (ptrace not allowed?): say so, and why
+                print(f"\n{role}: no profile; py-spy said: {self.logs[role].read_text()[-500:]}")
 
 
 def report(role: str, path: Path) -> None:

@@ -20,12 +20,15 @@ from records.tables import AGENTS, POSTS, USER_ROLES, USERS
 _DEFAULTS = AgentSkills().model_dump(mode="json")
 
 
+def agent_role() -> ColumnElement[bool]:
+    """The user holds the agent role."""
+    return exists().where(USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value)
+
+
 def enabled_agent() -> ColumnElement[bool]:
     """Who takes posts: an enabled user holding the agent role (the router's rounds, the
     board's count of agents available and this module's list agree on it)."""
-    return USERS.c.disabled.is_(False) & exists().where(
-        USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value
-    )
+    return USERS.c.disabled.is_(False) & agent_role()
 
 
 def loads() -> Any:
@@ -39,30 +42,22 @@ def loads() -> Any:
     )
 
 
-def states(connection: Connection, now: datetime, only: str | None = None) -> list[dict[str, Any]]:
+def states(
+    connection: Connection, now: datetime, only: str | None = None, *, disabled: bool = False
+) -> list[dict[str, Any]]:
     """Every enabled agent's state by name (or the one `only` names: none if they are not
-    an enabled agent)."""
-    loads = (
-        select(POSTS.c.assignee, func.count().label("n"))
-        .where(POSTS.c.status == PostStatus.assigned.value)
-        .group_by(POSTS.c.assignee)
-        .subquery()
-    )
+    an agent); `disabled`: a disabled agent's too (whose presence a supervisor may still
+    set, to give back the posts they held)."""
+    load = loads()
     query = (
-        select(USERS.c.username, AGENTS, func.coalesce(loads.c.n, 0).label("load"))
+        select(USERS.c.username, AGENTS, func.coalesce(load.c.n, 0).label("load"))
         .select_from(
-            USERS.outerjoin(AGENTS, AGENTS.c.username == USERS.c.username).outerjoin(
-                loads, loads.c.assignee == USERS.c.username
-            )
+            USERS.outerjoin(AGENTS, AGENTS.c.username == USERS.c.username)
+            .outerjoin(load, load.c.assignee == USERS.c.username)
         )
-        .where(
-            USERS.c.disabled.is_(False),
-            exists().where(
-                USER_ROLES.c.user_id == USERS.c.id, USER_ROLES.c.role == Role.agent.value
-            ),
-        )
+        .where(agent_role() if disabled else enabled_agent())
         .order_by(USERS.c.username)
-    )
+    )  # fmt: skip
     if only is not None:
         query = query.where(USERS.c.username == only)
     found = []

@@ -3,8 +3,9 @@ arrived each hour of the last weeks, the measured handle time, and the agents wh
 `policies.staffing` turns them into the coming week's arrivals and agents needed.
 
 - Arrivals: posts received, less those dismissed (spam never reaches an agent). The
-  history begins with the first post of the window, whichever queue it went to: a quiet
-  queue's empty weeks count as weeks with no post.
+  history begins with the first post of the window, whichever queue it went to, or with
+  the queue, if it was made later: a quiet queue's empty weeks count as weeks with no
+  post, the weeks before a queue existed do not.
 - Handle time: a post's `assigned_at` to the first review its reply opened (the agent's
   submission), averaged over the history, each post counted at most `HANDLE_CAP` (a post
   parked overnight is not a night of work); a queue with no measurement takes every
@@ -66,11 +67,12 @@ def forecast(
     concurrency = _concurrency(connection)
     start = staffing.hour_of(now) + staffing.HOUR
     queues = connection.execute(
-        select(QUEUES.c.id, QUEUES.c.name, QUEUES.c.team_id, QUEUES.c.response_minutes)
+        select(QUEUES.c.id, QUEUES.c.name, QUEUES.c.team_id, QUEUES.c.response_minutes,
+               QUEUES.c.created_at)
         .order_by(QUEUES.c.position, QUEUES.c.id)
     ).all()  # fmt: skip
     result = []
-    for queue_id, name, team_id, own in [*queues, (None, "no queue", None, {})]:
+    for queue_id, name, team_id, own, created in [*queues, (None, "no queue", None, {}, None)]:
         history = arrivals.get(queue_id, {})
         if queue_id is None and not history:
             continue
@@ -88,7 +90,9 @@ def forecast(
             wait_minutes=max(respond_within - minutes, 1.0),
             concurrency=concurrency[ALL] if team_id is None else concurrency.get(team_id, 1),
         )
-        hours_ahead = staffing.forecast(history, start, hours=hours, since=since)
+        # A queue made after the history began has no weeks before it: not weeks of none.
+        begun = max(since, staffing.hour_of(created)) if created is not None else since
+        hours_ahead = staffing.forecast(history, start, hours=hours, since=begun)
         result.append({
             "queue_id": queue_id, "queue": name, "handle_minutes": round(minutes, 1),
             "handle_from": source, "staffed_for": strictest,

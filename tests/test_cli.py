@@ -199,6 +199,7 @@ def test_the_worker_and_the_api_settle_their_heap_before_serving(
     from countersign import cli as commands
 
     calls: list[str] = []
+
     monkeypatch.setattr(commands.heap, "settle", lambda: calls.append("settle"))
     monkeypatch.setattr(uvloop, "run", lambda coroutine: calls.append("serve") or coroutine.close())
     monkeypatch.setattr(uvicorn, "run", lambda *_a, **_k: calls.append("serve"))
@@ -220,7 +221,12 @@ def test_settling_the_heap_freezes_what_exists_and_still_collects_what_comes_aft
         pass
 
     try:
+        before = Cycle()
+        before.me = before  # type: ignore[attr-defined]
+        dead = weakref.ref(before)
+        del before
         heap.settle()
+        assert dead() is None  # garbage from starting is collected, not frozen for good
         assert gc.get_freeze_count() > 0
         later = Cycle()
         later.me = later  # type: ignore[attr-defined]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select, text
@@ -18,7 +19,7 @@ from sqlmodel import SQLModel
 
 from records import audit, guards
 from records.db import Database
-from records.migrations import downgrade, upgrade
+from records.migrations import alembic_config, downgrade, upgrade
 from records.tables import DRAFTS, POSTS
 
 
@@ -171,7 +172,11 @@ def test_a_database_with_posts_and_drafts_upgrades_and_its_posts_get_their_due_t
                     "low": received + timedelta(days=1),
                 }
                 downgrade(url, "0023")
-                upgrade(url)
+                # Up again as `alembic upgrade head` on the command line does (alembic/env.py
+                # on its own, not handed a connection): the same care for references.
+                standalone = alembic_config()
+                standalone.set_main_option("sqlalchemy.url", url)
+                command.upgrade(standalone, "head")
                 with database.engine.connect() as conn:
                     assert conn.execute(select(func.count()).select_from(POSTS)).scalar() == 3
                     assert conn.execute(select(DRAFTS.c.post_id)).scalar_one() == 2

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from lifecycle.words import Role
-from records import drafts, routing
+from records import drafts, routing, users
 from records.audit_models import AuditEvent
 from records.db import Database
 from records.notification_models import Notification
@@ -260,3 +260,25 @@ def test_reading_an_agents_state_writes_nothing(
     ok(presence(app_client, people["ana"], "ana", "available"))
     again = ok(app_client.get("/api/v1/agents/ana", headers=people["ana"]))
     assert again["presence"] == "available"
+
+
+def test_a_supervisor_takes_back_the_posts_of_an_agent_who_was_disabled(
+    app_client: TestClient, people: dict[str, Headers], database: Database
+) -> None:
+    """Disabling a person does not release their posts; setting them offline does, and a
+    disabled agent's state still reads (it is what the supervisor acts on)."""
+    sue = people["sue"]
+    queue(app_client, sue, "all")
+    ok(presence(app_client, people["ana"], "ana", "available"))
+    first = post(app_client, people["dee"], 1, "@AcmeBank where is my new card?")
+    queue_id = ok(app_client.get(f"/api/v1/posts/{first}", headers=sue))["queue_id"]
+    with database.write() as connection:
+        assert routing.route(connection, queue_id) == [(first, "ana")]
+    with database.write_session() as session:
+        users.disable(session, "ana", actor="root", actor_role="admin")
+    assert ok(app_client.get(f"/api/v1/posts/{first}", headers=sue))["assignee"] == "ana"
+    answer = ok(presence(app_client, sue, "ana", "offline"))
+    assert answer["presence"] == "offline" and answer["load"] == 0
+    back = ok(app_client.get(f"/api/v1/posts/{first}", headers=sue))
+    assert (back["assignee"], back["status"]) == (None, "new")
+    assert ok(app_client.get("/api/v1/agents/ana", headers=sue))["presence"] == "offline"

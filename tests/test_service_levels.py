@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from lifecycle.words import Role
 from policies import triage_rules
@@ -306,6 +306,9 @@ def test_the_staffing_forecast_reads_the_weeks_arrivals_and_the_handle_time(
                     "draft_id": draft, "review_round": 1, "stage": "comms", "version": 1,
                     "opened_at": received + timedelta(minutes=11 if n % 2 else 15),
                 })  # fmt: skip
+        # The queue was there before the history began.
+        c.execute(update(QUEUES).where(QUEUES.c.id == queue_id)
+                  .values(created_at=hour - timedelta(weeks=3)))  # fmt: skip
     plan = ok(app_client.get("/api/v1/reports/staffing", headers=sue))
     [billing] = plan
     assert (billing["queue"], billing["handle_minutes"], billing["handle_from"]) == (
@@ -335,3 +338,9 @@ def test_the_staffing_forecast_reads_the_weeks_arrivals_and_the_handle_time(
         refused = app_client.get("/api/v1/reports/staffing", params=wrong, headers=sue)
         assert refused.status_code == 422, wrong
     assert app_client.get("/api/v1/reports/staffing", headers=people["ana"]).status_code == 403
+    # Made between the two weeks, the queue's forecast reads the week it existed alone.
+    with database.write() as c:
+        c.execute(update(QUEUES).where(QUEUES.c.id == queue_id)
+                  .values(created_at=hour - timedelta(weeks=1, days=2)))  # fmt: skip
+    younger = ok(app_client.get("/api/v1/reports/staffing", headers=sue))[0]["hours"]
+    assert {at(h["hour"]): h for h in younger}[hour]["arrivals"] == 2.0

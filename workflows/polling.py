@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.activity_options import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
@@ -48,8 +49,8 @@ class MastodonPoller:
                 retry_policy=ACTIVITY_RETRY,
             )
             since = polled.since_id
-            # Pollers started before the nudge existed take it from their next round on;
-            # the marker keeps their earlier history replaying as it ran.
+            # Pollers started before the nudge existed take it from their next run on (a
+            # patch's answer holds for the run); the marker keeps their history replaying.
             if polled.stored and workflow.patched(NUDGES_ROUTER):
                 await _nudge(_router_of(start.account_id))
             pause = max(start.interval_seconds, polled.wait_seconds)
@@ -68,5 +69,7 @@ async def _nudge(router_id: str) -> None:
     is no reason to stop polling: its next run places and offers the posts anyway."""
     try:
         await workflow.get_external_workflow_handle(router_id).signal(NUDGE)
+    except CancelledError:
+        raise  # the poller itself is being cancelled: not a router's failure to swallow
     except Exception as exc:  # the failure is in the history: replays take the same branch
         workflow.logger.info("router %s not nudged: %s", router_id, exc)

@@ -15,7 +15,7 @@ from api.deps import DatabaseDep, Principal, require_roles
 from api.schemas import ResourceId
 from lifecycle.words import Role
 from records import agent_states, board, routing, routing_setup, users
-from records.errors import Conflict, Forbidden, Invalid, NotFound
+from records.errors import Forbidden, Invalid, NotFound
 from records.fields import ONE_LINE, USERNAME_PATTERN
 from records.routing_models import (
     AgentPublic,
@@ -178,10 +178,8 @@ def _an_agent(connection: Connection, username: str) -> None:
 
 
 def _public(connection: Connection, username: str) -> AgentPublic:
-    found = agent_states.states(connection, utcnow(), only=username)
-    if not found:
-        raise Conflict(f"{username!r} is disabled")
-    return _shown(found[0])
+    [state] = agent_states.states(connection, utcnow(), only=username, disabled=True)
+    return _shown(state)
 
 
 def _shown(state: dict[str, Any]) -> AgentPublic:
