@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import (
         APPLIED,
         RECORDED,
+        Acted,
         CheckSubmission,
         DecisionRequest,
         DraftStart,
@@ -84,6 +85,15 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
     @workflow.query
     def current(self) -> DraftState:
         return self.state
+
+    def _acted(self) -> Acted:
+        """An update's answer: where the draft is now (the whole state is `current`'s)."""
+        state = self.state
+        return Acted(
+            draft_id=state.draft_id, status=state.status, stage=state.stage,
+            version=state.version, review_round=state.review_round,
+            scheduled_at=state.scheduled_at,
+        )  # fmt: skip
 
     # --- submit ------------------------------------------------------------------------
 
@@ -149,7 +159,7 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
     # --- decide ------------------------------------------------------------------------
 
     @workflow.update(name=Action.decide)
-    async def decide(self, request: DecisionRequest) -> DraftState:
+    async def decide(self, request: DecisionRequest) -> Acted:
         async with self._lock:
             key = self._key(Action.decide)
 
@@ -189,7 +199,7 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
                     await self._after_approval()
                 elif sent.next_status != DraftStatus.in_review:
                     self.state.scheduled_at = self.state.publisher = None  # asked of old text
-            return self.state
+            return self._acted()
 
     @decide.validator
     def _validate_decide(self, request: DecisionRequest) -> None:
@@ -200,13 +210,13 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
     # --- publish -----------------------------------------------------------------------
 
     @workflow.update(name=Action.publish)
-    async def publish(self, request: PublishRequest) -> DraftState:
+    async def publish(self, request: PublishRequest) -> Acted:
         async with self._lock:
             at = request.at
             check = lambda: self._check_publish(request)  # noqa: E731
             if at is None or at <= workflow.now():
                 await self._publish(request.actor.username, self._key(Action.publish), check)
-                return self.state
+                return self._acted()
             if self.state.status == DraftStatus.in_review:
                 # A time asked for before the approval: kept until the approval comes.
                 result = await self._move(
@@ -221,9 +231,9 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
                 )
                 if result.status == APPLIED:
                     self.state.scheduled_at, self.state.publisher = at, request.actor.username
-                return self.state
+                return self._acted()
             await self._schedule(request.actor.username, at, check)
-            return self.state
+            return self._acted()
 
     async def _schedule(self, publisher: str, at: datetime, check: Callable[[], None]) -> None:
         result = await self._move(
@@ -267,7 +277,7 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
     # --- withdraw ----------------------------------------------------------------------
 
     @workflow.update(name=Action.withdraw)
-    async def withdraw(self, request: WithdrawRequest) -> DraftState:
+    async def withdraw(self, request: WithdrawRequest) -> Acted:
         async with self._lock:
             person = person_of(request.actor)
             result = await self._move(
@@ -280,7 +290,7 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
             if result.status == APPLIED:
                 self.state.status, self.state.stage = DraftStatus.withdrawn, None
                 self._open_stage(None)
-            return self.state
+            return self._acted()
 
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawRequest) -> None:

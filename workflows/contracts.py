@@ -181,6 +181,21 @@ class DraftState:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Acted:
+    """What a decision, a publish or a withdrawal answers: where the draft is now. Small
+    on purpose: every update's answer is kept in the workflow's history, and the whole
+    `DraftState` each time doubled a draft's history (issue 24); the API reads the draft
+    from the database anyway, and the state is the `current` query's answer."""
+
+    draft_id: int
+    status: str
+    stage: str | None
+    version: int
+    review_round: int
+    scheduled_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class SubmitOutcome:
     blocked: bool
     findings: list[dict[str, Any]]
