@@ -101,9 +101,9 @@ async def test_a_reply_that_admits_fault_needs_comms_then_legal(
 ) -> None:
     handle = await start_draft(temporal_env, database, worker_queue, FAULT)
     outcome = await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
-    assert not outcome.blocked and outcome.route == ["comms", "legal"]
+    assert not outcome.blocked and outcome.findings == []  # the findings come when blocked
     state = await handle.query(ResponseApproval.current)
-    assert (state.status, state.stage) == ("in_review", "comms")
+    assert (state.status, state.stage, state.route) == ("in_review", "comms", ["comms", "legal"])
 
     decision = DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1)
     state = await handle.execute_update(ResponseApproval.decide, decision)
@@ -181,9 +181,9 @@ async def test_an_edit_after_changes_requested_needs_comms_again(
     assert (await refused(handle.execute_update(ResponseApproval.edit, stale)))[0] == "Conflict"
     edit = EditRequest(actor=AGENT, body=CLEAN, expected_version=1)
     assert await handle.execute_update(ResponseApproval.edit, edit) == 2
-    outcome = await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
-    assert outcome.route == ["comms"]  # the new text no longer admits fault
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
     state = await handle.query(ResponseApproval.current)
+    assert state.route == ["comms"]  # the new text no longer admits fault
     assert (state.status, state.stage, state.version) == ("in_review", "comms", 2)
     old = DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1)
     assert (await refused(handle.execute_update(ResponseApproval.decide, old)))[0] == "Conflict"

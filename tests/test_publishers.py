@@ -46,10 +46,10 @@ from tests.helpers import JsonHandler, deliver_ticket, insert_post, serve, submi
 from tests.sealing import SealedHandle
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
+    Acted,
     Actor,
     DecisionRequest,
     DraftStart,
-    DraftState,
     PublishRequest,
     SubmitRequest,
 )
@@ -75,7 +75,7 @@ class Desk:
     account_id: int
     channel: str = "x"
 
-    async def approved(self, external_id: str | None = None) -> WorkflowHandle[Any, DraftState]:
+    async def approved(self, external_id: str | None = None) -> WorkflowHandle[Any, Acted]:
         """A reply to a new post (`external_id` on the platform), approved by comms."""
         with self.database.write() as c:
             post_id = insert_post(
@@ -145,7 +145,7 @@ async def desk(
 PUB = PublishRequest(actor=Actor(username="pub", roles=["publisher"]))
 
 
-def draft_of(handle: WorkflowHandle[Any, DraftState]) -> int:
+def draft_of(handle: WorkflowHandle[Any, Acted]) -> int:
     return int(handle.id.rsplit("-", 1)[1])
 
 

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from workflows.approval import ResponseApproval
-from workflows.contracts import DraftStart, DraftState, SubmitOutcome, SubmitRequest
+from workflows.contracts import Acted, DraftStart, SubmitRequest, Submitted
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -42,11 +42,11 @@ class ChangedSubmit(ResponseApproval):
     """A careless change: submit now runs an extra activity first."""
 
     @workflow.run
-    async def run(self, start: DraftStart) -> DraftState:
+    async def run(self, start: DraftStart) -> Acted:
         return await super().run(start)
 
     @workflow.update
-    async def submit(self, request: SubmitRequest) -> SubmitOutcome:
+    async def submit(self, request: SubmitRequest) -> Submitted:
         await workflow.execute_activity(
             "record_transition", "extra", start_to_close_timeout=timedelta(seconds=5)
         )

@@ -50,8 +50,8 @@ with workflow.unsafe.imports_passed_through():
         PublishRequest,
         RecordDecision,
         SaveVersion,
-        SubmitOutcome,
         SubmitRequest,
+        Submitted,
         WithdrawRequest,
     )
     from workflows.transitions import TransitionActivities
@@ -71,7 +71,7 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
         self._outbound: list[asyncio.Future[Any]] = []
 
     @workflow.run
-    async def run(self, start: DraftStart) -> DraftState:
+    async def run(self, start: DraftStart) -> Acted:
         while self.state.status not in TERMINAL:
             if self.state.status == DraftStatus.scheduled:
                 await self._wait_then_publish()
@@ -80,14 +80,15 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
         await workflow.wait_condition(workflow.all_handlers_finished)
         # Outbound notifications end (sent, or failed after their retries) before the run.
         await asyncio.gather(*self._outbound, return_exceptions=True)
-        return self.state
+        return self._acted()
 
     @workflow.query
     def current(self) -> DraftState:
         return self.state
 
     def _acted(self) -> Acted:
-        """An update's answer: where the draft is now (the whole state is `current`'s)."""
+        """An update's answer, and the run's: where the draft is now (the whole state is
+        the `current` query's)."""
         state = self.state
         return Acted(
             draft_id=state.draft_id, status=state.status, stage=state.stage,
@@ -98,7 +99,7 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
     # --- submit ------------------------------------------------------------------------
 
     @workflow.update(name=Action.submit)
-    async def submit(self, request: SubmitRequest) -> SubmitOutcome:
+    async def submit(self, request: SubmitRequest) -> Submitted:
         async with self._lock:
             key = self._key(Action.submit)
             result, sent = await self._transition(
@@ -121,7 +122,11 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
                 self._open_stage(self.state.stage)
             elif result.status == RECORDED and result.outcome.clock is not None:
                 self.state.clock = result.outcome.clock
-            return result.outcome
+            outcome = result.outcome
+            return Submitted(
+                blocked=outcome.blocked, ruleset_version=outcome.ruleset_version,
+                findings=outcome.findings if outcome.blocked else [],
+            )  # fmt: skip
 
     @submit.validator
     def _validate_submit(self, request: SubmitRequest) -> None:

@@ -196,6 +196,17 @@ class Acted:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Submitted:
+    """What a submission answers: whether the checks blocked it and, if so, what must
+    change (the findings); the route and the review clock stay the workflow's. The whole
+    `SubmitOutcome` is the checks' answer to the workflow (its local activity's result)."""
+
+    blocked: bool
+    ruleset_version: str
+    findings: list[dict[str, Any]] = field(default_factory=list)  # when blocked
+
+
+@dataclass(frozen=True, kw_only=True)
 class SubmitOutcome:
     blocked: bool
     findings: list[dict[str, Any]]

@@ -34,8 +34,8 @@ from workflows.contracts import (
     DecisionRequest,
     EditRequest,
     PublishRequest,
-    SubmitOutcome,
     SubmitRequest,
+    Submitted,
     WithdrawRequest,
 )
 
@@ -166,14 +166,14 @@ async def submit_draft(
     desk: DeskDep,
     idempotency_key: IdempotencyKey = None,
 ) -> DraftView:
-    outcome: SubmitOutcome = await desk.act(
+    outcome: Submitted = await desk.act(
         caller,
         draft_id,
         Action.submit,
         SubmitRequest(actor=actor(caller)),
         idempotency_key,
         judge=rulebook.may_submit,
-        result_type=SubmitOutcome,
+        result_type=Submitted,
     )
     if outcome.blocked:
         raise Invalid(
