@@ -125,7 +125,7 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
             outcome = result.outcome
             return Submitted(
                 blocked=outcome.blocked, ruleset_version=outcome.ruleset_version,
-                findings=outcome.findings if outcome.blocked else [],
+                findings=outcome.findings,  # only when blocked (workflows.transitions)
             )  # fmt: skip
 
     @submit.validator

@@ -344,9 +344,13 @@ class TransitionActivities:
 def _outcome(
     findings: list[dict[str, Any]], route: list[str], ruleset: str | None
 ) -> SubmitOutcome:
+    """The checks' answer to the workflow. The findings travel only when they block (the
+    author must see them); otherwise they are the version's record in the database, and
+    carrying them would only lengthen the workflow's history."""
+    blocked = any(f["severity"] == "block" for f in findings)
     return SubmitOutcome(
-        blocked=any(f["severity"] == "block" for f in findings),
-        findings=findings,
+        blocked=blocked,
+        findings=findings if blocked else [],
         route=route,
         ruleset_version=ruleset or "",
     )
