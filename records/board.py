@@ -11,15 +11,16 @@ board adds up to the whole inbox.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from lifecycle.words import PostStatus, Presence
 from records import agent_states
-from records.response_times import Outcome, outcome, share
+from records.response_times import Outcome, outcomes, share
 from records.tables import AGENTS, POSTS, QUEUES, USERS
 
 WAITING = (PostStatus.new.value, PostStatus.assigned.value)  # not answered, not dismissed
@@ -33,7 +34,8 @@ def board(connection: Connection, now: datetime) -> list[dict[str, Any]]:
         )
     ).all()
     live = {row.queue_id: row for row in connection.execute(_live(now))}
-    today = _today(connection, now)
+    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = outcomes(connection, now, [POSTS.c.queue_id], [POSTS.c.received_at >= midnight])
     available = _available(connection)
     every_agent = sum(available.values())
     rows = []
@@ -41,7 +43,7 @@ def board(connection: Connection, now: datetime) -> list[dict[str, Any]]:
         figures = live.get(queue_id)
         if queue_id is None and figures is None:
             continue  # no post outside the queues: no row for them
-        met, missed = today.get(queue_id, (0, 0))
+        counts = today.get((queue_id,), Counter())
         rows.append({
             "queue_id": queue_id,
             "queue": name or "no queue",
@@ -50,8 +52,8 @@ def board(connection: Connection, now: datetime) -> list[dict[str, Any]]:
             "oldest_wait_seconds": _age(figures.oldest, now) if figures else None,
             "overdue": int(figures.overdue) if figures else 0,
             "agents_available": available.get(team_id, 0) if team_id else every_agent,
-            "within_target_today": share(met, missed),
-            "with_outcome_today": met + missed,
+            "within_target_today": share(counts),
+            "with_outcome_today": counts[Outcome.met] + counts[Outcome.missed],
         })  # fmt: skip
     return rows
 
@@ -70,25 +72,6 @@ def _live(now: datetime) -> Any:
         .where(POSTS.c.status.in_(WAITING))
         .group_by(POSTS.c.queue_id)
     )
-
-
-def _today(connection: Connection, now: datetime) -> dict[int | None, tuple[int, int]]:
-    """Per queue: today's posts (UTC) that met and that missed their target."""
-    midnight = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    verdict = outcome(now).label("outcome")
-    found: dict[int | None, tuple[int, int]] = {}
-    for queue_id, result, n in connection.execute(
-        select(POSTS.c.queue_id, verdict, func.count())
-        .where(POSTS.c.received_at >= midnight)
-        .group_by(POSTS.c.queue_id, literal_column("outcome"))
-    ):
-        met, missed = found.get(queue_id, (0, 0))
-        if result == Outcome.met.value:
-            met += n
-        elif result == Outcome.missed.value:
-            missed += n
-        found[queue_id] = (met, missed)
-    return found
 
 
 def _available(connection: Connection) -> dict[int | None, int]:

@@ -12,10 +12,14 @@ a post's first reply met its target.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import case, literal
+from sqlalchemy import case, func, literal, literal_column, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.expression import ColumnElement
 
 from lifecycle.words import PostStatus
@@ -42,6 +46,26 @@ def outcome(now: datetime) -> ColumnElement[str]:
     )
 
 
-def share(met: int, missed: int) -> float | None:
+def outcomes(
+    connection: Connection,
+    now: datetime,
+    keys: Iterable[Any],
+    where: Iterable[Any],
+    joined: Any = POSTS,
+) -> dict[tuple[Any, ...], Counter[Outcome]]:
+    """The posts `where` holds, counted by outcome, per value of `keys` (columns)."""
+    keys = list(keys)
+    verdict = outcome(now).label("outcome")
+    found: dict[tuple[Any, ...], Counter[Outcome]] = defaultdict(Counter)
+    for *key, result, n in connection.execute(
+        select(*keys, verdict, func.count()).select_from(joined).where(*where)
+        .group_by(*keys, literal_column("outcome"))
+    ):  # fmt: skip
+        found[tuple(key)][Outcome(result)] += n
+    return found
+
+
+def share(counts: Mapping[Outcome, int]) -> float | None:
     """The share within target (None when no post has an outcome yet)."""
+    met, missed = counts.get(Outcome.met, 0), counts.get(Outcome.missed, 0)
     return round(met / (met + missed), 4) if met + missed else None

@@ -12,6 +12,7 @@ Every figure selects posts by when they were received.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy import Float, cast, func, literal_column, select
 from sqlalchemy.engine import Connection
 
 from records.report_sql import Window, percentiles, rounded, seconds_between, utc_day
-from records.response_times import FIRST_REPLY, Outcome, outcome, share
+from records.response_times import FIRST_REPLY, Outcome, outcomes, share
 from records.tables import POSTS, QUEUES
 
 NO_QUEUE = "no queue"
@@ -32,27 +33,21 @@ def _received(window: Window) -> list[Any]:
 
 def targets(connection: Connection, window: Window, now: datetime) -> dict[str, Any]:
     """The response rate, and the first-response outcomes per queue and priority."""
-    verdict = outcome(now).label("outcome")
-    rows = connection.execute(
-        select(QUEUES.c.name, POSTS.c.priority, verdict, func.count().label("n"))
-        .select_from(POSTS.outerjoin(QUEUES, QUEUES.c.id == POSTS.c.queue_id))
-        .where(*_received(window))
-        .group_by(QUEUES.c.name, POSTS.c.priority, literal_column("outcome"))
-    ).all()
-    cells: dict[tuple[str, str], dict[str, int]] = {}
-    for name, priority, result, n in rows:
-        cell = cells.setdefault((name or NO_QUEUE, priority), dict.fromkeys(Outcome, 0))
-        cell[Outcome(result)] += n
+    counted = outcomes(
+        connection, now, [QUEUES.c.name, POSTS.c.priority], _received(window),
+        POSTS.outerjoin(QUEUES, QUEUES.c.id == POSTS.c.queue_id),
+    )  # fmt: skip
+    cells = {(name or NO_QUEUE, priority): cell for (name, priority), cell in counted.items()}
     per_queue = [
         {
             "queue": name, "priority": priority,
             "received": sum(cell.values()),
             **{str(o): cell[o] for o in Outcome},
-            "within_target": share(cell[Outcome.met], cell[Outcome.missed]),
+            "within_target": share(cell),
         }
         for (name, priority), cell in sorted(cells.items())
     ]  # fmt: skip
-    totals = {o: sum(cell[o] for cell in cells.values()) for o in Outcome}
+    totals = sum(cells.values(), Counter[Outcome]())
     answered = connection.execute(
         select(func.count()).where(*_received(window), FIRST_REPLY.is_not(None))
     ).scalar_one()
@@ -62,7 +57,7 @@ def targets(connection: Connection, window: Window, now: datetime) -> dict[str, 
         "needing_reply": needing,
         "answered": answered,
         "response_rate": round(answered / needing, 4) if needing else None,
-        "within_target": share(totals[Outcome.met], totals[Outcome.missed]),
+        "within_target": share(totals),
         "per_queue": per_queue,
     }
 
@@ -95,25 +90,18 @@ def trends(connection: Connection, window: Window) -> list[dict[str, Any]]:
 def public_risk(connection: Connection, window: Window, now: datetime) -> dict[str, Any]:
     """The posts flagged a public risk: how many, answered, how fast, and within target."""
     flagged = [*_received(window), POSTS.c.public_risk.is_(True)]
-    verdicts = dict(
-        connection.execute(
-            select(outcome(now).label("outcome"), func.count())
-            .where(*flagged)
-            .group_by(literal_column("outcome"))
-        ).all()
-    )
+    verdicts = outcomes(connection, now, [], flagged).get((), Counter[Outcome]())
     answered: Any = select(
         seconds_between(POSTS.c.received_at, FIRST_REPLY).label("seconds"),
         literal_column("1").label("all_"),
     ).where(*flagged, FIRST_REPLY.is_not(None))
     speed = connection.execute(percentiles(answered, "all_")).first()
-    met, missed = verdicts.get(Outcome.met.value, 0), verdicts.get(Outcome.missed.value, 0)
     return {
         "flagged": sum(verdicts.values()),
         "answered": speed.count if speed else 0,
         "p50_seconds": rounded(speed.p50) if speed else None,
         "p90_seconds": rounded(speed.p90) if speed else None,
-        "within_target": share(met, missed),
+        "within_target": share(verdicts),
     }
 
 
