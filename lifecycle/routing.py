@@ -26,6 +26,11 @@ from lifecycle.words import Presence
 URGENCY = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
 
+def urgency(priority: str) -> int:
+    """A priority's rank, lower first (one not known after every known one)."""
+    return URGENCY.get(priority, len(URGENCY))
+
+
 class Strategy(StrEnum):
     longest_idle = "longest_idle"
     least_loaded = "least_loaded"
@@ -83,7 +88,7 @@ def assign(
     }
     hopeless: set[tuple[str | None, str | None, str]] = set()
     decided = []
-    for post in sorted(posts, key=lambda p: (URGENCY.get(p.priority, 9), p.received_at, p.post_id)):
+    for post in sorted(posts, key=lambda p: (urgency(p.priority), p.received_at, p.post_id)):
         if not room:
             break
         kind = (post.language, post.topic, post.channel)

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import case, func, literal, literal_column, select
 from sqlalchemy.engine import Connection
 
-from lifecycle.routing import URGENCY
+from lifecycle.routing import urgency
 from lifecycle.words import PostStatus
 from policies import staffing
 from records.fields import Priority
@@ -81,9 +81,7 @@ def forecast(
             else HandleFrom.all_queues if ALL in handle else HandleFrom.default
         )  # fmt: skip
         minutes = handle.get(queue_id) or handle.get(ALL) or DEFAULT_HANDLE_MINUTES
-        strictest = min(
-            priorities.get(queue_id, {Priority.normal.value}), key=lambda p: URGENCY.get(p, 9)
-        )
+        strictest = min(priorities.get(queue_id, {Priority.normal.value}), key=urgency)
         respond_within = (own or {}).get(strictest) or targets[strictest]
         wanted = replace(
             target,
