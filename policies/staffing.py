@@ -20,6 +20,7 @@ time (assigned to reply submitted: elapsed time, which already includes the shar
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -165,8 +166,11 @@ class Target:
                 raise ValueError(f"{name} must be between {low} and {high}")
 
 
+@functools.lru_cache(maxsize=4096)
 def agents_needed(arrivals: float, handle_minutes: float, target: Target) -> int:
-    """Agents to schedule for an hour that brings `arrivals` posts (0 when none come)."""
+    """Agents to schedule for an hour that brings `arrivals` posts (0 when none come).
+    Kept once worked out: a week's forecast repeats the same few means hour after hour,
+    queue after queue, and each is a run of the Erlang C recursion."""
     if arrivals <= 0:
         return 0
     model = ErlangC(
