@@ -17,7 +17,8 @@ from lifecycle.words import PostStatus, Presence, Role
 from records.routing_models import AgentSkills
 from records.tables import AGENTS, POSTS, USER_ROLES, USERS
 
-_DEFAULTS = AgentSkills().model_dump(mode="json")
+# An agent never set up: no team, any language, topic and channel, the default capacity.
+NEW_AGENT = AgentSkills().model_dump(mode="json")
 
 
 def agent_role() -> ColumnElement[bool]:
@@ -64,7 +65,7 @@ def states(
     for row in connection.execute(query):
         fields = dict(row._mapping)
         if fields["presence"] is None:  # no profile yet
-            fields |= {**_DEFAULTS, "presence": Presence.offline.value, "presence_since": now}
+            fields |= {**NEW_AGENT, "presence": Presence.offline.value, "presence_since": now}
         fields["username"] = row[0]
         found.append(fields)
     return found

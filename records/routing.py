@@ -49,6 +49,11 @@ class QueueRow:
                    for name, allowed in self.rules.items())  # fmt: skip
 
 
+def first_taking(found: Sequence[QueueRow], post: Mapping[str, Any]) -> QueueRow | None:
+    """The queue a post waits in: the first, in matching order, whose rules it meets."""
+    return next((q for q in found if q.takes(post)), None)
+
+
 def respond_by(
     received_at: datetime, priority: str, queue: QueueRow | None, targets: Mapping[str, int]
 ) -> datetime:
@@ -79,7 +84,7 @@ def place(
     its first reply is due (`targets`: the rule set's, for a priority its queue leaves out)."""
     found = queues(connection)
     for row in rows:
-        queue = next((q for q in found if q.takes(row)), None)
+        queue = first_taking(found, row)
         row["queue_id"] = queue.id if queue is not None else None
         row["respond_by"] = respond_by(row["received_at"], row["priority"], queue, targets)
 
@@ -100,7 +105,7 @@ def place_waiting(connection: Connection, *, limit: int = 1000) -> int:
     ).all()  # fmt: skip
     placed = []
     for row in rows:
-        queue = next((q for q in found if q.takes(dict(row._mapping))), None)
+        queue = first_taking(found, dict(row._mapping))
         if queue is not None:
             placed.append({"b_id": row.id, "b_queue": queue.id})
     if placed:
@@ -125,7 +130,7 @@ def route(
     if queue is None:
         raise NotFound(f"no queue with id {queue_id}")
     agents = _agents(connection, queue.team_id)
-    room = sum(max(a.capacity - a.load, 0) for a in agents if a.presence is Presence.available)
+    room = sum(max(a.capacity - a.load, 0) for a in agents)  # all available (`_agents`)
     if room == 0:
         return []
     waiting = _waiting(connection, queue_id, max(room * 20, 200))
@@ -245,7 +250,8 @@ _LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:kind, :key)")
 
 
 def profile(connection: Connection, username: str, *, now: datetime | None = None) -> Any:
-    """The agent's working state, made (offline, capacity 3) the first time it is asked."""
+    """The agent's working state, made (offline, `agent_states.NEW_AGENT`) the first time
+    it is asked."""
     row = connection.execute(select(AGENTS).where(AGENTS.c.username == username)).first()
     if row is not None:
         return row
@@ -253,8 +259,8 @@ def profile(connection: Connection, username: str, *, now: datetime | None = Non
     # Two first requests at once make it once (the other's insert does nothing).
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     connection.execute(dialect.insert(AGENTS).values(
-        username=username, team_id=None, languages=[], topics=[], channels=[], capacity=3,
-        presence=Presence.offline.value, presence_since=now, idle_since=now, updated_at=now,
+        username=username, **agent_states.NEW_AGENT, presence=Presence.offline.value,
+        presence_since=now, idle_since=now, updated_at=now,
     ).on_conflict_do_nothing(index_elements=["username"]))  # fmt: skip
     return connection.execute(select(AGENTS).where(AGENTS.c.username == username)).one()
 
