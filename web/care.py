@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 from lifecycle.routing import URGENCY, Strategy
 from lifecycle.words import Presence
 from records.fields import Origin
+from records.routing_models import QueueCreate
 from web.api import Api, ApiProblem
 from web.core import Person, all_of, api_for, checked_form, done, form_of, render, signed_in
 
@@ -103,13 +104,11 @@ async def save_queue(request: Request) -> Response:
     return done(request, "/routing", f"Queue {body['name']} saved.")
 
 
-# The add-a-queue form's values before anything is typed (the API's defaults).
+# The add-a-queue form's values before anything is typed: the API's own defaults.
 _NEW_QUEUE: dict[str, Any] = {
-    "id": None, "name": "", "team_id": None, "position": 100, "channels": [],
-    "priorities": [], "origins": [], "languages": [], "topics": [],
-    "strategy": Strategy.longest_idle.value, "response_minutes": {}, "overflow_to": None,
-    "overflow_after_minutes": None,
-}  # fmt: skip
+    **QueueCreate.model_construct(name="").model_dump(mode="json"),
+    "id": None,
+}
 
 
 def _queue_body(form: FormData, typed: dict[str, str]) -> dict[str, Any]:
