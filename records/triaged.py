@@ -18,7 +18,7 @@ from lifecycle.routing import URGENCY
 from lifecycle.words import DismissReason, PostStatus, Role
 from policies import triage
 from policies.versions import RuleBook
-from records import dismissals, notifications, rulesets
+from records import bulk, dismissals, notifications, rulesets
 from records.fields import Priority
 from records.post_models import PostCreate
 from records.tables import POSTS
@@ -98,11 +98,11 @@ def _earlier_texts(
     if not fresh:
         return Counter()
     since = min(data.received_at for data in fresh) - REPEAT_WINDOW
+    pairs = {(customer, data.text) for data, customer in zip(fresh, customers, strict=True)}
     rows = connection.execute(
         select(POSTS.c.customer_id, POSTS.c.text).where(
-            POSTS.c.customer_id.in_(sorted(set(customers))),
+            bulk.among(connection, (POSTS.c.customer_id, POSTS.c.text), pairs),
             POSTS.c.received_at >= since,
-            POSTS.c.text.in_(sorted({data.text for data in fresh})),
         )
     )
     return Counter((int(row.customer_id), str(row.text)) for row in rows)
