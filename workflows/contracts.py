@@ -185,13 +185,12 @@ class Acted:
     """What a decision, a publish or a withdrawal answers: where the draft is now. Small
     on purpose: every update's answer is kept in the workflow's history, and the whole
     `DraftState` each time doubled a draft's history (issue 24); the API reads the draft
-    from the database anyway, and the state is the `current` query's answer."""
+    from the database anyway, and the state is the `current` query's answer. (The caller
+    knows which draft it asked about; the review round is the state's.)"""
 
-    draft_id: int
     status: str
     stage: str | None
     version: int
-    review_round: int
     scheduled_at: datetime | None = None
 
 
