@@ -5,6 +5,7 @@ and PostgreSQL) equal to one built from the events alone."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import string
@@ -258,3 +259,40 @@ def test_events_appended_in_batches_make_the_same_chain_and_tree(
         chain = c.execute(select(EVENTS.c.prev_hash, EVENTS.c.hash).order_by(EVENTS.c.seq)).all()
     assert len(stored) == 2 * size - bin(size).count("1")
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(chain))
+
+
+def test_appends_by_another_process_between_this_ones_leave_the_same_tree(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process keeps the tree's right edge it last wrote (`audit._Edge`) and reads it
+    from the table only when the head says another process appended since. Three
+    processes taking turns, one of whose transactions rolls back, leave the tree of the
+    events alone."""
+    processes = [audit._Edge() for _ in range(3)]
+    number = 0
+
+    def append_as(process: int, count: int, *, commit: bool = True) -> None:
+        nonlocal number
+        monkeypatch.setattr(audit, "_edge", processes[process])
+        failing = contextlib.nullcontext() if commit else pytest.raises(RuntimeError)
+        with failing, database.write_session() as session:
+            for _ in range(count):
+                number += 1
+                audit.append(session, audit.NewEvent(actor="t", role="agent",
+                                                     action="post.received",
+                                                     payload={"n": number}))  # fmt: skip
+            if not commit:
+                raise RuntimeError("rolled back")
+
+    for process, count in ((0, 3), (0, 4), (1, 1), (0, 2), (2, 5), (2, 1), (1, 6), (0, 1)):
+        append_as(process, count)
+    append_as(0, 3, commit=False)  # process 0 remembers an edge that was never stored
+    append_as(1, 2)
+    append_as(0, 1)
+    size, expected = rebuilt_root(database)
+    assert size == 3 + 4 + 1 + 2 + 5 + 1 + 6 + 1 + 2 + 1
+    with database.write_session() as session:
+        assert merkle.root(size, audit.tree_nodes(session)) == expected
+    with database.engine.connect() as c:
+        stored = c.execute(select(NODES.c.level, NODES.c.idx)).all()
+    assert len(stored) == 2 * size - bin(size).count("1")
