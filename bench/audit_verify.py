@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import statistics
 import sys
 import tempfile
@@ -27,10 +26,10 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-import psycopg
 from sqlalchemy import insert
 
 from api import evidence_pdf
+from bench.environment import scratch_database
 from records import audit, checkpoints, drafts, evidence, merkle
 from records.audit_models import AuditEvent
 from records.db import Database
@@ -38,9 +37,6 @@ from records.migrations import upgrade
 from records.settings import DEV_AUDIT_KEY
 from records.tables import NODES, POSTS
 
-PG_ADMIN = os.environ.get(
-    "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -174,19 +170,16 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
+    # SQLite also builds the log of N / 100 the evidence package is set beside.
+    sizes = [args.events]
     if args.database == "sqlite":
-        for events in (args.events, max(args.events // 100, 10)):
-            with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
-                run(f"sqlite:///{tmp}/audit.db", events)
-        return
-    name = f"countersign_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        run(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", args.events)
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        sizes.append(max(args.events // 100, 10))
+    for events in sizes:
+        with (
+            tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp,
+            scratch_database(args.database, Path(tmp)) as url,
+        ):
+            run(url, events)
 
 
 if __name__ == "__main__":

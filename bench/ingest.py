@@ -35,15 +35,13 @@ import statistics
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
 from sqlalchemy import Table, insert, select, text
 
-from bench.environment import own_secrets
+from bench.environment import own_secrets, scratch_database
 from countersign import heap
 from policies.versions import RuleBook
 from records import ingest
@@ -52,9 +50,6 @@ from records.migrations import upgrade
 from records.post_models import PostCreate
 from records.tables import CONVERSATIONS, CUSTOMERS, EVENTS, IDENTITIES, NODES, POSTS
 
-PG_ADMIN = os.environ.get(
-    "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 # What triage reads: complaints, questions, praise, fraud, spam, in several languages.
 TEXTS = (
@@ -177,21 +172,6 @@ def run_bare(database: Database, count: int, size: int, seed: int) -> float:
     return count / (time.perf_counter() - started)
 
 
-def fresh(kind: str, workdir: Path) -> tuple[str, str | None]:
-    if kind == "sqlite":
-        return f"sqlite:///{workdir / f'{uuid.uuid4().hex[:8]}.db'}", None
-    name = f"countersign_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def drop(name: str | None) -> None:
-    if name is not None:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def written_rows(database: Database, size: int) -> list[list[tuple[Table, list[dict[str, Any]]]]]:
     """Every row the ingest wrote, as transactions of a batch of posts each: the posts, the
     customers, identities and conversations they are the first to name, and the batch's
@@ -248,22 +228,18 @@ def one_run(
     """(ingest posts/s, bare posts/s, bare rows posts/s, memory and rate marks), each side
     on a database of its own. The bare rows side holds every row in memory first: it runs
     up to `ALL_ROWS_UP_TO` posts."""
-    url, name = fresh(kind, workdir)
-    try:
+    with scratch_database(kind, workdir) as url:
         upgrade(url)
         database = Database(url)
         rate, memory = run_ingest(database, count, size, seed)
         written = written_rows(database, size) if count <= ALL_ROWS_UP_TO else None
         database.engine.dispose()
-    finally:
-        drop(name)
     bare: list[float | None] = []
     for side in ("posts", "rows"):
         if side == "rows" and written is None:
             bare.append(None)
             continue
-        url, name = fresh(kind, workdir)
-        try:
+        with scratch_database(kind, workdir) as url:
             upgrade(url)
             database = Database(url)
             if side == "posts":
@@ -272,8 +248,6 @@ def one_run(
                 assert written is not None
                 bare.append(run_bare_rows(database, written, count))
             database.engine.dispose()
-        finally:
-            drop(name)
     return rate, bare[0] or 0.0, bare[1], memory
 
 

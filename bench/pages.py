@@ -21,14 +21,13 @@ import argparse
 import re
 import tempfile
 import time
-import uuid
 from typing import Any
 
 import httpx
-import psycopg
 from sqlalchemy import text
 
 from bench import post_list as queue_bench
+from bench.environment import scratch_database
 from lifecycle.words import Role
 from records import drafts, users
 from records.db import Database
@@ -179,20 +178,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="countersign-pages-") as tmp:
         workdir = Path(tmp)
         for name in args.databases.split(","):
-            if name == "sqlite":
-                met &= bench_database(
-                    name, f"sqlite:///{workdir / 'pages.db'}", workdir, args.drafts, args.requests
-                )
-                continue
-            dbname = f"countersign_pages_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(queue_bench.PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{dbname}"')
-            try:
-                url = queue_bench.PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}"
+            with scratch_database(name, workdir) as url:
                 met &= bench_database(name, url, workdir, args.drafts, args.requests)
-            finally:
-                with psycopg.connect(queue_bench.PG_ADMIN, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
     print("\nevery page under the target" if met else "\nSOME PAGES MISS THE TARGET")
 
 

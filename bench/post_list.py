@@ -25,24 +25,19 @@ import statistics
 import subprocess
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import psycopg
 from sqlalchemy import insert, text
 
-from bench.environment import own_secrets
+from bench.environment import own_secrets, scratch_database
 from lifecycle.words import Role
 from records import cursor, users
 from records.db import Database
 from records.migrations import upgrade
 from records.post_models import Post
 
-PG_ADMIN = os.environ.get(
-    "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 PASSWORD = "bench-password-123"  # noqa: S105 - a throwaway bench user
 CHANNELS = ["x", "facebook", "instagram", "mastodon", "bluesky"]
 PRIORITIES = ["low", "normal", "normal", "normal", "high", "urgent"]
@@ -261,23 +256,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="countersign-bench-") as tmp:
         workdir = Path(tmp)
         for name in args.databases.split(","):
-            if name == "sqlite":
-                bench_database(
-                    name, f"sqlite:///{workdir / 'bench.db'}", workdir, sizes, args.requests
-                )
-            elif name == "postgresql":
-                db = f"countersign_bench_{uuid.uuid4().hex[:10]}"
-                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                    conn.execute(f'CREATE DATABASE "{db}"')
-                try:
-                    bench_database(
-                        name, PG_ADMIN.rsplit("/", 1)[0] + f"/{db}", workdir, sizes, args.requests
-                    )
-                finally:
-                    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                        conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            else:
-                raise SystemExit(f"unknown database {name!r}")
+            with scratch_database(name, workdir) as url:
+                bench_database(name, url, workdir, sizes, args.requests)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from bench.environment import own_secrets
-from bench.ingest import drop, fresh
+from bench.environment import own_secrets, scratch_database
 from countersign import heap
 from lifecycle.routing import URGENCY, Agent, Waiting, assign
 from lifecycle.words import Presence, Role
@@ -128,8 +127,7 @@ def in_database(
     kind: str, posts: int, agents: int, seed: int, samples: int, workdir: Path
 ) -> tuple[float, list[float]]:
     """(decisions/s of a full round written, the wait added for a new post, in ms)."""
-    url, name = fresh(kind, workdir)
-    try:
+    with scratch_database(kind, workdir) as url:
         upgrade(url)
         database = Database(url)
         queue_id = stored_world(database, posts, agents, seed)
@@ -155,8 +153,6 @@ def in_database(
             assert got, "the freed agent got nothing"
         database.engine.dispose()
         return rate, waits
-    finally:
-        drop(name)
 
 
 def main() -> None:
