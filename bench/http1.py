@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
+import urllib.parse
 from typing import Any
 
 
@@ -60,3 +62,34 @@ class Connection:
         if self._writer is not None:
             self._writer.close()
             await self._writer.wait_closed()
+
+
+class BlockingConnection:
+    """The same client for a bench that asks one request at a time (`bench/post_list.py`):
+    a plain socket, no event loop, so what is timed is the server's answer."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port, self.headers = host, port, headers
+        self._socket = socket.create_connection((host, port))
+        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._stream = self._socket.makefile("rb")
+
+    def get(self, path: str, query: dict[str, str]) -> tuple[int, Any]:
+        target = f"{path}?{urllib.parse.urlencode(query)}" if query else path
+        lines = [f"GET {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        self._socket.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        status = int(self._stream.readline().split(b" ", 2)[1])
+        length = 0
+        while (line := self._stream.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "transfer-encoding":
+                raise ValueError("chunked responses are not supported by this client")
+        payload = self._stream.read(length) if length else b""
+        return status, json.loads(payload) if payload else None
+
+    def close(self) -> None:
+        self._stream.close()
+        self._socket.close()
