@@ -70,7 +70,10 @@ class BlockingConnection:
 
     def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
         self.host, self.port, self.headers = host, port, headers
-        self._socket = socket.create_connection((host, port))
+        self._connect()
+
+    def _connect(self) -> None:
+        self._socket = socket.create_connection((self.host, self.port))
         self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._stream = self._socket.makefile("rb")
 
@@ -78,8 +81,15 @@ class BlockingConnection:
         target = f"{path}?{urllib.parse.urlencode(query)}" if query else path
         lines = [f"GET {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{name}: {value}" for name, value in self.headers.items()]
-        self._socket.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        status = int(self._stream.readline().split(b" ", 2)[1])
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        self._socket.sendall(request)
+        first = self._stream.readline()
+        if not first:  # the server closed the idle connection (its keep-alive timeout)
+            self.close()
+            self._connect()
+            self._socket.sendall(request)
+            first = self._stream.readline()
+        status = int(first.split(b" ", 2)[1])
         length = 0
         while (line := self._stream.readline()) not in (b"\r\n", b""):
             name, _, value = line.decode("latin-1").partition(":")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from pydantic import TypeAdapter, create_model
 from sqlalchemy import select as core_select
 from sqlalchemy import tuple_
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from lifecycle.words import PostStatus, QueueOrder, Role
 from policies.versions import RuleBook
@@ -63,46 +65,57 @@ class QueueFilter:
 
 
 def queue(
-    session: Session,
+    connection: Connection,
     where: QueueFilter,
     *,
     after: str | None,
     limit: int,
     order: QueueOrder = QueueOrder.arrival,
-) -> tuple[Sequence[Post], str | None]:
+) -> tuple[list[QueueRow], str | None]:
     """A keyset page, stable while posts arrive: oldest first by (received_at, id), or most
-    urgent first by (respond_by, id)."""
+    urgent first by (respond_by, id), as `QueueRow`s."""
     due = order is QueueOrder.due
-    at = col(Post.respond_by) if due else col(Post.received_at)
-    query = select(Post)
-    if where.status is not None:
-        query = query.where(Post.status == where.status.value)
-    if where.channel is not None:
-        query = query.where(Post.channel == where.channel)
-    if where.assignee is not None:
-        query = query.where(Post.assignee == where.assignee)
-    if where.priority is not None:
-        query = query.where(Post.priority == where.priority.value)
-    if where.topic is not None:
-        query = query.where(Post.topic == where.topic)
-    if where.language is not None:
-        query = query.where(Post.language == where.language)
-    if where.public_risk is not None:
-        query = query.where(Post.public_risk == where.public_risk)
+    at = POSTS.c.respond_by if due else POSTS.c.received_at
+    query = core_select(*_SHOWN)
+    for column, value in (
+        (POSTS.c.status, where.status), (POSTS.c.channel, where.channel),
+        (POSTS.c.assignee, where.assignee), (POSTS.c.priority, where.priority),
+        (POSTS.c.topic, where.topic), (POSTS.c.language, where.language),
+        (POSTS.c.public_risk, where.public_risk),
+    ):  # fmt: skip
+        if value is not None:
+            query = query.where(column == value)
     if after is not None:
         tag = order.value if due else None
-        query = query.where(tuple_(at, col(Post.id)) > cursor.time_and_id(after, tag))
-    query = query.order_by(at, col(Post.id)).limit(limit + 1)
-    rows = session.exec(query).all()
-    page, more = rows[:limit], len(rows) > limit
+        query = query.where(tuple_(at, POSTS.c.id) > cursor.time_and_id(after, tag))
+    query = query.order_by(at, POSTS.c.id).limit(limit + 1)
+    rows = connection.execute(query).all()
+    # As dicts: a row's mapping is read key by key through Python, a dict by pydantic-core.
+    page: list[Any] = _ROWS.validate_python(
+        [dict(zip(_NAMES, row, strict=True)) for row in rows[:limit]]
+    )
     next_cursor = None
-    if more:
+    if len(rows) > limit:
         last = page[-1]
         if due:
+            assert last.respond_by is not None  # the order's column; set on every post
             next_cursor = cursor.encode([order.value, last.respond_by.isoformat(), last.id])
         else:
             next_cursor = cursor.encode([last.received_at.isoformat(), last.id])
     return page, next_cursor
+
+
+# A post as a page of the queue shows it: `PostPublic`'s fields, types and order, read
+# straight from their columns. Loading ORM objects and validating them into `PostPublic`
+# (a SQLModel, several times slower to build than a plain model) was most of a page's
+# time over HTTP (issue 24); the answer is written the same (`tests/test_posts.py` holds
+# the two to the same JSON).
+QueueRow = create_model(  # type: ignore[call-overload]
+    "QueueRow", **{name: (field.annotation, ...) for name, field in PostPublic.model_fields.items()}
+)
+_NAMES = tuple(PostPublic.model_fields)
+_SHOWN = [POSTS.c[name] for name in _NAMES]
+_ROWS = TypeAdapter(list[QueueRow])
 
 
 def assign(

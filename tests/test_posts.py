@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import enum
+import string
+import types
+import typing
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel import func, select
 
+from api.schemas import Page
 from lifecycle.words import Role
-from records import audit
+from records import audit, posts
 from records.audit_models import AuditEvent
 from records.db import Database
-from records.post_models import Post
+from records.post_models import Post, PostPublic
 
 Headers = dict[str, str]
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -183,3 +191,47 @@ def test_an_agent_takes_a_post_and_a_supervisor_assigns_anyone(
         actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
         assert actions[-2:] == ["post.assigned", "post.assigned"]
         assert audit.verify(session).ok
+
+
+def _values_of(annotation: Any) -> st.SearchStrategy[Any]:
+    """Values a stored post may hold in a column of this type."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return st.one_of(*(_values_of(arg) for arg in typing.get_args(annotation)))
+    if annotation is type(None):
+        return st.none()
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return st.sampled_from(list(annotation))
+    if typing.get_origin(annotation) is list:
+        return st.lists(
+            st.text(st.characters(min_codepoint=32), min_size=1, max_size=8), max_size=3
+        )
+    strategies: dict[Any, st.SearchStrategy[Any]] = {
+        str: st.text(st.characters(min_codepoint=32, blacklist_characters="\x7f"), min_size=1,
+                     max_size=12),
+        int: st.integers(0, 2**40), bool: st.booleans(),
+        float: st.floats(-1, 1, allow_nan=False),
+        datetime: st.datetimes(timezones=st.just(UTC)),
+    }  # fmt: skip
+    return strategies[annotation]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_a_page_of_the_queue_is_written_as_its_documented_shape_writes_it(
+    data: st.DataObject,
+) -> None:
+    """`GET /posts` writes its page from `posts.QueueRow`s (fast to build), documented as
+    `Page[PostPublic]`: the two write any post the same, byte for byte."""
+    values = {name: data.draw(_values_of(field.annotation), label=name)
+              for name, field in PostPublic.model_fields.items()}  # fmt: skip
+    values["url"] = "https://x.example/1"
+    try:
+        public = PostPublic.model_validate(values)
+    except ValidationError:
+        assume(False)
+    row = posts.QueueRow.model_validate(values)
+    cursor = data.draw(st.none() | st.text(string.ascii_letters, min_size=1))
+    fast = TypeAdapter(Page[posts.QueueRow]).dump_json(
+        Page[posts.QueueRow].model_construct(items=[row], next_cursor=cursor)
+    )
+    assert fast == Page[PostPublic](items=[public], next_cursor=cursor).model_dump_json().encode()

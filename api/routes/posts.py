@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response, status
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
@@ -26,6 +27,7 @@ from records.notifications import outbound_channels
 from records.post_models import PostAssign, PostCreate, PostDismiss, PostPublic
 
 router = APIRouter(prefix="/posts", tags=["posts"])
+_QUEUE_PAGE = TypeAdapter(Page[posts.QueueRow])
 Ingester = Annotated[Principal, Depends(require_roles(Role.agent, Role.admin))]
 QueueReader = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor, Role.admin))]
 Assigner = Annotated[Principal, Depends(require_roles(Role.agent, Role.supervisor))]
@@ -69,9 +71,9 @@ def ingest_post(
 
 
 @router.get("", response_model=Page[PostPublic])
-def list_posts(
+async def list_posts(
     _caller: QueueReader,
-    session: ReadSession,
+    database: DatabaseDep,
     status_: Annotated[PostStatus | None, Query(alias="status")] = None,
     channel: Channel | None = None,
     assignee: Annotated[str | None, Query(max_length=64, pattern=USERNAME_PATTERN)] = None,
@@ -92,7 +94,7 @@ def list_posts(
         QueueOrder,
         Query(description="arrival: oldest first; due: most urgent first (first reply due)"),
     ] = QueueOrder.arrival,
-) -> Page[PostPublic]:
+) -> Response:
     where = posts.QueueFilter(
         status=status_,
         channel=channel.value if channel else None,
@@ -102,8 +104,13 @@ def list_posts(
         language=language,
         public_risk=public_risk,
     )
-    rows, next_cursor = posts.queue(session, where, after=cursor, limit=limit, order=order)
-    return Page(items=[posts.to_public(p) for p in rows], next_cursor=next_cursor)
+    rows, next_cursor = await database.read(
+        lambda c: posts.queue(c, where, after=cursor, limit=limit, order=order)
+    )
+    # Written here rather than re-validated as `Page[PostPublic]` (the documented shape,
+    # which `posts.QueueRow` is field for field): see `posts.QueueRow`.
+    return Response(_QUEUE_PAGE.dump_json(Page[posts.QueueRow].model_construct(
+        items=rows, next_cursor=next_cursor)), media_type="application/json")  # fmt: skip
 
 
 @router.get("/{post_id}", response_model=PostPublic)
