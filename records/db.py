@@ -158,18 +158,20 @@ class Database:
             if turn is not None:
                 turn.release()
 
-    async def read(self, query: Callable[[Connection], T]) -> T:
-        """Run a short Core read for async code, on a plain connection (no ORM session).
+    async def read(self, query: Callable[[Connection], T], *, short: bool = True) -> T:
+        """Run a Core read for async code, on a plain connection (no ORM session).
 
-        On SQLite (WAL) a read never waits for a lock and takes well under a millisecond, so
-        it runs inline: cheaper than a hop to a thread. Elsewhere the network is involved,
-        and it runs on a worker thread."""
+        On SQLite (WAL) a read never waits for a lock, and a `short` one (an index probe, a
+        few rows) takes well under a millisecond, so it runs inline: cheaper than a hop to
+        a thread. Elsewhere the network is involved, and a read that may scan (a filter
+        without an index, a sort of its matches) would hold up every other request on the
+        event loop: those run on a worker thread."""
 
         def run() -> T:
             with self.engine.connect() as connection:
                 return query(connection)
 
-        if self.dialect == "sqlite":
+        if short and self.dialect == "sqlite":
             return run()
         return await to_thread.run_sync(run)
 

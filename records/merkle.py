@@ -150,17 +150,6 @@ def verify_consistency(
     return sn == 0 and fr == old_root and sr == new_root
 
 
-def paired_subtrees(size: int, count: int) -> list[tuple[int, int]]:
-    """The nodes of a tree of `size` leaves that appending `count` more pairs with: those of
-    its perfect subtrees (one per bit of `size`) that a carry will reach, the one at level
-    l when the leaves reach the next multiple of 2^(l+1)."""
-    return [
-        (level, index)
-        for level, index in perfect_subtrees(0, size)
-        if ((size >> (level + 1)) + 1) << (level + 1) <= size + count
-    ]
-
-
 def completed(
     index: int, leaf: bytes, left_siblings: Callable[[list[tuple[int, int]]], list[bytes]]
 ) -> list[tuple[int, int, bytes]]:

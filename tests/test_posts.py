@@ -235,3 +235,27 @@ def test_a_page_of_the_queue_is_written_as_its_documented_shape_writes_it(
         Page[posts.QueueRow].model_construct(items=[row], next_cursor=cursor)
     )
     assert fast == Page[PostPublic](items=[public], next_cursor=cursor).model_dump_json().encode()
+
+
+def test_a_page_of_the_queue_is_each_post_as_its_own_answer_shows_it(
+    app_client: TestClient, agent: Headers, database: Database
+) -> None:
+    """The queue's columns, read as rows, answer byte for byte what the stored posts give as
+    `PostPublic` (read as ORM objects, as `GET /posts/{id}` reads one), in both orders."""
+    bodies = [
+        post_body(1),
+        post_body(2, text="Thanks, all sorted!", in_reply_to="x-1", root_id="x-1"),
+        post_body(3, text="free followers https://spam.example/x", origin="listening"),
+        post_body(4, channel="mastodon", author="@ana@social.example", priority="urgent"),
+    ]
+    for body in bodies:
+        assert app_client.post("/api/v1/posts", json=body, headers=agent).status_code == 201
+    for order, key in (("arrival", Post.received_at), ("due", Post.respond_by)):
+        answer = app_client.get(f"/api/v1/posts?limit=3&order={order}", headers=agent)
+        assert answer.status_code == 200, answer.text
+        with database.read_session() as session:
+            stored = session.exec(select(Post).order_by(key, Post.id)).all()  # type: ignore[arg-type]
+            shown = [PostPublic.model_validate(p, from_attributes=True) for p in stored[:3]]
+        expected = Page[PostPublic](items=shown, next_cursor=answer.json()["next_cursor"])
+        assert answer.content == expected.model_dump_json().encode()
+        assert answer.json()["next_cursor"] is not None

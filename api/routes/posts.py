@@ -105,7 +105,8 @@ async def list_posts(
         public_risk=public_risk,
     )
     rows, next_cursor = await database.read(
-        lambda c: posts.queue(c, where, after=cursor, limit=limit, order=order)
+        lambda c: posts.queue(c, where, after=cursor, limit=limit, order=order),
+        short=False,  # some filters have no index of their own (language, public risk)
     )
     # Written here rather than re-validated as `Page[PostPublic]` (the documented shape,
     # which `posts.QueueRow` is field for field): see `posts.QueueRow`.
