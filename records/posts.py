@@ -113,6 +113,18 @@ def queue(
 QueueRow = create_model(  # type: ignore[call-overload]
     "QueueRow", **{name: (field.annotation, ...) for name, field in PostPublic.model_fields.items()}
 )
+
+
+def answered_by_an_index(where: QueueFilter, order: QueueOrder) -> bool:
+    """Whether an index hands `queue` its page in order, a few rows read (the indexes on
+    `posts`, `records.post_models`): no filter, or one filter with an index of its own in
+    that order. Any other page may read and sort many rows first."""
+    given = {name for name, value in vars(where).items() if value is not None}
+    if order is QueueOrder.due:
+        return given <= {"status"}
+    return len(given) <= 1 and given <= {"status", "channel", "assignee", "priority", "topic"}
+
+
 _NAMES = tuple(PostPublic.model_fields)
 _SHOWN = [POSTS.c[name] for name in _NAMES]
 _ROWS = TypeAdapter(list[QueueRow])

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
 
     # How often the queues' router runs a round when nothing nudges it (records.routing).
     router_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # The worker's liveness, readiness and metrics endpoint (`workflows.health`); 0: off.
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: int = Field(default=0, ge=0, le=65535)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

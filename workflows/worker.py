@@ -42,6 +42,7 @@ from workflows.contracts import (
     purge_workflow_id,
     router_workflow_id,
 )
+from workflows.health import Health, serving
 from workflows.interceptors import SealCheck
 from workflows.mentions import PollActivities
 from workflows.notify import NotificationDelivery
@@ -165,10 +166,13 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
         log.info(
             "worker serving task queue %r at %s", settings.task_queue, settings.temporal_address
         )
-        async with worker:
+        health = Health()
+        address = (settings.worker_health_host, settings.worker_health_port)
+        async with worker, serving(*address, health):
             await start_checkpoints(client, settings)
             await start_purge(client, settings)
             await start_router(client, settings)
+            health.ready = True
             await stop.wait()
     database.dispose()
 

@@ -106,7 +106,9 @@ async def list_posts(
     )
     rows, next_cursor = await database.read(
         lambda c: posts.queue(c, where, after=cursor, limit=limit, order=order),
-        short=False,  # some filters have no index of their own (language, public risk)
+        # Inline on SQLite when an index answers it; else on a thread, not to hold up the
+        # event loop while rows are read and sorted.
+        short=posts.answered_by_an_index(where, order),
     )
     # Written here rather than re-validated as `Page[PostPublic]` (the documented shape,
     # which `posts.QueueRow` is field for field): see `posts.QueueRow`.
