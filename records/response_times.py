@@ -52,16 +52,20 @@ def outcomes(
     keys: Iterable[Any],
     where: Iterable[Any],
     joined: Any = POSTS,
+    answered: Counter[tuple[Any, ...]] | None = None,
 ) -> dict[tuple[Any, ...], Counter[Outcome]]:
-    """The posts `where` holds, counted by outcome, per value of `keys` (columns)."""
+    """The posts `where` holds, counted by outcome, per value of `keys` (columns); in the
+    same pass, into `answered` if given, how many of them have their first reply."""
     keys = list(keys)
     verdict = outcome(now).label("outcome")
     found: dict[tuple[Any, ...], Counter[Outcome]] = defaultdict(Counter)
-    for *key, result, n in connection.execute(
-        select(*keys, verdict, func.count()).select_from(joined).where(*where)
-        .group_by(*keys, literal_column("outcome"))
+    for *key, result, n, replied in connection.execute(
+        select(*keys, verdict, func.count(), func.count(FIRST_REPLY)).select_from(joined)
+        .where(*where).group_by(*keys, literal_column("outcome"))
     ):  # fmt: skip
         found[tuple(key)][Outcome(result)] += n
+        if answered is not None:
+            answered[tuple(key)] += replied
     return found
 
 

@@ -33,9 +33,10 @@ def _received(window: Window) -> list[Any]:
 
 def targets(connection: Connection, window: Window, now: datetime) -> dict[str, Any]:
     """The response rate, and the first-response outcomes per queue and priority."""
+    answered_per: Counter[tuple[Any, ...]] = Counter()
     counted = outcomes(
         connection, now, [QUEUES.c.name, POSTS.c.priority], _received(window),
-        POSTS.outerjoin(QUEUES, QUEUES.c.id == POSTS.c.queue_id),
+        POSTS.outerjoin(QUEUES, QUEUES.c.id == POSTS.c.queue_id), answered=answered_per,
     )  # fmt: skip
     cells = {(name or NO_QUEUE, priority): cell for (name, priority), cell in counted.items()}
     per_queue = [
@@ -48,9 +49,7 @@ def targets(connection: Connection, window: Window, now: datetime) -> dict[str, 
         for (name, priority), cell in sorted(cells.items())
     ]  # fmt: skip
     totals = sum(cells.values(), Counter[Outcome]())
-    answered = connection.execute(
-        select(func.count()).where(*_received(window), FIRST_REPLY.is_not(None))
-    ).scalar_one()
+    answered = sum(answered_per.values())
     needing = sum(totals.values()) - totals[Outcome.dismissed]
     return {
         "received": sum(totals.values()),
@@ -63,27 +62,27 @@ def targets(connection: Connection, window: Window, now: datetime) -> dict[str, 
 
 
 def trends(connection: Connection, window: Window) -> list[dict[str, Any]]:
-    """Per UTC day: posts received per topic, and their mean sentiment."""
+    """Per UTC day: posts received per topic, and their mean sentiment. One pass over the
+    window's posts: per day and topic, the count and the sentiment's sum and count, which
+    add up to the day's mean."""
     day = utc_day(POSTS.c.received_at).label("day")
-    topics = connection.execute(
-        select(day, POSTS.c.topic, func.count())
+    rows = connection.execute(
+        select(day, POSTS.c.topic, func.count(), func.sum(cast(POSTS.c.sentiment, Float)),
+               func.count(POSTS.c.sentiment))
         .where(*_received(window))
         .group_by(literal_column("day"), POSTS.c.topic)
-    ).all()
-    moods = connection.execute(
-        select(day, func.avg(cast(POSTS.c.sentiment, Float)), func.count(POSTS.c.sentiment))
-        .where(*_received(window))
-        .group_by(literal_column("day"))
-    ).all()
+    ).all()  # fmt: skip
     days: dict[str, dict[str, Any]] = {}
-    for when, topic, n in topics:
+    moods: dict[str, tuple[float, int]] = {}
+    for when, topic, n, total, scored in rows:
         entry = days.setdefault(str(when), {"day": str(when), "topics": {}, "posts": 0})
         entry["topics"][topic or NO_TOPIC] = n
         entry["posts"] += n
-    for when, mean, scored in moods:
-        entry = days.setdefault(str(when), {"day": str(when), "topics": {}, "posts": 0})
-        entry["sentiment"] = None if mean is None else round(float(mean), 3)
-        entry["scored"] = scored
+        summed, count = moods.get(str(when), (0.0, 0))
+        moods[str(when)] = (summed + float(total or 0.0), count + scored)
+    for when, (summed, scored) in moods.items():
+        days[when]["sentiment"] = round(summed / scored, 3) if scored else None
+        days[when]["scored"] = scored
     return [days[d] for d in sorted(days)]
 
 
