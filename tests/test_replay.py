@@ -59,3 +59,27 @@ async def test_a_non_deterministic_change_fails_replay() -> None:
         load(full_story), raise_on_replay_failure=False
     )
     assert isinstance(result.replay_failure, workflow.NondeterminismError)
+
+
+@workflow.defn(name="ResponseApproval")
+class PatchedSubmit(ResponseApproval):
+    """The same change made safely, as the README's Operations section says: behind
+    `workflow.patched`, so a draft whose submission is already in its history replays the
+    old way, and only a submission made after the change runs the new step."""
+
+    @workflow.run
+    async def run(self, start: DraftStart) -> Acted:
+        return await super().run(start)
+
+    @workflow.update
+    async def submit(self, request: SubmitRequest) -> Submitted:
+        if workflow.patched("submit-extra-activity"):
+            await workflow.execute_activity(
+                "record_transition", "extra", start_to_close_timeout=timedelta(seconds=5)
+            )
+        return await super().submit(request)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_the_same_change_behind_a_patch_replays_every_recorded_draft(path: Path) -> None:
+    await Replayer(workflows=[PatchedSubmit]).replay_workflow(load(path))
