@@ -137,15 +137,17 @@ def _handle_minutes(connection: Connection, since: datetime) -> dict[Any, float]
     joined = POSTS.join(submitted, submitted.c.post_id == POSTS.c.id)
     scope = [POSTS.c.assigned_at >= since, submitted.c.at >= POSTS.c.assigned_at]
     found: dict[Any, float] = {}
-    for queue_id, mean in connection.execute(
-        select(POSTS.c.queue_id, func.avg(seconds)).select_from(joined).where(*scope)
-        .group_by(POSTS.c.queue_id)
+    total, counted = 0.0, 0
+    # One pass: each queue's sum and count, which add up to the mean over all.
+    for queue_id, summed, n in connection.execute(
+        select(POSTS.c.queue_id, func.sum(seconds), func.count(seconds)).select_from(joined)
+        .where(*scope).group_by(POSTS.c.queue_id)
     ):  # fmt: skip
-        found[queue_id] = max(float(mean) / 60, 0.1)
-    overall = connection.execute(select(func.avg(seconds)).select_from(joined).where(*scope))
-    mean = overall.scalar()
-    if mean is not None:
-        found[ALL] = max(float(mean) / 60, 0.1)
+        if n:
+            found[queue_id] = max(float(summed) / n / 60, 0.1)
+            total, counted = total + float(summed), counted + int(n)
+    if counted:
+        found[ALL] = max(total / counted / 60, 0.1)
     return found
 
 
