@@ -37,7 +37,7 @@ from api.signin import SignInThrottle
 from api.tokens import TokenService
 from connectors import egress
 from policies.sla import ServiceLevels
-from records import vault
+from records import gauges, vault
 from records.db import Database
 from records.settings import Settings, load_settings
 from web import pages, session
@@ -60,6 +60,7 @@ def create_app(
         vault.configure(vault.Vault.of(settings))
         owned = database is None
         app.state.database = database or Database(settings.resolved_database_url)
+        metrics.read_figures_with(lambda: _figures(app.state.database))
         app.state.sign_in = SignInThrottle(app.state.database, settings.jwt_secret)
         app.state.temporal = temporal or TemporalGateway(
             settings.temporal_address, settings.temporal_namespace, Access.of(settings)
@@ -121,3 +122,9 @@ def create_app(
     app.include_router(health.router)
     pages.install(app)  # the web UI: a client of the routes above, in process
     return app
+
+
+def _figures(database: Database) -> gauges.Figures:
+    """The product's figures for a scrape of `/metrics` (`api.metrics`)."""
+    with database.engine.connect() as connection:
+        return gauges.read(connection)

@@ -18,6 +18,7 @@ from fastapi import Depends, Request
 
 from api.deps import Principal
 from api.lifecycle import ERRORS, Lifecycle, update_id
+from api.metrics import Metrics
 from lifecycle import rulebook
 from lifecycle.rulebook import Person, Refusal
 from lifecycle.words import Action, Role
@@ -25,7 +26,7 @@ from policies.sla import ServiceLevels
 from records import draft_reads
 from records.db import Database
 from records.draft_shapes import DraftDetail, DraftView
-from records.errors import NotFound
+from records.errors import CountersignError, NotFound
 from workflows.contracts import Actor, PublishRequest, SubmitRequest
 
 # A rulebook check of an action on a draft by a person.
@@ -54,6 +55,7 @@ class Desk:
     database: Database
     lifecycle: Lifecycle
     levels: ServiceLevels
+    metrics: Metrics
 
     async def view(self, draft_id: int, caller: Principal) -> DraftView:
         """What an action answers (the caller was allowed to act, so may see it);
@@ -88,7 +90,30 @@ class Desk:
         the draft read back). Without an Idempotency-Key the update id derives from the
         caller, the request and the draft's state as the record has it now, so an action
         retried in the same state is one update, and asked again in a later state a new one.
+        Each is counted by its outcome: done, or the kind of refusal (`api.metrics`).
         """
+        try:
+            done = await self._act(
+                caller, draft_id, action, request, idempotency_key, *derived,
+                judge=judge, result_type=result_type,
+            )  # fmt: skip
+        except CountersignError as refused:
+            self.metrics.actions.labels(action.value, type(refused).__name__.lower()).inc()
+            raise
+        self.metrics.actions.labels(action.value, "done").inc()
+        return done
+
+    async def _act(
+        self,
+        caller: Principal,
+        draft_id: int,
+        action: Action,
+        request: object,
+        idempotency_key: str | None,
+        *derived: object,
+        judge: Judge,
+        result_type: Any,
+    ) -> Any:
         now = await self.database.read(lambda c: draft_reads.standing(c, draft_id))
         if sees_only_own(caller) and now.author != caller.username:
             # An agent does not see others' drafts: acting on one answers as a missing one.
@@ -116,7 +141,7 @@ class Desk:
 
 async def get_desk(request: Request) -> Desk:
     state = request.app.state
-    return Desk(state.database, state.lifecycle, state.service_levels)
+    return Desk(state.database, state.lifecycle, state.service_levels, state.metrics)
 
 
 DeskDep = Annotated[Desk, Depends(get_desk)]

@@ -1,11 +1,24 @@
-"""Prometheus metrics, one registry per app so that tests can build many apps."""
+"""Prometheus metrics, one registry per app so that tests can build many apps: the HTTP
+requests, the actions on drafts and their refusals by kind (counted as they happen), the
+process's own (CPU, memory, open files), and the product's figures read from the record
+when scraped (`records.gauges`)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from records import gauges
 
 
 class Metrics:
@@ -24,6 +37,67 @@ class Metrics:
             registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
+        self.actions = Counter(
+            "countersign_actions",
+            "Actions on drafts by action and outcome (done, or the kind of refusal)",
+            ["action", "outcome"],
+            registry=self.registry,
+        )
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.figures = FiguresCollector()
+        self.registry.register(self.figures)
+
+    def read_figures_with(self, read: Callable[[], gauges.Figures]) -> None:
+        """Report the product's figures, read by `read` at each scrape (once the app has
+        its database)."""
+        self.figures.read = read
+
+
+class FiguresCollector:
+    """`records.gauges` as Prometheus gauges, read when scraped."""
+
+    def __init__(self) -> None:
+        self.read: Callable[[], gauges.Figures] | None = None
+
+    def describe(self) -> list[Metric]:
+        return []  # read only when scraped, never on registration
+
+    def collect(self) -> Iterator[Metric]:
+        if self.read is None:
+            return
+        figures = self.read()
+        drafts = GaugeMetricFamily("countersign_drafts", "Drafts by status", labels=["status"])
+        for status, n in sorted(figures.drafts.items()):
+            drafts.add_metric([status], n)
+        yield drafts
+        yield GaugeMetricFamily(
+            "countersign_drafts_sla_breached", "Drafts whose review stage is past its time",
+            value=figures.sla_breached,
+        )  # fmt: skip
+        waiting = GaugeMetricFamily(
+            "countersign_queue_waiting", "Posts waiting for a reply, by queue", labels=["queue"]
+        )
+        oldest = GaugeMetricFamily(
+            "countersign_queue_oldest_wait_seconds", "The longest a waiting post has waited",
+            labels=["queue"],
+        )  # fmt: skip
+        for queue, n in sorted(figures.waiting.items()):
+            waiting.add_metric([queue], n)
+            oldest.add_metric([queue], figures.oldest_wait_seconds[queue])
+        yield waiting
+        yield oldest
+        yield GaugeMetricFamily(
+            "countersign_posts_received_last_hour", "Posts received in the last hour (ingest)",
+            value=figures.received_last_hour,
+        )  # fmt: skip
+        published = GaugeMetricFamily(
+            "countersign_publications", "Publications by channel and outcome",
+            labels=["channel", "status"],
+        )  # fmt: skip
+        for (channel, status), n in sorted(figures.publications.items()):
+            published.add_metric([channel, status], n)
+        yield published
 
 
 class MetricsMiddleware:
