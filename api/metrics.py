@@ -5,6 +5,7 @@ when scraped (`records.gauges`)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -55,18 +56,33 @@ class Metrics:
 
 
 class FiguresCollector:
-    """`records.gauges` as Prometheus gauges, read when scraped."""
+    """`records.gauges` as Prometheus gauges, read when scraped, at most once every
+    `FRESH_SECONDS`: `/metrics` is open, and a client asking for it in a loop must not
+    make the database count the record in a loop."""
+
+    FRESH_SECONDS = 10.0
 
     def __init__(self) -> None:
         self.read: Callable[[], gauges.Figures] | None = None
+        self._lock = threading.Lock()
+        self._last: tuple[float, gauges.Figures] | None = None
 
     def describe(self) -> list[Metric]:
         return []  # read only when scraped, never on registration
 
-    def collect(self) -> Iterator[Metric]:
+    def fresh(self) -> gauges.Figures | None:
         if self.read is None:
+            return None
+        with self._lock:
+            now = time.monotonic()
+            if self._last is None or now - self._last[0] >= self.FRESH_SECONDS:
+                self._last = (now, self.read())
+            return self._last[1]
+
+    def collect(self) -> Iterator[Metric]:
+        figures = self.fresh()
+        if figures is None:
             return
-        figures = self.read()
         drafts = GaugeMetricFamily("countersign_drafts", "Drafts by status", labels=["status"])
         for status, n in sorted(figures.drafts.items()):
             drafts.add_metric([status], n)

@@ -18,7 +18,9 @@ from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from api.metrics import FiguresCollector
 from lifecycle.words import Role
+from records import gauges
 
 pytestmark = pytest.mark.temporal
 Headers = dict[str, str]
@@ -49,8 +51,9 @@ def value(found: dict, name: str, **labels: str) -> float:  # type: ignore[type-
 
 
 async def test_the_figures_follow_the_record_and_the_actions_their_outcomes(
-    client: httpx.AsyncClient, people: dict[str, Headers]
+    client: httpx.AsyncClient, people: dict[str, Headers], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(FiguresCollector, "FRESH_SECONDS", 0.0)  # every scrape reads anew
     agent = people["agent"]
     before = await scrape(client)
     assert value(before, "process_resident_memory_bytes") > 0
@@ -121,3 +124,22 @@ def test_every_metric_the_dashboard_asks_for_is_one_the_service_exposes(
     assert {family(name) for name in asked} <= exposed, sorted(
         {family(name) for name in asked} - exposed
     )
+
+
+def test_the_figures_are_read_at_most_once_in_a_while_however_often_metrics_is_asked() -> None:
+    """`/metrics` is open: asking for it in a loop must not make the database count the
+    record in a loop."""
+    reads: list[int] = []
+
+    def read() -> gauges.Figures:
+        reads.append(1)
+        return gauges.Figures({"draft": len(reads)}, 0, {}, {}, 0, {})
+
+    collector = FiguresCollector()
+    collector.read = read
+    for _ in range(50):
+        list(collector.collect())
+    assert len(reads) == 1
+    collector._last = (collector._last[0] - FiguresCollector.FRESH_SECONDS, collector._last[1])  # type: ignore[index]
+    drafts = next(m for m in collector.collect() if m.name == "countersign_drafts")
+    assert len(reads) == 2 and drafts.samples[0].value == 2
