@@ -15,6 +15,7 @@ from api.limits import BodySizeLimit
 from api.metrics import Metrics, MetricsMiddleware
 from api.policy import Policies
 from api.private import PrivateEndpoints
+from api.request_log import RequestLog
 from api.routes import (
     audit,
     auth,
@@ -94,6 +95,7 @@ def create_app(
     openapi.install(app, API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestLog)
     if settings.endpoints_private:
         app.add_middleware(PrivateEndpoints, session_cookie=session.SESSION_COOKIE)
     app.add_middleware(SecurityHeaders, session_cookie=session.SESSION_COOKIE)

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from api.tokens import TokenError, TokenService, VerifiedToken
+from countersign import logs
 from lifecycle.words import Role
 from records import identities, sessions
 from records.db import Database
@@ -106,6 +107,7 @@ async def current_principal(
         raise unauthorized("the account behind this token is unknown or disabled")
     if standing.refused is not None:
         raise unauthorized(standing.refused)
+    logs.ACTOR.set(standing.username)  # every line logged for this request names them
     return Principal(
         standing.username,
         standing.roles,

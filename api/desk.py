@@ -19,6 +19,7 @@ from fastapi import Depends, Request
 from api.deps import Principal
 from api.lifecycle import ERRORS, Lifecycle, update_id
 from api.metrics import Metrics
+from countersign import logs
 from lifecycle import rulebook
 from lifecycle.rulebook import Person, Refusal
 from lifecycle.words import Action, Role
@@ -92,6 +93,7 @@ class Desk:
         retried in the same state is one update, and asked again in a later state a new one.
         Each is counted by its outcome: done, or the kind of refusal (`api.metrics`).
         """
+        logs.DRAFT_ID.set(draft_id)  # every line logged for this request names the draft
         try:
             done = await self._act(
                 caller, draft_id, action, request, idempotency_key, *derived,

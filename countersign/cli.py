@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from countersign import heap, offline_verifier
+from countersign import heap, logs, offline_verifier
 from lifecycle.words import Role
 from records import audit, channels, checkpoints, users, vault
 from records.db import Database
@@ -50,10 +50,8 @@ def _settings() -> Settings:
     return load_settings()
 
 
-def _logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def _logging(settings: Settings) -> None:
+    logs.configure(settings.log_format)
 
 
 @app.command()
@@ -73,7 +71,7 @@ def api() -> None:
 
     settings = _settings()
     _refuse_development_secrets(settings, "api")
-    _logging()
+    _logging(settings)
     heap.settle()
     uvicorn.run(
         "api.app:create_app",
@@ -81,6 +79,8 @@ def api() -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        log_config=None,  # `countersign.logs` has configured logging
+        access_log=False,  # written by `api.request_log`, by route template
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )
@@ -96,7 +96,7 @@ def worker() -> None:
 
     settings = _settings()
     _refuse_development_secrets(settings, "worker")
-    _logging()
+    _logging(settings)
     heap.settle()
     uvloop.run(run(settings))
     _exit_skipping_finalization(0)

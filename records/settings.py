@@ -10,6 +10,7 @@ import base64
 import binascii
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -101,6 +102,8 @@ class Settings(BaseSettings):
 
     # How often the queues' router runs a round when nothing nudges it (records.routing).
     router_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # How the API and the worker log (`countersign.logs`): text, or a JSON object a line.
+    log_format: Literal["text", "json"] = "text"
     # The worker's liveness, readiness and metrics endpoint (`workflows.health`); 0: off.
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int = Field(default=0, ge=0, le=65535)
