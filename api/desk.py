@@ -10,7 +10,8 @@ validators, which decide.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
@@ -94,28 +95,24 @@ class Desk:
         Each is counted by its outcome: done, or the kind of refusal (`api.metrics`).
         """
         logs.DRAFT_ID.set(draft_id)  # every line logged for this request names the draft
+        with self._counted(action):
+            return await self._send(caller, draft_id, action, request, idempotency_key,
+                                    *derived, judge=judge, result_type=result_type)  # fmt: skip
+
+    @contextmanager
+    def _counted(self, action: Action) -> Iterator[None]:
+        """The action counted by its outcome: done, or the kind of refusal."""
         try:
-            done = await self._act(
-                caller, draft_id, action, request, idempotency_key, *derived,
-                judge=judge, result_type=result_type,
-            )  # fmt: skip
+            yield
         except CountersignError as refused:
             self.metrics.actions.labels(action.value, type(refused).__name__.lower()).inc()
             raise
         self.metrics.actions.labels(action.value, "done").inc()
-        return done
 
-    async def _act(
-        self,
-        caller: Principal,
-        draft_id: int,
-        action: Action,
-        request: object,
-        idempotency_key: str | None,
-        *derived: object,
-        judge: Judge,
-        result_type: Any,
-    ) -> Any:
+    async def _send(
+        self, caller: Principal, draft_id: int, action: Action, request: object,
+        idempotency_key: str | None, *derived: object, judge: Judge, result_type: Any,
+    ) -> Any:  # fmt: skip
         now = await self.database.read(lambda c: draft_reads.standing(c, draft_id))
         if sees_only_own(caller) and now.author != caller.username:
             # An agent does not see others' drafts: acting on one answers as a missing one.
