@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from countersign import heap, logs, offline_verifier
 from lifecycle.words import Role
-from records import audit, channels, checkpoints, users, vault
+from records import audit, audit_reads, channels, checkpoints, users, vault
 from records.db import Database
 from records.errors import CountersignError
 from records.migrations import upgrade
@@ -249,7 +249,7 @@ def audit_export(
     if format not in ("jsonl", "csv"):
         raise CountersignError("--format is jsonl or csv")
     with _database().read_session() as session:
-        for line in audit.export_lines(session, audit.AuditFilter(), format):
+        for line in audit_reads.export_lines(session, audit_reads.AuditFilter(), format):
             output.write(line)
 
 

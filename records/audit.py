@@ -9,11 +9,8 @@ the write lock every write session already holds (see `records.db`).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,10 +19,9 @@ import orjson
 from sqlalchemy import CursorResult, and_, bindparam, or_, text, update
 from sqlalchemy import select as select_core
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from records import bulk, merkle
-from records.audit_models import AuditEvent
 from records.tables import EVENTS, NODES
 from records.types import utcnow
 
@@ -365,104 +361,6 @@ def _lock_chain(session: Writer) -> None:
     bind = session.get_bind() if isinstance(session, Session) else session
     if bind.dialect.name == "postgresql":
         session.execute(_LOCK, {"id": _ADVISORY_LOCK_ID})
-
-
-# --- reading -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True)
-class AuditFilter:
-    draft_id: int | None = None
-    actor: str | None = None
-    action: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-
-
-def _filtered(where: AuditFilter) -> Any:
-    query = select(AuditEvent)
-    if where.draft_id is not None:
-        query = query.where(AuditEvent.draft_id == where.draft_id)
-    if where.actor is not None:
-        query = query.where(AuditEvent.actor == where.actor)
-    if where.action is not None:
-        query = query.where(AuditEvent.action == where.action)
-    if where.since is not None:
-        query = query.where(col(AuditEvent.at) >= where.since)
-    if where.until is not None:
-        query = query.where(col(AuditEvent.at) < where.until)
-    return query
-
-
-def search(
-    session: Session, where: AuditFilter, *, after_seq: int | None, limit: int
-) -> tuple[list[AuditEvent], int | None]:
-    """Oldest first by seq; returns the page and the seq to continue after, if any."""
-    query = _filtered(where)
-    if after_seq is not None:
-        query = query.where(col(AuditEvent.seq) > after_seq)
-    rows = list(session.exec(query.order_by(col(AuditEvent.seq)).limit(limit + 1)).all())
-    return rows[:limit], (rows[limit - 1].seq if len(rows) > limit else None)
-
-
-def stream(session: Session, where: AuditFilter, *, batch_size: int = 2000) -> Iterator[AuditEvent]:
-    """Every matching event in seq order, fetched in batches: constant memory at any size."""
-    after = 0
-    while True:
-        batch = session.exec(
-            _filtered(where)
-            .where(col(AuditEvent.seq) > after)
-            .order_by(col(AuditEvent.seq))
-            .limit(batch_size)
-        ).all()
-        yield from batch
-        if len(batch) < batch_size:
-            return
-        after = batch[-1].seq
-        session.expunge_all()
-
-
-def as_record(event: Any) -> dict[str, Any]:
-    """The auditor's view of an event (an `AuditEvent`, or a row of its table), the payload
-    parsed from its canonical JSON."""
-    return {
-        "seq": event.seq,
-        "at": format_time(event.at),
-        "actor": event.actor,
-        "role": event.role,
-        "action": event.action,
-        "draft_id": event.draft_id,
-        "version": event.version,
-        "content_sha256": event.content_sha256,
-        "payload": None if event.erased else json.loads(event.payload),
-        "payload_sha256": event.payload_sha256,
-        "erased": bool(event.erased),
-        "prev_hash": event.prev_hash,
-        "hash": event.hash,
-    }
-
-
-EXPORT_COLUMNS = ("seq", *HASHED_FIELDS, "payload_sha256", "erased", "prev_hash", "hash")
-
-
-def export_lines(session: Session, where: AuditFilter, fmt: str) -> Iterator[str]:
-    """The export, line by line (`jsonl`, or `csv` with a header row), streamed."""
-
-    def csv_line(values: Any) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer).writerow(["" if v is None else v for v in values])
-        return buffer.getvalue()
-
-    if fmt == "csv":
-        yield csv_line(EXPORT_COLUMNS)
-    for event in stream(session, where):
-        record = as_record(event)
-        if fmt == "csv":
-            payload = record["payload"]
-            record["payload"] = "" if payload is None else canonical_json(payload)
-            yield csv_line(record[c] for c in EXPORT_COLUMNS)
-        else:
-            yield json.dumps(record, sort_keys=True) + "\n"
 
 
 # Verification lives in records.audit_verify; these names stay reachable from here.

@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from records import audit, checkpoints, merkle
+from records import audit, audit_reads, checkpoints, merkle
 from records.errors import NotFound
 from records.tables import (
     CHECKPOINTS,
@@ -168,7 +168,7 @@ def package(
             ]
         ),
         "events.jsonl": "".join(
-            json.dumps(audit.as_record(e), sort_keys=True) + "\n" for e in events
+            json.dumps(audit_reads.as_record(e), sort_keys=True) + "\n" for e in events
         ).encode(),
         "proofs.json": _json(
             {
@@ -202,7 +202,7 @@ def package(
         ],
         "decisions": json.loads(files["decisions.json"]),
         "publication": json.loads(files["publication.json"]),
-        "events": [audit.as_record(e) for e in events],
+        "events": [audit_reads.as_record(e) for e in events],
         "checkpoint": {"size": checkpoint.size, "at": checkpoint.at},
     }
     files["evidence.pdf"] = render_pdf(summary)

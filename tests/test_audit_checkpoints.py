@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from temporalio.testing import WorkflowEnvironment
 
 from countersign import offline_verifier
-from records import audit, checkpoints, merkle
+from records import audit, audit_reads, checkpoints, merkle
 from records.db import Database
 from records.settings import DEV_AUDIT_KEY, Settings, load_settings
 from records.tables import CHECKPOINTS, EVENTS, NODES
@@ -240,7 +240,7 @@ def test_erased_content_keeps_the_proof_and_the_guard_allows_nothing_else(
     result = verify(signed_log, [sink])
     assert result.ok and result.checkpoint_size == 15
     with signed_log.read_session() as session:
-        lines = list(audit.export_lines(session, audit.AuditFilter(), "jsonl"))
+        lines = list(audit_reads.export_lines(session, audit_reads.AuditFilter(), "jsonl"))
     third = json.loads(lines[2])
     assert third["erased"] is True and third["payload"] is None and third["payload_sha256"]
     export = tmp_path / "audit.jsonl"

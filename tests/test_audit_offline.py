@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Connection
 
-from records import audit, checkpoints
+from records import audit, audit_reads, checkpoints
 from records.db import Database
 from records.tables import EVENTS
 from tests.helpers import around_the_trigger
@@ -106,7 +106,9 @@ def doc_verifier(lines: list[str], notes: list[str]) -> tuple[bool, int | None]:
 def exported(database: Database, folder: Path) -> Path:
     target = folder / "audit.jsonl"
     with database.read_session() as session:
-        target.write_text("".join(audit.export_lines(session, audit.AuditFilter(), "jsonl")))
+        target.write_text(
+            "".join(audit_reads.export_lines(session, audit_reads.AuditFilter(), "jsonl"))
+        )
     return target
 
 

@@ -23,7 +23,7 @@ from api.deps import (
 )
 from api.schemas import Page, UtcDatetime
 from lifecycle.words import Role
-from records import audit, checkpoints, cursor, merkle
+from records import audit, audit_reads, checkpoints, cursor, merkle
 from records.errors import Invalid
 from records.fields import USERNAME_PATTERN
 
@@ -75,13 +75,13 @@ def audit_filter(
     action: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_.]+$")] = None,
     since: UtcDatetime | None = None,
     until: UtcDatetime | None = None,
-) -> audit.AuditFilter:
-    return audit.AuditFilter(
+) -> audit_reads.AuditFilter:
+    return audit_reads.AuditFilter(
         draft_id=draft_id, actor=actor, action=action, since=since, until=until
     )
 
 
-Filter = Annotated[audit.AuditFilter, Depends(audit_filter)]
+Filter = Annotated[audit_reads.AuditFilter, Depends(audit_filter)]
 
 
 @router.get("", response_model=Page[AuditEventPublic])
@@ -99,9 +99,9 @@ def search(
         (after,) = cursor.decode(cursor_, 1)
         if not isinstance(after, int) or not 0 <= after <= cursor.MAX_ID:
             raise Invalid("cursor is not one this API issued", field="cursor")
-    rows, last = audit.search(session, where, after_seq=after, limit=limit)
+    rows, last = audit_reads.search(session, where, after_seq=after, limit=limit)
     return Page(
-        items=[AuditEventPublic(**audit.as_record(e)) for e in rows],
+        items=[AuditEventPublic(**audit_reads.as_record(e)) for e in rows],
         next_cursor=cursor.encode([last]) if last is not None else None,
     )
 
@@ -227,7 +227,7 @@ def export(
 
     def lines() -> Iterator[str]:
         with database.read_session() as session:
-            yield from audit.export_lines(session, where, format)
+            yield from audit_reads.export_lines(session, where, format)
 
     media = "text/csv" if format == "csv" else "application/x-ndjson"
     stamp = datetime.now().strftime("%Y%m%dT%H%M%S")
