@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -83,37 +84,48 @@ class FiguresCollector:
         figures = self.fresh()
         if figures is None:
             return
-        drafts = GaugeMetricFamily("countersign_drafts", "Drafts by status", labels=["status"])
-        for status, n in sorted(figures.drafts.items()):
-            drafts.add_metric([status], n)
-        yield drafts
-        yield GaugeMetricFamily(
-            "countersign_drafts_sla_breached", "Drafts whose review stage is past its time",
-            value=figures.sla_breached,
-        )  # fmt: skip
-        waiting = GaugeMetricFamily(
-            "countersign_queue_waiting", "Posts waiting for a reply, by queue", labels=["queue"]
+        yield _gauge(
+            "countersign_drafts",
+            "Drafts by status",
+            ["status"],
+            {(status,): n for status, n in figures.drafts.items()},
         )
-        oldest = GaugeMetricFamily(
-            "countersign_queue_oldest_wait_seconds", "The longest a waiting post has waited",
-            labels=["queue"],
-        )  # fmt: skip
-        for queue, n in sorted(figures.waiting.items()):
-            waiting.add_metric([queue], n)
-            oldest.add_metric([queue], figures.oldest_wait_seconds[queue])
-        yield waiting
-        yield oldest
-        yield GaugeMetricFamily(
-            "countersign_posts_received_last_hour", "Posts received in the last hour (ingest)",
-            value=figures.received_last_hour,
-        )  # fmt: skip
-        published = GaugeMetricFamily(
-            "countersign_publications", "Publications by channel and outcome",
-            labels=["channel", "status"],
-        )  # fmt: skip
-        for (channel, status), n in sorted(figures.publications.items()):
-            published.add_metric([channel, status], n)
-        yield published
+        yield _gauge(
+            "countersign_drafts_sla_breached",
+            "Drafts whose review stage is past its time",
+            [],
+            {(): figures.sla_breached},
+        )
+        yield _gauge(
+            "countersign_queue_waiting",
+            "Posts waiting for a reply, by queue",
+            ["queue"],
+            {(queue,): n for queue, n in figures.waiting.items()},
+        )
+        yield _gauge(
+            "countersign_queue_oldest_wait_seconds",
+            "The longest a waiting post has waited",
+            ["queue"],
+            {(queue,): s for queue, s in figures.oldest_wait_seconds.items()},
+        )
+        yield _gauge(
+            "countersign_posts_received_last_hour",
+            "Posts received in the last hour (ingest)",
+            [],
+            {(): figures.received_last_hour},
+        )
+        yield _gauge("countersign_publications", "Publications by channel and outcome",
+                     ["channel", "status"], figures.publications)  # fmt: skip
+
+
+def _gauge(
+    name: str, documentation: str, labels: list[str], values: Mapping[Any, float]
+) -> GaugeMetricFamily:
+    """A gauge family with a sample per labels' values, in their order."""
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family
 
 
 class MetricsMiddleware:
