@@ -12,7 +12,7 @@ from api.deps import current_principal
 from api.headers import SecurityHeaders
 from api.lifecycle import Lifecycle
 from api.limits import BodySizeLimit
-from api.metrics import Metrics, MetricsMiddleware
+from api.metrics import Metrics
 from api.policy import Policies
 from api.private import PrivateEndpoints
 from api.request_log import RequestLog
@@ -94,8 +94,7 @@ def create_app(
     problems.install(app)
     openapi.install(app, API_PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestLog)
+    app.add_middleware(RequestLog, metrics=metrics)
     if settings.endpoints_private:
         app.add_middleware(PrivateEndpoints, session_cookie=session.SESSION_COOKIE)
     app.add_middleware(SecurityHeaders, session_cookie=session.SESSION_COOKIE)

@@ -18,7 +18,7 @@ from prometheus_client import (
     ProcessCollector,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from records import gauges
 
@@ -49,6 +49,11 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         self.figures = FiguresCollector()
         self.registry.register(self.figures)
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One HTTP request answered (`api.request_log`)."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
 
     def read_figures_with(self, read: Callable[[], gauges.Figures]) -> None:
         """Report the product's figures, read by `read` at each scrape (once the app has
@@ -126,33 +131,6 @@ def _gauge(
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
     return family
-
-
-class MetricsMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        finally:
-            method = scope["method"]
-            template = route_template(scope)
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
 
 
 def route_template(scope: Scope) -> str:

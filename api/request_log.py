@@ -1,4 +1,5 @@
-"""Every request's id and its line in the access log (issue 25, item 4).
+"""What every request leaves behind (issue 25, item 4): its id, its line in the access log,
+and its count and latency in the metrics (`api.metrics`), all from one look at its answer.
 
 A request keeps the id its caller sent in `X-Request-ID` (a load balancer's, a client's
 retry) when it is a plain token, else gets a new one; the answer says which, and every line
@@ -17,7 +18,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.metrics import route_template
+from api.metrics import Metrics, route_template
 from countersign import logs
 
 log = logging.getLogger("countersign.access")
@@ -26,8 +27,9 @@ VALID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
 
 
 class RequestLog:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,9 +50,10 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = route_template(scope)
+            route, seconds = route_template(scope), time.perf_counter() - started
+            self.metrics.observe(scope["method"], route, status, seconds)
             log.info(
                 "%s %s %s", scope["method"], route, status,
                 extra={"method": scope["method"], "route": route, "status": status,
-                       "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+                       "duration_ms": round(seconds * 1000, 1)},
             )  # fmt: skip
