@@ -37,6 +37,7 @@ from api.routes import (
 from api.signin import SignInThrottle
 from api.tokens import TokenService
 from connectors import egress
+from countersign import tracing
 from policies.sla import ServiceLevels
 from records import gauges, vault
 from records.db import Database
@@ -50,10 +51,14 @@ def create_app(
     *,
     database: Database | None = None,
     temporal: TemporalGateway | None = None,
+    traces: tracing.Tracing | None = None,
 ) -> FastAPI:
-    """Build the app. Tests pass their own database or gateway; production passes nothing."""
+    """Build the app. Tests pass their own database, gateway or tracing; production passes
+    nothing (and traces when `COUNTERSIGN_OTLP_ENDPOINT` names a collector)."""
     settings = settings or load_settings()
     metrics = Metrics()
+    own_traces = traces is None
+    traces = traces or tracing.start(settings, "api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,10 +66,15 @@ def create_app(
         vault.configure(vault.Vault.of(settings))
         owned = database is None
         app.state.database = database or Database(settings.resolved_database_url)
+        if traces is not None:
+            traces.database(app.state.database)
         metrics.read_figures_with(lambda: _figures(app.state.database))
         app.state.sign_in = SignInThrottle(app.state.database, settings.jwt_secret)
         app.state.temporal = temporal or TemporalGateway(
-            settings.temporal_address, settings.temporal_namespace, Access.of(settings)
+            settings.temporal_address,
+            settings.temporal_namespace,
+            Access.of(settings),
+            interceptors=[traces.temporal()] if traces is not None else [],
         )
         app.state.lifecycle = Lifecycle(
             app.state.temporal,
@@ -78,6 +88,8 @@ def create_app(
         finally:
             if owned:
                 app.state.database.dispose()
+            if own_traces and traces is not None:
+                traces.shutdown()  # what is buffered goes to the collector
 
     app = FastAPI(
         title="Countersign",
@@ -98,6 +110,8 @@ def create_app(
     if settings.endpoints_private:
         app.add_middleware(PrivateEndpoints, session_cookie=session.SESSION_COOKIE)
     app.add_middleware(SecurityHeaders, session_cookie=session.SESSION_COOKIE)
+    if traces is not None:
+        traces.app(app)  # outermost: the request's span holds everything below it
 
     # Routers are included directly on the app, one level deep (FastAPI walks every level
     # of nested routers to match each request).

@@ -3,8 +3,9 @@ or with `LOG_FORMAT=json` one JSON object a line for a platform's log collector,
 the request it belongs to, the draft and the person acting where there are such.
 
 What a line may carry is fixed here: its time, level, logger and message, and the context
-set by the code that knows it: the request id (`api.request_log`), the person
-(`api.deps.current_principal`), the draft (`api.desk`). Never a token, a secret or a
+set by the code that knows it: the request id (`api.request_log`), the trace it is part of
+(`countersign.tracing`, when traces are on), the person (`api.deps.current_principal`),
+the draft (`api.desk`; on the worker, `workflows.log_context`). Never a token, a secret or a
 reply's text: those are never in a message, and a failure is logged by its type, not by
 an exception's text, which may quote what it failed on (a post, a reply). The API's
 access log is written through it too (`api.request_log`), by route template rather than
@@ -18,6 +19,8 @@ import logging
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from countersign import tracing
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 DRAFT_ID: ContextVar[int | None] = ContextVar("draft_id", default=None)
@@ -35,6 +38,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": REQUEST_ID.get(),
+            "trace_id": tracing.trace_id(),
             "draft_id": DRAFT_ID.get(),
             "actor": ACTOR.get(),
         }

@@ -124,6 +124,12 @@ class Database:
         )
         self._write_turn = threading.Lock() if self.dialect == "sqlite" else None
 
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine the database is reached through (the reader's and, on SQLite, the
+        writer's): what an instrumentation must watch."""
+        return (self.engine,) if self._writer is self.engine else (self.engine, self._writer)
+
     @contextmanager
     def read_session(self) -> Iterator[Session]:
         with Session(self.engine, expire_on_commit=False) as session:

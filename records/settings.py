@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     # The worker's liveness, readiness and metrics endpoint (`workflows.health`); 0: off.
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int = Field(default=0, ge=0, le=65535)
+    # Traces (`countersign.tracing`): an OpenTelemetry collector's OTLP/HTTP base URL
+    # (e.g. http://otel-collector:4318); empty: no traces, and nothing instrumented.
+    otlp_endpoint: str = Field(default="", pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$")
+    trace_sample_ratio: float = Field(
+        default=1.0, ge=0, le=1, description="the share of requests traced (a trace's parts follow)"
+    )
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor
 from temporalio.service import RPCError, TLSConfig
 
 from workflows.payloads import DATA_CONVERTER
@@ -69,9 +70,16 @@ class Access:
 
 
 async def connect(
-    address: str, namespace: str, *, timeout: float = 60.0, access: Access | None = None
+    address: str,
+    namespace: str,
+    *,
+    timeout: float = 60.0,
+    access: Access | None = None,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Client:
-    """Connect, retrying with capped exponential backoff until `timeout` seconds have passed."""
+    """Connect, retrying with capped exponential backoff until `timeout` seconds have passed.
+    `interceptors` (the traces' propagation) apply to the client's calls and to any worker
+    built on it."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = 0.2
@@ -84,6 +92,7 @@ async def connect(
                 tls=access.tls or False,
                 api_key=access.api_key,
                 data_converter=DATA_CONVERTER,
+                interceptors=interceptors,
             )
         except (RuntimeError, RPCError, OSError) as exc:
             if loop.time() + delay > deadline:
@@ -101,10 +110,17 @@ class TemporalGateway:
     """The API's handle on Temporal: connects lazily, so the API starts (and reports itself
     not ready) while Temporal is down, and reconnects when it comes back."""
 
-    def __init__(self, address: str, namespace: str, access: Access | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        namespace: str,
+        access: Access | None = None,
+        interceptors: Sequence[Interceptor] = (),
+    ) -> None:
         self.address = address
         self.namespace = namespace
         self.access = access
+        self.interceptors = interceptors
         self._client: Client | None = None
         self._lock = asyncio.Lock()
 
@@ -113,7 +129,11 @@ class TemporalGateway:
             async with self._lock:
                 if self._client is None:
                     self._client = await connect(
-                        self.address, self.namespace, timeout=timeout, access=self.access
+                        self.address,
+                        self.namespace,
+                        timeout=timeout,
+                        access=self.access,
+                        interceptors=self.interceptors,
                     )
         return self._client
 

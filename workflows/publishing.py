@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from connectors.base import Publisher, PublishRefused, RateLimited, Reply, publisher_class
+from countersign import tracing
 from lifecycle.rulebook import unapproved
 from lifecycle.words import PUBLISHABLE, DraftStatus, Role
 from records import audit, channels, notifications, transitions
@@ -34,6 +36,8 @@ from records.tables import PUBLICATIONS
 from records.types import utcnow
 from workflows.contracts import APPLIED, ActivityName, PublishJob, Recorded
 from workflows.recording import not_now
+
+log = logging.getLogger("countersign.publish")
 
 # The draft statuses a publication may start from (a scheduled one when its time comes).
 _MAY_LEAVE = PUBLISHABLE | {DraftStatus.scheduled}
@@ -158,11 +162,18 @@ class PublishActivities:
         with self.database.write() as connection:
             connection.execute(_SENDING, {**which, "now": utcnow()})
         try:
-            with _heartbeats.during():
+            with (
+                _heartbeats.during(),
+                tracing.span(
+                    f"publish {reply.channel}",
+                    **{"countersign.draft_id": job.draft_id, "countersign.channel": reply.channel},
+                ),
+            ):
                 posted = (publisher.lookup(reply) if row.attempts else None) or publisher.post(
                     reply
                 )
         except PublishRefused as refused:
+            log.warning("%s refused the reply", reply.channel)  # its reason is in the record
             with self.database.write() as connection:
                 return self._failed(
                     connection, job, row, str(refused), action="draft.publish_failed"
@@ -208,6 +219,7 @@ class PublishActivities:
                 post_id=row.post_id,
                 outbound=self.outbound,
             )
+        log.info("reply published on %s", reply.channel)  # the draft and actor: log_context
         return Recorded(status=APPLIED, deliveries=deliveries)
 
     def _recheck(self, connection: Connection, job: PublishJob, row: Any) -> str | None:

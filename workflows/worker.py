@@ -19,11 +19,12 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from connectors import egress
 from connectors.base import Publisher
 from connectors.outbox import OutboxPublisher
+from countersign import tracing
 from policies.engine import RuleSet
 from policies.sla import ServiceLevels
 from records import checkpoints, retention, vault
@@ -44,6 +45,7 @@ from workflows.contracts import (
 )
 from workflows.health import Health, serving
 from workflows.interceptors import SealCheck
+from workflows.log_context import LogContext
 from workflows.mentions import PollActivities
 from workflows.notify import NotificationDelivery
 from workflows.outbound import NotifyActivities
@@ -68,6 +70,11 @@ ACTIVITY_THREADS = 16
 # waiting: with the SDK's 5, a burst of updates left speculative tasks unclaimed until the
 # server's 5 s sticky schedule-to-start timeout moved them to the normal queue.
 WORKFLOW_TASK_POLLS = 20
+# OpenTelemetry's context passes through the sandbox (`countersign.tracing`), as it does
+# through temporalio's own OpenTelemetry plugin.
+SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+)
 
 
 def activities(
@@ -125,14 +132,15 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
+        workflow_runner=SANDBOX if sandboxed else UnsandboxedWorkflowRunner(),
         # The rule set is compiled once; settings give the SLAs and notification channels.
         activities=activities(database, rules or RuleSet.load(), publishers, settings),
         activity_executor=executor,  # activities are synchronous database work
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
-        # Every action must carry the API's seal (lifecycle.seals).
-        interceptors=[SealCheck(settings.action_keys)],
+        # Every action must carry the API's seal (lifecycle.seals); every activity's log
+        # lines say its draft and actor.
+        interceptors=[SealCheck(settings.action_keys), LogContext()],
     )
 
 
@@ -141,11 +149,15 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
     egress.configure(egress.EgressPolicy.of(settings))
     vault.configure(vault.Vault.of(settings))
     database = Database(settings.resolved_database_url)
+    traces = tracing.start(settings, "worker")
+    if traces is not None:
+        traces.database(database)
     client = await connect(
         settings.temporal_address,
         settings.temporal_namespace,
         timeout=connect_timeout,
         access=Access.of(settings),
+        interceptors=[traces.temporal()] if traces is not None else [],
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -175,6 +187,8 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
             health.ready = True
             await stop.wait()
     database.dispose()
+    if traces is not None:
+        traces.shutdown()  # what is buffered goes to the collector before the process ends
 
 
 async def start_checkpoints(client: Client, settings: Settings) -> None:

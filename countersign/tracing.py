@@ -1,0 +1,143 @@
+"""Traces (issue 25, item 3): one slow approval followed from the browser to the channel.
+
+With `COUNTERSIGN_OTLP_ENDPOINT` naming an OpenTelemetry collector (its OTLP/HTTP base,
+e.g. `http://otel-collector:4318`), the API and the worker each send their spans there, and
+one decision is one trace:
+
+    POST /api/v1/drafts/{draft_id}/approve            (the API: FastAPI's instrumentation)
+      SELECT / INSERT ...                             (its statements: SQLAlchemy's)
+      StartWorkflowUpdate:approve                     (temporalio's interceptor, in the API)
+        ValidateUpdate:approve, HandleUpdate:approve  (the worker, from the update's headers)
+          StartActivity:record_decision
+            RunActivity:record_decision               (the activity)
+              INSERT INTO audit_events ...            (its statements)
+      ...
+            RunActivity:publish_reply
+              publish x                               (`publishing`: the channel call)
+                POST                                  (httpx's instrumentation)
+
+The context crosses from the API to the worker in the Temporal update's headers, so the
+trace holds together however many API and worker processes there are. Without the setting
+nothing is instrumented and nothing is paid. Tests pass an exporter of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from temporalio.contrib.opentelemetry import (
+        OpenTelemetryInterceptor,
+        ReplaySafeTracerProvider,
+    )
+
+    from records.db import Database
+    from records.settings import Settings
+
+TRACER = "countersign"
+# Probes and scrapes every few seconds would bury the requests people make.
+UNTRACED_ROUTES = "healthz,readyz,metrics,api/v1/healthz,api/v1/readyz"
+
+
+@dataclass(frozen=True)
+class Tracing:
+    """One process's tracer provider and the instrumentations that feed it."""
+
+    provider: TracerProvider | ReplaySafeTracerProvider
+
+    def temporal(self) -> OpenTelemetryInterceptor:
+        """For `Client.connect(interceptors=...)`: the current span's context goes with
+        every start, update and activity in Temporal's headers, and (on the worker, which
+        takes its client's interceptors) each workflow, update handler and activity runs
+        under the context its own caller sent. temporalio's newer interceptor, because the
+        older one parents every update on the workflow's start, which would put each
+        decision in the trace of the draft's creation."""
+        from temporalio.contrib.opentelemetry import OpenTelemetryInterceptor
+
+        return OpenTelemetryInterceptor(add_temporal_spans=True)
+
+    def app(self, app: FastAPI) -> None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=self.provider,
+            excluded_urls=UNTRACED_ROUTES,
+            exclude_spans=["receive", "send"],  # one span a request, not one a message
+        )
+
+    def database(self, database: Database) -> None:
+        """A span for each statement on the database's engines (its text with placeholders,
+        never the values). Through the instrumentation's engine tracer rather than its instrumentor,
+        which refuses SQLAlchemy 2.1 (its supported range lags) and instruments once per
+        process, where a test process holds several engines."""
+        from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
+        from opentelemetry.metrics import NoOpMeterProvider
+
+        usage = NoOpMeterProvider().get_meter(TRACER).create_up_down_counter("db.connections")
+        tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
+        for engine in database.engines:
+            EngineTracer(tracer, engine, usage)
+
+    def shutdown(self) -> None:
+        """Send what is buffered, then stop (a process about to exit)."""
+        self.provider.shutdown()
+
+
+def start(settings: Settings, service: str, exporter: SpanExporter | None = None) -> Tracing | None:
+    """The process's tracing, or None when no collector is named and no exporter given.
+
+    With a collector, the provider becomes the process's global one, so spans opened with
+    `span()` (the channel call) and httpx's outbound requests land in it. A test passes its
+    own `exporter`, sent every span as it ends, and leaves the process's globals alone (a
+    test process holds an API and a worker, each with a provider of its own)."""
+    if exporter is None and not settings.otlp_endpoint:
+        return None
+    resource = Resource.create(
+        {"service.name": f"countersign-{service}", "service.namespace": "countersign"}
+    )
+    sampler = ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
+    if exporter is not None:
+        provider = TracerProvider(resource=resource, sampler=sampler)
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        return Tracing(provider)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from temporalio.contrib.opentelemetry import create_tracer_provider
+
+    # Replay-safe (temporalio's): a workflow replayed on another worker makes no spans a
+    # second time, and the ids of those it makes do not depend on which worker ran it.
+    replay_safe = create_tracer_provider(sampler=sampler, resource=resource)
+    endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
+    replay_safe.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    trace.set_tracer_provider(replay_safe)
+    HTTPXClientInstrumentor().instrument(tracer_provider=replay_safe)
+    return Tracing(replay_safe)
+
+
+@contextmanager
+def span(name: str, **attributes: Any) -> Iterator[None]:
+    """A span of the product's own (the channel call) under whatever span is current; a
+    no-op when the process has no tracing."""
+    with trace.get_tracer(TRACER).start_as_current_span(name, attributes=attributes):
+        yield
+
+
+def trace_id() -> str | None:
+    """The current trace's id as collectors show it (32 hex digits), for the log lines."""
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None

@@ -1,0 +1,229 @@
+"""Traces (issue 25, item 3): one decision is one trace, from the HTTP request through the
+workflow update, the activities and their statements to the channel call, across the API's
+process and the worker's.
+
+The API runs here with the SDK's in-memory exporter; the worker is the real `countersign
+worker` in a process of its own, sending its spans by OTLP to a local collector
+(`tests/fake_otlp.py`) because `COUNTERSIGN_OTLP_ENDPOINT` names it. The two halves of a
+trace meet only through what the update and the activities carried in Temporal's headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from countersign import logs, tracing
+from lifecycle.words import Role
+from records import channels
+from records.db import Database
+from records.settings import Settings
+from tests.conftest import LOOPBACK
+from tests.fake_otlp import Collector, Span, running_collector
+from tests.fakes import FakeX, running_fake_x, x_account
+from tests.helpers import free_ports, insert_post, own_secrets
+from workflows.connection import TemporalGateway
+
+pytestmark = pytest.mark.temporal
+PASSWORD = "correct horse battery staple"
+REPLY = "Thanks Ana Souza, we have sent you a direct message about order 4242."
+
+
+@pytest.fixture
+def collector() -> Iterator[Collector]:
+    with running_collector() as state:
+        yield state
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeX]:
+    with running_fake_x() as state:
+        yield state
+
+
+def own(settings: Settings) -> Settings:
+    """The test's settings with the secrets a `countersign worker` process is given."""
+    return settings.model_copy(
+        update={name.removeprefix("COUNTERSIGN_").lower(): v for name, v in own_secrets().items()}
+    )
+
+
+def start_worker(
+    env: dict[str, str], port: int, deadline_seconds: float = 60
+) -> subprocess.Popen[str]:
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "countersign.cli", "worker"], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline and worker.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return worker
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    worker.kill()
+    raise AssertionError(f"the worker did not become ready:\n{worker.communicate()[0]}")
+
+
+def chain(span_id: str | None, by_id: dict[str, Span | ReadableSpan]) -> list[str]:
+    """The names from a span up to the first one this side does not hold."""
+    names = []
+    while span_id is not None and span_id in by_id:
+        span = by_id[span_id]
+        if isinstance(span, Span):
+            names.append(span.name)
+            span_id = span.parent_id
+        else:
+            names.append(span.name)
+            span_id = f"{span.parent.span_id:016x}" if span.parent else None
+    return names
+
+
+def api_spans(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
+    return {f"{s.context.span_id:016x}": s for s in exporter.get_finished_spans()}
+
+
+def trace_of(span: ReadableSpan) -> str:
+    return f"{span.context.trace_id:032x}"
+
+
+async def test_one_decision_is_one_trace_across_the_api_and_the_worker(
+    settings: Settings,
+    database: Database,
+    database_url: str,
+    temporal_env: WorkflowEnvironment,
+    make_user: Any,
+    collector: Collector,
+    fake_x: FakeX,
+    tmp_path: Path,
+) -> None:
+    queue = f"traces-{uuid.uuid4().hex[:8]}"
+    live = own(settings).model_copy(update={"task_queue": queue, "workflow_id_prefix": f"{queue}-"})
+    memory = InMemorySpanExporter()
+    traces = tracing.start(live, "api", exporter=memory)
+    assert traces is not None
+    target = temporal_env.client.service_client.config.target_host
+    gateway = TemporalGateway(target, "default", interceptors=[traces.temporal()])
+    [health] = free_ports(1)
+    worker_env = {
+        **os.environ, **own_secrets(),
+        "COUNTERSIGN_DATABASE_URL": database_url,
+        "COUNTERSIGN_TEMPORAL_ADDRESS": target,
+        "COUNTERSIGN_TASK_QUEUE": queue,
+        "COUNTERSIGN_WORKFLOW_ID_PREFIX": f"{queue}-",
+        "COUNTERSIGN_AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "COUNTERSIGN_OUTBOUND_ALLOW": json.dumps(LOOPBACK),
+        "COUNTERSIGN_WORKER_HEALTH_PORT": str(health),
+        "COUNTERSIGN_LOG_FORMAT": "json",
+        "COUNTERSIGN_OTLP_ENDPOINT": collector.url,
+    }  # fmt: skip
+    for name, role in (("agent", Role.agent), ("comms", Role.comms), ("pub", Role.publisher)):
+        make_user(name, role)
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(logs.JsonFormatter())
+    access_log = logging.getLogger("countersign.access")
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.INFO)
+    worker = await asyncio.to_thread(start_worker, worker_env, health)
+    app = create_app(live, database=database, temporal=gateway, traces=traces)
+    try:
+        async with app.router.lifespan_context(app):
+            with database.write() as connection:  # the vault holds the test's secrets key now
+                account_id = channels.create(connection, x_account(fake_x, 30), actor="admin").id
+                post_id = insert_post(connection, account_id=account_id)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                people = {}
+                for name in ("agent", "comms", "pub"):
+                    token = await client.post(
+                        "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
+                    )
+                    people[name] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+                made = await client.post("/api/v1/drafts", headers=people["agent"],
+                                         json={"post_id": post_id, "body": REPLY})  # fmt: skip
+                url = f"/api/v1/drafts/{made.json()['id']}"
+                await client.post(f"{url}/submit", headers=people["agent"])
+                approve = {"stage": "comms", "decision": "approve", "version": 1}
+                decided = await client.post(
+                    f"{url}/decisions", headers=people["comms"], json=approve
+                )
+                assert decided.json()["status"] == "approved", decided.text
+                published = await client.post(f"{url}/publish", headers=people["pub"])
+                assert published.json()["status"] == "published", published.text
+    finally:
+        access_log.removeHandler(handler)
+        access_log.setLevel(logging.NOTSET)
+        worker.send_signal(signal.SIGTERM)  # the worker sends what it holds, then stops
+        output = (await asyncio.to_thread(worker.communicate, timeout=60))[0]
+    assert worker.returncode == 0, output
+    assert len(fake_x.tweets) == 1
+
+    ours = api_spans(memory)
+    theirs = {s.span_id: s for s in collector.received()}
+    assert {s.service for s in theirs.values()} == {"countersign-worker"}
+    for route, activity in (("decisions", "record_decision"), ("publish", "publish_reply")):
+        [request] = [
+            s for s in ours.values() if s.name == f"POST /api/v1/drafts/{{draft_id}}/{route}"
+        ]
+        trace_id = trace_of(request)
+        # The API's half: the request and its statements.
+        here = [s for s in ours.values() if trace_of(s) == trace_id]
+        assert any((s.attributes or {}).get("db.system") for s in here), route
+        # The worker's half, under the same trace: the update, the activity, its statements.
+        there = [s for s in theirs.values() if s.trace_id == trace_id]
+        [run] = [s for s in there if s.name == f"RunActivity:{activity}"]
+        assert any(s.parent_id == run.span_id and s.attributes.get("db.system") for s in there)
+        # Walking up from the activity on the worker's side passes the update's handler
+        # and ends at the request the API served.
+        up = chain(run.span_id, theirs)  # type: ignore[arg-type]
+        assert any(name.startswith("HandleUpdate:") for name in up), (route, up)
+        top = next(s for s in there if s.name == up[-1])
+        assert top.parent_id in ours, (route, up)
+        assert chain(top.parent_id, ours)[-1] == request.name  # type: ignore[arg-type]
+        if route == "publish":
+            # The channel call, and the HTTP request to the platform under it.
+            [call] = [s for s in there if s.name == "publish x" and s.parent_id == run.span_id]
+            [http] = [s for s in there if s.parent_id == call.span_id]
+            assert str(http.attributes.get("url.full", http.attributes.get("http.url")))
+            assert fake_x.url in str(
+                http.attributes.get("url.full") or http.attributes.get("http.url")
+            )
+            published_line = next(
+                json.loads(line) for line in output.splitlines()
+                if line.startswith("{") and json.loads(line)["message"] == "reply published on x"
+            )  # fmt: skip
+            assert published_line["trace_id"] == trace_id
+            assert published_line["actor"] == "pub"
+            assert published_line["draft_id"] == int(url.rsplit("/", 1)[1])
+        # The API's access line for the request carries the trace's id.
+        access = [json.loads(line) for line in lines.getvalue().splitlines()]
+        assert any(a.get("trace_id") == trace_id and a["route"].endswith(route) for a in access), (
+            route
+        )
+
+    # No span holds the reply's words or the customer's name (statements are sent with
+    # their parameters apart, and those are not recorded).
+    every = [json.dumps(s.attributes) for s in theirs.values()]
+    every += [json.dumps(dict(s.attributes or {})) for s in ours.values()]
+    assert not any("Ana Souza" in text or "4242" in text for text in every)
