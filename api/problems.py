@@ -9,11 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
+from api.metrics import route_template
 from api.signin import Throttled
 from policies.budget import CheckOverBudget
-from records.errors import CountersignError
+from records.errors import CountersignError, Unavailable
 from records.passwords import HashingBusy
 
 PROBLEM_JSON = "application/problem+json"
@@ -62,10 +65,26 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def _domain_answer(exc: CountersignError) -> JSONResponse:
+    return problem(exc.status_code, exc.detail, title=exc.title, headers=exc.headers(), **exc.extra)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(CountersignError)
     async def _domain(_request: Request, exc: CountersignError) -> JSONResponse:
-        return problem(exc.status_code, exc.detail, title=exc.title, **exc.extra)
+        return _domain_answer(exc)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    async def _database_away(request: Request, exc: Exception) -> JSONResponse:
+        """The database refused, dropped or never gave a connection (a restart, a
+        failover, a full pool). A transaction that lost its connection is rolled back;
+        an action whose commit went through but whose answer was lost is recognised on
+        its retry (its Idempotency-Key, or the update id derived from the request)."""
+        log.warning("database unavailable on %s %s (%s)", request.method,
+                    route_template(request.scope), type(exc).__name__)  # fmt: skip
+        return _domain_answer(Unavailable("the database is unavailable; try again shortly"))
 
     @app.exception_handler(CheckOverBudget)
     async def _over_budget(_request: Request, exc: CheckOverBudget) -> JSONResponse:

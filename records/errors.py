@@ -14,6 +14,10 @@ class CountersignError(Exception):
         self.detail = detail
         self.extra = extra
 
+    def headers(self) -> dict[str, str]:
+        """Headers the answer carries beside the problem (none, but for a 503's wait)."""
+        return {}
+
 
 class Unauthenticated(CountersignError):
     status_code = 401
@@ -41,5 +45,12 @@ class Invalid(CountersignError):
 
 
 class Unavailable(CountersignError):
+    """Something the service needs (Temporal, the database) is out of reach for now: the
+    caller is told when to try again, as load balancers and clients expect of a 503."""
+
     status_code = 503
     title = "Service unavailable"
+    retry_after = 5  # seconds: about what a restart or a failover takes
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

@@ -21,7 +21,8 @@ import binascii
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -119,6 +120,18 @@ _vault: Vault | None = None
 def configure(vault: Vault) -> None:
     global _vault
     _vault = vault
+
+
+@contextmanager
+def configured(vault: Vault) -> Iterator[None]:
+    """`vault` for a while, then whichever was before: a tool that seals secrets for other
+    processes (a bench seeding their database) leaves its own process as it was."""
+    global _vault
+    before, _vault = _vault, vault
+    try:
+        yield
+    finally:
+        _vault = before
 
 
 def current() -> Vault:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from records.account_models import ChannelAccountCreate
+from records.fields import Channel
 from tests.helpers import JsonHandler, serve
 
 TOKEN = "x-user-token-for-tests"
@@ -88,7 +89,7 @@ def x_account(fake: FakeX, timeout_seconds: float) -> ChannelAccountCreate:
     """An X channel account that posts to `fake`, waiting `timeout_seconds` for answers."""
     return ChannelAccountCreate(
         name="acme-x",
-        channel="x",
+        channel=Channel.x,
         settings={"user_id": "42", "api_base": fake.url, "timeout_seconds": str(timeout_seconds)},
         credentials={"bearer_token": TOKEN},
     )

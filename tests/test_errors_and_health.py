@@ -101,3 +101,48 @@ def test_readyz_is_ready_with_database_and_temporal(
         response = client.get("/readyz")
         assert response.status_code == 200, response.text
         assert response.json() == {"ready": True, "database": True, "temporal": True}
+
+
+def test_an_unreachable_database_answers_503_with_retry_after(settings: Settings) -> None:
+    """PostgreSQL restarting or failed over: every request that needs it is told to come
+    back (503 and Retry-After, as a load balancer and a client expect), never a 500."""
+    gone = Database("postgresql+psycopg://postgres@127.0.0.1:1/countersign")
+    app = create_app(settings, database=gone)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        signed_in = client.post(
+            "/api/v1/auth/token", data={"username": "agent", "password": "x" * 12}
+        )
+        listed = client.get("/api/v1/posts", headers={"Authorization": "Bearer x.y.z"})
+        ready = client.get("/readyz")
+    for answer in (signed_in,):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["Retry-After"].isdigit()
+        assert "database" in answer.json()["detail"]
+    assert listed.status_code in (401, 503)  # a token that is no token needs no database
+    assert ready.status_code == 503 and ready.json()["database"] is False
+
+
+def test_an_action_while_temporal_is_unreachable_answers_503_with_retry_after(
+    settings: Settings, database: Database, make_user: Callable[..., str]
+) -> None:
+    """Nothing listens at the settings' Temporal address: the API waits its retry time for
+    the workflow service, then says to come back, with when."""
+    make_user("agent", Role.agent)
+    app = create_app(settings.model_copy(update={"temporal_retry_seconds": 0.5}),
+                     database=database)  # fmt: skip
+    with TestClient(app) as client:
+        token = client.post(
+            "/api/v1/auth/token",
+            data={"username": "agent", "password": "correct horse battery staple"},
+        ).json()["access_token"]
+        agent = {"Authorization": f"Bearer {token}"}
+        post = client.post("/api/v1/posts", headers=agent, json={
+            "channel": "x", "external_id": "t-503", "author": "@c", "text": "Hello?",
+            "url": "https://x.example/1", "received_at": "2026-11-22T09:00:00Z",
+        })  # fmt: skip
+        body = {"post_id": post.json()["id"], "body": "Thanks, we will DM you."}
+        made = client.post("/api/v1/drafts", headers=agent, json=body)
+    assert made.status_code == 503, made.text
+    assert made.headers["Retry-After"].isdigit()
+    assert made.headers["content-type"] == "application/problem+json"
