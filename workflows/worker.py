@@ -126,15 +126,22 @@ def build_worker(
     *,
     sandboxed: bool = True,
     settings: Settings | None = None,
+    release: Sequence[type] = WORKFLOWS,
+    new_activities: Sequence[Callable[..., Any]] = (),
 ) -> Worker:
+    """A worker of this release; `release` and `new_activities` stand for another one's
+    workflow classes and its added activities (a test replacing a worker mid-draft)."""
     settings = settings or Settings()
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=list(WORKFLOWS),
+        workflows=list(release),
         workflow_runner=SANDBOX if sandboxed else UnsandboxedWorkflowRunner(),
         # The rule set is compiled once; settings give the SLAs and notification channels.
-        activities=activities(database, rules or RuleSet.load(), publishers, settings),
+        activities=[
+            *activities(database, rules or RuleSet.load(), publishers, settings),
+            *new_activities,
+        ],
         activity_executor=executor,  # activities are synchronous database work
         max_concurrent_activities=ACTIVITY_THREADS,
         max_concurrent_workflow_task_polls=WORKFLOW_TASK_POLLS,
