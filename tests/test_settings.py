@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from records.settings import DEV_JWT_SECRET, Environment, load_settings
+from records.settings import DEV_JWT_SECRET, Environment, Settings, load_settings
 
 
 def test_defaults_are_the_embedded_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -138,3 +138,16 @@ def test_private_endpoints_are_on_by_default_in_production_only() -> None:
     assert load_settings(**PRODUCTION).endpoints_private is True
     assert load_settings(**PRODUCTION, private_endpoints=False).endpoints_private is False
     assert load_settings().endpoints_private is False
+
+
+def test_traces_are_off_unless_a_collector_is_named() -> None:
+    """No endpoint: nothing instrumented, nothing exported (`countersign.tracing`). An
+    endpoint that is not an http(s) URL is refused when the process starts."""
+    from countersign import tracing
+
+    assert tracing.start(Settings(), "api") is None
+    for wrong in ("otel-collector:4318", "ftp://collector", "http://a b"):
+        with pytest.raises(ValidationError, match="otlp_endpoint"):
+            Settings(otlp_endpoint=wrong)
+    with pytest.raises(ValidationError, match="trace_sample_ratio"):
+        Settings(trace_sample_ratio=1.5)
