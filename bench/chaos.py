@@ -76,7 +76,9 @@ class Options:
 @dataclass
 class Report:
     checks: list[chaos_checks.Check] = field(default_factory=list)
-    memory: list[tuple[str, int | None, int | None, int]] = field(default_factory=list)
+    # Per process: resident bytes at its first start and at the end, its starts, and how
+    # long the one running at the end had been up (seconds).
+    memory: list[tuple[str, int | None, int | None, int, float]] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
 
     @property
@@ -86,10 +88,10 @@ class Report:
     def lines(self) -> list[str]:
         out = [f"  {'ok  ' if c.holds else 'FAIL'} {c.name}: {c.found}" for c in self.checks]
         out.append("  memory per process (resident; the start is its first start):")
-        for name, start, end, starts in self.memory:
+        for name, start, end, starts, up in self.memory:
             ratio = f"{end / start:.2f}x" if start and end else "n/a"
             out.append(f"    {name}: {_mib(start)} at the start, {_mib(end)} at the end "
-                       f"({ratio}; started {starts} times)")  # fmt: skip
+                       f"({ratio}; started {starts} times, the last up {up:.0f} s)")  # fmt: skip
         return out
 
 
@@ -268,7 +270,10 @@ async def run(options: Options, workdir: Path) -> Report:
                 chaos_checks.audit_verifies(environment),
                 chaos_checks.client_errors(clients.answers),
             ]
-            report.memory = [(s.name, s.rss_at_start, s.rss(), s.starts) for s in slots]
+            now = time.monotonic()
+            report.memory = [
+                (s.name, s.rss_at_start, s.rss(), s.starts, now - s.started_at) for s in slots
+            ]
             database.dispose()
     finally:
         for slot in slots:

@@ -136,6 +136,7 @@ class Slot:
     port: int = field(default_factory=free_port)  # the API's, or the worker's health port
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    started_at: float = 0.0  # time.monotonic() of the last start
     rss_at_start: int | None = None
 
     @property
@@ -151,6 +152,7 @@ class Slot:
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         self.starts += 1
+        self.started_at = time.monotonic()
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
