@@ -141,5 +141,5 @@ def create_app(
 
 def _figures(database: Database) -> gauges.Figures:
     """The product's figures for a scrape of `/metrics` (`api.metrics`)."""
-    with database.engine.connect() as connection:
+    with tracing.untraced(), database.engine.connect() as connection:
         return gauges.read(connection)

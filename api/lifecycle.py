@@ -28,7 +28,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from lifecycle import seals
 from lifecycle.words import ErrorKind
-from records.errors import Conflict, CountersignError, Forbidden, Invalid, NotFound, Unavailable
+from records.errors import (
+    Conflict,
+    CountersignError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unavailable,
+    UpstreamRefused,
+)
 from workflows.connection import TemporalGateway
 from workflows.contracts import (
     NUDGE,
@@ -256,4 +264,16 @@ def _rpc_error(exc: RPCError) -> CountersignError:
         return NotFound("no workflow for this draft")
     if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         return Unavailable("the workflow service is unavailable; try again shortly")
+    if exc.status in _PERMANENT:
+        return UpstreamRefused(f"the workflow service refused the request: {exc.message}")
     return Unavailable(f"the workflow service answered: {exc.message}")
+
+
+# What Temporal answers to a request that cannot succeed as sent (a key, a namespace, a
+# version of ours it does not take): a retry would be refused the same way.
+_PERMANENT = (
+    RPCStatusCode.INVALID_ARGUMENT,
+    RPCStatusCode.PERMISSION_DENIED,
+    RPCStatusCode.UNAUTHENTICATED,
+    RPCStatusCode.UNIMPLEMENTED,
+)

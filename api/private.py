@@ -6,12 +6,16 @@ signed-in caller (a bearer token, or the pages' session); anyone else gets 401.
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import current_principal
 from api.problems import problem
+from records.db import out_of_reach
+from records.errors import Unavailable
 
 PRIVATE = (
     "/docs",
@@ -41,5 +45,12 @@ class PrivateEndpoints:
             await current_principal(token, state.tokens, state.database)
         except HTTPException as exc:
             await problem(401, str(exc.detail))(scope, receive, send)
+            return
+        except (DBAPIError, PoolTimeout) as exc:
+            # Outside the app's exception handlers: answered here as they would.
+            if not out_of_reach(exc):
+                raise
+            gone = Unavailable("the database is unavailable; try again shortly")
+            await problem(503, gone.detail, headers=gone.headers())(scope, receive, send)
             return
         await self.app(scope, receive, send)

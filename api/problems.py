@@ -9,13 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from api.metrics import route_template
 from api.signin import Throttled
 from policies.budget import CheckOverBudget
+from records.db import out_of_reach
 from records.errors import CountersignError, Unavailable
 from records.passwords import HashingBusy
 
@@ -69,19 +70,26 @@ def _domain_answer(exc: CountersignError) -> JSONResponse:
     return problem(exc.status_code, exc.detail, title=exc.title, headers=exc.headers(), **exc.extra)
 
 
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(500, "an unexpected error occurred; it has been logged")
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(CountersignError)
     async def _domain(_request: Request, exc: CountersignError) -> JSONResponse:
         return _domain_answer(exc)
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DBAPIError)
     @app.exception_handler(PoolTimeout)
-    async def _database_away(request: Request, exc: Exception) -> JSONResponse:
-        """The database refused, dropped or never gave a connection (a restart, a
-        failover, a full pool). A transaction that lost its connection is rolled back;
-        an action whose commit went through but whose answer was lost is recognised on
-        its retry (its Idempotency-Key, or the update id derived from the request)."""
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        """The database out of reach (`records.db.out_of_reach`: a restart, a failover, a
+        full pool) is a 503 to come back from: a transaction that lost its connection is
+        rolled back, and an action whose commit went through but whose answer was lost is
+        recognised on its retry (its Idempotency-Key, or the update id derived from the
+        request). Any other database error is a fault of ours: a 500, logged in full."""
+        if not out_of_reach(exc):
+            return await _unexpected(request, exc)
         log.warning("database unavailable on %s %s (%s)", request.method,
                     route_template(request.scope), type(exc).__name__)  # fmt: skip
         return _domain_answer(Unavailable("the database is unavailable; try again shortly"))
@@ -117,7 +125,4 @@ def install(app: FastAPI) -> None:
         summary = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors[:5])
         return problem(422, summary or "the request is not valid", errors=errors)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(500, "an unexpected error occurred; it has been logged")
+    app.add_exception_handler(Exception, _unexpected)

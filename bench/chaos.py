@@ -16,9 +16,10 @@ At the end, with the load stopped and every process up again, it checks and prin
     .venv/bin/python bench/chaos.py [--minutes 10] [--rate 1.0] [--kill-every 5]
                                     [--db-outage 60] [--seed N] [--keep DIR]
 
-It runs a PostgreSQL cluster of its own (initdb, as the `postgres` user when run as root),
-so that crashing it harms nobody else's; the processes' logs are under the work folder
-(`--keep DIR` keeps it). `tests/test_chaos.py` runs it for a minute in the suite.
+It runs a PostgreSQL cluster of its own (initdb, as the `postgres` user when run as root,
+on a Unix socket only), so that crashing it harms nobody else's; the processes' logs are
+under the work folder (`--keep DIR` keeps it). `tests/test_chaos.py` runs it for a minute
+in the suite.
 """
 
 from __future__ import annotations
@@ -205,9 +206,10 @@ async def deliveries_settled(database: Database, seconds: float = 300) -> None:
 
 async def run(options: Options, workdir: Path) -> Report:
     report = Report()
-    postgres, temporal = PrivatePostgres(workdir), TemporalServer(workdir)
+    postgres, temporal = PrivatePostgres(), TemporalServer(workdir)
     postgres.init()
     slots: list[Slot] = []
+    tasks: list[asyncio.Task[Any]] = []  # the chaos's and the clients': cancelled on the way out
     try:
         upgrade(postgres.url)
         temporal.start()
@@ -238,7 +240,7 @@ async def run(options: Options, workdir: Path) -> Report:
             await until_ready(slots)
             for slot in slots:
                 slot.rss_at_start = slot.rss()
-            clients = Clients([s.port for s in slots if s.kind == "api"])
+            clients = Clients([s.port for s in slots if s.kind == "api"], options.seed)
             await clients.sign_in()
             chaos = Chaos(options, slots, temporal, postgres, report)
             end_of_load = time.monotonic() + options.seconds
@@ -247,13 +249,16 @@ async def run(options: Options, workdir: Path) -> Report:
                 asyncio.create_task(chaos.outages()),
                 asyncio.create_task(chaos.keep_up()),
             ]
+            tasks += background
             drafts = [Draft(n, post_id) for n, post_id in enumerate(post_ids)]
             lives = []
             for draft in drafts:
                 lives.append(asyncio.create_task(clients.live(draft)))
+                tasks.append(lives[-1])
                 await asyncio.sleep(1 / options.rate)
             chaos.note(f"load stopped: {len(drafts)} drafts started")
-            await asyncio.wait(background[:2])
+            for task in background[:2]:
+                await task  # the kills and the outages: a restart that failed fails the run
             done, pending = await asyncio.wait(lives, timeout=options.settle_seconds)
             chaos.note(f"{len(done)} drafts settled, {len(pending)} still under way")
             for task in pending:
@@ -265,7 +270,7 @@ async def run(options: Options, workdir: Path) -> Report:
             report.checks = [
                 chaos_checks.final_states(database, drafts),
                 chaos_checks.posted_once(database, fake_x.tweets),
-                chaos_checks.decisions_once(database),
+                chaos_checks.decisions_once(database, drafts),
                 chaos_checks.notifications_once(database, received),
                 chaos_checks.audit_verifies(environment),
                 chaos_checks.client_errors(clients.answers),
@@ -274,8 +279,11 @@ async def run(options: Options, workdir: Path) -> Report:
             report.memory = [
                 (s.name, s.rss_at_start, s.rss(), s.starts, now - s.started_at) for s in slots
             ]
+            report.checks.append(chaos_checks.memory(report.memory))
             database.dispose()
     finally:
+        for task in tasks:
+            task.cancel()
         for slot in slots:
             slot.stop()
         temporal.kill()

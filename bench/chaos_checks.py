@@ -64,21 +64,25 @@ def posted_once(database: Database, tweets: list[dict[str, Any]]) -> Check:
     )
 
 
-def decisions_once(database: Database) -> Check:
-    """One decision per draft, stage and round in the record, and one audit event for it."""
+def decisions_once(database: Database, drafts: list[Draft]) -> Check:
+    """Each draft that was decided (published or rejected) has one decision in the record
+    and one audit event for it, per stage and review round: none lost, none twice."""
     with database.engine.connect() as connection:
         rows = connection.execute(text(
-            "SELECT draft_id, COUNT(*) FROM audit_events "
-            "WHERE action IN ('draft.approve', 'draft.reject', 'draft.request_changes') "
-            "GROUP BY draft_id"
+            "SELECT e.draft_id, d.review_round, d.stage, COUNT(DISTINCT e.seq) "
+            "FROM audit_events e JOIN decisions d ON d.draft_id = e.draft_id "
+            "WHERE e.action IN ('draft.approve', 'draft.reject', 'draft.request_changes') "
+            "GROUP BY e.draft_id, d.review_round, d.stage"
         )).all()  # fmt: skip
         decided = connection.execute(text("SELECT COUNT(*) FROM decisions")).scalar_one()
-    twice = [draft for draft, n in rows if n > 1]
-    events = sum(n for _, n in rows)
+    wanted = sum(expected_status(d.n) in ("published", "rejected") for d in drafts)
+    twice = [draft for draft, _, _, n in rows if n > 1]
+    events = sum(n for *_, n in rows)
     return Check(
         "no decision is recorded twice",
-        not twice and events == decided,
-        f"{decided} decisions, {events} decision events; {len(twice)} drafts decided twice",
+        not twice and decided == wanted and events == wanted,
+        f"{wanted} drafts to decide: {decided} decisions, {events} decision events; "
+        f"{len(twice)} decided twice",
     )
 
 
@@ -123,13 +127,28 @@ def audit_verifies(environment: dict[str, str]) -> Check:
 
 
 def client_errors(answers: Answers) -> Check:
+    """No answer but a 503 with Retry-After for an outage, and the outages were felt (a
+    run whose clients never met one showed nothing); a hung API (a request that timed out
+    unanswered) fails too."""
     holds = not answers.server_errors and not answers.unavailable_without_retry_after
+    felt = answers.statuses[503] > 0
     return Check(
         "client errors during outages were 503 with Retry-After, never 500",
-        holds and not answers.gave_up,
+        holds and felt and not answers.timed_out and not answers.gave_up,
         f"answers not 2xx: {dict(sorted(answers.statuses.items()))}; "
         f"{answers.unavailable_without_retry_after} 503 without Retry-After; "
         f"{answers.unreachable} connections refused or dropped (retried elsewhere); "
-        f"{len(answers.gave_up)} requests given up"
+        f"{answers.timed_out} timed out unanswered; {len(answers.gave_up)} requests given up"
         + (f"; 5xx: {answers.server_errors[:3]}" if answers.server_errors else ""),
+    )
+
+
+def memory(slots: list[tuple[str, int | None, int | None, int, float]]) -> Check:
+    """Each process's resident memory at the end within 1.5 times its first start's (the
+    one at the end was started again by the kills: how long it had run is printed)."""
+    grown = [name for name, start, end, *_ in slots if not start or not end or end > 1.5 * start]
+    return Check(
+        "memory per process at the end against the start",
+        not grown,
+        "within 1.5x" if not grown else f"grown or unread: {', '.join(grown)}",
     )

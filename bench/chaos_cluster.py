@@ -5,11 +5,13 @@ and starts again. Each can be killed and started the way a platform would."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +22,18 @@ from workflows import devserver
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port free now and likely to stay so across the restarts of the process that holds
+    it: below the kernel's ephemeral range, which outgoing connections take ports from."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    picker = random.SystemRandom()
+    while True:
+        port = picker.randrange(20_000, min(low, 32_768))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def rss_bytes(pid: int) -> int | None:
@@ -48,38 +59,36 @@ def _postgres_bin(name: str) -> str:
 
 
 class PrivatePostgres:
-    """A throwaway cluster under `workdir`, on a port of its own, crashed with `pg_ctl stop
-    -m immediate` (no checkpoint, recovery from the WAL on the next start). As root it runs
-    as the `postgres` user, which initdb requires."""
+    """A throwaway cluster of its own, reached on a Unix socket in its own folder only (no
+    TCP port another process could take between a crash and the restart), crashed with
+    `pg_ctl stop -m immediate` (no checkpoint; recovery from the WAL on the next start). As
+    root it runs as the `postgres` user, which initdb requires, in a folder under the
+    system's temporary directory that the user can reach, removed by `stop`."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.data = workdir / "postgres"
-        self.port = free_port()
+    PORT = 5432  # names the socket file only
+
+    def __init__(self) -> None:
+        self.data = Path(tempfile.mkdtemp(prefix="countersign-chaos-pg-"))
         self.as_owner: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
     @property
     def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgresql://postgres@/postgres?host={self.data}&port={self.PORT}"
 
     def _run(self, *args: str) -> None:
         subprocess.run([*self.as_owner, *args], check=True, capture_output=True)
 
     def init(self) -> None:
-        self.data.mkdir(parents=True)
         if self.as_owner:
-            for folder in (self.data.parent, *self.data.parent.parents):
-                if folder.stat().st_mode & 0o001:
-                    break  # others may pass through already
-                folder.chmod(folder.stat().st_mode | 0o711)  # the postgres user may pass
             shutil.chown(self.data, "postgres", "postgres")
+        self.data.chmod(0o700)  # the socket inside is the cluster's only way in
         self._run(_postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres",
                   "-A", "trust", "--no-sync")  # fmt: skip
         self.start()
 
     def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c max_connections=300"
-        )
+        options = (f"-p {self.PORT} -k {self.data} -c listen_addresses='' "
+                   "-c max_connections=300")  # fmt: skip
         self._run(_postgres_bin("pg_ctl"), "-D", str(self.data), "-o", options, "-w",
                   "-l", str(self.data / "server.log"), "start")  # fmt: skip
 
@@ -89,6 +98,7 @@ class PrivatePostgres:
     def stop(self) -> None:
         subprocess.run([*self.as_owner, _postgres_bin("pg_ctl"), "-D", str(self.data), "-m",
                         "fast", "stop"], capture_output=True)  # fmt: skip
+        shutil.rmtree(self.data, ignore_errors=True)
 
 
 class TemporalServer:

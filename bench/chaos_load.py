@@ -34,7 +34,8 @@ class Answers:
     statuses: Counter[int] = field(default_factory=Counter)
     unavailable_without_retry_after: int = 0
     server_errors: list[str] = field(default_factory=list)  # 5xx other than 503: a defect
-    unreachable: int = 0  # refused, reset or timed out: a killed process, retried elsewhere
+    unreachable: int = 0  # refused or dropped: a killed process, retried elsewhere
+    timed_out: int = 0  # no answer in the client's time: a hung API, a defect
     gave_up: list[str] = field(default_factory=list)
 
 
@@ -48,8 +49,9 @@ class Draft:
 
 
 class Clients:
-    def __init__(self, ports: list[int]) -> None:
+    def __init__(self, ports: list[int], seed: int | None = None) -> None:
         self.ports = ports
+        self.random = random.Random(seed)  # which API each request goes to
         self.answers = Answers()
         self.tokens: dict[str, str] = {}
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(120, connect=2),
@@ -75,9 +77,12 @@ class Clients:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + GIVE_UP_SECONDS
         while True:
-            url = f"http://127.0.0.1:{random.choice(self.ports)}{path}"
+            url = f"http://127.0.0.1:{self.random.choice(self.ports)}{path}"
             try:
                 answer = await self.http.request(method, url, headers=headers, **kwargs)
+            except httpx.TimeoutException:
+                self.answers.timed_out += 1
+                wait = 0.5
             except httpx.TransportError:
                 self.answers.unreachable += 1
                 wait = 0.5
@@ -87,9 +92,9 @@ class Clients:
                 self.answers.statuses[answer.status_code] += 1
                 if answer.status_code == 503:
                     retry_after = answer.headers.get("Retry-After", "")
-                    if not retry_after.isdigit():
+                    if not retry_after.isdigit():  # the API sends seconds, never a date
                         self.answers.unavailable_without_retry_after += 1
-                    wait = min(float(retry_after or 1), 5.0)
+                    wait = min(float(retry_after) if retry_after.isdigit() else 1.0, 5.0)
                 elif answer.status_code >= 500:
                     self.answers.server_errors.append(f"{method} {path}: {answer.status_code} "
                                                       f"{answer.text[:200]}")  # fmt: skip

@@ -4,10 +4,10 @@ With `COUNTERSIGN_OTLP_ENDPOINT` naming an OpenTelemetry collector (its OTLP/HTT
 e.g. `http://otel-collector:4318`), the API and the worker each send their spans there, and
 one decision is one trace:
 
-    POST /api/v1/drafts/{draft_id}/approve            (the API: FastAPI's instrumentation)
+    POST /api/v1/drafts/{draft_id}/decisions          (the API: FastAPI's instrumentation)
       SELECT / INSERT ...                             (its statements: SQLAlchemy's)
-      StartWorkflowUpdate:approve                     (temporalio's interceptor, in the API)
-        ValidateUpdate:approve, HandleUpdate:approve  (the worker, from the update's headers)
+      StartWorkflowUpdate:decide                      (temporalio's interceptor, in the API)
+        ValidateUpdate:decide, HandleUpdate:decide    (the worker, from the update's headers)
           StartActivity:record_decision
             RunActivity:record_decision               (the activity)
               INSERT INTO audit_events ...            (its statements)
@@ -17,7 +17,11 @@ one decision is one trace:
                 POST                                  (httpx's instrumentation)
 
 The context crosses from the API to the worker in the Temporal update's headers, so the
-trace holds together however many API and worker processes there are. Without the setting
+trace holds together however many API and worker processes there are. It crosses nothing
+else: the process neither continues a trace its caller names (`traceparent`, `baggage`:
+anyone could choose our trace ids, force sampling or have us carry their baggage) nor
+sends one to a platform, a webhook or a CRM. Every span leaves through
+`countersign.span_privacy`, which keeps personal data out of it. Without the setting
 nothing is instrumented and nothing is paid. Tests pass an exporter of their own.
 """
 
@@ -28,7 +32,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
+from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -37,6 +42,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+from countersign.span_privacy import Scrubbing
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -49,8 +56,9 @@ if TYPE_CHECKING:
     from records.settings import Settings
 
 TRACER = "countersign"
-# Probes and scrapes every few seconds would bury the requests people make.
-UNTRACED_ROUTES = "healthz,readyz,metrics,api/v1/healthz,api/v1/readyz"
+# Probes and scrapes every few seconds would bury the requests people make. Matched
+# against the whole URL, so anchored: `?x=metrics` on another route is still traced.
+UNTRACED_ROUTES = r"^[a-z]+://[^/]+(/api/v1)?/(healthz|readyz|metrics)/?(\?|$)"
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ def start(settings: Settings, service: str, exporter: SpanExporter | None = None
     sampler = ParentBased(TraceIdRatioBased(settings.trace_sample_ratio))
     if exporter is not None:
         provider = TracerProvider(resource=resource, sampler=sampler)
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        provider.add_span_processor(SimpleSpanProcessor(Scrubbing(exporter)))
         return Tracing(provider)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -123,8 +131,10 @@ def start(settings: Settings, service: str, exporter: SpanExporter | None = None
     # second time, and the ids of those it makes do not depend on which worker ran it.
     replay_safe = create_tracer_provider(sampler=sampler, resource=resource)
     endpoint = settings.otlp_endpoint.rstrip("/") + "/v1/traces"
-    replay_safe.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    otlp = Scrubbing(OTLPSpanExporter(endpoint=endpoint))
+    replay_safe.add_span_processor(BatchSpanProcessor(otlp))
     trace.set_tracer_provider(replay_safe)
+    propagate.set_global_textmap(CompositePropagator([]))  # see the module's docstring
     HTTPXClientInstrumentor().instrument(tracer_provider=replay_safe)
     return Tracing(replay_safe)
 
@@ -134,6 +144,16 @@ def span(name: str, **attributes: Any) -> Iterator[None]:
     """A span of the product's own (the channel call) under whatever span is current; a
     no-op when the process has no tracing."""
     with trace.get_tracer(TRACER).start_as_current_span(name, attributes=attributes):
+        yield
+
+
+@contextmanager
+def untraced() -> Iterator[None]:
+    """No spans for what runs inside (a probe's or a scrape's statements, which would
+    otherwise start a trace of their own every few seconds)."""
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    with suppress_instrumentation():
         yield
 
 

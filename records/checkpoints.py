@@ -174,8 +174,18 @@ def write(folder: Path, number: int, checkpoint: Checkpoint) -> None:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = folder / f"checkpoint-{number:08d}.txt"
     if not target.exists():
-        _write_private(target, checkpoint.note)
-    latest = folder / "latest.txt.tmp"
+        # Whole or not at all: a process killed mid-write leaves a stray temporary file,
+        # never a truncated checkpoint that `audit verify` would find broken. Linked into
+        # place, which fails rather than overwrite one another process wrote meanwhile.
+        partial = folder / f".checkpoint-{number:08d}.{os.getpid()}.tmp"
+        _write_private(partial, checkpoint.note)
+        try:
+            os.link(partial, target)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
+    latest = folder / f".latest.{os.getpid()}.tmp"
     _write_private(latest, checkpoint.note)
     latest.replace(folder / "latest.txt")
 

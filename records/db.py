@@ -12,18 +12,22 @@ owns the transaction and commits once.
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 from anyio import to_thread
 from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -36,7 +40,13 @@ def _private_file(path: Path) -> None:
     version left readable by others is closed now."""
     if not path.parent.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    if not path.exists():
+        # Only a file that is not there yet is opened here: closing a descriptor of a file
+        # drops every POSIX lock this process holds on it, and with them the locks of its
+        # open SQLite connections, which lets another process's writes corrupt the file
+        # (sqlite.org/howtocorrupt.html, 2.2). A second Database on a file in use is safe.
+        with suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
     for piece in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         if piece.exists() and piece.stat().st_mode & 0o077:
             piece.chmod(0o600)
@@ -184,3 +194,30 @@ class Database:
     def dispose(self) -> None:
         self.engine.dispose()
         self._writer.dispose()
+
+
+# SQLSTATEs that say the database is out of reach for now, not that the statement is wrong:
+# the connection failed or was cut (class 08), the server shut down or is starting
+# (57P01-57P03), too many connections (53300), a standby after a failover that no longer
+# takes writes (25006).
+_AWAY = ("08", "57P01", "57P02", "57P03", "53300", "25006")
+
+
+def out_of_reach(exc: BaseException) -> bool:
+    """Whether a database error means "come back shortly" (a restart, a failover, a full
+    pool, SQLite's write lock held past the wait) rather than a fault of ours: a missing
+    table, a syntax error, a broken constraint, a cancelled statement are faults, and
+    stay 500s with their stack traces."""
+    if isinstance(exc, SATimeoutError):  # no connection free in the pool in time
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    original = exc.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate is not None:
+        return str(sqlstate).startswith(_AWAY)
+    if isinstance(original, psycopg.OperationalError):
+        return True  # no SQLSTATE: the connection was never made ("connection refused")
+    return isinstance(original, sqlite3.OperationalError) and "locked" in str(original)

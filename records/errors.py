@@ -54,3 +54,11 @@ class Unavailable(CountersignError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class UpstreamRefused(CountersignError):
+    """A service we depend on refused what we asked in a way a retry cannot mend (Temporal
+    answering "permission denied" to a misconfigured key): no Retry-After, it is ours to fix."""
+
+    status_code = 502
+    title = "Bad gateway"

@@ -41,6 +41,9 @@ from workflows.connection import TemporalGateway
 from workflows.payloads import DATA_CONVERTER
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
+# Traces are each test's own choice (tests/test_traces.py): a collector named in the
+# developer's shell would otherwise take every app the tests build.
+os.environ.pop("COUNTERSIGN_OTLP_ENDPOINT", None)
 PG_ADMIN_URL = os.environ.get(
     "COUNTERSIGN_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -49,6 +52,12 @@ PG_ADMIN_URL = os.environ.get(
 TABLES = tuple(table.name for table in reversed(SQLModel.metadata.sorted_tables))
 PASSWORD = "correct horse battery staple"
 Headers = dict[str, str]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long tests first: each of `make test`'s workers takes tests in this order, so a
+    minute-long one started last would have the other worker idle beside it at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 
 @pytest.fixture(scope="session", autouse=True)

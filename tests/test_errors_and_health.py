@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import func, select
 
 from api.app import create_app
 from lifecycle.words import Role
-from records.db import Database
+from records.db import Database, out_of_reach
 from records.post_models import Post
 from records.settings import Settings
 from workflows.connection import TemporalGateway
@@ -105,22 +109,65 @@ def test_readyz_is_ready_with_database_and_temporal(
 
 def test_an_unreachable_database_answers_503_with_retry_after(settings: Settings) -> None:
     """PostgreSQL restarting or failed over: every request that needs it is told to come
-    back (503 and Retry-After, as a load balancer and a client expect), never a 500."""
+    back (503 and Retry-After, as a load balancer and a client expect), never a 500; the
+    metrics behind sign-in too, whose check runs outside the app's handlers."""
     gone = Database("postgresql+psycopg://postgres@127.0.0.1:1/countersign")
-    app = create_app(settings, database=gone)
+    app = create_app(settings.model_copy(update={"endpoints_private": True}), database=gone)
+    token = app.state.tokens.issue("agent").access_token  # well signed: its session is read
+    bearer = {"Authorization": f"Bearer {token}"}
     with TestClient(app, raise_server_exceptions=False) as client:
-        signed_in = client.post(
-            "/api/v1/auth/token", data={"username": "agent", "password": "x" * 12}
-        )
-        listed = client.get("/api/v1/posts", headers={"Authorization": "Bearer x.y.z"})
+        answers = {
+            "sign-in": client.post(
+                "/api/v1/auth/token", data={"username": "agent", "password": "x" * 12}
+            ),
+            "queue": client.get("/api/v1/posts", headers=bearer),
+            "metrics": client.get("/metrics", headers=bearer),
+        }
         ready = client.get("/readyz")
-    for answer in (signed_in,):
-        assert answer.status_code == 503, answer.text
-        assert answer.headers["content-type"] == "application/problem+json"
-        assert answer.headers["Retry-After"].isdigit()
-        assert "database" in answer.json()["detail"]
-    assert listed.status_code in (401, 503)  # a token that is no token needs no database
+    gone.dispose()
+    for name, answer in answers.items():
+        assert answer.status_code == 503, (name, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json", name
+        assert answer.headers["Retry-After"].isdigit(), name
+        assert "database" in answer.json()["detail"], name
     assert ready.status_code == 503 and ready.json()["database"] is False
+
+
+def _wrapped(original: BaseException) -> DBAPIError:
+    return DBAPIError.instance("SELECT 1", {}, original, Exception)  # as SQLAlchemy raises
+
+
+@pytest.mark.parametrize(
+    ("original", "away"),
+    [
+        (psycopg.OperationalError("connection failed: Connection refused"), True),
+        (psycopg.errors.AdminShutdown(), True),  # 57P01: the server is shutting down
+        (psycopg.errors.CannotConnectNow(), True),  # 57P03: still starting
+        (psycopg.errors.TooManyConnections(), True),  # 53300
+        (psycopg.errors.ReadOnlySqlTransaction(), True),  # 25006: a standby after failover
+        (psycopg.errors.QueryCanceled(), False),  # 57014: our statement took too long
+        (psycopg.errors.UndefinedTable(), False),  # a migration not run: ours to fix
+        (psycopg.errors.UniqueViolation(), False),
+        (sqlite3.OperationalError("database is locked"), True),
+        (sqlite3.OperationalError("no such table: drafts"), False),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
+)
+def test_only_a_database_out_of_reach_is_a_503(original: BaseException, away: bool) -> None:
+    assert out_of_reach(_wrapped(original)) is away
+
+
+def test_a_database_fault_of_ours_stays_a_500(settings: Settings, database: Database) -> None:
+    app = create_app(settings, database=database)
+
+    @app.get("/broken")
+    def broken() -> None:
+        with database.read_session() as session:
+            session.execute(text("SELECT * FROM no_such_table"))
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/broken")
+    assert answer.status_code == 500 and "Retry-After" not in answer.headers
 
 
 def test_an_action_while_temporal_is_unreachable_answers_503_with_retry_after(

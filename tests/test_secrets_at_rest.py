@@ -231,3 +231,25 @@ def test_make_run_keeps_a_secrets_key_of_its_own(tmp_path: Path) -> None:
     vault.decode_key(kept["COUNTERSIGN_SECRETS_KEY"])
     assert _secrets(tmp_path) == kept
     assert stat.S_IMODE((tmp_path / "dev-secrets.json").stat().st_mode) == 0o600
+
+
+def test_a_second_database_on_a_file_in_use_keeps_the_first_one_s_locks(tmp_path: Path) -> None:
+    """Making the file owner-only must not open and close it while this process uses it:
+    closing any descriptor of a file drops all this process's POSIX locks on it, SQLite's
+    included, and another process may then take the file for its own (here: leave WAL
+    mode; in the suite, a worker process checkpointed and deleted the WAL under this one's
+    open connections: "file is not a database"). sqlite.org/howtocorrupt.html, 2.2."""
+    path = tmp_path / "locks.db"
+    upgrade(f"sqlite:///{path}")
+    first = Database(f"sqlite:///{path}")
+    with first.engine.connect() as connection:  # open, as a running service's are
+        connection.execute(text("SELECT COUNT(*) FROM drafts"))
+        Database(f"sqlite:///{path}").dispose()  # another in this process, as a tool makes
+        other = subprocess.run(
+            [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], "
+             "timeout=0); print(c.execute('PRAGMA journal_mode=DELETE').fetchone()[0])",
+             str(path)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+    first.dispose()
+    assert other.stdout.strip() != "delete", "another process took the file from under us"

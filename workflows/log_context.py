@@ -31,9 +31,11 @@ def draft_of(workflow_id: str | None) -> int | None:
 
 
 def actor_of(args: Any) -> str | None:
-    """The person an activity acts for, where its input says (a string, or an `Actor`)."""
-    given = getattr(args[0], "actor", None) if args else None
-    name = getattr(given, "username", given)
+    """The person an activity acts for, where its input says: its `actor` (a name, or an
+    `Actor`), or a decision's `reviewer`."""
+    given = args[0] if args else None
+    named = getattr(given, "actor", None) or getattr(given, "reviewer", None)
+    name = getattr(named, "username", named)
     return name if isinstance(name, str) else None
 
 

@@ -159,6 +159,17 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
     traces = tracing.start(settings, "worker")
     if traces is not None:
         traces.database(database)
+    try:
+        await _serve(settings, database, traces, connect_timeout)
+    finally:
+        database.dispose()
+        if traces is not None:
+            traces.shutdown()  # what is buffered goes to the collector before the end
+
+
+async def _serve(
+    settings: Settings, database: Database, traces: tracing.Tracing | None, connect_timeout: float
+) -> None:
     client = await connect(
         settings.temporal_address,
         settings.temporal_namespace,
@@ -193,9 +204,6 @@ async def run(settings: Settings, *, connect_timeout: float = 300.0) -> None:
             await start_router(client, settings)
             health.ready = True
             await stop.wait()
-    database.dispose()
-    if traces is not None:
-        traces.shutdown()  # what is buffered goes to the collector before the process ends
 
 
 async def start_checkpoints(client: Client, settings: Settings) -> None:

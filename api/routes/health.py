@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import DatabaseDep, TemporalDep
 from api.metrics import Metrics
 from api.schemas import Health, Readiness
+from countersign import tracing
 
 router = APIRouter(tags=["health"])
 
@@ -30,7 +31,7 @@ async def readyz(database: DatabaseDep, temporal: TemporalDep) -> JSONResponse:
 
 def _database_ok(database: DatabaseDep) -> bool:
     try:
-        with database.read_session() as session:
+        with tracing.untraced(), database.read_session() as session:
             session.execute(text("SELECT 1"))
         return True
     except Exception:
