@@ -251,8 +251,11 @@ class Lifecycle:
             raise _rpc_error(exc) from exc
 
     async def _client(self) -> Any:
+        # Connecting waits no longer than the caller would wait for Temporal in all
+        # (`retry_seconds`), so that a short setting is not stretched by the connection's
+        # own retries.
         try:
-            return await self.gateway.client(timeout=10)
+            return await self.gateway.client(timeout=min(10.0, max(self.retry_seconds, 1.0)))
         except ConnectionError as exc:
             raise Unavailable("the workflow service is unreachable; try again shortly") from exc
 

@@ -284,6 +284,8 @@ async def run(options: Options, workdir: Path) -> Report:
     finally:
         for task in tasks:
             task.cancel()
+        for slot in slots:  # all at once: each may take seconds to drain
+            slot.terminate()
         for slot in slots:
             slot.stop()
         temporal.kill()

@@ -169,9 +169,15 @@ class Slot:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
 
-    def stop(self) -> None:
+    def terminate(self) -> None:
+        """Ask it to stop (SIGTERM), without waiting."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
+
+    def stop(self) -> None:
+        """SIGTERM, and SIGKILL if it has not stopped within 30 s."""
+        self.terminate()
+        if self.process is not None:
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -160,6 +160,18 @@ def insert_post(
 
 
 REPLY = "Thanks for reaching out! We have sent you a direct message."
+PASSWORD = "correct horse battery staple"  # every test user's (tests/conftest.py: make_user)
+
+
+async def signed_in(client: httpx.AsyncClient, *names: str) -> dict[str, dict[str, str]]:
+    """Each person's `Authorization` header, from signing in over the API."""
+    people = {}
+    for name in names:
+        token = await client.post(
+            "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
+        )
+        people[name] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return people
 
 
 async def new_post(client: httpx.AsyncClient, agent: dict[str, str], text: str) -> int:

@@ -24,11 +24,10 @@ from records.draft_models import OutboxMessage, Publication
 from records.settings import Settings
 from tests.conftest import LOOPBACK
 from tests.fakes import FakeX, running_fake_x, x_account
-from tests.helpers import eventually, insert_post, submitted_draft
+from tests.helpers import eventually, insert_post, signed_in, submitted_draft
 from workflows.connection import TemporalGateway
 
 pytestmark = pytest.mark.temporal
-PASSWORD = "correct horse battery staple"
 
 
 class WorkerProcess:
@@ -97,12 +96,7 @@ async def setup(
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            people = {}
-            for name in ("agent", "comms", "pub"):
-                token = await client.post(
-                    "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
-                )
-                people[name] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            people = await signed_in(client, "agent", "comms", "pub")
             try:
                 yield client, worker, people
             finally:

@@ -22,14 +22,13 @@ from api.app import create_app
 from lifecycle.words import Role
 from records.db import Database
 from records.settings import Settings
-from tests.helpers import REPLY, new_post, submitted_draft
+from tests.helpers import REPLY, new_post, signed_in, submitted_draft
 from tests.release_two import NEW_STEP, ReleaseTwo, release_two_step
 from workflows.approval import ResponseApproval
 from workflows.connection import TemporalGateway
 from workflows.worker import ACTIVITY_THREADS, WORKFLOWS, build_worker
 
 pytestmark = pytest.mark.temporal
-PASSWORD = "correct horse battery staple"
 RELEASE_TWO = [ReleaseTwo, *(w for w in WORKFLOWS if w is not ResponseApproval)]
 
 
@@ -50,12 +49,7 @@ async def test_drafts_under_way_finish_after_the_worker_is_replaced_by_the_next_
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            people = {}
-            for name in ("agent", "comms", "pub"):
-                token = await client.post(
-                    "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
-                )
-                people[name] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            people = await signed_in(client, "agent", "comms", "pub")
 
             async def draft(n: int) -> str:
                 """A submitted draft answering a post of its own (repeats are dismissed)."""

@@ -40,11 +40,10 @@ from records.settings import Settings
 from tests.conftest import LOOPBACK
 from tests.fake_otlp import Collector, Span, running_collector
 from tests.fakes import FakeX, running_fake_x, x_account
-from tests.helpers import free_ports, insert_post, own_secrets
+from tests.helpers import free_ports, insert_post, own_secrets, signed_in
 from workflows.connection import TemporalGateway
 
 pytestmark = pytest.mark.temporal
-PASSWORD = "correct horse battery staple"
 # Personal data that must never reach a collector, unique to the run (so that no port or
 # id in a span can match it by chance).
 ORDER = f"order-{uuid.uuid4().hex[:12]}"
@@ -163,12 +162,7 @@ async def test_one_decision_is_one_trace_across_the_api_and_the_worker(
                 post_id = insert_post(connection, account_id=account_id)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                people = {}
-                for name in ("agent", "comms", "pub"):
-                    token = await client.post(
-                        "/api/v1/auth/token", data={"username": name, "password": PASSWORD}
-                    )
-                    people[name] = {"Authorization": f"Bearer {token.json()['access_token']}"}
+                people = await signed_in(client, "agent", "comms", "pub")
                 made = await client.post("/api/v1/drafts", headers=people["agent"],
                                          json={"post_id": post_id, "body": REPLY})  # fmt: skip
                 url = f"/api/v1/drafts/{made.json()['id']}"
