@@ -90,9 +90,9 @@ class Tracing:
 
     def database(self, database: Database) -> None:
         """A span for each statement on the database's engines (its text with placeholders,
-        never the values). Through the instrumentation's engine tracer rather than its instrumentor,
-        which refuses SQLAlchemy 2.1 (its supported range lags) and instruments once per
-        process, where a test process holds several engines."""
+        never the values). Through the instrumentation's engine tracer rather than its
+        instrumentor, which refuses SQLAlchemy 2.1 (its supported range lags) and
+        instruments once per process, where a test process holds several engines."""
         from opentelemetry.instrumentation.sqlalchemy.engine import EngineTracer
         from opentelemetry.metrics import NoOpMeterProvider
 
