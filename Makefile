@@ -41,10 +41,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Two workers, one per core: much of the suite waits on servers (Temporal, PostgreSQL, the
-# browser), so two share the machine well (10 minutes rather than 16 here). Each worker has
-# its own databases and Temporal dev server. `make test PYTEST_WORKERS=0` runs it serially.
-PYTEST_WORKERS ?= 2
+# Three workers on two cores: much of the suite waits on servers (Temporal, PostgreSQL, the
+# browser, the chaos test's processes), so with two the cores sat idle a third of the time
+# (9.5 minutes with three here, 11.5-12 with two). Each worker has its own databases and
+# Temporal dev server. `make test PYTEST_WORKERS=0` runs it serially.
+PYTEST_WORKERS ?= 3
 unit: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
