@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate, trace
-from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import TextMapPropagator, default_getter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -134,9 +135,28 @@ def start(settings: Settings, service: str, exporter: SpanExporter | None = None
     otlp = Scrubbing(OTLPSpanExporter(endpoint=endpoint))
     replay_safe.add_span_processor(BatchSpanProcessor(otlp))
     trace.set_tracer_provider(replay_safe)
-    propagate.set_global_textmap(CompositePropagator([]))  # see the module's docstring
+    propagate.set_global_textmap(_Sealed())  # see the module's docstring
     HTTPXClientInstrumentor().instrument(tracer_provider=replay_safe)
     return Tracing(replay_safe)
+
+
+class _Sealed(TextMapPropagator):
+    """The edge of the service's traces: takes no context from a request (a new trace
+    starts) and gives none to an outgoing one. (An empty composite would answer no context
+    at all, which the ASGI instrumentation attaches as the current one, failing every
+    request.)"""
+
+    def extract(
+        self, carrier: Any, context: Context | None = None, getter: Any = default_getter
+    ) -> Context:
+        return context if context is not None else Context()
+
+    def inject(self, carrier: Any, context: Context | None = None, setter: Any = None) -> None:
+        return None
+
+    @property
+    def fields(self) -> set[str]:
+        return set()
 
 
 @contextmanager

@@ -202,6 +202,7 @@ async def submitted_draft(
         headers=people["agent"],
         json={"post_id": post_id, "body": REPLY},
     )
+    assert draft.status_code == 201, draft.text
     url = f"/api/v1/drafts/{draft.json()['id']}"
     submitted = await client.post(f"{url}/submit", headers=people["agent"])
     assert submitted.json()["status"] == "in_review", submitted.text

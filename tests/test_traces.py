@@ -40,7 +40,14 @@ from records.settings import Settings
 from tests.conftest import LOOPBACK
 from tests.fake_otlp import Collector, Span, running_collector
 from tests.fakes import FakeX, running_fake_x, x_account
-from tests.helpers import free_ports, insert_post, own_secrets, signed_in
+from tests.helpers import (
+    free_ports,
+    insert_post,
+    new_post,
+    own_secrets,
+    signed_in,
+    submitted_draft,
+)
 from workflows.connection import TemporalGateway
 
 pytestmark = pytest.mark.temporal
@@ -69,24 +76,29 @@ def own(settings: Settings) -> Settings:
     )
 
 
-def start_worker(
-    env: dict[str, str], port: int, log: Path, deadline_seconds: float = 60
+def start_process(
+    kind: str, env: dict[str, str], probe: str, log: Path, deadline_seconds: float = 60
 ) -> subprocess.Popen[str]:
-    with log.open("w") as out:  # a file: a pipe nobody reads would stall the worker
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "countersign.cli", "worker"], env=env, text=True,
+    """`countersign api` or `worker`, once `probe` answers 200."""
+    with log.open("w") as out:  # a file: a pipe nobody reads would stall the process
+        process = subprocess.Popen(
+            [sys.executable, "-m", "countersign.cli", kind], env=env, text=True,
             stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline and worker.poll() is None:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return worker
+            if httpx.get(probe, timeout=2).status_code == 200:
+                return process
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    worker.kill()
-    raise AssertionError(f"the worker did not become ready:\n{log.read_text()}")
+    process.kill()
+    raise AssertionError(f"`countersign {kind}` did not become ready:\n{log.read_text()}")
+
+
+def start_worker(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[str]:
+    return start_process("worker", env, f"http://127.0.0.1:{port}/readyz", log)
 
 
 def chain(span_id: str | None, by_id: dict[str, Span | ReadableSpan]) -> list[str]:
@@ -265,3 +277,69 @@ def test_a_span_leaves_without_a_query_an_address_or_an_exception_s_text() -> No
     assert [dict(e.attributes or {}) for e in sent.events] == [{"exception.type": "ValueError"}]
     assert sent.status.status_code == trace.StatusCode.ERROR
     assert not sent.status.description
+
+
+async def test_the_api_process_sends_its_half_by_otlp_and_continues_no_caller_s_trace(
+    database_url: str,
+    temporal_env: WorkflowEnvironment,
+    make_user: Any,
+    collector: Collector,
+    tmp_path: Path,
+) -> None:
+    """Both halves as production runs them: `countersign api` and `countersign worker`
+    processes, each sending its spans by OTLP. The API records the update it sends
+    (`StartWorkflowUpdate:decide`), the worker's spans hang under it, and a caller's
+    `traceparent` is not continued: the trace is the service's own."""
+    queue = f"traces-{uuid.uuid4().hex[:8]}"
+    health, port = free_ports(2)
+    env = {
+        **os.environ, **own_secrets(),
+        "COUNTERSIGN_DATABASE_URL": database_url,
+        "COUNTERSIGN_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "COUNTERSIGN_TASK_QUEUE": queue,
+        "COUNTERSIGN_WORKFLOW_ID_PREFIX": f"{queue}-",
+        "COUNTERSIGN_AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "COUNTERSIGN_WORKER_HEALTH_PORT": str(health),
+        "COUNTERSIGN_API_PORT": str(port),
+        "COUNTERSIGN_OTLP_ENDPOINT": collector.url,
+        "COUNTERSIGN_POST_DEADLINE_MINUTES": "{}",  # the posts carry a fixed date
+    }  # fmt: skip
+    make_user("agent", Role.agent)
+    make_user("comms", Role.comms)
+    worker = await asyncio.to_thread(start_worker, env, health, tmp_path / "worker.log")
+    api = await asyncio.to_thread(start_process, "api", env, f"http://127.0.0.1:{port}/healthz",
+                                  tmp_path / "api.log")  # fmt: skip
+    callers_trace = "ab" * 16
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            people = await signed_in(client, "agent", "comms")
+            text = f"My parcel {ORDER} never came and nobody answers!"
+            url = await submitted_draft(
+                client, people, await new_post(client, people["agent"], text)
+            )
+            decided = await client.post(
+                f"{url}/decisions",
+                headers={**people["comms"], "traceparent": f"00-{callers_trace}-{'cd' * 8}-01"},
+                json={"stage": "comms", "decision": "approve", "version": 1},
+            )
+            assert decided.json()["status"] == "approved", decided.text
+    finally:
+        for process in (api, worker):
+            process.send_signal(signal.SIGTERM)  # each sends what it holds, then stops
+        for process in (api, worker):
+            await asyncio.to_thread(process.wait, timeout=60)
+    # uvicorn stops cleanly, then ends by the signal it stopped for, as a process should.
+    assert api.returncode in (0, -signal.SIGTERM), (tmp_path / "api.log").read_text()
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()
+
+    spans = {s.span_id: s for s in collector.received()}
+    [request] = [s for s in spans.values() if s.service == "countersign-api"
+                 and s.name == "POST /api/v1/drafts/{draft_id}/decisions"]  # fmt: skip
+    assert request.trace_id != callers_trace and request.parent_id is None
+    [update] = [s for s in spans.values() if s.service == "countersign-api"
+                and s.name == "StartWorkflowUpdate:decide"]  # fmt: skip
+    assert update.trace_id == request.trace_id
+    run = [s for s in spans.values() if s.name == "RunActivity:record_decision"][-1]
+    assert run.service == "countersign-worker" and run.trace_id == request.trace_id
+    up = chain(run.span_id, spans)  # type: ignore[arg-type]
+    assert "StartWorkflowUpdate:decide" in up and up[-1] == request.name, up
