@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from api.deps import Principal
 from api.lifecycle import ERRORS, Lifecycle, update_id
@@ -28,7 +26,7 @@ from lifecycle.rulebook import Person, Refusal
 from lifecycle.words import Action, Role
 from policies.sla import ServiceLevels
 from records import draft_reads
-from records.db import Database, out_of_reach
+from records.db import DATABASE_ERRORS, Database, out_of_reach
 from records.draft_shapes import DraftDetail, DraftView
 from records.errors import CountersignError, NotFound
 from workflows.contracts import Actor, PublishRequest, SubmitRequest
@@ -110,7 +108,7 @@ class Desk:
         except CountersignError as refused:
             self.metrics.actions.labels(action.value, type(refused).__name__.lower()).inc()
             raise
-        except (DBAPIError, PoolTimeout) as failed:
+        except DATABASE_ERRORS as failed:
             outcome = "unavailable" if out_of_reach(failed) else "error"
             self.metrics.actions.labels(action.value, outcome).inc()
             raise

@@ -6,16 +6,13 @@ signed-in caller (a bearer token, or the pages' session); anyone else gets 401.
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.deps import current_principal
-from api.problems import problem
-from records.db import out_of_reach
-from records.errors import Unavailable
+from api.problems import answer, problem
+from records.db import DATABASE_ERRORS, unavailable
 
 PRIVATE = (
     "/docs",
@@ -46,11 +43,11 @@ class PrivateEndpoints:
         except HTTPException as exc:
             await problem(401, str(exc.detail))(scope, receive, send)
             return
-        except (DBAPIError, PoolTimeout) as exc:
+        except DATABASE_ERRORS as exc:
             # Outside the app's exception handlers: answered here as they would.
-            if not out_of_reach(exc):
+            gone = unavailable(exc)
+            if gone is None:
                 raise
-            gone = Unavailable("the database is unavailable; try again shortly")
-            await problem(503, gone.detail, headers=gone.headers())(scope, receive, send)
+            await answer(gone)(scope, receive, send)
             return
         await self.app(scope, receive, send)

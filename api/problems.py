@@ -9,15 +9,13 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from api.metrics import route_template
 from api.signin import Throttled
 from policies.budget import CheckOverBudget
-from records.db import out_of_reach
-from records.errors import CountersignError, Unavailable
+from records.db import DATABASE_ERRORS, unavailable
+from records.errors import CountersignError
 from records.passwords import HashingBusy
 
 PROBLEM_JSON = "application/problem+json"
@@ -66,7 +64,8 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-def _domain_answer(exc: CountersignError) -> JSONResponse:
+def answer(exc: CountersignError) -> JSONResponse:
+    """The problem an error that carries its own status answers, with its headers."""
     return problem(exc.status_code, exc.detail, title=exc.title, headers=exc.headers(), **exc.extra)
 
 
@@ -78,21 +77,23 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     @app.exception_handler(CountersignError)
     async def _domain(_request: Request, exc: CountersignError) -> JSONResponse:
-        return _domain_answer(exc)
+        return answer(exc)
 
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(PoolTimeout)
     async def _database(request: Request, exc: Exception) -> JSONResponse:
         """The database out of reach (`records.db.out_of_reach`: a restart, a failover, a
         full pool) is a 503 to come back from: a transaction that lost its connection is
         rolled back, and an action whose commit went through but whose answer was lost is
         recognised on its retry (its Idempotency-Key, or the update id derived from the
         request). Any other database error is a fault of ours: a 500, logged in full."""
-        if not out_of_reach(exc):
+        gone = unavailable(exc)
+        if gone is None:
             return await _unexpected(request, exc)
         log.warning("database unavailable on %s %s (%s)", request.method,
                     route_template(request.scope), type(exc).__name__)  # fmt: skip
-        return _domain_answer(Unavailable("the database is unavailable; try again shortly"))
+        return answer(gone)
+
+    for kind in DATABASE_ERRORS:
+        app.add_exception_handler(kind, _database)
 
     @app.exception_handler(CheckOverBudget)
     async def _over_budget(_request: Request, exc: CheckOverBudget) -> JSONResponse:

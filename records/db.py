@@ -30,6 +30,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import Session
 
+from records.errors import Unavailable
+
 T = TypeVar("T")
 WRITE_WAIT_SECONDS = 30
 
@@ -203,6 +205,11 @@ class Database:
 _AWAY = ("08", "57P01", "57P02", "57P03", "53300", "25006")
 
 
+# What a database call raises when it fails: the driver's errors, and no connection free in
+# the pool in time.
+DATABASE_ERRORS = (DBAPIError, SATimeoutError)
+
+
 def out_of_reach(exc: BaseException) -> bool:
     """Whether a database error means "come back shortly" (a restart, a failover, a full
     pool, SQLite's write lock held past the wait) rather than a fault of ours: a missing
@@ -221,3 +228,11 @@ def out_of_reach(exc: BaseException) -> bool:
     if isinstance(original, psycopg.OperationalError):
         return True  # no SQLSTATE: the connection was never made ("connection refused")
     return isinstance(original, sqlite3.OperationalError) and "locked" in str(original)
+
+
+def unavailable(exc: BaseException) -> Unavailable | None:
+    """A database error as the caller is to hear it: `Unavailable` (503, Retry-After) when
+    the database is out of reach, else None (a fault of ours)."""
+    if not out_of_reach(exc):
+        return None
+    return Unavailable("the database is unavailable; try again shortly")
