@@ -89,38 +89,25 @@ class FiguresCollector:
         figures = self.fresh()
         if figures is None:
             return
-        yield _gauge(
-            "countersign_drafts",
-            "Drafts by status",
-            ["status"],
-            {(status,): n for status, n in figures.drafts.items()},
-        )
-        yield _gauge(
-            "countersign_drafts_sla_breached",
-            "Drafts whose review stage is past its time",
-            [],
-            {(): figures.sla_breached},
-        )
-        yield _gauge(
-            "countersign_queue_waiting",
-            "Posts waiting for a reply, by queue",
-            ["queue"],
-            {(queue,): n for queue, n in figures.waiting.items()},
-        )
-        yield _gauge(
-            "countersign_queue_oldest_wait_seconds",
-            "The longest a waiting post has waited",
-            ["queue"],
-            {(queue,): s for queue, s in figures.oldest_wait_seconds.items()},
-        )
-        yield _gauge(
-            "countersign_posts_received_last_hour",
-            "Posts received in the last hour (ingest)",
-            [],
-            {(): figures.received_last_hour},
-        )
-        yield _gauge("countersign_publications", "Publications by channel and outcome",
-                     ["channel", "status"], figures.publications)  # fmt: skip
+        for name, documentation, labels, values in FIGURES:
+            yield _gauge(name, documentation, labels, values(figures))
+
+
+# The product's gauges: name, help, labels, and each sample's labels' values and figure.
+FIGURES: tuple[tuple[str, str, list[str], Callable[[gauges.Figures], Mapping[Any, float]]], ...] = (
+    ("countersign_drafts", "Drafts by status", ["status"],
+     lambda f: {(status,): n for status, n in f.drafts.items()}),
+    ("countersign_drafts_sla_breached", "Drafts whose review stage is past its time", [],
+     lambda f: {(): f.sla_breached}),
+    ("countersign_queue_waiting", "Posts waiting for a reply, by queue", ["queue"],
+     lambda f: {(queue,): n for queue, n in f.waiting.items()}),
+    ("countersign_queue_oldest_wait_seconds", "The longest a waiting post has waited", ["queue"],
+     lambda f: {(queue,): s for queue, s in f.oldest_wait_seconds.items()}),
+    ("countersign_posts_received_last_hour", "Posts received in the last hour (ingest)", [],
+     lambda f: {(): f.received_last_hour}),
+    ("countersign_publications", "Publications by channel and outcome", ["channel", "status"],
+     lambda f: f.publications),
+)  # fmt: skip
 
 
 def _gauge(

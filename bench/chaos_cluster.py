@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.environment import resident_bytes
 from workflows import devserver
 
 
@@ -34,18 +35,6 @@ def free_port() -> int:
             except OSError:
                 continue
             return port
-
-
-def rss_bytes(pid: int) -> int | None:
-    """A live process's resident memory, from /proc."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return None
 
 
 def _postgres_bin(name: str) -> str:
@@ -195,4 +184,4 @@ class Slot:
             return False
 
     def rss(self) -> int | None:
-        return rss_bytes(self.process.pid) if self.alive and self.process is not None else None
+        return resident_bytes(self.process.pid) if self.alive and self.process is not None else None

@@ -41,7 +41,7 @@ from typing import Any
 
 from sqlalchemy import Table, insert, select, text
 
-from bench.environment import own_secrets, scratch_database
+from bench.environment import own_secrets, resident_bytes, scratch_database
 from countersign import heap
 from policies.versions import RuleBook
 from records import ingest
@@ -103,8 +103,7 @@ def batches(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[st
 
 
 def rss_mib() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return (resident_bytes() or 0) / 2**20
 
 
 def run_ingest(database: Database, count: int, size: int, seed: int) -> tuple[float, list[str]]:

@@ -24,6 +24,7 @@ import hashlib
 import itertools
 import os
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -179,12 +180,9 @@ def write(folder: Path, number: int, checkpoint: Checkpoint) -> None:
         # place, which fails rather than overwrite one another process wrote meanwhile.
         partial = folder / f".checkpoint-{number:08d}.{os.getpid()}.tmp"
         _write_private(partial, checkpoint.note)
-        try:
+        with suppress(FileExistsError):
             os.link(partial, target)
-        except FileExistsError:
-            pass
-        finally:
-            partial.unlink()
+        partial.unlink()
     latest = folder / f".latest.{os.getpid()}.tmp"
     _write_private(latest, checkpoint.note)
     latest.replace(folder / "latest.txt")
