@@ -43,15 +43,26 @@ from sqlalchemy.sql import Insert
 
 
 def planned_for_each_batch(connection: Connection) -> None:
-    """Until the transaction ends, PostgreSQL plans each statement for the batch at hand.
+    """Until the transaction ends, PostgreSQL plans each statement for the batch at hand,
+    and finds a batch's rows by their index, key by key.
+
     A prepared statement (psycopg prepares one run five times) is otherwise planned once
     for arrays of any length, and that plan may read whole tables where one batch's keys
-    need a few index probes (seen: 160 ms for a look-up that takes one)."""
+    need a few index probes (seen: 160 ms for a look-up that takes one). And the planner's
+    cost model prices an index probe as a read from disk, so it answers a hundred keys by
+    hashing the whole table until the table is a few hundred thousand rows (seen: the
+    conversations by their roots, the author's earlier texts, the updates of identities
+    and conversations, 3 to 10 ms a batch at 20,000 rows and growing with the table). Without
+    hash and merge joins, a batch's keys drive the index: its cost is the batch's, never
+    the table's (tests/test_ingest_plans.py)."""
     if connection.dialect.name == "postgresql":
-        connection.execute(_CUSTOM_PLANS)
+        connection.execute(_BATCH_PLANS)
 
 
-_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+_BATCH_PLANS = text(
+    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
+    " set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
+)
 
 
 def among(

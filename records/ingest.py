@@ -335,23 +335,31 @@ def _conversations(
     roots = {choice for choice in decided if isinstance(choice, tuple)}
     ids = _found_roots(connection, roots)
     missing = [r for r in dict.fromkeys(decided) if isinstance(r, tuple) and r not in ids]
+    made: dict[Any, int] = {}
     if missing:
-        first: dict[Root, tuple[datetime, int]] = {}
+        # A new conversation starts at its earliest post of the batch and its last post is
+        # its latest, as the update below would make it.
+        span: dict[Root, tuple[datetime, datetime, int]] = {}
         for data, choice, (_, customer) in zip(fresh, decided, authors, strict=True):
-            if isinstance(choice, tuple) and choice in missing and choice not in first:
-                first[choice] = (data.received_at, customer)
+            if isinstance(choice, tuple) and choice in missing:
+                at = data.received_at
+                first, last, _ = span.get(choice, (at, at, customer))
+                span[choice] = (min(first, at), max(last, at), customer)
         made = bulk.insert_new(
             connection, CONVERSATIONS,
             [{"channel": root[0], "root_id": root[1], "identity_id": root[2],
-              "customer_id": first[root][1], "started_at": first[root][0],
-              "last_post_at": first[root][0], "created_at": utcnow()} for root in missing],
+              "customer_id": span[root][2], "started_at": span[root][0],
+              "last_post_at": span[root][1], "created_at": utcnow()} for root in missing],
             ("channel", "root_id", "identity_id"),
         )  # fmt: skip
         ids |= {root: made[root] for root in missing if root in made}
         ids |= _found_roots(connection, {root for root in missing if root not in made})
     chosen = [choice if isinstance(choice, int) else ids[choice] for choice in decided]
+    new = set(made.values())
     latest: dict[int, datetime] = {}
     for data, conversation in zip(fresh, chosen, strict=True):
+        if conversation in new:
+            continue
         if conversation not in latest or data.received_at > latest[conversation]:
             latest[conversation] = data.received_at
     if latest:
