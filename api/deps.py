@@ -82,9 +82,32 @@ def unauthorized(detail: str = "a valid bearer token is required") -> HTTPExcept
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-async def current_principal(
-    token: Annotated[str | None, Depends(_bearer)], tokens: TokensDep, database: DatabaseDep
-) -> Principal:
+Token = Annotated[str | None, Depends(_bearer)]
+
+
+async def current_principal(request: Request, token: Token) -> Principal:
+    """The signed-in caller, as the record has them now. One dependency, over the bearer
+    scheme alone: it reads the token service and the database from the app's state rather
+    than through dependencies of its own, which FastAPI would solve again on every request
+    (issue 24). Resolved once per request: a role check after it takes the caller it
+    found (`_resolved`), and FastAPI calls it once however many ask for it."""
+    principal = _resolved(request)
+    if principal is None:
+        state = request.app.state
+        principal = await principal_of(token, state.tokens, state.database)
+        request.state.principal = principal
+    return principal
+
+
+def _resolved(request: Request) -> Principal | None:
+    """The caller this request already resolved (each request has a state of its own)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal
+
+
+async def principal_of(token: str | None, tokens: TokenService, database: Database) -> Principal:
+    """The person behind a bearer token or a session cookie's token, as the record has
+    them now (the pages and the private endpoints ask here too)."""
     if not token:
         raise unauthorized()
     try:
@@ -152,11 +175,13 @@ def _sync_roles(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_roles(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
-    """A route dependency: the caller must hold at least one of `roles`."""
+def require_roles(*roles: Role) -> Callable[[Request, str | None], Awaitable[Principal]]:
+    """A route dependency: the caller must hold at least one of `roles`. Flat, as
+    `current_principal` is: the caller resolved here, not by a dependency below."""
     allowed = ", ".join(r.value for r in roles)
 
-    async def check(principal: CurrentPrincipal) -> Principal:
+    async def check(request: Request, token: Token) -> Principal:
+        principal = await current_principal(request, token)
         if not principal.has_any(*roles):
             raise HTTPException(403, f"this action needs one of the roles: {allowed}")
         return principal

@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.deps import current_principal
+from api.deps import principal_of
 from api.problems import answer, problem
 from records.db import DATABASE_ERRORS, unavailable
 
@@ -39,7 +39,7 @@ class PrivateEndpoints:
         token = token or request.cookies.get(self.session_cookie)
         state = request.app.state
         try:
-            await current_principal(token, state.tokens, state.database)
+            await principal_of(token, state.tokens, state.database)
         except HTTPException as exc:
             await problem(401, str(exc.detail))(scope, receive, send)
             return

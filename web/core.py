@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 
-from api.deps import current_principal
+from api.deps import principal_of
 from connectors.base import web_url
 from lifecycle.words import DismissReason, Role
 from records.fields import Channel
@@ -97,9 +97,7 @@ async def person_of(request: Request) -> Person | None:
     if not token:
         return None
     try:
-        principal = await current_principal(
-            token, request.app.state.tokens, request.app.state.database
-        )
+        principal = await principal_of(token, request.app.state.tokens, request.app.state.database)
     except HTTPException:
         return None
     return Person(principal.username, frozenset(r.value for r in principal.roles), token)

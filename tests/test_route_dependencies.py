@@ -1,0 +1,99 @@
+"""Every route's dependencies are flat (issue 24): a route's dependency reads the request
+and the app's state itself, with at most the bearer token's scheme under it, rather than a
+chain FastAPI solves again on every request (the role check asked for the caller, which
+asked for the token, the token service and the database, each a dependency of its own).
+The caller is resolved once per request, by one dependency, and reads the account's roles
+from the record each time (tests/test_auth.py shows a role change applies at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from api.app import create_app
+from lifecycle.words import Role
+from records import users
+from records.db import Database
+from records.settings import Environment, load_settings
+
+# Route -> dependency -> the bearer scheme: the deepest a route's dependencies go.
+DEEPEST = 2
+
+
+def chains(dependant: Dependant, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Each path from a route down to a dependency with none of its own."""
+    if not dependant.dependencies:
+        return [path]
+    found = []
+    for below in dependant.dependencies:
+        name = getattr(below.call, "__qualname__", type(below.call).__name__)
+        found += chains(below, (*path, name))
+    return found
+
+
+def api_routes(routes: list[Any]) -> list[Any]:
+    """The routes as requests meet them: FastAPI builds an included router's routes, with
+    the router's own dependencies, as `_EffectiveRouteContext`s."""
+    found = []
+    for route in routes:
+        if hasattr(route, "effective_candidates"):
+            found += api_routes(route.effective_candidates())
+        elif isinstance(route, APIRoute) or getattr(route, "dependant", None) is not None:
+            found.append(route)
+    return found
+
+
+def test_no_route_solves_a_chain_of_dependencies(tmp_path: Path) -> None:
+    settings = load_settings(
+        environment=Environment.test, database_url=f"sqlite:///{tmp_path / 'flat.db'}",
+        data_dir=tmp_path, temporal_address="127.0.0.1:1",
+    )  # fmt: skip
+    app = create_app(settings)
+    routes = api_routes(app.routes)
+    assert len(routes) > 40  # the API's routes were all seen
+    deep = {
+        f"{sorted(route.methods)} {route.path}": chain
+        for route in routes
+        for chain in chains(route.dependant)
+        if len(chain) > DEEPEST
+    }
+    assert not deep, deep
+    # The hot routes' caller: one dependency, the role check, over the bearer scheme.
+    act = next(r for r in routes if r.path == "/api/v1/drafts/{draft_id}/decisions")
+    assert [c for c in chains(act.dependant) if c and c[0].startswith("require_roles")] == [
+        ("require_roles.<locals>.check", "OAuth2PasswordBearer")
+    ]
+
+
+def test_the_caller_is_read_once_a_request_and_a_role_change_applies_to_the_next(
+    app_client: TestClient,
+    database: Database,
+    make_user: Callable[..., str],
+    login: Callable[..., dict[str, str]],
+) -> None:
+    """The router's sign-in check and the route's role check share one read of the
+    caller's account; the next request reads it again, so a role taken away is refused."""
+    make_user("sam", Role.supervisor)
+    headers = login("sam")
+    reads: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if "token_revoked" in statement:  # records.sessions: the account's standing
+            reads.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", seen)
+    try:
+        assert app_client.get("/api/v1/users", headers=headers).status_code == 403
+        assert app_client.get("/api/v1/posts", headers=headers).status_code == 200
+    finally:
+        event.remove(database.engine, "before_cursor_execute", seen)
+    assert len(reads) == 2, reads  # one a request
+    with database.write_session() as session:
+        users.set_roles(session, "sam", [Role.agent], actor="admin", actor_role="admin")
+    assert app_client.get("/api/v1/reports/kpis", headers=headers).status_code == 403
