@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -265,7 +265,9 @@ def _adopt_by_handle(
     if not by_handle:
         return
     rows = connection.execute(
-        select(IDENTITIES.c.id, IDENTITIES.c.channel, IDENTITIES.c.author_id).where(
+        select(
+            IDENTITIES.c.id, IDENTITIES.c.customer_id, IDENTITIES.c.channel, IDENTITIES.c.author_id
+        ).where(
             bulk.among(connection, (IDENTITIES.c.channel, IDENTITIES.c.author_id), set(by_handle)),
             IDENTITIES.c.author_id == IDENTITIES.c.handle,
         )
@@ -275,8 +277,12 @@ def _adopt_by_handle(
         connection.execute(
             update(IDENTITIES).where(IDENTITIES.c.id == row.id).values(author_id=key[1])
         )
+        # An identity's posts are its customer's (linking and unlinking move both): found
+        # by the customer's index rather than by reading every post.
         connection.execute(
-            update(POSTS).where(POSTS.c.identity_id == row.id).values(author_id=key[1])
+            update(POSTS)
+            .where(POSTS.c.customer_id == row.customer_id, POSTS.c.identity_id == row.id)
+            .values(author_id=key[1])
         )
     if rows:
         found |= _found_identities(connection, set(by_handle.values()))
@@ -356,18 +362,28 @@ def _conversations(
         ids |= _found_roots(connection, {root for root in missing if root not in made})
     chosen = [choice if isinstance(choice, int) else ids[choice] for choice in decided]
     new = set(made.values())
-    latest: dict[int, datetime] = {}
+    # A stored conversation spans its posts: a post later than its last moves the last on;
+    # one earlier than its first (a page fetched late) moves the start back.
+    spans: dict[int, tuple[datetime, datetime]] = {}
     for data, conversation in zip(fresh, chosen, strict=True):
-        if conversation in new:
-            continue
-        if conversation not in latest or data.received_at > latest[conversation]:
-            latest[conversation] = data.received_at
-    if latest:
+        if conversation not in new:
+            at = data.received_at
+            first, last = spans.get(conversation, (at, at))
+            spans[conversation] = (min(first, at), max(last, at))
+    if spans:
+        stored = CONVERSATIONS.c
         bulk.update(
             connection, CONVERSATIONS,
-            [{"id": conversation, "last_post_at": at} for conversation, at in latest.items()],
-            values=lambda new: {"last_post_at": new.c.last_post_at},
-            only_if=lambda new: CONVERSATIONS.c.last_post_at < new.c.last_post_at,
+            [{"id": c, "started_at": first, "last_post_at": last}
+             for c, (first, last) in spans.items()],
+            values=lambda new: {
+                "started_at": case((new.c.started_at < stored.started_at, new.c.started_at),
+                                   else_=stored.started_at),
+                "last_post_at": case((new.c.last_post_at > stored.last_post_at,
+                                      new.c.last_post_at), else_=stored.last_post_at),
+            },
+            only_if=lambda new: or_(stored.last_post_at < new.c.last_post_at,
+                                    stored.started_at > new.c.started_at),
         )  # fmt: skip
     return chosen
 

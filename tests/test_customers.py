@@ -473,23 +473,24 @@ def test_a_thread_in_one_batch_stays_one_conversation(
 def test_a_conversation_spans_its_earliest_to_its_latest_post_whatever_their_order(
     app_client: TestClient, agent: Headers, database: Database
 ) -> None:
-    """A new conversation whose posts come in one batch, newest first, starts at the
-    earliest and was last posted in at the latest; a later batch's older post (a page
-    fetched late) leaves its last post where it was."""
-    batch = [PostCreate.model_validate(post(n, in_reply_to=None if n == 1 else "x-1"))
-             for n in (7, 1, 4)]  # fmt: skip
+    """Replies to a post not yet stored, newest first in one batch: their conversation
+    starts at the earliest and was last posted in at the latest. The post they answer,
+    in a page fetched late, joins it and moves its start back, not its last post."""
+    replies = [PostCreate.model_validate(post(n, in_reply_to="x-1")) for n in (7, 4)]
     with database.write_session() as session:
-        stored = store(session, batch, rules=RULES, actor="poller:test", actor_role="integration")
+        stored = store(session, replies, rules=RULES, actor="poller:t", actor_role="integration")
     shown = app_client.get(f"/api/v1/posts/{stored[0].post_id}", headers=agent).json()
     path = f"/api/v1/conversations/{shown['conversation_id']}"
     conversation = app_client.get(path, headers=agent).json()
-    assert conversation["started_at"].startswith("2026-11-01T09:01")
+    assert conversation["started_at"].startswith("2026-11-01T09:04")
     assert conversation["last_post_at"].startswith("2026-11-01T09:07")
-    late = [PostCreate.model_validate(post(5, in_reply_to="x-1"))]
+    late = [PostCreate.model_validate(post(5, in_reply_to="x-1")),
+            PostCreate.model_validate(post(1))]  # fmt: skip
     with database.write_session() as session:
-        store(session, late, rules=RULES, actor="poller:test", actor_role="integration")
+        store(session, late, rules=RULES, actor="poller:t", actor_role="integration")
     again = app_client.get(path, headers=agent).json()
     assert [p["external_id"] for p in again["posts"]] == ["x-1", "x-4", "x-5", "x-7"]
+    assert again["started_at"].startswith("2026-11-01T09:01")
     assert again["last_post_at"].startswith("2026-11-01T09:07")
 
 
