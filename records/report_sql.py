@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, String, case, func, select
+from sqlalchemy import Date, Float, String, case, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
@@ -39,9 +39,11 @@ def _seconds_postgresql(element: seconds_between, compiler: Any, **kw: Any) -> s
 
 
 class utc_day(FunctionElement[Any]):
-    """The UTC calendar day of a timestamp, as 'YYYY-MM-DD' text."""
+    """The UTC calendar day of a timestamp, as a date (`str` of it is 'YYYY-MM-DD'). On
+    PostgreSQL a cast to `date`: `to_char` formatting every row took a third of a report's
+    scan of the posts (issue 24, `/kpis` at 10,000 drafts)."""
 
-    type = String()
+    type = Date()
     inherit_cache = True
 
 
@@ -52,7 +54,7 @@ def _day_sqlite(element: utc_day, compiler: Any, **kw: Any) -> str:
 
 @compiles(utc_day, "postgresql")
 def _day_postgresql(element: utc_day, compiler: Any, **kw: Any) -> str:
-    return f"to_char(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+    return f"CAST(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC' AS DATE)"
 
 
 @dataclass(frozen=True)
