@@ -361,12 +361,12 @@ def _conversations(
         ids |= {root: made[root] for root in missing if root in made}
         ids |= _found_roots(connection, {root for root in missing if root not in made})
     chosen = [choice if isinstance(choice, int) else ids[choice] for choice in decided]
-    new = set(made.values())
+    just_made = set(made.values())
     # A stored conversation spans its posts: a post later than its last moves the last on;
     # one earlier than its first (a page fetched late) moves the start back.
     spans: dict[int, tuple[datetime, datetime]] = {}
     for data, conversation in zip(fresh, chosen, strict=True):
-        if conversation not in new:
+        if conversation not in just_made:
             at = data.received_at
             first, last = spans.get(conversation, (at, at))
             spans[conversation] = (min(first, at), max(last, at))

@@ -3,7 +3,7 @@ and the app's state itself, with at most the bearer token's scheme under it, rat
 chain FastAPI solves again on every request (the role check asked for the caller, which
 asked for the token, the token service and the database, each a dependency of its own).
 The caller is resolved once per request, by one dependency, and reads the account's roles
-from the record each time (tests/test_auth.py shows a role change applies at once)."""
+from the record each time, so a role change applies to the next request."""
 
 from __future__ import annotations
 
