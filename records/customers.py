@@ -131,11 +131,8 @@ def unlink(
     session.flush()
     identity.customer_id = alone.id  # type: ignore[assignment]
     session.add(identity)
-    # Its posts are this customer's (linking moves both): found by the customer's index.
     session.execute(
-        update(Post)
-        .where(col(Post.customer_id) == customer.id, col(Post.identity_id) == identity_id)
-        .values(customer_id=alone.id)
+        update(Post).where(col(Post.identity_id) == identity_id).values(customer_id=alone.id)
     )
     session.execute(
         update(Conversation)

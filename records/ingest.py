@@ -265,9 +265,7 @@ def _adopt_by_handle(
     if not by_handle:
         return
     rows = connection.execute(
-        select(
-            IDENTITIES.c.id, IDENTITIES.c.customer_id, IDENTITIES.c.channel, IDENTITIES.c.author_id
-        ).where(
+        select(IDENTITIES.c.id, IDENTITIES.c.channel, IDENTITIES.c.author_id).where(
             bulk.among(connection, (IDENTITIES.c.channel, IDENTITIES.c.author_id), set(by_handle)),
             IDENTITIES.c.author_id == IDENTITIES.c.handle,
         )
@@ -277,11 +275,10 @@ def _adopt_by_handle(
         connection.execute(
             update(IDENTITIES).where(IDENTITIES.c.id == row.id).values(author_id=key[1])
         )
-        # An identity's posts are its customer's (linking and unlinking move both): found
-        # by the customer's index rather than by reading every post.
+        # Not an erased post: it keeps no platform id (`records.retention`).
         connection.execute(
             update(POSTS)
-            .where(POSTS.c.customer_id == row.customer_id, POSTS.c.identity_id == row.id)
+            .where(POSTS.c.identity_id == row.id, POSTS.c.erased.is_(False))
             .values(author_id=key[1])
         )
     if rows:

@@ -155,6 +155,7 @@ class Post(PostBase, table=True):
         Index("ix_posts_priority_queue", "priority", "received_at", "id"),
         Index("ix_posts_conversation", "conversation_id", "received_at", "id"),
         Index("ix_posts_customer", "customer_id", "received_at", "id"),
+        Index("ix_posts_identity", "identity_id"),  # adopting, unlinking an identity
         Index("ix_posts_topic_queue", "topic", "received_at", "id"),
         Index("ix_posts_routing_queue", "queue_id", "received_at", "id"),
         # Most urgent first, by when the first reply is due (`respond_by`): the whole inbox

@@ -30,6 +30,7 @@ from records.draft_models import Draft, DraftVersion, Publication
 from records.ingest import store
 from records.post_models import PostCreate
 from records.settings import Settings
+from records.types import utcnow
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, serve
 from tests.test_web import csrf_of, sign_in
@@ -509,6 +510,25 @@ def test_an_author_known_by_handle_takes_their_platform_id_and_stays_one_custome
     assert (identity["author_id"], identity["handle"]) == ("1001", "@dana")
     again = app_client.get(f"/api/v1/posts/{typed.json()['id']}", headers=agent).json()
     assert again["author_id"] == "1001"
+
+
+def test_a_post_erased_by_retention_does_not_take_its_authors_platform_id_back(
+    app_client: TestClient, agent: Headers, database: Database
+) -> None:
+    """Retention erases an old post's text, handle and platform id, and keeps the identity
+    (the customer is still with us). When a connector then names that identity's platform
+    id, the identity takes it; the erased post stays without one."""
+    old = PostCreate.model_validate(post(1, author_profile=None))  # typed in: handle only
+    with database.write_session() as session:
+        [stored] = store(session, [old], rules=RULES, actor="agent", actor_role="agent")
+    with database.write() as connection:
+        later = utcnow() + timedelta(days=7 * 365)
+        assert retention.purge(connection, retention.retention_days({}), now=later).posts == 1
+    new = PostCreate.model_validate(post(2))  # @dana again, now with her id 1001
+    with database.write_session() as session:
+        store(session, [new], rules=RULES, actor="poller:t", actor_role="integration")
+    erased = app_client.get(f"/api/v1/posts/{stored.post_id}", headers=agent).json()
+    assert erased["author"] == "[erased]" and erased["author_id"] is None
 
 
 def test_a_follower_count_as_large_as_a_profile_may_say_is_kept(
