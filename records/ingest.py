@@ -9,7 +9,7 @@ For a batch, in a handful of statements whatever its size:
   with a customer of its own when new, and updated from a post newer than the last;
 - each post joins the conversation of the post it answers (the customer's, stored or in
   this batch, or our published reply), else its thread's root's, else a conversation
-  rooted at the post it answers or at itself;
+  rooted at the post it answers or at itself (`records.threads`);
 - each new post is triaged by the rule set in force (`records.triaged`: priority, topic,
   language, sentiment, reach, spam, public risk, with the reasons), and a public-risk post
   alerts comms and the supervisors;
@@ -25,28 +25,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from lifecycle.words import PostStatus
 from policies.versions import RuleBook
-from records import audit, bulk, dismissals, routing, triaged
+from records import audit, bulk, dismissals, routing, threads, triaged
 from records.channels import Account
 from records.fields import Origin
 from records.post_models import PostCreate
-from records.tables import (
-    CONVERSATIONS,
-    CUSTOMERS,
-    DRAFTS,
-    IDENTITIES,
-    POSTS,
-    PUBLICATIONS,
-)
+from records.tables import CUSTOMERS, IDENTITIES, POSTS
+from records.threads import Key
 from records.types import utcnow
-
-Key = tuple[str, str]  # (channel, an external id)
-Root = tuple[str, str, int]  # a conversation's key: (channel, its thread's root, identity)
 
 
 @dataclass(frozen=True)
@@ -78,7 +69,7 @@ def store(
             first.setdefault(key, index)
     fresh = [batch[index] for index in first.values()]
     authors = _identities(connection, fresh)
-    conversations = _conversations(connection, fresh, [authors[_author(d)] for d in fresh])
+    conversations = threads.conversations(connection, fresh, [authors[_author(d)] for d in fresh])
     verdicts = triaged.triage_batch(
         connection, in_force, fresh, [authors[_author(d)][1] for d in fresh]
     )
@@ -308,121 +299,3 @@ def _found_identities(
         .where(bulk.among(connection, (IDENTITIES.c.channel, IDENTITIES.c.author_id), keys))
     )  # fmt: skip
     return {(r.channel, r.author_id): (int(r.id), int(r.customer_id), r.seen_at) for r in rows}
-
-
-def _conversations(
-    connection: Connection, fresh: list[PostCreate], authors: list[tuple[int, int]]
-) -> list[int]:
-    """The conversation of each post of `fresh` (see the module's docstring), given each
-    post's (identity, customer). A conversation is one identity's side of a thread: a
-    post joins its parent's only when that conversation is its own author's (the
-    customer's earlier post, or our reply to them), never someone else's."""
-    parents = {(d.channel.value, d.in_reply_to) for d in fresh if d.in_reply_to}
-    of_parent = _parents(connection, parents)
-    # A post of this batch -> its conversation (an id, or the key of one to find or make),
-    # and whose side of the thread that is.
-    in_batch: dict[Key, tuple[int | Root, int]] = {}
-    decided: list[int | Root] = []
-    for data, (identity, _) in zip(fresh, authors, strict=True):
-        channel = data.channel.value
-        parent = (channel, data.in_reply_to) if data.in_reply_to else None
-        choice: int | Root
-        if parent is not None and parent in of_parent and of_parent[parent][1] == identity:
-            choice = of_parent[parent][0]
-        elif parent is not None and parent in in_batch and in_batch[parent][1] == identity:
-            choice = in_batch[parent][0]
-        else:
-            choice = (channel, data.root_id or data.in_reply_to or data.external_id, identity)
-        in_batch[(channel, data.external_id)] = (choice, identity)
-        decided.append(choice)
-    roots = {choice for choice in decided if isinstance(choice, tuple)}
-    ids = _found_roots(connection, roots)
-    missing = [r for r in dict.fromkeys(decided) if isinstance(r, tuple) and r not in ids]
-    made: dict[Any, int] = {}
-    if missing:
-        # A new conversation starts at its earliest post of the batch and its last post is
-        # its latest, as the update below would make it.
-        span: dict[Root, tuple[datetime, datetime, int]] = {}
-        for data, choice, (_, customer) in zip(fresh, decided, authors, strict=True):
-            if isinstance(choice, tuple) and choice in missing:
-                at = data.received_at
-                first, last, _ = span.get(choice, (at, at, customer))
-                span[choice] = (min(first, at), max(last, at), customer)
-        made = bulk.insert_new(
-            connection, CONVERSATIONS,
-            [{"channel": root[0], "root_id": root[1], "identity_id": root[2],
-              "customer_id": span[root][2], "started_at": span[root][0],
-              "last_post_at": span[root][1], "created_at": utcnow()} for root in missing],
-            ("channel", "root_id", "identity_id"),
-        )  # fmt: skip
-        ids |= {root: made[root] for root in missing if root in made}
-        ids |= _found_roots(connection, {root for root in missing if root not in made})
-    chosen = [choice if isinstance(choice, int) else ids[choice] for choice in decided]
-    just_made = set(made.values())
-    # A stored conversation spans its posts: a post later than its last moves the last on;
-    # one earlier than its first (a page fetched late) moves the start back.
-    spans: dict[int, tuple[datetime, datetime]] = {}
-    for data, conversation in zip(fresh, chosen, strict=True):
-        if conversation not in just_made:
-            at = data.received_at
-            first, last = spans.get(conversation, (at, at))
-            spans[conversation] = (min(first, at), max(last, at))
-    if spans:
-        stored = CONVERSATIONS.c
-        bulk.update(
-            connection, CONVERSATIONS,
-            [{"id": c, "started_at": first, "last_post_at": last}
-             for c, (first, last) in spans.items()],
-            values=lambda new: {
-                "started_at": case((new.c.started_at < stored.started_at, new.c.started_at),
-                                   else_=stored.started_at),
-                "last_post_at": case((new.c.last_post_at > stored.last_post_at,
-                                      new.c.last_post_at), else_=stored.last_post_at),
-            },
-            only_if=lambda new: or_(stored.last_post_at < new.c.last_post_at,
-                                    stored.started_at > new.c.started_at),
-        )  # fmt: skip
-    return chosen
-
-
-def _parents(connection: Connection, parents: set[Key]) -> dict[Key, tuple[int, int]]:
-    """The conversation of each stored post, or published reply of ours, in `parents`, and
-    the identity that conversation is with."""
-    if not parents:
-        return {}
-    found = {
-        (r.channel, r.external_id): (int(r.id), int(r.identity_id))
-        for r in connection.execute(
-            select(
-                POSTS.c.channel,
-                POSTS.c.external_id,
-                CONVERSATIONS.c.id,
-                CONVERSATIONS.c.identity_id,
-            )
-            .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
-            .where(bulk.among(connection, (POSTS.c.channel, POSTS.c.external_id), parents))
-        )
-    }
-    rest = parents - set(found)
-    if rest:
-        rows = connection.execute(
-            select(PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id, CONVERSATIONS.c.id,
-                   CONVERSATIONS.c.identity_id)
-            .join(DRAFTS, DRAFTS.c.id == PUBLICATIONS.c.draft_id)
-            .join(POSTS, POSTS.c.id == DRAFTS.c.post_id)
-            .join(CONVERSATIONS, CONVERSATIONS.c.id == POSTS.c.conversation_id)
-            .where(bulk.among(connection, (PUBLICATIONS.c.channel, PUBLICATIONS.c.external_id),
-                              rest))
-        )  # fmt: skip
-        found |= {(r.channel, r.external_id): (int(r.id), int(r.identity_id)) for r in rows}
-    return found
-
-
-def _found_roots(connection: Connection, roots: set[Root]) -> dict[Root, int]:
-    if not roots:
-        return {}
-    columns = (CONVERSATIONS.c.channel, CONVERSATIONS.c.root_id, CONVERSATIONS.c.identity_id)
-    rows = connection.execute(
-        select(CONVERSATIONS.c.id, *columns).where(bulk.among(connection, columns, roots))
-    )
-    return {(r.channel, r.root_id, int(r.identity_id)): int(r.id) for r in rows}
