@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import psycopg
-from sqlalchemy import Connection
+from sqlalchemy import Connection, event
 
 from records import guards
 from records.db import Database
@@ -121,6 +121,30 @@ def fresh_postgres(admin_url: str) -> Iterator[str]:
 
 
 @contextmanager
+def explained(connection: Connection, explain: str = "EXPLAIN") -> Iterator[list[tuple[str, str]]]:
+    """Each query (SELECT, UPDATE, DELETE) the block runs on `connection`, with its plan:
+    read by `explain` once the block ends, in the same transaction (what the block set for
+    its statements, `SET LOCAL`, holds there too)."""
+    statements: list[tuple[str, Any]] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+            statements.append((statement, parameters))
+
+    plans: list[tuple[str, str]] = []
+    event.listen(connection, "before_cursor_execute", seen)
+    try:
+        yield plans
+    finally:
+        event.remove(connection, "before_cursor_execute", seen)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    for statement, parameters in statements:
+        cursor.execute(f"{explain} {statement}", parameters)
+        # A plan's text is each row's last column (SQLite's EXPLAIN QUERY PLAN has four).
+        plans.append((statement, "\n".join(str(row[-1]) for row in cursor.fetchall())))
+
+
+@contextmanager
 def around_the_trigger(database: Database) -> Iterator[Connection]:
     """A connection that can change audit_events as a database superuser (or whoever has
     the SQLite file) could, with the append-only triggers off (tampering, for verify to
@@ -193,14 +217,18 @@ async def new_post(client: httpx.AsyncClient, agent: dict[str, str], text: str) 
 
 
 async def submitted_draft(
-    client: httpx.AsyncClient, people: dict[str, dict[str, str]], post_id: int | None = None
+    client: httpx.AsyncClient,
+    people: dict[str, dict[str, str]],
+    post_id: int | None = None,
+    body: str = REPLY,
 ) -> str:
-    """A draft replying to `post_id` (else a new post), submitted by the agent; its URL."""
+    """A draft of `body` replying to `post_id` (else a new post), submitted by the agent;
+    its URL."""
     post_id = post_id or await new_post(client, people["agent"], "Hello?")
     draft = await client.post(
         "/api/v1/drafts",
         headers=people["agent"],
-        json={"post_id": post_id, "body": REPLY},
+        json={"post_id": post_id, "body": body},
     )
     assert draft.status_code == 201, draft.text
     url = f"/api/v1/drafts/{draft.json()['id']}"

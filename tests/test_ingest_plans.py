@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from policies.versions import RuleBook
 from records import ingest
 from records.db import Database
 from records.post_models import PostCreate
-from tests.helpers import fresh_postgres
+from tests.helpers import explained, fresh_postgres
 
 ROWS = 20_000
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -91,24 +91,9 @@ def batch() -> list[PostCreate]:
 
 
 def test_no_statement_of_a_batch_reads_a_whole_table(grown: Database) -> None:
-    statements: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
-            statements.append((statement, parameters))
-
-    plans = []
-    with grown.write_session() as session:
-        connection = session.connection()
-        event.listen(connection, "before_cursor_execute", seen)
+    with grown.write_session() as session, explained(session.connection()) as plans:
         stored = ingest.store(session, batch(), rules=RuleBook(), actor="poller:t",
                               actor_role="integration")  # fmt: skip
-        event.remove(connection, "before_cursor_execute", seen)
-        # In the same transaction: what the ingest set for its statements holds here too.
-        cursor = connection.connection.driver_connection.cursor()
-        for statement, parameters in statements:
-            cursor.execute(f"EXPLAIN {statement}", parameters)
-            plans.append((statement, "\n".join(row[0] for row in cursor.fetchall())))
     assert sum(s.created for s in stored) == 99
     assert any("UPDATE posts SET author_id" in s for s, _ in plans)  # two were adopted
     assert len(plans) >= 8, [s for s, _ in plans]  # the look-ups and updates were seen

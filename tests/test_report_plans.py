@@ -5,9 +5,8 @@ drafts), on SQLite and on PostgreSQL with its tables grown and analyzed."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from records import service_kpis
@@ -15,26 +14,15 @@ from records.db import Database
 from records.migrations import upgrade
 from records.report_sql import Window
 from records.types import utcnow
+from tests.helpers import explained
 from tests.test_ingest_plans import grown  # noqa: F401 - the grown PostgreSQL database
 
 
 def plans(connection: Connection, explain: str) -> list[str]:
     """The plan of each statement the public-risk figures run, read with `explain`."""
-    statements: list[tuple[str, Any]] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        statements.append((statement, parameters))
-
-    event.listen(connection, "before_cursor_execute", seen)
-    service_kpis.public_risk(connection, Window(), utcnow())
-    event.remove(connection, "before_cursor_execute", seen)
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    found = []
-    for statement, parameters in statements:
-        cursor.execute(f"{explain} {statement}", parameters)
-        found.append(" ".join(str(row[-1] if explain != "EXPLAIN" else row[0])
-                              for row in cursor.fetchall()))  # fmt: skip
-    return found
+    with explained(connection, explain) as found:
+        service_kpis.public_risk(connection, Window(), utcnow())
+    return [plan for _, plan in found]
 
 
 def test_on_postgresql_the_public_risk_figures_read_the_flagged_posts_index(
