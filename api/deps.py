@@ -89,19 +89,13 @@ async def current_principal(request: Request, token: Token) -> Principal:
     """The signed-in caller, as the record has them now. One dependency, over the bearer
     scheme alone: it reads the token service and the database from the app's state rather
     than through dependencies of its own, which FastAPI would solve again on every request
-    (issue 24). Resolved once per request: a role check after it takes the caller it
-    found (`_resolved`), and FastAPI calls it once however many ask for it."""
-    principal = _resolved(request)
+    (issue 24). Resolved once per request: kept on the request's state (each request has
+    its own), where a role check after it finds it."""
+    principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         state = request.app.state
         principal = await principal_of(token, state.tokens, state.database)
         request.state.principal = principal
-    return principal
-
-
-def _resolved(request: Request) -> Principal | None:
-    """The caller this request already resolved (each request has a state of its own)."""
-    principal: Principal | None = getattr(request.state, "principal", None)
     return principal
 
 
