@@ -175,10 +175,7 @@ async def test_one_decision_is_one_trace_across_the_api_and_the_worker(
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
                 people = await signed_in(client, "agent", "comms", "pub")
-                made = await client.post("/api/v1/drafts", headers=people["agent"],
-                                         json={"post_id": post_id, "body": REPLY})  # fmt: skip
-                url = f"/api/v1/drafts/{made.json()['id']}"
-                await client.post(f"{url}/submit", headers=people["agent"])
+                url = await submitted_draft(client, people, post_id, body=REPLY)
                 approve = {"stage": "comms", "decision": "approve", "version": 1}
                 decided = await client.post(  # a query naming the customer, ignored
                     f"{url}/decisions?customer={ORDER}", headers=people["comms"], json=approve
