@@ -12,6 +12,7 @@ owns the transaction and commits once.
 from __future__ import annotations
 
 import os
+import select
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import Session
 
@@ -67,9 +68,23 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             **kwargs,
         )
-    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    engine = create_engine(url, pool_size=10, max_overflow=20, **kwargs)
     event.listen(engine, "connect", _arrays_in_binary)
+    event.listen(engine, "checkout", _still_open)
     return engine
+
+
+def _still_open(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, a failover, an administrator
+    ending the session) is replaced before a statement is sent on it. Such a server says
+    so and closes the socket, which makes it readable; an idle connection in good order
+    has nothing to read. Asking the socket costs no round trip, where a "ping" query
+    (`pool_pre_ping`) cost one on every checkout. A connection with something else to
+    read is replaced as well: a new one is cheap, a request failing is not."""
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    if poller.poll(0):
+        raise DisconnectionError("the server closed the connection")  # the pool reconnects
 
 
 def _arrays_in_binary(dbapi_connection: Any, _record: Any) -> None:
@@ -135,6 +150,14 @@ class Database:
             else self.engine
         )
         self._write_turn = threading.Lock() if self.dialect == "sqlite" else None
+        # PostgreSQL answers each statement of a READ COMMITTED transaction from a snapshot
+        # of its own: a read's transaction adds nothing but its BEGIN and ROLLBACK, two round
+        # trips. `read` runs without one (SQLite's reads keep theirs: one snapshot for all).
+        self._reader = (
+            self.engine
+            if self.dialect == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -186,7 +209,7 @@ class Database:
         event loop: those run on a worker thread."""
 
         def run() -> T:
-            with self.engine.connect() as connection:
+            with self._reader.connect() as connection:
                 return query(connection)
 
         if short and self.dialect == "sqlite":
