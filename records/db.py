@@ -79,12 +79,17 @@ def _still_open(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     ending the session) is replaced before a statement is sent on it. Such a server says
     so and closes the socket, which makes it readable; an idle connection in good order
     has nothing to read. Asking the socket costs no round trip, where a "ping" query
-    (`pool_pre_ping`) cost one on every checkout. A connection with something else to
-    read is replaced as well: a new one is cheap, a request failing is not."""
+    (`pool_pre_ping`) cost one on every checkout. Only a connection with something to
+    read is pinged (it may be a notice of no matter, or TLS's own traffic)."""
     poller = select.poll()
     poller.register(dbapi_connection.fileno(), select.POLLIN)
-    if poller.poll(0):
-        raise DisconnectionError("the server closed the connection")  # the pool reconnects
+    if not poller.poll(0):
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.rollback()  # handed out idle, as it came back
+    except psycopg.Error as exc:
+        raise DisconnectionError("the server closed the connection") from exc  # reconnected
 
 
 def _arrays_in_binary(dbapi_connection: Any, _record: Any) -> None:

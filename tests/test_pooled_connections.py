@@ -71,3 +71,22 @@ def test_a_read_holds_no_transaction_open(database: Database) -> None:
     assert asyncio.run(database.read(status)) is psycopg.pq.TransactionStatus.IDLE
     with database.write() as connection:  # a write's statements are one transaction
         assert status(connection) is psycopg.pq.TransactionStatus.INTRANS
+
+
+def test_a_connection_with_something_else_to_read_is_kept(
+    database: Database, postgres_admin: str
+) -> None:
+    """The server may send a live session something unasked (a notification here): it is
+    asked once whether it is alive, and kept."""
+
+    def listen(connection: Connection) -> int:
+        connection.exec_driver_sql("LISTEN countersign_test")
+        return _backend(connection)
+
+    first = asyncio.run(database.read(listen))
+    with psycopg.connect(postgres_admin, autocommit=True) as admin:
+        admin.execute("NOTIFY countersign_test")
+    time.sleep(0.2)
+    assert asyncio.run(database.read(_backend)) == first
+    with database.write() as connection:  # and handed out with no transaction begun
+        assert _backend(connection) == first
