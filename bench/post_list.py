@@ -167,6 +167,24 @@ def time_http(
     return samples
 
 
+def floors(client: http1.BlockingConnection, requests: int) -> None:
+    """Where a page's time goes beyond its SQL: the same server answering a request with
+    no database and no sign-in (`/healthz`), then a page of one post (sign-in, the query,
+    one row) against the page of fifty."""
+    for label, path, query in (
+        ("floor: GET /healthz", "/healthz", {}),
+        ("floor: a page of 1 post", "/api/v1/posts", {"limit": "1"}),
+    ):
+        samples = []
+        for _ in range(requests):
+            started = time.perf_counter()
+            status, answer = client.get(path, query)
+            samples.append((time.perf_counter() - started) * 1000)
+            assert status == 200, answer
+        p50, p99 = percentiles(samples[20:])  # after a warm-up
+        print(f"  {label:32} {p50:8.2f}ms {p99:8.2f}ms")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -249,6 +267,7 @@ def bench_database(name: str, url: str, workdir: Path, sizes: list[int], request
                     f"  {label:32} {http50:8.2f}ms {http99:8.2f}ms {sql50:7.2f}ms {sql99:7.2f}ms"
                     f" {http50 / sql50:8.1f}x {growth:13.2f}x  {'met' if met else 'NOT MET'}"
                 )
+            floors(client, requests)
         client.close()
     finally:
         process.terminate()
