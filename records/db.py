@@ -15,6 +15,7 @@ import os
 import select
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -71,25 +72,44 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
     engine = create_engine(url, pool_size=10, max_overflow=20, **kwargs)
     event.listen(engine, "connect", _arrays_in_binary)
     event.listen(engine, "checkout", _still_open)
+    event.listen(engine, "checkin", _idle_from)
     return engine
 
 
-def _still_open(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-    """A pooled connection the server has closed (a restart, a failover, an administrator
-    ending the session) is replaced before a statement is sent on it. Such a server says
-    so and closes the socket, which makes it readable; an idle connection in good order
-    has nothing to read. Asking the socket costs no round trip, where a "ping" query
-    (`pool_pre_ping`) cost one on every checkout. Only a connection with something to
-    read is pinged (it may be a notice of no matter, or TLS's own traffic)."""
-    poller = select.poll()
-    poller.register(dbapi_connection.fileno(), select.POLLIN)
-    if not poller.poll(0):
+# A connection idle this long is asked with a query whether it is still there, as SQLAlchemy's
+# `pool_pre_ping` asks on every checkout: one a middlebox forgot (a NAT, a load balancer
+# after its idle timeout) or a failover left behind was dropped without a word, and only a
+# packet sent finds it. A connection back in the pool for less (a busy pool's, taken again
+# within milliseconds) is asked its socket only: see `_still_open`.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_FROM = "countersign_idle_from"
+
+
+def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+    record.info[_IDLE_FROM] = time.monotonic()
+
+
+def _still_open(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A pooled connection that is no longer there is replaced before a statement is sent
+    on it. A server that ended the session (a restart, a failover, an administrator) says
+    so and closes the socket, which makes it readable: a connection used a moment ago is
+    asked its socket only, which costs no round trip where a ping query costs one on every
+    checkout. One with something to read (a goodbye, or a notice of no matter, or TLS's own
+    traffic) or idle for `PING_AFTER_IDLE_SECONDS` is pinged. A new one (the info of a
+    connection SQLAlchemy made again is new too) is not: it was just made."""
+    idle_from = record.info.get(_IDLE_FROM)
+    if idle_from is None:
         return
     try:
+        if time.monotonic() - idle_from < PING_AFTER_IDLE_SECONDS:
+            poller = select.poll()
+            poller.register(dbapi_connection.fileno(), select.POLLIN)
+            if not poller.poll(0):
+                return
         dbapi_connection.execute("SELECT 1")
         dbapi_connection.rollback()  # handed out idle, as it came back
-    except psycopg.Error as exc:
-        raise DisconnectionError("the server closed the connection") from exc  # reconnected
+    except (psycopg.Error, OSError) as exc:
+        raise DisconnectionError("the connection to the database is gone") from exc
 
 
 def _arrays_in_binary(dbapi_connection: Any, _record: Any) -> None:

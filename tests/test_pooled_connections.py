@@ -1,17 +1,22 @@
-"""PostgreSQL's pooled connections (`records.db`): one the server closed is replaced before
-a statement is sent on it, and a read holds no transaction open."""
+"""PostgreSQL's pooled connections (`records.db`): one that is gone (the server closed it,
+or a middlebox dropped it without a word) is replaced before a statement is sent on it,
+and a read holds no transaction open."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
+import threading
 import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
+from records import db
 from records.db import Database
 
 
@@ -79,14 +84,98 @@ def test_a_connection_with_something_else_to_read_is_kept(
     """The server may send a live session something unasked (a notification here): it is
     asked once whether it is alive, and kept."""
 
+    heard: list[str] = []
+
     def listen(connection: Connection) -> int:
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        driver.add_notify_handler(lambda notify: heard.append(notify.channel))
         connection.exec_driver_sql("LISTEN countersign_test")
         return _backend(connection)
 
+    def notify() -> None:
+        with psycopg.connect(postgres_admin, autocommit=True) as admin:
+            admin.execute("NOTIFY countersign_test")
+        time.sleep(0.2)
+
     first = asyncio.run(database.read(listen))
-    with psycopg.connect(postgres_admin, autocommit=True) as admin:
-        admin.execute("NOTIFY countersign_test")
-    time.sleep(0.2)
+    notify()
     assert asyncio.run(database.read(_backend)) == first
-    with database.write() as connection:  # and handed out with no transaction begun
+    assert heard == ["countersign_test"]  # it was there to read: the connection was asked
+    notify()
+    with database.write() as connection:  # handed out with no transaction begun
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        assert driver.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
         assert _backend(connection) == first
+    assert heard == ["countersign_test"] * 2
+
+
+class _Middlebox:
+    """A TCP hop to PostgreSQL that can forget its connections without a word, as a NAT or
+    a load balancer does after its idle timeout: after `forget()`, the next packet on one
+    of them is answered with a reset and nothing reaches the server."""
+
+    def __init__(self, port: int) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._target = port
+        self._forgotten: set[socket.socket] = set()
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def forget(self) -> None:
+        self._forgotten.update(self._open)
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self._target))
+            self._open.append(client)
+            for source, sink in ((client, server), (server, client)):
+                pump = threading.Thread(target=self._pump, args=(client, source, sink), daemon=True)
+                pump.start()
+
+    def _pump(self, client: socket.socket, source: socket.socket, sink: socket.socket) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                if data and client not in self._forgotten:
+                    sink.sendall(data)
+                    continue
+                if data:  # a forgotten connection: reset, as the middlebox would
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                sink.close()
+                source.close()
+            except OSError:
+                pass
+            return
+
+
+def test_a_connection_dropped_without_a_word_is_replaced_once_idle(
+    postgres_admin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.1)
+    box = _Middlebox(make_url(postgres_admin).port or 5432)
+    database = Database(make_url(postgres_admin).set(port=box.port).render_as_string(False))
+    try:
+        first = asyncio.run(database.read(_backend))
+        box.forget()
+        time.sleep(0.3)  # idle past the ping's time: asked with a query, and replaced
+        assert asyncio.run(database.read(_backend)) != first
+        with database.write() as connection:
+            second = _backend(connection)
+        box.forget()
+        time.sleep(0.3)
+        with database.write() as connection:
+            assert _backend(connection) != second
+    finally:
+        database.dispose()
+        box.close()
