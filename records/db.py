@@ -69,7 +69,12 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
             connect_args={"check_same_thread": False, "timeout": 30},
             **kwargs,
         )
-    engine = create_engine(url, pool_size=10, max_overflow=20, **kwargs)
+    # The transactions here are written for READ COMMITTED (a compare-and-set on a row, a
+    # read's statements each with a snapshot of its own, `Database.read`): a server whose
+    # default an operator set otherwise does not change them.
+    engine = create_engine(
+        url, pool_size=10, max_overflow=20, isolation_level="READ COMMITTED", **kwargs
+    )
     event.listen(engine, "connect", _arrays_in_binary)
     event.listen(engine, "checkout", _still_open)
     event.listen(engine, "checkin", _idle_from)

@@ -179,3 +179,20 @@ def test_a_connection_dropped_without_a_word_is_replaced_once_idle(
     finally:
         database.dispose()
         box.close()
+
+
+def test_transactions_are_read_committed_whatever_the_servers_default(postgres_admin: str) -> None:
+    """The code's transactions are written for READ COMMITTED: an operator's
+    `default_transaction_isolation` (a managed database's parameter group) changes none."""
+    url = make_url(postgres_admin).update_query_dict(
+        {"options": "-c default_transaction_isolation=serializable"}
+    )
+    database = Database(url.render_as_string(False))
+    isolation = text("SHOW transaction_isolation")
+    try:
+        with database.write() as connection:
+            assert connection.execute(isolation).scalar_one() == "read committed"
+        with database.read_session() as session:
+            assert session.execute(isolation).scalar_one() == "read committed"
+    finally:
+        database.dispose()
