@@ -112,8 +112,9 @@ def insert_ids(connection: Connection, table: Table, rows: list[dict[str, Any]])
     if not rows:
         return []
     # Ids come from the sequence (the rowid on SQLite) in the order the rows are inserted,
-    # which `ORDER BY` of the rows' positions fixes: the ids sorted are the rows' ids in
-    # order (SQLAlchemy's own reasoning for `sort_by_parameter_order` on PostgreSQL).
+    # which `ORDER BY` of the rows' positions fixes on PostgreSQL and the order of `VALUES`
+    # (and of its statements) on SQLite: the ids sorted are the rows' ids in order
+    # (SQLAlchemy's own reasoning for `sort_by_parameter_order` on PostgreSQL).
     return sorted(int(row[0]) for row in _inserted(connection, table, rows, ()))
 
 
@@ -161,10 +162,16 @@ def _inserted(
     inserted: list[Any] = []
     driver = connection.connection.driver_connection
     assert isinstance(driver, sqlite3.Connection)
-    per = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns)
-    for start in range(0, len(rows), per):
-        chunk = rows[start : start + per]
-        sql = _sqlite_insert(connection.dialect, table, columns, len(chunk), unique)
+    most = min(_ROWS_AT_MOST, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(columns))
+    start = 0
+    while start < len(rows):
+        # A statement per row count, cached and prepared (and kept by each connection): in
+        # multiples of `_STEP` and a rest, the counts are few, and a batch at most two.
+        count = min(len(rows) - start, most)
+        count -= count % _STEP if count >= _STEP else 0
+        chunk = rows[start : start + count]
+        start += count
+        sql = _sqlite_insert(connection.dialect, table, columns, count, unique)
         values = tuple(_sqlite_value(row[name]) for row in chunk for name in columns)
         result = connection.exec_driver_sql(sql, values)
         inserted += result.all() if unique is not None else []
@@ -207,15 +214,28 @@ def _sqlite_insert(
 
 def _sqlite_value(value: Any) -> Any:
     """A value as SQLAlchemy stores it on SQLite: a time as UTC wall time (`_sqlite_time`), a
-    flag as 1 or 0, a list or a dict as its JSON."""
+    flag as 1 or 0; anything else as `json_extract` reads orjson's writing of it, as an
+    update's rows travel (`_parameters`): an enum as its value, a list or a dict as its JSON
+    text."""
     kind = type(value)
     if value is None or kind is str or kind is int or kind is float:
         return value
+    if kind is datetime:
+        return _sqlite_time(value)
     if kind is bool:
         return int(value)
-    if kind is list or kind is dict:
-        return orjson.dumps(value).decode()
-    return _sqlite_time(value)  # refuses anything else, and a time without a zone
+    try:
+        written = orjson.dumps(value, default=_sqlite_time, option=_PASS_TIMES)
+    except orjson.JSONEncodeError as error:  # the reason `_sqlite_time` gave, if it gave one
+        raise (error.__cause__ or error) from None
+    if written[:1] in (b"[", b"{"):
+        return written.decode()
+    read = orjson.loads(written)
+    return int(read) if type(read) is bool else read
+
+
+_ROWS_AT_MOST = 128  # in one statement on SQLite
+_STEP = 16
 
 
 @lru_cache(maxsize=64)

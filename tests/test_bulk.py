@@ -6,6 +6,7 @@ finds exactly the keys' rows, and it is answered by the index."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, select, text
 
+from lifecycle.words import PostStatus
 from records import bulk
 from records.db import Database
+from records.fields import Origin
 from records.migrations import upgrade
 from records.tables import CONVERSATIONS, CUSTOMERS, IDENTITIES, POSTS
 from tests.helpers import fresh_postgres
@@ -120,10 +123,11 @@ def test_among_finds_exactly_the_keys_rows_even_where_keys_are_not_unique(
 
 
 def test_a_row_is_stored_as_sqlalchemy_stores_it(database: Database) -> None:
-    """Every kind of value a batch holds (text, numbers, a flag, a time, a JSON list, none)
-    is stored exactly as SQLAlchemy's own INSERT stores it, byte for byte, so every reader
-    reads both alike."""
+    """Every kind of value a batch holds (text, an enum, numbers, a flag, a time, a JSON
+    list, none) is stored as SQLAlchemy's own INSERT stores it: byte for byte, JSON as what it
+    says. So every reader reads both alike."""
     values = {
+        "status": PostStatus.assigned, "origin": Origin.reply, "assignee": "agent",
         "sentiment": -0.4215, "public_risk": True, "triage": ["language en (lingua)", "é ✓"],
         "topic": None, "received_at": datetime(2026, 11, 1, 10, 30, 0, 123456, tzinfo=UTC),
         "respond_by": datetime(2026, 11, 1, 18, 30, tzinfo=UTC), "replies_allowed": 0,
@@ -145,12 +149,19 @@ def test_a_row_is_stored_as_sqlalchemy_stores_it(database: Database) -> None:
     assert all(v is None or isinstance(v, int | float | str) for v in bulk_row)
 
 
-def test_a_batch_larger_than_sqlites_limit_on_values_is_stored_whole(database: Database) -> None:
-    """SQLite takes at most 32,766 bound values in a statement: 1,500 posts of 15 columns
-    are more."""
+def test_a_batch_larger_than_a_statement_takes_is_stored_whole(database: Database) -> None:
+    """On SQLite a batch goes in statements of at most 128 rows, and fewer where SQLite's
+    limit on bound values is lower (here 100 values: six posts of 15 columns)."""
     rows = [post_row(n) for n in range(2500)]
     with database.write() as connection:
-        inserted = bulk.insert_new(connection, POSTS, rows, ("channel", "external_id"))
+        driver = connection.connection.driver_connection
+        if isinstance(driver, sqlite3.Connection):
+            limit = driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 100)
+        try:
+            inserted = bulk.insert_new(connection, POSTS, rows, ("channel", "external_id"))
+        finally:
+            if isinstance(driver, sqlite3.Connection):
+                driver.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, limit)
         ids = bulk.insert_ids(connection, CUSTOMERS, [
             {"display_name": f"c{n}", "created_at": T0, "updated_at": T0} for n in range(2500)
         ])  # fmt: skip
