@@ -166,7 +166,7 @@ def _inserted(
     start = 0
     while start < len(rows):
         # A statement per row count, cached and prepared (and kept by each connection): in
-        # multiples of `_STEP` and a rest, the counts are few, and a batch at most two.
+        # multiples of `_STEP` and a rest, the counts are few (a page of 100 posts: two).
         count = min(len(rows) - start, most)
         count -= count % _STEP if count >= _STEP else 0
         chunk = rows[start : start + count]
@@ -263,7 +263,7 @@ _ROWS = "rows"
 
 
 def _parameters(connection: Connection, rows: list[dict[str, Any]]) -> dict[str, str]:
-    """Rows as the statements of `_insert` and `update` take them: one JSON document. A
+    """Rows as the statements of `_pg_insert` and `update` take them: one JSON document. A
     time is written with its offset on PostgreSQL (RFC 3339), as SQLAlchemy stores it on
     SQLite (UTC wall time); one without a zone is refused, as `records.types` refuses it.
     Every row names the same columns (the statement is made from the first one's)."""
