@@ -224,10 +224,7 @@ def _sqlite_value(value: Any) -> Any:
         return _sqlite_time(value)
     if kind is bool:
         return int(value)
-    try:
-        written = orjson.dumps(value, default=_sqlite_time, option=_PASS_TIMES)
-    except orjson.JSONEncodeError as error:  # the reason `_sqlite_time` gave, if it gave one
-        raise (error.__cause__ or error) from None
+    written = _json(value, _sqlite_time)
     if written[:1] in (b"[", b"{"):
         return written.decode()
     read = orjson.loads(written)
@@ -269,8 +266,14 @@ def _parameters(connection: Connection, rows: list[dict[str, Any]]) -> dict[str,
     Every row names the same columns (the statement is made from the first one's)."""
     _columns(rows)
     write_time = _pg_time if connection.dialect.name == "postgresql" else _sqlite_time
+    return {_ROWS: _json(rows, write_time).decode()}
+
+
+def _json(value: Any, write_time: Callable[[Any], str]) -> bytes:
+    """`value` as orjson writes it, each time by `write_time` (which refuses anything else
+    orjson cannot write, and a time without a zone)."""
     try:
-        return {_ROWS: orjson.dumps(rows, default=write_time, option=_PASS_TIMES).decode()}
+        return orjson.dumps(value, default=write_time, option=_PASS_TIMES)
     except orjson.JSONEncodeError as error:  # the reason `write_time` gave, if it gave one
         raise (error.__cause__ or error) from None
 

@@ -65,7 +65,7 @@ def conversations(
               "last_post_at": span[root][1], "created_at": utcnow()} for root in missing],
             ("channel", "root_id", "identity_id"),
         )  # fmt: skip
-        ids |= {root: made[root] for root in missing if root in made}
+        ids |= made
         ids |= _found_roots(connection, {root for root in missing if root not in made})
     chosen = [choice if isinstance(choice, int) else ids[choice] for choice in decided]
     # A stored conversation spans its posts: a post later than its last moves the last on;
