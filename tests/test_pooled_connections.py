@@ -10,6 +10,8 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 import pytest
@@ -21,16 +23,35 @@ from records.db import Database
 
 
 @pytest.fixture
-def database(postgres_admin: str | None) -> Iterator[Database]:
+def admin_url(postgres_admin: str | None) -> str:
     if postgres_admin is None:
         pytest.skip("PostgreSQL not reachable (a failure under CI=true)")
-    database = Database(postgres_admin)
-    yield database
-    database.dispose()
+    return postgres_admin
+
+
+@contextmanager
+def _opened(url: str) -> Iterator[Database]:
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+@pytest.fixture
+def database(admin_url: str) -> Iterator[Database]:
+    with _opened(admin_url) as database:
+        yield database
 
 
 def _backend(connection: Connection) -> int:
     return int(connection.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _driver(connection: Connection) -> psycopg.Connection[Any]:
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver
 
 
 def _end_session(admin_url: str, pid: int) -> None:
@@ -45,20 +66,20 @@ def _end_session(admin_url: str, pid: int) -> None:
 
 
 def test_a_connection_the_server_closed_is_replaced_before_a_read_uses_it(
-    database: Database, postgres_admin: str
+    database: Database, admin_url: str
 ) -> None:
     first = asyncio.run(database.read(_backend))
-    _end_session(postgres_admin, first)
+    _end_session(admin_url, first)
     # The pool hands out the same connection unless it sees the server closed it.
     assert asyncio.run(database.read(_backend)) != first
 
 
 def test_a_connection_the_server_closed_is_replaced_before_a_write_uses_it(
-    database: Database, postgres_admin: str
+    database: Database, admin_url: str
 ) -> None:
     with database.write() as connection:
         first = _backend(connection)
-    _end_session(postgres_admin, first)
+    _end_session(admin_url, first)
     with database.write() as connection:
         assert _backend(connection) != first
 
@@ -69,9 +90,7 @@ def test_a_read_holds_no_transaction_open(database: Database) -> None:
 
     def status(connection: Connection) -> psycopg.pq.TransactionStatus:
         connection.execute(text("SELECT 1")).scalar_one()
-        driver = connection.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        return driver.info.transaction_status
+        return _driver(connection).info.transaction_status
 
     assert asyncio.run(database.read(status)) is psycopg.pq.TransactionStatus.IDLE
     with database.write() as connection:  # a write's statements are one transaction
@@ -79,7 +98,7 @@ def test_a_read_holds_no_transaction_open(database: Database) -> None:
 
 
 def test_a_connection_with_something_else_to_read_is_kept(
-    database: Database, postgres_admin: str
+    database: Database, admin_url: str
 ) -> None:
     """The server may send a live session something unasked (a notification here): it is
     asked once whether it is alive, and kept."""
@@ -87,14 +106,12 @@ def test_a_connection_with_something_else_to_read_is_kept(
     heard: list[str] = []
 
     def listen(connection: Connection) -> int:
-        driver = connection.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        driver.add_notify_handler(lambda notify: heard.append(notify.channel))
+        _driver(connection).add_notify_handler(lambda notify: heard.append(notify.channel))
         connection.exec_driver_sql("LISTEN countersign_test")
         return _backend(connection)
 
     def notify() -> None:
-        with psycopg.connect(postgres_admin, autocommit=True) as admin:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute("NOTIFY countersign_test")
         time.sleep(0.2)
 
@@ -104,9 +121,7 @@ def test_a_connection_with_something_else_to_read_is_kept(
     assert heard == ["countersign_test"]  # it was there to read: the connection was asked
     notify()
     with database.write() as connection:  # handed out with no transaction begun
-        driver = connection.connection.driver_connection
-        assert isinstance(driver, psycopg.Connection)
-        assert driver.info.transaction_status is psycopg.pq.TransactionStatus.IDLE
+        assert _driver(connection).info.transaction_status is psycopg.pq.TransactionStatus.IDLE
         assert _backend(connection) == first
     assert heard == ["countersign_test"] * 2
 
@@ -160,39 +175,35 @@ class _Middlebox:
 
 
 def test_a_connection_dropped_without_a_word_is_replaced_once_idle(
-    postgres_admin: str, monkeypatch: pytest.MonkeyPatch
+    admin_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.1)
-    box = _Middlebox(make_url(postgres_admin).port or 5432)
-    database = Database(make_url(postgres_admin).set(port=box.port).render_as_string(False))
+    box = _Middlebox(make_url(admin_url).port or 5432)
     try:
-        first = asyncio.run(database.read(_backend))
-        box.forget()
-        time.sleep(0.3)  # idle past the ping's time: asked with a query, and replaced
-        assert asyncio.run(database.read(_backend)) != first
-        with database.write() as connection:
-            second = _backend(connection)
-        box.forget()
-        time.sleep(0.3)
-        with database.write() as connection:
-            assert _backend(connection) != second
+        with _opened(make_url(admin_url).set(port=box.port).render_as_string(False)) as database:
+            first = asyncio.run(database.read(_backend))
+            box.forget()
+            time.sleep(0.3)  # idle past the ping's time: asked with a query, and replaced
+            assert asyncio.run(database.read(_backend)) != first
+            with database.write() as connection:
+                second = _backend(connection)
+            box.forget()
+            time.sleep(0.3)
+            with database.write() as connection:
+                assert _backend(connection) != second
     finally:
-        database.dispose()
         box.close()
 
 
-def test_transactions_are_read_committed_whatever_the_servers_default(postgres_admin: str) -> None:
+def test_transactions_are_read_committed_whatever_the_servers_default(admin_url: str) -> None:
     """The code's transactions are written for READ COMMITTED: an operator's
     `default_transaction_isolation` (a managed database's parameter group) changes none."""
-    url = make_url(postgres_admin).update_query_dict(
+    url = make_url(admin_url).update_query_dict(
         {"options": "-c default_transaction_isolation=serializable"}
     )
-    database = Database(url.render_as_string(False))
     isolation = text("SHOW transaction_isolation")
-    try:
+    with _opened(url.render_as_string(False)) as database:
         with database.write() as connection:
             assert connection.execute(isolation).scalar_one() == "read committed"
         with database.read_session() as session:
             assert session.execute(isolation).scalar_one() == "read committed"
-    finally:
-        database.dispose()
