@@ -20,7 +20,8 @@ IN (...)` per leading value in SQLAlchemy was a third of the ingest's time).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -44,26 +45,39 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Insert
 
 
-def planned_for_each_batch(connection: Connection) -> None:
-    """Until the transaction ends, PostgreSQL plans each statement for the batch at hand,
-    and finds a batch's rows by their index, key by key.
+@contextmanager
+def planned_for_each_batch(connection: Connection) -> Iterator[None]:
+    """Within the block, PostgreSQL plans each of the block's statements for the batch at
+    hand, and finds a batch's rows by their index, key by key.
 
-    A prepared statement (psycopg prepares one run five times) is otherwise planned once
-    for arrays of any length, and that plan may read whole tables where one batch's keys
-    need a few index probes (seen: 160 ms for a look-up that takes one). And the planner's
-    cost model prices an index probe as a read from disk, so it answers a hundred keys by
-    hashing the whole table until the table is a few hundred thousand rows (seen: the
-    conversations by their roots, the author's earlier texts, the updates of identities
-    and conversations, 3 to 10 ms a batch at 20,000 rows and growing with the table). Without
-    hash and merge joins, a batch's keys drive the index: its cost is the batch's, never
-    the table's (tests/test_ingest_plans.py)."""
-    if connection.dialect.name == "postgresql":
+    psycopg otherwise prepares a statement run five times, and the server then plans it
+    once for arrays of any length: that plan may read whole tables where one batch's keys
+    need a few index probes (seen: 160 ms for a look-up that takes one). So the block's
+    statements are not prepared; each is planned with its own keys. (Not
+    `plan_cache_mode = force_custom_plan`: that re-plans the foreign keys' checks too, a
+    plan per inserted row, and tripled their cost: 33 µs a check against 11.)
+
+    And the planner's cost model prices an index probe as a read from disk, so it answers a
+    hundred keys by hashing the whole table until the table is a few hundred thousand rows
+    (seen: the conversations by their roots, the author's earlier texts, the updates of
+    identities and conversations, 3 to 10 ms a batch at 20,000 rows and growing with the
+    table). Without hash and merge joins, until the transaction ends, a batch's keys drive
+    the index: its cost is the batch's, never the table's (tests/test_ingest_plans.py)."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    threshold = driver.prepare_threshold  # type: ignore[union-attr]
+    driver.prepare_threshold = None  # type: ignore[union-attr]
+    try:
         connection.execute(_BATCH_PLANS)
+        yield
+    finally:
+        driver.prepare_threshold = threshold  # type: ignore[union-attr]
 
 
 _BATCH_PLANS = text(
-    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-    " set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
+    "SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)"
 )
 
 

@@ -57,8 +57,23 @@ def store(
 ) -> list[Stored]:
     """Each post of `batch` stored unless known; for each, its id and whether it is new.
     `rules`: the rule sets (the one in force triages the new posts)."""
+    with bulk.planned_for_each_batch(session.connection()):
+        return _store(
+            session, batch, rules=rules, actor=actor, actor_role=actor_role,
+            account_id=account_id,
+        )  # fmt: skip
+
+
+def _store(
+    session: Session,
+    batch: Sequence[PostCreate],
+    *,
+    rules: RuleBook,
+    actor: str,
+    actor_role: str,
+    account_id: int | None,
+) -> list[Stored]:
     connection = session.connection()
-    bulk.planned_for_each_batch(connection)
     in_force = triaged.rules_in_force(connection, rules)
     keys = [(data.channel.value, data.external_id) for data in batch]
     known = _known(connection, set(keys))

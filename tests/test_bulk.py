@@ -200,8 +200,7 @@ def test_a_look_up_by_keys_reads_the_unique_index(analyzed: Database) -> None:
     """A batch's look-up costs its keys, not the table: on PostgreSQL the keys are a
     semi-join the planner answers from the unique index; on SQLite, see below."""
     keys = {("x", f"p{n}") for n in range(3000, 3100)}
-    with analyzed.write() as connection:
-        bulk.planned_for_each_batch(connection)
+    with analyzed.write() as connection, bulk.planned_for_each_batch(connection):
         query = select(POSTS.c.id).where(
             bulk.among(connection, (POSTS.c.channel, POSTS.c.external_id), keys)
         )
