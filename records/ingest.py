@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from lifecycle.words import PostStatus
+from policies.readers import READERS
 from policies.versions import RuleBook
 from records import audit, bulk, dismissals, routing, threads, triaged
 from records.channels import Account
@@ -83,10 +84,12 @@ def _store(
         if key not in known:
             first.setdefault(key, index)
     fresh = [batch[index] for index in first.values()]
+    # The texts are read on another core meanwhile (policies.readers).
+    readings = READERS.start(in_force, [data.text for data in fresh])
     authors = _identities(connection, fresh)
     conversations = threads.conversations(connection, fresh, [authors[_author(d)] for d in fresh])
     verdicts = triaged.triage_batch(
-        connection, in_force, fresh, [authors[_author(d)][1] for d in fresh]
+        connection, in_force, fresh, [authors[_author(d)][1] for d in fresh], readings
     )
     now = utcnow()
     rows = [

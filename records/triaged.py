@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from lifecycle.routing import URGENCY
 from lifecycle.words import DismissReason, PostStatus, Role
 from policies import triage
+from policies.readers import Pending
 from policies.versions import RuleBook
 from records import bulk, dismissals, notifications, rulesets
 from records.fields import Priority
@@ -38,11 +39,13 @@ def triage_batch(
     rules: triage.Rules,
     fresh: list[PostCreate],
     customers: list[int],
+    readings: Pending,
 ) -> list[triage.Triage]:
-    """Each post of `fresh` (by the customer beside it) triaged."""
+    """Each post of `fresh` (by the customer beside it) triaged, its text read already
+    (`readings`, of `fresh`'s texts: `policies.readers`)."""
     repeats = _earlier_texts(connection, fresh, customers)
     results = []
-    for data, customer in zip(fresh, customers, strict=True):
+    for data, customer, reading in zip(fresh, customers, readings.result(), strict=True):
         key = (customer, data.text)
         profile = data.author_profile
         result = triage.triage(
@@ -52,7 +55,7 @@ def triage_batch(
                 verified=profile.verified if profile else None,
                 created_at=profile.joined_at if profile else None,
             ),
-            repeats=repeats[key],
+            repeats=repeats[key], reading=reading,
         )  # fmt: skip
         repeats[key] += 1  # the next copy in this batch repeats this one
         results.append(_claimed(data, result))

@@ -1,0 +1,204 @@
+"""Posts' texts read on another core (`policies.readers`): what the other process reads is
+what this one would, by the rule set the batch was given; a small batch never leaves; a
+process that dies, hangs or loses its parent costs a batch nothing and leaves nothing
+running; and a batch the ingest stores is triaged as if read in place, on both databases."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from policies import readers, triage
+from policies.engine import RuleSet
+from policies.readers import Readers
+from policies.versions import RuleBook
+from records import ingest
+from records.db import Database
+from records.post_models import PostCreate
+from records.tables import POSTS
+from tests.test_triage_corpus import rows
+
+SHIPPED = RuleSet.load()
+TEXTS = [row["text"] for row in rows()]
+# The same words, listening for fewer languages and with a topic of its own in front.
+NARROWER = RuleSet(
+    SHIPPED.source.replace(
+        "  languages: [en, es, fr, de, pt, it, nl]", "  languages: [en, de]"
+    ).replace(
+        "  topics:                    # the first topic listed whose terms the post holds wins\n",
+        "  topics:                    # the first topic listed whose terms the post holds wins\n"
+        "    - topic: waiting\n      terms: [waiting, still]\n",
+    )
+)
+
+
+@pytest.fixture
+def reading() -> Iterator[Readers]:
+    made = Readers(min_batch=1)
+    yield made
+    made.stop()
+
+
+def here(rules: triage.Rules, texts: list[str]) -> list[tuple[object, ...]]:
+    return read_as(triage.read_text(rules, text) for text in texts)
+
+
+def read_as(readings: Iterable[triage.Reading]) -> list[tuple[object, ...]]:
+    """Readings to compare: lingua adds its scores in the order of a hash map seeded per
+    process, so two processes' confidence in a language differ in their last bits
+    (0.997514871982474 against 0.9975148719824738); to the twelfth digit, they agree."""
+    return [(r.words, r.language, round(r.confidence, 12), r.sentiment) for r in readings]
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    """Whether process `pid` has ended (and been waited for) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_other_process_reads_each_batch_by_the_rules_it_came_with(reading: Readers) -> None:
+    assert NARROWER.triage.languages != SHIPPED.triage.languages
+    half = len(TEXTS) // 2
+    # Two rule sets in turn: each goes over once, and each batch is read by its own.
+    for rules, texts in (
+        (SHIPPED.triage, TEXTS[:half]), (NARROWER.triage, TEXTS[:half]),
+        (SHIPPED.triage, TEXTS[half:]), (NARROWER.triage, TEXTS[half:]),
+    ):  # fmt: skip
+        pending = reading.start(rules, texts)
+        assert reading.pid() is not None and reading.pid() != os.getpid()
+        assert read_as(pending.result()) == here(rules, texts)
+    # The two rule sets read differently, so a mix-up would have shown.
+    assert here(SHIPPED.triage, TEXTS) != here(NARROWER.triage, TEXTS)
+
+
+def test_a_small_batch_is_read_here() -> None:
+    few = Readers(min_batch=16)
+    pending = few.start(SHIPPED.triage, TEXTS[:15])
+    assert few.pid() is None  # nothing was started
+    assert read_as(pending.result()) == here(SHIPPED.triage, TEXTS[:15])
+
+
+def test_a_killed_process_costs_its_batch_nothing_and_the_next_starts_another(
+    reading: Readers,
+) -> None:
+    assert read_as(reading.start(SHIPPED.triage, TEXTS[:5]).result()) == here(
+        SHIPPED.triage, TEXTS[:5]
+    )
+    first = reading.pid()
+    assert first is not None
+    pending = reading.start(SHIPPED.triage, TEXTS)
+    os.kill(first, signal.SIGKILL)
+    assert read_as(pending.result()) == here(SHIPPED.triage, TEXTS)  # read here instead
+    assert gone(first)
+    again = reading.start(SHIPPED.triage, TEXTS[:5])
+    assert read_as(again.result()) == here(SHIPPED.triage, TEXTS[:5])
+    assert reading.pid() not in (None, first)  # a new one, with the rule set sent anew
+
+
+def test_a_process_that_does_not_answer_is_killed_and_its_batch_read_here(
+    reading: Readers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readers, "ANSWER_SECONDS", 1.0)
+    monkeypatch.setattr(readers, "STOP_SECONDS", 0.5)
+    reading.start(SHIPPED.triage, TEXTS[:5]).result()
+    stuck = reading.pid()
+    assert stuck is not None
+    os.kill(stuck, signal.SIGSTOP)  # alive, answering nothing
+    try:
+        assert read_as(reading.start(SHIPPED.triage, TEXTS).result()) == here(SHIPPED.triage, TEXTS)
+        assert gone(stuck)  # killed by its id
+        assert reading.pid() is None
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stuck, signal.SIGKILL)
+
+
+def test_stopping_ends_the_process(reading: Readers) -> None:
+    reading.start(SHIPPED.triage, TEXTS[:5]).result()
+    pid = reading.pid()
+    assert pid is not None
+    reading.stop()
+    assert reading.pid() is None
+    assert gone(pid)
+
+
+ORPHAN = """
+import os, sys
+sys.path.insert(0, {root!r})
+from policies.engine import RuleSet
+from policies.readers import Readers
+reading = Readers(min_batch=1)
+reading.start(RuleSet.load().triage, ["hello there"]).result()
+print(reading.pid(), flush=True)
+os.kill(os.getpid(), 9)  # dies without stopping anything
+"""
+
+
+def test_the_process_ends_when_its_parent_dies_without_stopping_it() -> None:
+    root = str(Path(__file__).resolve().parent.parent)
+    parent = subprocess.run(
+        [sys.executable, "-c", ORPHAN.format(root=root)], capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert parent.returncode == -signal.SIGKILL, parent.stderr
+    orphan = int(parent.stdout.strip())
+    assert gone(orphan), f"the reading process {orphan} outlived its parent"
+
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+
+
+def test_a_stored_batch_is_triaged_as_if_read_in_place(database: Database) -> None:
+    """A poller's batch big enough to be read in the other process: each post keeps what
+    triage in this process makes of it."""
+    batch = [
+        PostCreate.model_validate({
+            "channel": "x", "external_id": f"reader-{n}", "author": f"@reader{n % 7}",
+            "author_profile": {"id": f"reader{n % 7}", "followers": 10 ** (n % 6)},
+            "text": row["text"], "url": f"https://x.com/r/status/{n}",
+            "received_at": T0.isoformat(), "origin": row["origin"],
+        })
+        for n, row in enumerate(rows()[: readers.MIN_BATCH * 3])
+    ]  # fmt: skip
+    assert len(batch) >= readers.MIN_BATCH
+    with database.write_session() as session:
+        ingest.store(session, batch, rules=RuleBook(), actor="poller:t", actor_role="integration")
+    assert readers.READERS.pid() is not None  # it went to the other process
+    with database.engine.connect() as connection:
+        stored = {
+            row.external_id: row
+            for row in connection.execute(
+                select(POSTS.c.external_id, POSTS.c.priority, POSTS.c.topic, POSTS.c.language,
+                       POSTS.c.sentiment, POSTS.c.triage)
+                .where(POSTS.c.external_id.like("reader-%"))
+            )
+        }  # fmt: skip
+    assert len(stored) == len(batch)
+    for data in batch:
+        profile = data.author_profile
+        assert profile is not None
+        expected = triage.triage(
+            SHIPPED.triage, data.text, origin=data.origin.value, at=data.received_at,
+            author=triage.Author(followers=profile.followers, verified=profile.verified),
+        )  # fmt: skip
+        row = stored[data.external_id]
+        assert (row.priority, row.topic, row.language, row.sentiment, row.triage) == (
+            expected.priority, expected.topic, expected.language, expected.sentiment,
+            expected.reasons,
+        ), data.text  # fmt: skip
