@@ -14,8 +14,9 @@ write again (a fifth of the posts' count), two in five posts answering an earlie
 in ten found by listening, one in fifty arriving a second time. Prints posts/s for each
 and the ratio (median of `--runs`); beside it, the bare INSERTs of every row the ingest
 wrote (its customers, identities, conversations and audit record too), which is what the
-ingest's own work costs over the writing it must do. And the process's resident memory
-and rate as the posts go by (flat over a long `--posts` run).
+ingest's own work costs over the writing it must do. And the resident memory of the
+process and of the one reading its texts (`policies.readers`), and the rate, as the posts
+go by (flat over a long `--posts` run).
 
 Targets: at least 2,000 posts/s on SQLite and on PostgreSQL, and at least 0.3 of the bare
 INSERT rate (issue 22); with triage, at least 1,000 posts/s on one core (issue 23).
@@ -43,6 +44,7 @@ from sqlalchemy import Table, insert, select, text
 
 from bench.environment import own_secrets, resident_bytes, scratch_database
 from countersign import heap
+from policies.readers import READERS
 from policies.versions import RuleBook
 from records import ingest
 from records.db import Database
@@ -102,8 +104,10 @@ def batches(items: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[st
         yield batch
 
 
-def rss_mib() -> float:
-    return (resident_bytes() or 0) / 2**20
+def rss_mib() -> tuple[float, float]:
+    """This process's resident memory and its reading process's (`policies.readers`)."""
+    reader = READERS.pid()
+    return (resident_bytes() or 0) / 2**20, (resident_bytes(reader) or 0) / 2**20 if reader else 0.0
 
 
 def run_ingest(database: Database, count: int, size: int, seed: int) -> tuple[float, list[str]]:
@@ -122,7 +126,8 @@ def run_ingest(database: Database, count: int, size: int, seed: int) -> tuple[fl
         if any(before < mark <= done for mark in marks):
             now = time.perf_counter()
             rate = (done - at_mark[0]) / (now - at_mark[1])
-            memory.append(f"{done:,}: {rss_mib():.0f} MiB, {rate:,.0f} posts/s")
+            here, reader = rss_mib()
+            memory.append(f"{done:,}: {here:.0f} + {reader:.0f} MiB, {rate:,.0f} posts/s")
             at_mark = (done, now)
         grown = done >= analyzed * 1.1 + 50 and database.dialect == "postgresql"
         if grown and (autovacuum is None or not autovacuum.is_alive()):
@@ -285,7 +290,10 @@ def main() -> None:
                     f" conversations, audit events and tree nodes) {rows:,.0f} posts/s"
                     f" ({', '.join(f'{r:,.0f}' for r in every)}); ratio {ingest / rows:.2f}"
                 )
-            print("  resident memory and rate since the last mark, as posts went by (last run):")
+            print(
+                "  resident memory (this process + the one reading texts) and rate since the"
+                " last mark, as posts went by (last run):"
+            )
             print(f"  {'; '.join(runs[-1][3])}")
 
 

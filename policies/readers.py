@@ -7,11 +7,14 @@ new, resolves the batch's authors and threads in the database meanwhile, and tak
 readings when it triages (`records.ingest`). Two cores then share the work one did.
 
 One such process beside each process that ingests, started by the first batch worth it (a
-lone post from the API or a webhook is read where it is): `python -m policies.readers`,
-asked and answering over two pipes of its own, in order. It stops when its parent stops it
-or exits, and when its parent dies its pipe ends and so does it. Nothing depends on it: if
-it has gone, or does not answer in time, the batch is read here and the next batch starts a
-new one. A rule set travels to it once, under a number never given to another.
+lone post from the API or a webhook is read where it is). It is this Python, isolated from
+the environment and the working directory (`-I`), asked and answering over two pipes of
+its own, in order; a thread of ours does the asking, so a busy or stuck process never
+holds up the caller, whose wait for an answer is bounded. It stops when its parent stops
+it or exits, and when its parent dies its pipe ends and so does it. Nothing depends on it:
+if it has gone, or does not answer in time, the batch is read here, it is stopped by its
+process id, and a new one starts after a pause. A rule set travels to it once, under a
+number never given to another.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import atexit
 import itertools
 import logging
 import os
+import queue
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
@@ -38,6 +43,8 @@ MIN_BATCH = 16
 # A batch the other process has not read in this long is read here (it would be seconds
 # for a batch of a thousand posts on a busy machine).
 ANSWER_SECONDS = 30.0
+# After a process failed, batches are read here this long before another is started.
+RESTART_SECONDS = 30.0
 # Rule sets the other process keeps (the one in force and the ones just before).
 KEPT_RULE_SETS = 4
 # How long a stopped process has to end before it is killed.
@@ -65,9 +72,9 @@ class Pending:
                 if len(readings) == len(self._texts):
                     return readings
                 raise ValueError(f"{len(readings)} readings for {len(self._texts)} texts")
-            except Exception as exc:  # gone, stuck or wrong: read here, start anew
+            except Exception as exc:  # gone, stuck or wrong: read here, start anew later
                 log.warning("the reading process failed (%r); reading the batch here", exc)
-                self._readers.stop(only=self._process)
+                self._readers.failed(self._process)
         return [read_text(self._rules, text) for text in self._texts]
 
 
@@ -78,28 +85,33 @@ class Readers:
         self.min_batch = min_batch
         self._lock = threading.Lock()
         self._process: _Process | None = None
+        self._failed_at = -float("inf")  # time.monotonic() of the last failure
         # id(rules) -> (the rules, kept so that the id is not another's; their number)
         self._rule_sets: dict[int, tuple[Rules, int]] = {}
         self._numbers = itertools.count(1)
 
     def start(self, rules: Rules, texts: list[str]) -> Pending:
         """The readings of `texts` by `rules`, read in the other process (started now if
-        need be) when there are enough of them to be worth it."""
+        need be) when there are enough of them to be worth it. Never blocks on it."""
         if len(texts) < self.min_batch:
             return Pending(self, rules, texts)
         with self._lock:
-            number = self._number(rules)
             process = self._process
-            try:
-                if process is None:
-                    process = self._process = _Process()
-                future = process.ask(number, rules, texts)
-            except OSError as exc:  # could not start or reach it: read here, start anew
-                log.warning("the reading process is not there (%r); reading here", exc)
-                self._process = None
-                if process is not None:
-                    process.stop()
+            if process is not None and process.ended():
+                log.warning("the reading process has ended; reading here for a while")
+                self._process, self._failed_at = None, time.monotonic()
+                process.stop(kill=True)  # waited for: no zombie, no open pipe
                 return Pending(self, rules, texts)
+            if process is None:
+                if time.monotonic() - self._failed_at < RESTART_SECONDS:
+                    return Pending(self, rules, texts)
+                try:
+                    process = self._process = _Process()
+                except OSError as exc:
+                    log.warning("could not start the reading process (%r); reading here", exc)
+                    self._failed_at = time.monotonic()
+                    return Pending(self, rules, texts)
+            future = process.ask(self._number(rules), rules, texts)
         return Pending(self, rules, texts, future, process)
 
     def pid(self) -> int | None:
@@ -107,13 +119,19 @@ class Readers:
         process = self._process
         return process.popen.pid if process is not None else None
 
-    def stop(self, only: _Process | None = None) -> None:
-        """Stop the reading process, by its id if it does not end when asked (a next batch
-        starts another); `only`: if it is still that one (another batch may have started
-        the next)."""
+    def failed(self, process: _Process | None) -> None:
+        """`process` did not answer as it should: kill it, if still the one in use (another
+        batch may have found it gone already), and read here for a while."""
         with self._lock:
-            if only is not None and only is not self._process:
+            if process is None or process is not self._process:
                 return
+            self._process, self._failed_at = None, time.monotonic()
+        process.stop(kill=True)
+
+    def stop(self) -> None:
+        """Stop the reading process once it has read what it was given, or by its id if it
+        does not end in time (a next batch starts another)."""
+        with self._lock:
             process, self._process = self._process, None
         if process is not None:
             process.stop()
@@ -129,83 +147,138 @@ class Readers:
 
 
 class _Process:
-    """A running `python -m policies.readers` and its pipes: each question is answered in
-    turn, so the answers are matched to the questions in the order they were asked."""
+    """A running reading process, its pipes and the two threads that talk to it: one sends
+    the questions in the order they were asked (blocking, when the process is busy, only
+    itself), one takes the answers, which come in that order, to their questions."""
 
     def __init__(self) -> None:
         ask_there, ask_here = os.pipe()
         answer_here, answer_there = os.pipe()
         root = str(Path(__file__).resolve().parent.parent)  # where `policies` is
-        path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
         try:
-            self.popen = subprocess.Popen(  # noqa: S603 (this Python, this module)
-                [sys.executable, "-m", "policies.readers", str(ask_there), str(answer_there)],
-                pass_fds=(ask_there, answer_there), env={**os.environ, "PYTHONPATH": path},
-                stdin=subprocess.DEVNULL,
+            self.popen = subprocess.Popen(  # noqa: S603 (this Python, our own code)
+                [sys.executable, "-I", "-c", BOOT, root, str(ask_there), str(answer_there)],
+                pass_fds=(ask_there, answer_there), stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
             )  # fmt: skip
         except BaseException:
-            for fd in (ask_here, answer_here):
-                os.close(fd)
+            os.close(ask_here)
+            os.close(answer_here)
             raise
         finally:
             os.close(ask_there)
             os.close(answer_there)
         self._questions = Connection(ask_here, readable=False)
         self._answers = Connection(answer_here, writable=False)
-        self._waiting: deque[Future[list[Reading]]] = deque()
-        self._held: set[int] = set()  # the rule sets it has, by number
+        self._outbox: queue.SimpleQueue[tuple[Future[list[Reading]], Any] | None] = (
+            queue.SimpleQueue()
+        )
+        self._waiting: deque[Future[list[Reading]]] = deque()  # sent, in order
+        self._held: set[int] = set()  # the rule sets it will have, by number
         self._ended = False
         self._lock = threading.Lock()
-        threading.Thread(target=self._listen, name="readers", daemon=True).start()
+        threading.Thread(target=self._send, name="readers-send", daemon=True).start()
+        threading.Thread(target=self._listen, name="readers-listen", daemon=True).start()
 
     def ask(self, number: int, rules: Rules, texts: list[str]) -> Future[list[Reading]]:
         future: Future[list[Reading]] = Future()
         with self._lock:
             if self._ended:
-                raise EOFError("the reading process has ended")
-            self._waiting.append(future)
-            self._questions.send((number, None if number in self._held else rules, texts))
+                future.set_exception(BrokenPipeError("the reading process has ended"))
+                return future
+            self._outbox.put((future, (number, None if number in self._held else rules, texts)))
             self._held.add(number)  # it keeps the latest few, as this set does
             while len(self._held) > KEPT_RULE_SETS:
                 self._held.remove(min(self._held))
         return future
 
-    def stop(self) -> None:
-        with self._lock:
-            if not self._questions.closed:
-                self._questions.close()  # its end of the pipe ends: it exits
+    def ended(self) -> bool:
+        return self._ended or self.popen.poll() is not None
+
+    def stop(self, kill: bool = False) -> None:
+        """Ask it to end once it has answered what it was asked (`kill`: end it now), by
+        its id if it has not within `STOP_SECONDS`; then wait for it."""
+        self._outbox.put(None)  # the sender closes the pipe when it comes to this
+        if kill:
+            self.popen.kill()
         try:
             self.popen.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait()
+        self._end(BrokenPipeError("the reading process was stopped"))
+
+    def _send(self) -> None:
+        try:
+            while (item := self._outbox.get()) is not None:
+                future, question = item
+                with self._lock:
+                    if self._ended:
+                        future.set_exception(BrokenPipeError("the reading process has ended"))
+                        continue
+                    self._waiting.append(future)
+                self._questions.send(question)
+        except BaseException as exc:  # a pipe that broke, a question that would not pickle
+            self._end(exc)
+            if self.popen.poll() is None:  # a question half sent: it can be trusted no more
+                self.popen.kill()
+        finally:
+            self._questions.close()  # its end of the pipe ends: it exits
 
     def _listen(self) -> None:
         try:
             while True:
                 answer = self._answers.recv()
-                future = self._waiting.popleft()
+                with self._lock:
+                    future = self._waiting.popleft()
                 if isinstance(answer, BaseException):
                     future.set_exception(answer)
                 else:
                     future.set_result(answer)
-        except (EOFError, OSError) as exc:  # it ended: nothing more will be answered
+        except BaseException as exc:  # it ended, or said what no question asked
+            self._end(exc)
+        finally:
             self._answers.close()
-            with self._lock:
-                self._ended = True
-                while self._waiting:
-                    ended = EOFError(f"the reading process ended: {exc!r}")
-                    self._waiting.popleft().set_exception(ended)
 
+    def _end(self, why: BaseException) -> None:
+        """Nothing more will be answered: every question waiting or not yet sent fails."""
+        with self._lock:
+            self._ended = True
+            waiting, self._waiting = list(self._waiting), deque()
+        while True:
+            try:
+                item = self._outbox.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                waiting.append(item[0])
+            else:
+                self._outbox.put(None)  # still the sender's to see, should it be waiting
+                break
+        for future in waiting:
+            if not future.done():
+                future.set_exception(BrokenPipeError(f"the reading process ended: {why!r}"))
+
+
+# The reading process's start: its code is found where the parent's is, after the
+# standard library and the installed packages, never in the working directory.
+BOOT = (
+    "import sys\n"
+    "sys.path.append(sys.argv[1]) if sys.argv[1] not in sys.path else None\n"
+    "from policies.readers import serve\n"
+    "serve(int(sys.argv[2]), int(sys.argv[3]))\n"
+)
 
 # This process's: the ingest's readings (`records.ingest`).
 READERS = Readers()
 atexit.register(READERS.stop)
 
 
-def serve(questions: Connection, answers: Connection) -> None:
+def serve(asked: int, answered: int) -> None:
     """The reading process: each question (a rule set's number, the rule set if new to it,
     texts) answered with the texts' readings, or the exception reading them raised."""
+    questions = Connection(asked, writable=False)
+    answers = Connection(answered, readable=False)
     rule_sets: dict[int, Rules] = {}
     while True:
         try:
@@ -222,8 +295,3 @@ def serve(questions: Connection, answers: Connection) -> None:
         except Exception as exc:
             answer = exc
         answers.send(answer)
-
-
-if __name__ == "__main__":
-    asked, answered = (int(fd) for fd in sys.argv[1:3])
-    serve(Connection(asked, writable=False), Connection(answered, readable=False))

@@ -1,17 +1,21 @@
 """Posts' texts read on another core (`policies.readers`): what the other process reads is
-what this one would, by the rule set the batch was given; a small batch never leaves; a
-process that dies, hangs or loses its parent costs a batch nothing and leaves nothing
-running; and a batch the ingest stores is triaged as if read in place, on both databases."""
+what this one would, by the rule set the batch was given, however many rule sets come and
+go; a small batch never leaves; a process that dies (busy or idle), hangs or loses its
+parent costs a batch nothing, never holds its caller up and leaves nothing running; and a
+batch the ingest stores is triaged as if read in place, on both databases."""
 
 from __future__ import annotations
 
-import contextlib
+import itertools
+import math
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,11 +34,18 @@ from tests.test_triage_corpus import rows
 
 SHIPPED = RuleSet.load()
 TEXTS = [row["text"] for row in rows()]
-# The same words, listening for fewer languages and with a topic of its own in front.
+
+
+def shipped_with(languages: str) -> RuleSet:
+    """The shipped rule set, listening for `languages` only (e.g. "en, de")."""
+    listed = "  languages: [en, es, fr, de, pt, it, nl]"
+    assert listed in SHIPPED.source
+    return RuleSet(SHIPPED.source.replace(listed, f"  languages: [{languages}]"))
+
+
+# Fewer languages and a topic of its own in front.
 NARROWER = RuleSet(
-    SHIPPED.source.replace(
-        "  languages: [en, es, fr, de, pt, it, nl]", "  languages: [en, de]"
-    ).replace(
+    shipped_with("en, de").source.replace(
         "  topics:                    # the first topic listed whose terms the post holds wins\n",
         "  topics:                    # the first topic listed whose terms the post holds wins\n"
         "    - topic: waiting\n      terms: [waiting, still]\n",
@@ -43,30 +54,48 @@ NARROWER = RuleSet(
 
 
 @pytest.fixture
-def reading() -> Iterator[Readers]:
+def reading(monkeypatch: pytest.MonkeyPatch) -> Iterator[Readers]:
+    monkeypatch.setattr(readers, "RESTART_SECONDS", 0.0)  # a failed process is replaced at once
     made = Readers(min_batch=1)
     yield made
     made.stop()
 
 
-def here(rules: triage.Rules, texts: list[str]) -> list[tuple[object, ...]]:
+@dataclass(frozen=True)
+class Read:
+    """A reading to compare: lingua adds its scores in the order of a hash map seeded per
+    process, so two processes' confidence in a language differ in their last bits
+    (0.997514871982474 against 0.9975148719824738); they agree to twelve digits."""
+
+    reading: triage.Reading
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Read):
+            return NotImplemented
+        mine, theirs = self.reading, other.reading
+        return (mine.words, mine.language, mine.sentiment) == (
+            theirs.words, theirs.language, theirs.sentiment
+        ) and math.isclose(mine.confidence, theirs.confidence, rel_tol=1e-12)  # fmt: skip
+
+
+def read_as(readings: Iterable[triage.Reading]) -> list[Read]:
+    return [Read(reading) for reading in readings]
+
+
+def here(rules: triage.Rules, texts: list[str]) -> list[Read]:
     return read_as(triage.read_text(rules, text) for text in texts)
 
 
-def read_as(readings: Iterable[triage.Reading]) -> list[tuple[object, ...]]:
-    """Readings to compare: lingua adds its scores in the order of a hash map seeded per
-    process, so two processes' confidence in a language differ in their last bits
-    (0.997514871982474 against 0.9975148719824738); to the twelfth digit, they agree."""
-    return [(r.words, r.language, round(r.confidence, 12), r.sentiment) for r in readings]
-
-
 def gone(pid: int, within: float = 10.0) -> bool:
-    """Whether process `pid` has ended (and been waited for) within `within` seconds."""
+    """Whether process `pid` has ended within `within` seconds (gone, or a zombie that
+    whoever adopted it has yet to wait for)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return True
+        if stat.rpartition(")")[2].split()[0] == "Z":
             return True
         time.sleep(0.05)
     return False
@@ -87,6 +116,17 @@ def test_the_other_process_reads_each_batch_by_the_rules_it_came_with(reading: R
     assert here(SHIPPED.triage, TEXTS) != here(NARROWER.triage, TEXTS)
 
 
+def test_more_rule_sets_than_it_keeps_are_each_read_by_their_own(reading: Readers) -> None:
+    """Six rule sets, twice round: the process keeps the latest four, so the first ones go
+    again when they come back; a batch is never read by another's."""
+    sets = [shipped_with(f"en, {other}").triage for other in ("es", "fr", "de", "pt", "it", "nl")]
+    assert len(sets) > readers.KEPT_RULE_SETS
+    for rules in sets + sets:
+        assert read_as(reading.start(rules, TEXTS[:60]).result()) == here(rules, TEXTS[:60])
+    readings = [here(rules, TEXTS[:60]) for rules in sets]
+    assert all(a != b for a, b in itertools.combinations(readings, 2))  # a mix-up would show
+
+
 def test_a_small_batch_is_read_here() -> None:
     few = Readers(min_batch=16)
     pending = few.start(SHIPPED.triage, TEXTS[:15])
@@ -94,9 +134,7 @@ def test_a_small_batch_is_read_here() -> None:
     assert read_as(pending.result()) == here(SHIPPED.triage, TEXTS[:15])
 
 
-def test_a_killed_process_costs_its_batch_nothing_and_the_next_starts_another(
-    reading: Readers,
-) -> None:
+def test_a_process_killed_while_reading_costs_its_batch_nothing(reading: Readers) -> None:
     assert read_as(reading.start(SHIPPED.triage, TEXTS[:5]).result()) == here(
         SHIPPED.triage, TEXTS[:5]
     )
@@ -111,22 +149,48 @@ def test_a_killed_process_costs_its_batch_nothing_and_the_next_starts_another(
     assert reading.pid() not in (None, first)  # a new one, with the rule set sent anew
 
 
-def test_a_process_that_does_not_answer_is_killed_and_its_batch_read_here(
+def test_a_process_that_died_idle_is_replaced_after_a_pause(
     reading: Readers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(readers, "RESTART_SECONDS", 3600.0)
+    reading.start(SHIPPED.triage, TEXTS[:5]).result()
+    first = reading.pid()
+    assert first is not None
+    os.kill(first, signal.SIGKILL)  # no batch waiting on it
+    assert gone(first)
+    # The next batches are read here while the pause lasts.
+    for _ in range(2):
+        assert read_as(reading.start(SHIPPED.triage, TEXTS).result()) == here(SHIPPED.triage, TEXTS)
+        assert reading.pid() is None
+    monkeypatch.setattr(readers, "RESTART_SECONDS", 0.0)
+    assert read_as(reading.start(SHIPPED.triage, TEXTS).result()) == here(SHIPPED.triage, TEXTS)
+    assert reading.pid() not in (None, first)
+
+
+def test_a_process_that_does_not_answer_holds_nobody_up(
+    reading: Readers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped, it reads nothing, and a batch larger than the pipe holds cannot even be
+    sent: the caller is not held up past the answer's time limit, the batch is read here,
+    the process is killed by its id."""
     monkeypatch.setattr(readers, "ANSWER_SECONDS", 1.0)
     monkeypatch.setattr(readers, "STOP_SECONDS", 0.5)
     reading.start(SHIPPED.triage, TEXTS[:5]).result()
     stuck = reading.pid()
     assert stuck is not None
-    os.kill(stuck, signal.SIGSTOP)  # alive, answering nothing
-    try:
-        assert read_as(reading.start(SHIPPED.triage, TEXTS).result()) == here(SHIPPED.triage, TEXTS)
-        assert gone(stuck)  # killed by its id
-        assert reading.pid() is None
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(stuck, signal.SIGKILL)
+    os.kill(stuck, signal.SIGSTOP)  # alive, reading and answering nothing
+    big = TEXTS * 8
+    assert sum(len(text.encode()) for text in big) > 2 * 65536  # more than a pipe holds
+    handed: list[readers.Pending] = []
+    caller = threading.Thread(
+        target=lambda: handed.append(reading.start(SHIPPED.triage, big)), daemon=True
+    )
+    caller.start()
+    caller.join(timeout=10)  # were it sending itself, it would wait for ever
+    assert handed, "start() waited on a process that reads nothing"
+    assert read_as(handed[0].result()) == here(SHIPPED.triage, big)
+    assert gone(stuck)  # killed
+    assert reading.pid() is None
 
 
 def test_stopping_ends_the_process(reading: Readers) -> None:
@@ -152,12 +216,15 @@ os.kill(os.getpid(), 9)  # dies without stopping anything
 
 def test_the_process_ends_when_its_parent_dies_without_stopping_it() -> None:
     root = str(Path(__file__).resolve().parent.parent)
-    parent = subprocess.run(
-        [sys.executable, "-c", ORPHAN.format(root=root)], capture_output=True, text=True,
-        timeout=120, check=False,
+    parent = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN.format(root=root)], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
-    assert parent.returncode == -signal.SIGKILL, parent.stderr
-    orphan = int(parent.stdout.strip())
+    assert parent.stdout is not None
+    line = parent.stdout.readline()
+    assert parent.wait(timeout=120) == -signal.SIGKILL
+    parent.stdout.close()
+    orphan = int(line)
     assert gone(orphan), f"the reading process {orphan} outlived its parent"
 
 
@@ -202,3 +269,4 @@ def test_a_stored_batch_is_triaged_as_if_read_in_place(database: Database) -> No
             expected.priority, expected.topic, expected.language, expected.sentiment,
             expected.reasons,
         ), data.text  # fmt: skip
+    readers.READERS.stop()
