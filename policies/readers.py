@@ -8,10 +8,10 @@ readings when it triages (`records.ingest`). Two cores then share the work one d
 
 One such process beside each process that ingests, started by the first batch worth it (a
 lone post from the API or a webhook is read where it is). It is this Python, isolated from
-the environment and the working directory (`-I`), asked and answering over two pipes of
-its own, in order; a thread of ours does the asking, so a busy or stuck process never
-holds up the caller, whose wait for an answer is bounded. It stops when its parent stops
-it or exits, and when its parent dies its pipe ends and so does it. Nothing depends on it:
+the environment (`-I`) and given this process's module path, asked and answering over two
+pipes of its own, in order; a thread of ours does the asking, so a busy or stuck process
+never holds up the caller, whose wait for an answer is bounded. It stops when its parent
+stops it or exits, and when its parent dies its pipe ends and so does it. Nothing depends on it:
 if it has gone, or does not answer in time, the batch is read here, it is stopped by its
 process id, and a new one starts after a pause. A rule set travels to it once, under a
 number never given to another.
@@ -20,6 +20,7 @@ number never given to another.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import logging
 import os
@@ -31,7 +32,6 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from policies.triage import Reading, Rules, read_text
@@ -45,8 +45,10 @@ MIN_BATCH = 16
 ANSWER_SECONDS = 30.0
 # After a process failed, batches are read here this long before another is started.
 RESTART_SECONDS = 30.0
-# Rule sets the other process keeps (the one in force and the ones just before).
+# Rule sets the other process keeps (the one in force and the ones just before), and those
+# this one knows by number.
 KEPT_RULE_SETS = 4
+NUMBERED_RULE_SETS = 16
 # How long a stopped process has to end before it is killed.
 STOP_SECONDS = 5.0
 
@@ -64,17 +66,24 @@ class Pending:
     ) -> None:
         self._readers, self._rules, self._texts = readers, rules, texts
         self._future, self._process = future, process
+        self.read_there: bool | None = None  # once read: whether the other process read it
 
     def result(self) -> list[Reading]:
         if self._future is not None:
             try:
                 readings = self._future.result(timeout=ANSWER_SECONDS)
-                if len(readings) == len(self._texts):
-                    return readings
-                raise ValueError(f"{len(readings)} readings for {len(self._texts)} texts")
-            except Exception as exc:  # gone, stuck or wrong: read here, start anew later
+            except (TimeoutError, BrokenPipeError) as exc:  # stuck or gone: start anew later
                 log.warning("the reading process failed (%r); reading the batch here", exc)
                 self._readers.failed(self._process)
+            except Exception as exc:  # reading raised there; here it is the caller's to see
+                log.warning("reading the batch failed in the reading process (%r)", exc)
+            else:
+                if len(readings) == len(self._texts):
+                    self.read_there = True
+                    return readings
+                log.warning("%d readings for %d texts", len(readings), len(self._texts))
+                self._readers.failed(self._process)
+        self.read_there = False
         return [read_text(self._rules, text) for text in self._texts]
 
 
@@ -86,7 +95,8 @@ class Readers:
         self._lock = threading.Lock()
         self._process: _Process | None = None
         self._failed_at = -float("inf")  # time.monotonic() of the last failure
-        # id(rules) -> (the rules, kept so that the id is not another's; their number)
+        # id(rules) -> (the rules, kept so that the id is not another's; their number); more
+        # than the process keeps, so a rule set that comes back keeps its number
         self._rule_sets: dict[int, tuple[Rules, int]] = {}
         self._numbers = itertools.count(1)
 
@@ -100,18 +110,18 @@ class Readers:
             if process is not None and process.ended():
                 log.warning("the reading process has ended; reading here for a while")
                 self._process, self._failed_at = None, time.monotonic()
-                process.stop(kill=True)  # waited for: no zombie, no open pipe
-                return Pending(self, rules, texts)
-            if process is None:
-                if time.monotonic() - self._failed_at < RESTART_SECONDS:
-                    return Pending(self, rules, texts)
+                ended, process = process, None
+            else:
+                ended = None
+            if process is None and time.monotonic() - self._failed_at >= RESTART_SECONDS:
                 try:
                     process = self._process = _Process()
-                except OSError as exc:
+                except Exception as exc:  # no process, no thread to talk to it: read here
                     log.warning("could not start the reading process (%r); reading here", exc)
                     self._failed_at = time.monotonic()
-                    return Pending(self, rules, texts)
-            future = process.ask(self._number(rules), rules, texts)
+            future = process.ask(self._number(rules), rules, texts) if process else None
+        if ended is not None:
+            ended.stop(kill=True)  # waited for, outside the lock: no zombie, no open pipe
         return Pending(self, rules, texts, future, process)
 
     def pid(self) -> int | None:
@@ -141,7 +151,7 @@ class Readers:
         if kept is None:
             kept = (rules, next(self._numbers))
             self._rule_sets[id(rules)] = kept
-            while len(self._rule_sets) > KEPT_RULE_SETS:
+            while len(self._rule_sets) > NUMBERED_RULE_SETS:
                 del self._rule_sets[next(iter(self._rule_sets))]
         return kept[1]
 
@@ -154,12 +164,15 @@ class _Process:
     def __init__(self) -> None:
         ask_there, ask_here = os.pipe()
         answer_here, answer_there = os.pipe()
-        root = str(Path(__file__).resolve().parent.parent)  # where `policies` is
+        # Its modules are found where this process finds them (the working directory as it
+        # is now, never as the child's own), and it checks that this module is this one.
+        path = os.pathsep.join(os.path.abspath(entry or os.curdir) for entry in sys.path)
         try:
             self.popen = subprocess.Popen(  # noqa: S603 (this Python, our own code)
-                [sys.executable, "-I", "-c", BOOT, root, str(ask_there), str(answer_there)],
+                [sys.executable, "-I", "-c", BOOT, path, __file__, str(ask_there),
+                 str(answer_there)],
                 pass_fds=(ask_there, answer_there), stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C is its parent's
             )  # fmt: skip
         except BaseException:
             os.close(ask_here)
@@ -174,11 +187,17 @@ class _Process:
             queue.SimpleQueue()
         )
         self._waiting: deque[Future[list[Reading]]] = deque()  # sent, in order
-        self._held: set[int] = set()  # the rule sets it will have, by number
+        # The rule sets it will have, by number, in the order they were sent: it keeps the
+        # latest few, dropping the one sent longest ago, as this does.
+        self._held: dict[int, None] = {}
         self._ended = False
         self._lock = threading.Lock()
-        threading.Thread(target=self._send, name="readers-send", daemon=True).start()
-        threading.Thread(target=self._listen, name="readers-listen", daemon=True).start()
+        try:
+            for talk in (self._send, self._listen):
+                threading.Thread(target=talk, name=f"readers{talk.__name__}", daemon=True).start()
+        except BaseException:
+            self.stop(kill=True)
+            raise
 
     def ask(self, number: int, rules: Rules, texts: list[str]) -> Future[list[Reading]]:
         future: Future[list[Reading]] = Future()
@@ -186,10 +205,10 @@ class _Process:
             if self._ended:
                 future.set_exception(BrokenPipeError("the reading process has ended"))
                 return future
-            self._outbox.put((future, (number, None if number in self._held else rules, texts)))
-            self._held.add(number)  # it keeps the latest few, as this set does
-            while len(self._held) > KEPT_RULE_SETS:
-                self._held.remove(min(self._held))
+            sent = None if number in self._held else rules
+            self._outbox.put((future, (number, sent, texts)))
+            if sent is not None:
+                _keep(self._held, number, None)
         return future
 
     def ended(self) -> bool:
@@ -205,7 +224,8 @@ class _Process:
             self.popen.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
             self.popen.kill()
-            self.popen.wait()
+            with contextlib.suppress(subprocess.TimeoutExpired):  # in the kernel's hands now
+                self.popen.wait(timeout=STOP_SECONDS)
         self._end(BrokenPipeError("the reading process was stopped"))
 
     def _send(self) -> None:
@@ -260,13 +280,23 @@ class _Process:
                 future.set_exception(BrokenPipeError(f"the reading process ended: {why!r}"))
 
 
-# The reading process's start: its code is found where the parent's is, after the
-# standard library and the installed packages, never in the working directory.
+def _keep(kept: dict[int, Any], number: int, rules: Any) -> None:
+    """A rule set just sent, in both processes: the latest `KEPT_RULE_SETS` are kept."""
+    kept[number] = rules
+    while len(kept) > KEPT_RULE_SETS:
+        del kept[next(iter(kept))]
+
+
+# The reading process's start: the parent's module path, and a check that this module
+# is the parent's own (else it ends at once, and the parent reads for itself).
 BOOT = (
-    "import sys\n"
-    "sys.path.append(sys.argv[1]) if sys.argv[1] not in sys.path else None\n"
-    "from policies.readers import serve\n"
-    "serve(int(sys.argv[2]), int(sys.argv[3]))\n"
+    "import os, sys\n"
+    "sys.path[:] = sys.argv[1].split(os.pathsep)\n"
+    "import policies.readers as readers\n"
+    "if os.path.samefile(readers.__file__, sys.argv[2]):\n"
+    "    readers.serve(int(sys.argv[3]), int(sys.argv[4]))\n"
+    "else:\n"
+    "    sys.exit(f'policies.readers is {readers.__file__}, not {sys.argv[2]}')\n"
 )
 
 # This process's: the ingest's readings (`records.ingest`).
@@ -283,14 +313,12 @@ def serve(asked: int, answered: int) -> None:
     while True:
         try:
             number, rules, texts = questions.recv()
-        except EOFError:
+        except (EOFError, KeyboardInterrupt):
             return  # its parent stopped it, or is gone
         answer: Any
         try:
             if rules is not None:
-                rule_sets[number] = rules
-                while len(rule_sets) > KEPT_RULE_SETS:
-                    del rule_sets[min(rule_sets)]
+                _keep(rule_sets, number, rules)
             answer = [read_text(rule_sets[number], text) for text in texts]
         except Exception as exc:
             answer = exc

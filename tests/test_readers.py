@@ -86,16 +86,16 @@ def here(rules: triage.Rules, texts: list[str]) -> list[Read]:
     return read_as(triage.read_text(rules, text) for text in texts)
 
 
-def gone(pid: int, within: float = 10.0) -> bool:
-    """Whether process `pid` has ended within `within` seconds (gone, or a zombie that
-    whoever adopted it has yet to wait for)."""
+def gone(pid: int, within: float = 10.0, *, waited: bool = True) -> bool:
+    """Whether process `pid` has ended and been waited for within `within` seconds;
+    `waited=False`: or has ended, a zombie its parent (or adopter) has yet to wait for."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except FileNotFoundError:
             return True
-        if stat.rpartition(")")[2].split()[0] == "Z":
+        if not waited and stat.rpartition(")")[2].split()[0] == "Z":
             return True
         time.sleep(0.05)
     return False
@@ -110,19 +110,22 @@ def test_the_other_process_reads_each_batch_by_the_rules_it_came_with(reading: R
         (SHIPPED.triage, TEXTS[half:]), (NARROWER.triage, TEXTS[half:]),
     ):  # fmt: skip
         pending = reading.start(rules, texts)
-        assert reading.pid() is not None and reading.pid() != os.getpid()
         assert read_as(pending.result()) == here(rules, texts)
+        assert pending.read_there
     # The two rule sets read differently, so a mix-up would have shown.
     assert here(SHIPPED.triage, TEXTS) != here(NARROWER.triage, TEXTS)
 
 
 def test_more_rule_sets_than_it_keeps_are_each_read_by_their_own(reading: Readers) -> None:
-    """Six rule sets, twice round: the process keeps the latest four, so the first ones go
-    again when they come back; a batch is never read by another's."""
+    """Six rule sets, twice round, each keeping its number: the process keeps the latest
+    four, so the first ones are sent again when they come back; a batch is never read by
+    another's."""
     sets = [shipped_with(f"en, {other}").triage for other in ("es", "fr", "de", "pt", "it", "nl")]
-    assert len(sets) > readers.KEPT_RULE_SETS
+    assert readers.KEPT_RULE_SETS < len(sets) <= readers.NUMBERED_RULE_SETS
     for rules in sets + sets:
-        assert read_as(reading.start(rules, TEXTS[:60]).result()) == here(rules, TEXTS[:60])
+        pending = reading.start(rules, TEXTS[:60])
+        assert read_as(pending.result()) == here(rules, TEXTS[:60])
+        assert pending.read_there
     readings = [here(rules, TEXTS[:60]) for rules in sets]
     assert all(a != b for a, b in itertools.combinations(readings, 2))  # a mix-up would show
 
@@ -132,6 +135,7 @@ def test_a_small_batch_is_read_here() -> None:
     pending = few.start(SHIPPED.triage, TEXTS[:15])
     assert few.pid() is None  # nothing was started
     assert read_as(pending.result()) == here(SHIPPED.triage, TEXTS[:15])
+    assert pending.read_there is False
 
 
 def test_a_process_killed_while_reading_costs_its_batch_nothing(reading: Readers) -> None:
@@ -142,11 +146,13 @@ def test_a_process_killed_while_reading_costs_its_batch_nothing(reading: Readers
     assert first is not None
     pending = reading.start(SHIPPED.triage, TEXTS)
     os.kill(first, signal.SIGKILL)
-    assert read_as(pending.result()) == here(SHIPPED.triage, TEXTS)  # read here instead
+    assert read_as(pending.result()) == here(SHIPPED.triage, TEXTS)
+    assert pending.read_there is False  # read here instead
     assert gone(first)
     again = reading.start(SHIPPED.triage, TEXTS[:5])
     assert read_as(again.result()) == here(SHIPPED.triage, TEXTS[:5])
-    assert reading.pid() not in (None, first)  # a new one, with the rule set sent anew
+    assert again.read_there  # by a new one, the rule set sent anew
+    assert reading.pid() not in (None, first)
 
 
 def test_a_process_that_died_idle_is_replaced_after_a_pause(
@@ -157,13 +163,18 @@ def test_a_process_that_died_idle_is_replaced_after_a_pause(
     first = reading.pid()
     assert first is not None
     os.kill(first, signal.SIGKILL)  # no batch waiting on it
-    assert gone(first)
-    # The next batches are read here while the pause lasts.
+    assert gone(first, waited=False)  # ended; no one has waited for it yet
+    # The next batches are read here while the pause lasts; the first waits for it.
     for _ in range(2):
-        assert read_as(reading.start(SHIPPED.triage, TEXTS).result()) == here(SHIPPED.triage, TEXTS)
+        pending = reading.start(SHIPPED.triage, TEXTS)
+        assert read_as(pending.result()) == here(SHIPPED.triage, TEXTS)
+        assert pending.read_there is False
         assert reading.pid() is None
+        assert gone(first)
     monkeypatch.setattr(readers, "RESTART_SECONDS", 0.0)
-    assert read_as(reading.start(SHIPPED.triage, TEXTS).result()) == here(SHIPPED.triage, TEXTS)
+    pending = reading.start(SHIPPED.triage, TEXTS)
+    assert read_as(pending.result()) == here(SHIPPED.triage, TEXTS)
+    assert pending.read_there
     assert reading.pid() not in (None, first)
 
 
@@ -173,9 +184,9 @@ def test_a_process_that_does_not_answer_holds_nobody_up(
     """Stopped, it reads nothing, and a batch larger than the pipe holds cannot even be
     sent: the caller is not held up past the answer's time limit, the batch is read here,
     the process is killed by its id."""
+    assert reading.start(SHIPPED.triage, TEXTS[:5]).result()  # started, warm
     monkeypatch.setattr(readers, "ANSWER_SECONDS", 1.0)
     monkeypatch.setattr(readers, "STOP_SECONDS", 0.5)
-    reading.start(SHIPPED.triage, TEXTS[:5]).result()
     stuck = reading.pid()
     assert stuck is not None
     os.kill(stuck, signal.SIGSTOP)  # alive, reading and answering nothing
@@ -189,7 +200,8 @@ def test_a_process_that_does_not_answer_holds_nobody_up(
     caller.join(timeout=10)  # were it sending itself, it would wait for ever
     assert handed, "start() waited on a process that reads nothing"
     assert read_as(handed[0].result()) == here(SHIPPED.triage, big)
-    assert gone(stuck)  # killed
+    assert handed[0].read_there is False
+    assert gone(stuck)  # killed, and waited for
     assert reading.pid() is None
 
 
@@ -225,13 +237,15 @@ def test_the_process_ends_when_its_parent_dies_without_stopping_it() -> None:
     assert parent.wait(timeout=120) == -signal.SIGKILL
     parent.stdout.close()
     orphan = int(line)
-    assert gone(orphan), f"the reading process {orphan} outlived its parent"
+    assert gone(orphan, waited=False), f"the reading process {orphan} outlived its parent"
 
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
 
-def test_a_stored_batch_is_triaged_as_if_read_in_place(database: Database) -> None:
+def test_a_stored_batch_is_triaged_as_if_read_in_place(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A poller's batch big enough to be read in the other process: each post keeps what
     triage in this process makes of it."""
     batch = [
@@ -244,9 +258,20 @@ def test_a_stored_batch_is_triaged_as_if_read_in_place(database: Database) -> No
         for n, row in enumerate(rows()[: readers.MIN_BATCH * 3])
     ]  # fmt: skip
     assert len(batch) >= readers.MIN_BATCH
+    ours = Readers()
+    monkeypatch.setattr(ingest, "READERS", ours)
+    started = ours.start
+    handed: list[readers.Pending] = []
+
+    def start(rules: triage.Rules, texts: list[str]) -> readers.Pending:
+        handed.append(started(rules, texts))
+        return handed[-1]
+
+    monkeypatch.setattr(ours, "start", start)
     with database.write_session() as session:
         ingest.store(session, batch, rules=RuleBook(), actor="poller:t", actor_role="integration")
-    assert readers.READERS.pid() is not None  # it went to the other process
+    ours.stop()
+    assert [pending.read_there for pending in handed] == [True]  # by the other process
     with database.engine.connect() as connection:
         stored = {
             row.external_id: row
@@ -269,4 +294,3 @@ def test_a_stored_batch_is_triaged_as_if_read_in_place(database: Database) -> No
             expected.priority, expected.topic, expected.language, expected.sentiment,
             expected.reasons,
         ), data.text  # fmt: skip
-    readers.READERS.stop()
