@@ -1,6 +1,6 @@
 """Reading a batch's texts on another core (issue 22, item 10).
 
-The costly part of triage is reading a post's text (`policies.triage.read_texts`: the
+The costly part of triage is reading a post's text (`policies.triage.read_text`: the
 section's words, lingua, VADER; 0.15 to 0.3 ms a post, a third of a post's ingest). The
 ingest hands a batch's texts to a process of its own as soon as it knows which posts are
 new, resolves the batch's authors and threads in the database meanwhile, and takes the
@@ -34,7 +34,7 @@ from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from typing import Any
 
-from policies.triage import Reading, Rules, read_texts
+from policies.triage import Reading, Rules, read_text
 
 log = logging.getLogger("countersign.readers")
 
@@ -84,7 +84,7 @@ class Pending:
                 log.warning("%d readings for %d texts", len(readings), len(self._texts))
                 self._readers.failed(self._process)
         self.read_there = False
-        return read_texts(self._rules, self._texts)
+        return [read_text(self._rules, text) for text in self._texts]
 
 
 class Readers:
@@ -319,7 +319,7 @@ def serve(asked: int, answered: int) -> None:
         try:
             if rules is not None:
                 _keep(rule_sets, number, rules)
-            answer = read_texts(rule_sets[number], texts)
+            answer = [read_text(rule_sets[number], text) for text in texts]
         except Exception as exc:
             answer = exc
         answers.send(answer)

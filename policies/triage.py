@@ -102,20 +102,12 @@ class Reading:
 
 
 def read_text(rules: Rules, text: str) -> Reading:
-    return read_texts(rules, [text])[0]
-
-
-def read_texts(rules: Rules, texts: list[str]) -> list[Reading]:
-    """Each text's reading; lingua reads a batch's texts on every core at once."""
-    readings = []
-    for text, (language, confidence) in zip(
-        texts, detect_languages(rules.languages, texts), strict=True
-    ):
-        sentiment = None
-        if language in (None, "en"):
-            sentiment = round(_vader().polarity_scores(text)["compound"], 3)
-        readings.append(Reading(Words.of(rules, text), language, confidence, sentiment))
-    return readings
+    words = Words.of(rules, text)
+    language, confidence = detect_language(rules.languages, text)
+    sentiment = None
+    if language in (None, "en"):
+        sentiment = round(_vader().polarity_scores(text)["compound"], 3)
+    return Reading(words, language, confidence, sentiment)
 
 
 def triage(
@@ -311,26 +303,18 @@ def _spam(
     return None
 
 
-def detect_languages(
-    languages: tuple[str, ...], texts: list[str]
-) -> list[tuple[str | None, float]]:
-    """The ISO 639-1 code of the language of each of `texts` among `languages`, and
-    lingua's confidence in it; None where no language clearly wins (a word or two, emoji,
-    mixed languages). Links, mentions and hashtags are not language and are left out."""
-    words = [_NOT_WORDS.sub(" ", text) for text in texts]
-    wordy = [n for n, said in enumerate(words) if any(c.isalpha() for c in said)]
-    found: list[tuple[str | None, float]] = [(None, 0.0)] * len(texts)
-    if wordy:
-        batch = _detector(languages).compute_language_confidence_values_in_parallel(
-            [words[n] for n in wordy]
-        )
-        for n, values in zip(wordy, batch, strict=True):
-            best = values[0]
-            found[n] = (
-                (None, best.value) if best.value < MIN_CONFIDENCE
-                else (best.language.iso_code_639_1.name.lower(), best.value)
-            )  # fmt: skip
-    return found
+def detect_language(languages: tuple[str, ...], text: str) -> tuple[str | None, float]:
+    """The ISO 639-1 code of the language of `text` among `languages`, and lingua's
+    confidence in it; None where no language clearly wins (a word or two, emoji, mixed
+    languages). Links, mentions and hashtags are not language and are left out."""
+    words = _NOT_WORDS.sub(" ", text)
+    if not any(c.isalpha() for c in words):
+        return None, 0.0
+    values = _detector(languages).compute_language_confidence_values(words)
+    best = values[0]
+    if best.value < MIN_CONFIDENCE:
+        return None, best.value
+    return best.language.iso_code_639_1.name.lower(), best.value
 
 
 # Below this, lingua's best guess is a guess ("lol" is Italian at 0.25): undetermined.
