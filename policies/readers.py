@@ -105,20 +105,18 @@ class Readers:
         need be) when there are enough of them to be worth it. Never blocks on it."""
         if len(texts) < self.min_batch:
             return Pending(self, rules, texts)
+        ended = None
         with self._lock:
-            process = self._process
-            if process is not None and process.ended():
+            if self._process is not None and self._process.ended():
                 log.warning("the reading process has ended; reading here for a while")
-                self._process, self._failed_at = None, time.monotonic()
-                ended, process = process, None
-            else:
-                ended = None
-            if process is None and time.monotonic() - self._failed_at >= RESTART_SECONDS:
+                ended, self._process, self._failed_at = self._process, None, time.monotonic()
+            if self._process is None and time.monotonic() - self._failed_at >= RESTART_SECONDS:
                 try:
-                    process = self._process = _Process()
+                    self._process = _Process()
                 except Exception as exc:  # no process, no thread to talk to it: read here
                     log.warning("could not start the reading process (%r); reading here", exc)
                     self._failed_at = time.monotonic()
+            process = self._process
             future = process.ask(self._number(rules), rules, texts) if process else None
         if ended is not None:
             ended.stop(kill=True)  # waited for, outside the lock: no zombie, no open pipe
@@ -229,21 +227,21 @@ class _Process:
         self._end(BrokenPipeError("the reading process was stopped"))
 
     def _send(self) -> None:
-        try:
-            while (item := self._outbox.get()) is not None:
-                future, question = item
-                with self._lock:
-                    if self._ended:
-                        future.set_exception(BrokenPipeError("the reading process has ended"))
-                        continue
-                    self._waiting.append(future)
+        """Until `stop`: each question sent, or failed once nothing will answer it."""
+        while (item := self._outbox.get()) is not None:
+            future, question = item
+            with self._lock:
+                if self._ended:
+                    future.set_exception(BrokenPipeError("the reading process has ended"))
+                    continue
+                self._waiting.append(future)
+            try:
                 self._questions.send(question)
-        except BaseException as exc:  # a pipe that broke, a question that would not pickle
-            self._end(exc)
-            if self.popen.poll() is None:  # a question half sent: it can be trusted no more
-                self.popen.kill()
-        finally:
-            self._questions.close()  # its end of the pipe ends: it exits
+            except BaseException as exc:  # a pipe that broke, a question that would not pickle
+                self._end(exc)
+                if self.popen.poll() is None:  # a question half sent: it is trusted no more
+                    self.popen.kill()
+        self._questions.close()  # its end of the pipe ends: it exits
 
     def _listen(self) -> None:
         try:
@@ -261,20 +259,11 @@ class _Process:
             self._answers.close()
 
     def _end(self, why: BaseException) -> None:
-        """Nothing more will be answered: every question waiting or not yet sent fails."""
+        """Nothing more will be answered: every question sent fails (the sender fails
+        those it has yet to send)."""
         with self._lock:
             self._ended = True
             waiting, self._waiting = list(self._waiting), deque()
-        while True:
-            try:
-                item = self._outbox.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                waiting.append(item[0])
-            else:
-                self._outbox.put(None)  # still the sender's to see, should it be waiting
-                break
         for future in waiting:
             if not future.done():
                 future.set_exception(BrokenPipeError(f"the reading process ended: {why!r}"))
