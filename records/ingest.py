@@ -32,7 +32,7 @@ from sqlmodel import Session
 from lifecycle.words import PostStatus
 from policies.readers import READERS
 from policies.versions import RuleBook
-from records import audit, bulk, dismissals, routing, threads, triaged
+from records import audit, bulk, dismissals, locks, routing, threads, triaged
 from records.channels import Account
 from records.fields import Origin
 from records.post_models import PostCreate
@@ -57,7 +57,14 @@ def store(
     account_id: int | None = None,
 ) -> list[Stored]:
     """Each post of `batch` stored unless known; for each, its id and whether it is new.
-    `rules`: the rule sets (the one in force triages the new posts)."""
+    `rules`: the rule sets (the one in force triages the new posts).
+
+    Batches of one channel are stored one after the other (`records.locks`, taken before
+    the first read): two routes delivering the same posts by the same authors at once
+    would otherwise each read what is stored, then write over each other (an author's
+    profile from an older post) or lock the same rows in orders of their own (a
+    deadlock, which fails a batch)."""
+    locks.take_named(session.connection(), locks.Turn.INGEST, (d.channel.value for d in batch))
     with bulk.planned_for_each_batch(session.connection()):
         return _store(
             session, batch, rules=rules, actor=actor, actor_role=actor_role,
@@ -198,11 +205,13 @@ def _addressed_to_us(
     for data, key in zip(batch, keys, strict=True):
         post_id, origin = known.get(key, (0, ""))
         if origin == Origin.listening and data.origin in (Origin.mention, Origin.reply):
-            connection.execute(
-                update(POSTS).where(POSTS.c.id == post_id)
+            known[key] = (post_id, data.origin.value)
+            changed = connection.execute(
+                update(POSTS).where(POSTS.c.id == post_id, POSTS.c.origin == Origin.listening.value)
                 .values(origin=data.origin.value, updated_at=utcnow())
             )  # fmt: skip
-            known[key] = (post_id, data.origin.value)
+            if changed.rowcount != 1:  # marked meanwhile (or twice in this batch): once
+                continue
             events.append(
                 audit.NewEvent(actor=actor, role=role, action="post.addressed_to_us",
                                payload={"post_id": post_id, "origin": data.origin.value})
@@ -256,6 +265,8 @@ def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tu
                 # A profile field a post does not give keeps what the identity had.
                 **{field: func.coalesce(new.c[field], IDENTITIES.c[field]) for field in _OPTIONAL},
             },
+            # Never from a post older than the one the identity was last updated from.
+            only_if=lambda new: IDENTITIES.c.seen_at <= new.c.seen_at,
         )  # fmt: skip
     return {key: (identity, customer) for key, (identity, customer, _) in found.items()}
 

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select, text, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from lifecycle import routing
 from lifecycle.words import OPEN, PostStatus, Presence
-from records import agent_states, audit, notifications
+from records import agent_states, audit, locks, notifications
 from records.errors import NotFound
 from records.tables import AGENTS, DRAFTS, POSTS, QUEUES, USERS
 from records.types import utcnow
@@ -225,7 +225,6 @@ def _agents(connection: Connection, team_id: int | None) -> list[routing.Agent]:
     ]  # fmt: skip
 
 
-_ROUTING = 23  # the routing locks' class (advisory locks with two keys: their own space)
 _EVERYONE = 0  # the lock of a queue without a team, whose round may give any agent a post
 
 
@@ -233,20 +232,13 @@ def _lock(connection: Connection, team_id: int | None) -> None:
     """The routing lock of a team, until the transaction ends: a round, or an agent's
     presence changing, waits for another on the same agents, so two rounds never both fill
     one agent and no post goes to an agent just gone away. A queue without a team takes
-    every agent: its lock excludes every team's (which hold it shared). On PostgreSQL an
-    advisory lock (one key, not a row lock on every agent); SQLite has one writer at a
-    time already."""
-    if connection.dialect.name != "postgresql":
-        return
+    every agent: its lock excludes every team's (which hold it shared). An advisory lock
+    (`records.locks`: one key, not a row lock on every agent)."""
     if team_id is None:
-        connection.execute(_LOCK, {"kind": _ROUTING, "key": _EVERYONE})
+        locks.take(connection, locks.Turn.ROUTING, _EVERYONE)
         return
-    connection.execute(_LOCK_SHARED, {"kind": _ROUTING, "key": _EVERYONE})
-    connection.execute(_LOCK, {"kind": _ROUTING, "key": team_id})
-
-
-_LOCK = text("SELECT pg_advisory_xact_lock(:kind, :key)")
-_LOCK_SHARED = text("SELECT pg_advisory_xact_lock_shared(:kind, :key)")
+    locks.take(connection, locks.Turn.ROUTING, _EVERYONE, shared=True)
+    locks.take(connection, locks.Turn.ROUTING, team_id)
 
 
 def profile(connection: Connection, username: str, *, now: datetime | None = None) -> Any:

@@ -1,0 +1,44 @@
+"""Writers that must take turns, on PostgreSQL: transaction-scoped advisory locks, in one
+key space of their own (two keys: the kind of work, then what it is about), so each kind
+is named once here and no two kinds ever share a lock by chance.
+
+SQLite needs none of them: it has one writer at a time (`records.db` begins every write
+transaction `BEGIN IMMEDIATE`). The audit record's own lock (`records.audit`) is of the
+one-key space, which PostgreSQL keeps apart from this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import IntEnum
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+
+class Turn(IntEnum):
+    """A kind of work whose writers take turns (the advisory lock's first key)."""
+
+    ROUTING = 23  # a team's round, or an agent's presence changing (`records.routing`)
+    INGEST = 24  # storing a channel's inbound posts (`records.ingest`)
+
+
+def take(connection: Connection, turn: Turn, key: int, *, shared: bool = False) -> None:
+    """Wait for `turn` on `key` until the transaction ends (with `shared`, alongside others
+    holding it shared, and only against one holding it alone)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(_SHARED if shared else _ALONE, {"turn": int(turn), "key": key})
+
+
+def take_named(connection: Connection, turn: Turn, names: Iterable[str]) -> None:
+    """Wait for `turn` on each of `names` (PostgreSQL's `hashtext` of the name as the key),
+    in their order sorted, so two writers naming the same ones never wait for each other
+    crosswise."""
+    if connection.dialect.name == "postgresql":
+        for name in sorted(set(names)):
+            connection.execute(_ALONE_NAMED, {"turn": int(turn), "name": name})
+
+
+_ALONE = text("SELECT pg_advisory_xact_lock(:turn, :key)")
+_SHARED = text("SELECT pg_advisory_xact_lock_shared(:turn, :key)")
+_ALONE_NAMED = text("SELECT pg_advisory_xact_lock(:turn, hashtext(:name))")

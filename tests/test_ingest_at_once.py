@@ -1,0 +1,171 @@
+"""Batches stored at the same moment (`records.ingest.store`), on SQLite and PostgreSQL: a
+mention poller, a listening poller and a webhook deliver overlapping posts by the same
+authors at once. Every batch is stored, none fails (no deadlock); each post is stored once
+with one `post.received` event; each author is one identity of one customer, whose profile
+is the one of their newest post whichever batch brought it; each conversation spans its
+posts; a post first found by listening that comes again as a mention is marked so once
+(one `post.addressed_to_us` event); and the audit record verifies."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from policies.versions import RuleBook
+from records import audit
+from records.db import Database
+from records.ingest import store
+from records.post_models import PostCreate
+from records.tables import CONVERSATIONS, CUSTOMERS, EVENTS, IDENTITIES, POSTS
+
+RULES = RuleBook()
+T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+WRITERS = 4
+ROUNDS = 8
+AUTHORS = 10  # known before the rounds, with profiles older than any round's posts
+
+
+def post(key: str, minute: int, author: int | str, **extra: Any) -> dict[str, Any]:
+    """A post as a connector hands it over; its author's profile names the post's minute,
+    so the identity shows which post it was last updated from."""
+    return {
+        "channel": "x", "external_id": key, "author": f"@user{author}",
+        "author_profile": {"id": f"id-{author}", "display_name": f"user {author} @{minute}",
+                           "followers": minute},
+        "text": f"@AcmeBank my card was charged twice, ref {key}",
+        "url": f"https://x.example/status/{key}", "origin": "mention",
+        "received_at": (T0 + timedelta(minutes=minute)).isoformat(),
+    } | extra  # fmt: skip
+
+
+def round_posts(number: int) -> list[dict[str, Any]]:
+    """A round's posts: by known authors and by new ones, some answering a stored root
+    (its conversation moves on), some each other, and the listening posts again as
+    mentions."""
+    rng = random.Random(number)
+    base = 100 + number * 40
+    posts = []
+    for n in range(24):
+        author: int | str = rng.randrange(AUTHORS) if n % 3 else f"r{number}-{n % 6}"
+        extra = {"in_reply_to": f"root-{author}"} if isinstance(author, int) and n % 2 else {}
+        if n >= 12 and n % 4 == 0:
+            extra = {"in_reply_to": f"p{number}-{n - 4}"}
+        posts.append(post(f"p{number}-{n}", base + n, author, **extra))
+    posts += [post(f"heard-{a}", 10 + a, a) for a in range(AUTHORS)]  # now talking to us
+    return posts
+
+
+def route_batch(posts: list[dict[str, Any]], route: int, number: int) -> list[PostCreate]:
+    """What one route brings of a round: three posts in four (so each post comes by three
+    routes), in an order of its own."""
+    mine = [p for n, p in enumerate(posts) if n % WRITERS != route]
+    random.Random(route * 1000 + number).shuffle(mine)
+    return [PostCreate.model_validate(p) for p in mine]
+
+
+def deliver(
+    database: Database,
+    batch: list[PostCreate],
+    actor: str,
+    start: threading.Barrier,
+    failures: list[BaseException],
+) -> None:
+    """Store `batch` once every route is ready, as a poller's activity or a webhook does."""
+    start.wait()
+    try:
+        with database.write_session() as session:
+            store(session, batch, rules=RULES, actor=actor, actor_role="integration")
+    except BaseException as error:  # reported by the test, whatever it is
+        failures.append(error)
+
+
+def test_overlapping_batches_stored_at_once_are_stored_once_and_consistently(
+    database: Database,
+) -> None:
+    seed = [post(f"root-{a}", a, a) for a in range(AUTHORS)]
+    seed += [post(f"heard-{a}", 10 + a, a, origin="listening") for a in range(AUTHORS)]
+    with database.write_session() as session:
+        store(session, [PostCreate.model_validate(p) for p in seed], rules=RULES,
+              actor="poller:seed", actor_role="integration")  # fmt: skip
+
+    failures: list[BaseException] = []
+    sent: dict[str, dict[str, Any]] = {p["external_id"]: p for p in seed}
+    for number in range(ROUNDS):
+        posts = round_posts(number)
+        sent |= {p["external_id"]: p for p in posts}
+        start = threading.Barrier(WRITERS)
+        threads = [
+            threading.Thread(target=deliver, args=(database, route_batch(posts, w, number),
+                                                   f"route:{w}", start, failures))
+            for w in range(WRITERS)
+        ]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not failures, failures[0]
+
+    with database.engine.connect() as connection:
+        posts = connection.execute(select(POSTS)).mappings().all()
+        identities = connection.execute(select(IDENTITIES)).mappings().all()
+        conversations = connection.execute(select(CONVERSATIONS)).mappings().all()
+        customers = connection.execute(select(func.count()).select_from(CUSTOMERS)).scalar_one()
+        events = connection.execute(select(EVENTS.c.action, EVENTS.c.payload)).all()
+    stored_keys = [p["external_id"] for p in posts]
+    # Every post sent is stored (a round's batches together bring all its posts), once.
+    assert sorted(stored_keys) == sorted(sent)
+
+    # One identity per author, each with a customer of its own and no customer left over.
+    authors = {p["author_profile"]["id"] for p in sent.values()}
+    assert sorted(i["author_id"] for i in identities) == sorted(authors)
+    assert customers == len(identities) == len({i["customer_id"] for i in identities})
+    # Each identity holds its newest post's profile, whichever batch brought that post.
+    newest: dict[str, dict[str, Any]] = {}
+    for p in sent.values():
+        author = p["author_profile"]["id"]
+        if author not in newest or p["received_at"] > newest[author]["received_at"]:
+            newest[author] = p
+    for identity in identities:
+        expected = newest[identity["author_id"]]
+        assert identity["display_name"] == expected["author_profile"]["display_name"], identity
+        assert as_utc(identity["seen_at"]) == datetime.fromisoformat(expected["received_at"])
+
+    # Each conversation spans exactly its posts.
+    times = defaultdict(list)
+    for p in posts:
+        times[p["conversation_id"]].append(as_utc(p["received_at"]))
+    for conversation in conversations:
+        span = times[conversation["id"]]
+        assert as_utc(conversation["started_at"]) == min(span), conversation
+        assert as_utc(conversation["last_post_at"]) == max(span), conversation
+
+    # One `post.received` per post; one `post.addressed_to_us` per listening post that
+    # came again as a mention, in however many batches at once.
+    received = Counter(audit_payload(payload)["post_id"] for action, payload in events
+                       if action == "post.received")  # fmt: skip
+    assert sorted(received.values()) == [1] * len(posts)
+    assert set(received) == {p["id"] for p in posts}
+    addressed = Counter(audit_payload(payload)["post_id"] for action, payload in events
+                        if action == "post.addressed_to_us")  # fmt: skip
+    heard = {p["id"] for p in posts if p["external_id"].startswith("heard-")}
+    assert addressed == dict.fromkeys(heard, 1)
+    assert {p["origin"] for p in posts if p["id"] in heard} == {"mention"}
+    with Session(database.engine) as session:
+        assert audit.verify(session).ok
+
+
+def as_utc(value: datetime | str) -> datetime:
+    """A stored time as an aware UTC time (SQLite keeps UTC wall time)."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def audit_payload(payload: str) -> dict[str, Any]:
+    return dict(json.loads(payload))
