@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from records import audit
+from records import audit, locks
 from records.customer_models import (
     Conversation,
     Customer,
@@ -70,6 +70,7 @@ def view(session: Session, customer_id: int) -> CustomerPublic:
 def link(session: Session, into_id: int, other_id: int, *, actor: str, role: str) -> Customer:
     """`other` is the same person as `into`: its identities, posts, conversations and notes
     are `into`'s from now on. Audited with the identities moved (what `unlink` undoes)."""
+    locks.hold_off_ingest(session.connection())
     into, other = current(session, into_id), current(session, other_id)
     if into.id == other.id:
         raise Conflict(f"customers {into_id} and {other_id} are already one")
@@ -115,6 +116,7 @@ def unlink(
     """The identity is not this customer: it becomes a customer of its own again, with its
     posts and its conversations (each conversation is one identity's). The customer keeps
     its other identities."""
+    locks.hold_off_ingest(session.connection())
     customer = current(session, customer_id)
     identity = session.get(CustomerIdentity, identity_id)
     if identity is None or identity.customer_id != customer.id:

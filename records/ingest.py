@@ -200,21 +200,24 @@ def _addressed_to_us(
     role: str,
 ) -> list[audit.NewEvent]:
     """A stored post first found by listening that comes again as a mention or a reply
-    talks to us, not only about us: its origin says so from now on (audited)."""
-    events = []
+    talks to us, not only about us: its origin says so from now on (audited). The posts in
+    id order, as every writer of several posts takes them (`records.routing.route`)."""
+    addressed: dict[int, Origin] = {}
     for data, key in zip(batch, keys, strict=True):
         post_id, origin = known.get(key, (0, ""))
         if origin == Origin.listening and data.origin in (Origin.mention, Origin.reply):
+            addressed.setdefault(post_id, data.origin)
             known[key] = (post_id, data.origin.value)
-            changed = connection.execute(
-                update(POSTS).where(POSTS.c.id == post_id, POSTS.c.origin == Origin.listening.value)
-                .values(origin=data.origin.value, updated_at=utcnow())
-            )  # fmt: skip
-            if changed.rowcount != 1:  # marked meanwhile (or twice in this batch): once
-                continue
+    events = []
+    for post_id, now_origin in sorted(addressed.items()):
+        changed = connection.execute(
+            update(POSTS).where(POSTS.c.id == post_id, POSTS.c.origin == Origin.listening.value)
+            .values(origin=now_origin.value, updated_at=utcnow())
+        )  # fmt: skip
+        if changed.rowcount == 1:  # not if another writer marked it first: once
             events.append(
                 audit.NewEvent(actor=actor, role=role, action="post.addressed_to_us",
-                               payload={"post_id": post_id, "origin": data.origin.value})
+                               payload={"post_id": post_id, "origin": now_origin.value})
             )  # fmt: skip
     return events
 

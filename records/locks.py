@@ -15,6 +15,8 @@ from enum import IntEnum
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from records.fields import Channel
+
 
 class Turn(IntEnum):
     """A kind of work whose writers take turns (the advisory lock's first key)."""
@@ -37,6 +39,14 @@ def take_named(connection: Connection, turn: Turn, names: Iterable[str]) -> None
     if connection.dialect.name == "postgresql":
         for name in sorted(set(names)):
             connection.execute(_ALONE_NAMED, {"turn": int(turn), "name": name})
+
+
+def hold_off_ingest(connection: Connection) -> None:
+    """Every channel's ingest waits until this transaction ends (and this one for an ingest
+    in flight): for a change of who a customer is (a link, an unlink, an erasure), which
+    an ingest that read the author's identity before it would otherwise undo or miss (a
+    post stored on a customer just merged away, an erased profile written back)."""
+    take_named(connection, Turn.INGEST, (channel.value for channel in Channel))
 
 
 _ALONE = text("SELECT pg_advisory_xact_lock(:turn, :key)")

@@ -21,7 +21,7 @@ from sqlalchemy import String, and_, cast, delete, false, or_, select, update
 from sqlalchemy.engine import Connection
 
 from lifecycle.words import SYSTEM_ACTOR, SYSTEM_ROLE
-from records import audit
+from records import audit, locks
 from records.audit_models import HoldCreate, HoldPublic, HoldScope
 from records.errors import Conflict, NotFound
 from records.fields import PublicationStatus
@@ -238,6 +238,7 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
 def erase_customer(connection: Connection, author: str, *, actor: str, role: str) -> Erased:
     """A customer's erasure request (GDPR article 17): their posts' text and handle, the
     replies to them, and the audit payloads of those drafts, unless a hold covers them."""
+    locks.hold_off_ingest(connection)
     held = _held(connection)
     if author in held.customers:
         raise Conflict(f"a legal hold covers {author}: nothing of theirs can be erased")

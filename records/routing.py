@@ -135,8 +135,11 @@ def route(
         return []
     waiting = _waiting(connection, queue_id, max(room * 20, 200))
     decided = routing.assign(waiting, agents, now=now, strategy=routing.Strategy(queue.strategy))
+    # The posts in id order, as every writer of several posts takes them (no two wait for
+    # each other crosswise); the audit record's lock last, once every row is written
+    # (`audit.append_many`): holding it, a round waits for no one.
     written = []
-    for post_id, username in decided:
+    for post_id, username in sorted(decided):
         taken = connection.execute(
             update(POSTS)
             .where(POSTS.c.id == post_id, POSTS.c.assignee.is_(None),
@@ -149,17 +152,21 @@ def route(
         connection.execute(
             update(AGENTS).where(AGENTS.c.username == username).values(idle_since=now)
         )
-        appended = audit.append(connection, audit.NewEvent(
+        written.append((post_id, username))
+    appended = audit.append_many(connection, [
+        audit.NewEvent(
             actor=ROUTER, role="integration", action="post.assigned",
             payload={"post_id": post_id, "assignee": username, "previous": None,
                      "queue_id": queue_id},
-        ))  # fmt: skip
+        )
+        for post_id, username in written
+    ])  # fmt: skip
+    for (post_id, username), event in zip(written, appended, strict=True):
         notifications.notify(
             connection, event="assigned", recipients=[username], post_id=post_id,
             message=f"Post {post_id} is yours (queue {queue_id}).",
-            event_key=f"audit-{appended.seq}",
+            event_key=f"audit-{event.seq}",
         )  # fmt: skip
-        written.append((post_id, username))
     return written
 
 
@@ -296,25 +303,29 @@ def overflow(connection: Connection, *, now: datetime | None = None) -> list[tup
     """Posts that waited in a queue longer than its `overflow_after_minutes`, unassigned,
     move to its `overflow_to` queue; the (post, queue) moves."""
     now = now or utcnow()
-    moved: list[tuple[int, int]] = []
+    moves: list[tuple[int, int, int]] = []  # post, from, to
     rows = connection.execute(
         select(QUEUES.c.id, QUEUES.c.overflow_to, QUEUES.c.overflow_after_minutes).where(
             QUEUES.c.overflow_to.is_not(None)
         )
     ).all()
     for queue_id, target, minutes in rows:
-        ids = [int(i) for i in connection.execute(
-            update(POSTS)
-            .where(and_(POSTS.c.queue_id == queue_id, POSTS.c.assignee.is_(None),
-                        POSTS.c.status == PostStatus.new.value,
-                        POSTS.c.received_at < now - timedelta(minutes=int(minutes))))
-            .values(queue_id=target, updated_at=now)
-            .returning(POSTS.c.id)
-        ).scalars()]  # fmt: skip
-        for post_id in ids:
-            audit.append(connection, audit.NewEvent(
-                actor=ROUTER, role="integration", action="post.overflowed",
-                payload={"post_id": post_id, "from": queue_id, "to": int(target)},
-            ))  # fmt: skip
-        moved += [(post_id, int(target)) for post_id in ids]
-    return moved
+        late = and_(POSTS.c.queue_id == queue_id, POSTS.c.assignee.is_(None),
+                    POSTS.c.status == PostStatus.new.value,
+                    POSTS.c.received_at < now - timedelta(minutes=int(minutes)))  # fmt: skip
+        # Locked in id order first (as `route` writes them), then moved.
+        locked = select(POSTS.c.id).where(late).order_by(POSTS.c.id).with_for_update()
+        ids = connection.execute(
+            update(POSTS).where(POSTS.c.id.in_(locked), late)
+            .values(queue_id=target, updated_at=now).returning(POSTS.c.id)
+        ).scalars()  # fmt: skip
+        moves += [(int(post_id), int(queue_id), int(target)) for post_id in ids]
+    # The audit record's lock once every post is moved (as `route`).
+    audit.append_many(connection, [
+        audit.NewEvent(
+            actor=ROUTER, role="integration", action="post.overflowed",
+            payload={"post_id": post_id, "from": source, "to": target},
+        )
+        for post_id, source, target in moves
+    ])  # fmt: skip
+    return [(post_id, target) for post_id, _, target in moves]

@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from policies.versions import RuleBook
-from records import audit
+from records import audit, customers, ingest, retention
 from records.db import Database
 from records.ingest import store
 from records.post_models import PostCreate
@@ -169,3 +171,125 @@ def as_utc(value: datetime | str) -> datetime:
 
 def audit_payload(payload: str) -> dict[str, Any]:
     return dict(json.loads(payload))
+
+
+def test_posts_stored_while_their_author_is_linked_and_unlinked_stay_with_their_customer(
+    database: Database,
+) -> None:
+    """An agent links the X author's customer into their Facebook one and unlinks them
+    again, over and over, while the author's posts arrive. Every post and conversation
+    ends on the customer its identity belongs to (none on a customer merged away), and
+    neither side fails."""
+    seed = [post("x-root", 0, "dana"), post("fb-root", 0, "dana-fb") | {"channel": "facebook"}]
+    with database.write_session() as session:
+        store(session, [PostCreate.model_validate(p) for p in seed], rules=RULES,
+              actor="poller:seed", actor_role="integration")  # fmt: skip
+    with database.engine.connect() as connection:
+        ids = dict(connection.execute(select(IDENTITIES.c.author_id, IDENTITIES.c.id)).all())
+    on_x, on_facebook = ids["id-dana"], ids["id-dana-fb"]
+    failures: list[BaseException] = []
+
+    def arrive() -> None:
+        try:
+            for n in range(1, 41):
+                batch = [post(f"x-{n}-{k}", n * 3 + k, "dana", **({"in_reply_to": "x-root"}
+                              if k else {})) for k in range(3)]  # fmt: skip
+                with database.write_session() as session:
+                    store(session, [PostCreate.model_validate(p) for p in batch], rules=RULES,
+                          actor="poller:x", actor_role="integration")  # fmt: skip
+        except BaseException as error:  # reported by the test, whatever it is
+            failures.append(error)
+
+    def link_and_unlink() -> None:
+        try:
+            for _ in range(25):
+                with database.write_session() as session:
+                    x_customer = owner(session, on_x)
+                    merged = customers.link(session, owner(session, on_facebook), x_customer,
+                                            actor="agent", role="agent")  # fmt: skip
+                with database.write_session() as session:
+                    assert merged.id is not None
+                    customers.unlink(session, merged.id, on_x, actor="agent", role="agent")
+        except BaseException as error:  # reported by the test, whatever it is
+            failures.append(error)
+
+    threads = [threading.Thread(target=arrive), threading.Thread(target=link_and_unlink)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[0]
+    with database.engine.connect() as connection:
+        identity_owner = dict(
+            connection.execute(select(IDENTITIES.c.id, IDENTITIES.c.customer_id)).all()
+        )
+        merged_away = set(connection.execute(
+            select(CUSTOMERS.c.id).where(CUSTOMERS.c.merged_into.is_not(None))
+        ).scalars())  # fmt: skip
+        for table in (POSTS, CONVERSATIONS):
+            rows = connection.execute(select(table.c.identity_id, table.c.customer_id)).all()
+            assert rows and all(identity_owner[i] == c for i, c in rows), table.name
+            assert not {c for _, c in rows} & merged_away, table.name
+
+
+def owner(session: Session, identity_id: int) -> int:
+    """The customer an identity belongs to now."""
+    return int(session.execute(
+        select(IDENTITIES.c.customer_id).where(IDENTITIES.c.id == identity_id)
+    ).scalar_one())  # fmt: skip
+
+
+def test_an_author_erased_while_their_posts_arrive_stays_erased(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A customer's erasure, asked again and again while their posts keep arriving: an
+    identity once erased never takes their handle or profile back (their later posts make
+    an identity of their own), and neither side fails. (The ingest dwells a little after
+    reading the authors' identities, as a busy machine may: the moment an erasure could
+    slip in.)"""
+    found = ingest._found_identities
+    arrived = threading.Event()
+
+    def dwelling(*args: Any) -> Any:
+        answer = found(*args)
+        time.sleep(0.03)
+        return answer
+
+    monkeypatch.setattr(ingest, "_found_identities", dwelling)
+    failures: list[BaseException] = []
+
+    def arrive() -> None:
+        try:
+            for n in range(30):
+                batch = [post(f"jo-{n}-{k}", n * 3 + k, "jo") for k in range(3)]
+                with database.write_session() as session:
+                    store(session, [PostCreate.model_validate(p) for p in batch], rules=RULES,
+                          actor="poller:x", actor_role="integration")  # fmt: skip
+        except BaseException as error:  # reported by the test, whatever it is
+            failures.append(error)
+        finally:
+            arrived.set()
+
+    def erase() -> None:
+        try:
+            while not arrived.is_set():
+                with database.write() as connection:
+                    retention.erase_customer(connection, "@userjo", actor="adm", role="admin")
+                time.sleep(0.005)  # the ingest's turn on SQLite, which has one writer
+        except BaseException as error:  # reported by the test, whatever it is
+            failures.append(error)
+
+    threads = [threading.Thread(target=arrive), threading.Thread(target=erase)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures[0]
+    with database.engine.connect() as connection:
+        erased = connection.execute(
+            select(IDENTITIES).where(IDENTITIES.c.author_id.like(f"{retention.ERASED}:%"))
+        ).mappings().all()  # fmt: skip
+    assert erased
+    for identity in erased:
+        assert identity["handle"] == retention.ERASED, identity
+        assert identity["display_name"] is None and identity["followers"] is None, identity
