@@ -7,6 +7,7 @@ wider queue. Both databases; no Temporal needed (the worker's rounds are next)."
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -18,10 +19,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import select
 
 from lifecycle.words import Role
-from records import drafts, routing, users
+from policies.versions import RuleBook
+from records import drafts, ingest, routing, users
 from records.audit_models import AuditEvent
 from records.db import Database
 from records.notification_models import Notification
+from records.post_models import PostCreate
 from records.routing_models import AgentProfile
 
 Headers = dict[str, str]
@@ -282,3 +285,60 @@ def test_a_supervisor_takes_back_the_posts_of_an_agent_who_was_disabled(
     back = ok(app_client.get(f"/api/v1/posts/{first}", headers=sue))
     assert (back["assignee"], back["status"]) == (None, "new")
     assert ok(app_client.get("/api/v1/agents/ana", headers=sue))["presence"] == "offline"
+
+
+def test_a_round_and_an_ingest_touching_the_same_posts_at_once_both_finish(
+    app_client: TestClient, people: dict[str, Headers], database: Database
+) -> None:
+    """Posts first found by listening wait in a queue; they come again as mentions (the
+    ingest marks each, audited) while a round gives them to agents. Each takes the posts in
+    the same order and the audit record's lock last: neither waits for the other crosswise
+    (a deadlock fails one of them), and each post is given once and marked once."""
+    sue = people["sue"]
+    q = queue(app_client, sue, "everything")
+    for who in AGENTS:
+        skills(app_client, sue, who, capacity=40)
+        ok(presence(app_client, people[who], who, "available"))
+    heard = [
+        {"channel": "x", "external_id": f"heard-{n}", "author": f"@c{n}", "origin": "listening",
+         "text": f"Acme Bank lost my card again {n}", "url": f"https://x.example/{n}",
+         "received_at": (T0 + timedelta(seconds=n)).isoformat()}
+        for n in range(60)
+    ]  # fmt: skip
+    with database.write_session() as session:
+        ingest.store(session, [PostCreate.model_validate(p) for p in heard], rules=RuleBook(),
+                     actor="poller:x", actor_role="integration")  # fmt: skip
+    again = [PostCreate.model_validate(p | {"origin": "mention"}) for p in heard]
+    random.Random(7).shuffle(again)  # a page's order, not the posts' ids
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+    given: list[tuple[int, str]] = []
+
+    def marked() -> None:
+        start.wait()
+        try:
+            with database.write_session() as session:
+                ingest.store(session, again, rules=RuleBook(), actor="poller:x",
+                             actor_role="integration")  # fmt: skip
+        except BaseException as error:  # reported by the test, whatever it is
+            failures.append(error)
+
+    def routed() -> None:
+        start.wait()
+        try:
+            with database.write() as connection:
+                given.extend(routing.route(connection, q))
+        except BaseException as error:  # reported by the test, whatever it is
+            failures.append(error)
+
+    threads = [threading.Thread(target=marked), threading.Thread(target=routed)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures, failures[0]
+    assert len(given) == len({p for p, _ in given}) == len(heard)
+    with database.read_session() as session:
+        events = session.exec(select(AuditEvent.action)).all()
+    assert Counter(events)["post.addressed_to_us"] == len(heard)
+    assert Counter(events)["post.assigned"] == len(heard)
