@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, false, or_, select, update
+from sqlalchemy import String, and_, cast, delete, false, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from lifecycle.words import SYSTEM_ACTOR, SYSTEM_ROLE
@@ -237,32 +237,24 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
 
 def erase_customer(connection: Connection, author: str, *, actor: str, role: str) -> Erased:
     """A customer's erasure request (GDPR article 17): their posts' text and handle, the
-    replies to them, and the audit payloads of those drafts, unless a hold covers them."""
-    locks.hold_off_ingest(connection)
+    replies to them, and the audit payloads of those drafts, unless a hold covers them.
+
+    What to erase is found in two steps, so that the long part, reading every post's audit
+    events, holds off no ingest: first what the record holds up to its head as it is now;
+    then, every channel's ingest held off until the erasure commits (`records.locks`: an
+    ingest that read the author's identity before would write their profile back), the
+    posts and drafts again and only the events since that head."""
     held = _held(connection)
     if author in held.customers:
         raise Conflict(f"a legal hold covers {author}: nothing of theirs can be erased")
-    # The ids first: erasing a post erases the handle these are found by.
-    post_ids = set(
-        connection.execute(
-            select(POSTS.c.id).where(POSTS.c.author == author, held.post_free())
-        ).scalars()
-    )
-    draft_ids = list(
-        connection.execute(
-            select(DRAFTS.c.id).where(DRAFTS.c.post_id.in_(list(post_ids)), held.draft_free())
-        ).scalars()
-    )
-    seqs = [
-        row.seq
-        for row in connection.execute(
-            select(EVENTS.c.seq, EVENTS.c.draft_id, EVENTS.c.payload).where(
-                EVENTS.c.erased.is_(False),
-                or_(EVENTS.c.draft_id.in_(draft_ids), EVENTS.c.action.like("post.%")),
-            )
-        )
-        if row.draft_id in draft_ids or json.loads(row.payload).get("post_id") in post_ids
-    ]
+    # Read first: a post or draft seen below has every event up to it; whatever comes
+    # after it has events after it (appends take turns, `records.audit`).
+    head = connection.execute(select(func.coalesce(func.max(EVENTS.c.seq), 0))).scalar_one()
+    post_ids, draft_ids = _posts_and_drafts(connection, author, held)
+    seqs = _events_of(connection, post_ids, draft_ids, after=0)
+    locks.hold_off_ingest(connection)
+    post_ids, draft_ids = _posts_and_drafts(connection, author, held)
+    seqs = sorted(set(seqs) | set(_events_of(connection, post_ids, draft_ids, after=head)))
     identities = set(
         connection.execute(
             select(POSTS.c.identity_id).where(
@@ -285,6 +277,41 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
         ),
     )
     return erased
+
+
+def _posts_and_drafts(
+    connection: Connection, author: str, held: _Held
+) -> tuple[set[int], list[int]]:
+    """The author's posts and the drafts answering them, those no hold covers."""
+    # The ids first: erasing a post erases the handle these are found by.
+    post_ids = set(
+        connection.execute(
+            select(POSTS.c.id).where(POSTS.c.author == author, held.post_free())
+        ).scalars()
+    )
+    draft_ids = list(
+        connection.execute(
+            select(DRAFTS.c.id).where(DRAFTS.c.post_id.in_(list(post_ids)), held.draft_free())
+        ).scalars()
+    )
+    return post_ids, draft_ids
+
+
+def _events_of(
+    connection: Connection, post_ids: set[int], draft_ids: list[int], *, after: int
+) -> list[int]:
+    """The seqs of the events after `after` that are about one of the drafts or posts."""
+    return [
+        row.seq
+        for row in connection.execute(
+            select(EVENTS.c.seq, EVENTS.c.draft_id, EVENTS.c.payload).where(
+                EVENTS.c.seq > after,
+                EVENTS.c.erased.is_(False),
+                or_(EVENTS.c.draft_id.in_(draft_ids), EVENTS.c.action.like("post.%")),
+            )
+        )
+        if row.draft_id in draft_ids or json.loads(row.payload).get("post_id") in post_ids
+    ]
 
 
 def _erase_drafts(connection: Connection, drafts: Any) -> Erased:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -138,7 +138,7 @@ def route(
     # The posts in id order, as every writer of several posts takes them (no two wait for
     # each other crosswise); the audit record's lock last, once every row is written
     # (`audit.append_many`): holding it, a round waits for no one.
-    written = []
+    taken_ids = set()
     for post_id, username in sorted(decided):
         taken = connection.execute(
             update(POSTS)
@@ -152,7 +152,8 @@ def route(
         connection.execute(
             update(AGENTS).where(AGENTS.c.username == username).values(idle_since=now)
         )
-        written.append((post_id, username))
+        taken_ids.add(post_id)
+    written = [(post_id, username) for post_id, username in decided if post_id in taken_ids]
     appended = audit.append_many(connection, [
         audit.NewEvent(
             actor=ROUTER, role="integration", action="post.assigned",
@@ -309,14 +310,25 @@ def overflow(connection: Connection, *, now: datetime | None = None) -> list[tup
             QUEUES.c.overflow_to.is_not(None)
         )
     ).all()
-    for queue_id, target, minutes in rows:
-        late = and_(POSTS.c.queue_id == queue_id, POSTS.c.assignee.is_(None),
-                    POSTS.c.status == PostStatus.new.value,
-                    POSTS.c.received_at < now - timedelta(minutes=int(minutes)))  # fmt: skip
-        # Locked in id order first (as `route` writes them), then moved.
-        locked = select(POSTS.c.id).where(late).order_by(POSTS.c.id).with_for_update()
+    late = {
+        int(queue_id): (int(target), and_(
+            POSTS.c.queue_id == queue_id, POSTS.c.assignee.is_(None),
+            POSTS.c.status == PostStatus.new.value,
+            POSTS.c.received_at < now - timedelta(minutes=int(minutes))))
+        for queue_id, target, minutes in rows
+    }  # fmt: skip
+    if not late:
+        return []
+    # Every late post locked first, in id order (as `route` writes them), then moved.
+    locked = list(connection.execute(
+        select(POSTS.c.id).where(or_(*(waited for _, waited in late.values())))
+        .order_by(POSTS.c.id).with_for_update()
+    ).scalars())  # fmt: skip
+    if not locked:
+        return []
+    for queue_id, (target, waited) in late.items():
         ids = connection.execute(
-            update(POSTS).where(POSTS.c.id.in_(locked), late)
+            update(POSTS).where(POSTS.c.id.in_(locked), waited)
             .values(queue_id=target, updated_at=now).returning(POSTS.c.id)
         ).scalars()  # fmt: skip
         moves += [(int(post_id), int(queue_id), int(target)) for post_id in ids]

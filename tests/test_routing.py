@@ -287,32 +287,42 @@ def test_a_supervisor_takes_back_the_posts_of_an_agent_who_was_disabled(
     assert ok(app_client.get("/api/v1/agents/ana", headers=sue))["presence"] == "offline"
 
 
-def test_a_round_and_an_ingest_touching_the_same_posts_at_once_both_finish(
-    app_client: TestClient, people: dict[str, Headers], database: Database
+@pytest.mark.parametrize("router", ["round", "overflow"])
+def test_the_router_and_an_ingest_touching_the_same_posts_at_once_both_finish(
+    router: str, app_client: TestClient, people: dict[str, Headers], database: Database
 ) -> None:
     """Posts first found by listening wait in a queue; they come again as mentions (the
-    ingest marks each, audited) while a round gives them to agents. Each takes the posts in
-    the same order and the audit record's lock last: neither waits for the other crosswise
-    (a deadlock fails one of them), and each post is given once and marked once."""
+    ingest marks each, audited) while the router gives them to agents (a round) or moves
+    them to a wider queue (the overflow). Each takes the posts in the same order and the
+    audit record's lock last: neither waits for the other crosswise (a deadlock fails one
+    of them), and each post is given or moved once, and marked once."""
     sue = people["sue"]
-    q = queue(app_client, sue, "everything")
+    wide = queue(app_client, sue, "wide", position=9)
+    # Two queues whose posts' ids interleave: the overflow meets them queue by queue.
+    on_x, _ = (queue(app_client, sue, channel, position=1, channels=[channel], overflow_to=wide,
+                     overflow_after_minutes=30) for channel in ("x", "facebook"))  # fmt: skip
     for who in AGENTS:
         skills(app_client, sue, who, capacity=40)
         ok(presence(app_client, people[who], who, "available"))
+    # The later a post's id, the older it is: the router meets the posts in the opposite
+    # order to their ids.
     heard = [
-        {"channel": "x", "external_id": f"heard-{n}", "author": f"@c{n}", "origin": "listening",
+        {"channel": ("x", "facebook")[n % 2], "external_id": f"heard-{n}", "author": f"@c{n}",
+         "origin": "listening",
          "text": f"Acme Bank lost my card again {n}", "url": f"https://x.example/{n}",
-         "received_at": (T0 + timedelta(seconds=n)).isoformat()}
+         "received_at": (T0 - timedelta(seconds=n)).isoformat()}
         for n in range(60)
     ]  # fmt: skip
     with database.write_session() as session:
         ingest.store(session, [PostCreate.model_validate(p) for p in heard], rules=RuleBook(),
                      actor="poller:x", actor_role="integration")  # fmt: skip
-    again = [PostCreate.model_validate(p | {"origin": "mention"}) for p in heard]
-    random.Random(7).shuffle(again)  # a page's order, not the posts' ids
+    # All but the first come again (in a page's order, not the posts' ids): the ingest
+    # starts among the router's posts, not before them.
+    again = [PostCreate.model_validate(p | {"origin": "mention"}) for p in heard[1:]]
+    random.Random(7).shuffle(again)
     start = threading.Barrier(2)
     failures: list[BaseException] = []
-    given: list[tuple[int, str]] = []
+    done: list[tuple[int, object]] = []
 
     def marked() -> None:
         start.wait()
@@ -327,7 +337,10 @@ def test_a_round_and_an_ingest_touching_the_same_posts_at_once_both_finish(
         start.wait()
         try:
             with database.write() as connection:
-                given.extend(routing.route(connection, q))
+                if router == "round":  # the X queue's: every other post
+                    done.extend(routing.route(connection, on_x))
+                else:
+                    done.extend(routing.overflow(connection))
         except BaseException as error:  # reported by the test, whatever it is
             failures.append(error)
 
@@ -336,9 +349,11 @@ def test_a_round_and_an_ingest_touching_the_same_posts_at_once_both_finish(
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+        assert not thread.is_alive()
     assert not failures, failures[0]
-    assert len(given) == len({p for p, _ in given}) == len(heard)
+    expected = len(heard) // 2 if router == "round" else len(heard)
+    assert len(done) == len({p for p, _ in done}) == expected
     with database.read_session() as session:
-        events = session.exec(select(AuditEvent.action)).all()
-    assert Counter(events)["post.addressed_to_us"] == len(heard)
-    assert Counter(events)["post.assigned"] == len(heard)
+        events = Counter(session.exec(select(AuditEvent.action)).all())
+    assert events["post.addressed_to_us"] == len(again)
+    assert events["post.assigned" if router == "round" else "post.overflowed"] == expected

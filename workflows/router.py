@@ -33,8 +33,12 @@ class RouterActivities:
     def route_queues(self, _job: RouterJob) -> RoutedRound:
         """Waiting posts in no queue placed, the overflow, then a round of each queue, each
         in a transaction of its own."""
+        # Each writes several posts in id order, in its own transaction: in one, the
+        # placing's posts and then the overflow's would be two orders (a deadlock with an
+        # ingest marking posts, `records.ingest`).
         with self.database.write() as connection:
             routing.place_waiting(connection)
+        with self.database.write() as connection:
             overflowed = len(routing.overflow(connection))
             queues = [queue.id for queue in routing.queues(connection)]
         assigned = 0
