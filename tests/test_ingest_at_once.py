@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from policies.versions import RuleBook
-from records import audit, customers, ingest, retention
+from records import audit, customers, ingest, locks, retention
 from records.db import Database
 from records.ingest import store
 from records.post_models import PostCreate
@@ -293,3 +293,40 @@ def test_an_author_erased_while_their_posts_arrive_stays_erased(
     for identity in erased:
         assert identity["handle"] == retention.ERASED, identity
         assert identity["display_name"] is None and identity["followers"] is None, identity
+
+
+def test_a_post_that_arrives_while_an_erasure_looks_is_erased_with_it(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An erasure reads the author's posts and their audit events before it holds off the
+    ingest (that read is long); a post of theirs stored in between is found when it reads
+    again, and erased with its events."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no post is stored during an erasure")
+
+    def arrives(key: str, minute: int) -> None:
+        with database.write_session() as session:
+            store(session, [PostCreate.model_validate(post(key, minute, "jo"))], rules=RULES,
+                  actor="poller:x", actor_role="integration")  # fmt: skip
+
+    arrives("jo-1", 1)
+    hold_off = locks.hold_off_ingest
+
+    def after_another_post(connection: Any) -> None:
+        thread = threading.Thread(target=arrives, args=("jo-2", 2))  # its own transaction
+        thread.start()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        hold_off(connection)
+
+    monkeypatch.setattr(locks, "hold_off_ingest", after_another_post)
+    with database.write() as connection:
+        erased = retention.erase_customer(connection, "@userjo", actor="adm", role="admin")
+    assert erased.posts == 2
+    with database.engine.connect() as connection:
+        posts = connection.execute(select(POSTS.c.id, POSTS.c.text, POSTS.c.author)).all()
+        events = connection.execute(
+            select(EVENTS.c.payload, EVENTS.c.erased).where(EVENTS.c.action == "post.received")
+        ).all()  # fmt: skip
+    assert [(p.text, p.author) for p in posts] == [(retention.ERASED, retention.ERASED)] * 2
+    assert len(events) == 2 and all(event.erased for event in events)
