@@ -38,6 +38,29 @@ def own_secrets() -> dict[str, str]:
     }
 
 
+def at_once(*jobs: Callable[[], object], seconds: float = 60) -> list[BaseException]:
+    """Run `jobs` at the same moment, each on a thread of its own (they start together, past
+    a barrier), and wait for all: what each raised, whatever it was, for the test to report.
+    A job still running after `seconds` fails the test (a hang, not a finish)."""
+    start = threading.Barrier(len(jobs))
+    failures: list[BaseException] = []
+
+    def run(job: Callable[[], object]) -> None:
+        start.wait()
+        try:
+            job()
+        except BaseException as error:  # reported by the caller, whatever it is
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds)
+        assert not thread.is_alive(), "a job still runs"
+    return failures
+
+
 def free_ports(count: int) -> list[int]:
     """Ports nothing listens on right now (held open together so they are distinct)."""
     sockets = []

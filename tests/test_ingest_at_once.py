@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from records.db import Database
 from records.ingest import store
 from records.post_models import PostCreate
 from records.tables import CONVERSATIONS, CUSTOMERS, EVENTS, IDENTITIES, POSTS
+from tests.helpers import at_once
 
 RULES = RuleBook()
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
@@ -72,20 +74,14 @@ def route_batch(posts: list[dict[str, Any]], route: int, number: int) -> list[Po
     return [PostCreate.model_validate(p) for p in mine]
 
 
-def deliver(
-    database: Database,
-    batch: list[PostCreate],
-    actor: str,
-    start: threading.Barrier,
-    failures: list[BaseException],
-) -> None:
-    """Store `batch` once every route is ready, as a poller's activity or a webhook does."""
-    start.wait()
-    try:
+def deliver(database: Database, batch: list[PostCreate], actor: str) -> Callable[[], None]:
+    """Storing `batch`, as a poller's activity or a webhook does."""
+
+    def job() -> None:
         with database.write_session() as session:
             store(session, batch, rules=RULES, actor=actor, actor_role="integration")
-    except BaseException as error:  # reported by the test, whatever it is
-        failures.append(error)
+
+    return job
 
 
 def test_overlapping_batches_stored_at_once_are_stored_once_and_consistently(
@@ -102,16 +98,9 @@ def test_overlapping_batches_stored_at_once_are_stored_once_and_consistently(
     for number in range(ROUNDS):
         posts = round_posts(number)
         sent |= {p["external_id"]: p for p in posts}
-        start = threading.Barrier(WRITERS)
-        threads = [
-            threading.Thread(target=deliver, args=(database, route_batch(posts, w, number),
-                                                   f"route:{w}", start, failures))
-            for w in range(WRITERS)
-        ]  # fmt: skip
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        failures += at_once(*(
+            deliver(database, route_batch(posts, w, number), f"route:{w}") for w in range(WRITERS)
+        ))  # fmt: skip
     assert not failures, failures[0]
 
     with database.engine.connect() as connection:
@@ -187,37 +176,26 @@ def test_posts_stored_while_their_author_is_linked_and_unlinked_stay_with_their_
     with database.engine.connect() as connection:
         ids = dict(connection.execute(select(IDENTITIES.c.author_id, IDENTITIES.c.id)).all())
     on_x, on_facebook = ids["id-dana"], ids["id-dana-fb"]
-    failures: list[BaseException] = []
 
     def arrive() -> None:
-        try:
-            for n in range(1, 41):
-                batch = [post(f"x-{n}-{k}", n * 3 + k, "dana", **({"in_reply_to": "x-root"}
-                              if k else {})) for k in range(3)]  # fmt: skip
-                with database.write_session() as session:
-                    store(session, [PostCreate.model_validate(p) for p in batch], rules=RULES,
-                          actor="poller:x", actor_role="integration")  # fmt: skip
-        except BaseException as error:  # reported by the test, whatever it is
-            failures.append(error)
+        for n in range(1, 41):
+            batch = [post(f"x-{n}-{k}", n * 3 + k, "dana", **({"in_reply_to": "x-root"}
+                          if k else {})) for k in range(3)]  # fmt: skip
+            with database.write_session() as session:
+                store(session, [PostCreate.model_validate(p) for p in batch], rules=RULES,
+                      actor="poller:x", actor_role="integration")  # fmt: skip
 
     def link_and_unlink() -> None:
-        try:
-            for _ in range(25):
-                with database.write_session() as session:
-                    x_customer = owner(session, on_x)
-                    merged = customers.link(session, owner(session, on_facebook), x_customer,
-                                            actor="agent", role="agent")  # fmt: skip
-                with database.write_session() as session:
-                    assert merged.id is not None
-                    customers.unlink(session, merged.id, on_x, actor="agent", role="agent")
-        except BaseException as error:  # reported by the test, whatever it is
-            failures.append(error)
+        for _ in range(25):
+            with database.write_session() as session:
+                x_customer = owner(session, on_x)
+                merged = customers.link(session, owner(session, on_facebook), x_customer,
+                                        actor="agent", role="agent")  # fmt: skip
+            with database.write_session() as session:
+                assert merged.id is not None
+                customers.unlink(session, merged.id, on_x, actor="agent", role="agent")
 
-    threads = [threading.Thread(target=arrive), threading.Thread(target=link_and_unlink)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = at_once(arrive, link_and_unlink)
     assert not failures, failures[0]
     with database.engine.connect() as connection:
         identity_owner = dict(
@@ -256,7 +234,6 @@ def test_an_author_erased_while_their_posts_arrive_stays_erased(
         return answer
 
     monkeypatch.setattr(ingest, "_found_identities", dwelling)
-    failures: list[BaseException] = []
 
     def arrive() -> None:
         try:
@@ -265,25 +242,16 @@ def test_an_author_erased_while_their_posts_arrive_stays_erased(
                 with database.write_session() as session:
                     store(session, [PostCreate.model_validate(p) for p in batch], rules=RULES,
                           actor="poller:x", actor_role="integration")  # fmt: skip
-        except BaseException as error:  # reported by the test, whatever it is
-            failures.append(error)
         finally:
             arrived.set()
 
     def erase() -> None:
-        try:
-            while not arrived.is_set():
-                with database.write() as connection:
-                    retention.erase_customer(connection, "@userjo", actor="adm", role="admin")
-                time.sleep(0.005)  # the ingest's turn on SQLite, which has one writer
-        except BaseException as error:  # reported by the test, whatever it is
-            failures.append(error)
+        while not arrived.is_set():
+            with database.write() as connection:
+                retention.erase_customer(connection, "@userjo", actor="adm", role="admin")
+            time.sleep(0.005)  # the ingest's turn on SQLite, which has one writer
 
-    threads = [threading.Thread(target=arrive), threading.Thread(target=erase)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = at_once(arrive, erase)
     assert not failures, failures[0]
     with database.engine.connect() as connection:
         erased = connection.execute(

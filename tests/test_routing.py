@@ -26,6 +26,7 @@ from records.db import Database
 from records.notification_models import Notification
 from records.post_models import PostCreate
 from records.routing_models import AgentProfile
+from tests.helpers import at_once
 
 Headers = dict[str, str]
 T0 = datetime.now(UTC) - timedelta(hours=2)
@@ -320,36 +321,21 @@ def test_the_router_and_an_ingest_touching_the_same_posts_at_once_both_finish(
     # starts among the router's posts, not before them.
     again = [PostCreate.model_validate(p | {"origin": "mention"}) for p in heard[1:]]
     random.Random(7).shuffle(again)
-    start = threading.Barrier(2)
-    failures: list[BaseException] = []
     done: list[tuple[int, object]] = []
 
     def marked() -> None:
-        start.wait()
-        try:
-            with database.write_session() as session:
-                ingest.store(session, again, rules=RuleBook(), actor="poller:x",
-                             actor_role="integration")  # fmt: skip
-        except BaseException as error:  # reported by the test, whatever it is
-            failures.append(error)
+        with database.write_session() as session:
+            ingest.store(session, again, rules=RuleBook(), actor="poller:x",
+                         actor_role="integration")  # fmt: skip
 
     def routed() -> None:
-        start.wait()
-        try:
-            with database.write() as connection:
-                if router == "round":  # the X queue's: every other post
-                    done.extend(routing.route(connection, on_x))
-                else:
-                    done.extend(routing.overflow(connection))
-        except BaseException as error:  # reported by the test, whatever it is
-            failures.append(error)
+        with database.write() as connection:
+            if router == "round":  # the X queue's: every other post
+                done.extend(routing.route(connection, on_x))
+            else:
+                done.extend(routing.overflow(connection))
 
-    threads = [threading.Thread(target=marked), threading.Thread(target=routed)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-        assert not thread.is_alive()
+    failures = at_once(marked, routed)
     assert not failures, failures[0]
     expected = len(heard) // 2 if router == "round" else len(heard)
     assert len(done) == len({p for p, _ in done}) == expected
