@@ -240,7 +240,8 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
     replies to them, and the audit payloads of those drafts, unless a hold covers them.
 
     What to erase is found in two steps, so that the long part, reading every post's audit
-    events, holds off no ingest: first what the record holds up to its head as it is now;
+    events, holds off no ingest on PostgreSQL (SQLite has one writer at a time anyway):
+    first what the record holds up to its head as it is now;
     then, every channel's ingest held off until the erasure commits (`records.locks`: an
     ingest that read the author's identity before would write their profile back), the
     posts and drafts again and only the events since that head."""

@@ -300,9 +300,12 @@ def set_presence(
     return given_back
 
 
-def overflow(connection: Connection, *, now: datetime | None = None) -> list[tuple[int, int]]:
+def overflow(
+    connection: Connection, *, now: datetime | None = None, limit: int = 1000
+) -> list[tuple[int, int]]:
     """Posts that waited in a queue longer than its `overflow_after_minutes`, unassigned,
-    move to its `overflow_to` queue; the (post, queue) moves."""
+    move to its `overflow_to` queue, up to `limit` of them (the oldest by id; the router's
+    next run moves the rest); the (post, queue) moves."""
     now = now or utcnow()
     moves: list[tuple[int, int, int]] = []  # post, from, to
     rows = connection.execute(
@@ -322,7 +325,7 @@ def overflow(connection: Connection, *, now: datetime | None = None) -> list[tup
     # Every late post locked first, in id order (as `route` writes them), then moved.
     locked = list(connection.execute(
         select(POSTS.c.id).where(or_(*(waited for _, waited in late.values())))
-        .order_by(POSTS.c.id).with_for_update()
+        .order_by(POSTS.c.id).limit(limit).with_for_update()
     ).scalars())  # fmt: skip
     if not locked:
         return []

@@ -217,6 +217,24 @@ def test_a_post_waiting_too_long_overflows_to_a_wider_queue(
     assert queues == [wide, narrow]
 
 
+def test_the_overflow_moves_a_backlog_a_part_at_a_time_the_oldest_first(
+    app_client: TestClient, people: dict[str, Headers], database: Database
+) -> None:
+    """A backlog after an outage moves in parts of `limit` posts (each part's ids travel in
+    one statement, which takes only so many), the oldest by id first, none twice."""
+    sue = people["sue"]
+    wide = queue(app_client, sue, "wide", position=9)
+    queue(app_client, sue, "narrow", position=1, overflow_to=wide, overflow_after_minutes=30)
+    late = [post(app_client, people["dee"], n, f"@AcmeBank still waiting {n}", minutes_ago=45)
+            for n in range(5)]  # fmt: skip
+    parts = []
+    for _ in range(3):
+        with database.write() as connection:
+            parts.append(routing.overflow(connection, limit=2))
+    assert parts == [[(p, wide) for p in late[:2]], [(p, wide) for p in late[2:4]],
+                     [(late[4], wide)]]  # fmt: skip
+
+
 @pytest.mark.parametrize("attempt", range(2))
 def test_rounds_at_the_same_moment_never_double_give_nor_overfill(
     attempt: int, app_client: TestClient, people: dict[str, Headers], database: Database
