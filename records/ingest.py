@@ -201,7 +201,7 @@ def _addressed_to_us(
 ) -> list[audit.NewEvent]:
     """A stored post first found by listening that comes again as a mention or a reply
     talks to us, not only about us: its origin says so from now on (audited). The posts in
-    id order, as every writer of several posts takes them (`records.routing.route`)."""
+    id order, as the router takes them (`records.routing.route`, `overflow`)."""
     addressed: dict[int, Origin] = {}
     for data, key in zip(batch, keys, strict=True):
         post_id, origin = known.get(key, (0, ""))

@@ -241,10 +241,10 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
 
     What to erase is found in two steps, so that the long part, reading every post's audit
     events, holds off no ingest on PostgreSQL (SQLite has one writer at a time anyway):
-    first what the record holds up to its head as it is now;
-    then, every channel's ingest held off until the erasure commits (`records.locks`: an
-    ingest that read the author's identity before would write their profile back), the
-    posts and drafts again and only the events since that head."""
+    first what the record holds up to its head as it is now; then, every channel's ingest
+    held off until the erasure commits (`records.locks`: an ingest that read the author's
+    identity before would write their profile back), the posts and drafts again and only
+    the events since that head."""
     held = _held(connection)
     if author in held.customers:
         raise Conflict(f"a legal hold covers {author}: nothing of theirs can be erased")

@@ -135,8 +135,8 @@ def route(
         return []
     waiting = _waiting(connection, queue_id, max(room * 20, 200))
     decided = routing.assign(waiting, agents, now=now, strategy=routing.Strategy(queue.strategy))
-    # The posts in id order, as every writer of several posts takes them (no two wait for
-    # each other crosswise); the audit record's lock last, once every row is written
+    # The posts in id order, as the ingest and the overflow take them (none waits for
+    # another crosswise); the audit record's lock last, once every row is written
     # (`audit.append_many`): holding it, a round waits for no one.
     taken_ids = set()
     for post_id, username in sorted(decided):
