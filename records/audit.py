@@ -214,6 +214,12 @@ _LOCK = text("SELECT pg_advisory_xact_lock(:id)")
 Writer = Session | Connection
 
 
+def head_seq(session: Writer) -> int:
+    """The `seq` of the newest event (0 when the record is empty): the size of the tree."""
+    head = session.execute(_HEAD).first()
+    return 0 if head is None else int(head.seq)
+
+
 def recorded(session: Writer, event_key: str) -> int | None:
     """The `seq` of the event written under `event_key`, if an earlier attempt wrote it."""
     seq = session.execute(_BY_KEY, {"key": event_key}).scalar_one_or_none()

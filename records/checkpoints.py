@@ -36,12 +36,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from records import audit, merkle
 from records.settings import DEV_AUDIT_KEY
-from records.tables import CHECKPOINTS, EVENTS
+from records.tables import CHECKPOINTS
 from records.types import utcnow
 
 ED25519 = b"\x01"  # the signed-note signature type of Ed25519
@@ -147,7 +147,7 @@ def issue(
 ) -> Checkpoint | None:
     """Sign the tree as it stands, store the checkpoint and write it to every sink. None
     when nothing was appended since the last checkpoint (unless `force`)."""
-    size = int(connection.execute(select(func.coalesce(func.max(EVENTS.c.seq), 0))).scalar_one())
+    size = audit.head_seq(connection)
     last = connection.execute(
         select(CHECKPOINTS.c.tree_size).order_by(CHECKPOINTS.c.id.desc()).limit(1)
     ).scalar_one_or_none()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, false, func, or_, select, update
+from sqlalchemy import String, and_, cast, delete, false, or_, select, update
 from sqlalchemy.engine import Connection
 
 from lifecycle.words import SYSTEM_ACTOR, SYSTEM_ROLE
@@ -250,7 +250,7 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
         raise Conflict(f"a legal hold covers {author}: nothing of theirs can be erased")
     # Read first: a post or draft seen below has every event up to it; whatever comes
     # after it has events after it (appends take turns, `records.audit`).
-    head = connection.execute(select(func.coalesce(func.max(EVENTS.c.seq), 0))).scalar_one()
+    head = audit.head_seq(connection)
     post_ids, draft_ids = _posts_and_drafts(connection, author, held)
     seqs = _events_of(connection, post_ids, draft_ids, after=0)
     locks.hold_off_ingest(connection)
