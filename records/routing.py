@@ -147,13 +147,14 @@ def route(
             .values(assignee=username, status=PostStatus.assigned.value, assigned_at=now,
                     updated_at=now)
         )  # fmt: skip
-        if taken.rowcount != 1:
-            continue  # someone took it meanwhile: theirs
-        connection.execute(
-            update(AGENTS).where(AGENTS.c.username == username).values(idle_since=now)
-        )
-        taken_ids.add(post_id)
+        if taken.rowcount == 1:  # else someone took it meanwhile: theirs
+            taken_ids.add(post_id)
     written = [(post_id, username) for post_id, username in decided if post_id in taken_ids]
+    given = sorted({username for _, username in written})
+    if given:  # each agent given a post is no longer idle, as of this round
+        connection.execute(
+            update(AGENTS).where(AGENTS.c.username.in_(given)).values(idle_since=now)
+        )
     appended = audit.append_many(connection, [
         audit.NewEvent(
             actor=ROUTER, role="integration", action="post.assigned",
