@@ -55,8 +55,9 @@ Headers = dict[str, str]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long tests first: each of `make test`'s workers takes tests in this order, so a
-    minute-long one started last would have the other worker idle beside it at the end."""
+    """The long tests first: `make test`'s workers take tests in this order, so one that
+    runs for half a minute or more, started last, would have the others idle beside it at
+    the end."""
     items.sort(key=lambda item: item.get_closest_marker("long") is None)
 
 

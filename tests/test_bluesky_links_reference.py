@@ -8,6 +8,7 @@ Bluesky's 300 counts) is `channels.graphemes`.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,6 +33,7 @@ def _links(text: str) -> list[list]:
     ]
 
 
+@pytest.mark.long
 @BATCHES
 @given(st.lists(texts(), min_size=200, max_size=200))
 def test_links_are_the_bluesky_apps(batch: list[str]) -> None:

@@ -27,7 +27,7 @@ from tests.fakes import FakeX, running_fake_x, x_account
 from tests.helpers import eventually, insert_post, signed_in, submitted_draft
 from workflows.connection import TemporalGateway
 
-pytestmark = pytest.mark.temporal
+pytestmark = [pytest.mark.temporal, pytest.mark.long]
 
 
 class WorkerProcess:

@@ -69,6 +69,7 @@ def alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.long
 @pytest.mark.temporal
 def test_two_dev_instances_run_side_by_side_and_stop_cleanly(tmp_path: Path) -> None:
     instances = [start_instance(tmp_path / name) for name in ("first", "second")]

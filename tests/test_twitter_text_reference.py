@@ -6,6 +6,7 @@ generated mixed-script text (`tests/mixed_text.py`): every weighted length and e
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ def ours(text: str) -> dict:
     }
 
 
+@pytest.mark.long
 @BATCHES
 @given(st.lists(texts(), min_size=200, max_size=200))
 def test_links_and_length_are_twitter_texts(batch: list[str]) -> None:

@@ -32,7 +32,7 @@ from tests.conftest import PASSWORD
 from tests.helpers import free_ports, insert_post
 from workflows.connection import TemporalGateway
 
-pytestmark = pytest.mark.temporal
+pytestmark = [pytest.mark.temporal, pytest.mark.long]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "var" / "screenshots"
 CUSTOMER = "My card was charged twice for the same coffee. What is going on?"
