@@ -199,12 +199,19 @@ class Post:
     open_draft: tuple[int, str] | None  # (id, author) of its open draft, if it has one
     replies: int  # public replies out or on their way
     replies_allowed: int  # one, unless a supervisor allowed a follow-up
+    erased: bool  # its text and author were erased: there is nobody left to answer
 
 
 def may_draft(post: Post, person: Person) -> Refusal | None:
     """A post gets at most one open draft and one public reply (invariant 8): the agent it
     is assigned to (or anyone, while it is unassigned) drafts it; a follow-up reply needs a
-    supervisor's explicit allowance."""
+    supervisor's explicit allowance. An erased post takes none: its author asked to be
+    forgotten, or its time was up."""
+    if post.erased:
+        return _conflict(
+            f"post {post.id} was erased (its retention period ended, or its author asked); "
+            "it takes no reply"
+        )
     if post.status == PostStatus.expired:
         return _conflict(f"post {post.id} is expired; it takes no new reply")
     if post.status == PostStatus.dismissed:

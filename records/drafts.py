@@ -141,6 +141,7 @@ def _post_facts(connection: Connection, post: Any, *, lost: bool = False) -> rul
         open_draft=(int(holder.id), holder.author) if holder is not None else None,
         replies=transitions.other_replies(connection, post.id, draft_id=0) if answered else 0,
         replies_allowed=post.replies_allowed,
+        erased=bool(post.erased),
     )
 
 
@@ -207,8 +208,9 @@ _NEW_VERSION = VERSIONS.insert()
 _BY_CREATION_KEY = core_select(DRAFTS.c.id, DRAFTS.c.expires_at).where(
     DRAFTS.c.creation_key == bindparam("key")
 )
-# The post's row is locked until the draft is made: a dismissal at the same moment waits,
-# then finds the draft (`records.dismissals`), or the draft finds the post dismissed.
+# The post's row is locked until the draft is made: a dismissal or an erasure at the same
+# moment waits, then finds the draft (`records.dismissals`, `records.retention`), or the
+# draft finds the post dismissed or erased.
 _POST_STATUS = (
     core_select(
         POSTS.c.id,
@@ -217,6 +219,7 @@ _POST_STATUS = (
         POSTS.c.priority,
         POSTS.c.assignee,
         POSTS.c.replies_allowed,
+        POSTS.c.erased,
     )
     .where(POSTS.c.id == _ID)
     .with_for_update()

@@ -48,6 +48,9 @@ CLASSES = ("audit", "published", "unpublished", "posts")
 
 
 def place(connection: Connection, hold: HoldCreate, *, actor: str, role: str) -> HoldPublic:
+    """A new hold. It waits for an erasure or purge under way (which read the holds before
+    it), and they for it (`_held`): a hold committed while one runs would be missed."""
+    locks.take(connection, locks.Turn.HOLDS, 0)
     values = hold.model_dump(exclude_none=True) | {
         "scope": str(hold.scope),
         "placed_by": actor,
@@ -147,6 +150,9 @@ def true_() -> Any:
 
 
 def _held(connection: Connection) -> _Held:
+    """The holds in place, none placed until the caller's transaction ends (erasures and
+    purges read them side by side; `place` waits for them all, and they for it)."""
+    locks.take(connection, locks.Turn.HOLDS, 0, shared=True)
     held = _Held()
     for hold in listing(connection, active_only=True):
         if hold.scope == HoldScope.draft and hold.draft_id:
@@ -244,18 +250,22 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
     first what the record holds up to its head as it is now; then, every channel's ingest
     held off until the erasure commits (`records.locks`: an ingest that read the author's
     identity before would write their profile back), the posts and drafts again and only
-    the events since that head."""
+    the events since that head.
+
+    The posts are erased before their drafts are looked for the second time: a draft begun
+    at the same moment either locked its post first, and is committed by the time the
+    erasure may erase the post, so it is found; or it waits for the erasure and finds the
+    post erased (`records.drafts.create`), which takes no reply."""
     held = _held(connection)
     if author in held.customers:
         raise Conflict(f"a legal hold covers {author}: nothing of theirs can be erased")
     # Read first: a post or draft seen below has every event up to it; whatever comes
     # after it has events after it (appends take turns, `records.audit`).
     head = audit.head_seq(connection)
-    post_ids, draft_ids = _posts_and_drafts(connection, author, held)
-    seqs = _events_of(connection, post_ids, draft_ids, after=0)
+    post_ids = _posts_of(connection, author, held)
+    seqs = _events_of(connection, post_ids, _drafts_of(connection, post_ids, held), after=0)
     locks.hold_off_ingest(connection)
-    post_ids, draft_ids = _posts_and_drafts(connection, author, held)
-    seqs = sorted(set(seqs) | set(_events_of(connection, post_ids, draft_ids, after=head)))
+    post_ids = _posts_of(connection, author, held)
     identities = set(
         connection.execute(
             select(POSTS.c.identity_id).where(
@@ -263,8 +273,10 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
             )
         ).scalars()
     )
-    erased = _erase_drafts(connection, draft_ids)
-    erased += _erase_posts(connection, list(post_ids))
+    erased = _erase_posts(connection, list(post_ids))
+    draft_ids = _drafts_of(connection, post_ids, held)
+    seqs = sorted(set(seqs) | set(_events_of(connection, post_ids, draft_ids, after=head)))
+    erased += _erase_drafts(connection, draft_ids)
     _erase_people(connection, list(identities))
     erased += Erased(events=audit.erase(connection, seqs))
     audit.append(
@@ -280,22 +292,23 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
     return erased
 
 
-def _posts_and_drafts(
-    connection: Connection, author: str, held: _Held
-) -> tuple[set[int], list[int]]:
-    """The author's posts and the drafts answering them, those no hold covers."""
-    # The ids first: erasing a post erases the handle these are found by.
-    post_ids = set(
+def _posts_of(connection: Connection, author: str, held: _Held) -> set[int]:
+    """The author's posts no hold covers (their ids: erasing a post erases the handle they
+    are found by)."""
+    return set(
         connection.execute(
             select(POSTS.c.id).where(POSTS.c.author == author, held.post_free())
         ).scalars()
     )
-    draft_ids = list(
+
+
+def _drafts_of(connection: Connection, post_ids: set[int], held: _Held) -> list[int]:
+    """The drafts answering `post_ids` that no hold covers."""
+    return list(
         connection.execute(
             select(DRAFTS.c.id).where(DRAFTS.c.post_id.in_(list(post_ids)), held.draft_free())
         ).scalars()
     )
-    return post_ids, draft_ids
 
 
 def _events_of(

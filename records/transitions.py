@@ -185,6 +185,7 @@ PUBLISHING = _of_version(
     DRAFTS.c.review_round,
     VERSIONS.c.body,
     VERSIONS.c.content_sha256,
+    VERSIONS.c.erased,
     VERSIONS.c.route,
     POSTS.c.id.label("post_id"),
     POSTS.c.channel,

@@ -31,6 +31,7 @@ from lifecycle.rulebook import unapproved
 from lifecycle.words import PUBLISHABLE, DraftStatus, Role
 from records import audit, channels, notifications, transitions
 from records.db import Database
+from records.drafts import content_sha256
 from records.fields import PublicationStatus
 from records.tables import PUBLICATIONS
 from records.types import utcnow
@@ -226,6 +227,14 @@ class PublishActivities:
         """Why the record does not let this version leave, or None if it does."""
         if row.status not in _MAY_LEAVE:
             return f"the record shows the draft {row.status}, not approved"
+        if row.erased:
+            return (
+                f"version {job.version}'s text was erased (its retention period ended, or "
+                "its customer asked); nothing is posted"
+            )
+        if content_sha256(row.body) != row.content_sha256:
+            # What is approved is the hash; what leaves must be the text it was taken of.
+            return f"version {job.version}'s text is not the text that was approved"
         missing = unapproved(
             author=row.author,
             publisher=job.actor,

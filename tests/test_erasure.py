@@ -1,0 +1,132 @@
+"""A customer's erasure meets the rest of the record (SQLite and PostgreSQL): a legal hold
+placed at the same moment either stops it or comes after it; a reply begun at the same
+moment is refused or erased with the rest; an erased post takes no new reply. (A reply
+approved before the erasure is not posted: tests/test_what_leaves.py.)"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from records import drafts, retention
+from records.audit_models import HoldCreate, HoldScope
+from records.db import Database
+from records.errors import Conflict
+from records.tables import EVENTS, POSTS, VERSIONS
+from tests.helpers import insert_post
+from tests.test_retention import a_draft, state
+
+ERASE = {"actor": "adm", "role": "admin"}
+
+
+class Meanwhile:
+    """`job` run by another writer, in a transaction of its own, while the caller's is open:
+    it is given `seconds` to finish (it may have to wait for the caller's to end), and is
+    waited for in full by `done`."""
+
+    def __init__(self, job: Callable[[], Any], seconds: float = 0.5) -> None:
+        self.outcome: Any = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(job,), daemon=True)
+        self._thread.start()
+        self._thread.join(timeout=seconds)
+
+    def _run(self, job: Callable[[], Any]) -> None:
+        try:
+            self.outcome = job()
+        except BaseException as error:  # the test reads it
+            self.error = error
+
+    def done(self) -> Meanwhile:
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), "the other writer still waits"
+        return self
+
+
+def postgresql_only(database: Database) -> None:
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time: nothing is written during an erasure")
+
+
+def seq_of(database: Database, action: str) -> int:
+    with database.engine.connect() as c:
+        return int(c.execute(select(EVENTS.c.seq).where(EVENTS.c.action == action)).scalar_one())
+
+
+def test_a_hold_placed_while_an_erasure_looks_stops_it_or_comes_after_it(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A legal hold stops erasure: one committed while an erasure is finding what to erase
+    is either seen by it, or placed only once it has ended (then on what is left)."""
+    postgresql_only(database)
+    post_id, draft_id = a_draft(database, author="@jo")
+    finding = retention._posts_of
+    others: list[Meanwhile] = []
+
+    def place() -> None:
+        hold = HoldCreate(scope=HoldScope.post, post_id=post_id, reason="litigation 7")
+        with database.write() as c:
+            retention.place(c, hold, actor="legal", role="legal")
+
+    def while_finding(*args: Any) -> Any:
+        if not others:
+            others.append(Meanwhile(place))
+        return finding(*args)
+
+    monkeypatch.setattr(retention, "_posts_of", while_finding)
+    with database.write() as c:
+        retention.erase_customer(c, "@jo", **ERASE)
+    assert others[0].done().error is None
+    post_erased, versions_erased, _ = state(database, post_id, draft_id)
+    if seq_of(database, "hold.placed") < seq_of(database, "customer.erased"):
+        assert not post_erased and not versions_erased, "erased under a legal hold"
+    else:
+        assert post_erased and versions_erased
+
+
+def test_a_reply_begun_while_its_post_is_erased_is_refused_or_erased_with_it(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A draft started on the customer's post while the erasure runs: either the erasure
+    finds it and erases it, or it waits for the erasure and is refused; never a draft with
+    its text on an erased post."""
+    postgresql_only(database)
+    with database.write() as c:
+        post_id = insert_post(c, text="My order 1234 never came")
+        c.execute(POSTS.update().where(POSTS.c.id == post_id).values(author="@jo"))
+    erasing_people = retention._erase_people
+    others: list[Meanwhile] = []
+
+    def begin() -> int:
+        with database.write() as c:
+            return drafts.create(c, post_id=post_id, author="agent", body="Sorry, Jo!").draft_id
+
+    def while_erasing(*args: Any) -> None:
+        others.append(Meanwhile(begin))
+        erasing_people(*args)
+
+    monkeypatch.setattr(retention, "_erase_people", while_erasing)
+    with database.write() as c:
+        retention.erase_customer(c, "@jo", **ERASE)
+    other = others[0].done()
+    if other.error is not None:
+        assert isinstance(other.error, Conflict) and "erased" in str(other.error), other.error
+    else:
+        with database.engine.connect() as c:
+            bodies = c.execute(
+                select(VERSIONS.c.body).where(VERSIONS.c.draft_id == other.outcome)
+            ).scalars().all()  # fmt: skip
+        assert bodies == [retention.ERASED], "a reply's text kept on an erased post"
+
+
+def test_an_erased_post_takes_no_new_reply(database: Database) -> None:
+    post_id, _ = a_draft(database, author="@jo")
+    with database.write() as c:
+        retention.erase_customer(c, "@jo", **ERASE)
+    with database.write() as c, pytest.raises(Conflict, match="erased") as refused:
+        drafts.create(c, post_id=post_id, author="agent", body="Hello again, Jo")
+    assert f"post {post_id}" in str(refused.value)
