@@ -23,7 +23,7 @@ class Turn(IntEnum):
 
     ROUTING = 23  # a team's round, or an agent's presence changing (`records.routing`)
     INGEST = 24  # storing a channel's inbound posts (`records.ingest`)
-    HOLDS = 25  # placing a legal hold, against erasing by the holds in place (`records.retention`)
+    HOLDS = 25  # placing a legal hold, and erasing by the holds in place (`records.retention`)
 
 
 def take(connection: Connection, turn: Turn, key: int, *, shared: bool = False) -> None:

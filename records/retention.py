@@ -3,7 +3,8 @@ erasure itself.
 
 Records older than their class's retention period (settings) have their content erased by
 a durable scheduled purge (`workflows.housekeeping`), unless a legal hold covers them. A
-customer's erasure request erases their content at once, holds permitting. Erasing never
+customer's erasure request erases their content at once, holds permitting
+(`records.erasure`). Erasing never
 removes a record or breaks the proof: a post keeps its row and its id, a draft version its
 content hash, an audit event its payload digest (the Merkle tree's leaves commit to
 digests, docs/audit-format.md), each with an `erased` marker.
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, and_, cast, delete, false, or_, select, update
+from sqlalchemy import and_, false, or_, select, update
 from sqlalchemy.engine import Connection
 
 from lifecycle.words import SYSTEM_ACTOR, SYSTEM_ROLE
@@ -26,13 +27,10 @@ from records.audit_models import HoldCreate, HoldPublic, HoldScope
 from records.errors import Conflict, NotFound
 from records.fields import PublicationStatus
 from records.tables import (
-    CUSTOMERS,
     DECISIONS,
     DRAFTS,
     EVENTS,
     HOLDS,
-    IDENTITIES,
-    NOTES,
     POSTS,
     PUBLICATIONS,
     VERSIONS,
@@ -48,8 +46,8 @@ CLASSES = ("audit", "published", "unpublished", "posts")
 
 
 def place(connection: Connection, hold: HoldCreate, *, actor: str, role: str) -> HoldPublic:
-    """A new hold. It waits for an erasure or purge under way (which read the holds before
-    it), and they for it (`_held`): a hold committed while one runs would be missed."""
+    """A new hold. It waits for an erasure or purge under way, which read the holds before
+    it, and they for it (`held_now`): a hold committed while one runs would be missed."""
     locks.take(connection, locks.Turn.HOLDS, 0)
     values = hold.model_dump(exclude_none=True) | {
         "scope": str(hold.scope),
@@ -109,7 +107,7 @@ def _described(hold_id: int, fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Held:
+class Held:
     """What the active holds cover, as SQL conditions on drafts and on posts."""
 
     drafts: set[int] = field(default_factory=set)
@@ -149,11 +147,13 @@ def true_() -> Any:
     return ~false()
 
 
-def _held(connection: Connection) -> _Held:
-    """The holds in place, none placed until the caller's transaction ends (erasures and
-    purges read them side by side; `place` waits for them all, and they for it)."""
-    locks.take(connection, locks.Turn.HOLDS, 0, shared=True)
-    held = _Held()
+def held_now(connection: Connection) -> Held:
+    """The holds in place, and none placed until the caller's transaction ends: for an
+    erasure or a purge, which take turns with each other too (each erases posts, versions
+    and events in an order of its own: side by side, they could wait for each other).
+    Erasures are rare and short; a hold placed during the daily purge waits for it."""
+    locks.take(connection, locks.Turn.HOLDS, 0)
+    held = Held()
     for hold in listing(connection, active_only=True):
         if hold.scope == HoldScope.draft and hold.draft_id:
             held.drafts.add(hold.draft_id)
@@ -174,10 +174,14 @@ class Erased:
     posts: int = 0
     versions: int = 0
     events: int = 0
+    withdrawn: int = 0  # open drafts withdrawn (a customer's erasure; a purge withdraws none)
 
     def __add__(self, other: Erased) -> Erased:
         return Erased(
-            self.posts + other.posts, self.versions + other.versions, self.events + other.events
+            self.posts + other.posts,
+            self.versions + other.versions,
+            self.events + other.events,
+            self.withdrawn + other.withdrawn,
         )
 
 
@@ -185,7 +189,7 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
     """Erase the content of every record older than its class's retention period that no
     hold covers; what was erased."""
     now = now or utcnow()
-    held = _held(connection)
+    held = held_now(connection)
     published = select(PUBLICATIONS.c.draft_id).where(
         PUBLICATIONS.c.status == PublicationStatus.confirmed
     )
@@ -198,7 +202,7 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
         DRAFTS.c.id.in_(published),
     )
     drafts = select(DRAFTS.c.id).where(or_(old_unpublished, old_published), held.draft_free())
-    erased = _erase_drafts(connection, drafts)
+    erased = erase_drafts(connection, drafts)
     # A post outlives its replies' retention: it goes once none of its drafts is kept.
     kept = select(DRAFTS.c.post_id).where(~DRAFTS.c.id.in_(drafts) | ~held.draft_free())
     posts = select(POSTS.c.id).where(
@@ -206,7 +210,7 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
         ~POSTS.c.id.in_(kept),
         held.post_free(),
     )
-    erased += _erase_posts(connection, posts)
+    erased += erase_posts(connection, posts)
     # Audit payloads: a draft's go with the draft; a post's with the post; the rest (users,
     # rule sets, channels) when old enough.
     gone_posts = set(connection.execute(posts).scalars())
@@ -241,94 +245,7 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
     return erased
 
 
-def erase_customer(connection: Connection, author: str, *, actor: str, role: str) -> Erased:
-    """A customer's erasure request (GDPR article 17): their posts' text and handle, the
-    replies to them, and the audit payloads of those drafts, unless a hold covers them.
-
-    What to erase is found in two steps, so that the long part, reading every post's audit
-    events, holds off no ingest on PostgreSQL (SQLite has one writer at a time anyway):
-    first what the record holds up to its head as it is now; then, every channel's ingest
-    held off until the erasure commits (`records.locks`: an ingest that read the author's
-    identity before would write their profile back), the posts and drafts again and only
-    the events since that head.
-
-    The posts are erased before their drafts are looked for the second time: a draft begun
-    at the same moment either locked its post first, and is committed by the time the
-    erasure may erase the post, so it is found; or it waits for the erasure and finds the
-    post erased (`records.drafts.create`), which takes no reply."""
-    held = _held(connection)
-    if author in held.customers:
-        raise Conflict(f"a legal hold covers {author}: nothing of theirs can be erased")
-    # Read first: a post or draft seen below has every event up to it; whatever comes
-    # after it has events after it (appends take turns, `records.audit`).
-    head = audit.head_seq(connection)
-    post_ids = _posts_of(connection, author, held)
-    seqs = _events_of(connection, post_ids, _drafts_of(connection, post_ids, held), after=0)
-    locks.hold_off_ingest(connection)
-    post_ids = _posts_of(connection, author, held)
-    identities = set(
-        connection.execute(
-            select(POSTS.c.identity_id).where(
-                POSTS.c.id.in_(list(post_ids)), POSTS.c.identity_id.is_not(None)
-            )
-        ).scalars()
-    )
-    erased = _erase_posts(connection, list(post_ids))
-    draft_ids = _drafts_of(connection, post_ids, held)
-    seqs = sorted(set(seqs) | set(_events_of(connection, post_ids, draft_ids, after=head)))
-    erased += _erase_drafts(connection, draft_ids)
-    _erase_people(connection, list(identities))
-    erased += Erased(events=audit.erase(connection, seqs))
-    audit.append(
-        connection,
-        audit.NewEvent(
-            actor=actor,
-            role=role,
-            action="customer.erased",
-            # The request is on record; who it was is not (that is what was asked).
-            payload={"posts": erased.posts, "versions": erased.versions, "events": erased.events},
-        ),
-    )
-    return erased
-
-
-def _posts_of(connection: Connection, author: str, held: _Held) -> set[int]:
-    """The author's posts no hold covers (their ids: erasing a post erases the handle they
-    are found by)."""
-    return set(
-        connection.execute(
-            select(POSTS.c.id).where(POSTS.c.author == author, held.post_free())
-        ).scalars()
-    )
-
-
-def _drafts_of(connection: Connection, post_ids: set[int], held: _Held) -> list[int]:
-    """The drafts answering `post_ids` that no hold covers."""
-    return list(
-        connection.execute(
-            select(DRAFTS.c.id).where(DRAFTS.c.post_id.in_(list(post_ids)), held.draft_free())
-        ).scalars()
-    )
-
-
-def _events_of(
-    connection: Connection, post_ids: set[int], draft_ids: list[int], *, after: int
-) -> list[int]:
-    """The seqs of the events after `after` that are about one of the drafts or posts."""
-    return [
-        row.seq
-        for row in connection.execute(
-            select(EVENTS.c.seq, EVENTS.c.draft_id, EVENTS.c.payload).where(
-                EVENTS.c.seq > after,
-                EVENTS.c.erased.is_(False),
-                or_(EVENTS.c.draft_id.in_(draft_ids), EVENTS.c.action.like("post.%")),
-            )
-        )
-        if row.draft_id in draft_ids or json.loads(row.payload).get("post_id") in post_ids
-    ]
-
-
-def _erase_drafts(connection: Connection, drafts: Any) -> Erased:
+def erase_drafts(connection: Connection, drafts: Any) -> Erased:
     versions = connection.execute(
         update(VERSIONS)
         .where(VERSIONS.c.draft_id.in_(drafts), VERSIONS.c.erased.is_(False))
@@ -340,7 +257,7 @@ def _erase_drafts(connection: Connection, drafts: Any) -> Erased:
     return Erased(versions=int(versions.rowcount))
 
 
-def _erase_posts(connection: Connection, posts: Any) -> Erased:
+def erase_posts(connection: Connection, posts: Any) -> Erased:
     done = connection.execute(
         update(POSTS)
         .where(POSTS.c.id.in_(posts), POSTS.c.erased.is_(False))
@@ -349,32 +266,6 @@ def _erase_posts(connection: Connection, posts: Any) -> Erased:
         )
     )
     return Erased(posts=int(done.rowcount))
-
-
-def _erase_people(connection: Connection, identities: list[int]) -> None:
-    """Who the customer was, wherever it is kept beside the posts: each identity's handle,
-    name, platform id and profile; the customers' names, CRM answer and notes."""
-    if not identities:
-        return
-    customers = list(
-        connection.execute(
-            select(IDENTITIES.c.customer_id).where(IDENTITIES.c.id.in_(identities))
-        ).scalars()
-    )
-    connection.execute(
-        update(IDENTITIES)
-        .where(IDENTITIES.c.id.in_(identities))
-        .values(
-            handle=ERASED, author_id=ERASED + ":" + cast(IDENTITIES.c.id, String),
-            display_name=None, followers=None, verified=None, profile_url=None, language=None,
-        )
-    )  # fmt: skip
-    connection.execute(
-        update(CUSTOMERS)
-        .where(CUSTOMERS.c.id.in_(customers))
-        .values(display_name=ERASED, crm_id=None, crm_tier=None, crm_value=None)
-    )
-    connection.execute(delete(NOTES).where(NOTES.c.customer_id.in_(customers)))
 
 
 def retention_days(settings_days: Mapping[str, int]) -> dict[str, int]:

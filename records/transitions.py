@@ -192,6 +192,7 @@ PUBLISHING = _of_version(
     POSTS.c.external_id,
     POSTS.c.account_id,
     POSTS.c.replies_allowed,
+    POSTS.c.erased.label("post_erased"),
     PUBLICATIONS.c.attempts,
     PUBLICATIONS.c.created_at.label("requested_at"),
 )

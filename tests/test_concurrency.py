@@ -24,7 +24,7 @@ import pytest
 from sqlmodel import Session, func, select
 
 from policies.versions import RuleBook
-from records import audit, customers, ingest, locks, retention
+from records import audit, customers, erasure, ingest, locks, retention
 from records.audit_models import AuditEvent
 from records.db import Database
 from records.fields import Channel
@@ -285,7 +285,7 @@ def test_an_author_erased_while_their_posts_arrive_stays_erased(
     def erase() -> None:
         while not arrived.is_set():
             with database.write() as connection:
-                retention.erase_customer(connection, "@userjo", actor="adm", role="admin")
+                erasure.erase_customer(connection, "@userjo", actor="adm", role="admin")
             time.sleep(0.005)  # the ingest's turn on SQLite, which has one writer
 
     failures = at_once(arrive, erase)
@@ -322,7 +322,7 @@ def test_a_post_that_arrives_while_an_erasure_looks_is_erased_with_it(
 
     monkeypatch.setattr(locks, "hold_off_ingest", after_another_post)
     with database.write() as connection:
-        erased = retention.erase_customer(connection, "@userjo", actor="adm", role="admin")
+        erased = erasure.erase_customer(connection, "@userjo", actor="adm", role="admin")
     assert erased.posts == 2
     with database.engine.connect() as connection:
         posts = connection.execute(select(POSTS.c.id, POSTS.c.text, POSTS.c.author)).all()

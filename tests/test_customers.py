@@ -23,7 +23,7 @@ from connectors import crm
 from connectors.inbound import sign
 from lifecycle.words import Role
 from policies.versions import RuleBook
-from records import retention
+from records import erasure, retention
 from records.audit_models import AuditEvent
 from records.db import Database
 from records.draft_models import Draft, DraftVersion, Publication
@@ -446,7 +446,7 @@ def test_erasing_a_customer_erases_who_they_were_everywhere(
                             json={"text": "Lives at 1 Main St."}, headers=agent)  # fmt: skip
     assert noted.status_code == 201
     with database.write() as c:
-        retention.erase_customer(c, "@dana", actor="adm", role="admin")
+        erasure.erase_customer(c, "@dana", actor="adm", role="admin")
     view = app_client.get(f"/api/v1/customers/{customer}", headers=agent).json()
     [identity] = view["identities"]
     assert view["display_name"] == identity["handle"] == "[erased]"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from records import drafts, retention
+from records import drafts, erasure, retention
 from records.audit_models import HoldCreate, HoldScope
 from records.db import Database
 from records.errors import Conflict
@@ -64,7 +64,7 @@ def test_a_hold_placed_while_an_erasure_looks_stops_it_or_comes_after_it(
     is either seen by it, or placed only once it has ended (then on what is left)."""
     postgresql_only(database)
     post_id, draft_id = a_draft(database, author="@jo")
-    finding = retention._posts_of
+    finding = erasure._posts_of
     others: list[Meanwhile] = []
 
     def place() -> None:
@@ -72,14 +72,14 @@ def test_a_hold_placed_while_an_erasure_looks_stops_it_or_comes_after_it(
         with database.write() as c:
             retention.place(c, hold, actor="legal", role="legal")
 
-    def while_finding(*args: Any) -> Any:
+    def while_finding(*args: Any, **kwargs: Any) -> Any:
         if not others:
             others.append(Meanwhile(place))
-        return finding(*args)
+        return finding(*args, **kwargs)
 
-    monkeypatch.setattr(retention, "_posts_of", while_finding)
+    monkeypatch.setattr(erasure, "_posts_of", while_finding)
     with database.write() as c:
-        retention.erase_customer(c, "@jo", **ERASE)
+        erasure.erase_customer(c, "@jo", **ERASE)
     assert others[0].done().error is None
     post_erased, versions_erased, _ = state(database, post_id, draft_id)
     if seq_of(database, "hold.placed") < seq_of(database, "customer.erased"):
@@ -91,27 +91,29 @@ def test_a_hold_placed_while_an_erasure_looks_stops_it_or_comes_after_it(
 def test_a_reply_begun_while_its_post_is_erased_is_refused_or_erased_with_it(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A draft started on the customer's post while the erasure runs: either the erasure
-    finds it and erases it, or it waits for the erasure and is refused; never a draft with
-    its text on an erased post."""
+    """A draft started on the customer's post just after the erasure's last look for drafts:
+    it waits for the erasure and is refused (or, had it come first, it would have been
+    found, withdrawn and erased); never a draft with its text on an erased post."""
     postgresql_only(database)
     with database.write() as c:
         post_id = insert_post(c, text="My order 1234 never came")
         c.execute(POSTS.update().where(POSTS.c.id == post_id).values(author="@jo"))
-    erasing_people = retention._erase_people
+    finding = erasure._drafts_of
     others: list[Meanwhile] = []
 
     def begin() -> int:
         with database.write() as c:
             return drafts.create(c, post_id=post_id, author="agent", body="Sorry, Jo!").draft_id
 
-    def while_erasing(*args: Any) -> None:
-        others.append(Meanwhile(begin))
-        erasing_people(*args)
+    def then_begin(*args: Any, **kwargs: Any) -> list[int]:
+        found = finding(*args, **kwargs)
+        if kwargs.get("lock"):  # the second look, which is the last
+            others.append(Meanwhile(begin))
+        return found
 
-    monkeypatch.setattr(retention, "_erase_people", while_erasing)
+    monkeypatch.setattr(erasure, "_drafts_of", then_begin)
     with database.write() as c:
-        retention.erase_customer(c, "@jo", **ERASE)
+        erasure.erase_customer(c, "@jo", **ERASE)
     other = others[0].done()
     if other.error is not None:
         assert isinstance(other.error, Conflict) and "erased" in str(other.error), other.error
@@ -126,7 +128,7 @@ def test_a_reply_begun_while_its_post_is_erased_is_refused_or_erased_with_it(
 def test_an_erased_post_takes_no_new_reply(database: Database) -> None:
     post_id, _ = a_draft(database, author="@jo")
     with database.write() as c:
-        retention.erase_customer(c, "@jo", **ERASE)
+        erasure.erase_customer(c, "@jo", **ERASE)
     with database.write() as c, pytest.raises(Conflict, match="erased") as refused:
         drafts.create(c, post_id=post_id, author="agent", body="Hello again, Jo")
     assert f"post {post_id}" in str(refused.value)

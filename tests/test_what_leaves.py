@@ -1,22 +1,31 @@
 """What leaves is the text that was approved, or nothing (SQLite and PostgreSQL, through the
-real worker and a fake X): the publisher hashes the text it is about to post and holds it
-against the approval's hash, so a text erased since (a customer's request) or changed in
-the database by someone with access to it is not posted, and the reason is on record."""
+real worker and a fake X). A customer's erasure withdraws the replies to them that are
+still open, so none is edited or posted after it; and the publisher holds the text it is
+about to post against the approval's hash, so a text erased since (a reply already on its
+way) or changed in the database by someone with access to it is not posted, and the
+reason is on record."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from records import retention
+from records import drafts, erasure, retention
 from records.db import Database
 from records.tables import EVENTS, VERSIONS
 from tests.fakes import FakeX, running_fake_x, x_account
-from tests.test_publishers import PUB, desk_on, draft_of
+from tests.helpers import eventually, insert_post
+from tests.sealing import SealedHandle
+from tests.test_approval_workflow import AGENT, refused
+from tests.test_publishers import PUB, REPLY, desk_on, draft_of
 from workflows.approval import ResponseApproval
+from workflows.contracts import DraftStart, EditRequest
 
 pytestmark = pytest.mark.temporal
 
@@ -27,28 +36,76 @@ def fake_x() -> Iterator[FakeX]:
         yield fake
 
 
-async def test_a_reply_approved_before_its_customer_was_erased_is_not_posted(
+async def test_an_erased_customers_open_replies_are_withdrawn_and_say_nothing_more(
     temporal_env: WorkflowEnvironment,
     database: Database,
     make_user: Callable[..., str],
     fake_x: FakeX,
 ) -> None:
-    """The approved text is gone from the record: the publisher posts exactly the approved
-    text or nothing, so nothing, and says why."""
+    """An approved reply and one still being written, both to the customer: the erasure
+    withdraws them on the record, and their workflows find it out at the next action, which
+    is refused (nothing posted, no new text); the withdrawal and its reason are audited."""
+    async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
+        approved = await desk.approved()
+        with database.write() as c:
+            post_id = insert_post(c, account_id=desk.account_id)
+            writing = drafts.create(c, post_id=post_id, author="agent", body=REPLY).draft_id
+        being_written: Any = SealedHandle(
+            await temporal_env.client.start_workflow(
+                ResponseApproval.run,
+                DraftStart(draft_id=writing, author="agent"),
+                id=f"{desk.queue}-draft-{writing}",
+                task_queue=desk.queue,
+            )
+        )
+        with database.write() as c:
+            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+        _, why = await refused(approved.execute_update(ResponseApproval.publish, PUB))
+        assert "withdrawn" in why
+        edit = EditRequest(
+            actor=AGENT, body="Hello again! Your refund is on its way.", expected_version=1
+        )
+        _, why = await refused(being_written.execute_update(ResponseApproval.edit, edit))
+        assert "withdrawn" in why
+        assert (await being_written.result()).status == "withdrawn"
+    assert fake_x.tweets == []
+    with database.engine.connect() as c:
+        withdrawals = c.execute(
+            select(EVENTS.c.draft_id, EVENTS.c.actor, EVENTS.c.payload)
+            .where(EVENTS.c.action == "draft.withdrawn")
+            .order_by(EVENTS.c.draft_id)
+        ).all()
+        bodies = c.execute(select(VERSIONS.c.body).where(VERSIONS.c.draft_id == writing)).scalars()
+        assert list(bodies) == [retention.ERASED]
+    assert [(w.draft_id, w.actor) for w in withdrawals] == [
+        (draft_of(approved), "adm"),
+        (writing, "adm"),
+    ]
+    assert all(json.loads(w.payload) == {"reason": erasure.WITHDRAWN} for w in withdrawals)
+
+
+async def test_a_reply_on_its_way_when_its_customer_is_erased_is_not_posted_again(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    fake_x: FakeX,
+) -> None:
+    """X took the reply but its answer never came; the customer is erased before the retry.
+    The retry does not post the placeholder (or anything): the publication is failed with
+    the reason, and says the reply may already be on the platform."""
+    fake_x.script = ["hang"]
     async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
         handle = await desk.approved()
+        publishing = asyncio.create_task(handle.execute_update(ResponseApproval.publish, PUB))
+        assert await eventually(lambda: len(fake_x.tweets) == 1)
         with database.write() as c:
-            retention.erase_customer(c, "@customer", actor="adm", role="admin")
-        result = await handle.execute_update(ResponseApproval.publish, PUB)
+            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+        result = await publishing
     assert result.status == "publish_failed"
-    assert fake_x.tweets == []
+    assert len(fake_x.tweets) == 1 and fake_x.tweets[0]["text"] == REPLY
     publication = desk.publication(draft_of(handle))
-    assert publication.status == "failed" and "erased" in publication.error
-    with database.engine.connect() as c:
-        refused = c.execute(
-            select(EVENTS.c.seq).where(EVENTS.c.action == "draft.publish_refused")
-        ).all()  # fmt: skip
-    assert len(refused) == 1
+    assert publication.status == "failed"
+    assert "was erased" in publication.error and "may be on the platform" in publication.error
 
 
 async def test_a_reply_changed_in_the_database_after_its_approval_is_not_posted(

@@ -42,6 +42,24 @@ log = logging.getLogger("countersign.publish")
 
 # The draft statuses a publication may start from (a scheduled one when its time comes).
 _MAY_LEAVE = PUBLISHABLE | {DraftStatus.scheduled}
+_MAY_BE_OUT = (
+    "; an earlier attempt's request had left, so the reply may be on the platform: "
+    "look there before anything else"
+)
+
+
+def _gone(job: PublishJob, row: Any) -> str | None:
+    """Why the text about to leave is not the approved text, or None if it is: what is
+    approved is a hash, and what leaves must be the text it was taken of (an erasure
+    since, or someone with write access to the database, may have changed it)."""
+    if row.post_erased:
+        return f"post {row.post_id} was erased (its retention period ended, or its author asked)"
+    if row.erased:
+        return f"version {job.version}'s text was erased since its approval"
+    if content_sha256(row.body) != row.content_sha256:
+        return f"version {job.version}'s text is not the text that was approved"
+    return None
+
 
 HEARTBEAT_EVERY = 1.0  # seconds; the workflow's PUBLISH_HEARTBEAT is a few of these
 
@@ -227,14 +245,10 @@ class PublishActivities:
         """Why the record does not let this version leave, or None if it does."""
         if row.status not in _MAY_LEAVE:
             return f"the record shows the draft {row.status}, not approved"
-        if row.erased:
-            return (
-                f"version {job.version}'s text was erased (its retention period ended, or "
-                "its customer asked); nothing is posted"
-            )
-        if content_sha256(row.body) != row.content_sha256:
-            # What is approved is the hash; what leaves must be the text it was taken of.
-            return f"version {job.version}'s text is not the text that was approved"
+        gone = _gone(job, row)
+        if gone is not None:
+            # A request that left before may have been taken: the record must not hide it.
+            return gone + (_MAY_BE_OUT if row.attempts else "; nothing is posted")
         missing = unapproved(
             author=row.author,
             publisher=job.actor,

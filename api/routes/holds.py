@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import DatabaseDep, Principal, SettingsDep, require_roles
 from api.schemas import Page, ResourceId
 from lifecycle.words import Role
-from records import retention
+from records import erasure, retention
 from records.audit_models import HoldCreate, HoldLift, HoldPublic
 from records.fields import NO_NUL
 
@@ -32,6 +32,7 @@ class ErasedPublic(BaseModel):
     posts: int
     versions: int
     events: int
+    withdrawn: int = Field(description="the customer's open drafts, withdrawn")
 
 
 def _role(caller: Principal) -> str:
@@ -75,11 +76,12 @@ async def erase_customer(
     body: ErasureRequest, caller: Admin, database: DatabaseDep
 ) -> ErasedPublic:
     """A customer's erasure request: their posts, the replies to them and those drafts'
-    audit payloads lose their content; hashes and the proof stay. 409 under a hold."""
+    audit payloads lose their content; hashes and the proof stay. Their open drafts are
+    withdrawn, so nothing more is said to them. 409 under a hold."""
 
     def erase() -> retention.Erased:
         with database.write() as connection:
-            return retention.erase_customer(
+            return erasure.erase_customer(
                 connection, body.author, actor=caller.username, role=Role.admin.value
             )
 
