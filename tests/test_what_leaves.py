@@ -26,6 +26,7 @@ from tests.test_approval_workflow import AGENT, refused
 from tests.test_publishers import PUB, REPLY, desk_on, draft_of
 from workflows.approval import ResponseApproval
 from workflows.contracts import DraftStart, EditRequest
+from workflows.publishing import PublishActivities
 
 pytestmark = pytest.mark.temporal
 
@@ -130,3 +131,31 @@ async def test_a_reply_changed_in_the_database_after_its_approval_is_not_posted(
     publication = desk.publication(draft_of(handle))
     assert publication.status == "failed"
     assert "not the text that was approved" in publication.error
+
+
+async def test_a_reply_claimed_for_publishing_when_its_customer_is_erased_is_not_posted(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    fake_x: FakeX,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The erasure commits after the publisher claimed the reply (so the erasure leaves the
+    draft to it) and before the request leaves: the publisher looks again, and nothing
+    leaves."""
+    choosing = PublishActivities._publisher
+
+    def erased_meanwhile(self: PublishActivities, *args: Any) -> Any:
+        with database.write() as c:
+            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+        return choosing(self, *args)
+
+    monkeypatch.setattr(PublishActivities, "_publisher", erased_meanwhile)
+    async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
+        handle = await desk.approved()
+        result = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert result.status == "publish_failed"
+    assert fake_x.tweets == []
+    publication = desk.publication(draft_of(handle))
+    assert (publication.status, publication.attempts) == ("failed", 0)
+    assert "was erased" in publication.error and "nothing is posted" in publication.error

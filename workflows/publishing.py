@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -33,7 +33,7 @@ from records import audit, channels, notifications, transitions
 from records.db import Database
 from records.drafts import content_sha256
 from records.fields import PublicationStatus
-from records.tables import PUBLICATIONS
+from records.tables import DRAFTS, POSTS, PUBLICATIONS, VERSIONS
 from records.types import utcnow
 from workflows.contracts import APPLIED, ActivityName, PublishJob, Recorded
 from workflows.recording import not_now
@@ -52,13 +52,27 @@ def _gone(job: PublishJob, row: Any) -> str | None:
     """Why the text about to leave is not the approved text, or None if it is: what is
     approved is a hash, and what leaves must be the text it was taken of (an erasure
     since, or someone with write access to the database, may have changed it)."""
-    if row.post_erased:
-        return f"post {row.post_id} was erased (its retention period ended, or its author asked)"
-    if row.erased:
-        return f"version {job.version}'s text was erased since its approval"
-    if content_sha256(row.body) != row.content_sha256:
-        return f"version {job.version}'s text is not the text that was approved"
-    return None
+    erased = _erased(job, row, post_erased=row.post_erased, version_erased=row.erased)
+    if erased is None and content_sha256(row.body) != row.content_sha256:
+        return _said(f"version {job.version}'s text is not the text that was approved", row)
+    return erased
+
+
+def _erased(job: PublishJob, row: Any, *, post_erased: bool, version_erased: bool) -> str | None:
+    """Why the reply may not leave since an erasure, or None."""
+    if post_erased:
+        reason = f"post {row.post_id} was erased (its retention period ended, or its author asked)"
+    elif version_erased:
+        reason = f"version {job.version}'s text was erased since its approval"
+    else:
+        return None
+    return _said(reason, row)
+
+
+def _said(reason: str, row: Any) -> str:
+    """A refusal's reason, and what it means: a request that left before may have been
+    taken, which the record must not hide."""
+    return reason + (_MAY_BE_OUT if row.attempts else "; nothing is posted")
 
 
 HEARTBEAT_EVERY = 1.0  # seconds; the workflow's PUBLISH_HEARTBEAT is a few of these
@@ -179,6 +193,12 @@ class PublishActivities:
         )
         publisher = self._publisher(reply.channel, row.account_id)
         with self.database.write() as connection:
+            # An erasure committed since the claim (which left a claimed draft open) stops
+            # it here; one that comes now waits until the request is marked sent (the lock).
+            flags = connection.execute(_ERASED_NOW, which).one()
+            erased = _erased(job, row, post_erased=flags.post_erased, version_erased=flags.erased)
+            if erased is not None:
+                return self._failed(connection, job, row, erased, action="draft.publish_refused")
             connection.execute(_SENDING, {**which, "now": utcnow()})
         try:
             with (
@@ -247,8 +267,7 @@ class PublishActivities:
             return f"the record shows the draft {row.status}, not approved"
         gone = _gone(job, row)
         if gone is not None:
-            # A request that left before may have been taken: the record must not hide it.
-            return gone + (_MAY_BE_OUT if row.attempts else "; nothing is posted")
+            return gone
         missing = unapproved(
             author=row.author,
             publisher=job.actor,
@@ -334,6 +353,15 @@ _PUBLICATION = (
     PUBLICATIONS.c.version == bindparam("b_version"),
 )
 _CLAIM = PUBLICATIONS.insert()
+_ERASED_NOW = (
+    select(POSTS.c.erased.label("post_erased"), VERSIONS.c.erased)
+    .join(DRAFTS, DRAFTS.c.post_id == POSTS.c.id)
+    .join(VERSIONS, VERSIONS.c.draft_id == DRAFTS.c.id)
+    .where(
+        VERSIONS.c.draft_id == bindparam("b_draft_id"), VERSIONS.c.version == bindparam("b_version")
+    )
+    .with_for_update(read=True, of=POSTS)
+)
 _SENDING = (
     update(PUBLICATIONS)
     .where(*_PUBLICATION)
