@@ -25,6 +25,7 @@ from records.customer_models import (
 )
 from records.errors import Conflict, NotFound
 from records.post_models import Post
+from records.tables import POSTS
 from records.types import utcnow
 
 MAX_MERGES = 32  # links followed from a merged customer to the one it lives on in
@@ -88,6 +89,7 @@ def link(session: Session, into_id: int, other_id: int, *, actor: str, role: str
     moved = session.exec(
         select(CustomerIdentity.id).where(CustomerIdentity.customer_id == other.id)
     ).all()
+    locks.rows(session.connection(), POSTS, POSTS.c.customer_id == other.id)
     for table in (CustomerIdentity, Post, Conversation, CustomerNote):
         owner = col(table.customer_id)
         session.execute(update(table).where(owner == other.id).values(customer_id=into.id))
@@ -133,6 +135,7 @@ def unlink(
     session.flush()
     identity.customer_id = alone.id  # type: ignore[assignment]
     session.add(identity)
+    locks.rows(session.connection(), POSTS, POSTS.c.identity_id == identity_id)
     session.execute(
         update(Post).where(col(Post.identity_id) == identity_id).values(customer_id=alone.id)
     )

@@ -98,10 +98,10 @@ def _posts_of(connection: Connection, author: str, held: Held, *, lock: bool = F
     """The author's posts no hold covers (their ids: erasing a post erases the handle they
     are found by); with `lock`, locked in id order, as every writer of many posts locks
     them (`records.routing`)."""
-    query = select(POSTS.c.id).where(POSTS.c.author == author, held.post_free())
+    mine = (POSTS.c.author == author, held.post_free())
     if lock:
-        query = query.order_by(POSTS.c.id).with_for_update()
-    return list(connection.execute(query).scalars())
+        return locks.rows(connection, POSTS, *mine)
+    return list(connection.execute(select(POSTS.c.id).where(*mine)).scalars())
 
 
 def _drafts_of(
@@ -109,10 +109,10 @@ def _drafts_of(
 ) -> list[int]:
     """The drafts answering `post_ids` that no hold covers; with `lock`, locked in id
     order."""
-    query = select(DRAFTS.c.id).where(DRAFTS.c.post_id.in_(post_ids), held.draft_free())
+    answering = (DRAFTS.c.post_id.in_(post_ids), held.draft_free())
     if lock:
-        query = query.order_by(DRAFTS.c.id).with_for_update()
-    return list(connection.execute(query).scalars())
+        return locks.rows(connection, DRAFTS, *answering)
+    return list(connection.execute(select(DRAFTS.c.id).where(*answering)).scalars())
 
 
 def _withdraw_open(connection: Connection, draft_ids: list[int]) -> list[int]:

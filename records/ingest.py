@@ -298,12 +298,10 @@ def _adopt_by_handle(
         connection.execute(
             update(IDENTITIES).where(IDENTITIES.c.id == row.id).values(author_id=key[1])
         )
-        # Not an erased post: it keeps no platform id (`records.retention`).
-        connection.execute(
-            update(POSTS)
-            .where(POSTS.c.identity_id == row.id, POSTS.c.erased.is_(False))
-            .values(author_id=key[1])
-        )
+        # Not an erased post: it keeps no platform id (`records.erasure`).
+        theirs = (POSTS.c.identity_id == row.id, POSTS.c.erased.is_(False))
+        locks.rows(connection, POSTS, *theirs)
+        connection.execute(update(POSTS).where(*theirs).values(author_id=key[1]))
     if rows:
         found |= _found_identities(connection, set(by_handle.values()))
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import IntEnum
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Table, select, text
 from sqlalchemy.engine import Connection
 
 from records.fields import Channel
@@ -48,6 +49,15 @@ def hold_off_ingest(connection: Connection) -> None:
     an ingest that read the author's identity before it would otherwise undo or miss (a
     post stored on a customer just merged away, an erased profile written back)."""
     take_named(connection, Turn.INGEST, (channel.value for channel in Channel))
+
+
+def rows(connection: Connection, table: Table, *where: Any, limit: int | None = None) -> list[int]:
+    """Lock the rows of `table` matching `where` until the transaction ends, in id order;
+    their ids. Every writer of many rows of one table (a routing round, an erasure, a link
+    of two customers) locks them so before it changes them: in an order of their own (an
+    UPDATE's is its plan's), two such writers could each hold a row the other waits for."""
+    query = select(table.c.id).where(*where).order_by(table.c.id).limit(limit)
+    return [int(row_id) for row_id in connection.execute(query.with_for_update()).scalars()]
 
 
 _ALONE = text("SELECT pg_advisory_xact_lock(:turn, :key)")

@@ -210,6 +210,7 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
         ~POSTS.c.id.in_(kept),
         held.post_free(),
     )
+    locks.rows(connection, POSTS, POSTS.c.id.in_(posts))
     erased += erase_posts(connection, posts)
     # Audit payloads: a draft's go with the draft; a post's with the post; the rest (users,
     # rule sets, channels) when old enough.

@@ -324,10 +324,8 @@ def overflow(
     if not late:
         return []
     # Every late post locked first, in id order (as `route` writes them), then moved.
-    locked = list(connection.execute(
-        select(POSTS.c.id).where(or_(*(waited for _, waited in late.values())))
-        .order_by(POSTS.c.id).limit(limit).with_for_update()
-    ).scalars())  # fmt: skip
+    locked = locks.rows(connection, POSTS, or_(*(waited for _, waited in late.values())),
+                        limit=limit)  # fmt: skip
     if not locked:
         return []
     for queue_id, (target, waited) in late.items():

@@ -1,4 +1,5 @@
-"""Small helpers shared by tests: free ports, tampering past the trigger, a submitted draft."""
+"""Small helpers shared by tests: free ports, tampering past the trigger, a submitted draft,
+two writers at once."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from sqlalchemy import Connection, event
 
 from records import guards
@@ -285,3 +287,33 @@ async def deliver_ticket(
     assert received.status_code == 200, received.text
     [post] = received.json()["posts"]
     return dict(post)
+
+
+class Meanwhile:
+    """`job` run by another writer, in a transaction of its own, while the caller's is open:
+    it is given `seconds` to finish (it may have to wait for the caller's to end), and is
+    waited for in full by `done`."""
+
+    def __init__(self, job: Callable[[], Any], seconds: float = 0.5) -> None:
+        self.outcome: Any = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(job,), daemon=True)
+        self._thread.start()
+        self._thread.join(timeout=seconds)
+
+    def _run(self, job: Callable[[], Any]) -> None:
+        try:
+            self.outcome = job()
+        except BaseException as error:  # the test reads it
+            self.error = error
+
+    def done(self) -> Meanwhile:
+        self._thread.join(timeout=30)
+        assert not self._thread.is_alive(), "the other writer still waits"
+        return self
+
+
+def postgresql_only(database: Database) -> None:
+    """For a test of two writers inside each other's transactions."""
+    if database.dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time: no writer comes in another's midst")

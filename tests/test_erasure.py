@@ -5,8 +5,6 @@ approved before the erasure is not posted: tests/test_what_leaves.py.)"""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,39 +15,10 @@ from records.audit_models import HoldCreate, HoldScope
 from records.db import Database
 from records.errors import Conflict
 from records.tables import EVENTS, POSTS, VERSIONS
-from tests.helpers import insert_post
+from tests.helpers import Meanwhile, insert_post, postgresql_only
 from tests.test_retention import a_draft, state
 
 ERASE = {"actor": "adm", "role": "admin"}
-
-
-class Meanwhile:
-    """`job` run by another writer, in a transaction of its own, while the caller's is open:
-    it is given `seconds` to finish (it may have to wait for the caller's to end), and is
-    waited for in full by `done`."""
-
-    def __init__(self, job: Callable[[], Any], seconds: float = 0.5) -> None:
-        self.outcome: Any = None
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(job,), daemon=True)
-        self._thread.start()
-        self._thread.join(timeout=seconds)
-
-    def _run(self, job: Callable[[], Any]) -> None:
-        try:
-            self.outcome = job()
-        except BaseException as error:  # the test reads it
-            self.error = error
-
-    def done(self) -> Meanwhile:
-        self._thread.join(timeout=30)
-        assert not self._thread.is_alive(), "the other writer still waits"
-        return self
-
-
-def postgresql_only(database: Database) -> None:
-    if database.dialect != "postgresql":
-        pytest.skip("SQLite has one writer at a time: nothing is written during an erasure")
 
 
 def seq_of(database: Database, action: str) -> int:
