@@ -177,7 +177,9 @@ SUBMISSION = _of_version(
 )
 # A version's hash, its author and its post (decisions, alarms).
 CONTENT = _of_version(VERSIONS.c.content_sha256, DRAFTS.c.author, POSTS.c.id.label("post_id"))
-# What publishing reads: the text, where it goes, and the state of its publication.
+# What publishing reads: the text, where it goes, and the state of its publication; the
+# draft's row locked while the publication is claimed (an erasure withdrawing it at the same
+# moment either comes first, and the claim finds the draft moved on, or finds it claimed).
 PUBLISHING = _of_version(
     DRAFTS.c.transitions,
     DRAFTS.c.author,
@@ -195,7 +197,7 @@ PUBLISHING = _of_version(
     POSTS.c.erased.label("post_erased"),
     PUBLICATIONS.c.attempts,
     PUBLICATIONS.c.created_at.label("requested_at"),
-)
+).with_for_update(of=DRAFTS)
 
 
 def record_checks(
@@ -373,6 +375,13 @@ _BREACHED = update(STAGE_REVIEWS).where(*_THE_STAGE).values(breached_at=bindpara
 # --- the post ------------------------------------------------------------------------------
 
 
+def lock_post_of(connection: Connection, draft_id: int) -> None:
+    """Lock the draft's post until the transaction ends. A writer of a draft and its post
+    takes the post first, as a new draft (`records.drafts`) and an erasure
+    (`records.erasure`) do: taken the other way round, two could wait for each other."""
+    connection.execute(_POST_OF_DRAFT, {"draft_id": draft_id})
+
+
 def expire_post(connection: Connection, post_id: int, now: datetime) -> None:
     """The post's deadline passed unanswered."""
     connection.execute(_EXPIRED_POST, {"post_id": post_id, "now": now})
@@ -391,6 +400,14 @@ def other_replies(connection: Connection, post_id: int, draft_id: int) -> int:
     return int(count.scalar_one())
 
 
+_POST_OF_DRAFT = (
+    select(POSTS.c.id)
+    .where(
+        POSTS.c.id
+        == select(DRAFTS.c.post_id).where(DRAFTS.c.id == bindparam("draft_id")).scalar_subquery()
+    )
+    .with_for_update()
+)
 _EXPIRED_POST = (
     update(POSTS)
     .where(POSTS.c.id == bindparam("post_id"), POSTS.c.status != PostStatus.answered)

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from records import drafts, erasure, retention
 from records.db import Database
-from records.tables import EVENTS, VERSIONS
+from records.tables import DRAFTS, EVENTS, VERSIONS
 from tests.fakes import FakeX, running_fake_x, x_account
-from tests.helpers import eventually, insert_post
+from tests.helpers import Meanwhile, eventually, insert_post, postgresql_only
 from tests.sealing import SealedHandle
 from tests.test_approval_workflow import AGENT, refused
 from tests.test_publishers import PUB, REPLY, desk_on, draft_of
@@ -159,3 +160,46 @@ async def test_a_reply_claimed_for_publishing_when_its_customer_is_erased_is_not
     publication = desk.publication(draft_of(handle))
     assert (publication.status, publication.attempts) == ("failed", 0)
     assert "was erased" in publication.error and "nothing is posted" in publication.error
+
+
+async def test_an_erasure_while_the_publisher_claims_the_reply_leaves_one_story(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    fake_x: FakeX,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The erasure comes while the publisher is claiming the reply (PostgreSQL: SQLite has
+    one writer at a time). Either the erasure waits and finds it claimed, and the publisher
+    then finds the post erased; or it withdraws the draft first, and the claim finds the
+    draft moved on. Never both: a draft on record as withdrawn stays withdrawn."""
+    postgresql_only(database)
+    checking = PublishActivities._recheck
+    others: list[Meanwhile] = []
+
+    def erase() -> None:
+        with database.write() as c:
+            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+
+    def erased_meanwhile(self: PublishActivities, *args: Any) -> Any:
+        if not others:
+            others.append(Meanwhile(erase))
+        return checking(self, *args)
+
+    monkeypatch.setattr(PublishActivities, "_recheck", erased_meanwhile)
+    async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
+        handle = await desk.approved()
+        try:
+            await handle.execute_update(ResponseApproval.publish, PUB)
+        except WorkflowUpdateFailedError as refused_:
+            assert "withdrawn" in str(refused_.cause)
+    assert others[0].done().error is None
+    assert fake_x.tweets == []
+    with database.engine.connect() as c:
+        status = c.execute(
+            select(DRAFTS.c.status).where(DRAFTS.c.id == draft_of(handle))
+        ).scalar_one()  # fmt: skip
+        withdrawn = c.execute(
+            select(EVENTS.c.seq).where(EVENTS.c.action == "draft.withdrawn")
+        ).all()  # fmt: skip
+    assert status == ("withdrawn" if withdrawn else "publish_failed")

@@ -40,6 +40,9 @@ class AlarmActivities:
                     "sla_due_at": None,
                     "sla_breached": False,
                 }
+            if alarm.kind == AlarmKind.expire:
+                # The post before the draft, as every writer of both takes them.
+                transitions.lock_post_of(connection, alarm.draft_id)
             found = begin(connection, alarm, **values)
             if found is not None:
                 return found

@@ -229,12 +229,13 @@ class PublishActivities:
                 _CONFIRM,
                 {**which, "now": now, "external_id": posted.external_id, "url": posted.url},
             )
+            # The post before the draft, as every writer of both takes them (`records.erasure`).
+            transitions.answer_post(connection, row.post_id, now)
             # No compare here: the check above claimed the draft for this publication (the
             # workflow holds its lock until this activity ends), and the post is out.
             transitions.update_draft(
                 connection, job.draft_id, status=DraftStatus.published, stage=None
             )
-            transitions.answer_post(connection, row.post_id, now)
             audit.append(
                 connection,
                 audit.NewEvent(
