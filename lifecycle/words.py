@@ -55,6 +55,11 @@ class DismissReason(StrEnum):
     duplicate = "duplicate"
     off_topic = "off_topic"
     handled_elsewhere = "handled_elsewhere"
+    erased = "erased"  # its author asked to be erased (`records.erasure`); nobody chooses it
+
+
+# The reasons a person may give (the erasure gives its own).
+CHOSEN_DISMISS_REASONS = tuple(reason for reason in DismissReason if reason != DismissReason.erased)
 
 
 class DraftStatus(StrEnum):

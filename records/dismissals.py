@@ -3,22 +3,24 @@
 An agent dismisses a post that is theirs or no one's, a supervisor any post; a post with an
 open draft is not dismissed (the draft is withdrawn first), nor one answered or expired.
 Triage dismisses what the rule set says to (`records.ingest`: spam) as the post arrives.
-Only a supervisor restores a dismissed post: it is new again (or its assignee's). Each is an
-audit event. The post's row is locked for the check, as a new draft locks it
-(`records.drafts`): a dismissal and a draft at the same moment cannot both win.
+Only a supervisor restores a dismissed post: it is new again (or its assignee's). A
+customer's erasure dismisses their posts still waiting, for a reason of its own that no
+person gives and no restore undoes. Each is an audit event. The post's row is locked for
+the check, as a new draft locks it (`records.drafts`): a dismissal and a draft at the same
+moment cannot both win.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.engine import Connection
 
-from lifecycle.words import DismissReason, PostStatus, Role
+from lifecycle.words import OPEN, DismissReason, PostStatus, Role
 from records import audit, drafts
 from records.errors import Conflict, Forbidden, NotFound
-from records.tables import POSTS
+from records.tables import DRAFTS, POSTS
 from records.types import utcnow
 
 # Who dismisses automatically (the triage at ingest), as the audit record names it.
@@ -71,6 +73,8 @@ def restore(connection: Connection, post_id: int, *, actor: str) -> None:
     post = _locked(connection, post_id)
     if post.status != PostStatus.dismissed:
         raise Conflict(f"post {post_id} is {post.status}, not dismissed")
+    if post.dismissed_reason == DismissReason.erased:
+        raise Conflict(f"post {post_id} was erased at its author's request; it takes no reply")
     status = PostStatus.assigned if post.assignee else PostStatus.new
     connection.execute(
         update(POSTS).where(POSTS.c.id == post_id).values(
@@ -85,6 +89,37 @@ def restore(connection: Connection, post_id: int, *, actor: str) -> None:
             payload={"post_id": post_id, "was": post.dismissed_reason, "status": status.value},
         ),
     )  # fmt: skip
+
+
+def dismiss_erased(
+    connection: Connection, post_ids: list[int], *, actor: str, role: str
+) -> list[audit.NewEvent]:
+    """An erased author's posts still waiting for a reply need none now (nobody is left to
+    answer): dismissed for the erasure, unless a draft is still open on one (a reply the
+    publisher has claimed); their events, for the erasure to append with its own."""
+    open_draft = exists().where(
+        DRAFTS.c.post_id == POSTS.c.id, DRAFTS.c.status.in_([str(s) for s in OPEN])
+    )
+    now, reason = utcnow(), DismissReason.erased.value
+    dismissed = connection.execute(
+        update(POSTS)
+        .where(POSTS.c.id.in_(post_ids), POSTS.c.status.in_(_WAITING), ~open_draft)
+        .values(status=PostStatus.dismissed.value, dismissed_reason=reason,
+                dismissed_note=None, dismissed_by=actor, dismissed_at=now, updated_at=now)
+        .returning(POSTS.c.id)
+    ).scalars()  # fmt: skip
+    return [
+        audit.NewEvent(
+            actor=actor,
+            role=role,
+            action="post.dismissed",
+            payload={"post_id": post_id, "reason": reason, "note": None},
+        )
+        for post_id in sorted(dismissed)
+    ]
+
+
+_WAITING = (PostStatus.new.value, PostStatus.assigned.value)
 
 
 def _locked(connection: Connection, post_id: int) -> Any:

@@ -3,12 +3,13 @@ replies to them, the audit payloads of those, and who they were (identities, cus
 notes), unless a legal hold covers them (`records.retention`).
 
 An erasure ends the customer's story as well as its text. Their open drafts are withdrawn
-on the spot, so no later edit, review or publication says anything more to them from our
-side (each of those compares the draft's transition count, finds it moved on, and takes the
-withdrawal, `workflows.recording`); an erased post takes no new reply
-(`lifecycle.rulebook.may_draft`); and the publisher posts no erased text
+on the spot, as their workflows would withdraw them, so no later edit, review or
+publication says anything more to them from our side (each of those compares the draft's
+transition count, finds it moved on, and takes the withdrawal, `workflows.recording`);
+their posts still waiting are dismissed (`records.dismissals`); an erased post takes no new
+reply (`lifecycle.rulebook.may_draft`); and the publisher posts no erased text
 (`workflows.publishing`). A draft whose publication is already claimed is left to its
-publisher: its request may be on its way.
+publisher, which looks again before its request leaves.
 
 Writers at the same moment, on PostgreSQL (SQLite has one writer at a time): a hold
 waits for the erasure or the erasure for it (`retention.held_now`); every channel's ingest
@@ -28,7 +29,7 @@ from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.engine import Connection
 
 from lifecycle.words import OPEN, DraftStatus
-from records import audit, locks, transitions
+from records import audit, dismissals, locks, transitions
 from records.errors import Conflict
 from records.fields import PublicationStatus
 from records.retention import ERASED, Erased, Held, erase_drafts, erase_posts, held_now
@@ -64,24 +65,18 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
     )
     erased = erase_posts(connection, post_ids)
     draft_ids = _drafts_of(connection, post_ids, held, lock=True)
-    withdrawn = _withdraw_open(connection, draft_ids)
-    erased += erase_drafts(connection, draft_ids) + Erased(withdrawn=len(withdrawn))
+    withdrawn = _withdraw_open(connection, draft_ids, actor=actor, role=role)
+    dismissed = dismissals.dismiss_erased(connection, post_ids, actor=actor, role=role)
+    erased += erase_drafts(connection, draft_ids)
+    erased += Erased(withdrawn=len(withdrawn), dismissed=len(dismissed))
     seqs = sorted(set(seqs) | set(_events_of(connection, post_ids, draft_ids, after=head)))
     _erase_people(connection, list(identities))
     erased += Erased(events=audit.erase(connection, seqs))
     audit.append_many(
         connection,
         [
-            *(
-                audit.NewEvent(
-                    actor=actor,
-                    role=role,
-                    action=f"draft.{DraftStatus.withdrawn}",
-                    payload={"reason": WITHDRAWN},
-                    draft_id=draft_id,
-                )
-                for draft_id in withdrawn
-            ),
+            *withdrawn,
+            *dismissed,
             audit.NewEvent(
                 actor=actor,
                 role=role,
@@ -115,24 +110,39 @@ def _drafts_of(
     return list(connection.execute(select(DRAFTS.c.id).where(*answering)).scalars())
 
 
-def _withdraw_open(connection: Connection, draft_ids: list[int]) -> list[int]:
-    """Withdraw the open drafts among `draft_ids` whose publication is not already claimed;
-    their ids."""
+def _withdraw_open(
+    connection: Connection, draft_ids: list[int], *, actor: str, role: str
+) -> list[audit.NewEvent]:
+    """Withdraw the open drafts among `draft_ids` whose publication is not already claimed,
+    as a withdrawal by their workflow would (their open review stage closed, no review time
+    left); the withdrawals' events, for the caller to append with its own."""
     claimed = select(PUBLICATIONS.c.draft_id).where(
         PUBLICATIONS.c.status.in_([PublicationStatus.pending, PublicationStatus.sent])
     )
-    open_ = list(
-        connection.execute(
-            select(DRAFTS.c.id).where(
-                DRAFTS.c.id.in_(draft_ids),
-                DRAFTS.c.status.in_([str(status) for status in OPEN]),
-                DRAFTS.c.id.not_in(claimed),
-            )
-        ).scalars()
-    )
-    for draft_id in open_:
-        transitions.update_draft(connection, draft_id, status=DraftStatus.withdrawn, stage=None)
-    return open_
+    open_ = connection.execute(
+        select(DRAFTS.c.id, DRAFTS.c.version).where(
+            DRAFTS.c.id.in_(draft_ids),
+            DRAFTS.c.status.in_([str(status) for status in OPEN]),
+            DRAFTS.c.id.not_in(claimed),
+        )
+    ).all()
+    for draft in open_:
+        transitions.update_draft(
+            connection, draft.id, status=DraftStatus.withdrawn, stage=None,
+            sla_due_at=None, sla_breached=False,
+        )  # fmt: skip
+        transitions.close_stage(connection, draft.id, DraftStatus.withdrawn)
+    return [
+        audit.NewEvent(
+            actor=actor,
+            role=role,
+            action=f"draft.{DraftStatus.withdrawn}",
+            payload={"reason": WITHDRAWN},
+            draft_id=draft.id,
+            version=draft.version,
+        )
+        for draft in open_
+    ]
 
 
 def _events_of(

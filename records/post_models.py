@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, model_validator
+from pydantic import AwareDatetime, field_validator, model_validator
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, false
 from sqlalchemy import text as sql
 from sqlmodel import Field, SQLModel
 
-from lifecycle.words import DismissReason, PostStatus
+from lifecycle.words import CHOSEN_DISMISS_REASONS, DismissReason, PostStatus
 from records.fields import (
     FORBID_EXTRA,
     FUTURE_SKEW,
@@ -126,10 +126,24 @@ class PostDismiss(SQLModel):
     """Why a post needs no reply."""
 
     model_config = FORBID_EXTRA
-    reason: DismissReason
+    reason: DismissReason = Field(
+        description="one of "
+        + ", ".join(CHOSEN_DISMISS_REASONS)
+        + f" ({DismissReason.erased} is an erasure's own)"
+    )
     note: str | None = Field(
         default=None, min_length=1, max_length=500, schema_extra={"pattern": NO_NUL}
     )
+
+    @field_validator("reason")
+    @classmethod
+    def _chosen(cls, reason: DismissReason) -> DismissReason:
+        if reason not in CHOSEN_DISMISS_REASONS:
+            raise ValueError(
+                f"{reason} is given by a customer's erasure, not chosen; choose one of "
+                + ", ".join(CHOSEN_DISMISS_REASONS)
+            )
+        return reason
 
 
 class PostAssign(SQLModel):

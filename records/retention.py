@@ -12,6 +12,7 @@ digests, docs/audit-format.md), each with an `erased` marker.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -174,15 +175,14 @@ class Erased:
     posts: int = 0
     versions: int = 0
     events: int = 0
-    withdrawn: int = 0  # open drafts withdrawn (a customer's erasure; a purge withdraws none)
+    # A customer's erasure's (a purge's are 0): their open drafts withdrawn, and their
+    # posts still waiting for a reply dismissed.
+    withdrawn: int = 0
+    dismissed: int = 0
 
     def __add__(self, other: Erased) -> Erased:
-        return Erased(
-            self.posts + other.posts,
-            self.versions + other.versions,
-            self.events + other.events,
-            self.withdrawn + other.withdrawn,
-        )
+        mine, theirs = dataclasses.astuple(self), dataclasses.astuple(other)
+        return Erased(*(a + b for a, b in zip(mine, theirs, strict=True)))
 
 
 def purge(connection: Connection, days: Mapping[str, int], now: datetime | None = None) -> Erased:

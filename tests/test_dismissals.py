@@ -215,3 +215,30 @@ def test_in_the_browser_a_supervisor_is_alerted_dismisses_and_restores(
     )  # fmt: skip
     assert restored.status_code == 303
     assert f'action="/posts/{calm}/dismiss"' in app_client.get("/inbox").text
+
+
+def test_an_erased_customers_waiting_posts_are_dismissed_for_good(
+    app_client: TestClient,
+    people: dict[str, Headers],
+    make_user: Callable[..., str],
+    login: Callable[..., Headers],
+) -> None:
+    """The erasure dismisses the customer's posts still waiting (nobody is left to answer),
+    with a reason of its own that nobody else may give, and no supervisor restores them."""
+    make_user("adm", Role.admin)
+    waiting, other = new_post(app_client, people["ann"], 1), new_post(app_client, people["ann"], 2)
+    erased = app_client.post(
+        "/api/v1/customers/erase", json={"author": "@c1"}, headers=login("adm")
+    )
+    assert erased.status_code == 200 and erased.json()["dismissed"] == 1, erased.text
+    post = app_client.get(f"/api/v1/posts/{waiting}", headers=people["sue"]).json()
+    assert (post["status"], post["dismissed_reason"]) == ("dismissed", "erased")
+    restore = act(app_client, people["sue"], waiting, "restore")
+    assert restore.status_code == 409 and "erased" in restore.json()["detail"]
+    chosen = act(app_client, people["ann"], other, "dismiss", reason="erased")
+    assert chosen.status_code == 422 and "choose one of" in chosen.text
+    app_client.cookies.clear()
+    sign_in(app_client, "ann")
+    inbox = app_client.get("/inbox").text
+    assert f'action="/posts/{other}/dismiss"' in inbox  # its reasons are offered
+    assert 'value="spam"' in inbox and 'value="erased"' not in inbox

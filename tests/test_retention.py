@@ -190,6 +190,7 @@ def test_holds_over_http(
         "versions": 0,
         "events": 0,
         "withdrawn": 0,
+        "dismissed": 0,
     }
 
 

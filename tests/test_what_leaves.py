@@ -19,14 +19,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from records import drafts, erasure, retention
 from records.db import Database
-from records.tables import DRAFTS, EVENTS, VERSIONS
+from records.tables import DRAFTS, EVENTS, POSTS, STAGE_REVIEWS, VERSIONS
 from tests.fakes import FakeX, running_fake_x, x_account
 from tests.helpers import Meanwhile, eventually, insert_post, postgresql_only
 from tests.sealing import SealedHandle
 from tests.test_approval_workflow import AGENT, refused
 from tests.test_publishers import PUB, REPLY, desk_on, draft_of
 from workflows.approval import ResponseApproval
-from workflows.contracts import DraftStart, EditRequest
+from workflows.contracts import DraftStart, EditRequest, SubmitRequest
 from workflows.publishing import PublishActivities
 
 pytestmark = pytest.mark.temporal
@@ -203,3 +203,39 @@ async def test_an_erasure_while_the_publisher_claims_the_reply_leaves_one_story(
             select(EVENTS.c.seq).where(EVENTS.c.action == "draft.withdrawn")
         ).all()  # fmt: skip
     assert status == ("withdrawn" if withdrawn else "publish_failed")
+
+
+async def test_a_reply_in_review_when_its_customer_is_erased_leaves_review_as_withdrawn(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    fake_x: FakeX,
+) -> None:
+    """As a withdrawal by its workflow would: no review stage left open, no review time
+    counted on, and the post waits for no reply."""
+    async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
+        with database.write() as c:
+            post_id = insert_post(c, account_id=desk.account_id)
+            draft_id = drafts.create(c, post_id=post_id, author="agent", body=REPLY).draft_id
+        handle: Any = SealedHandle(
+            await temporal_env.client.start_workflow(
+                ResponseApproval.run,
+                DraftStart(draft_id=draft_id, author="agent"),
+                id=f"{desk.queue}-draft-{draft_id}",
+                task_queue=desk.queue,
+            )
+        )
+        submitted = await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+        assert not submitted.blocked
+        with database.write() as c:
+            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+    with database.engine.connect() as c:
+        draft = c.execute(select(DRAFTS).where(DRAFTS.c.id == draft_id)).one()
+        stages = c.execute(select(STAGE_REVIEWS).where(STAGE_REVIEWS.c.draft_id == draft_id)).all()
+        post = c.execute(select(POSTS.c.status).where(POSTS.c.id == post_id)).scalar_one()
+    assert (draft.status, draft.stage, draft.sla_due_at, draft.sla_breached) == (
+        "withdrawn", None, None, False,
+    )  # fmt: skip
+    assert stages and all(s.closed_at is not None for s in stages)
+    assert stages[-1].outcome == "withdrawn"
+    assert post == "dismissed"

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from api.deps import principal_of
 from connectors.base import web_url
-from lifecycle.words import DismissReason, Role
+from lifecycle.words import CHOSEN_DISMISS_REASONS, Role
 from records.fields import Channel
 from records.settings import Settings
 from web import session
@@ -44,7 +44,7 @@ _jinja.tests["overdue"] = lambda when: when is not None and as_time(when) < date
 _jinja.globals["marked"] = marked
 _jinja.globals["CHANNELS"] = [c.value for c in Channel]
 _jinja.globals["ROLES"] = [r.value for r in Role]
-_jinja.globals["DISMISS_REASONS"] = [r.value for r in DismissReason]
+_jinja.globals["DISMISS_REASONS"] = [r.value for r in CHOSEN_DISMISS_REASONS]
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class ErasedPublic(BaseModel):
     versions: int
     events: int
     withdrawn: int = Field(description="the customer's open drafts, withdrawn")
+    dismissed: int = Field(description="the customer's posts still waiting, dismissed")
 
 
 def _role(caller: Principal) -> str:
