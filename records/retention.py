@@ -32,6 +32,7 @@ from records.tables import (
     DRAFTS,
     EVENTS,
     HOLDS,
+    NOTIFICATIONS,
     POSTS,
     PUBLICATIONS,
     VERSIONS,
@@ -247,13 +248,24 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
 
 
 def erase_drafts(connection: Connection, drafts: Any) -> Erased:
+    """The drafts' words, wherever they are kept: each version's text and findings, the
+    template as rendered for the customer, the reviewers' comments, and the messages that
+    told people of them (a comment is quoted to the draft's author)."""
     versions = connection.execute(
         update(VERSIONS)
         .where(VERSIONS.c.draft_id.in_(drafts), VERSIONS.c.erased.is_(False))
         .values(body=ERASED, findings=[], erased=True)
     )
     connection.execute(
+        update(DRAFTS)
+        .where(DRAFTS.c.id.in_(drafts), DRAFTS.c.template_basis.is_not(None))
+        .values(template_basis=None)
+    )
+    connection.execute(
         update(DECISIONS).where(DECISIONS.c.draft_id.in_(drafts)).values(comment=None)
+    )
+    connection.execute(
+        update(NOTIFICATIONS).where(NOTIFICATIONS.c.draft_id.in_(drafts)).values(message=ERASED)
     )
     return Erased(versions=int(versions.rowcount))
 

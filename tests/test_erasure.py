@@ -5,6 +5,8 @@ approved before the erasure is not posted: tests/test_what_leaves.py.)"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ from records import drafts, erasure, retention
 from records.audit_models import HoldCreate, HoldScope
 from records.db import Database
 from records.errors import Conflict
-from records.tables import EVENTS, POSTS, VERSIONS
+from records.tables import DRAFTS, EVENTS, NOTIFICATIONS, POSTS, VERSIONS
 from tests.helpers import Meanwhile, insert_post, postgresql_only
 from tests.test_retention import a_draft, state
 
@@ -101,3 +103,39 @@ def test_an_erased_post_takes_no_new_reply(database: Database) -> None:
     with database.write() as c, pytest.raises(Conflict, match="erased") as refused:
         drafts.create(c, post_id=post_id, author="agent", body="Hello again, Jo")
     assert f"post {post_id}" in str(refused.value)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A reply template as rendered for the customer (`records.drafts.RenderedTemplate`)."""
+
+    template_id: str = "apology"
+    template_version: str = "1"
+    body: str = "Sorry, Jo Bloggs of 1 Main St, we are on it."
+    variable_spans: tuple[tuple[int, int], ...] = ((7, 16), (20, 29))
+
+
+def test_an_erasure_takes_the_rendered_template_and_the_messages_about_the_reply(
+    database: Database,
+) -> None:
+    """What else holds the reply's words beside its versions: the template as rendered for
+    the customer, and a reviewer's comment told to the author."""
+    with database.write() as c:
+        post_id = insert_post(c, text="Where is my parcel?")
+        c.execute(POSTS.update().where(POSTS.c.id == post_id).values(author="@jo"))
+        draft_id = drafts.create(
+            c, post_id=post_id, author="agent", body=Rendered.body, template=Rendered()
+        ).draft_id
+        c.execute(
+            NOTIFICATIONS.insert(),
+            {"recipient": "agent", "event": "changes_requested", "draft_id": draft_id,
+             "post_id": post_id, "event_key": f"d{draft_id}-changes",
+             "message": f"comms asked for changes to draft {draft_id}: not 1 Main St"},
+        )  # fmt: skip
+    with database.write() as c:
+        erasure.erase_customer(c, "@jo", **ERASE)
+    with database.engine.connect() as c:
+        basis = c.execute(select(DRAFTS.c.template_basis).where(DRAFTS.c.id == draft_id))
+        messages = c.execute(select(NOTIFICATIONS.c.message)).scalars().all()
+    assert "Main St" not in json.dumps(basis.scalar_one())
+    assert messages and not any("Main St" in message for message in messages)
