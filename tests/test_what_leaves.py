@@ -7,7 +7,6 @@ reason is on record."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,7 +20,7 @@ from records import drafts, erasure, retention
 from records.db import Database
 from records.tables import DRAFTS, EVENTS, POSTS, STAGE_REVIEWS, VERSIONS
 from tests.fakes import FakeX, running_fake_x, x_account
-from tests.helpers import Meanwhile, eventually, insert_post, postgresql_only
+from tests.helpers import Meanwhile, insert_post, postgresql_only
 from tests.sealing import SealedHandle
 from tests.test_approval_workflow import AGENT, refused
 from tests.test_publishers import PUB, REPLY, desk_on, draft_of
@@ -91,47 +90,31 @@ async def test_a_reply_on_its_way_when_its_customer_is_erased_is_not_posted_agai
     database: Database,
     make_user: Callable[..., str],
     fake_x: FakeX,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """X took the reply but its answer never came; the customer is erased before the retry.
-    The retry does not post the placeholder (or anything): the publication is failed with
-    the reason, and says the reply may already be on the platform."""
+    """X took the reply but its answer never came; the customer is erased before the retry
+    sends again. The retry does not post the placeholder (or anything): the publication is
+    failed with the reason, and says the reply may already be on the platform."""
     fake_x.script = ["hang"]
+    choosing = PublishActivities._publisher
+    attempts: list[int] = []
+
+    def erased_before_the_retry(self: PublishActivities, *args: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) == 2:
+            with database.write() as c:
+                erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+        return choosing(self, *args)
+
+    monkeypatch.setattr(PublishActivities, "_publisher", erased_before_the_retry)
     async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
         handle = await desk.approved()
-        publishing = asyncio.create_task(handle.execute_update(ResponseApproval.publish, PUB))
-        assert await eventually(lambda: len(fake_x.tweets) == 1)
-        with database.write() as c:
-            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
-        result = await publishing
-    assert result.status == "publish_failed"
+        result = await handle.execute_update(ResponseApproval.publish, PUB)
+    assert len(attempts) == 2 and result.status == "publish_failed"
     assert len(fake_x.tweets) == 1 and fake_x.tweets[0]["text"] == REPLY
     publication = desk.publication(draft_of(handle))
-    assert publication.status == "failed"
+    assert (publication.status, publication.attempts) == ("failed", 1)
     assert "was erased" in publication.error and "may be on the platform" in publication.error
-
-
-async def test_a_reply_changed_in_the_database_after_its_approval_is_not_posted(
-    temporal_env: WorkflowEnvironment,
-    database: Database,
-    make_user: Callable[..., str],
-    fake_x: FakeX,
-) -> None:
-    """Someone with write access to the database rewrites the approved version's text: the
-    approval was of the other text, so nothing leaves."""
-    async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
-        handle = await desk.approved()
-        with database.write() as c:
-            c.execute(
-                VERSIONS.update()
-                .where(VERSIONS.c.draft_id == draft_of(handle))
-                .values(body="We admit it was our fault; here is your refund.")
-            )
-        result = await handle.execute_update(ResponseApproval.publish, PUB)
-    assert result.status == "publish_failed"
-    assert fake_x.tweets == []
-    publication = desk.publication(draft_of(handle))
-    assert publication.status == "failed"
-    assert "not the text that was approved" in publication.error
 
 
 async def test_a_reply_claimed_for_publishing_when_its_customer_is_erased_is_not_posted(
