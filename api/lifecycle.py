@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
@@ -39,6 +39,7 @@ from records.errors import (
 )
 from workflows.connection import TemporalGateway
 from workflows.contracts import (
+    LOOK_AGAIN,
     NUDGE,
     DeliveryJob,
     DraftStart,
@@ -131,6 +132,19 @@ class Lifecycle:
         with contextlib.suppress(Exception):
             handle = client.get_workflow_handle(router_workflow_id(self.id_prefix))
             await asyncio.wait_for(handle.signal(NUDGE), NUDGE_SECONDS)
+
+    async def look_again(self, draft_ids: Iterable[int]) -> None:
+        """Tell each draft's workflow its record changed without it (a customer's erasure
+        withdrew it), so it takes the record's standing now. Best effort, as `nudge_router`:
+        a workflow not told learns it at its next step, whose write finds the draft moved
+        on."""
+        client = self.gateway.connected
+        if client is None:
+            return
+        for draft_id in draft_ids:
+            with contextlib.suppress(Exception):
+                handle = client.get_workflow_handle(workflow_id(draft_id, self.id_prefix))
+                await asyncio.wait_for(handle.signal(LOOK_AGAIN), NUDGE_SECONDS)
 
     def _start_options(self, draft_id: int) -> dict[str, Any]:
         return {

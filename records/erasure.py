@@ -68,7 +68,9 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
     withdrawn = _withdraw_open(connection, draft_ids, actor=actor, role=role)
     dismissed = dismissals.dismiss_erased(connection, post_ids, actor=actor, role=role)
     erased += erase_drafts(connection, draft_ids)
-    erased += Erased(withdrawn=len(withdrawn), dismissed=len(dismissed))
+    erased += Erased(
+        withdrawn=tuple(int(w.draft_id) for w in withdrawn if w.draft_id), dismissed=len(dismissed)
+    )
     seqs = sorted(set(seqs) | set(_events_of(connection, post_ids, draft_ids, after=head)))
     _erase_people(connection, list(identities))
     erased += Erased(events=audit.erase(connection, seqs))

@@ -176,9 +176,9 @@ class Erased:
     posts: int = 0
     versions: int = 0
     events: int = 0
-    # A customer's erasure's (a purge's are 0): their open drafts withdrawn, and their
-    # posts still waiting for a reply dismissed.
-    withdrawn: int = 0
+    # A customer's erasure's (a purge's are none): their open drafts withdrawn (their
+    # ids, for their workflows to be told), and their posts still waiting dismissed.
+    withdrawn: tuple[int, ...] = ()
     dismissed: int = 0
 
     def __add__(self, other: Erased) -> Erased:

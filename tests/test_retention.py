@@ -184,12 +184,12 @@ def test_holds_over_http(
     assert again.status_code == 409
     erased = app_client.post("/api/v1/customers/erase", json={"author": "@customer"}, headers=admin)
     assert erased.status_code == 200
-    assert (erased.json()["posts"], erased.json()["withdrawn"]) == (1, 1)  # its open draft
+    assert (erased.json()["posts"], len(erased.json()["withdrawn"])) == (1, 1)  # its draft
     assert app_client.post("/api/v1/retention/purge", headers=admin).json() == {
         "posts": 0,
         "versions": 0,
         "events": 0,
-        "withdrawn": 0,
+        "withdrawn": [],
         "dismissed": 0,
     }
 

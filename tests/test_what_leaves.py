@@ -7,25 +7,30 @@ reason is on record."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from lifecycle.words import Role
 from records import drafts, erasure, retention
 from records.db import Database
+from records.settings import Settings
 from records.tables import DRAFTS, EVENTS, POSTS, STAGE_REVIEWS, VERSIONS
+from tests.conftest import PASSWORD, Headers
 from tests.fakes import FakeX, running_fake_x, x_account
-from tests.helpers import Meanwhile, insert_post, postgresql_only
+from tests.helpers import Meanwhile, insert_post, new_post, postgresql_only
 from tests.sealing import SealedHandle
 from tests.test_approval_workflow import AGENT, refused
 from tests.test_publishers import PUB, REPLY, desk_on, draft_of
 from workflows.approval import ResponseApproval
-from workflows.contracts import DraftStart, EditRequest, SubmitRequest
+from workflows.contracts import DraftStart, EditRequest, SubmitRequest, workflow_id
 from workflows.publishing import PublishActivities
 
 pytestmark = pytest.mark.temporal
@@ -222,3 +227,33 @@ async def test_a_reply_in_review_when_its_customer_is_erased_leaves_review_as_wi
     assert stages and all(s.closed_at is not None for s in stages)
     assert stages[-1].outcome == "withdrawn"
     assert post == "dismissed"
+
+
+async def test_an_erasure_over_http_tells_the_withdrawn_drafts_workflows(
+    client: httpx.AsyncClient,
+    people: dict[str, Headers],
+    make_user: Callable[..., str],
+    live_settings: Settings,
+    temporal_env: WorkflowEnvironment,
+) -> None:
+    """The draft in review has no alarm due for half an hour: told its record changed, its
+    workflow reads it and ends withdrawn now, rather than at its next alarm or action."""
+    post_id = await new_post(client, people["agent"], "You charged me twice!")
+    made = await client.post(
+        "/api/v1/drafts", headers=people["agent"], json={"post_id": post_id, "body": REPLY}
+    )
+    draft_id = made.json()["id"]
+    submitted = await client.post(f"/api/v1/drafts/{draft_id}/submit", headers=people["agent"])
+    assert submitted.json()["status"] == "in_review", submitted.text
+    make_user("adm", Role.admin)
+    token = await client.post("/api/v1/auth/token", data={"username": "adm", "password": PASSWORD})
+    admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    erased = await client.post(
+        "/api/v1/customers/erase", json={"author": "@customer"}, headers=admin
+    )
+    assert erased.status_code == 200 and erased.json()["withdrawn"] == [draft_id], erased.text
+    handle = temporal_env.client.get_workflow_handle(
+        workflow_id(draft_id, live_settings.workflow_id_prefix)
+    )
+    ended = await asyncio.wait_for(handle.result(), timeout=20)
+    assert ended["status"] == "withdrawn"

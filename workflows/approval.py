@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from lifecycle.words import TERMINAL, Action, DraftStatus, ErrorKind, Role
     from workflows.contracts import (
         APPLIED,
+        LOOK_AGAIN,
         RECORDED,
         Acted,
         CheckSubmission,
@@ -69,11 +70,14 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
         )
         self._lock = asyncio.Lock()
         self._outbound: list[asyncio.Future[Any]] = []
+        self._looking = False
 
     @workflow.run
     async def run(self, start: DraftStart) -> Acted:
         while self.state.status not in TERMINAL:
-            if self.state.status == DraftStatus.scheduled:
+            if self._looking:
+                await self._look_again()
+            elif self.state.status == DraftStatus.scheduled:
                 await self._wait_then_publish()
             else:
                 await self._watch()
@@ -81,6 +85,11 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
         # Outbound notifications end (sent, or failed after their retries) before the run.
         await asyncio.gather(*self._outbound, return_exceptions=True)
         return self._acted()
+
+    @workflow.signal(name=LOOK_AGAIN)
+    def look_again(self) -> None:
+        """The record changed without this workflow: read it again (`LOOK_AGAIN`)."""
+        self._looking = True
 
     @workflow.query
     def current(self) -> DraftState:

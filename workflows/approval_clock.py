@@ -33,7 +33,9 @@ class ApprovalClock(ApprovalRecorder):
         One timer per alarm: while the next alarm stays the same (say, the post's deadline
         through every edit of a draft), its timer keeps running."""
         alarm, leaving = self._next_alarm(), (DraftStatus.scheduled, *TERMINAL)
-        moved_on = lambda: self._next_alarm() != alarm or self.state.status in leaving  # noqa: E731
+        moved_on = lambda: (  # noqa: E731
+            self._next_alarm() != alarm or self.state.status in leaving or self._looking
+        )
         if alarm is None:
             await workflow.wait_condition(moved_on)
             return
@@ -99,9 +101,10 @@ class ApprovalClock(ApprovalRecorder):
         if delay.total_seconds() > 0:
             try:
                 await workflow.wait_condition(
-                    lambda: self.state.status != DraftStatus.scheduled, timeout=delay
+                    lambda: self.state.status != DraftStatus.scheduled or self._looking,
+                    timeout=delay,
                 )
-                return  # withdrawn before its time
+                return  # withdrawn before its time, or to look at its record again
             except TimeoutError:
                 pass
         async with self._lock:

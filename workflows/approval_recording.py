@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         PublishJob,
         Recorded,
         Standing,
+        StandingOf,
         Transition,
     )
     from workflows.outbound import NotifyActivities
@@ -57,6 +58,20 @@ class ApprovalRecorder:
     state: DraftState
     _lock: asyncio.Lock
     _outbound: list[asyncio.Future[Any]]
+    _looking: bool  # told its record changed without it (`LOOK_AGAIN`)
+
+    async def _look_again(self) -> None:
+        """Take the record's standing afresh: it changed without this workflow (a customer's
+        erasure withdrew the draft, `records.erasure`), and someone said so."""
+        async with self._lock:
+            self._looking = False
+            standing = await workflow.execute_local_activity_method(
+                TransitionActivities.read_standing,
+                StandingOf(draft_id=self.state.draft_id),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+            self._adopt(standing)
 
     def _send(self, deliveries: list[int]) -> None:
         """Start each outbound notification's activity; not awaited (see `run`)."""

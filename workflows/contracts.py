@@ -37,6 +37,10 @@ def router_workflow_id(prefix: str = "") -> str:
 
 
 NUDGE = "nudge"  # the router's signal: posts arrived or an agent became available
+# A draft's workflow's signal: its record changed without it (a customer's erasure withdrew
+# the draft), so it reads its standing again. Anyone who reaches Temporal could send it: it
+# only makes the workflow read the record.
+LOOK_AGAIN = "look_again"
 
 
 def purge_workflow_id(prefix: str = "") -> str:
@@ -93,6 +97,12 @@ class ActivityName(StrEnum):
     sign_checkpoint = "sign_checkpoint"
     purge_expired = "purge_expired"
     route_queues = "route_queues"
+    read_standing = "read_standing"
+
+
+@dataclass(frozen=True, kw_only=True)
+class StandingOf:
+    draft_id: int
 
 
 @dataclass(frozen=True, kw_only=True)

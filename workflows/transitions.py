@@ -38,6 +38,8 @@ from workflows.contracts import (
     Recorded,
     ReviewClock,
     SaveVersion,
+    Standing,
+    StandingOf,
     SubmitOutcome,
     Transition,
 )
@@ -201,6 +203,12 @@ class TransitionActivities:
                 ),
                 deliveries=deliveries,
             )
+
+    @activity.defn(name=ActivityName.read_standing)
+    def read_standing(self, request: StandingOf) -> Standing:
+        """The draft's lifecycle as the record has it (`LOOK_AGAIN`)."""
+        with self.database.read_session() as session:
+            return Standing(**transitions.standing(session.connection(), request.draft_id))
 
     @activity.defn(name=ActivityName.save_version)
     def save_version(self, request: SaveVersion) -> Recorded:

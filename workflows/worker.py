@@ -103,6 +103,7 @@ def activities(
         transitions.record_transition,
         transitions.submit_checks,
         transitions.save_version,
+        transitions.read_standing,
         transitions.record_decision,
         alarms.record_alarm,
         publishing.publish_reply,

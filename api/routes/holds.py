@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -32,7 +32,7 @@ class ErasedPublic(BaseModel):
     posts: int
     versions: int
     events: int
-    withdrawn: int = Field(description="the customer's open drafts, withdrawn")
+    withdrawn: list[int] = Field(description="the ids of the customer's open drafts, withdrawn")
     dismissed: int = Field(description="the customer's posts still waiting, dismissed")
 
 
@@ -74,11 +74,16 @@ async def lift_hold(
 
 @router.post("/customers/erase", response_model=ErasedPublic)
 async def erase_customer(
-    body: ErasureRequest, caller: Admin, database: DatabaseDep
+    body: ErasureRequest,
+    caller: Admin,
+    database: DatabaseDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> ErasedPublic:
     """A customer's erasure request: their posts, the replies to them and those drafts'
     audit payloads lose their content; hashes and the proof stay. Their open drafts are
-    withdrawn, so nothing more is said to them. 409 under a hold."""
+    withdrawn, so nothing more is said to them, and their workflows are told. 409 under a
+    hold."""
 
     def erase() -> retention.Erased:
         with database.write() as connection:
@@ -86,7 +91,9 @@ async def erase_customer(
                 connection, body.author, actor=caller.username, role=Role.admin.value
             )
 
-    return ErasedPublic(**dataclasses.asdict(await run_in_threadpool(erase)))
+    erased = await run_in_threadpool(erase)
+    background.add_task(request.app.state.lifecycle.look_again, erased.withdrawn)
+    return ErasedPublic(**dataclasses.asdict(erased))
 
 
 @router.post("/retention/purge", response_model=ErasedPublic)
