@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 from connectors import egress
 from connectors.inbound import sign
 from records.db import Database
+from records.retention import ERASED
 from records.settings import Settings
 from records.tables import CUSTOMERS, IDENTITIES
 from records.types import utcnow
@@ -77,8 +78,10 @@ def refresh(settings: Settings, database: Database, customer_id: int) -> CrmAnsw
         log.warning("CRM look-up for customer %s failed: %s", customer_id, type(exc).__name__)
         return None
     with database.write() as connection:
+        # Not onto a customer erased while the CRM was asked (`records.erasure`).
         connection.execute(
-            update(CUSTOMERS).where(CUSTOMERS.c.id == customer_id).values(
+            update(CUSTOMERS).where(CUSTOMERS.c.id == customer_id,
+                                    CUSTOMERS.c.display_name != ERASED).values(
                 crm_id=found.id, crm_tier=found.tier, crm_value=found.value,
                 crm_checked_at=utcnow(),
             )

@@ -12,12 +12,18 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from connectors import crm
+from policies.versions import RuleBook
 from records import drafts, erasure, retention
 from records.audit_models import HoldCreate, HoldScope
 from records.db import Database
 from records.errors import Conflict
-from records.tables import DRAFTS, EVENTS, NOTIFICATIONS, POSTS, VERSIONS
-from tests.helpers import Meanwhile, insert_post, postgresql_only
+from records.ingest import store
+from records.post_models import PostCreate
+from records.settings import Settings
+from records.tables import CUSTOMERS, DRAFTS, EVENTS, NOTIFICATIONS, POSTS, VERSIONS
+from tests.helpers import JsonHandler, Meanwhile, insert_post, postgresql_only, serve
+from tests.test_customers import post as customer_post
 from tests.test_retention import a_draft, state
 
 ERASE = {"actor": "adm", "role": "admin"}
@@ -139,3 +145,33 @@ def test_an_erasure_takes_the_rendered_template_and_the_messages_about_the_reply
         messages = c.execute(select(NOTIFICATIONS.c.message)).scalars().all()
     assert "Main St" not in json.dumps(basis.scalar_one())
     assert messages and not any("Main St" in message for message in messages)
+
+
+def test_a_crm_answer_that_comes_after_the_erasure_is_not_kept(
+    settings: Settings, database: Database
+) -> None:
+    """The CRM is asked about the customer, and answers only once they were erased: what it
+    says of them is not written back."""
+    crm._failed_at.clear()  # no back-off left over from elsewhere
+    with database.write_session() as session:
+        store(session, [PostCreate.model_validate(customer_post(1))], rules=RuleBook(),
+              actor="poller:x", actor_role="integration")  # fmt: skip
+    with database.engine.connect() as c:
+        customer_id = int(c.execute(select(CUSTOMERS.c.id)).scalar_one())
+
+    class Crm(JsonHandler):
+        def do_POST(self) -> None:
+            self.body()
+            with database.write() as c:
+                erasure.erase_customer(c, "@dana", **ERASE)
+            self.answer(200, {"id": "C-77", "tier": "gold", "value": 1200})
+
+    with serve(Crm) as url:
+        live = settings.model_copy(update={"crm_url": url, "crm_secret": "crm-secret-of-16-chars"})
+        crm.refresh(live, database, customer_id)
+    with database.engine.connect() as c:
+        kept = c.execute(
+            select(CUSTOMERS.c.crm_id, CUSTOMERS.c.crm_tier, CUSTOMERS.c.crm_value)
+            .where(CUSTOMERS.c.id == customer_id)
+        ).one()  # fmt: skip
+    assert tuple(kept) == (None, None, None)
