@@ -75,8 +75,8 @@ class Desk:
     account_id: int
     channel: str = "x"
 
-    async def approved(self, external_id: str | None = None) -> WorkflowHandle[Any, Acted]:
-        """A reply to a new post (`external_id` on the platform), approved by comms."""
+    async def begun(self, external_id: str | None = None) -> WorkflowHandle[Any, Acted]:
+        """A reply to a new post (`external_id` on the platform), still being written."""
         with self.database.write() as c:
             post_id = insert_post(
                 c,
@@ -93,6 +93,11 @@ class Desk:
                 task_queue=self.queue,
             )
         )
+        return handle  # type: ignore[no-any-return]
+
+    async def approved(self, external_id: str | None = None) -> WorkflowHandle[Any, Acted]:
+        """A reply to a new post (`external_id` on the platform), approved by comms."""
+        handle = await self.begun(external_id)
         await handle.execute_update(
             ResponseApproval.submit, SubmitRequest(actor=Actor(username="agent", roles=["agent"]))
         )

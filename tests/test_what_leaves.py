@@ -19,21 +19,26 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from lifecycle.words import Role
-from records import drafts, erasure, retention
+from records import erasure, retention
 from records.db import Database
 from records.settings import Settings
 from records.tables import DRAFTS, EVENTS, POSTS, STAGE_REVIEWS, VERSIONS
 from tests.conftest import PASSWORD, Headers
 from tests.fakes import FakeX, running_fake_x, x_account
-from tests.helpers import Meanwhile, insert_post, new_post, postgresql_only
-from tests.sealing import SealedHandle
+from tests.helpers import Meanwhile, new_post, postgresql_only
 from tests.test_approval_workflow import AGENT, refused
 from tests.test_publishers import PUB, REPLY, desk_on, draft_of
 from workflows.approval import ResponseApproval
-from workflows.contracts import DraftStart, EditRequest, SubmitRequest, workflow_id
+from workflows.contracts import EditRequest, SubmitRequest, workflow_id
 from workflows.publishing import PublishActivities
 
 pytestmark = pytest.mark.temporal
+
+
+def erase_the_customer(database: Database) -> None:
+    """The erasure of the author of every post the desk makes (`insert_post`'s)."""
+    with database.write() as c:
+        erasure.erase_customer(c, "@customer", actor="adm", role="admin")
 
 
 @pytest.fixture
@@ -53,19 +58,9 @@ async def test_an_erased_customers_open_replies_are_withdrawn_and_say_nothing_mo
     is refused (nothing posted, no new text); the withdrawal and its reason are audited."""
     async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
         approved = await desk.approved()
-        with database.write() as c:
-            post_id = insert_post(c, account_id=desk.account_id)
-            writing = drafts.create(c, post_id=post_id, author="agent", body=REPLY).draft_id
-        being_written: Any = SealedHandle(
-            await temporal_env.client.start_workflow(
-                ResponseApproval.run,
-                DraftStart(draft_id=writing, author="agent"),
-                id=f"{desk.queue}-draft-{writing}",
-                task_queue=desk.queue,
-            )
-        )
-        with database.write() as c:
-            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+        being_written = await desk.begun()
+        writing = draft_of(being_written)
+        erase_the_customer(database)
         _, why = await refused(approved.execute_update(ResponseApproval.publish, PUB))
         assert "withdrawn" in why
         edit = EditRequest(
@@ -90,64 +85,45 @@ async def test_an_erased_customers_open_replies_are_withdrawn_and_say_nothing_mo
     assert all(json.loads(w.payload) == {"reason": erasure.WITHDRAWN} for w in withdrawals)
 
 
-async def test_a_reply_on_its_way_when_its_customer_is_erased_is_not_posted_again(
-    temporal_env: WorkflowEnvironment,
-    database: Database,
-    make_user: Callable[..., str],
-    fake_x: FakeX,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """X took the reply but its answer never came; the customer is erased before the retry
-    sends again. The retry does not post the placeholder (or anything): the publication is
-    failed with the reason, and says the reply may already be on the platform."""
-    fake_x.script = ["hang"]
-    choosing = PublishActivities._publisher
-    attempts: list[int] = []
-
-    def erased_before_the_retry(self: PublishActivities, *args: Any) -> Any:
-        attempts.append(1)
-        if len(attempts) == 2:
-            with database.write() as c:
-                erasure.erase_customer(c, "@customer", actor="adm", role="admin")
-        return choosing(self, *args)
-
-    monkeypatch.setattr(PublishActivities, "_publisher", erased_before_the_retry)
-    async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
-        handle = await desk.approved()
-        result = await handle.execute_update(ResponseApproval.publish, PUB)
-    assert len(attempts) == 2 and result.status == "publish_failed"
-    assert len(fake_x.tweets) == 1 and fake_x.tweets[0]["text"] == REPLY
-    publication = desk.publication(draft_of(handle))
-    assert (publication.status, publication.attempts) == ("failed", 1)
-    assert "was erased" in publication.error and "may be on the platform" in publication.error
-
-
+@pytest.mark.parametrize(
+    ("attempt", "tweets", "said"),
+    [(1, 0, "nothing is posted"), (2, 1, "may be on the platform")],
+    ids=["first attempt", "retry"],
+)
 async def test_a_reply_claimed_for_publishing_when_its_customer_is_erased_is_not_posted(
     temporal_env: WorkflowEnvironment,
     database: Database,
     make_user: Callable[..., str],
     fake_x: FakeX,
     monkeypatch: pytest.MonkeyPatch,
+    attempt: int,
+    tweets: int,
+    said: str,
 ) -> None:
     """The erasure commits after the publisher claimed the reply (so the erasure leaves the
-    draft to it) and before the request leaves: the publisher looks again, and nothing
-    leaves."""
+    draft to it) and before its request leaves: the publisher looks again, and nothing
+    leaves, neither the text nor the placeholder that took its place. On a retry (X took
+    the first request, its answer never came) the publication says the reply may already be
+    on the platform."""
+    fake_x.script = ["hang"] if attempt > 1 else []
     choosing = PublishActivities._publisher
+    attempts: list[int] = []
 
-    def erased_meanwhile(self: PublishActivities, *args: Any) -> Any:
-        with database.write() as c:
-            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+    def erased_before_the_request(self: PublishActivities, *args: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) == attempt:
+            erase_the_customer(database)
         return choosing(self, *args)
 
-    monkeypatch.setattr(PublishActivities, "_publisher", erased_meanwhile)
+    monkeypatch.setattr(PublishActivities, "_publisher", erased_before_the_request)
     async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
         handle = await desk.approved()
         result = await handle.execute_update(ResponseApproval.publish, PUB)
-    assert result.status == "publish_failed"
-    assert fake_x.tweets == []
+    assert len(attempts) == attempt and result.status == "publish_failed"
+    assert [tweet["text"] for tweet in fake_x.tweets] == [REPLY] * tweets
     publication = desk.publication(draft_of(handle))
-    assert (publication.status, publication.attempts) == ("failed", 0)
-    assert "was erased" in publication.error and "nothing is posted" in publication.error
+    assert (publication.status, publication.attempts) == ("failed", attempt - 1)
+    assert "was erased" in publication.error and said in publication.error
 
 
 async def test_an_erasure_while_the_publisher_claims_the_reply_leaves_one_story(
@@ -166,8 +142,7 @@ async def test_an_erasure_while_the_publisher_claims_the_reply_leaves_one_story(
     others: list[Meanwhile] = []
 
     def erase() -> None:
-        with database.write() as c:
-            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+        erase_the_customer(database)
 
     def erased_meanwhile(self: PublishActivities, *args: Any) -> Any:
         if not others:
@@ -202,25 +177,15 @@ async def test_a_reply_in_review_when_its_customer_is_erased_leaves_review_as_wi
     """As a withdrawal by its workflow would: no review stage left open, no review time
     counted on, and the post waits for no reply."""
     async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
-        with database.write() as c:
-            post_id = insert_post(c, account_id=desk.account_id)
-            draft_id = drafts.create(c, post_id=post_id, author="agent", body=REPLY).draft_id
-        handle: Any = SealedHandle(
-            await temporal_env.client.start_workflow(
-                ResponseApproval.run,
-                DraftStart(draft_id=draft_id, author="agent"),
-                id=f"{desk.queue}-draft-{draft_id}",
-                task_queue=desk.queue,
-            )
-        )
+        handle = await desk.begun()
+        draft_id = draft_of(handle)
         submitted = await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
         assert not submitted.blocked
-        with database.write() as c:
-            erasure.erase_customer(c, "@customer", actor="adm", role="admin")
+        erase_the_customer(database)
     with database.engine.connect() as c:
         draft = c.execute(select(DRAFTS).where(DRAFTS.c.id == draft_id)).one()
         stages = c.execute(select(STAGE_REVIEWS).where(STAGE_REVIEWS.c.draft_id == draft_id)).all()
-        post = c.execute(select(POSTS.c.status).where(POSTS.c.id == post_id)).scalar_one()
+        post = c.execute(select(POSTS.c.status).where(POSTS.c.id == draft.post_id)).scalar_one()
     assert (draft.status, draft.stage, draft.sla_due_at, draft.sla_breached) == (
         "withdrawn", None, None, False,
     )  # fmt: skip
