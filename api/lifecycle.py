@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -50,6 +51,7 @@ from workflows.contracts import (
     workflow_id,
 )
 
+log = logging.getLogger("countersign.api")
 WORKFLOW = "ResponseApproval"
 DELIVERY_WORKFLOW = "NotificationDelivery"
 POLLER_WORKFLOW = "MastodonPoller"
@@ -137,14 +139,14 @@ class Lifecycle:
         """Tell each draft's workflow its record changed without it (a customer's erasure
         withdrew it), so it takes the record's standing now. Best effort, as `nudge_router`:
         a workflow not told learns it at its next step, whose write finds the draft moved
-        on."""
-        client = self.gateway.connected
-        if client is None:
-            return
+        on (one with no step left to take stays open in Temporal, its record withdrawn)."""
         for draft_id in draft_ids:
-            with contextlib.suppress(Exception):
+            try:
+                client = await self.gateway.client(timeout=NUDGE_SECONDS)
                 handle = client.get_workflow_handle(workflow_id(draft_id, self.id_prefix))
                 await asyncio.wait_for(handle.signal(LOOK_AGAIN), NUDGE_SECONDS)
+            except Exception as exc:  # best effort, said in the log
+                log.warning("draft %s's workflow was not told: %s", draft_id, type(exc).__name__)
 
     def _start_options(self, draft_id: int) -> dict[str, Any]:
         return {

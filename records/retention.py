@@ -203,7 +203,6 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
         DRAFTS.c.id.in_(published),
     )
     drafts = select(DRAFTS.c.id).where(or_(old_unpublished, old_published), held.draft_free())
-    erased = erase_drafts(connection, drafts)
     # A post outlives its replies' retention: it goes once none of its drafts is kept.
     kept = select(DRAFTS.c.post_id).where(~DRAFTS.c.id.in_(drafts) | ~held.draft_free())
     posts = select(POSTS.c.id).where(
@@ -211,7 +210,10 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
         ~POSTS.c.id.in_(kept),
         held.post_free(),
     )
-    locks.rows(connection, POSTS, POSTS.c.id.in_(posts))
+    # The posts first, then their drafts, as every writer of both takes them.
+    answered = select(DRAFTS.c.post_id).where(DRAFTS.c.id.in_(drafts))
+    locks.rows(connection, POSTS, POSTS.c.id.in_(answered) | POSTS.c.id.in_(posts))
+    erased = erase_drafts(connection, drafts)
     erased += erase_posts(connection, posts)
     # Audit payloads: a draft's go with the draft; a post's with the post; the rest (users,
     # rule sets, channels) when old enough.
@@ -250,22 +252,26 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
 def erase_drafts(connection: Connection, drafts: Any) -> Erased:
     """The drafts' words, wherever they are kept: each version's text and findings, the
     template as rendered for the customer, the reviewers' comments, and the messages that
-    told people of them (a comment is quoted to the draft's author)."""
+    told people of them (a comment is quoted to the draft's author). Only the drafts not
+    erased before: a purge run again touches none of them again."""
+    fresh = select(VERSIONS.c.draft_id).where(
+        VERSIONS.c.draft_id.in_(drafts), VERSIONS.c.erased.is_(False)
+    )
+    connection.execute(
+        update(DRAFTS)
+        .where(DRAFTS.c.id.in_(fresh), DRAFTS.c.template_id.is_not(None))
+        .values(template_basis=None)
+    )
+    connection.execute(
+        update(DECISIONS).where(DECISIONS.c.draft_id.in_(fresh)).values(comment=None)
+    )
+    connection.execute(
+        update(NOTIFICATIONS).where(NOTIFICATIONS.c.draft_id.in_(fresh)).values(message=ERASED)
+    )
     versions = connection.execute(
         update(VERSIONS)
         .where(VERSIONS.c.draft_id.in_(drafts), VERSIONS.c.erased.is_(False))
         .values(body=ERASED, findings=[], erased=True)
-    )
-    connection.execute(
-        update(DRAFTS)
-        .where(DRAFTS.c.id.in_(drafts), DRAFTS.c.template_basis.is_not(None))
-        .values(template_basis=None)
-    )
-    connection.execute(
-        update(DECISIONS).where(DECISIONS.c.draft_id.in_(drafts)).values(comment=None)
-    )
-    connection.execute(
-        update(NOTIFICATIONS).where(NOTIFICATIONS.c.draft_id.in_(drafts)).values(message=ERASED)
     )
     return Erased(versions=int(versions.rowcount))
 

@@ -242,3 +242,8 @@ def test_an_erased_customers_waiting_posts_are_dismissed_for_good(
     inbox = app_client.get("/inbox").text
     assert f'action="/posts/{other}/dismiss"' in inbox  # its reasons are offered
     assert 'value="spam"' in inbox and 'value="erased"' not in inbox
+    app_client.cookies.clear()
+    sign_in(app_client, "sue")
+    dismissed = app_client.get("/inbox", params={"status": "dismissed"}).text
+    assert "dismissed: erased" in dismissed  # shown, and not offered back
+    assert f'action="/posts/{waiting}/restore"' not in dismissed

@@ -29,6 +29,8 @@ def test_there_are_recorded_histories() -> None:
         "scheduled_then_withdrawn",
         "escalated_then_approved",
         "expired",
+        "looked_again_then_scheduled",
+        "erased_in_review",
     }
 
 

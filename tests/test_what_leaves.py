@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -29,10 +30,20 @@ from tests.helpers import Meanwhile, new_post, postgresql_only
 from tests.test_approval_workflow import AGENT, refused
 from tests.test_publishers import PUB, REPLY, desk_on, draft_of
 from workflows.approval import ResponseApproval
-from workflows.contracts import EditRequest, SubmitRequest, workflow_id
+from workflows.contracts import (
+    LOOK_AGAIN,
+    Actor,
+    DecisionRequest,
+    EditRequest,
+    PublishRequest,
+    SubmitRequest,
+    workflow_id,
+)
 from workflows.publishing import PublishActivities
 
 pytestmark = pytest.mark.temporal
+COMMS = Actor(username="comms", roles=["comms"])
+PUB_ACTOR = Actor(username="pub", roles=["publisher"])
 
 
 def erase_the_customer(database: Database) -> None:
@@ -222,3 +233,28 @@ async def test_an_erasure_over_http_tells_the_withdrawn_drafts_workflows(
     )
     ended = await asyncio.wait_for(handle.result(), timeout=20)
     assert ended["status"] == "withdrawn"
+
+
+async def test_a_workflow_told_to_look_again_when_nothing_changed_keeps_what_it_holds(
+    temporal_env: WorkflowEnvironment,
+    database: Database,
+    make_user: Callable[..., str],
+    fake_x: FakeX,
+) -> None:
+    """A publish time asked for during review lives in the workflow alone; a look at an
+    unchanged record keeps it, and the approval schedules the reply for then."""
+    async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
+        handle = await desk.begun()
+        await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+        at = datetime.now(UTC) + timedelta(seconds=2)
+        await handle.execute_update(
+            ResponseApproval.publish, PublishRequest(actor=PUB_ACTOR, at=at)
+        )
+        await handle.signal(LOOK_AGAIN)
+        decided = await handle.execute_update(
+            ResponseApproval.decide,
+            DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+        )
+        assert decided.status == "scheduled"
+        ended = await asyncio.wait_for(handle.result(), timeout=20)
+    assert ended.status == "published" and len(fake_x.tweets) == 1

@@ -88,8 +88,11 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
 
     @workflow.signal(name=LOOK_AGAIN)
     def look_again(self) -> None:
-        """The record changed without this workflow: read it again (`LOOK_AGAIN`)."""
-        self._looking = True
+        """The record changed without this workflow: read it again (`LOOK_AGAIN`). Patched:
+        a history recorded before the signal had a handler replays as it ran (the signal
+        was then kept unhandled)."""
+        if workflow.patched(LOOK_AGAIN):
+            self._looking = True
 
     @workflow.query
     def current(self) -> DraftState:

@@ -61,8 +61,10 @@ class ApprovalRecorder:
     _looking: bool  # told its record changed without it (`LOOK_AGAIN`)
 
     async def _look_again(self) -> None:
-        """Take the record's standing afresh: it changed without this workflow (a customer's
-        erasure withdrew the draft, `records.erasure`), and someone said so."""
+        """Take the record's standing afresh if it changed without this workflow (a
+        customer's erasure withdrew the draft, `records.erasure`), as someone said. Only
+        then: a standing read while nothing changed would drop what the state alone keeps
+        (a publish time asked for during review)."""
         async with self._lock:
             self._looking = False
             standing = await workflow.execute_local_activity_method(
@@ -71,7 +73,8 @@ class ApprovalRecorder:
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
             )
-            self._adopt(standing)
+            if standing.transitions != self.state.transitions:
+                self._adopt(standing)
 
     def _send(self, deliveries: list[int]) -> None:
         """Start each outbound notification's activity; not awaited (see `run`)."""

@@ -22,7 +22,7 @@ from typing import Any
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from records import drafts
+from records import drafts, erasure
 from records.db import Database
 from records.migrations import upgrade
 from records.post_models import Post
@@ -31,6 +31,7 @@ from tests.sealing import SealedHandle
 from workflows import devserver
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
+    LOOK_AGAIN,
     Actor,
     DecisionRequest,
     DraftStart,
@@ -126,6 +127,30 @@ async def expired(handle: Handle) -> None:
     await handle.result()  # the post's deadline (3 s) passes in review
 
 
+async def looked_again_then_scheduled(handle: Handle) -> None:
+    """Told to look again while nothing changed: the publish time asked for during the
+    review is kept, and the approval schedules it."""
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    at = datetime.now(UTC) + timedelta(seconds=2)
+    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUB, at=at))
+    await handle.signal(LOOK_AGAIN)
+    await asyncio.sleep(0.5)
+    await handle.execute_update(
+        ResponseApproval.decide,
+        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
+    )
+    await handle.result()
+
+
+async def erased_in_review(handle: Handle) -> None:
+    """The customer's erasure withdraws the draft in review; told, its workflow ends."""
+    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
+    with DATABASE[0].write() as connection:
+        erasure.erase_customer(connection, "@c-erased_in_review", actor="adm", role="admin")
+    await handle.signal(LOOK_AGAIN)
+    await handle.result()
+
+
 SCENARIOS: dict[str, tuple[str, Callable[[Handle], Awaitable[None]]]] = {
     "full_story": (FAULT, full_story),
     "scheduled_then_withdrawn": (CLEAN, scheduled_then_withdrawn),
@@ -133,7 +158,10 @@ SCENARIOS: dict[str, tuple[str, Callable[[Handle], Awaitable[None]]]] = {
     "rejected": (CLEAN, rejected),
     "escalated_then_approved": (CLEAN, escalated_then_approved),
     "expired": (CLEAN, expired),
+    "looked_again_then_scheduled": (CLEAN, looked_again_then_scheduled),
+    "erased_in_review": (CLEAN, erased_in_review),
 }
+DATABASE: list[Database] = []  # the scenarios' own, for those that change the record
 SETTINGS = Settings(sla_minutes={"comms": 0.02, "legal": 0.02}, sla_reminder_fraction=0.5)
 
 
@@ -143,6 +171,7 @@ async def main(names: list[str]) -> None:
         url = f"sqlite:///{tmp}/record.db"
         upgrade(url)
         database = Database(url)
+        DATABASE.append(database)
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=str(devserver.find_binary()),
             dev_server_extra_args=devserver.extra_args(),
@@ -155,7 +184,7 @@ async def main(names: list[str]) -> None:
                         post = Post(
                             channel="x",
                             external_id=name,
-                            author="@c",
+                            author=f"@c-{name}",
                             text="Hi",
                             url="https://x.example/1",
                             received_at=datetime.now(UTC),
