@@ -27,12 +27,11 @@ from records.tables import DRAFTS, EVENTS, POSTS, STAGE_REVIEWS, VERSIONS
 from tests.conftest import PASSWORD, Headers
 from tests.fakes import FakeX, running_fake_x, x_account
 from tests.helpers import Meanwhile, new_post, postgresql_only
-from tests.test_approval_workflow import AGENT, refused
+from tests.test_approval_workflow import AGENT, COMMS, refused
 from tests.test_publishers import PUB, REPLY, desk_on, draft_of
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
     LOOK_AGAIN,
-    Actor,
     DecisionRequest,
     EditRequest,
     PublishRequest,
@@ -42,8 +41,6 @@ from workflows.contracts import (
 from workflows.publishing import PublishActivities
 
 pytestmark = pytest.mark.temporal
-COMMS = Actor(username="comms", roles=["comms"])
-PUB_ACTOR = Actor(username="pub", roles=["publisher"])
 
 
 def erase_the_customer(database: Database) -> None:
@@ -248,7 +245,7 @@ async def test_a_workflow_told_to_look_again_when_nothing_changed_keeps_what_it_
         await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
         at = datetime.now(UTC) + timedelta(seconds=2)
         await handle.execute_update(
-            ResponseApproval.publish, PublishRequest(actor=PUB_ACTOR, at=at)
+            ResponseApproval.publish, PublishRequest(actor=PUB.actor, at=at)
         )
         await handle.signal(LOOK_AGAIN)
         decided = await handle.execute_update(

@@ -108,18 +108,29 @@ async def rejected(handle: Handle) -> None:
     await handle.result()
 
 
-async def escalated_then_approved(handle: Handle) -> None:
-    """Submitted, reminded, escalated (SLA), then approved; a publish time asked for
-    during the review is scheduled by the approval."""
+async def approved_with_a_publish_time(
+    handle: Handle, seconds: float, meanwhile: Callable[[], Awaitable[None]]
+) -> None:
+    """Submitted, a publish time (`seconds` from now) asked for during the review,
+    `meanwhile`, then approved: the approval schedules it, and it is published."""
     await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
-    at = datetime.now(UTC) + timedelta(seconds=4)
+    at = datetime.now(UTC) + timedelta(seconds=seconds)
     await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUB, at=at))
-    await asyncio.sleep(2.5)  # past the reminder (0.6 s) and the deadline (1.2 s)
+    await meanwhile()
     await handle.execute_update(
         ResponseApproval.decide,
         DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
     )
     await handle.result()
+
+
+async def escalated_then_approved(handle: Handle) -> None:
+    """Reminded and escalated (SLA) while in review, then approved and scheduled."""
+
+    async def past_the_deadline() -> None:
+        await asyncio.sleep(2.5)  # past the reminder (0.6 s) and the deadline (1.2 s)
+
+    await approved_with_a_publish_time(handle, 4, past_the_deadline)
 
 
 async def expired(handle: Handle) -> None:
@@ -130,16 +141,12 @@ async def expired(handle: Handle) -> None:
 async def looked_again_then_scheduled(handle: Handle) -> None:
     """Told to look again while nothing changed: the publish time asked for during the
     review is kept, and the approval schedules it."""
-    await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
-    at = datetime.now(UTC) + timedelta(seconds=2)
-    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUB, at=at))
-    await handle.signal(LOOK_AGAIN)
-    await asyncio.sleep(0.5)
-    await handle.execute_update(
-        ResponseApproval.decide,
-        DecisionRequest(actor=COMMS, stage="comms", decision="approve", version=1),
-    )
-    await handle.result()
+
+    async def told_to_look_again() -> None:
+        await handle.signal(LOOK_AGAIN)
+        await asyncio.sleep(0.5)
+
+    await approved_with_a_publish_time(handle, 2, told_to_look_again)
 
 
 async def erased_in_review(handle: Handle) -> None:
