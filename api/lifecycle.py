@@ -140,9 +140,16 @@ class Lifecycle:
         withdrew it), so it takes the record's standing now. Best effort, as `nudge_router`:
         a workflow not told learns it at its next step, whose write finds the draft moved
         on (one with no step left to take stays open in Temporal, its record withdrawn)."""
+        draft_ids = list(draft_ids)
+        if not draft_ids:
+            return
+        try:
+            client = await self.gateway.client(timeout=NUDGE_SECONDS)
+        except Exception as exc:  # best effort, said in the log
+            log.warning("drafts %s's workflows were not told: %s", draft_ids, type(exc).__name__)
+            return
         for draft_id in draft_ids:
             try:
-                client = await self.gateway.client(timeout=NUDGE_SECONDS)
                 handle = client.get_workflow_handle(workflow_id(draft_id, self.id_prefix))
                 await asyncio.wait_for(handle.signal(LOOK_AGAIN), NUDGE_SECONDS)
             except Exception as exc:  # best effort, said in the log

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from lifecycle.words import OPEN, DismissReason, PostStatus, Role
+from lifecycle.words import DismissReason, PostStatus, Role
 from records import audit, drafts
 from records.errors import Conflict, Forbidden, NotFound
-from records.tables import DRAFTS, POSTS
+from records.tables import POSTS
 from records.types import utcnow
 
 # Who dismisses automatically (the triage at ingest), as the audit record names it.
@@ -58,14 +58,8 @@ def dismiss(
             dismissed_note=note, dismissed_by=actor, dismissed_at=now, updated_at=now,
         )
     )  # fmt: skip
-    audit.append(
-        connection,
-        audit.NewEvent(
-            actor=actor, role=(Role.supervisor if supervising else Role.agent).value,
-            action="post.dismissed",
-            payload={"post_id": post_id, "reason": reason.value, "note": note},
-        ),
-    )  # fmt: skip
+    role = (Role.supervisor if supervising else Role.agent).value
+    audit.append(connection, _dismissed(post_id, reason, note, actor=actor, role=role))
 
 
 def restore(connection: Connection, post_id: int, *, actor: str) -> None:
@@ -97,26 +91,27 @@ def dismiss_erased(
     """An erased author's posts still waiting for a reply need none now (nobody is left to
     answer): dismissed for the erasure, unless a draft is still open on one (a reply the
     publisher has claimed); their events, for the erasure to append with its own."""
-    open_draft = exists().where(
-        DRAFTS.c.post_id == POSTS.c.id, DRAFTS.c.status.in_([str(s) for s in OPEN])
-    )
     now, reason = utcnow(), DismissReason.erased.value
     dismissed = connection.execute(
         update(POSTS)
-        .where(POSTS.c.id.in_(post_ids), POSTS.c.status.in_(_WAITING), ~open_draft)
+        .where(POSTS.c.id.in_(post_ids), POSTS.c.status.in_(_WAITING), ~drafts.HAS_OPEN_DRAFT)
         .values(status=PostStatus.dismissed.value, dismissed_reason=reason,
                 dismissed_note=None, dismissed_by=actor, dismissed_at=now, updated_at=now)
         .returning(POSTS.c.id)
     ).scalars()  # fmt: skip
     return [
-        audit.NewEvent(
-            actor=actor,
-            role=role,
-            action="post.dismissed",
-            payload={"post_id": post_id, "reason": reason, "note": None},
-        )
+        _dismissed(post_id, DismissReason.erased, None, actor=actor, role=role)
         for post_id in sorted(dismissed)
     ]
+
+
+def _dismissed(
+    post_id: int, reason: DismissReason, note: str | None, *, actor: str, role: str
+) -> audit.NewEvent:
+    return audit.NewEvent(
+        actor=actor, role=role, action="post.dismissed",
+        payload={"post_id": post_id, "reason": reason.value, "note": note},
+    )  # fmt: skip
 
 
 _WAITING = (PostStatus.new.value, PostStatus.assigned.value)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import CursorResult, bindparam, update
+from sqlalchemy import CursorResult, bindparam, exists, update
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -225,9 +225,10 @@ _POST_STATUS = (
     .with_for_update()
 )
 # A post's open draft, if any: who holds it (also read by `records.dismissals`).
-OPEN_DRAFT = core_select(DRAFTS.c.id, DRAFTS.c.author).where(
-    DRAFTS.c.post_id == _ID, DRAFTS.c.status.in_([str(s) for s in OPEN])
-)
+IS_OPEN = DRAFTS.c.status.in_([str(s) for s in OPEN])
+OPEN_DRAFT = core_select(DRAFTS.c.id, DRAFTS.c.author).where(DRAFTS.c.post_id == _ID, IS_OPEN)
+# Whether the post of the statement's POSTS row has an open draft (in its WHERE).
+HAS_OPEN_DRAFT = exists().where(DRAFTS.c.post_id == POSTS.c.id, IS_OPEN)
 # Only while it is unassigned: a concurrent assignment wins.
 _TAKE = (
     update(POSTS)

@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import String, cast, delete, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
-from lifecycle.words import OPEN, DraftStatus
-from records import audit, dismissals, locks, transitions
+from lifecycle.words import DraftStatus
+from records import audit, dismissals, drafts, locks, transitions
 from records.errors import Conflict
 from records.fields import PublicationStatus
 from records.retention import ERASED, Erased, Held, erase_drafts, erase_posts, held_now
@@ -65,19 +67,27 @@ def erase_customer(connection: Connection, author: str, *, actor: str, role: str
     )
     erased = erase_posts(connection, post_ids)
     draft_ids = _drafts_of(connection, post_ids, held, lock=True)
-    withdrawn = _withdraw_open(connection, draft_ids, actor=actor, role=role)
+    withdrawn = _withdraw_open(connection, draft_ids)
     dismissed = dismissals.dismiss_erased(connection, post_ids, actor=actor, role=role)
     erased += erase_drafts(connection, draft_ids)
-    erased += Erased(
-        withdrawn=tuple(int(w.draft_id) for w in withdrawn if w.draft_id), dismissed=len(dismissed)
-    )
+    erased += Erased(withdrawn=tuple(d.id for d in withdrawn), dismissed=len(dismissed))
     seqs = sorted(set(seqs) | set(_events_of(connection, post_ids, draft_ids, after=head)))
     _erase_people(connection, list(identities))
     erased += Erased(events=audit.erase(connection, seqs))
     audit.append_many(
         connection,
         [
-            *withdrawn,
+            *(
+                audit.NewEvent(
+                    actor=actor,
+                    role=role,
+                    action=f"draft.{DraftStatus.withdrawn}",
+                    payload={"reason": WITHDRAWN},
+                    draft_id=draft.id,
+                    version=draft.version,
+                )
+                for draft in withdrawn
+            ),
             *dismissed,
             audit.NewEvent(
                 actor=actor,
@@ -112,39 +122,25 @@ def _drafts_of(
     return list(connection.execute(select(DRAFTS.c.id).where(*answering)).scalars())
 
 
-def _withdraw_open(
-    connection: Connection, draft_ids: list[int], *, actor: str, role: str
-) -> list[audit.NewEvent]:
+def _withdraw_open(connection: Connection, draft_ids: list[int]) -> Sequence[Row[Any, Any]]:
     """Withdraw the open drafts among `draft_ids` whose publication is not already claimed,
     as a withdrawal by their workflow would (their open review stage closed, no review time
-    left); the withdrawals' events, for the caller to append with its own."""
+    left); their ids and versions."""
     claimed = select(PUBLICATIONS.c.draft_id).where(
         PUBLICATIONS.c.status.in_([PublicationStatus.pending, PublicationStatus.sent])
     )
     open_ = connection.execute(
         select(DRAFTS.c.id, DRAFTS.c.version).where(
-            DRAFTS.c.id.in_(draft_ids),
-            DRAFTS.c.status.in_([str(status) for status in OPEN]),
-            DRAFTS.c.id.not_in(claimed),
+            DRAFTS.c.id.in_(draft_ids), drafts.IS_OPEN, DRAFTS.c.id.not_in(claimed)
         )
     ).all()
     for draft in open_:
         transitions.update_draft(
             connection, draft.id, status=DraftStatus.withdrawn, stage=None,
-            sla_due_at=None, sla_breached=False,
+            **transitions.NO_REVIEW_TIME,
         )  # fmt: skip
         transitions.close_stage(connection, draft.id, DraftStatus.withdrawn)
-    return [
-        audit.NewEvent(
-            actor=actor,
-            role=role,
-            action=f"draft.{DraftStatus.withdrawn}",
-            payload={"reason": WITHDRAWN},
-            draft_id=draft.id,
-            version=draft.version,
-        )
-        for draft in open_
-    ]
+    return open_
 
 
 def _events_of(

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from lifecycle import routing
-from lifecycle.words import OPEN, PostStatus, Presence
-from records import agent_states, audit, locks, notifications
+from lifecycle.words import PostStatus, Presence
+from records import agent_states, audit, drafts, locks, notifications
 from records.errors import NotFound
-from records.tables import AGENTS, DRAFTS, POSTS, QUEUES, USERS
+from records.tables import AGENTS, POSTS, QUEUES, USERS
 from records.types import utcnow
 
 ROUTER = "router"  # who assigns, as the audit record names it
@@ -282,13 +282,10 @@ def set_presence(
     connection.execute(update(AGENTS).where(AGENTS.c.username == username).values(**values))
     given_back: list[int] = []
     if presence is not Presence.available:
-        open_draft = exists().where(
-            DRAFTS.c.post_id == POSTS.c.id, DRAFTS.c.status.in_([str(s) for s in OPEN])
-        )
         given_back = [int(i) for i in connection.execute(
             update(POSTS)
             .where(POSTS.c.assignee == username, POSTS.c.status == PostStatus.assigned.value,
-                   ~open_draft)
+                   ~drafts.HAS_OPEN_DRAFT)
             .values(assignee=None, status=PostStatus.new.value, assigned_at=None,
                     updated_at=now)
             .returning(POSTS.c.id)

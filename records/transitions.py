@@ -38,6 +38,10 @@ from records.types import utcnow
 
 # --- the draft row: compare and set -------------------------------------------------------
 
+# What a draft leaving review (its stage none) sets besides: no review time counts on. Its
+# open stage review is closed with it (`close_stage`).
+NO_REVIEW_TIME: dict[str, Any] = {"sla_due_at": None, "sla_breached": False}
+
 
 def update_draft(
     connection: Connection, draft_id: int, *, expected: int | None = None, **values: Any
@@ -198,6 +202,11 @@ PUBLISHING = _of_version(
     PUBLICATIONS.c.attempts,
     PUBLICATIONS.c.created_at.label("requested_at"),
 ).with_for_update(of=DRAFTS)
+# Whether the post or the version was erased since, read again as the request leaves; the
+# post held until then (`workflows.publishing`).
+ERASED_SINCE = _of_version(POSTS.c.erased.label("post_erased"), VERSIONS.c.erased).with_for_update(
+    read=True, of=POSTS
+)
 
 
 def record_checks(

@@ -37,10 +37,8 @@ class AlarmActivities:
                 values = {
                     "status": DraftStatus.expired,
                     "stage": None,
-                    "sla_due_at": None,
-                    "sla_breached": False,
+                    **transitions.NO_REVIEW_TIME,
                 }
-            if alarm.kind == AlarmKind.expire:
                 # The post before the draft, as every writer of both takes them.
                 transitions.lock_post_of(connection, alarm.draft_id)
             found = begin(connection, alarm, **values)

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.engine import Connection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -33,7 +33,7 @@ from records import audit, channels, notifications, transitions
 from records.db import Database
 from records.drafts import content_sha256
 from records.fields import PublicationStatus
-from records.tables import DRAFTS, POSTS, PUBLICATIONS, VERSIONS
+from records.tables import PUBLICATIONS
 from records.types import utcnow
 from workflows.contracts import APPLIED, ActivityName, PublishJob, Recorded
 from workflows.recording import not_now
@@ -195,7 +195,9 @@ class PublishActivities:
         with self.database.write() as connection:
             # An erasure committed since the claim (which left a claimed draft open) stops
             # it here; one that comes now waits until the request is marked sent (the lock).
-            flags = connection.execute(_ERASED_NOW, which).one()
+            flags = transitions.version_row(
+                connection, transitions.ERASED_SINCE, job.draft_id, job.version
+            )
             erased = _erased(job, row, post_erased=flags.post_erased, version_erased=flags.erased)
             if erased is not None:
                 return self._failed(connection, job, row, erased, action="draft.publish_refused")
@@ -354,15 +356,6 @@ _PUBLICATION = (
     PUBLICATIONS.c.version == bindparam("b_version"),
 )
 _CLAIM = PUBLICATIONS.insert()
-_ERASED_NOW = (
-    select(POSTS.c.erased.label("post_erased"), VERSIONS.c.erased)
-    .join(DRAFTS, DRAFTS.c.post_id == POSTS.c.id)
-    .join(VERSIONS, VERSIONS.c.draft_id == DRAFTS.c.id)
-    .where(
-        VERSIONS.c.draft_id == bindparam("b_draft_id"), VERSIONS.c.version == bindparam("b_version")
-    )
-    .with_for_update(read=True, of=POSTS)
-)
 _SENDING = (
     update(PUBLICATIONS)
     .where(*_PUBLICATION)

@@ -76,9 +76,7 @@ class TransitionActivities:
     def record_transition(self, transition: Transition) -> Recorded:
         """Apply a draft's new status and stage and append its audit event, in one transaction."""
         with self.database.write() as connection:
-            closing = (
-                {"sla_due_at": None, "sla_breached": False} if transition.stage is None else {}
-            )
+            closing = transitions.NO_REVIEW_TIME if transition.stage is None else {}
             found = begin(
                 connection, transition, status=transition.status, stage=transition.stage, **closing
             )
