@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse
+import json
 import os
 import random
 import socket
@@ -163,7 +164,7 @@ def time_http(
         status, answer = client.get("/api/v1/posts", query)
         samples.append((time.perf_counter() - started) * 1000)
         assert status == 200, answer
-        assert len(answer["items"]) == 50
+        assert len(json.loads(answer)["items"]) == 50
     return samples
 
 

@@ -4,12 +4,13 @@ author's identity and customer and its conversation), the queue, assignment."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cache
 from typing import Any
 
-from pydantic import TypeAdapter, create_model
+from pydantic_core import to_json
+from sqlalchemy import Select, bindparam, tuple_
 from sqlalchemy import select as core_select
-from sqlalchemy import tuple_
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -71,48 +72,58 @@ def queue(
     after: str | None,
     limit: int,
     order: QueueOrder = QueueOrder.arrival,
-) -> tuple[list[QueueRow], str | None]:
+) -> tuple[list[dict[str, Any]], str | None]:
     """A keyset page, stable while posts arrive: oldest first by (received_at, id), or most
-    urgent first by (respond_by, id), as `QueueRow`s."""
+    urgent first by (respond_by, id). Each post as `PostPublic`'s fields, in its order,
+    read straight from their columns (see `page_json`)."""
     due = order is QueueOrder.due
-    at = POSTS.c.respond_by if due else POSTS.c.received_at
-    query = core_select(*_SHOWN)
-    for column, value in (
-        (POSTS.c.status, where.status), (POSTS.c.channel, where.channel),
-        (POSTS.c.assignee, where.assignee), (POSTS.c.priority, where.priority),
-        (POSTS.c.topic, where.topic), (POSTS.c.language, where.language),
-        (POSTS.c.public_risk, where.public_risk),
-    ):  # fmt: skip
-        if value is not None:
-            query = query.where(column == value)
+    given = tuple(name for name in _FILTERS if getattr(where, name) is not None)
+    values: dict[str, Any] = {name: getattr(where, name) for name in given}
+    values["limit"] = limit + 1
     if after is not None:
-        tag = order.value if due else None
-        query = query.where(tuple_(at, POSTS.c.id) > cursor.time_and_id(after, tag))
-    query = query.order_by(at, POSTS.c.id).limit(limit + 1)
-    rows = connection.execute(query).all()
-    # As dicts: a row's mapping is read key by key through Python, a dict by pydantic-core.
-    page: list[Any] = _ROWS.validate_python(
-        [dict(zip(_NAMES, row, strict=True)) for row in rows[:limit]]
-    )
+        values["after_at"], values["after_id"] = cursor.time_and_id(
+            after, order.value if due else None
+        )
+    rows = connection.execute(_statement(given, after is not None, due), values).all()
+    page = [dict(zip(_NAMES, row, strict=True)) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
         if due:
-            assert last.respond_by is not None  # the order's column; set on every post
-            next_cursor = cursor.encode([order.value, last.respond_by.isoformat(), last.id])
+            next_cursor = cursor.encode([order.value, last["respond_by"].isoformat(), last["id"]])
         else:
-            next_cursor = cursor.encode([last.received_at.isoformat(), last.id])
+            next_cursor = cursor.encode([last["received_at"].isoformat(), last["id"]])
     return page, next_cursor
 
 
-# A post as a page of the queue shows it: `PostPublic`'s fields, types and order, read
-# straight from their columns. Loading ORM objects and validating them into `PostPublic`
-# (a SQLModel, several times slower to build than a plain model) was most of a page's
-# time over HTTP (issue 24); the answer is written the same (`tests/test_posts.py` holds
-# the two to the same JSON).
-QueueRow = create_model(  # type: ignore[call-overload]
-    "QueueRow", **{name: (field.annotation, ...) for name, field in PostPublic.model_fields.items()}
-)
+def page_json(items: list[dict[str, Any]], next_cursor: str | None) -> bytes:
+    """A page of the queue as `Page[PostPublic]` writes it, byte for byte
+    (`tests/test_posts.py` holds the two to it for any post), from the rows as read.
+
+    Validating each row into a model and writing the models back out was most of a page's
+    time over HTTP (issue 24), and checked nothing the columns' types do not: the rows come
+    from the database's own typed columns, each one of `PostPublic`'s fields, read in its
+    order (`_NAMES`)."""
+    return to_json({"items": items, "next_cursor": next_cursor})
+
+
+_FILTERS = tuple(field.name for field in fields(QueueFilter))
+_NAMES = tuple(PostPublic.model_fields)
+
+
+@cache  # one per shape: filters given x a cursor or not x the order
+def _statement(given: tuple[str, ...], paged: bool, due: bool) -> Select[Any]:
+    """The page's query for a shape, built once: its values are bound parameters."""
+    at = POSTS.c.respond_by if due else POSTS.c.received_at
+    query = core_select(*(POSTS.c[name] for name in _NAMES))
+    for name in given:
+        query = query.where(POSTS.c[name] == bindparam(name))
+    if paged:
+        query = query.where(
+            tuple_(at, POSTS.c.id)
+            > tuple_(bindparam("after_at", type_=at.type), bindparam("after_id"))
+        )
+    return query.order_by(at, POSTS.c.id).limit(bindparam("limit"))
 
 
 def answered_by_an_index(where: QueueFilter, order: QueueOrder) -> bool:
@@ -123,11 +134,6 @@ def answered_by_an_index(where: QueueFilter, order: QueueOrder) -> bool:
     if order is QueueOrder.due:
         return given <= {"status"}
     return len(given) <= 1 and given <= {"status", "channel", "assignee", "priority", "topic"}
-
-
-_NAMES = tuple(PostPublic.model_fields)
-_SHOWN = [POSTS.c[name] for name in _NAMES]
-_ROWS = TypeAdapter(list[QueueRow])
 
 
 def assign(

@@ -154,6 +154,34 @@ def test_expired_beyond_leeway_is_refused_within_leeway_accepted(
     assert me(idp_client, just_expired) == 200
 
 
+def test_a_token_accepted_before_is_refused_once_it_expires(
+    idp_client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token is verified in full once and its answer kept (`api.tokens`): its expiry is
+    still held against the clock on every use, with the same leeway."""
+    now = int(time.time())
+    leeway = settings.jwt_leeway_seconds
+    token = own_token(settings, iat=now - 60, exp=now + 60)
+    assert me(idp_client, token) == 200  # verified in full, and kept
+    monkeypatch.setattr(time, "time", lambda: now + 60 + leeway - 1)
+    assert me(idp_client, token) == 200  # within the leeway
+    monkeypatch.setattr(time, "time", lambda: now + 60 + leeway + 1)
+    assert me(idp_client, token) == 401
+
+
+def test_a_refused_token_is_not_remembered_as_refused_nor_a_forgery_as_its_original(
+    idp_client: TestClient, settings: Settings
+) -> None:
+    """What is kept is keyed by the whole token: a token differing in one character of its
+    signature is checked in full, and refused."""
+    token = own_token(settings)
+    assert me(idp_client, token) == 200
+    head, body, signature = token.split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    assert me(idp_client, f"{head}.{body}.{flipped}") == 401
+    assert me(idp_client, token) == 200
+
+
 @pytest.mark.parametrize(
     "overrides",
     [
