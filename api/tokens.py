@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from jose import jwk, jws, jwt
@@ -40,6 +42,11 @@ MAX_LEEWAY_SECONDS = 30
 # Tokens whose full verification is remembered (the most recently used): a few hundred
 # bytes each. A signed-in person's requests carry one token for its lifetime.
 VERIFIED_TOKENS_KEPT = 4096
+# A JWS in compact form (RFC 7515, 7.1): three parts in base64url without padding. python-jose
+# skips characters outside that alphabet, so one token could be written many ways, each
+# remembered apart: only this form is read, a part of each token kept once.
+COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+MAX_TOKEN_CHARS = 16_384  # an identity provider's token with many groups is a few kB
 
 
 class TokenError(Exception):
@@ -55,7 +62,9 @@ class VerifiedToken:
     token_id: str | None = None  # `jti` (ours always have one; Entra's is `uti`)
     issued_at: float = 0.0
     expires_at: int = 0
-    names: dict[str, str] = field(default_factory=dict)  # a provider's name claims
+    # A provider's name claims; read-only, since the same answer serves every request made
+    # with the token (`TokenService.verify`).
+    names: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,14 +141,15 @@ class TokenService:
         kept (a refusal is not: it is checked again each time); its expiry is checked here,
         on every use, with the same leeway. Checking a token in full cost about a tenth of a
         page of the queue's time (issue 24)."""
+        if len(token) > MAX_TOKEN_CHARS or not COMPACT_JWS.fullmatch(token):
+            raise TokenError("not a JWS compact token (JWE and other forms are refused)")
         verified = self._verified_once(token)
-        if verified.expires_at < time.time() - self._options["leeway"]:
+        # As python-jose holds it: whole seconds, `exp` no earlier than now less the leeway.
+        if verified.expires_at < int(time.time()) - self._options["leeway"]:
             raise TokenError("the token has expired")
         return verified
 
     def _verify(self, token: str) -> VerifiedToken:
-        if token.count(".") != 2:
-            raise TokenError("not a JWS compact token (JWE and other forms are refused)")
         try:
             header = jws.get_unverified_header(token)
         except JOSEError as exc:
@@ -242,5 +252,7 @@ def _verified(
         token_id=token_id if isinstance(token_id, str) and token_id else None,
         issued_at=float(claims["iat"]),
         expires_at=int(claims["exp"]),
-        names={k: v for k in NAME_CLAIMS if isinstance(v := claims.get(k), str) and v},
+        names=MappingProxyType(
+            {k: v for k in NAME_CLAIMS if isinstance(v := claims.get(k), str) and v}
+        ),
     )

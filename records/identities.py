@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
@@ -39,7 +40,7 @@ def refuse_reserved(username: str) -> None:
         )
 
 
-def username_for(issuer: str, subject: str, names: dict[str, str], digits: int = 8) -> str:
+def username_for(issuer: str, subject: str, names: Mapping[str, str], digits: int = 8) -> str:
     """`idp.<name>.<hash>`: readable, within the username pattern, unique per identity."""
     digest = hashlib.sha256(f"{issuer}\x00{subject}".encode()).hexdigest()[:digits]
     wanted = next(iter(names.values()), subject)
@@ -47,7 +48,7 @@ def username_for(issuer: str, subject: str, names: dict[str, str], digits: int =
     return f"{PREFIX}{slug}.{digest}"
 
 
-def display_name(subject: str, names: dict[str, str]) -> str:
+def display_name(subject: str, names: Mapping[str, str]) -> str:
     name = names.get("name") or next(iter(names.values()), subject)
     return "".join(c for c in name if c.isprintable())[:120] or subject[:120]
 
@@ -57,7 +58,7 @@ def provision(
     *,
     issuer: str,
     subject: str,
-    names: dict[str, str],
+    names: Mapping[str, str],
     roles: frozenset[Role],
 ) -> str:
     """The account for this identity, made now if it is new (audited); its username. If

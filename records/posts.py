@@ -104,7 +104,7 @@ def page_json(items: list[dict[str, Any]], next_cursor: str | None) -> bytes:
     time over HTTP (issue 24), and checked nothing the columns' types do not: the rows come
     from the database's own typed columns, each one of `PostPublic`'s fields, read in its
     order (`_NAMES`)."""
-    return to_json({"items": items, "next_cursor": next_cursor})
+    return to_json({"items": items, "next_cursor": next_cursor}, inf_nan_mode="null")
 
 
 _FILTERS = tuple(field.name for field in fields(QueueFilter))

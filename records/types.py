@@ -35,32 +35,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        """On SQLite, the stored wall time read as UTC in one parse. The general path (parse
-        it naive, then `replace(tzinfo=UTC)`) cost 0.9 µs a value, most of it the keyword
-        `replace`: a page of fifty posts reads 250 times (issue 24). A value the fast parse
-        does not take goes the general way; `tests/test_types.py` holds the two equal."""
-        general = super().result_processor(dialect, coltype)
-        if dialect.name != "sqlite" or general is None:
-            return general
-
-        def read_as_utc(value: Any) -> datetime | None:
-            if value is None:
-                return None
-            try:
-                read = datetime.fromisoformat(value + "+00:00")
-            except (TypeError, ValueError):
-                return general(value)
-            # A date alone takes the appended offset without a word and stays naive.
-            return read if read.tzinfo is not None else general(value)
-
-        return read_as_utc
-
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
+            # `combine` rather than `value.replace(tzinfo=UTC)`: the same time, at a sixth
+            # of the cost (0.13 µs against 0.8 here, where a page of the queue reads 250).
+            return datetime.combine(value, value.time(), UTC)
         return value.astimezone(UTC)
 
 

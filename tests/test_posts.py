@@ -224,7 +224,7 @@ def _values_of(annotation: Any) -> st.SearchStrategy[Any]:
     strategies: dict[Any, st.SearchStrategy[Any]] = {
         str: st.text(PRINTABLE, min_size=1, max_size=12),
         int: st.integers(0, 2**40), bool: st.booleans(),
-        float: st.floats(-1, 1, allow_nan=False),
+        float: st.floats(-1, 1) | st.sampled_from([float("nan"), float("inf"), -float("inf")]),
         datetime: st.datetimes(timezones=st.just(UTC)),
     }  # fmt: skip
     return strategies[annotation]

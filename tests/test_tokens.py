@@ -169,6 +169,42 @@ def test_a_token_accepted_before_is_refused_once_it_expires(
     assert me(idp_client, token) == 401
 
 
+def test_a_kept_token_expires_at_the_second_python_jose_says(
+    idp_client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """python-jose holds `exp` against whole seconds: a kept token is refused at the same
+    second, not a fraction of one earlier."""
+    now = int(time.time())
+    leeway = settings.jwt_leeway_seconds
+    token = own_token(settings, iat=now - 60, exp=now + 30)
+    assert me(idp_client, token) == 200
+    monkeypatch.setattr(time, "time", lambda: now + 30 + leeway + 0.9)
+    assert me(idp_client, token) == 200
+    monkeypatch.setattr(time, "time", lambda: now + 30 + leeway + 1.0)
+    assert me(idp_client, token) == 401
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        pytest.param(lambda t: t + "!!", id="junk-after"),
+        pytest.param(lambda t: t + "==", id="padding"),
+        pytest.param(lambda t: t[:-5] + "~*" + t[-5:], id="junk-inside"),
+        pytest.param(lambda t: t + "!" * 8000, id="long-junk"),
+        pytest.param(lambda t: t.replace(".", " .", 1), id="space"),
+    ],
+)
+def test_a_token_written_another_way_is_refused(
+    idp_client: TestClient, settings: Settings, rewrite: Callable[[str], str]
+) -> None:
+    """Only the compact form (RFC 7515: base64url, no padding) is read. python-jose skips
+    other characters, so one token could be written many ways, each kept apart by the
+    verifier's memory (`api.tokens`): refused before any work."""
+    token = own_token(settings)
+    assert me(idp_client, token) == 200
+    assert me(idp_client, rewrite(token)) == 401
+
+
 def test_a_refused_token_is_not_remembered_as_refused_nor_a_forgery_as_its_original(
     idp_client: TestClient, settings: Settings
 ) -> None:
