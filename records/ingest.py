@@ -252,7 +252,13 @@ def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tu
         lost = [c for key, c in zip(missing, customers, strict=True) if key not in made]
         if lost:  # another writer made these identities first: their customers are unused
             connection.execute(delete(CUSTOMERS).where(CUSTOMERS.c.id.in_(lost)))
-        found |= _found_identities(connection, set(missing))
+            found |= _found_identities(connection, {key for key in missing if key not in made})
+        # Those made here are known without a second read (seen in their newest post).
+        found |= {
+            key: (made[key], customer, newest[key].received_at)
+            for key, customer in zip(missing, customers, strict=True)
+            if key in made
+        }
     # One row per identity: an author named by handle and by platform id in one batch is
     # one identity once adopted (`_adopt_by_handle`), updated from the newer of the two.
     stale_by_id: dict[int, dict[str, Any]] = {}
