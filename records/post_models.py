@@ -4,8 +4,9 @@ what the API answers, and the table."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, field_validator, model_validator
+from pydantic import AwareDatetime, WithJsonSchema, field_validator, model_validator
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint, false
 from sqlalchemy import text as sql
 from sqlmodel import Field, SQLModel
@@ -126,11 +127,11 @@ class PostDismiss(SQLModel):
     """Why a post needs no reply."""
 
     model_config = FORBID_EXTRA
-    reason: DismissReason = Field(
-        description="one of "
-        + ", ".join(CHOSEN_DISMISS_REASONS)
-        + f" ({DismissReason.erased} is an erasure's own)"
-    )
+    # Documented as the reasons a person may give: an erasure's own is refused (below).
+    reason: Annotated[
+        DismissReason,
+        WithJsonSchema({"type": "string", "enum": list(CHOSEN_DISMISS_REASONS)}),
+    ] = Field(description="why the post needs no reply")
     note: str | None = Field(
         default=None, min_length=1, max_length=500, schema_extra={"pattern": NO_NUL}
     )

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
-from lifecycle.words import DismissReason, Role
+from lifecycle.words import CHOSEN_DISMISS_REASONS, DismissReason, Role
 from records import dismissals, drafts
 from records.audit_models import AuditEvent
 from records.db import Database
@@ -237,6 +237,8 @@ def test_an_erased_customers_waiting_posts_are_dismissed_for_good(
     assert restore.status_code == 409 and "erased" in restore.json()["detail"]
     chosen = act(app_client, people["ann"], other, "dismiss", reason="erased")
     assert chosen.status_code == 422 and "choose one of" in chosen.text
+    documented = app_client.get("/openapi.json").json()["components"]["schemas"]["PostDismiss"]
+    assert documented["properties"]["reason"]["enum"] == list(CHOSEN_DISMISS_REASONS)
     app_client.cookies.clear()
     sign_in(app_client, "ann")
     inbox = app_client.get("/inbox").text
