@@ -23,8 +23,10 @@ from records.errors import Conflict, Forbidden, NotFound
 from records.tables import POSTS
 from records.types import utcnow
 
-# Who dismisses automatically (the triage at ingest), as the audit record names it.
+# Who dismisses automatically, as the audit record names them: the triage at ingest, and an
+# erasure whose posts' last open reply closed after it (`dismiss_if_erased`).
 TRIAGE = "triage"
+ERASURE = "erasure"
 
 
 def dismiss(
@@ -91,10 +93,25 @@ def dismiss_erased(
     """An erased author's posts still waiting for a reply need none now (nobody is left to
     answer): dismissed for the erasure, unless a draft is still open on one (a reply the
     publisher has claimed); their events, for the erasure to append with its own."""
+    return _dismissed_for_erasure(connection, POSTS.c.id.in_(post_ids), actor=actor, role=role)
+
+
+def dismiss_if_erased(connection: Connection, post_id: int, *, role: str) -> list[audit.NewEvent]:
+    """The post, if its author was erased while a reply to it was left open (one the
+    publisher had claimed, `records.erasure`), once no draft is open on it: dismissed for
+    the erasure then, by `ERASURE`. Called where a draft closes without a reply (a
+    withdrawal), the post's row locked first; its event, for the caller to append."""
+    where = (POSTS.c.id == post_id) & POSTS.c.erased.is_(True)
+    return _dismissed_for_erasure(connection, where, actor=ERASURE, role=role)
+
+
+def _dismissed_for_erasure(
+    connection: Connection, where: Any, *, actor: str, role: str
+) -> list[audit.NewEvent]:
     now, reason = utcnow(), DismissReason.erased.value
     dismissed = connection.execute(
         update(POSTS)
-        .where(POSTS.c.id.in_(post_ids), POSTS.c.status.in_(_WAITING), ~drafts.HAS_OPEN_DRAFT)
+        .where(where, POSTS.c.status.in_(_WAITING), ~drafts.HAS_OPEN_DRAFT)
         .values(status=PostStatus.dismissed.value, dismissed_reason=reason,
                 dismissed_note=None, dismissed_by=actor, dismissed_at=now, updated_at=now)
         .returning(POSTS.c.id)

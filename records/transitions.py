@@ -384,11 +384,13 @@ _BREACHED = update(STAGE_REVIEWS).where(*_THE_STAGE).values(breached_at=bindpara
 # --- the post ------------------------------------------------------------------------------
 
 
-def lock_post_of(connection: Connection, draft_id: int) -> None:
-    """Lock the draft's post until the transaction ends. A writer of a draft and its post
-    takes the post first, as a new draft (`records.drafts`) and an erasure
-    (`records.erasure`) do: taken the other way round, two could wait for each other."""
-    connection.execute(_POST_OF_DRAFT, {"draft_id": draft_id})
+def lock_post_of(connection: Connection, draft_id: int) -> int | None:
+    """Lock the draft's post until the transaction ends; its id (None: no such draft). A
+    writer of a draft and its post takes the post first, as a new draft (`records.drafts`)
+    and an erasure (`records.erasure`) do: taken the other way round, two could wait for
+    each other."""
+    post_id = connection.execute(_POST_OF_DRAFT, {"draft_id": draft_id}).scalar()
+    return None if post_id is None else int(post_id)
 
 
 def expire_post(connection: Connection, post_id: int, now: datetime) -> None:

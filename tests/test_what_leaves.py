@@ -15,12 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
 from lifecycle.words import Role
-from records import erasure, retention
+from records import dismissals, erasure, retention
 from records.db import Database
 from records.settings import Settings
 from records.tables import DRAFTS, EVENTS, POSTS, STAGE_REVIEWS, VERSIONS
@@ -36,6 +36,7 @@ from workflows.contracts import (
     EditRequest,
     PublishRequest,
     SubmitRequest,
+    WithdrawRequest,
     workflow_id,
 )
 from workflows.publishing import PublishActivities
@@ -127,11 +128,34 @@ async def test_a_reply_claimed_for_publishing_when_its_customer_is_erased_is_not
     async with desk_on(temporal_env, database, make_user, x_account(fake_x, 1)) as desk:
         handle = await desk.approved()
         result = await handle.execute_update(ResponseApproval.publish, PUB)
-    assert len(attempts) == attempt and result.status == "publish_failed"
+        assert len(attempts) == attempt and result.status == "publish_failed"
+        with database.engine.connect() as c:
+            post = c.execute(_POST_OF, {"draft": draft_of(handle)}).one()
+        assert post.status == "assigned"  # its reply is still open: a publisher looks at it
+        # The publisher abandons it (`may_withdraw`): nothing is left to answer the post.
+        await handle.execute_update(ResponseApproval.withdraw, WithdrawRequest(actor=PUB.actor))
     assert [tweet["text"] for tweet in fake_x.tweets] == [REPLY] * tweets
     publication = desk.publication(draft_of(handle))
     assert (publication.status, publication.attempts) == ("failed", attempt - 1)
     assert "was erased" in publication.error and said in publication.error
+    with database.engine.connect() as c:
+        post = c.execute(_POST_OF, {"draft": draft_of(handle)}).one()
+        last = c.execute(select(EVENTS.c.action, EVENTS.c.actor).order_by(EVENTS.c.seq.desc()))
+        assert [tuple(e) for e in last.all()[:2]] == [
+            ("post.dismissed", dismissals.ERASURE),
+            ("draft.withdrawn", "pub"),
+        ]
+    assert (post.status, post.dismissed_reason, post.dismissed_by) == (
+        "dismissed",
+        "erased",
+        dismissals.ERASURE,
+    )
+
+
+_POST_OF = select(POSTS.c.status, POSTS.c.dismissed_reason, POSTS.c.dismissed_by).where(
+    POSTS.c.id
+    == select(DRAFTS.c.post_id).where(DRAFTS.c.id == bindparam("draft")).scalar_subquery()
+)
 
 
 async def test_an_erasure_while_the_publisher_claims_the_reply_leaves_one_story(

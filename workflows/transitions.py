@@ -25,7 +25,7 @@ from policies.budget import CheckOverBudget
 from policies.engine import RuleSet, TemplateBasis
 from policies.sla import ServiceLevels
 from policies.versions import RuleBook
-from records import audit, notifications, rulesets, transitions
+from records import audit, dismissals, notifications, rulesets, transitions
 from records.db import Database
 from records.drafts import add_version
 from records.types import utcnow
@@ -76,6 +76,12 @@ class TransitionActivities:
     def record_transition(self, transition: Transition) -> Recorded:
         """Apply a draft's new status and stage and append its audit event, in one transaction."""
         with self.database.write() as connection:
+            # A withdrawal may leave the post to dismiss (below): its row first, as every
+            # writer of a draft and its post takes them.
+            withdrawn = transition.status == DraftStatus.withdrawn
+            post_id = (
+                transitions.lock_post_of(connection, transition.draft_id) if withdrawn else None
+            )
             closing = transitions.NO_REVIEW_TIME if transition.stage is None else {}
             found = begin(
                 connection, transition, status=transition.status, stage=transition.stage, **closing
@@ -84,19 +90,23 @@ class TransitionActivities:
                 return found
             if closing:
                 transitions.close_stage(connection, transition.draft_id, transition.status)
-            audit.append(
-                connection,
-                audit.NewEvent(
-                    actor=transition.actor,
-                    role=transition.role,
-                    action=transition.action,
-                    payload=transition.payload,
-                    draft_id=transition.draft_id,
-                    version=transition.version,
-                    content_sha256=transition.content_sha256,
-                    event_key=transition.event_key,
-                ),
+            event = audit.NewEvent(
+                actor=transition.actor,
+                role=transition.role,
+                action=transition.action,
+                payload=transition.payload,
+                draft_id=transition.draft_id,
+                version=transition.version,
+                content_sha256=transition.content_sha256,
+                event_key=transition.event_key,
             )
+            # A reply the erasure left to the publisher, withdrawn: its post needs none now.
+            after = (
+                dismissals.dismiss_if_erased(connection, post_id, role=transition.role)
+                if post_id is not None
+                else []
+            )
+            audit.append_many(connection, [event, *after])
             return Recorded(status=APPLIED)
 
     @activity.defn(name=ActivityName.submit_checks)
