@@ -55,7 +55,9 @@ class DismissReason(StrEnum):
     duplicate = "duplicate"
     off_topic = "off_topic"
     handled_elsewhere = "handled_elsewhere"
-    erased = "erased"  # its author asked to be erased (`records.erasure`); nobody chooses it
+    # Its text was erased (its author asked, `records.erasure`, or its retention ended)
+    # while it waited: nobody can answer it. Nobody chooses it.
+    erased = "erased"
 
 
 # The reasons a person may give (the erasure gives its own).
@@ -135,5 +137,10 @@ EXPIRABLE = frozenset(
 )
 STAGE_ORDER: tuple[ReviewStage, ...] = (ReviewStage.comms, ReviewStage.legal)
 
-# The actor and role of what Countersign does by itself (alarms).
+# The actor and role of what Countersign does by itself (alarms, the purge, account changes).
 SYSTEM_ACTOR, SYSTEM_ROLE = "countersign", "system"
+# Who else acts without a person, as the audit record and a dismissal name them: the triage
+# at ingest (spam), and an erasure whose post's last open reply closed after it.
+TRIAGE_ACTOR, ERASURE_ACTOR = "triage", "erasure"
+# No account takes these names: the record could not tell the person from the system.
+SYSTEM_ACTORS = frozenset({SYSTEM_ACTOR, TRIAGE_ACTOR, ERASURE_ACTOR})

@@ -17,16 +17,15 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from lifecycle.words import DismissReason, PostStatus, Role
+from lifecycle.words import ERASURE_ACTOR, TRIAGE_ACTOR, DismissReason, PostStatus, Role
 from records import audit, drafts
 from records.errors import Conflict, Forbidden, NotFound
 from records.tables import POSTS
 from records.types import utcnow
 
-# Who dismisses automatically, as the audit record names them: the triage at ingest, and an
-# erasure whose posts' last open reply closed after it (`dismiss_if_erased`).
-TRIAGE = "triage"
-ERASURE = "erasure"
+# Who dismisses automatically (`lifecycle.words`): the triage at ingest, and an erasure whose
+# post's last open reply closed after it (`dismiss_if_erased`).
+TRIAGE, ERASURE = TRIAGE_ACTOR, ERASURE_ACTOR
 
 
 def dismiss(
@@ -70,7 +69,7 @@ def restore(connection: Connection, post_id: int, *, actor: str) -> None:
     if post.status != PostStatus.dismissed:
         raise Conflict(f"post {post_id} is {post.status}, not dismissed")
     if post.dismissed_reason == DismissReason.erased:
-        raise Conflict(f"post {post_id} was erased at its author's request; it takes no reply")
+        raise Conflict(f"post {post_id} was erased; it takes no reply")
     status = PostStatus.assigned if post.assignee else PostStatus.new
     connection.execute(
         update(POSTS).where(POSTS.c.id == post_id).values(
@@ -97,9 +96,10 @@ def dismiss_erased(
 
 
 def dismiss_if_erased(connection: Connection, post_id: int, *, role: str) -> list[audit.NewEvent]:
-    """The post, if its author was erased while a reply to it was left open (one the
-    publisher had claimed, `records.erasure`), once no draft is open on it: dismissed for
-    the erasure then, by `ERASURE`. Called where a draft closes without a reply (a
+    """The post, if it was erased while a reply to it was left open (one the publisher had
+    claimed when its author was erased, `records.erasure`; or the purge's, at the end of
+    its retention), once no draft is open on it: nobody can answer it, and it is dismissed
+    for the erasure then, by `ERASURE`. Called where a draft closes without a reply (a
     withdrawal), the post's row locked first; its event, for the caller to append."""
     where = (POSTS.c.id == post_id) & POSTS.c.erased.is_(True)
     return _dismissed_for_erasure(connection, where, actor=ERASURE, role=role)

@@ -20,19 +20,24 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from lifecycle.words import Role
+from lifecycle.words import SYSTEM_ACTOR, SYSTEM_ACTORS, SYSTEM_ROLE, Role
 from records import audit
 from records.errors import Conflict, Invalid
 from records.tables import USER_ROLES, USERS
 from records.types import utcnow
 
 PREFIX = "idp."
-SYSTEM = "countersign"
 _NOT_IN_NAME = re.compile(r"[^a-z0-9._@-]+")
 
 
 def refuse_reserved(username: str) -> None:
-    """Local accounts may not take the identity providers' namespace."""
+    """Local accounts may not take the identity providers' namespace, nor the name of one
+    who acts without a person (`SYSTEM_ACTORS`)."""
+    if username in SYSTEM_ACTORS:
+        raise Invalid(
+            f"{username!r} is the name the record gives to what Countersign does by itself",
+            field="username",
+        )
     if username.startswith(PREFIX):
         raise Invalid(
             f"usernames starting {PREFIX!r} are kept for identity-provider accounts",
@@ -113,7 +118,8 @@ FROM_IDP = {"from": "identity provider"}
 def _audit(connection: Connection, action: str, **payload: object) -> None:
     """What Countersign did by itself for a provider's person (actor `countersign`)."""
     audit.append(
-        connection, audit.NewEvent(actor=SYSTEM, role="system", action=action, payload=payload)
+        connection,
+        audit.NewEvent(actor=SYSTEM_ACTOR, role=SYSTEM_ROLE, action=action, payload=payload),
     )
 
 

@@ -111,7 +111,7 @@ class PostPublic(PostBase):
     )
     dismissed_reason: DismissReason | None = None
     dismissed_note: str | None = None
-    dismissed_by: str | None = Field(default=None, description="a person, or triage")
+    dismissed_by: str | None = Field(default=None, description="a person, or triage or erasure")
     dismissed_at: datetime | None = None
     queue_id: int | None = None
     respond_by: datetime | None = Field(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from lifecycle.words import Role
+from lifecycle.words import SYSTEM_ACTORS, Role
 from records import users
 from records.db import Database
 
@@ -80,6 +80,9 @@ def test_admins_create_and_list_users_others_cannot(
         "/api/v1/users", json={**body, "username": "x2", "roles": ["wizard"]}, headers=admin
     )
     assert bad.status_code == 422
+    for system in sorted(SYSTEM_ACTORS):  # the record names what the system does so
+        taken = app_client.post("/api/v1/users", json={**body, "username": system}, headers=admin)
+        assert taken.status_code == 422 and "by itself" in taken.text, taken.text
     listed = app_client.get("/api/v1/users", headers=admin).json()["items"]
     assert [u["username"] for u in listed] == ["new.agent", "root", "sam"]
     assert app_client.get("/api/v1/users", headers=agent).status_code == 403
