@@ -44,7 +44,7 @@ MAX_LEEWAY_SECONDS = 30
 VERIFIED_TOKENS_KEPT = 4096
 # A JWS in compact form (RFC 7515, 7.1): three parts in base64url without padding. python-jose
 # skips characters outside that alphabet, so one token could be written many ways, each
-# remembered apart: only this form is read, a part of each token kept once.
+# remembered apart; only this form is read, so each token is remembered once.
 COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 MAX_TOKEN_CHARS = 16_384  # an identity provider's token with many groups is a few kB
 
