@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -86,6 +87,11 @@ def create_app(
         try:
             yield
         finally:
+            # A CRM look-up under way writes its answer to the database: it ends before the
+            # database closes (each is bounded by the CRM's timeout), not after the app.
+            lookups = list(app.state.crm_lookups.values())
+            if lookups:
+                await asyncio.wait(lookups, timeout=settings.crm_timeout_seconds + 5)
             if owned:
                 app.state.database.dispose()
             if own_traces and traces is not None:

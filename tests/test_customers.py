@@ -30,6 +30,7 @@ from records.draft_models import Draft, DraftVersion, Publication
 from records.ingest import store
 from records.post_models import PostCreate
 from records.settings import Settings
+from records.tables import CUSTOMERS
 from records.types import utcnow
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, serve
@@ -424,6 +425,34 @@ def test_the_crm_is_asked_on_the_side_and_its_answer_is_shown_once_it_comes(
             time.sleep(0.2)
             kept = client.get(f"/api/v1/customers/{customer}", headers=agent).json()
             assert (kept["crm_id"], kept["crm_tier"]) == ("C-77", "gold")
+
+
+def test_a_crm_look_up_under_way_ends_before_the_app_does(
+    settings: Settings, database: Database, make_user: Callable[..., str]
+) -> None:
+    """The app stops (a deploy, a test's end) while the CRM still holds a look-up: the
+    look-up ends first, its answer kept, rather than running on against a closed database
+    and logging after the process has let go of its log."""
+    crm._failed_at.clear()
+
+    class SlowCrm(JsonHandler):
+        def do_POST(self) -> None:
+            self.body()
+            time.sleep(1)
+            self.answer(200, {"id": "C-9", "tier": "silver", "value": 10})
+
+    with serve(SlowCrm) as url:
+        live = settings.model_copy(update={"crm_url": url, "crm_secret": "crm-secret-of-16-chars"})
+        with TestClient(create_app(live, database=database)) as client:
+            make_user("agent", Role.agent)
+            agent = {"Authorization": "Bearer " + client.post(
+                "/api/v1/auth/token", data={"username": "agent", "password": PASSWORD}
+            ).json()["access_token"]}  # fmt: skip
+            customer = ingest(client, agent, post(1))["customer_id"]
+            assert client.get(f"/api/v1/customers/{customer}", headers=agent).status_code == 200
+        with database.engine.connect() as c:  # the app has stopped: the answer is in
+            tier = c.execute(select(CUSTOMERS.c.crm_tier).where(CUSTOMERS.c.id == customer))
+            assert tier.scalar_one() == "silver"
 
 
 def wait_for(predicate: Callable[[], bool], seconds: float = 10) -> bool:
