@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import CursorResult, and_, bindparam, or_, text, update
+from sqlalchemy import CursorResult, bindparam, text, update
 from sqlalchemy import select as select_core
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
@@ -320,23 +320,24 @@ _edge = _Edge()
 
 
 def _stored_nodes(session: Writer, wanted: list[tuple[int, int]]) -> list[bytes]:
-    """The stored hashes of `wanted` nodes (level, index), in that order."""
-    where = or_(
-        *(and_(NODES.c.level == level, NODES.c.idx.in_(indexes))
-          for level, indexes in _by_level(wanted).items())
+    """The stored hashes of `wanted` nodes (level, index), in that order. One statement,
+    built once: its two lists, the levels and the indexes, are answered by the primary key
+    probing each pair, and the few other nodes they pair into are left here. (A clause per
+    level was built and compiled on every read, most of its cost; a list of row values is
+    a scan of the whole table on SQLite.)"""
+    rows = session.execute(
+        _NODES_AMONG,
+        {"levels": sorted({level for level, _ in wanted}),
+         "indexes": sorted({index for _, index in wanted})},
     )  # fmt: skip
-    rows = session.execute(select_core(NODES.c.level, NODES.c.idx, NODES.c.hash).where(where))
     found = {(row.level, row.idx): bytes.fromhex(row.hash) for row in rows}
     return [found[key] for key in wanted]
 
 
-def _by_level(nodes: list[tuple[int, int]]) -> dict[int, list[int]]:
-    """Nodes' indexes per level: looked up as `level = ? AND idx IN (...)`, which the
-    unique index answers (SQLite scans the whole table for a list of row values)."""
-    levels: dict[int, list[int]] = {}
-    for level, index in nodes:
-        levels.setdefault(level, []).append(index)
-    return levels
+_NODES_AMONG = select_core(NODES.c.level, NODES.c.idx, NODES.c.hash).where(
+    NODES.c.level.in_(bindparam("levels", expanding=True)),
+    NODES.c.idx.in_(bindparam("indexes", expanding=True)),
+)
 
 
 def erase(connection: Connection, seqs: list[int]) -> int:

@@ -262,6 +262,25 @@ def test_events_appended_in_batches_make_the_same_chain_and_tree(
     assert all(later.prev_hash == earlier.hash for earlier, later in itertools.pairwise(chain))
 
 
+def test_the_right_edge_read_from_the_table_is_the_tree_s_own_nodes_at_every_size(
+    database: Database,
+) -> None:
+    """`audit._stored_nodes` reads a tree's right edge in one statement (its levels and its
+    indexes as two lists, the primary key probing each pair): at every size, the edge it
+    reads is exactly the nodes, in order, that the tree holds one by one, and none of the
+    others those lists pair into."""
+    with database.write_session() as session:
+        audit.append_many(session, [
+            audit.NewEvent(actor="t", role="agent", action="post.received", payload={"n": n})
+            for n in range(300)
+        ])  # fmt: skip
+    with database.write_session() as session:
+        one_by_one = audit.tree_nodes(session)
+        for size in range(1, 301):
+            edge = merkle.perfect_subtrees(0, size)
+            assert audit._stored_nodes(session, edge) == [one_by_one(*key) for key in edge]
+
+
 def test_appends_by_another_process_between_this_ones_leave_the_same_tree(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
