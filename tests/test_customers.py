@@ -9,7 +9,8 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -376,6 +377,27 @@ def test_the_agent_sees_the_customers_earlier_reply_before_answering(
     assert forged.status_code == 403  # no token, no change
 
 
+@contextmanager
+def with_a_crm(
+    settings: Settings,
+    database: Database,
+    make_user: Callable[..., str],
+    url: str,
+    **more: Any,
+) -> Iterator[tuple[TestClient, dict[str, str], int]]:
+    """The API with the CRM at `url` (and `more` settings), an agent signed in, and the
+    customer of a post they stored."""
+    live = settings.model_copy(
+        update={"crm_url": url, "crm_secret": "crm-secret-of-16-chars", **more}
+    )
+    with TestClient(create_app(live, database=database)) as client:
+        make_user("agent", Role.agent)
+        agent = {"Authorization": "Bearer " + client.post(
+            "/api/v1/auth/token", data={"username": "agent", "password": PASSWORD}
+        ).json()["access_token"]}  # fmt: skip
+        yield client, agent, ingest(client, agent, post(1))["customer_id"]
+
+
 def test_the_crm_is_asked_on_the_side_and_its_answer_is_shown_once_it_comes(
     settings: Settings, database: Database, make_user: Callable[..., str]
 ) -> None:
@@ -395,36 +417,31 @@ def test_the_crm_is_asked_on_the_side_and_its_answer_is_shown_once_it_comes(
             release.wait(10)
             self.answer(200, answers.pop(0))
 
-    with serve(Crm) as url:
-        live = settings.model_copy(
-            update={"crm_url": url, "crm_secret": "crm-secret-of-16-chars", "crm_cache_hours": 1e-9}
-        )
-        with TestClient(create_app(live, database=database)) as client:
-            make_user("agent", Role.agent)
-            agent = {"Authorization": "Bearer " + client.post(
-                "/api/v1/auth/token", data={"username": "agent", "password": PASSWORD}
-            ).json()["access_token"]}  # fmt: skip
-            customer = ingest(client, agent, post(1))["customer_id"]
-            first = client.get(f"/api/v1/customers/{customer}", headers=agent)
-            assert first.status_code == 200 and first.json()["crm_tier"] is None
-            assert not release.is_set()  # answered while the CRM still holds the request
-            release.set()
-            assert wait_for(
-                lambda: (
-                    client.get(f"/api/v1/customers/{customer}", headers=agent).json()["crm_tier"]
-                    == "gold"
-                )
+    with (
+        serve(Crm) as url,
+        with_a_crm(settings, database, make_user, url, crm_cache_hours=1e-9) as answered,
+    ):
+        client, agent, customer = answered
+        first = client.get(f"/api/v1/customers/{customer}", headers=agent)
+        assert first.status_code == 200 and first.json()["crm_tier"] is None
+        assert not release.is_set()  # answered while the CRM still holds the request
+        release.set()
+        assert wait_for(
+            lambda: (
+                client.get(f"/api/v1/customers/{customer}", headers=agent).json()["crm_tier"]
+                == "gold"
             )
-            [(request, _)] = asked[:1]
-            assert datetime.fromisoformat(request.pop("sent_at")) > T0  # replays can be told
-            assert request == {"customer_id": customer, "identities": [
-                {"channel": "x", "author_id": "1001", "handle": "@dana"}]}  # fmt: skip
-            shown = client.get(f"/api/v1/customers/{customer}", headers=agent).json()
-            assert (shown["crm_id"], shown["crm_value"]) == ("C-77", "1200")
-            assert wait_for(lambda: not answers)  # the nonsense was asked for and came
-            time.sleep(0.2)
-            kept = client.get(f"/api/v1/customers/{customer}", headers=agent).json()
-            assert (kept["crm_id"], kept["crm_tier"]) == ("C-77", "gold")
+        )
+        [(request, _)] = asked[:1]
+        assert datetime.fromisoformat(request.pop("sent_at")) > T0  # replays can be told
+        assert request == {"customer_id": customer, "identities": [
+            {"channel": "x", "author_id": "1001", "handle": "@dana"}]}  # fmt: skip
+        shown = client.get(f"/api/v1/customers/{customer}", headers=agent).json()
+        assert (shown["crm_id"], shown["crm_value"]) == ("C-77", "1200")
+        assert wait_for(lambda: not answers)  # the nonsense was asked for and came
+        time.sleep(0.2)
+        kept = client.get(f"/api/v1/customers/{customer}", headers=agent).json()
+        assert (kept["crm_id"], kept["crm_tier"]) == ("C-77", "gold")
 
 
 def test_a_crm_look_up_under_way_ends_before_the_app_does(
@@ -441,18 +458,12 @@ def test_a_crm_look_up_under_way_ends_before_the_app_does(
             time.sleep(1)
             self.answer(200, {"id": "C-9", "tier": "silver", "value": 10})
 
-    with serve(SlowCrm) as url:
-        live = settings.model_copy(update={"crm_url": url, "crm_secret": "crm-secret-of-16-chars"})
-        with TestClient(create_app(live, database=database)) as client:
-            make_user("agent", Role.agent)
-            agent = {"Authorization": "Bearer " + client.post(
-                "/api/v1/auth/token", data={"username": "agent", "password": PASSWORD}
-            ).json()["access_token"]}  # fmt: skip
-            customer = ingest(client, agent, post(1))["customer_id"]
-            assert client.get(f"/api/v1/customers/{customer}", headers=agent).status_code == 200
-        with database.engine.connect() as c:  # the app has stopped: the answer is in
-            tier = c.execute(select(CUSTOMERS.c.crm_tier).where(CUSTOMERS.c.id == customer))
-            assert tier.scalar_one() == "silver"
+    with serve(SlowCrm) as url, with_a_crm(settings, database, make_user, url) as answered:
+        client, agent, customer = answered
+        assert client.get(f"/api/v1/customers/{customer}", headers=agent).status_code == 200
+    with database.engine.connect() as c:  # the app has stopped: the answer is in
+        tier = c.execute(select(CUSTOMERS.c.crm_tier).where(CUSTOMERS.c.id == customer))
+        assert tier.scalar_one() == "silver"
 
 
 def wait_for(predicate: Callable[[], bool], seconds: float = 10) -> bool:
