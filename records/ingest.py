@@ -243,21 +243,21 @@ def _identities(connection: Connection, fresh: list[PostCreate]) -> dict[Key, tu
             [{"display_name": _name(newest[key]), "created_at": now, "updated_at": now}
              for key in missing],
         )  # fmt: skip
+        customer_of = dict(zip(missing, customers, strict=True))
         rows = [
             {"customer_id": customer, "channel": key[0], "author_id": key[1],
              **_profile(newest[key]), "created_at": now, "updated_at": now}
-            for key, customer in zip(missing, customers, strict=True)
+            for key, customer in customer_of.items()
         ]  # fmt: skip
         made = bulk.insert_new(connection, IDENTITIES, rows, ("channel", "author_id"))
-        lost = [c for key, c in zip(missing, customers, strict=True) if key not in made]
+        lost = {key: customer for key, customer in customer_of.items() if key not in made}
         if lost:  # another writer made these identities first: their customers are unused
-            connection.execute(delete(CUSTOMERS).where(CUSTOMERS.c.id.in_(lost)))
-            found |= _found_identities(connection, {key for key in missing if key not in made})
+            connection.execute(delete(CUSTOMERS).where(CUSTOMERS.c.id.in_(lost.values())))
+            found |= _found_identities(connection, set(lost))
         # Those made here are known without a second read (seen in their newest post).
         found |= {
-            key: (made[key], customer, newest[key].received_at)
-            for key, customer in zip(missing, customers, strict=True)
-            if key in made
+            key: (identity, customer_of[key], newest[key].received_at)
+            for key, identity in made.items()
         }
     # One row per identity: an author named by handle and by platform id in one batch is
     # one identity once adopted (`_adopt_by_handle`), updated from the newer of the two.
