@@ -64,6 +64,10 @@ class QueueFilter:
     language: str | None = None
     public_risk: bool | None = None
 
+    def given(self) -> tuple[str, ...]:
+        """The names of the filters set, in the fields' order."""
+        return tuple(field.name for field in fields(self) if getattr(self, field.name) is not None)
+
 
 def queue(
     connection: Connection,
@@ -77,7 +81,7 @@ def queue(
     urgent first by (respond_by, id). Each post as `PostPublic`'s fields, in its order,
     read straight from their columns (see `page_json`)."""
     due = order is QueueOrder.due
-    given = tuple(name for name in _FILTERS if getattr(where, name) is not None)
+    given = where.given()
     values: dict[str, Any] = {name: getattr(where, name) for name in given}
     values["limit"] = limit + 1
     if after is not None:
@@ -107,7 +111,6 @@ def page_json(items: list[dict[str, Any]], next_cursor: str | None) -> bytes:
     return to_json({"items": items, "next_cursor": next_cursor}, inf_nan_mode="null")
 
 
-_FILTERS = tuple(field.name for field in fields(QueueFilter))
 _NAMES = tuple(PostPublic.model_fields)
 
 
@@ -130,7 +133,7 @@ def answered_by_an_index(where: QueueFilter, order: QueueOrder) -> bool:
     """Whether an index hands `queue` its page in order, a few rows read (the indexes on
     `posts`, `records.post_models`): no filter, or one filter with an index of its own in
     that order. Any other page may read and sort many rows first."""
-    given = {name for name, value in vars(where).items() if value is not None}
+    given = set(where.given())
     if order is QueueOrder.due:
         return given <= {"status"}
     return len(given) <= 1 and given <= {"status", "channel", "assignee", "priority", "topic"}
