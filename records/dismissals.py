@@ -17,15 +17,11 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from lifecycle.words import ERASURE_ACTOR, TRIAGE_ACTOR, DismissReason, PostStatus, Role
+from lifecycle.words import ERASURE_ACTOR, DismissReason, PostStatus, Role
 from records import audit, drafts
 from records.errors import Conflict, Forbidden, NotFound
 from records.tables import POSTS
 from records.types import utcnow
-
-# Who dismisses automatically (`lifecycle.words`): the triage at ingest, and an erasure whose
-# post's last open reply closed after it (`dismiss_if_erased`).
-TRIAGE, ERASURE = TRIAGE_ACTOR, ERASURE_ACTOR
 
 
 def dismiss(
@@ -99,10 +95,10 @@ def dismiss_if_erased(connection: Connection, post_id: int, *, role: str) -> lis
     """The post, if it was erased while a reply to it was left open (one the publisher had
     claimed when its author was erased, `records.erasure`; or the purge's, at the end of
     its retention), once no draft is open on it: nobody can answer it, and it is dismissed
-    for the erasure then, by `ERASURE`. Called where a draft closes without a reply (a
+    for the erasure then, by `ERASURE_ACTOR`. Called where a draft closes without a reply (a
     withdrawal), the post's row locked first; its event, for the caller to append."""
     where = (POSTS.c.id == post_id) & POSTS.c.erased.is_(True)
-    return _dismissed_for_erasure(connection, where, actor=ERASURE, role=role)
+    return _dismissed_for_erasure(connection, where, actor=ERASURE_ACTOR, role=role)
 
 
 def _dismissed_for_erasure(

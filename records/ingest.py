@@ -29,10 +29,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from lifecycle.words import PostStatus
+from lifecycle.words import TRIAGE_ACTOR, PostStatus
 from policies.readers import READERS
 from policies.versions import RuleBook
-from records import audit, bulk, dismissals, locks, routing, threads, triaged
+from records import audit, bulk, locks, routing, threads, triaged
 from records.channels import Account
 from records.fields import Origin
 from records.post_models import PostCreate
@@ -141,7 +141,7 @@ def _store(
             if row["status"] == PostStatus.dismissed:
                 events.append(
                     audit.NewEvent(
-                        actor=dismissals.TRIAGE, role=actor_role, action="post.dismissed",
+                        actor=TRIAGE_ACTOR, role=actor_role, action="post.dismissed",
                         payload={"post_id": inserted[key], "reason": row["dismissed_reason"],
                                  "note": row["dismissed_note"]},
                     )

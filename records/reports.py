@@ -21,9 +21,8 @@ from typing import Any
 from sqlalchemy import JSON, and_, column, func, literal_column, select, true
 from sqlalchemy.engine import Connection
 
-from lifecycle.words import DismissReason, PostStatus
+from lifecycle.words import TRIAGE_ACTOR, DismissReason, PostStatus
 from records import service_kpis
-from records.dismissals import TRIAGE
 from records.report_sql import Window, percentiles, rounded, seconds_between, utc_day
 from records.tables import DECISIONS, DRAFTS, EVENTS, POSTS, PUBLICATIONS, STAGE_REVIEWS, VERSIONS
 from records.types import utcnow
@@ -193,7 +192,7 @@ def dismissals(connection: Connection, window: Window) -> dict[str, Any]:
     """Posts dismissed in the window (and not restored since), by reason, and how many of
     them triage dismissed as they arrived."""
     rows = connection.execute(
-        select(POSTS.c.dismissed_reason, POSTS.c.dismissed_by == TRIAGE, func.count())
+        select(POSTS.c.dismissed_reason, POSTS.c.dismissed_by == TRIAGE_ACTOR, func.count())
         .where(
             POSTS.c.status == PostStatus.dismissed.value,
             *window.of(POSTS.c.dismissed_at), *window.on_channel(),

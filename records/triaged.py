@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from lifecycle.routing import URGENCY
-from lifecycle.words import DismissReason, PostStatus, Role
+from lifecycle.words import TRIAGE_ACTOR, DismissReason, PostStatus, Role
 from policies import triage
 from policies.readers import Pending
 from policies.versions import RuleBook
-from records import bulk, dismissals, notifications, rulesets
+from records import bulk, notifications, rulesets
 from records.fields import Priority
 from records.post_models import PostCreate
 from records.tables import POSTS
@@ -74,7 +74,7 @@ def columns(rules: triage.Rules, result: triage.Triage, now: datetime) -> dict[s
         dismissal = {
             "status": PostStatus.dismissed.value, "dismissed_reason": DismissReason.spam.value,
             "dismissed_note": next((r for r in result.reasons if r.startswith("spam")), None),
-            "dismissed_by": dismissals.TRIAGE, "dismissed_at": now,
+            "dismissed_by": TRIAGE_ACTOR, "dismissed_at": now,
         }  # fmt: skip
     return {**result.as_row(), **dismissal}
 

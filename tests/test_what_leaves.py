@@ -19,8 +19,8 @@ from sqlalchemy import bindparam, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
-from lifecycle.words import Role
-from records import dismissals, erasure, retention
+from lifecycle.words import ERASURE_ACTOR, Role
+from records import erasure, retention
 from records.db import Database
 from records.settings import Settings
 from records.tables import DRAFTS, EVENTS, POSTS, STAGE_REVIEWS, VERSIONS
@@ -142,13 +142,13 @@ async def test_a_reply_claimed_for_publishing_when_its_customer_is_erased_is_not
         post = c.execute(_POST_OF, {"draft": draft_of(handle)}).one()
         last = c.execute(select(EVENTS.c.action, EVENTS.c.actor).order_by(EVENTS.c.seq.desc()))
         assert [tuple(e) for e in last.all()[:2]] == [
-            ("post.dismissed", dismissals.ERASURE),
+            ("post.dismissed", ERASURE_ACTOR),
             ("draft.withdrawn", "pub"),
         ]
     assert (post.status, post.dismissed_reason, post.dismissed_by) == (
         "dismissed",
         "erased",
-        dismissals.ERASURE,
+        ERASURE_ACTOR,
     )
 
 
