@@ -56,7 +56,7 @@ def dismiss(
         )
     )  # fmt: skip
     role = (Role.supervisor if supervising else Role.agent).value
-    audit.append(connection, _dismissed(post_id, reason, note, actor=actor, role=role))
+    audit.append(connection, dismissed_event(post_id, reason, note, actor=actor, role=role))
 
 
 def restore(connection: Connection, post_id: int, *, actor: str) -> None:
@@ -113,14 +113,16 @@ def _dismissed_for_erasure(
         .returning(POSTS.c.id)
     ).scalars()  # fmt: skip
     return [
-        _dismissed(post_id, DismissReason.erased, None, actor=actor, role=role)
+        dismissed_event(post_id, DismissReason.erased, None, actor=actor, role=role)
         for post_id in sorted(dismissed)
     ]
 
 
-def _dismissed(
+def dismissed_event(
     post_id: int, reason: DismissReason, note: str | None, *, actor: str, role: str
 ) -> audit.NewEvent:
+    """The audit event of a post dismissed: by a person, an erasure, or the triage at
+    ingest (`records.ingest`)."""
     return audit.NewEvent(
         actor=actor, role=role, action="post.dismissed",
         payload={"post_id": post_id, "reason": reason.value, "note": note},

@@ -29,10 +29,10 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from lifecycle.words import TRIAGE_ACTOR, PostStatus
+from lifecycle.words import TRIAGE_ACTOR, DismissReason, PostStatus
 from policies.readers import READERS
 from policies.versions import RuleBook
-from records import audit, bulk, locks, routing, threads, triaged
+from records import audit, bulk, dismissals, locks, routing, threads, triaged
 from records.channels import Account
 from records.fields import Origin
 from records.post_models import PostCreate
@@ -139,13 +139,10 @@ def _store(
                 )
             )  # fmt: skip
             if row["status"] == PostStatus.dismissed:
-                events.append(
-                    audit.NewEvent(
-                        actor=TRIAGE_ACTOR, role=actor_role, action="post.dismissed",
-                        payload={"post_id": inserted[key], "reason": row["dismissed_reason"],
-                                 "note": row["dismissed_note"]},
-                    )
-                )  # fmt: skip
+                events.append(dismissals.dismissed_event(
+                    inserted[key], DismissReason(row["dismissed_reason"]), row["dismissed_note"],
+                    actor=TRIAGE_ACTOR, role=actor_role,
+                ))  # fmt: skip
     audit.append_many(session, events)
     triaged.alert_public_risk(connection, [
         (inserted[(row["channel"], row["external_id"])], row["channel"])
