@@ -76,11 +76,12 @@ class TransitionActivities:
     def record_transition(self, transition: Transition) -> Recorded:
         """Apply a draft's new status and stage and append its audit event, in one transaction."""
         with self.database.write() as connection:
-            # A withdrawal may leave the post to dismiss (below): its row first, as every
-            # writer of a draft and its post takes them.
-            withdrawn = transition.status == DraftStatus.withdrawn
+            # A withdrawal may leave its post to dismiss (below): the post's row first, as
+            # every writer of a draft and its post takes them.
             post_id = (
-                transitions.lock_post_of(connection, transition.draft_id) if withdrawn else None
+                transitions.lock_post_of(connection, transition.draft_id)
+                if transition.status == DraftStatus.withdrawn
+                else None
             )
             closing = transitions.NO_REVIEW_TIME if transition.stage is None else {}
             found = begin(
@@ -90,23 +91,21 @@ class TransitionActivities:
                 return found
             if closing:
                 transitions.close_stage(connection, transition.draft_id, transition.status)
-            event = audit.NewEvent(
-                actor=transition.actor,
-                role=transition.role,
-                action=transition.action,
-                payload=transition.payload,
-                draft_id=transition.draft_id,
-                version=transition.version,
-                content_sha256=transition.content_sha256,
-                event_key=transition.event_key,
-            )
-            # A reply the erasure left to the publisher, withdrawn: its post needs none now.
-            after = (
-                dismissals.dismiss_if_erased(connection, post_id, role=transition.role)
-                if post_id is not None
-                else []
-            )
-            audit.append_many(connection, [event, *after])
+            events = [
+                audit.NewEvent(
+                    actor=transition.actor,
+                    role=transition.role,
+                    action=transition.action,
+                    payload=transition.payload,
+                    draft_id=transition.draft_id,
+                    version=transition.version,
+                    content_sha256=transition.content_sha256,
+                    event_key=transition.event_key,
+                )
+            ]
+            if post_id is not None:  # a reply the erasure left to the publisher, withdrawn
+                events += dismissals.dismiss_if_erased(connection, post_id, role=transition.role)
+            audit.append_many(connection, events)
             return Recorded(status=APPLIED)
 
     @activity.defn(name=ActivityName.submit_checks)
