@@ -31,7 +31,7 @@ from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.engine import Connection, Row
 
 from lifecycle.words import DraftStatus
-from records import audit, dismissals, drafts, locks, transitions
+from records import audit, dismissals, drafts, locks, reviews, transitions
 from records.errors import Conflict
 from records.fields import PublicationStatus
 from records.retention import ERASED, Erased, Held, erase_drafts, erase_posts, held_now
@@ -139,7 +139,7 @@ def _withdraw_open(connection: Connection, draft_ids: list[int]) -> Sequence[Row
             connection, draft.id, status=DraftStatus.withdrawn, stage=None,
             **transitions.NO_REVIEW_TIME,
         )  # fmt: skip
-        transitions.close_stage(connection, draft.id, DraftStatus.withdrawn)
+        reviews.close_stage(connection, draft.id, DraftStatus.withdrawn)
     return open_
 
 

@@ -11,7 +11,7 @@ from temporalio import activity
 
 from lifecycle.words import SYSTEM_ACTOR, SYSTEM_ROLE, AlarmKind, DraftStatus, Role
 from policies.sla import ServiceLevels
-from records import audit, notifications, transitions
+from records import audit, notifications, reviews, transitions
 from records.db import Database
 from records.types import utcnow
 from workflows.contracts import APPLIED, ActivityName, Alarm, Recorded
@@ -55,21 +55,21 @@ class AlarmActivities:
             }
             draft, stage = f"Draft {alarm.draft_id}", alarm.stage
             if alarm.kind == AlarmKind.remind:
-                transitions.mark_stage(
+                reviews.mark_stage(
                     connection, alarm.draft_id, alarm.review_round, stage, now, breached=False
                 )
                 action = "draft.sla_reminder"
                 deliveries = notifications.notify(
                     connection,
                     event="reminder",
-                    recipients=transitions.reviewers(
+                    recipients=reviews.reviewers(
                         connection, alarm.draft_id, row.author, stage or ""
                     ),
                     message=f"Reminder: {draft.lower()} still waits for its {stage} review.",
                     **common,
                 )
             elif alarm.kind == AlarmKind.escalate:
-                transitions.mark_stage(
+                reviews.mark_stage(
                     connection, alarm.draft_id, alarm.review_round, stage, now, breached=True
                 )
                 action = "draft.sla_breached"
@@ -84,7 +84,7 @@ class AlarmActivities:
                     **common,
                 )
             else:
-                transitions.close_stage(connection, alarm.draft_id, DraftStatus.expired)
+                reviews.close_stage(connection, alarm.draft_id, DraftStatus.expired)
                 transitions.expire_post(connection, row.post_id, now)
                 action = "draft.expired"
                 deliveries = notifications.notify(

@@ -29,7 +29,7 @@ from connectors.base import Publisher, PublishRefused, RateLimited, Reply, publi
 from countersign import tracing
 from lifecycle.rulebook import unapproved
 from lifecycle.words import PUBLISHABLE, DraftStatus, Role
-from records import audit, channels, notifications, transitions
+from records import audit, channels, notifications, reviews, transitions
 from records.db import Database
 from records.drafts import content_sha256
 from records.fields import PublicationStatus
@@ -278,7 +278,7 @@ class PublishActivities:
             version=job.version,
             content_sha256=row.content_sha256,
             review_round=row.review_round,
-            decisions=transitions.decisions(connection, job.draft_id),
+            decisions=reviews.decisions(connection, job.draft_id),
         )
         if missing is not None:
             return missing

@@ -25,7 +25,7 @@ from policies.budget import CheckOverBudget
 from policies.engine import RuleSet, TemplateBasis
 from policies.sla import ServiceLevels
 from policies.versions import RuleBook
-from records import audit, dismissals, notifications, rulesets, transitions
+from records import audit, dismissals, notifications, reviews, rulesets, transitions
 from records.db import Database
 from records.drafts import add_version
 from records.types import utcnow
@@ -90,7 +90,7 @@ class TransitionActivities:
             if found is not None:
                 return found
             if closing:
-                transitions.close_stage(connection, transition.draft_id, transition.status)
+                reviews.close_stage(connection, transition.draft_id, transition.status)
             events = [
                 audit.NewEvent(
                     actor=transition.actor,
@@ -153,7 +153,7 @@ class TransitionActivities:
                 return found
             deliveries: list[int] = []
             if not result.blocked and first is not None:
-                transitions.open_stage(
+                reviews.open_stage(
                     connection,
                     request.draft_id,
                     request.review_round,
@@ -165,9 +165,7 @@ class TransitionActivities:
                 deliveries = self._notify(
                     connection,
                     event="review_requested",
-                    recipients=transitions.reviewers(
-                        connection, request.draft_id, row.author, first
-                    ),
+                    recipients=reviews.reviewers(connection, request.draft_id, row.author, first),
                     message=f"Draft {request.draft_id} waits for your {first} review.",
                     event_key=request.event_key,
                     draft_id=request.draft_id,
@@ -262,11 +260,9 @@ class TransitionActivities:
                 connection, transitions.CONTENT, request.draft_id, request.version
             )
             content = row.content_sha256
-            transitions.close_stage(
-                connection, request.draft_id, request.decision, stage=request.stage
-            )
+            reviews.close_stage(connection, request.draft_id, request.decision, stage=request.stage)
             deliveries = self._after_decision(connection, request, row, now, next_due)
-            transitions.record_decision(
+            reviews.record_decision(
                 connection,
                 draft_id=request.draft_id,
                 version=request.version,
@@ -312,7 +308,7 @@ class TransitionActivities:
         draft = f"Draft {request.draft_id}"
         if request.next_status == DraftStatus.in_review and request.next_stage:
             stage = request.next_stage
-            transitions.open_stage(
+            reviews.open_stage(
                 connection,
                 request.draft_id,
                 request.review_round,
@@ -324,7 +320,7 @@ class TransitionActivities:
             return self._notify(
                 connection,
                 event="review_requested",
-                recipients=transitions.reviewers(connection, request.draft_id, row.author, stage),
+                recipients=reviews.reviewers(connection, request.draft_id, row.author, stage),
                 message=f"{draft} waits for your {stage} review.",
                 **common,
             )
