@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 from anyio import to_thread
@@ -36,6 +36,13 @@ from records.errors import Unavailable
 
 T = TypeVar("T")
 WRITE_WAIT_SECONDS = 30
+# How much of SQLite's work a read may do on the event loop before it is moved to a thread
+# (`Database.read`), in its virtual machine's instructions: about a millisecond on this
+# machine, where a page of the queue an index answers takes 1,000-3,000 and a scan of
+# 100,000 posts 400,000 (20 ms). Counted by SQLite's progress handler, a tick every
+# `_STEPS_A_TICK`.
+INLINE_STEPS = 20_000
+_STEPS_A_TICK = 1_000
 
 
 def _private_file(path: Path) -> None:
@@ -229,22 +236,51 @@ class Database:
             if turn is not None:
                 turn.release()
 
-    async def read(self, query: Callable[[Connection], T], *, short: bool = True) -> T:
+    async def read(self, query: Callable[[Connection], T]) -> T:
         """Run a Core read for async code, on a plain connection (no ORM session).
 
-        On SQLite (WAL) a read never waits for a lock, and a `short` one (an index probe, a
-        few rows) takes well under a millisecond, so it runs inline: cheaper than a hop to
-        a thread. Elsewhere the network is involved, and a read that may scan (a filter
-        without an index, a sort of its matches) would hold up every other request on the
-        event loop: those run on a worker thread."""
+        On SQLite (WAL) a read never waits for a lock, and most reads here (an index probe,
+        a page an index hands over in order) take well under a millisecond: they run
+        inline, which is cheaper than a hop to a thread (about 0.1 ms here, and most of a
+        page's time beyond its SQL, issue 24). A read that turns out longer (a filter
+        without an index of its own, a sort of its matches) is stopped once it has run
+        `INLINE_STEPS` of SQLite's instructions, so it holds up the event loop, and every
+        other request, no longer than that, and runs again on a thread. Elsewhere the
+        network is involved: every read runs on a thread."""
 
         def run() -> T:
             with self._reader.connect() as connection:
                 return query(connection)
 
-        if short and self.dialect == "sqlite":
-            return run()
+        if self.dialect == "sqlite":
+            finished, value = self._inline(query)
+            if finished:
+                return cast(T, value)
         return await to_thread.run_sync(run)
+
+    def _inline(self, query: Callable[[Connection], T]) -> tuple[bool, T | None]:
+        """(True, its answer) if `query` finished within `INLINE_STEPS`; else (False,
+        None): its work is given up, and whatever it read, or made of an error it caught,
+        is not its answer."""
+        ticks, limit = 0, INLINE_STEPS // _STEPS_A_TICK
+
+        def tick() -> bool:  # True: SQLite stops the statement ("interrupted")
+            nonlocal ticks
+            ticks += 1
+            return ticks > limit
+
+        with self._reader.connect() as connection:
+            sqlite = cast(sqlite3.Connection, connection.connection.driver_connection)
+            sqlite.set_progress_handler(tick, _STEPS_A_TICK)
+            try:
+                value = query(connection)
+            except Exception:
+                if ticks > limit:
+                    return False, None
+                raise
+            finally:
+                sqlite.set_progress_handler(None, 0)
+        return ticks <= limit, value if ticks <= limit else None
 
     def dispose(self) -> None:
         self.engine.dispose()

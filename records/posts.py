@@ -129,16 +129,6 @@ def _statement(given: tuple[str, ...], paged: bool, due: bool) -> Select[Any]:
     return query.order_by(at, POSTS.c.id).limit(bindparam("limit"))
 
 
-def answered_by_an_index(where: QueueFilter, order: QueueOrder) -> bool:
-    """Whether an index hands `queue` its page in order, a few rows read (the indexes on
-    `posts`, `records.post_models`): no filter, or one filter with an index of its own in
-    that order. Any other page may read and sort many rows first."""
-    given = set(where.given())
-    if order is QueueOrder.due:
-        return given <= {"status"}
-    return len(given) <= 1 and given <= {"status", "channel", "assignee", "priority", "topic"}
-
-
 def assign(
     session: Session,
     post_id: int,

@@ -112,10 +112,7 @@ async def list_posts(
         public_risk=query.public_risk,
     )
     items, next_cursor = await database.read(
-        lambda c: posts.queue(c, where, after=query.cursor, limit=query.limit, order=query.order),
-        # Inline on SQLite when an index answers it; else on a thread, not to hold up the
-        # event loop while rows are read and sorted.
-        short=posts.answered_by_an_index(where, query.order),
+        lambda c: posts.queue(c, where, after=query.cursor, limit=query.limit, order=query.order)
     )
     return Response(posts.page_json(items, next_cursor), media_type="application/json")
 
