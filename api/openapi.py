@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 
+from api import query_models
 from api.problems import PROBLEM_JSON
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -67,6 +68,8 @@ def _document_problems(schema: dict[str, Any], prefix: str) -> None:
     components["Problem"] = problem_schema
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
+    for name, component in query_models.COMPONENTS.items():
+        components.setdefault(name, component)
     content = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith(prefix):

@@ -1,0 +1,67 @@
+"""A route's query parameters read as one pydantic model, by pydantic alone, and documented
+as FastAPI documents such a model.
+
+FastAPI reads a query model (`Annotated[Model, Query()]`) by looking again at each of its
+fields' annotations on every request: 54 µs for the queue's eleven, where validating the
+same query string with the model takes 1.6 µs. On the API's hottest read (`GET /posts`,
+issue 24) that was a twentieth of a page's time. `query_of(Model)` is the dependency that
+reads it, with FastAPI's answers: the last of a repeated parameter, unknown parameters
+ignored (or refused, as the model says), and a 422 whose errors are FastAPI's, each `loc`
+starting at `query`. `documented(Model)` is the route's `openapi_extra`: the parameters
+FastAPI writes for that model, taken from FastAPI itself on a route of its own, so the
+OpenAPI document is what it was. `tests/test_query_models.py` holds both to FastAPI's own
+reading of the same model for any query string.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+# The schemas a documented model's parameters refer to (its enums), which the app's
+# document adds to its components (`api.openapi`): FastAPI would have collected them
+# from the route.
+COMPONENTS: dict[str, Any] = {}
+
+
+def query_of(model: type[M]) -> Callable[[Request], Awaitable[M]]:
+    """A dependency: the request's query string as `model`. A coroutine, though it awaits
+    nothing: FastAPI would run a plain function on a worker thread."""
+
+    async def read(request: Request) -> M:
+        try:
+            return model.model_validate(dict(request.query_params))
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [
+                    {**error, "loc": ("query", *error["loc"])}
+                    for error in exc.errors(include_url=False)
+                ]
+            ) from None
+
+    return read
+
+
+def documented(model: type[BaseModel]) -> dict[str, Any]:
+    """The `openapi_extra` of a route that reads `model` with `query_of`: its parameters
+    as FastAPI documents `Annotated[model, Query()]`."""
+
+    def reads(query: Any) -> None:
+        """Never called: FastAPI documents a route of it, and the document is kept."""
+
+    # Given as an object: this module's annotations are strings, which could not name `model`.
+    reads.__annotations__ = {"query": Annotated[model, Query()], "return": None}
+    twin = APIRouter()
+    twin.get("/")(reads)
+    document = get_openapi(title="", version="", routes=twin.routes)
+    COMPONENTS.update(document.get("components", {}).get("schemas", {}))
+    for name in ("HTTPValidationError", "ValidationError"):  # the twin's own 422
+        COMPONENTS.pop(name, None)
+    return {"parameters": document["paths"]["/"]["get"]["parameters"]}
