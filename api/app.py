@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 
 from api import API_PREFIX, openapi, problems
-from api.deps import current_principal
+from api.deps import signed_in_only
 from api.headers import SecurityHeaders
 from api.lifecycle import Lifecycle
 from api.limits import BodySizeLimit
@@ -45,6 +45,23 @@ from records.db import Database
 from records.settings import Settings, load_settings
 from web import pages, session
 from workflows.connection import Access, TemporalGateway
+
+# The API's routers for signed-in callers: each route asks who is calling (`signed_in_only`).
+SIGNED_IN = (
+    users.router,
+    posts.router,
+    drafts.router,
+    evidence.router,
+    audit.router,
+    holds.router,
+    policies.router,
+    templates.router,
+    notifications.router,
+    reports.router,
+    channels.router,
+    customers.router,
+    routing.router,
+)
 
 
 def create_app(
@@ -123,22 +140,8 @@ def create_app(
     # of nested routers to match each request).
     app.include_router(auth.router, prefix=API_PREFIX)
     app.include_router(inbound.router, prefix=API_PREFIX)  # signed deliveries, no bearer token
-    for routes in (
-        users.router,
-        posts.router,
-        drafts.router,
-        evidence.router,
-        audit.router,
-        holds.router,
-        policies.router,
-        templates.router,
-        notifications.router,
-        reports.router,
-        channels.router,
-        customers.router,
-        routing.router,
-    ):
-        app.include_router(routes, prefix=API_PREFIX, dependencies=[Depends(current_principal)])
+    for routes in SIGNED_IN:
+        app.include_router(signed_in_only(routes), prefix=API_PREFIX)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     app.include_router(health.router)
     pages.install(app)  # the web UI: a client of the routes above, in process

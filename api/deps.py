@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
@@ -167,6 +169,9 @@ def _sync_roles(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+# The dependencies that resolve the signed-in caller, refusing a request without one: what
+# `signed_in_only` looks for on each route (a role check joins as it is made).
+_CALLER: set[Callable[..., Any]] = {current_principal}
 
 
 def require_roles(*roles: Role) -> Callable[[Request, str | None], Awaitable[Principal]]:
@@ -180,4 +185,26 @@ def require_roles(*roles: Role) -> Callable[[Request, str | None], Awaitable[Pri
             raise HTTPException(403, f"this action needs one of the roles: {allowed}")
         return principal
 
+    _CALLER.add(check)
     return check
+
+
+def signed_in_only(router: APIRouter) -> APIRouter:
+    """`router`, once each of its routes is seen to resolve the signed-in caller through a
+    dependency of its own (`current_principal` or a role check), which refuses a request
+    without a valid token (401) before the endpoint runs. Checked as the app is built, and
+    not by a dependency on the whole router, which every request would solve once more
+    (issue 24): a route added without one stops the app from being built."""
+    for route in router.routes:
+        if not isinstance(route, APIRoute) or not _names_the_caller(route.dependant):
+            raise RuntimeError(
+                f"{getattr(route, 'path', route)} does not ask who is calling: give it a"
+                " role check (require_roles) or CurrentPrincipal"
+            )
+    return router
+
+
+def _names_the_caller(dependant: Dependant) -> bool:
+    return any(
+        below.call in _CALLER or _names_the_caller(below) for below in dependant.dependencies
+    )

@@ -7,16 +7,21 @@ from the record each time, so a role change applies to the next request."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import pytest
+from fastapi import APIRouter, Depends
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from api.app import create_app
+from api import API_PREFIX
+from api.app import SIGNED_IN, create_app
+from api.deps import CurrentPrincipal, Principal, require_roles, signed_in_only
 from lifecycle.words import Role
 from records import users
 from records.db import Database
@@ -97,3 +102,44 @@ def test_the_caller_is_read_once_a_request_and_a_role_change_applies_to_the_next
     with database.write_session() as session:
         users.set_roles(session, "sam", [Role.agent], actor="admin", actor_role="admin")
     assert app_client.get("/api/v1/reports/kpis", headers=headers).status_code == 403
+
+
+def test_a_route_that_does_not_ask_who_is_calling_stops_the_app_being_built() -> None:
+    """No dependency on the whole router asks for the caller on every request: each route
+    asks itself, and a route added without asking is refused as the app is built."""
+    careless = APIRouter()
+
+    @careless.get("/asked")
+    async def asked(_caller: Annotated[Principal, Depends(require_roles(Role.agent))]) -> None:
+        """Asks, by its role check."""
+
+    @careless.get("/also-asked")
+    async def also_asked(_caller: CurrentPrincipal) -> None:
+        """Asks, as any signed-in person."""
+
+    assert signed_in_only(careless) is careless
+
+    @careless.get("/forgot")
+    async def forgot() -> None:
+        """Asks no one."""
+
+    with pytest.raises(RuntimeError, match="/forgot does not ask who is calling"):
+        signed_in_only(careless)
+
+
+def test_every_signed_in_route_refuses_a_request_without_a_valid_token(
+    app_client: TestClient,
+) -> None:
+    """Every route of the signed-in routers answers 401 to no token and to a forged one,
+    before its endpoint or its body is looked at."""
+    forged = {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbmEifQ.c2lnbmVk"}
+    asked = 0
+    for router in SIGNED_IN:
+        for route in router.routes:
+            path = API_PREFIX + re.sub(r"\{[^}]+\}", "1", route.path)
+            for method in route.methods:
+                for headers in ({}, forged):
+                    answer = app_client.request(method, path, headers=headers)
+                    assert answer.status_code == 401, (method, path, headers, answer.text)
+                    asked += 1
+    assert asked > 100
