@@ -27,6 +27,7 @@ nothing is instrumented and nothing is paid. Tests pass an exporter of their own
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from opentelemetry.sdk.trace.export import (
     SpanExporter,
 )
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from sqlalchemy import event
+from sqlalchemy.engine import ExceptionContext
 
 from countersign.span_privacy import Scrubbing
 
@@ -100,11 +103,39 @@ class Tracing:
         usage = NoOpMeterProvider().get_meter(TRACER).create_up_down_counter("db.connections")
         tracer = self.provider.get_tracer("opentelemetry.instrumentation.sqlalchemy")
         for engine in database.engines:
+            # Before the tracer's own, which would end the span as an error: SQLAlchemy
+            # calls them in the order they were given (`insert` does not put one first).
+            event.listen(engine, "handle_error", _moved_not_failed)
             EngineTracer(tracer, engine, usage)
 
     def shutdown(self) -> None:
         """Send what is buffered, then stop (a process about to exit)."""
         self.provider.shutdown()
+
+
+MOVED_TO_THREAD = "countersign.read.moved_to_thread"
+
+
+def _moved_not_failed(context: ExceptionContext) -> None:
+    """A read stopped on the event loop to run again on a thread (`records.db.Database.read`)
+    did not fail: its statement's span (the instrumentation's, kept on the execution
+    context) ends as moved, not as an error, and is taken from the tracer, which would
+    otherwise end it again when it was stopped while its rows were read."""
+    from records.db import INLINE
+
+    stopped = (
+        isinstance(context.original_exception, sqlite3.OperationalError)
+        and str(context.original_exception) == "interrupted"
+    )
+    if not stopped or context.connection is None or not context.connection.info.get(INLINE):
+        return
+    span = getattr(context.execution_context, "_otel_span", None)
+    if span is None:
+        return
+    if span.is_recording():
+        span.set_attribute(MOVED_TO_THREAD, True)
+        span.end()
+    context.execution_context._otel_span = None  # type: ignore[union-attr]
 
 
 def start(settings: Settings, service: str, exporter: SpanExporter | None = None) -> Tracing | None:

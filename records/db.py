@@ -36,13 +36,19 @@ from records.errors import Unavailable
 
 T = TypeVar("T")
 WRITE_WAIT_SECONDS = 30
-# How much of SQLite's work a read may do on the event loop before it is moved to a thread
-# (`Database.read`), in its virtual machine's instructions: about a millisecond on this
-# machine, where a page of the queue an index answers takes 1,000-3,000 and a scan of
-# 100,000 posts 400,000 (20 ms). Counted by SQLite's progress handler, a tick every
-# `_STEPS_A_TICK`.
+# How long a read may run on the event loop before it is stopped and run on a thread
+# instead (`Database.read`, SQLite): `INLINE_STEPS` of SQLite's virtual machine's
+# instructions, about a millisecond here (a page of the queue an index answers takes
+# 2,000 at 50 posts, 8,000 at 200; a scan of 100,000 posts 400,000), or `INLINE_SECONDS`
+# of the clock, which counts the read's Python between its statements too, whichever
+# comes first. Both are looked at every `_STEPS_A_TICK` instructions, by SQLite's progress
+# handler.
 INLINE_STEPS = 20_000
-_STEPS_A_TICK = 1_000
+INLINE_SECONDS = 0.005
+_STEPS_A_TICK = 100
+# Set on a connection's info while a read runs on the event loop: what the tracing tells
+# an interruption of ours by (`countersign.tracing`).
+INLINE = "countersign_inline"
 
 
 def _private_file(path: Path) -> None:
@@ -70,6 +76,11 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _private_file(Path(parsed.database))
+            # A checkout never waits for a connection another read holds: a read on the
+            # event loop (`Database.read`) would hold up every request while it waited. The
+            # reads a process runs at once are bounded by its threads; each connection is a
+            # file handle.
+            kwargs.setdefault("max_overflow", -1)
         driver = _SQLITE_IMMEDIATE if immediate else _SQLITE
         return create_engine(
             parsed.set(drivername=f"sqlite+{driver}"),
@@ -236,51 +247,55 @@ class Database:
             if turn is not None:
                 turn.release()
 
-    async def read(self, query: Callable[[Connection], T]) -> T:
+    async def read(self, query: Callable[[Connection], T], *, short: bool = True) -> T:
         """Run a Core read for async code, on a plain connection (no ORM session).
 
         On SQLite (WAL) a read never waits for a lock, and most reads here (an index probe,
         a page an index hands over in order) take well under a millisecond: they run
         inline, which is cheaper than a hop to a thread (about 0.1 ms here, and most of a
-        page's time beyond its SQL, issue 24). A read that turns out longer (a filter
-        without an index of its own, a sort of its matches) is stopped once it has run
-        `INLINE_STEPS` of SQLite's instructions, so it holds up the event loop, and every
-        other request, no longer than that, and runs again on a thread. Elsewhere the
-        network is involved: every read runs on a thread."""
+        page's time beyond its SQL, issue 24). One that turns out longer (a filter without
+        an index of its own, a sort of its matches) is stopped after `INLINE_STEPS` or
+        `INLINE_SECONDS`, so it holds up the event loop, and every other request, about
+        that long at most, and runs again on a thread; what it read, or made of its
+        interruption, is not its answer. A read known to scan (`short=False`: figures
+        over every post) goes to a thread at once. Elsewhere the network is involved:
+        every read runs on a thread."""
 
         def run() -> T:
             with self._reader.connect() as connection:
                 return query(connection)
 
-        if self.dialect == "sqlite":
+        if short and self.dialect == "sqlite":
             finished, value = self._inline(query)
             if finished:
                 return cast(T, value)
         return await to_thread.run_sync(run)
 
     def _inline(self, query: Callable[[Connection], T]) -> tuple[bool, T | None]:
-        """(True, its answer) if `query` finished within `INLINE_STEPS`; else (False,
-        None): its work is given up, and whatever it read, or made of an error it caught,
-        is not its answer."""
-        ticks, limit = 0, INLINE_STEPS // _STEPS_A_TICK
+        """(True, its answer) if `query` finished within its budget, else (False, None)."""
+        steps, deadline = 0, time.perf_counter() + INLINE_SECONDS
+        stopped = False
 
         def tick() -> bool:  # True: SQLite stops the statement ("interrupted")
-            nonlocal ticks
-            ticks += 1
-            return ticks > limit
+            nonlocal steps, stopped
+            steps += _STEPS_A_TICK
+            stopped = stopped or steps > INLINE_STEPS or time.perf_counter() > deadline
+            return stopped
 
         with self._reader.connect() as connection:
             sqlite = cast(sqlite3.Connection, connection.connection.driver_connection)
+            connection.info[INLINE] = True
             sqlite.set_progress_handler(tick, _STEPS_A_TICK)
             try:
                 value = query(connection)
             except Exception:
-                if ticks > limit:
+                if stopped:
                     return False, None
                 raise
             finally:
                 sqlite.set_progress_handler(None, 0)
-        return ticks <= limit, value if ticks <= limit else None
+                connection.info.pop(INLINE, None)
+        return (False, None) if stopped else (True, value)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -290,7 +290,8 @@ def test_a_page_read_on_the_event_loop_comes_in_order_from_an_index(
 ) -> None:
     """A page of one filter with an index of its own (or none), in its order: SQLite's
     plan for it reads that index and sorts nothing, so the page costs a few rows whatever
-    the queue's size, and is read on the event loop (`Database.read`) within its budget."""
+    the queue's size (within what `Database.read` runs on the event loop:
+    `tests/test_inline_reads.py` counts it)."""
     url = f"sqlite:///{tmp_path / 'queue.db'}"
     upgrade(url)
     database = Database(url)

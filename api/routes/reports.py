@@ -138,7 +138,8 @@ async def kpis(
     if since and until and since >= until:
         raise Invalid("since must be before until", field="since")
     window = reports.Window(since=since, until=until, channel=channel.value if channel else None)
-    report = await database.read(lambda connection: reports.kpis(connection, window))
+    # Figures over every post of the window: a scan, on a thread at once (`Database.read`).
+    report = await database.read(lambda connection: reports.kpis(connection, window), short=False)
     if format == "json":
         return report
     out = io.StringIO()
@@ -199,7 +200,7 @@ async def staffing_forecast(
         targets = triaged.rules_in_force(connection, policies.book).response_minutes
         return records_staffing.forecast(connection, utcnow(), targets, target)
 
-    plan = await database.read(read)
+    plan = await database.read(read, short=False)  # four weeks of posts
     if format == "json":
         return plan
     out = io.StringIO()
