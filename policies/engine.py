@@ -9,25 +9,26 @@ inbound post is triaged (`policies.triage`).
 
 Every result names the rule-set version that produced it; the version is derived from the
 rule file's content, so the same file always yields the same version. What a check answers
-is in `policies.results`, the YAML reading helpers in `policies.reading`, and the compiled
-rule sets by version in `policies.versions`.
+is in `policies.results`, how each section of the file is read in `policies.rule_sections`
+(with the YAML helpers of `policies.reading`), and the compiled rule sets by version in
+`policies.versions`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from policies import channels, reading, triage
+from policies import channels, triage
+from policies import rule_sections as sections
 from policies.budget import Deadline
-from policies.lexicon import Hit, Lexicon, fold_text
-from policies.patterns import PatternError, compile_linear
-from policies.pii import KINDS as PII_KINDS
-from policies.pii import Detection, Detectors, Pattern
+from policies.lexicon import Hit
+from policies.pii import Detection
 from policies.results import SEVERITIES, STAGES, CheckResult, Finding, TemplateBasis, TemplateUse
+from policies.rule_sections import ChannelRule
 from policies.ruleset_yaml import Reader, RuleSetError, load
 from policies.templates import own_text
 
@@ -36,47 +37,29 @@ __all__ = [
 ]  # fmt: skip
 
 RULES_DIR = Path(__file__).resolve().parent / "rules"
-TOP_LEVEL = {
-    "name", "description", "routes", "channels", "links", "pii", "lexicon", "allow", "templates",
-    "publishing", "triage",
-}  # fmt: skip
-# A publish time requested before the approval came: publish at once, or hold for a publisher.
-LATE_APPROVAL = ("hold", "publish")
-
-
-@dataclass(frozen=True)
-class Term:
-    rule_id: str
-    text: str
-    category: str
-    severity: str
-
-
-@dataclass(frozen=True)
-class ChannelRule:
-    name: str
-    counting: str
-    max_length: int | None
-    max_mentions: int | None
-    max_hashtags: int | None
 
 
 class RuleSet:
     """A compiled rule set. Construct from the file's text; `RuleSetError` names the line."""
 
     def __init__(self, source: str) -> None:
-        top = Reader(load(source), "", TOP_LEVEL)
+        top = Reader(load(source), "", sections.TOP_LEVEL)
         self.source = source
         self.name = top.text("name")
         self.description = str(top.data.get("description") or "")
         self.version = hashlib.sha256(source.encode()).hexdigest()[:16]
-        self._read_routes(top)
-        self._read_channels(top)
-        self._read_links(top)
-        self._read_pii(top)
-        self._read_lexicon(top)
-        self._read_templates(top)
-        self._read_publishing(top)
+        found = sections.routes(top)
+        self.base_route, self.channel_routes = found.base, found.channels
+        self.inbound_terms, self._inbound = found.inbound_terms, found.inbound
+        self.channels = sections.channel_rules(top)
+        self.link_domains, self.link_severity = sections.links(top)
+        pii = sections.personal_data(top)
+        self.pii_severity, self.pii_kinds, self._detectors = pii.severity, pii.kinds, pii.detectors
+        said = sections.words(top)
+        self._by_id, self.allow, self._lexicon = said.by_id, said.allow, said.lexicon
+        self.terms = list(self._by_id.values())
+        self.skip_stages = sections.skip_stages(top)
+        self.late_approval = sections.late_approval(top)
         # What triage makes of an inbound post (`policies.triage`); the legal stage's
         # words in a customer's post also make it a public risk.
         legal = [term for term, stage in self.inbound_terms if stage == "legal"]
@@ -85,130 +68,6 @@ class RuleSet:
     @classmethod
     def load(cls, path: Path | None = None) -> RuleSet:
         return cls((path or RULES_DIR / "default.yaml").read_text())
-
-    # --- reading the file --------------------------------------------------------------
-
-    def _read_routes(self, top: Reader) -> None:
-        routes = top.mapping("routes", {"base", "channels", "inbound"})
-        if routes is None:
-            raise RuleSetError("routes is required (at least routes.base: [comms])", 1)
-        self.base_route = reading.stages(routes, "base")
-        per_channel = routes.mapping("channels")
-        self.channel_routes = (
-            {str(c): reading.stages(per_channel, c) for c in per_channel.data}
-            if per_channel
-            else {}
-        )
-        self.inbound_terms: list[tuple[str, str]] = []  # (term, stage)
-        for line, entry in routes.items("inbound"):
-            group = reading.group(entry, line, "routes.inbound", {"stage", "terms"})
-            stage = group.text("stage")
-            if stage not in STAGES:
-                raise group.fail("stage", f"must be one of {list(STAGES)}")
-            self.inbound_terms += [(term, stage) for term in reading.terms(group)]
-        self._inbound = Lexicon(
-            (f"{stage}:{n}", term) for n, (term, stage) in enumerate(self.inbound_terms)
-        )
-
-    def _read_channels(self, top: Reader) -> None:
-        self.channels: dict[str, ChannelRule] = {}
-        section = top.mapping("channels")
-        names = section.data if section is not None else {}
-        for name in names:
-            assert section is not None
-            rule = section.mapping(name, {"counting", "max_length", "max_mentions", "max_hashtags"})
-            if rule is None:
-                raise section.fail(name, "must be a mapping of limits")
-            default = str(name) if name in channels.COUNTERS else "characters"
-            counting = str(rule.data.get("counting", default))
-            if counting not in channels.COUNTERS:
-                raise rule.fail("counting", f"must be one of {sorted(channels.COUNTERS)}")
-            self.channels[str(name)] = ChannelRule(
-                name=str(name),
-                counting=counting,
-                max_length=rule.count("max_length"),
-                max_mentions=rule.count("max_mentions"),
-                max_hashtags=rule.count("max_hashtags"),
-            )
-
-    def _read_links(self, top: Reader) -> None:
-        links = top.mapping("links", {"allow", "severity"})
-        self.link_domains: frozenset[str] | None = None
-        self.link_severity = "block"
-        if links is not None:
-            self.link_domains = frozenset(d.lower().strip(".") for d in links.texts("allow"))
-            self.link_severity = reading.severity(links, "severity", "block")
-
-    def _read_pii(self, top: Reader) -> None:
-        pii = top.mapping("pii", {"severity", "detectors", "phone_regions", "patterns"})
-        self.pii_severity = "block"
-        self.pii_kinds: tuple[str, ...] = PII_KINDS
-        regions, patterns = ["US"], []
-        if pii is not None:
-            self.pii_severity = reading.severity(pii, "severity", "block")
-            self.pii_kinds = tuple(pii.texts("detectors", list(PII_KINDS)))
-            for kind in self.pii_kinds:
-                if kind not in PII_KINDS:
-                    raise pii.fail("detectors", f"names {kind!r}; known: {list(PII_KINDS)}")
-            regions = pii.texts("phone_regions", ["US"])
-            for line, entry in pii.items("patterns"):
-                group = reading.group(entry, line, "pii.patterns", {"id", "label", "pattern"})
-                source = group.text("pattern")
-                try:
-                    compile_linear(source)
-                except PatternError as exc:
-                    raise group.fail(
-                        "pattern", f"is not a regular expression RE2 runs: {exc}"
-                    ) from None
-                patterns.append(Pattern(group.text("id"), group.text("label"), source))
-        try:  # the patterns are also scanned as one alternation
-            self._detectors = Detectors(
-                kinds=self.pii_kinds, phone_regions=regions, patterns=patterns
-            )
-        except PatternError as exc:
-            assert pii is not None
-            raise pii.fail("patterns", f"cannot be combined into one scan: {exc}") from None
-
-    def _read_lexicon(self, top: Reader) -> None:
-        self._by_id: dict[str, Term] = {}
-        for line, entry in top.items("lexicon"):
-            group = reading.group(entry, line, "lexicon", {"category", "severity", "terms"})
-            category = group.text("category")
-            severity = reading.severity(group, "severity", "warn")
-            for term in reading.terms(group):
-                rule_id = f"lexicon.{category}.{reading.slug(term)}"
-                if rule_id in self._by_id:
-                    raise group.fail("terms", f"lists {term!r} twice in {category}")
-                self._by_id[rule_id] = Term(rule_id, term, category, severity)
-        self.terms = list(self._by_id.values())
-        self.allow = top.texts("allow")
-        for phrase in self.allow:
-            if not fold_text(phrase):
-                raise top.fail("allow", f"has {phrase!r}, which has no letters or digits")
-        # One automaton over folded text: one pass per reply (see policies.lexicon).
-        self._lexicon = Lexicon(((t.rule_id, t.text) for t in self.terms), allow=self.allow)
-
-    def _read_templates(self, top: Reader) -> None:
-        templates = top.mapping("templates", {"max_edit_distance", "skip_stages"})
-        self.skip_stages: tuple[str, ...] = ()
-        if templates is not None:
-            # No longer used: any change to a template's own words makes a draft free text
-            # (`policies.templates.own_text`). Still read, so rule sets that set it load.
-            templates.count("max_edit_distance", 0)
-            self.skip_stages = tuple(templates.texts("skip_stages"))
-            for stage in self.skip_stages:
-                if stage not in STAGES:
-                    raise templates.fail("skip_stages", f"names {stage!r}, not a stage")
-            if "comms" in self.skip_stages:
-                raise templates.fail("skip_stages", "cannot skip comms: it approves every reply")
-
-    def _read_publishing(self, top: Reader) -> None:
-        publishing = top.mapping("publishing", {"late_approval"})
-        self.late_approval = "hold"
-        if publishing is not None:
-            self.late_approval = publishing.text("late_approval", "hold")
-            if self.late_approval not in LATE_APPROVAL:
-                raise publishing.fail("late_approval", f"must be one of {list(LATE_APPROVAL)}")
 
     # --- checking a reply --------------------------------------------------------------
 

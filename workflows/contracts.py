@@ -222,7 +222,7 @@ class SubmitOutcome:
     route: list[str]
     ruleset_version: str
     clock: ReviewClock | None = None
-    late_approval: str = "hold"  # see `policies.engine.LATE_APPROVAL`
+    late_approval: str = "hold"  # see `policies.rule_sections.LATE_APPROVAL`
 
 
 @dataclass(frozen=True, kw_only=True)
