@@ -192,16 +192,35 @@ def require_roles(*roles: Role) -> Callable[[Request, str | None], Awaitable[Pri
 def signed_in_only(router: APIRouter) -> APIRouter:
     """`router`, once each of its routes is seen to resolve the signed-in caller through a
     dependency of its own (`current_principal` or a role check), which refuses a request
-    without a valid token (401) before the endpoint runs. Checked as the app is built, and
-    not by a dependency on the whole router, which every request would solve once more
-    (issue 24): a route added without one stops the app from being built."""
+    without a valid token (401) before the endpoint runs; a route added to it later is
+    held to the same as it is made (`_AsksWhoIsCalling`). Checked as the routes are made,
+    and not by a dependency on the whole router, which every request would solve once more
+    (issue 24): a route that does not ask stops the app from being built."""
     for route in router.routes:
-        if not isinstance(route, APIRoute) or not _names_the_caller(route.dependant):
-            raise RuntimeError(
-                f"{getattr(route, 'path', route)} does not ask who is calling: give it a"
-                " role check (require_roles) or CurrentPrincipal"
-            )
+        if not isinstance(route, APIRoute):
+            raise RuntimeError(f"{getattr(route, 'path', route)} is not an API route")
+        _refuse_unasked(route)
+    if getattr(router, "_low_priority_routes", None):  # FastAPI's frontend routes
+        raise RuntimeError("a signed-in router serves no frontend routes")
+    router.route_class = _AsksWhoIsCalling
     return router
+
+
+class _AsksWhoIsCalling(APIRoute):
+    """A route of a signed-in router (`signed_in_only`), refused as it is made unless it
+    asks who is calling."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        _refuse_unasked(self)
+
+
+def _refuse_unasked(route: APIRoute) -> None:
+    if not _names_the_caller(route.dependant):
+        raise RuntimeError(
+            f"{route.path} does not ask who is calling: give it a role check"
+            " (require_roles) or CurrentPrincipal"
+        )
 
 
 def _names_the_caller(dependant: Dependant) -> bool:

@@ -52,7 +52,12 @@ def routes(top: Reader) -> Routes:
     section = top.mapping("routes", {"base", "channels", "inbound"})
     if section is None:
         raise RuleSetError("routes is required (at least routes.base: [comms])", 1)
+    # Read in the file's order of checks: a mistake in `base` is named before one below it.
+    base = reading.stages(section, "base")
     per_channel = section.mapping("channels")
+    by_channel = (
+        {str(c): reading.stages(per_channel, c) for c in per_channel.data} if per_channel else {}
+    )
     inbound_terms: list[tuple[str, str]] = []
     for line, entry in section.items("inbound"):
         group = reading.group(entry, line, "routes.inbound", {"stage", "terms"})
@@ -61,12 +66,8 @@ def routes(top: Reader) -> Routes:
             raise group.fail("stage", f"must be one of {list(STAGES)}")
         inbound_terms += [(term, stage) for term in reading.terms(group)]
     return Routes(
-        base=reading.stages(section, "base"),
-        channels=(
-            {str(c): reading.stages(per_channel, c) for c in per_channel.data}
-            if per_channel
-            else {}
-        ),
+        base=base,
+        channels=by_channel,
         inbound_terms=inbound_terms,
         inbound=Lexicon((f"{stage}:{n}", term) for n, (term, stage) in enumerate(inbound_terms)),
     )

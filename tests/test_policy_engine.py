@@ -390,3 +390,33 @@ def test_an_allowed_domain_is_no_finding_on_any_platform(rules: RuleSet) -> None
     text = "Status: https://status.acmebank.com/today and acmebank.com/help (acmebank.com)."
     for channel in ("x", "mastodon", "bluesky", "facebook"):
         assert "links.domain" not in ids(rules, text, channel), channel
+
+
+@pytest.mark.parametrize(
+    ("source", "first_error"),
+    [
+        (
+            "name: x\nroutes:\n  base: [legal]\n"
+            "  inbound:\n    - stage: nope\n      terms: [suit]\n",
+            "line 3: routes.base must include comms",
+        ),
+        ("name: x\nroutes:\n  channels: [1]\n", "line 3: routes.base must be a non-empty list"),
+        (
+            "name: x\nroutes:\n  base: [comms]\n  channels:\n    x: [legal]\n"
+            "  inbound:\n    - stage: nope\n      terms: [suit]\n",
+            "line 5: routes.channels.x must include comms",
+        ),
+        (
+            "name: x\nroutes:\n  base: []\n  inbound:\n    - stage: legal\n      terms: []\n",
+            "line 3: routes.base must be a non-empty list",
+        ),
+    ],
+)
+def test_of_several_mistakes_in_the_routes_the_first_in_the_file_is_named(
+    source: str, first_error: str
+) -> None:
+    """The base route, then each channel's, then the customer's words: a writer fixing the
+    rule set from the top meets each mistake in turn."""
+    with pytest.raises(RuleSetError) as refused:
+        RuleSet(source)
+    assert str(refused.value).startswith(first_error)

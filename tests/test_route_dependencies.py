@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -106,25 +106,50 @@ def test_the_caller_is_read_once_a_request_and_a_role_change_applies_to_the_next
 
 def test_a_route_that_does_not_ask_who_is_calling_stops_the_app_being_built() -> None:
     """No dependency on the whole router asks for the caller on every request: each route
-    asks itself, and a route added without asking is refused as the app is built."""
-    careless = APIRouter()
+    asks itself, and a router with a route that does not is refused as the app is built."""
+    careful, careless = APIRouter(), APIRouter()
+    for router in (careful, careless):
 
-    @careless.get("/asked")
-    async def asked(_caller: Annotated[Principal, Depends(require_roles(Role.agent))]) -> None:
-        """Asks, by its role check."""
+        @router.get("/asked")
+        async def asked(_caller: Annotated[Principal, Depends(require_roles(Role.agent))]) -> None:
+            """Asks, by its role check."""
 
-    @careless.get("/also-asked")
-    async def also_asked(_caller: CurrentPrincipal) -> None:
-        """Asks, as any signed-in person."""
-
-    assert signed_in_only(careless) is careless
+        @router.get("/also-asked")
+        async def also_asked(_caller: CurrentPrincipal) -> None:
+            """Asks, as any signed-in person."""
 
     @careless.get("/forgot")
     async def forgot() -> None:
         """Asks no one."""
 
+    assert signed_in_only(careful) is careful
     with pytest.raises(RuntimeError, match="/forgot does not ask who is calling"):
         signed_in_only(careless)
+
+
+def test_a_route_added_to_a_signed_in_router_later_must_ask_too() -> None:
+    """FastAPI serves a router's routes as they are when a request comes, not as they were
+    when it was included: one added after the app was built is held to the rule as it is
+    made, and one that asks is served and refuses a request without a token."""
+    router = signed_in_only(APIRouter(prefix="/later"))
+    app = FastAPI()
+    app.include_router(router)
+    with pytest.raises(RuntimeError, match="/later/forgot does not ask who is calling"):
+
+        @router.get("/forgot")
+        async def forgot() -> None:
+            """Asks no one."""
+
+    assert not router.routes  # refused, not kept
+
+    @router.get("/asked")
+    async def asked(_caller: CurrentPrincipal) -> None:
+        """Asks."""
+
+    app.state.tokens = app.state.database = None  # a request without a token needs neither
+    with TestClient(app) as client:
+        assert client.get("/later/asked").status_code == 401
+        assert client.get("/later/forgot").status_code == 404
 
 
 def test_every_signed_in_route_refuses_a_request_without_a_valid_token(
