@@ -16,7 +16,7 @@ reading of the same model for any query string.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -33,7 +33,17 @@ COMPONENTS: dict[str, Any] = {}
 
 def query_of(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     """A dependency: the request's query string as `model`. A coroutine, though it awaits
-    nothing: FastAPI would run a plain function on a worker thread."""
+    nothing: FastAPI would run a plain function on a worker thread.
+
+    Only for what it reads as FastAPI does: a model of one value a parameter, under the
+    field's own name, that ignores parameters it does not name. A list (a repeated
+    parameter), an alias or another policy for unknown parameters would be read otherwise:
+    such a model is refused here."""
+    if model.model_config.get("extra", "ignore") != "ignore":
+        raise TypeError(f"{model.__name__} must ignore unknown parameters to be read here")
+    for name, field in model.model_fields.items():
+        if field.alias or field.validation_alias or _many(field.annotation):
+            raise TypeError(f"{model.__name__}.{name}: one value under its own name, only")
 
     async def read(request: Request) -> M:
         try:
@@ -47,6 +57,14 @@ def query_of(model: type[M]) -> Callable[[Request], Awaitable[M]]:
             ) from None
 
     return read
+
+
+def _many(annotation: Any) -> bool:
+    """A list, set or tuple, alone or in a union (`list[str] | None`)."""
+    origin = get_origin(annotation)
+    if origin in (list, set, frozenset, tuple) or annotation in (list, set, frozenset, tuple):
+        return True
+    return any(_many(arg) for arg in get_args(annotation)) if origin is not None else False
 
 
 def documented(model: type[BaseModel]) -> dict[str, Any]:

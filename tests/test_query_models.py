@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
+import pytest
 from fastapi import Depends, FastAPI, Query
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import openapi, problems, query_models
 from api.app import create_app
@@ -103,3 +105,24 @@ def test_every_schema_the_apps_document_refers_to_is_in_it() -> None:
         operation["responses"]["422"]["content"][problems.PROBLEM_JSON]["schema"]
         == openapi.PROBLEM_REF
     )
+
+
+class _Repeated(BaseModel):
+    tag: list[str] | None = None
+
+
+class _Aliased(BaseModel):
+    kind: str | None = Field(default=None, alias="type")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = 50
+
+
+@pytest.mark.parametrize("model", [_Repeated, _Aliased, _Strict], ids=lambda m: m.__name__)
+def test_a_model_read_otherwise_than_fastapi_reads_it_is_refused(model: type[BaseModel]) -> None:
+    """A repeated parameter, an alias, or unknown parameters refused: FastAPI reads those
+    otherwise than a dict of the query string would, so `query_of` will not take them."""
+    with pytest.raises(TypeError):
+        query_models.query_of(model)
