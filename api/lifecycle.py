@@ -38,16 +38,18 @@ from records.errors import (
     Unavailable,
     UpstreamRefused,
 )
+from workflows.background_contracts import (
+    NUDGE,
+    PollStart,
+    poller_id,
+    router_workflow_id,
+)
 from workflows.connection import TemporalGateway
 from workflows.contracts import (
     LOOK_AGAIN,
-    NUDGE,
     DeliveryJob,
     DraftStart,
-    PollStart,
     delivery_workflow_id,
-    poller_id,
-    router_workflow_id,
     workflow_id,
 )
 

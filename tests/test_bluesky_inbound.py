@@ -21,7 +21,10 @@ from records.tables import POSTS
 from tests.fake_bluesky_inbound import FakeAppView, running_appview
 from tests.helpers import eventually
 from tests.test_bluesky import APP_PASSWORD, HANDLE
-from workflows.contracts import PollStart, poller_id
+from workflows.background_contracts import (
+    PollStart,
+    poller_id,
+)
 from workflows.polling import MastodonPoller
 from workflows.worker import ACTIVITY_THREADS, build_worker
 

@@ -27,7 +27,12 @@ from records.routing_models import QueueCreate
 from records.tables import POSTS
 from tests.conftest import PASSWORD
 from tests.helpers import JsonHandler, eventually, serve
-from workflows.contracts import PollStart, RouterStart, poller_id, router_workflow_id
+from workflows.background_contracts import (
+    PollStart,
+    RouterStart,
+    poller_id,
+    router_workflow_id,
+)
 from workflows.polling import MastodonPoller
 from workflows.router import QueueRouter
 from workflows.worker import ACTIVITY_THREADS, build_worker

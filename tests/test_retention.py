@@ -27,8 +27,10 @@ from records.tables import EVENTS, POSTS, VERSIONS
 from records.types import utcnow
 from tests.helpers import eventually, insert_post
 from tests.test_audit_checkpoints import SIGNER, sign
+from workflows.background_contracts import (
+    PurgeStart,
+)
 from workflows.checkpointing import RetentionPurge
-from workflows.contracts import PurgeStart
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
 DAYS = retention.retention_days({})

@@ -23,7 +23,9 @@ from records.post_models import PostCreate
 from records.tables import POSTS, QUEUES
 from records.types import utcnow
 from tests.helpers import eventually
-from workflows.contracts import RouterStart
+from workflows.background_contracts import (
+    RouterStart,
+)
 from workflows.router import QueueRouter
 from workflows.worker import ACTIVITY_THREADS, build_worker
 

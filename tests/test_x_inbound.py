@@ -29,7 +29,11 @@ from tests.conftest import PASSWORD
 from tests.fake_x_api import USER_ID, XApi, running_x_api
 from tests.fakes import TOKEN
 from tests.helpers import eventually
-from workflows.contracts import PollJob, PollStart, poller_id
+from workflows.background_contracts import (
+    PollJob,
+    PollStart,
+    poller_id,
+)
 from workflows.mentions import PollActivities
 from workflows.polling import MastodonPoller
 from workflows.worker import ACTIVITY_THREADS, build_worker

@@ -16,7 +16,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from workflows.activity_options import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
-    from workflows.contracts import CheckpointJob, CheckpointStart, PurgeJob, PurgeStart
+    from workflows.background_contracts import (
+        CheckpointJob,
+        CheckpointStart,
+        PurgeJob,
+        PurgeStart,
+    )
     from workflows.signing import CheckpointActivities, PurgeActivities
 
 ROUNDS_PER_RUN = 500

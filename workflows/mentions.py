@@ -19,7 +19,13 @@ from policies.versions import RuleBook
 from records import channels, ingest
 from records.db import Database
 from records.post_models import PostCreate
-from workflows.contracts import ActivityName, Polled, PollJob
+from workflows.background_contracts import (
+    Polled,
+    PollJob,
+)
+from workflows.contracts import (
+    ActivityName,
+)
 
 log = logging.getLogger("countersign.activities")
 # A round stops reading after this long and says how far it got (well inside the

@@ -22,7 +22,7 @@ from temporalio.exceptions import CancelledError
 
 with workflow.unsafe.imports_passed_through():
     from workflows.activity_options import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
-    from workflows.contracts import (
+    from workflows.background_contracts import (
         NUDGE,
         Polled,
         PollJob,

@@ -12,7 +12,15 @@ from temporalio import activity
 
 from records import checkpoints, retention
 from records.db import Database
-from workflows.contracts import ActivityName, CheckpointJob, Purged, PurgeJob, Signed
+from workflows.background_contracts import (
+    CheckpointJob,
+    Purged,
+    PurgeJob,
+    Signed,
+)
+from workflows.contracts import (
+    ActivityName,
+)
 
 
 class CheckpointActivities:

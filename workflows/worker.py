@@ -33,9 +33,7 @@ from records.notifications import outbound_channels
 from records.settings import Settings
 from workflows.alarms import AlarmActivities
 from workflows.approval import ResponseApproval
-from workflows.checkpointing import AuditCheckpoints, RetentionPurge
-from workflows.connection import Access, connect
-from workflows.contracts import (
+from workflows.background_contracts import (
     CheckpointStart,
     PurgeStart,
     RouterStart,
@@ -43,6 +41,8 @@ from workflows.contracts import (
     purge_workflow_id,
     router_workflow_id,
 )
+from workflows.checkpointing import AuditCheckpoints, RetentionPurge
+from workflows.connection import Access, connect
 from workflows.health import Health, serving
 from workflows.interceptors import SealCheck
 from workflows.log_context import LogContext
