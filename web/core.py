@@ -1,6 +1,7 @@
 """What every page uses: the signed-in person, the API on their behalf, rendering, the
 CSRF-checked form, and where each role starts. The pages themselves are in `web.pages`
-(signing in), `web.work` (a reply's life), `web.oversight` (audit, KPIs), `web.admin`."""
+(signing in), `web.work` (a reply's making), `web.approvals` (its review and publishing),
+`web.oversight` (audit, KPIs), `web.admin`."""
 
 from __future__ import annotations
 

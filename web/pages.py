@@ -7,7 +7,8 @@ token (`web.session`). An action that fails shows the page again with what was t
 why; one that succeeds redirects (303) to the page showing its result.
 
 This module installs the pages and signs people in and out; the pages are in `web.work`
-(a reply's life), `web.customers`, `web.oversight` (audit, KPIs), `web.care` (the queue
+(a reply's making), `web.approvals` (a draft's page, its review and publishing),
+`web.customers`, `web.oversight` (audit, KPIs), `web.care` (the queue
 board, queues and agents), `web.alerts` (each person's notifications) and `web.admin`,
 their common parts in `web.core`.
 """
@@ -21,7 +22,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from web import admin, alerts, care, customers, oversight, session, work
+from web import admin, alerts, approvals, care, customers, oversight, session, work
 from web.api import ApiProblem
 from web.core import (
     HOME,
@@ -43,6 +44,7 @@ def install(app: FastAPI) -> None:
     for pages in (
         router,
         work.router,
+        approvals.router,
         customers.router,
         oversight.router,
         admin.router,
