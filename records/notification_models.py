@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, Index, UniqueConstraint
+from sqlalchemy import text as sql
 from sqlmodel import Field, SQLModel
 
 from records.fields import created
@@ -19,6 +20,14 @@ class Notification(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("event_key", "recipient", name="uq_notifications_event_recipient"),
         Index("ix_notifications_inbox", "recipient", "id"),
+        # The unread ones alone: the inbox's unread count reads these, not every one.
+        Index(
+            "ix_notifications_unread",
+            "recipient",
+            "id",
+            sqlite_where=sql("in_app IS 1 AND read_at IS NULL"),
+            postgresql_where=sql("in_app IS true AND read_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
