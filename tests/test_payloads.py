@@ -16,16 +16,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from temporalio.converter import DataConverter
 
-from workflows import contracts
+from workflows import background_contracts, contracts
 from workflows.contracts import Acted, Actor, DecisionRequest, Recorded, Submitted
 from workflows.payloads import DATA_CONVERTER
 
 COMPACT = DATA_CONVERTER.payload_converter
 FULL = DataConverter.default.payload_converter
+# Every dataclass the workflows and activities exchange: a draft's, and the background
+# workflows'.
 CONTRACTS = [
     cls
-    for _, cls in inspect.getmembers(contracts, inspect.isclass)
-    if dataclasses.is_dataclass(cls) and cls.__module__ == contracts.__name__
+    for module in (contracts, background_contracts)
+    for _, cls in inspect.getmembers(module, inspect.isclass)
+    if dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__
 ]
 JSON: st.SearchStrategy[Any] = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
