@@ -66,10 +66,10 @@ def _document_problems(schema: dict[str, Any], prefix: str) -> None:
     problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem_schema.pop("$defs", {}))
     components["Problem"] = problem_schema
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)
     for name, component in query_models.COMPONENTS.items():
         components.setdefault(name, component)
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
     content = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith(prefix):

@@ -80,6 +80,4 @@ def documented(model: type[BaseModel]) -> dict[str, Any]:
     twin.get("/")(reads)
     document = get_openapi(title="", version="", routes=twin.routes)
     COMPONENTS.update(document.get("components", {}).get("schemas", {}))
-    for name in ("HTTPValidationError", "ValidationError"):  # the twin's own 422
-        COMPONENTS.pop(name, None)
     return {"parameters": document["paths"]["/"]["get"]["parameters"]}
