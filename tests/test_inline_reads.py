@@ -54,9 +54,15 @@ def database(tmp_path: Path) -> Iterator[Database]:
 Attempts = list[tuple[bool, str]]
 
 
-def _read(database: Database, query: Callable[[Connection], Any], attempts: Attempts) -> Any:
-    """The read's answer; each attempt is noted in `attempts`: (on the event loop's
-    thread, how it ended)."""
+def _read(
+    database: Database,
+    query: Callable[[Connection], Any],
+    attempts: Attempts,
+    *,
+    short: bool = True,
+) -> Any:
+    """The read's answer (`Database.read`, `short` as given); each attempt is noted in
+    `attempts`: (on the event loop's thread, how it ended)."""
 
     async def main() -> Any:
         loop_thread = threading.get_ident()
@@ -71,7 +77,7 @@ def _read(database: Database, query: Callable[[Connection], Any], attempts: Atte
             attempts.append((on_loop, "answered"))
             return answer
 
-        return await database.read(attempt)
+        return await database.read(attempt, short=short)
 
     return asyncio.run(main())
 
@@ -193,17 +199,7 @@ def test_the_connection_a_read_was_stopped_on_is_left_clean(database: Database) 
 
 def test_a_read_known_to_scan_goes_to_a_thread_at_once(database: Database) -> None:
     attempts: Attempts = []
-
-    async def main() -> int:
-        loop_thread = threading.get_ident()
-
-        def scan(connection: Connection) -> int:
-            attempts.append((threading.get_ident() == loop_thread, "answered"))
-            return _count_to(LONG)(connection)
-
-        return await database.read(scan, short=False)
-
-    assert asyncio.run(main()) == LONG
+    assert _read(database, _count_to(LONG), attempts, short=False) == LONG
     assert attempts == [(False, "answered")]
 
 
