@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, JSONPlainPayloadConverter
 
 from workflows import background_contracts, contracts
 from workflows.contracts import Acted, Actor, DecisionRequest, Recorded, Submitted
@@ -116,3 +116,64 @@ def test_a_default_that_is_a_value_is_written_so_a_later_release_may_change_it()
                                                           "fallback": "x"}  # fmt: skip
     assert _json(COMPACT.to_payloads([Flagged(fallback=None)])[0])["fallback"] is None
     assert "tags" in _json(COMPACT.to_payloads([Flagged(tags=["a"])])[0])
+
+
+# Temporal's own reading of a JSON payload (`value_to_type`), the reference ours matches.
+REFERENCE = JSONPlainPayloadConverter()
+
+
+@pytest.mark.parametrize("cls", CONTRACTS, ids=lambda cls: cls.__name__)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_every_contract_reads_as_temporal_reads_it(cls: type, data: st.DataObject) -> None:
+    """Ours reads a dataclass with pydantic's compiled validator (`workflows.payloads`);
+    Temporal's reading is the reference, for the compact and the full form."""
+    value = data.draw(_strategy(cls))
+    for payload in (COMPACT.to_payloads([value])[0], FULL.to_payloads([value])[0]):
+        ours = COMPACT.from_payloads([payload], [cls])[0]
+        theirs = REFERENCE.from_payload(payload, cls)
+        assert type(ours) is cls
+        # Compared as written (NaN), and field by field for the types JSON would blur.
+        assert FULL.to_payloads([ours]) == FULL.to_payloads([theirs])
+        assert _types(ours) == _types(theirs)
+
+
+def _types(value: Any) -> Any:
+    """The shape of `value` as types: a dataclass's fields, a list's or dict's items."""
+    if dataclasses.is_dataclass(value):
+        return (type(value), [_types(getattr(value, f.name)) for f in dataclasses.fields(value)])
+    if isinstance(value, list | tuple):
+        return (type(value), [_types(item) for item in value])
+    if isinstance(value, dict):
+        return (type(value), {key: _types(item) for key, item in value.items()})
+    return type(value)
+
+
+@pytest.mark.parametrize("cls", CONTRACTS, ids=lambda cls: cls.__name__)
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_a_payload_ours_accepts_temporal_accepts_alike(cls: type, data: st.DataObject) -> None:
+    """A client that can reach Temporal may send any JSON: a field of a well-formed
+    payload replaced by any JSON value, dropped, or joined by one the class lacks. What
+    ours reads, Temporal's reading reads to the same value; what ours refuses, it refuses
+    with Temporal's `TypeError`. (Ours refuses more: what Temporal coerces, `1.5` or
+    `true` for an int, a string for a list.)"""
+    written = json.loads(FULL.to_payloads([data.draw(_strategy(cls))])[0].data)
+    names = sorted(written)
+    change = data.draw(st.sampled_from(["replace", "drop", "add"]) if names else st.just("add"))
+    if change == "add":
+        written[data.draw(st.text(max_size=6))] = data.draw(JSON)
+    else:
+        name = data.draw(st.sampled_from(names))
+        if change == "drop":
+            del written[name]
+        else:
+            written[name] = data.draw(JSON | st.floats() | st.text())
+    payload = FULL.to_payloads([written])[0]
+    try:
+        ours = COMPACT.from_payloads([payload], [cls])[0]
+    except TypeError:
+        return
+    theirs = REFERENCE.from_payload(payload, cls)
+    assert FULL.to_payloads([ours]) == FULL.to_payloads([theirs])
+    assert _types(ours) == _types(theirs)
