@@ -22,9 +22,6 @@ def router_workflow_id(prefix: str = "") -> str:
     return f"{prefix}queue-router"
 
 
-NUDGE = "nudge"  # the router's signal: posts arrived or an agent became available
-
-
 def purge_workflow_id(prefix: str = "") -> str:
     """`retention-purge`: the one workflow that erases expired content on a schedule."""
     return f"{prefix}retention-purge"
@@ -34,6 +31,9 @@ def poller_id(account_id: int, prefix: str = "") -> str:
     """`poll-<id>`: one poller (the `MastodonPoller` workflow, whatever the platform) per
     channel account."""
     return f"{prefix}poll-{account_id}"
+
+
+NUDGE = "nudge"  # the router's signal: posts arrived or an agent became available
 
 
 # --- the channel accounts' pollers (Mastodon, X, Bluesky) ------------------------------------

@@ -19,13 +19,8 @@ from policies.versions import RuleBook
 from records import channels, ingest
 from records.db import Database
 from records.post_models import PostCreate
-from workflows.background_contracts import (
-    Polled,
-    PollJob,
-)
-from workflows.contracts import (
-    ActivityName,
-)
+from workflows.background_contracts import Polled, PollJob
+from workflows.contracts import ActivityName
 
 log = logging.getLogger("countersign.activities")
 # A round stops reading after this long and says how far it got (well inside the

@@ -20,15 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from records import routing
     from records.db import Database
     from workflows.activity_options import ACTIVITY_RETRY, ACTIVITY_TIMEOUT
-    from workflows.contracts import (
-        ActivityName,
-    )
-from workflows.background_contracts import (
-    NUDGE,
-    RoutedRound,
-    RouterJob,
-    RouterStart,
-)
+    from workflows.background_contracts import NUDGE, RoutedRound, RouterJob, RouterStart
+    from workflows.contracts import ActivityName
 
 ROUNDS_PER_RUN = 500
 

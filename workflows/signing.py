@@ -12,15 +12,8 @@ from temporalio import activity
 
 from records import checkpoints, retention
 from records.db import Database
-from workflows.background_contracts import (
-    CheckpointJob,
-    Purged,
-    PurgeJob,
-    Signed,
-)
-from workflows.contracts import (
-    ActivityName,
-)
+from workflows.background_contracts import CheckpointJob, Purged, PurgeJob, Signed
+from workflows.contracts import ActivityName
 
 
 class CheckpointActivities:
