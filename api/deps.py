@@ -71,13 +71,17 @@ def read_session(database: DatabaseDep) -> Iterator[Session]:
 
 
 def write_session(database: DatabaseDep) -> Iterator[Session]:
-    """The request owns the transaction: committed once when the endpoint returns."""
+    """The request owns the transaction: committed once when the endpoint returns, before
+    the answer is sent (`WriteSession` is scoped to the function): a client told 201 can
+    read what it wrote, and a commit that fails is answered as the failure it is."""
     with database.write_session() as session:
         yield session
 
 
 ReadSession = Annotated[Session, Depends(read_session)]
-WriteSession = Annotated[Session, Depends(write_session)]
+# FastAPI ends a dependency with `yield` after the response is sent unless it is scoped to
+# the function (tests/test_answered_after_commit.py).
+WriteSession = Annotated[Session, Depends(write_session, scope="function")]
 
 
 def unauthorized(detail: str = "a valid bearer token is required") -> HTTPException:
