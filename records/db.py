@@ -16,6 +16,7 @@ import select
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -185,6 +186,23 @@ registry.register(f"sqlite.{_SQLITE}", __name__, "SQLiteDialect")
 registry.register(f"sqlite.{_SQLITE_IMMEDIATE}", __name__, "ImmediateSQLiteDialect")
 
 
+class _Held:
+    """A connection one thread holds for its reads on its event loop
+    (`Database._loop_connection`): closed when the thread ends (its locals are dropped, and
+    this with them) or when the database is disposed, whichever comes first."""
+
+    __slots__ = ("__weakref__", "connection", "release")
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.release = weakref.finalize(self, _close_quietly, connection)
+
+
+def _close_quietly(connection: Connection) -> None:
+    with suppress(Exception):  # from whichever thread let go of it last; nothing to tell
+        connection.close()
+
+
 class Database:
     """The engine plus the two session kinds; built once per process at start-up."""
 
@@ -206,6 +224,13 @@ class Database:
             if self.dialect == "sqlite"
             else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        # SQLite's reads on an event loop each run on a connection their thread holds
+        # (`_inline`): a checkout from the pool and its return cost as much as a short
+        # read's statement (40 of 90 us). One per thread, as the loops of a process each
+        # have their own; each is closed when its thread ends, or at `dispose`.
+        self._loop_connections = threading.local()
+        self._releases: list[weakref.finalize[Any, Any]] = []
+        self._releases_lock = threading.Lock()
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -282,22 +307,46 @@ class Database:
             stopped = stopped or steps > INLINE_STEPS or time.perf_counter() > deadline
             return stopped
 
-        with self._reader.connect() as connection:
-            sqlite = cast(sqlite3.Connection, connection.connection.driver_connection)
-            connection.info[INLINE] = True
-            sqlite.set_progress_handler(tick, _STEPS_A_TICK)
+        connection = self._loop_connection()
+        sqlite = cast(sqlite3.Connection, connection.connection.driver_connection)
+        connection.info[INLINE] = True
+        sqlite.set_progress_handler(tick, _STEPS_A_TICK)
+        try:
+            value = query(connection)
+        except Exception:
+            if stopped:
+                return False, None
+            raise
+        finally:
+            sqlite.set_progress_handler(None, 0)
+            connection.info.pop(INLINE, None)
+            # Its transaction ends here, and with it its snapshot: the next read sees
+            # every write committed before it, and the WAL is not held back meanwhile.
             try:
-                value = query(connection)
-            except Exception:
-                if stopped:
-                    return False, None
-                raise
-            finally:
-                sqlite.set_progress_handler(None, 0)
-                connection.info.pop(INLINE, None)
+                connection.rollback()
+            except DATABASE_ERRORS:
+                connection.invalidate()  # the next read makes a new one
         return (False, None) if stopped else (True, value)
 
+    def _loop_connection(self) -> Connection:
+        """The connection this thread's reads on its event loop run on (`_inline`), made
+        again when it was closed or invalidated (a read that failed on it)."""
+        held: _Held | None = getattr(self._loop_connections, "held", None)
+        if held is not None:
+            if not held.connection.closed and not held.connection.invalidated:
+                return held.connection
+            held.release()
+        held = _Held(self._reader.connect())
+        self._loop_connections.held = held
+        with self._releases_lock:
+            self._releases = [r for r in self._releases if r.alive] + [held.release]
+        return held.connection
+
     def dispose(self) -> None:
+        with self._releases_lock:
+            for release in self._releases:
+                release()
+            self._releases = []
         self.engine.dispose()
         self._writer.dispose()
 

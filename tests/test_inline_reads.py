@@ -178,23 +178,88 @@ def test_a_read_whose_own_code_takes_long_between_statements_is_stopped_by_the_c
 
 
 def test_the_connection_a_read_was_stopped_on_is_left_clean(database: Database) -> None:
-    """The pooled connection an interrupted read ran on goes back with no transaction open
-    (its snapshot would hold the WAL back) and no limit: the next to take it, from the same
-    pool, answers a long query in full."""
+    """The connection the thread's reads on its event loop run on is left, after an
+    interrupted read, with no transaction open (its snapshot would hold the WAL back: a
+    checkpoint truncates it) and no limit: the next read on it answers a long query in full
+    (from the thread it is moved to) and sees what was written in between."""
     seen: list[int] = []
 
-    def remembered(connection: Connection) -> int:
-        seen.append(id(connection.connection.driver_connection))
-        return _count_to(LONG)(connection)
+    def remembered(query: Callable[[Connection], Any]) -> Callable[[Connection], Any]:
+        def read(connection: Connection) -> Any:
+            seen.append(id(connection.connection.driver_connection))
+            return query(connection)
 
-    _read(database, remembered, [])
-    with database.engine.connect() as connection:
-        assert id(connection.connection.driver_connection) == seen[0]
-        assert not connection.connection.driver_connection.in_transaction  # type: ignore[union-attr]
-        assert connection.execute(COUNT_TO, {"last": LONG}).scalar_one() == LONG
-        connection.rollback()
-        busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        return read
+
+    _read(database, remembered(_count_to(LONG)), [])
+    loop_connection = database._loop_connection()
+    sqlite = loop_connection.connection.driver_connection
+    assert id(sqlite) == seen[0]
+    assert not sqlite.in_transaction  # type: ignore[union-attr]
+    with database.engine.connect() as other:
+        busy = other.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
     assert busy[0] == 0
+    assert loop_connection.execute(COUNT_TO, {"last": LONG}).scalar_one() == LONG
+    loop_connection.rollback()
+    with database.write() as connection:
+        connection.exec_driver_sql("CREATE TABLE written (n INTEGER)")
+        connection.exec_driver_sql("INSERT INTO written VALUES (7)")
+    attempts: Attempts = []
+    written = remembered(lambda c: c.exec_driver_sql("SELECT n FROM written").scalar_one())
+    assert _read(database, written, attempts) == 7
+    assert attempts == [(True, "answered")] and seen[-1] == seen[0]  # on the loop, same connection
+
+
+def test_each_read_on_the_loop_sees_every_write_committed_before_it(database: Database) -> None:
+    """The connection is held from read to read, a snapshot is not: a write committed
+    between two reads on the loop is in the second."""
+    with database.write() as connection:
+        connection.exec_driver_sql("CREATE TABLE written (n INTEGER)")
+    count = text("SELECT count(*) FROM written")
+    for n in range(1, 4):
+        with database.write() as connection:
+            connection.exec_driver_sql("INSERT INTO written VALUES (1)")
+        attempts: Attempts = []
+        assert _read(database, lambda c: c.execute(count).scalar_one(), attempts) == n
+        assert attempts == [(True, "answered")]
+
+
+def test_every_thread_reads_on_its_loop_on_a_connection_of_its_own(database: Database) -> None:
+    """Two threads, each with an event loop, reading at once: each on its own connection,
+    each answered in full; a thread's connection is closed when the thread ends, and the
+    one a thread still running holds when the database is disposed."""
+    with database.write() as connection:
+        connection.exec_driver_sql("CREATE TABLE numbers (n INTEGER)")
+        connection.exec_driver_sql(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) "
+            "INSERT INTO numbers SELECT i FROM n"
+        )
+    answers: dict[int, list[int]] = {}
+    held: dict[int, Connection] = {}
+    drivers: dict[int, int] = {}
+    start = threading.Barrier(2)
+    total = text("SELECT sum(n) FROM numbers")
+
+    def reader(k: int) -> None:
+        start.wait()
+        answers[k] = [
+            _read(database, lambda c: c.execute(total).scalar_one(), []) for _ in range(200)
+        ]
+        held[k] = database._loop_connection()
+        drivers[k] = id(held[k].connection.driver_connection)
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == {0: [125_250] * 200, 1: [125_250] * 200}
+    assert drivers[0] != drivers[1]
+    assert held[0].closed and held[1].closed
+    assert _read(database, lambda c: c.execute(total).scalar_one(), []) == 125_250
+    mine = database._loop_connection()
+    database.dispose()
+    assert mine.closed
 
 
 def test_a_read_known_to_scan_goes_to_a_thread_at_once(database: Database) -> None:
