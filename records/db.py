@@ -188,14 +188,17 @@ registry.register(f"sqlite.{_SQLITE_IMMEDIATE}", __name__, "ImmediateSQLiteDiale
 
 class _Held:
     """A connection one thread holds for its reads on its event loop
-    (`Database._loop_connection`): closed when the thread ends (its locals are dropped, and
-    this with them) or when the database is disposed, whichever comes first."""
+    (`Database._loop_held`): closed when the thread ends (its locals are dropped, and
+    this with them) or when the database is disposed, whichever comes first. `in_use` is
+    held for each read on it, and by `dispose` to close it: never under a running read."""
 
-    __slots__ = ("__weakref__", "connection", "release")
+    __slots__ = ("__weakref__", "connection", "in_use", "release")
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+        self.in_use = threading.Lock()
         self.release = weakref.finalize(self, _close_quietly, connection)
+        self.release.atexit = False  # at exit the process lets go of its files anyway
 
 
 def _close_quietly(connection: Connection) -> None:
@@ -298,6 +301,17 @@ class Database:
 
     def _inline(self, query: Callable[[Connection], T]) -> tuple[bool, T | None]:
         """(True, its answer) if `query` finished within its budget, else (False, None)."""
+        while True:
+            held = self._loop_held()
+            with held.in_use:
+                if not (held.connection.closed or held.connection.invalidated):
+                    return self._budgeted(held.connection, query)
+            # disposed since it was handed out: the next turn makes a new one
+
+    @staticmethod
+    def _budgeted(
+        connection: Connection, query: Callable[[Connection], T]
+    ) -> tuple[bool, T | None]:
         steps, deadline = 0, time.perf_counter() + INLINE_SECONDS
         stopped = False
 
@@ -307,7 +321,6 @@ class Database:
             stopped = stopped or steps > INLINE_STEPS or time.perf_counter() > deadline
             return stopped
 
-        connection = self._loop_connection()
         sqlite = cast(sqlite3.Connection, connection.connection.driver_connection)
         connection.info[INLINE] = True
         sqlite.set_progress_handler(tick, _STEPS_A_TICK)
@@ -328,25 +341,28 @@ class Database:
                 connection.invalidate()  # the next read makes a new one
         return (False, None) if stopped else (True, value)
 
-    def _loop_connection(self) -> Connection:
+    def _loop_held(self) -> _Held:
         """The connection this thread's reads on its event loop run on (`_inline`), made
-        again when it was closed or invalidated (a read that failed on it)."""
+        again when it was closed (at `dispose`) or invalidated (a read that failed on it)."""
         held: _Held | None = getattr(self._loop_connections, "held", None)
         if held is not None:
             if not held.connection.closed and not held.connection.invalidated:
-                return held.connection
+                return held
             held.release()
         held = _Held(self._reader.connect())
         self._loop_connections.held = held
         with self._releases_lock:
             self._releases = [r for r in self._releases if r.alive] + [held.release]
-        return held.connection
+        return held
 
     def dispose(self) -> None:
         with self._releases_lock:
-            for release in self._releases:
-                release()
-            self._releases = []
+            releases, self._releases = self._releases, []
+        for release in releases:
+            found = release.peek()
+            if found is not None:
+                with found[0].in_use:  # after the read running on it, if any
+                    release()
         self.engine.dispose()
         self._writer.dispose()
 
