@@ -200,6 +200,11 @@ class _Held:
         self.release = weakref.finalize(self, _close_quietly, connection)
         self.release.atexit = False  # at exit the process lets go of its files anyway
 
+    @property
+    def usable(self) -> bool:
+        """Neither closed (at `Database.dispose`) nor invalidated (a read that failed)."""
+        return not (self.connection.closed or self.connection.invalidated)
+
 
 def _close_quietly(connection: Connection) -> None:
     with suppress(Exception):  # from whichever thread let go of it last; nothing to tell
@@ -232,8 +237,8 @@ class Database:
         # read's statement (40 of 90 us). One per thread, as the loops of a process each
         # have their own; each is closed when its thread ends, or at `dispose`.
         self._loop_connections = threading.local()
-        self._releases: list[weakref.finalize[Any, Any]] = []
-        self._releases_lock = threading.Lock()
+        self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
+        self._held_lock = threading.Lock()  # a thread adding while `dispose` lists them
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -304,7 +309,7 @@ class Database:
         while True:
             held = self._loop_held()
             with held.in_use:
-                if not (held.connection.closed or held.connection.invalidated):
+                if held.usable:
                     return self._budgeted(held.connection, query)
             # disposed since it was handed out: the next turn makes a new one
 
@@ -346,23 +351,21 @@ class Database:
         again when it was closed (at `dispose`) or invalidated (a read that failed on it)."""
         held: _Held | None = getattr(self._loop_connections, "held", None)
         if held is not None:
-            if not held.connection.closed and not held.connection.invalidated:
+            if held.usable:
                 return held
             held.release()
         held = _Held(self._reader.connect())
         self._loop_connections.held = held
-        with self._releases_lock:
-            self._releases = [r for r in self._releases if r.alive] + [held.release]
+        with self._held_lock:
+            self._held.add(held)
         return held
 
     def dispose(self) -> None:
-        with self._releases_lock:
-            releases, self._releases = self._releases, []
-        for release in releases:
-            found = release.peek()
-            if found is not None:
-                with found[0].in_use:  # after the read running on it, if any
-                    release()
+        with self._held_lock:
+            everyone = list(self._held)
+        for held in everyone:
+            with held.in_use:  # after the read running on it, if any
+                held.release()
         self.engine.dispose()
         self._writer.dispose()
 

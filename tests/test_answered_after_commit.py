@@ -9,8 +9,7 @@ commit failed. Both databases; no Temporal needed."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -20,22 +19,21 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lifecycle.words import Role
 from records.db import Database
-from tests.conftest import PASSWORD
 
 Headers = dict[str, str]
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class AnswerWatch:
-    """ASGI around the app: at the start of every answer to a write, which write
-    transactions are still open (begun on the writer's engine, neither committed nor
-    rolled back)."""
+    """Around the app (`around`, an ASGI middleware): at the start of every answer to a
+    write, which write transactions are still open (begun on the writer's engine, neither
+    committed nor rolled back)."""
 
-    def __init__(self, app: FastAPI, database: Database) -> None:
-        self.app = app
+    def __init__(self, database: Database) -> None:
         self.open: set[int] = set()
         self.seen: list[tuple[str, str, int, int]] = []  # method, path, status, still open
         writer = database.engines[-1]  # the writer's (SQLite) or the only engine
@@ -47,40 +45,38 @@ class AnswerWatch:
     def _on(change: Callable[[int], None]) -> Callable[[Connection], None]:
         return lambda connection: change(id(connection))
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in WRITES:
-            return await self.app(scope, receive, send)
+    def around(self, app: ASGIApp) -> ASGIApp:
+        async def watched_app(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or scope["method"] not in WRITES:
+                return await app(scope, receive, send)
 
-        async def watched(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                self.seen.append(
-                    (scope["method"], scope["path"], message["status"], len(self.open))
-                )
-            await send(message)
+            async def watched(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    self.seen.append(
+                        (scope["method"], scope["path"], message["status"], len(self.open))
+                    )
+                await send(message)
 
-        return await self.app(scope, receive, watched)
+            return await app(scope, receive, watched)
+
+        return watched_app
 
 
 @pytest.fixture
 def watch(app: FastAPI, database: Database) -> AnswerWatch:
-    return AnswerWatch(app, database)
+    """Set up before `app_client` starts the app (a middleware is added only before)."""
+    watch = AnswerWatch(database)
+    app.add_middleware(watch.around)
+    return watch
 
 
 @pytest.fixture
-def client(watch: AnswerWatch) -> Iterator[TestClient]:
-    with TestClient(watch) as client:  # type: ignore[arg-type]
-        yield client
-
-
-@pytest.fixture
-def people(make_user: Callable[..., str], client: TestClient) -> dict[str, Headers]:
-    signed = {}
+def people(
+    watch: AnswerWatch, make_user: Callable[..., str], login: Callable[[str], Headers]
+) -> dict[str, Headers]:
     for name, role in (("ann", Role.agent), ("sue", Role.supervisor), ("root", Role.admin)):
         make_user(name, role)
-        got = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD})
-        assert got.status_code == 200, got.text
-        signed[name] = {"Authorization": f"Bearer {got.json()['access_token']}"}
-    return signed
+    return {name: login(name) for name in ("ann", "sue", "root")}
 
 
 def post_body(n: int, author: str) -> dict[str, str]:
@@ -91,29 +87,29 @@ def post_body(n: int, author: str) -> dict[str, str]:
 
 
 def test_every_write_through_the_request_session_is_committed_before_its_answer(
-    client: TestClient, people: dict[str, Headers], watch: AnswerWatch
+    people: dict[str, Headers], watch: AnswerWatch, app_client: TestClient
 ) -> None:
     ann, sue, root = people["ann"], people["sue"], people["root"]
-    first = client.post("/api/v1/posts", json=post_body(1, "@one"), headers=ann)
-    second = client.post("/api/v1/posts", json=post_body(2, "@two"), headers=ann)
+    first = app_client.post("/api/v1/posts", json=post_body(1, "@one"), headers=ann)
+    second = app_client.post("/api/v1/posts", json=post_body(2, "@two"), headers=ann)
     assert first.status_code == second.status_code == 201, (first.text, second.text)
     post_id, other = first.json()["id"], second.json()["id"]
-    customer = client.get(f"/api/v1/posts/{post_id}", headers=ann).json()["customer_id"]
-    duplicate = client.get(f"/api/v1/posts/{other}", headers=ann).json()["customer_id"]
+    customer = app_client.get(f"/api/v1/posts/{post_id}", headers=ann).json()["customer_id"]
+    duplicate = app_client.get(f"/api/v1/posts/{other}", headers=ann).json()["customer_id"]
     answers = [
-        client.post(f"/api/v1/posts/{post_id}/dismiss", json={"reason": "spam"}, headers=ann),
-        client.post(f"/api/v1/posts/{post_id}/restore", headers=sue),
-        client.post(f"/api/v1/posts/{post_id}/follow-up", headers=sue),
-        client.post(f"/api/v1/customers/{customer}/notes", json={"text": "VIP"}, headers=ann),
-        client.post(
+        app_client.post(f"/api/v1/posts/{post_id}/dismiss", json={"reason": "spam"}, headers=ann),
+        app_client.post(f"/api/v1/posts/{post_id}/restore", headers=sue),
+        app_client.post(f"/api/v1/posts/{post_id}/follow-up", headers=sue),
+        app_client.post(f"/api/v1/customers/{customer}/notes", json={"text": "VIP"}, headers=ann),
+        app_client.post(
             f"/api/v1/customers/{customer}/link", json={"customer_id": duplicate}, headers=ann
         ),
-        client.post(
+        app_client.post(
             "/api/v1/users",
             json={"username": "newbie", "password": "a long enough password", "roles": ["agent"]},
             headers=root,
         ),
-        client.patch("/api/v1/users/newbie", json={"roles": ["agent", "comms"]}, headers=root),
+        app_client.patch("/api/v1/users/newbie", json={"roles": ["agent", "comms"]}, headers=root),
     ]
     assert all(a.status_code < 300 for a in answers), [a.text for a in answers]
     writes = [s for s in watch.seen if s[1] != "/api/v1/auth/token"]
@@ -123,8 +119,8 @@ def test_every_write_through_the_request_session_is_committed_before_its_answer(
 
 
 def test_a_commit_that_fails_is_not_answered_as_done(
-    client: TestClient,
     people: dict[str, Headers],
+    app_client: TestClient,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -143,10 +139,10 @@ def test_a_commit_that_fails_is_not_answered_as_done(
         raise OperationalError("COMMIT", {}, why)
 
     monkeypatch.setattr(Session, "commit", refused)
-    failed = client.post("/api/v1/posts", json=post_body(3, "@three"), headers=people["ann"])
+    failed = app_client.post("/api/v1/posts", json=post_body(3, "@three"), headers=people["ann"])
     assert failed.status_code == 503, failed.text
     assert failed.headers["content-type"].startswith("application/problem+json")
     monkeypatch.setattr(Session, "commit", commit)
-    again = client.post("/api/v1/posts", json=post_body(3, "@three"), headers=people["ann"])
+    again = app_client.post("/api/v1/posts", json=post_body(3, "@three"), headers=people["ann"])
     assert again.status_code == 201, again.text
-    assert client.get(f"/api/v1/posts/{again.json()['id']}", headers=people["ann"]).is_success
+    assert app_client.get(f"/api/v1/posts/{again.json()['id']}", headers=people["ann"]).is_success

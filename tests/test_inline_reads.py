@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-from sqlalchemy import insert, text
+from sqlalchemy import TextClause, insert, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -225,21 +225,23 @@ def test_each_read_on_the_loop_sees_every_write_committed_before_it(database: Da
         assert attempts == [(True, "answered")]
 
 
+def _numbers(database: Database, last: int) -> TextClause:
+    """A table of the numbers 1 to `last` (`ROWS_TO`'s); the statement that sums them."""
+    with database.write() as connection:
+        connection.exec_driver_sql("CREATE TABLE numbers (n INTEGER)")
+        connection.execute(text(f"INSERT INTO numbers {ROWS_TO.text}"), {"last": last})
+    return text("SELECT sum(n) FROM numbers")
+
+
 def test_every_thread_reads_on_its_loop_on_a_connection_of_its_own(database: Database) -> None:
     """Two threads, each with an event loop, reading at once: each on its own connection,
     each answered in full; a thread's connection is closed when the thread ends, and the
     one a thread still running holds when the database is disposed."""
-    with database.write() as connection:
-        connection.exec_driver_sql("CREATE TABLE numbers (n INTEGER)")
-        connection.exec_driver_sql(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) "
-            "INSERT INTO numbers SELECT i FROM n"
-        )
+    total = _numbers(database, 500)
     answers: dict[int, list[int]] = {}
     held: dict[int, Connection] = {}
     drivers: dict[int, int] = {}
     start = threading.Barrier(2)
-    total = text("SELECT sum(n) FROM numbers")
 
     def reader(k: int) -> None:
         start.wait()
@@ -274,13 +276,7 @@ def test_a_dispose_waits_for_a_read_running_on_a_connection_it_closes(database: 
     """`dispose` from another thread, again and again, while a thread reads on its loop:
     no read runs on a connection closed under it (which crashed the process, or failed the
     read with "Cannot operate on a closed database"); every read is answered in full."""
-    with database.write() as connection:
-        connection.exec_driver_sql("CREATE TABLE numbers (n INTEGER)")
-        connection.exec_driver_sql(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) "
-            "INSERT INTO numbers SELECT i FROM n"
-        )
-    total = text("SELECT sum(n) FROM numbers")
+    total = _numbers(database, 300)
     answers: list[int] = []
     failures: list[BaseException] = []
     done = threading.Event()
