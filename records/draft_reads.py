@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, bindparam, or_, tuple_
+from sqlalchemy import ColumnElement, and_, bindparam, func, or_, tuple_
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
@@ -110,15 +110,27 @@ def detail(connection: Connection, draft_id: int) -> DraftDetail:
 
 
 def _view_fields(connection: Connection, draft_id: int) -> dict[str, Any]:
-    bound = {"id": draft_id}
-    draft = connection.execute(_CURRENT, bound).first()
-    if draft is None:
+    """One statement (one snapshot on either database, one round trip on PostgreSQL): the
+    draft row with its current version and latest publication, once per decision on it
+    (or once, with none)."""
+    rows = connection.execute(_VIEW, {"id": draft_id}).all()
+    if not rows:
         raise NotFound(f"no draft with id {draft_id}")
-    publication = connection.execute(_PUBLICATION, bound).first()
+    draft = rows[0]
+    publication = (
+        PublicationPublic(**{f: getattr(draft, _PUBLICATION_AS + f) for f in _PUBLICATION_FIELDS})
+        if draft.publication_id is not None
+        else None
+    )
+    decisions = [
+        DecisionPublic(**{f: getattr(row, _DECISION_AS + f) for f in _DECISION_FIELDS})
+        for row in rows
+        if row.decision_id is not None
+    ]
     return {
         **_public_fields(draft, draft, draft.version_route),
-        "decisions": [DecisionPublic(**d._mapping) for d in connection.execute(_DECISIONS, bound)],
-        "publication": PublicationPublic(**publication._mapping) if publication else None,
+        "decisions": decisions,
+        "publication": publication,
     }
 
 
@@ -139,34 +151,45 @@ _STANDING = (
     .where(DRAFTS.c.id == _ID)
     .order_by(DECISIONS.c.id)
 )
-# The draft row with its current version's text and checks (`route` is the draft's).
-_CURRENT = (
+# A draft's view (`_view_fields`): the draft row with its current version's text and checks
+# (`route` is the draft's), its latest publication, and each decision on it, oldest first;
+# the publication's and decisions' columns under prefixes of their own.
+_DECISION_AS, _PUBLICATION_AS = "decision_", "publication_"
+_DECISION_FIELDS = tuple(DecisionPublic.model_fields)
+_PUBLICATION_FIELDS = tuple(PublicationPublic.model_fields)
+_LATEST = PUBLICATIONS.alias("latest")
+_VIEW = (
     core_select(
         DRAFTS,
         *_columns(VERSIONS, ("body", "content_sha256", "findings", "ruleset_version")),
         VERSIONS.c.route.label("version_route"),
+        PUBLICATIONS.c.id.label(_PUBLICATION_AS + "id"),
+        *(PUBLICATIONS.c[f].label(_PUBLICATION_AS + f) for f in _PUBLICATION_FIELDS),
+        DECISIONS.c.id.label(_DECISION_AS + "id"),
+        *(DECISIONS.c[f].label(_DECISION_AS + f) for f in _DECISION_FIELDS),
     )
     .join(
         VERSIONS,
         and_(VERSIONS.c.draft_id == DRAFTS.c.id, VERSIONS.c.version == DRAFTS.c.version),
     )
+    .outerjoin(
+        PUBLICATIONS,
+        and_(
+            PUBLICATIONS.c.draft_id == DRAFTS.c.id,
+            PUBLICATIONS.c.id
+            == core_select(func.max(_LATEST.c.id))
+            .where(_LATEST.c.draft_id == DRAFTS.c.id)
+            .scalar_subquery(),
+        ),
+    )
+    .outerjoin(DECISIONS, DECISIONS.c.draft_id == DRAFTS.c.id)
     .where(DRAFTS.c.id == _ID)
+    .order_by(DECISIONS.c.at, DECISIONS.c.id)
 )
 _VERSIONS = (
     core_select(*_columns(VERSIONS, VersionPublic.model_fields))
     .where(VERSIONS.c.draft_id == _ID)
     .order_by(VERSIONS.c.version)
-)
-_DECISIONS = (
-    core_select(*_columns(DECISIONS, DecisionPublic.model_fields))
-    .where(DECISIONS.c.draft_id == _ID)
-    .order_by(DECISIONS.c.at)
-)
-_PUBLICATION = (
-    core_select(*_columns(PUBLICATIONS, PublicationPublic.model_fields))
-    .where(PUBLICATIONS.c.draft_id == _ID)
-    .order_by(PUBLICATIONS.c.id.desc())
-    .limit(1)
 )
 _TIMELINE = (
     core_select(*_columns(EVENTS, TimelineEntry.model_fields))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol, get_args
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from records.errors import Invalid
@@ -222,18 +222,16 @@ def choose(connection: Connection, username: str, choices: dict[str, list[str]])
         )
 
 
-_HOLDERS = (
+# The enabled users and the roles they hold, in name order: what `holders` narrows to some
+# roles, and `records.reviews.reviewers` to those who may review a stage.
+ENABLED_HOLDERS = (
     select(USERS.c.username)
     .distinct()
     .join(USER_ROLES, USER_ROLES.c.user_id == USERS.c.id)
-    .where(
-        and_(
-            USER_ROLES.c.role.in_(bindparam("roles", expanding=True)),
-            USERS.c.disabled.is_(False),
-        )
-    )
+    .where(USERS.c.disabled.is_(False))
     .order_by(USERS.c.username)
 )
+_HOLDERS = ENABLED_HOLDERS.where(USER_ROLES.c.role.in_(bindparam("roles", expanding=True)))
 _CHOSEN = select(PREFERENCES.c.username, PREFERENCES.c.channels).where(
     PREFERENCES.c.username.in_(bindparam("people", expanding=True)),
     PREFERENCES.c.event == bindparam("event"),

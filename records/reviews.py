@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from lifecycle.rulebook import RecordedDecision
 from records import notifications
-from records.tables import DECISIONS, STAGE_REVIEWS, USERS
+from records.tables import DECISIONS, STAGE_REVIEWS, USER_ROLES, USERS
 from records.types import utcnow
 
 # --- decisions -----------------------------------------------------------------------------
@@ -60,16 +60,20 @@ _DECISIONS = select(
 
 def reviewers(connection: Connection, draft_id: int, author: str, stage: str) -> list[str]:
     """Who may review `stage` of the draft: the stage's role holders, except its author and
-    anyone who filled another stage of it (separation of duties)."""
-    others = {
-        r.reviewer
-        for r in connection.execute(_OTHER_REVIEWERS, {"draft_id": draft_id, "stage": stage})
-    }
-    return [p for p in notifications.holders(connection, stage) if p != author and p not in others]
+    anyone who filled another stage of it (separation of duties). One statement: it runs
+    on every step to a stage."""
+    bound = {"draft_id": draft_id, "author": author, "stage": stage}
+    return [row.username for row in connection.execute(_REVIEWERS, bound)]
 
 
-_OTHER_REVIEWERS = select(DECISIONS.c.reviewer).where(
-    DECISIONS.c.draft_id == bindparam("draft_id"), DECISIONS.c.stage != bindparam("stage")
+_REVIEWERS = notifications.ENABLED_HOLDERS.where(
+    USER_ROLES.c.role == bindparam("stage"),
+    USERS.c.username != bindparam("author"),
+    USERS.c.username.not_in(
+        select(DECISIONS.c.reviewer).where(
+            DECISIONS.c.draft_id == bindparam("draft_id"), DECISIONS.c.stage != bindparam("stage")
+        )
+    ),
 )
 
 
