@@ -25,12 +25,15 @@ def record_decision(connection: Connection, **decision: Any) -> None:
     """One reviewer's decision on one stage of one review round, bound to the version and
     its content hash (the unique constraint refuses a second decision of the stage), with
     the reviewer's qualification as held now (the record keeps what was true at sign-off)."""
-    held = connection.execute(_QUALIFICATION, {"username": decision["reviewer"]}).scalar()
-    connection.execute(_DECIDED, {**decision, "qualification": held})
+    connection.execute(_DECIDED, {**decision, "reviewer_held": decision["reviewer"]})
 
 
-_DECIDED = DECISIONS.insert()
-_QUALIFICATION = select(USERS.c.qualification).where(USERS.c.username == bindparam("username"))
+# One statement: the qualification is read as the row is written, in the same snapshot.
+_DECIDED = DECISIONS.insert().values(
+    qualification=select(USERS.c.qualification)
+    .where(USERS.c.username == bindparam("reviewer_held"))
+    .scalar_subquery()
+)
 
 
 def decisions(connection: Connection, draft_id: int) -> list[RecordedDecision]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select
+
 from lifecycle.words import Role
 from records import drafts, reviews, users
 from records.db import Database
@@ -42,3 +44,25 @@ def test_the_stage_s_holders_less_its_author_the_disabled_and_other_stages_revie
         assert reviews.reviewers(c, draft_id, "agent", "comms") == ["cam"]
         # Another draft's decisions do not count here.
         assert reviews.reviewers(c, other, "lee", "legal") == ["abe", "agent", "cam"]
+
+
+def test_a_decision_keeps_the_reviewer_s_qualification_as_held_when_it_is_recorded(
+    database: Database, make_user
+) -> None:  # type: ignore[no-untyped-def]
+    make_user("lee", Role.legal)
+    make_user("cam", Role.comms)
+    with database.write_session() as session:
+        users.set_qualification(session, "lee", "FINRA CRD 1234567", actor="t", actor_role="admin")
+    with database.write() as c:
+        draft_id = drafts.create(c, post_id=insert_post(c), author="agent", body=REPLY).draft_id
+        for stage, reviewer in (("comms", "cam"), ("legal", "lee")):
+            reviews.record_decision(
+                c, draft_id=draft_id, version=1, review_round=1, stage=stage,
+                decision="approved", reviewer=reviewer, role=stage, content_sha256="c" * 64,
+                comment=None, at=datetime(2026, 11, 2, tzinfo=UTC),
+            )  # fmt: skip
+    with database.write_session() as session:  # a later change is not the record's
+        users.set_qualification(session, "lee", "none now", actor="t", actor_role="admin")
+    with database.engine.connect() as c:
+        held = dict(c.execute(select(DECISIONS.c.reviewer, DECISIONS.c.qualification)).all())
+    assert held == {"cam": None, "lee": "FINRA CRD 1234567"}
