@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, or_, tuple_
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from lifecycle import rulebook
 from lifecycle.words import DraftStatus
@@ -30,6 +30,8 @@ from records.draft_shapes import (
 )
 from records.errors import Invalid, NotFound
 from records.tables import DECISIONS, DRAFTS, EVENTS, PUBLICATIONS, VERSIONS
+
+M = TypeVar("M", bound=SQLModel)
 
 
 class Standing(NamedTuple):
@@ -118,21 +120,26 @@ def _view_fields(connection: Connection, draft_id: int) -> dict[str, Any]:
     if not rows:
         raise NotFound(f"no draft with id {draft_id}")
     draft = rows[0]
-    publication = (
-        PublicationPublic(**{f: getattr(draft, _PUBLICATION_AS + f) for f in _PUBLICATION_FIELDS})
-        if draft.publication_id is not None
-        else None
-    )
-    decisions = [
-        DecisionPublic(**{f: getattr(row, _DECISION_AS + f) for f in _DECISION_FIELDS})
-        for row in rows
-        if row.decision_id is not None
-    ]
     return {
         **_public_fields(draft, draft, draft.version_route),
-        "decisions": decisions,
-        "publication": publication,
+        "decisions": [d for row in rows if (d := _part(row, _DECISION)) is not None],
+        "publication": _part(draft, _PUBLICATION),
     }
+
+
+def _part(row: Any, part: tuple[str, type[M]]) -> M | None:
+    """What `row` of a view holds under the part's prefix (a decision, the publication),
+    or None where its outer join found none (its id, a primary key, is null)."""
+    prefix, model = part
+    if getattr(row, prefix + "id") is None:
+        return None
+    return model(**{f: getattr(row, prefix + f) for f in model.model_fields})
+
+
+def _labelled(table: Any, part: tuple[str, type[SQLModel]]) -> list[Any]:
+    """The table's id and the part's fields, each under the part's prefix."""
+    prefix, model = part
+    return [table.c[name].label(prefix + name) for name in ("id", *model.model_fields)]
 
 
 def _columns(table: Any, names: Iterable[str]) -> list[Any]:
@@ -155,19 +162,16 @@ _STANDING = (
 # A draft's view (`_view_fields`): the draft row with its current version's text and checks
 # (`route` is the draft's), its latest publication, and each decision on it, oldest first;
 # the publication's and decisions' columns under prefixes of their own.
-_DECISION_AS, _PUBLICATION_AS = "decision_", "publication_"
-_DECISION_FIELDS = tuple(DecisionPublic.model_fields)
-_PUBLICATION_FIELDS = tuple(PublicationPublic.model_fields)
+_DECISION = ("decision_", DecisionPublic)
+_PUBLICATION = ("publication_", PublicationPublic)
 _LATEST = PUBLICATIONS.alias("latest")
 _VIEW = (
     core_select(
         DRAFTS,
         *_columns(VERSIONS, ("body", "content_sha256", "findings", "ruleset_version")),
         VERSIONS.c.route.label("version_route"),
-        PUBLICATIONS.c.id.label(_PUBLICATION_AS + "id"),
-        *(PUBLICATIONS.c[f].label(_PUBLICATION_AS + f) for f in _PUBLICATION_FIELDS),
-        DECISIONS.c.id.label(_DECISION_AS + "id"),
-        *(DECISIONS.c[f].label(_DECISION_AS + f) for f in _DECISION_FIELDS),
+        *_labelled(PUBLICATIONS, _PUBLICATION),
+        *_labelled(DECISIONS, _DECISION),
     )
     .join(
         VERSIONS,

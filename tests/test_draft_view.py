@@ -33,16 +33,6 @@ def _publication(draft_id: int, version: int, status: str) -> dict[str, object]:
     }  # fmt: skip
 
 
-def _statements(database: Database) -> list[str]:
-    seen: list[str] = []
-
-    def count(*args: object) -> None:
-        seen.append(str(args[2]))
-
-    event.listen(database.engine, "before_cursor_execute", count)
-    return seen
-
-
 def test_the_view_has_the_current_text_every_decision_oldest_first_and_the_latest_publication(
     database: Database,
 ) -> None:
@@ -59,8 +49,9 @@ def test_the_view_has_the_current_text_every_decision_oldest_first_and_the_lates
         c.execute(PUBLICATIONS.insert(), _publication(draft_id, 2, "published"))
         c.execute(PUBLICATIONS.insert(), _publication(other, 1, "pending"))
 
-    seen = _statements(database)
+    seen: list[str] = []
     with database.engine.connect() as connection:
+        event.listen(connection, "before_cursor_execute", lambda *call: seen.append(call[2]))
         view = draft_reads.view(connection, draft_id)
     assert len(seen) == 1, seen  # one statement: one snapshot, one round trip
 

@@ -4,6 +4,7 @@ of it (separation of duties), in name order."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -16,8 +17,8 @@ from tests.helpers import REPLY, insert_post
 
 
 def test_the_stage_s_holders_less_its_author_the_disabled_and_other_stages_reviewers(
-    database: Database, make_user
-) -> None:  # type: ignore[no-untyped-def]
+    database: Database, make_user: Callable[..., str]
+) -> None:
     make_user("agent", Role.agent, Role.legal)  # the author, who also holds legal
     make_user("cam", Role.comms, Role.legal)  # fills comms: not asked for legal
     make_user("lee", Role.legal)
@@ -47,8 +48,8 @@ def test_the_stage_s_holders_less_its_author_the_disabled_and_other_stages_revie
 
 
 def test_a_decision_keeps_the_reviewer_s_qualification_as_held_when_it_is_recorded(
-    database: Database, make_user
-) -> None:  # type: ignore[no-untyped-def]
+    database: Database, make_user: Callable[..., str]
+) -> None:
     make_user("lee", Role.legal)
     make_user("cam", Role.comms)
     with database.write_session() as session:
