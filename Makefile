@@ -44,10 +44,13 @@ typecheck: $(STAMP)
 # Three workers on two cores: much of the suite waits on servers (Temporal, PostgreSQL, the
 # browser, the chaos test's processes), so with two the cores sat idle a third of the time
 # (9.5 minutes with three here, 11.5-12 with two). Each worker has its own databases and
-# Temporal dev server. `make test PYTEST_WORKERS=0` runs it serially.
+# Temporal dev server. Each starts with its share of the long tests, and one that runs out
+# takes half of another's remaining tests (`worksteal`; tests/scheduling.py lays them out):
+# with xdist's default, one worker was handed every long test and ran three minutes after
+# the others had finished. `make test PYTEST_WORKERS=0` runs it serially.
 PYTEST_WORKERS ?= 3
 unit: $(STAMP)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/post_list.py

@@ -35,6 +35,7 @@ from records import guards, passwords, users, vault
 from records.db import Database
 from records.migrations import upgrade
 from records.settings import DEV_SECRETS_KEY, Environment, Settings, load_settings
+from tests import scheduling
 from tests.helpers import fresh_postgres
 from workflows import devserver
 from workflows.connection import TemporalGateway
@@ -54,11 +55,10 @@ PASSWORD = "correct horse battery staple"
 Headers = dict[str, str]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The long tests first: `make test`'s workers take tests in this order, so one that
-    runs for half a minute or more, started last, would have the others idle beside it at
-    the end."""
-    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+@pytest.hookimpl(trylast=True)  # after pytest has grouped the tests by database
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each worker's long tests first, spread evenly over the workers (tests/scheduling)."""
+    items[:] = scheduling.laid_out(items, scheduling.workers_of(config))
 
 
 @pytest.fixture(scope="session", autouse=True)

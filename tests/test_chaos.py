@@ -13,7 +13,7 @@ import pytest
 
 from bench.chaos import Options, run
 
-pytestmark = [pytest.mark.temporal, pytest.mark.long]
+pytestmark = [pytest.mark.temporal, pytest.mark.long(95)]
 
 
 def _can_run_postgres() -> bool:

@@ -226,6 +226,7 @@ def _values_of(annotation: Any) -> st.SearchStrategy[Any]:
     return strategies[annotation]
 
 
+@pytest.mark.long(35)
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_a_page_of_the_queue_is_written_as_its_documented_shape_writes_it(

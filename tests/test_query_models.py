@@ -54,6 +54,7 @@ VALUES = st.one_of(
 )  # fmt: skip
 
 
+@pytest.mark.long(12)
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(NAMES), VALUES), max_size=6))
 def test_any_query_string_is_read_as_fastapi_reads_it(pairs: list[tuple[str, str]]) -> None:

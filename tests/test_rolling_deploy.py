@@ -28,7 +28,7 @@ from workflows.approval import ResponseApproval
 from workflows.connection import TemporalGateway
 from workflows.worker import ACTIVITY_THREADS, WORKFLOWS, build_worker
 
-pytestmark = pytest.mark.temporal
+pytestmark = [pytest.mark.temporal, pytest.mark.long(10)]
 RELEASE_TWO = [ReleaseTwo, *(w for w in WORKFLOWS if w is not ResponseApproval)]
 
 

@@ -60,7 +60,7 @@ CHECKS = [
 ]
 
 
-@pytest.mark.long
+@pytest.mark.long(35)
 @pytest.mark.temporal
 def test_no_server_errors_and_responses_fit_the_schema(
     settings: Settings,
@@ -106,7 +106,7 @@ def test_no_server_errors_and_responses_fit_the_schema(
     assert not failures, "\n\n".join(f"{label}\n{text}" for label, text in failures.items())
 
 
-@pytest.mark.long
+@pytest.mark.long(35)
 @pytest.mark.temporal
 def test_sequences_of_calls_find_no_server_error(
     settings: Settings,

@@ -28,7 +28,7 @@ from workflows import devserver
 from workflows.connection import TemporalGateway, connect
 from workflows.worker import ACTIVITY_THREADS, build_worker
 
-pytestmark = pytest.mark.temporal
+pytestmark = [pytest.mark.temporal, pytest.mark.long(16)]
 PASSWORD = "correct horse battery staple"
 DOWNTIME = 12.0  # seconds; longer than the SDK's RPC retries, shorter than the API's
 

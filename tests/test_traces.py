@@ -123,6 +123,7 @@ def trace_of(span: ReadableSpan) -> str:
     return f"{span.context.trace_id:032x}"
 
 
+@pytest.mark.long(10)
 async def test_one_decision_is_one_trace_across_the_api_and_the_worker(
     settings: Settings,
     database: Database,
@@ -276,6 +277,7 @@ def test_a_span_leaves_without_a_query_an_address_or_an_exception_s_text() -> No
     assert not sent.status.description
 
 
+@pytest.mark.long
 async def test_the_api_process_sends_its_half_by_otlp_and_continues_no_caller_s_trace(
     database_url: str,
     temporal_env: WorkflowEnvironment,

@@ -44,6 +44,7 @@ async def activity_pollers(client: Client, task_queue: str) -> int:
 
 
 @pytest.mark.temporal
+@pytest.mark.long(12)
 async def test_the_worker_waits_for_temporal_then_serves_its_task_queue(tmp_path: Path) -> None:
     port, ui_port = free_ports(2)
     task_queue = f"test-{uuid.uuid4().hex[:8]}"

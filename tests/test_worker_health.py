@@ -65,6 +65,7 @@ async def test_without_a_port_nothing_listens() -> None:
         assert port is None
 
 
+@pytest.mark.long(15)
 def test_countersign_worker_serves_it_once_it_polls_and_stops_on_sigterm(
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
