@@ -128,13 +128,24 @@ def database(_shared_database: Database) -> Iterator[Database]:
 
 
 def clean(database: Database) -> None:
-    """Empty every table, stepping around the audit trail's guards as only a test may."""
+    """Empty every table, stepping around the audit trail's guards as only a test may, and
+    start every sequence again. On PostgreSQL by DELETE, children first, in one round trip:
+    a TRUNCATE gives each table a new file, which took half a second a test here (DELETE
+    of a test's few rows: 20 ms)."""
     with database.engine.begin() as conn, guards.lifted(conn):
         if database.dialect == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            conn.exec_driver_sql("; ".join(f"DELETE FROM {table}" for table in TABLES))
+            conn.execute(_RESTART_SEQUENCES)
         else:
             for table in TABLES:
                 conn.execute(text(f"DELETE FROM {table}"))
+
+
+# What TRUNCATE's RESTART IDENTITY did: each sequence of the schema back at its start.
+_RESTART_SEQUENCES = text(
+    "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
+    "FROM pg_sequences WHERE schemaname = current_schema()"
+)
 
 
 @pytest.fixture
