@@ -178,7 +178,7 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
     upgrade(url)
     database = Database(url)
     post_ids = seed(database, args.drafts * (2 if args.scale_out else 1))
-    metrics_port = free_port()
+    metrics_port = free_port(below_ephemeral=True)
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(devserver.find_binary()),
         dev_server_database_filename=f"{tmp}/temporal.db",
