@@ -1,13 +1,16 @@
 """`bench/lifecycle.py --profile DIR`: where Countersign's own CPU goes, by function (issue
 24, item 1). py-spy samples the API and worker processes for the whole run, every thread
-the kernel has running at the moment of the sample (a profiler inside the process sees
-only its main thread, where the API's endpoints and the worker's activities run in thread
-pools): CPU, the Python code's and the C it calls (SQLite running a statement, psycopg),
-by the Python frame it runs under. Not `--gil` (the thread holding the GIL): that counts
-a thread as busy while it waits in a system call or wakes another (a socket's send, a
-lock's release), which over-counted those frames several times over. The Temporal core's
-own threads have no Python frames; the run's CPU per process (`bench/lifecycle_costs.py`)
-has it all.
+the kernel has running or ready to run at the moment of the sample (a profiler inside the
+process sees only its main thread, where the API's endpoints and the worker's activities
+run in thread pools): the Python code and the C it calls (SQLite running a statement,
+psycopg), by the Python frame it runs under. A thread blocked in a wait is left out, but
+on a machine as loaded as this one a thread woken and waiting for a core or the GIL is
+counted, under the wait it is leaving (threading's `Condition.wait`, psycopg's `wait`, the
+event loop's `run`): read those frames as contention, not work. Not `--gil` (the thread
+holding the GIL), which counts a thread as busy while it sits in a system call or wakes
+another (a socket's send, a lock's release) and over-counted those frames several times
+over. The Temporal core's own threads have no Python frames; the run's CPU per process
+(`bench/lifecycle_costs.py`) has it all.
 Sampling shares the cores with the run: a profiled run's rates are not the figures. The
 bare sides do not touch those processes, so what is sampled is Countersign's side. Each
 process's collapsed stacks are written to DIR (`<role>.txt`, for a flame graph) and the
