@@ -5,7 +5,6 @@ and starts again. Each can be killed and started the way a platform would."""
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import socket
@@ -18,23 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.environment import resident_bytes
+from bench.environment import resident_bytes, stable_port
 from workflows import devserver
-
-
-def free_port() -> int:
-    """A port free now and likely to stay so across the restarts of the process that holds
-    it: below the kernel's ephemeral range, which outgoing connections take ports from."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    picker = random.SystemRandom()
-    while True:
-        port = picker.randrange(20_000, min(low, 32_768))
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
 
 
 def _postgres_bin(name: str) -> str:
@@ -95,7 +79,7 @@ class TemporalServer:
 
     def __init__(self, workdir: Path) -> None:
         self.db_file = workdir / "temporal.db"
-        self.port = free_port()
+        self.port = stable_port()
         self.log = workdir / "temporal.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -105,7 +89,7 @@ class TemporalServer:
 
     def start(self) -> None:
         command = devserver.command(
-            db_file=self.db_file, port=self.port, ui_port=free_port(), namespace="default"
+            db_file=self.db_file, port=self.port, ui_port=stable_port(), namespace="default"
         )
         with self.log.open("a") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
@@ -132,7 +116,7 @@ class Slot:
     n: int
     environment: dict[str, str]
     logs: Path
-    port: int = field(default_factory=free_port)  # the API's, or the worker's health port
+    port: int = field(default_factory=stable_port)  # the API's, or the worker's health port
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     started_at: float = 0.0  # time.monotonic() of the last start

@@ -1,13 +1,15 @@
 """What a benchmark needs around what it measures: secrets of its own for its `countersign
 api` and `worker` processes (the published development values are refused; see
-`countersign.cli._refuse_development_secrets`), throwaway, made per run; and a database of
-its own, dropped after."""
+`countersign.cli._refuse_development_secrets`), throwaway, made per run; a database of
+its own, dropped after; and ports that stay free for a server given one."""
 
 from __future__ import annotations
 
 import base64
 import os
+import random
 import secrets
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,3 +60,21 @@ def resident_bytes(pid: int | str = "self") -> int | None:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, IndexError, ValueError):
         return None
+
+
+def stable_port() -> int:
+    """A port free now and likely to stay so until the server it is given to binds it:
+    below the kernel's ephemeral range, which outgoing connections and the servers that
+    ask for "any port" (the Temporal dev server's own services) take ports from. One taken
+    with port 0, closed and handed over can be handed out again meanwhile (a lifecycle run
+    ended so: the dev server's worker service was given its metrics port and crashed)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    picker = random.SystemRandom()
+    while True:
+        port = picker.randrange(20_000, min(low, 32_768))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port

@@ -53,7 +53,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import uvloop
 from temporalio.testing import WorkflowEnvironment
 
-from bench.environment import DATABASES, scratch_database
+from bench.environment import DATABASES, scratch_database, stable_port
 from bench.lifecycle_baselines import ACTIONS, BareRecordedApproval, run_bare, run_thin
 from bench.lifecycle_costs import (
     cpu_seconds,
@@ -178,7 +178,7 @@ async def run(args: argparse.Namespace, url: str, tmp: Path) -> None:
     upgrade(url)
     database = Database(url)
     post_ids = seed(database, args.drafts * (2 if args.scale_out else 1))
-    metrics_port = free_port(below_ephemeral=True)
+    metrics_port = stable_port()  # the dev server takes ports for its services: not this
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(devserver.find_binary()),
         dev_server_database_filename=f"{tmp}/temporal.db",

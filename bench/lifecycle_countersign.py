@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -34,25 +33,10 @@ REVIEWERS = (("agent", Role.agent), ("comms", Role.comms), ("legal", Role.legal)
              ("publisher", Role.publisher))  # fmt: skip
 
 
-def free_port(*, below_ephemeral: bool = False) -> int:
-    """A port free now. `below_ephemeral`: one below the range the kernel hands out ports
-    from, for a server that also asks the kernel for ports of its own (the Temporal dev
-    server's internal services): one handed out here, closed and then given to it could be
-    handed to it again for one of those (a run ended so, its worker service's listener
-    refused "address already in use" and the server crashed)."""
-    if not below_ephemeral:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-    lowest = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for port in random.sample(range(10_000, lowest), 100):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port between 10000 and {lowest}")
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def seed(database: Database, count: int) -> list[int]:
