@@ -5,11 +5,16 @@ pytest-xdist's `worksteal` mode (the Makefile's `--dist`) hands each of its W wo
 contiguous W-th of the collected items, then lets a worker that runs out take half of what
 another has left, from the end. So the items are laid out as W hands of those sizes, each
 opening with its share of the long tests (`pytest.mark.long`, optionally with the seconds it
-runs), heaviest first and spread so that each hand holds about as many of their seconds;
-the short tests fill the hands behind them. A long test is then started early on every
-worker and never at the end, where the others would sit idle beside it (with one contiguous
-block of long tests, one worker ran them all while the others finished four minutes
-earlier). Within a hand the order pytest gave (its grouping by database) is kept.
+runs), dealt heaviest first to the hand with the fewest of their seconds so far; the short
+tests fill the hands behind them. A long test is then started early on every worker and
+never at the end, where the others would sit idle beside it (with one contiguous block of
+long tests, one worker ran them all while the others finished three minutes earlier).
+Within a hand, its long tests and then its short ones keep the order pytest gave, which
+groups them by database: each switch between SQLite and PostgreSQL builds the session's
+database again.
+
+`--lf`, `--ff` and `--nf` reorder the items after this (pytest's cache runs last): every
+test still runs once, but the long ones may bunch up again.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ def weight(item: pytest.Item) -> float | None:
     marker = item.get_closest_marker("long")
     if marker is None:
         return None
-    return float(marker.args[0]) if marker.args else LONG_SECONDS
+    return float(marker.kwargs.get("seconds", marker.args[0] if marker.args else LONG_SECONDS))
 
 
 def hand_sizes(count: int, workers: int) -> list[int]:
@@ -43,6 +48,7 @@ def laid_out(items: Sequence[pytest.Item], workers: int) -> list[pytest.Item]:
     """`items` as `workers` hands, one after another (see the module's docstring)."""
     workers = max(1, workers)
     sizes = hand_sizes(len(items), workers)
+    place = {id(item): n for n, item in enumerate(items)}
     long_ones = sorted(
         (item for item in items if weight(item) is not None),
         key=lambda item: -(weight(item) or 0.0),
@@ -51,11 +57,12 @@ def laid_out(items: Sequence[pytest.Item], workers: int) -> list[pytest.Item]:
     seconds = [0.0] * workers
     for item in long_ones:  # the heaviest first, each to the hand with the fewest seconds
         open_hands = [h for h in range(workers) if len(hands[h]) < sizes[h]]
-        hand = min(open_hands, key=lambda h: (seconds[h], h))
-        hands[hand].append(item)
-        seconds[hand] += weight(item) or 0.0
+        lightest = min(open_hands, key=lambda h: (seconds[h], h))
+        hands[lightest].append(item)
+        seconds[lightest] += weight(item) or 0.0
     short = iter(item for item in items if weight(item) is None)
     for hand, size in zip(hands, sizes, strict=True):
+        hand.sort(key=lambda item: place[id(item)])  # pytest's order, by database
         hand.extend(next(short) for _ in range(size - len(hand)))
     return [item for hand in hands for item in hand]
 

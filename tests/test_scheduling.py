@@ -1,10 +1,10 @@
 """The suite's layout for its workers (tests/scheduling.py): every test once, each worker's
 first hand the size worksteal gives it, opening with about a third of the long tests'
-seconds, the heaviest first."""
+seconds, in pytest's order."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pytest
@@ -15,6 +15,7 @@ from tests import scheduling
 @dataclass
 class _Mark:
     args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,8 +55,10 @@ def test_each_worker_opens_with_its_share_of_the_long_tests_and_every_test_runs_
         weights = [scheduling.weight(item) for item in hand]
         count = sum(w is not None for w in weights)
         assert all(w is not None for w in weights[:count])  # the long ones open the hand
-        assert weights[:count] == sorted(weights[:count], reverse=True)  # heaviest first
-        seconds.append(sum(w for w in weights if w is not None))
+        assert [items.index(i) for i in hand[:count]] == sorted(
+            items.index(i) for i in hand[:count]
+        )
+        seconds.append(sum(w or 0.0 for w in weights))
     assert sorted(seconds) == [95.0, 95.0, 107.0]  # 95 | 35+20+20+20 | 35+20+20+20, then 12
     short_order = [i.name for i in laid if scheduling.weight(i) is None]
     assert short_order == [i.name for i in items if scheduling.weight(i) is None]  # kept
@@ -64,5 +67,10 @@ def test_each_worker_opens_with_its_share_of_the_long_tests_and_every_test_runs_
 def test_without_workers_the_long_tests_come_first() -> None:
     items = _items(10, [None, 40])
     laid = scheduling.laid_out(items, 1)
-    assert [scheduling.weight(i) for i in laid[:2]] == [40.0, 20.0]
+    assert [scheduling.weight(i) for i in laid[:2]] == [20.0, 40.0]
     assert len(laid) == 10
+
+
+def test_a_long_test_may_give_its_seconds_by_name() -> None:
+    named = cast(pytest.Item, _Item("named", _Mark(kwargs={"seconds": 90})))
+    assert scheduling.weight(named) == 90.0
