@@ -68,21 +68,18 @@ def stable_port() -> int:
     ask for "any port" (the Temporal dev server's own services) take ports from. One taken
     with port 0, closed and handed over can be handed out again meanwhile (a lifecycle run
     ended so: the dev server's worker service was given its metrics port and crashed).
-    Where the kernel's range starts too low to leave one (a tuned `ip_local_port_range`),
-    any free port, as before."""
+    Where none is free below the range (a tuned `ip_local_port_range` may leave none), any
+    free port, as before."""
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     top = min(low, 32_768)
-    if top <= 1_124:  # next to nothing below the kernel's range: any free port
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-    picker = random.SystemRandom()
-    for _ in range(1_000):
-        port = picker.randrange(max(1_024, top - 12_768), top)
+    below = range(max(1_024, top - 12_768), top)
+    for port in random.SystemRandom().sample(below, min(len(below), 1_000)):
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
             return port
-    raise RuntimeError(f"no free port below {top}")
+    with socket.socket() as sock:  # none free below the kernel's range: any free port
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -48,23 +48,23 @@ def laid_out(items: Sequence[pytest.Item], workers: int) -> list[pytest.Item]:
     """`items` as `workers` hands, one after another (see the module's docstring)."""
     workers = max(1, workers)
     sizes = hand_sizes(len(items), workers)
-    place = {id(item): n for n, item in enumerate(items)}
+    weights = [weight(item) for item in items]
     long_ones = sorted(
-        (item for item in items if weight(item) is not None),
-        key=lambda item: -(weight(item) or 0.0),
+        ((n, seconds) for n, seconds in enumerate(weights) if seconds is not None),
+        key=lambda long_one: -long_one[1],
     )
-    hands: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    hands: list[list[int]] = [[] for _ in range(workers)]  # places in `items`
     seconds = [0.0] * workers
-    for item in long_ones:  # the heaviest first, each to the hand with the fewest seconds
+    for n, taking in long_ones:  # the heaviest first, each to the hand with the fewest seconds
         open_hands = [h for h in range(workers) if len(hands[h]) < sizes[h]]
         lightest = min(open_hands, key=lambda h: (seconds[h], h))
-        hands[lightest].append(item)
-        seconds[lightest] += weight(item) or 0.0
-    short = iter(item for item in items if weight(item) is None)
+        hands[lightest].append(n)
+        seconds[lightest] += taking
+    short = iter(n for n, taking in enumerate(weights) if taking is None)
     for hand, size in zip(hands, sizes, strict=True):
-        hand.sort(key=lambda item: place[id(item)])  # pytest's order, by database
+        hand.sort()  # pytest's order, by database
         hand.extend(next(short) for _ in range(size - len(hand)))
-    return [item for hand in hands for item in hand]
+    return [items[n] for hand in hands for n in hand]
 
 
 def workers_of(config: pytest.Config) -> int:
