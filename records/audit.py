@@ -208,7 +208,7 @@ _NODE = select_core(NODES.c.hash).where(
     NODES.c.level == bindparam("level"), NODES.c.idx == bindparam("idx")
 )
 _BY_KEY = select(EVENTS.c.seq).where(EVENTS.c.event_key == bindparam("key"))
-_LOCK = text("SELECT pg_advisory_xact_lock(:id)")
+_LOCKED_HEAD = text("SELECT head_seq AS seq, head_hash AS hash FROM audit_chain_head(:key)")
 
 # A transaction to append in: an ORM session, or a Core connection (the activities).
 Writer = Session | Connection
@@ -239,11 +239,11 @@ def append_many(session: Writer, events: list[NewEvent]) -> list[Appended]:
     """`append` for several events in one go (a batch of inbound posts): the chain and the
     tree grow exactly as by one `append` after another, with one lock, one read of the
     head, one of the tree nodes the new leaves pair with (none when this process wrote
-    them, `_Edge`), and two inserts."""
+    them, `_Edge`), and the inserts of the events and their nodes (on PostgreSQL the lock
+    and the head are one round trip, `_locked_head`, and the inserts one statement)."""
     if not events:
         return []
-    _lock_chain(session)
-    head = session.execute(_HEAD).first()
+    head = _locked_head(session)
     seq = 0 if head is None else int(head.seq)
     prev_hash = GENESIS_HASH if head is None else str(head.hash)
     # The tree's right edge, which the new leaves pair with: as this process last left it,
@@ -275,14 +275,13 @@ def append_many(session: Writer, events: list[NewEvent]) -> list[Appended]:
             "draft_id": new.draft_id, "version": new.version,
             "content_sha256": new.content_sha256, "payload": payload,
             "payload_sha256": payload_sha256, "prev_hash": prev_hash, "hash": digest,
-            "event_key": new.event_key,
+            "event_key": new.event_key, "erased": False,
         })  # fmt: skip
         appended.append(Appended(seq=seq, hash=digest))
         prev_hash = digest
     connection = session.connection() if isinstance(session, Session) else session
     new_nodes = [{"level": lv, "idx": ix, "hash": h.hex()} for (lv, ix), h in added_nodes.items()]
-    bulk.insert(connection, NODES, new_nodes)
-    bulk.insert(connection, EVENTS, rows)
+    bulk.insert_each(connection, [(NODES, new_nodes), (EVENTS, rows)])
     _edge.remember(seq, prev_hash, tree)
     return appended
 
@@ -364,10 +363,15 @@ def tree_nodes(session: Writer) -> merkle.Nodes:
     return node
 
 
-def _lock_chain(session: Writer) -> None:
+def _locked_head(session: Writer) -> Any:
+    """The newest event (None for an empty record), read once this transaction holds the
+    chain. On PostgreSQL `audit_chain_head` (migration 0029) takes the advisory lock and
+    then reads, with a snapshot taken after the lock was granted, in one round trip; on
+    SQLite the write lock, which every write holds from its first statement, serialises."""
     bind = session.get_bind() if isinstance(session, Session) else session
     if bind.dialect.name == "postgresql":
-        session.execute(_LOCK, {"id": _ADVISORY_LOCK_ID})
+        return session.execute(_LOCKED_HEAD, {"key": _ADVISORY_LOCK_ID}).first()
+    return session.execute(_HEAD).first()
 
 
 # Verification lives in records.audit_verify; these names stay reachable from here.

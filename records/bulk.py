@@ -44,6 +44,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Insert
 
+_ROWS = "rows"  # the name a batch's JSON document is bound as
+
 
 @contextmanager
 def planned_for_each_batch(connection: Connection) -> Iterator[None]:
@@ -138,6 +140,26 @@ def insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> 
         _inserted(connection, table, rows, None)
 
 
+def insert_each(connection: Connection, batches: list[tuple[Table, list[dict[str, Any]]]]) -> None:
+    """`insert` for the rows of several tables (each table's rows with the same columns),
+    in one statement on PostgreSQL: every table's INSERT but the last is a data-modifying
+    `WITH` of the last's, one round trip for all (the audit record's events and their tree
+    nodes, on every transition). The tables must not refer to each other: PostgreSQL runs
+    the parts in no set order. A column the rows do not name takes the database's default
+    there, not SQLAlchemy's (which it does not fill in for a `WITH`): the rows name every
+    column that has no default in the schema. On SQLite, in the process, each table's on
+    its own."""
+    batches = [(table, rows) for table, rows in batches if rows]
+    if connection.dialect.name != "postgresql" or len(batches) < 2:
+        for table, rows in batches:
+            insert(connection, table, rows)
+        return
+    statement = _pg_insert_each(tuple((table, _columns(rows)) for table, rows in batches))
+    connection.execute(statement, {
+        f"{_ROWS}_{n}": _parameters(connection, rows)[_ROWS] for n, (_, rows) in enumerate(batches)
+    })  # fmt: skip
+
+
 def update(
     connection: Connection,
     table: Table,
@@ -192,12 +214,35 @@ def _inserted(
     return inserted
 
 
+@lru_cache(maxsize=16)
+def _pg_insert_each(shapes: tuple[tuple[Table, tuple[str, ...]], ...]) -> Insert:
+    """One INSERT per (table, columns), each reading its own JSON document (`rows_0`,
+    `rows_1`, ...): the last the statement, the others its `WITH`."""
+    *before, (table, columns) = shapes
+    statement = _pg_insert(table, columns, None, f"{_ROWS}_{len(before)}", defaults=False)
+    for n, (earlier, its_columns) in enumerate(before):
+        written = _pg_insert(earlier, its_columns, None, f"{_ROWS}_{n}", defaults=False)
+        statement = statement.add_cte(written.cte(f"written_{n}"))
+    return statement
+
+
 @lru_cache(maxsize=64)
-def _pg_insert(table: Table, columns: tuple[str, ...], unique: tuple[str, ...] | None) -> Insert:
-    """INSERT of a batch's JSON document's rows (`_rows_of`), in their order."""
-    source = _rows_of("postgresql", table)
-    ordered = select(*(source.c[name] for name in columns)).order_by(source.c.ordinality)
-    statement = postgresql.insert(table).from_select(list(columns), ordered)
+def _pg_insert(
+    table: Table,
+    columns: tuple[str, ...],
+    unique: tuple[str, ...] | None,
+    name: str = _ROWS,
+    *,
+    defaults: bool = True,
+) -> Insert:
+    """INSERT of a batch's JSON document's rows (`_rows_of`, bound as `name`), in their
+    order; a column they do not name takes its default in Python, or without `defaults`
+    the database's own."""
+    source = _rows_of("postgresql", table, name)
+    ordered = select(*(source.c[column] for column in columns)).order_by(source.c.ordinality)
+    statement = postgresql.insert(table).from_select(
+        list(columns), ordered, include_defaults=defaults
+    )
     if unique:
         statement = statement.on_conflict_do_nothing(index_elements=list(unique))
     if unique is None:
@@ -250,7 +295,7 @@ _STEP = 16
 
 
 @lru_cache(maxsize=64)
-def _rows_of(dialect: str, table: Table) -> Any:
+def _rows_of(dialect: str, table: Table, name: str = _ROWS) -> Any:
     """The batch's JSON as rows with `table`'s columns (a column the rows do not name is
     NULL there), each with its position in the batch (`ordinality`): on PostgreSQL
     `json_populate_recordset(NULL::table, :rows) WITH ORDINALITY`, rows of the table's own
@@ -259,18 +304,15 @@ def _rows_of(dialect: str, table: Table) -> Any:
     names = [column.name for column in table.columns]
     if dialect == "postgresql":
         return (
-            func.json_populate_recordset(literal_column(f"NULL::{table.name}"), bindparam(_ROWS))
+            func.json_populate_recordset(literal_column(f"NULL::{table.name}"), bindparam(name))
             .table_valued(*names, with_ordinality="ordinality")
             .alias("source")
         )
-    each = func.json_each(bindparam(_ROWS)).table_valued("key", "value")
+    each = func.json_each(bindparam(name)).table_valued("key", "value")
     return select(
-        *(func.json_extract(each.c.value, f"$.{name}").label(name) for name in names),
+        *(func.json_extract(each.c.value, f"$.{column}").label(column) for column in names),
         each.c.key.label("ordinality"),
     ).subquery("source")
-
-
-_ROWS = "rows"
 
 
 def _parameters(connection: Connection, rows: list[dict[str, Any]]) -> dict[str, str]:

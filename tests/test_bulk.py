@@ -149,6 +149,32 @@ def test_a_row_is_stored_as_sqlalchemy_stores_it(database: Database) -> None:
     assert all(v is None or isinstance(v, int | float | str) for v in bulk_row)
 
 
+def test_rows_of_several_tables_in_one_go_are_stored_as_each_table_s_own_batch_stores_them(
+    database: Database,
+) -> None:
+    """`insert_each` (one statement on PostgreSQL) stores what `insert` stores table by
+    table, a column the rows leave out (`public_risk`, `triage`) taking its default."""
+
+    def customers(prefix: str) -> list[dict[str, object]]:
+        return [{"display_name": f"{prefix}{n}", "created_at": T0, "updated_at": T0}
+                for n in range(3)]  # fmt: skip
+
+    with database.write() as connection:
+        bulk.insert_each(connection, [
+            (CUSTOMERS, customers("together ")), (POSTS, [post_row(n) for n in range(4)]),
+        ])  # fmt: skip
+        bulk.insert(connection, CUSTOMERS, customers("apart "))
+        bulk.insert(connection, POSTS, [post_row(n, external_id=f"q{n}") for n in range(4)])
+    names = [column.name for column in POSTS.columns if column.name not in ("id", "external_id")]
+    with database.engine.connect() as connection:
+        rows = connection.execute(select(*(POSTS.c[name] for name in names))
+                                  .order_by(POSTS.c.external_id)).all()  # fmt: skip
+        named = connection.execute(select(CUSTOMERS.c.display_name)).scalars().all()
+    assert rows[:4] == rows[4:] and len(rows) == 8  # p0..p3 as q0..q3
+    expected = [f"{kind} {n}" for kind in ("apart", "together") for n in range(3)]
+    assert sorted(named) == expected
+
+
 def test_a_batch_larger_than_a_statement_takes_is_stored_whole(database: Database) -> None:
     """On SQLite a batch goes in statements of at most 128 rows, and fewer where SQLite's
     limit on bound values is lower (here 100 values: six posts of 15 columns)."""
