@@ -11,8 +11,8 @@ from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import CursorResult, bindparam, exists, update
 from sqlalchemy import select as core_select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from lifecycle import rulebook
 from lifecycle.words import OPEN, DraftStatus, PostStatus
@@ -79,36 +79,34 @@ def create(
             f"post {post_id}'s reply deadline passed at {expires_at.isoformat()}; "
             "it takes no new reply"
         )
-    try:
-        # The database keeps one open draft per post (`uq_drafts_open_per_post`) whoever
-        # races to draft it; the savepoint lets the loser read who won.
-        with connection.begin_nested():
-            draft_id = int(
-                connection.execute(
-                    DRAFTS.insert().returning(DRAFTS.c.id),
-                    {
-                        "post_id": post_id,
-                        "author": author,
-                        "status": DraftStatus.draft.value,
-                        "version": 1,
-                        "review_round": 0,
-                        "route": [],
-                        "transitions": 0,
-                        "creation_key": creation_key,
-                        "expires_at": expires_at,
-                        **_template_columns(template),
-                        "created_at": now,
-                        "updated_at": now,
-                    },
-                ).scalar_one()
-            )
-    except IntegrityError:
+    # The database keeps one open draft per post (`uq_drafts_open_per_post`) and one draft
+    # per creation key, whoever races to make it: the insert that loses makes nothing
+    # (`ON CONFLICT DO NOTHING`, no savepoint to roll back to) and reads who won.
+    made = connection.execute(
+        _NEW_DRAFT[connection.dialect.name],
+        {
+            "post_id": post_id,
+            "author": author,
+            "status": DraftStatus.draft.value,
+            "version": 1,
+            "review_round": 0,
+            "route": [],
+            "transitions": 0,
+            "creation_key": creation_key,
+            "expires_at": expires_at,
+            **_template_columns(template),
+            "created_at": now,
+            "updated_at": now,
+        },
+    ).first()
+    if made is None:
         if creation_key is not None:
             earlier = connection.execute(_BY_CREATION_KEY, {"key": creation_key}).first()
             if earlier is not None:  # the same request, twice at once
                 return Created(int(earlier.id), False, earlier.expires_at)
         _enforce(rulebook.may_draft(_post_facts(connection, post, lost=True), drafter))
-        raise
+        raise Conflict(f"post {post_id} was being drafted at the same moment; try again")
+    draft_id = int(made.id)
     took = post.assignee is None and _take(connection, post, author, now)
     digest = add_version(connection, draft_id, 1, body, author)
     audit.append(
@@ -205,6 +203,10 @@ def add_version(connection: Connection, draft_id: int, version: int, body: str, 
 
 _ID: Any = bindparam("id")
 _NEW_VERSION = VERSIONS.insert()
+_NEW_DRAFT = {
+    name: dialect.insert(DRAFTS).on_conflict_do_nothing().returning(DRAFTS.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 _BY_CREATION_KEY = core_select(DRAFTS.c.id, DRAFTS.c.expires_at).where(
     DRAFTS.c.creation_key == bindparam("key")
 )
