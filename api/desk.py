@@ -25,11 +25,11 @@ from lifecycle import rulebook
 from lifecycle.rulebook import Person, Refusal
 from lifecycle.words import Action, Role
 from policies.sla import ServiceLevels
-from records import draft_reads
+from records import draft_reads, draft_texts
 from records.db import DATABASE_ERRORS, Database, out_of_reach
 from records.draft_shapes import DraftDetail, DraftView
 from records.errors import CountersignError, NotFound
-from workflows.contracts import Actor, PublishRequest, SubmitRequest
+from workflows.contracts import SEALED_TEXT, Actor, PublishRequest, SubmitRequest
 
 # A rulebook check of an action on a draft by a person.
 Judge = Callable[[rulebook.Draft, Person], Refusal | None]
@@ -130,8 +130,11 @@ class Desk:
         if isinstance(request, SubmitRequest | PublishRequest) and request.version is None:
             # Bound to the text the record shows now: the workflow refuses it for any other.
             request = dataclasses.replace(request, version=now.version)
+        request, words = await self._sealed(draft_id, request)
         state = (now.status, now.stage, now.version)
-        uid = update_id(caller.username, idempotency_key, (action, draft_id), state, *derived)
+        uid = update_id(
+            caller.username, idempotency_key, (action, draft_id), state, *derived, *words
+        )
         return await self.lifecycle.update(
             draft_id,
             now.author,
@@ -141,6 +144,19 @@ class Desk:
             result_type=result_type,
             expires_at=now.expires_at,
         )
+
+    async def _sealed(self, draft_id: int, request: object) -> tuple[object, tuple[str, ...]]:
+        """The request with what the person wrote sealed under the draft's key, and that
+        text's fingerprint for the update id (`records.draft_texts`): the workflow's
+        history keeps both, and an erasure that forgets the key leaves nothing readable."""
+        field = SEALED_TEXT.get(type(request))
+        text = getattr(request, field) if field else None
+        if field is None or not text or not text.strip():
+            return request, ()  # nothing written: the workflow reads it as it is
+        key = await self.database.read(lambda c: draft_texts.key_of(c, draft_id))
+        sealed = draft_texts.seal(key, draft_id, text)
+        words = (draft_texts.fingerprint(key, draft_id, text),)
+        return dataclasses.replace(request, **{field: sealed}), words  # type: ignore[type-var]
 
 
 async def get_desk(request: Request) -> Desk:

@@ -73,6 +73,12 @@ class Draft(SQLModel, table=True):
     creation_key: str | None = Field(
         default=None, max_length=64, description="caller + Idempotency-Key of the POST"
     )
+    text_key: str | None = Field(
+        default=None,
+        max_length=64,
+        description="seals the draft's texts through Temporal; None once they are erased"
+        " (records.draft_texts)",
+    )
     created_at: datetime = created()
     updated_at: datetime = created()
 

@@ -252,15 +252,15 @@ def purge(connection: Connection, days: Mapping[str, int], now: datetime | None 
 def erase_drafts(connection: Connection, drafts: Any) -> Erased:
     """The drafts' words, wherever they are kept: each version's text and findings, the
     template as rendered for the customer, the reviewers' comments, and the messages that
-    told people of them (a comment is quoted to the draft's author). Only the drafts not
-    erased before: a purge run again touches none of them again."""
+    told people of them (a comment is quoted to the draft's author); and the key that
+    sealed their texts in the workflows' histories, which leaves those unreadable
+    (`records.draft_texts`). Only the drafts not erased before: a purge run again touches
+    none of them again."""
     fresh = select(VERSIONS.c.draft_id).where(
         VERSIONS.c.draft_id.in_(drafts), VERSIONS.c.erased.is_(False)
     )
     connection.execute(
-        update(DRAFTS)
-        .where(DRAFTS.c.id.in_(fresh), DRAFTS.c.template_id.is_not(None))
-        .values(template_basis=None)
+        update(DRAFTS).where(DRAFTS.c.id.in_(fresh)).values(template_basis=None, text_key=None)
     )
     connection.execute(
         update(DECISIONS).where(DECISIONS.c.draft_id.in_(fresh)).values(comment=None)

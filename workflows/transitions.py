@@ -25,7 +25,15 @@ from policies.budget import CheckOverBudget
 from policies.engine import RuleSet, TemplateBasis
 from policies.sla import ServiceLevels
 from policies.versions import RuleBook
-from records import audit, dismissals, notifications, reviews, rulesets, transitions
+from records import (
+    audit,
+    dismissals,
+    draft_texts,
+    notifications,
+    reviews,
+    rulesets,
+    transitions,
+)
 from records.db import Database
 from records.drafts import add_version
 from records.types import utcnow
@@ -222,9 +230,8 @@ class TransitionActivities:
             found = begin(connection, request, version=request.version)
             if found is not None:
                 return found
-            digest = add_version(
-                connection, request.draft_id, request.version, request.body, request.actor
-            )
+            body = _words(connection, request.draft_id, request.body) or ""
+            digest = add_version(connection, request.draft_id, request.version, body, request.actor)
             audit.append(
                 connection,
                 audit.NewEvent(
@@ -256,6 +263,8 @@ class TransitionActivities:
             )
             if found is not None:
                 return found
+            comment = _words(connection, request.draft_id, request.comment)
+            request = replace(request, comment=comment)
             row = transitions.version_row(
                 connection, transitions.CONTENT, request.draft_id, request.version
             )
@@ -350,6 +359,16 @@ class TransitionActivities:
             f"{request.comment}",
             **common,
         )
+
+
+def _words(connection: Connection, draft_id: int, text: str | None) -> str | None:
+    """What the person wrote, as the API sealed it for the way here (`records.draft_texts`).
+    A text that does not open was not sealed by the API for this draft: retrying will not
+    change that."""
+    try:
+        return draft_texts.opened_from(connection, draft_id, text)
+    except draft_texts.TextSealError as error:
+        raise ApplicationError(str(error), type=ErrorKind.invalid, non_retryable=True) from None
 
 
 def _outcome(

@@ -152,8 +152,7 @@ async def edit_draft(
         Action.edit,
         request,
         idempotency_key,
-        body.expected_version,
-        body.body,
+        body.expected_version,  # and the text, by its fingerprint (`Desk`)
         judge=lambda draft, person: rulebook.may_edit(draft, person, expected_version=expected),
     )
     return await desk.view(draft_id, caller)
@@ -220,8 +219,7 @@ async def decide(
         idempotency_key,
         body.stage,
         body.version,
-        body.decision,
-        body.comment,
+        body.decision,  # and the comment, by its fingerprint (`Desk`)
         judge=judge,
     )
     return await desk.view(draft_id, caller)
