@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
+from anyio import to_thread
 from fastapi import Depends, Request
 
 from api.deps import Principal
@@ -153,10 +154,17 @@ class Desk:
         text = getattr(request, field) if field else None
         if field is None or not text or not text.strip():
             return request, ()  # nothing written: the workflow reads it as it is
+        words = draft_texts.Words(field)
         key = await self.database.read(lambda c: draft_texts.key_of(c, draft_id))
-        sealed = draft_texts.seal(key, draft_id, text)
-        words = (draft_texts.fingerprint(key, draft_id, text),)
-        return dataclasses.replace(request, **{field: sealed}), words  # type: ignore[type-var]
+        if key is None:  # its first sealed text (or its words were erased: Conflict)
+            key = await to_thread.run_sync(self._key_for, draft_id)
+        sealed = draft_texts.seal(key, draft_id, words, text)
+        fingerprint = draft_texts.fingerprint(key, draft_id, words, text)
+        return dataclasses.replace(request, **{field: sealed}), (fingerprint,)  # type: ignore[type-var]
+
+    def _key_for(self, draft_id: int) -> str:
+        with self.database.write() as connection:
+            return draft_texts.key_for(connection, draft_id)
 
 
 async def get_desk(request: Request) -> Desk:

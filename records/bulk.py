@@ -147,8 +147,8 @@ def insert_each(connection: Connection, batches: list[tuple[Table, list[dict[str
     nodes, on every transition). The tables must not refer to each other: PostgreSQL runs
     the parts in no set order. A column the rows do not name takes the database's default
     there, not SQLAlchemy's (which it does not fill in for a `WITH`): the rows name every
-    column that has no default in the schema. On SQLite, in the process, each table's on
-    its own."""
+    column that has no default in the schema. On SQLite, in the process, and for one table
+    with rows, each table's by `insert`."""
     batches = [(table, rows) for table, rows in batches if rows]
     if connection.dialect.name != "postgresql" or len(batches) < 2:
         for table, rows in batches:

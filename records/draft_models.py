@@ -76,8 +76,8 @@ class Draft(SQLModel, table=True):
     text_key: str | None = Field(
         default=None,
         max_length=64,
-        description="seals the draft's texts through Temporal; None once they are erased"
-        " (records.draft_texts)",
+        description="seals the draft's texts through Temporal (records.draft_texts): given"
+        " with the first, forgotten when they are erased",
     )
     created_at: datetime = created()
     updated_at: datetime = created()

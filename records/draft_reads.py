@@ -81,6 +81,13 @@ def standing(connection: Connection, draft_id: int) -> Standing:
     )
 
 
+def findings(connection: Connection, draft_id: int) -> list[dict[str, Any]]:
+    """What the checks found in the draft's current version (a blocked submission's
+    answer: the workflow does not carry them, `workflows.transitions._outcome`)."""
+    found = connection.execute(_FINDINGS, {"id": draft_id}).scalar_one_or_none()
+    return list(found or [])
+
+
 def of_view(view: DraftView) -> Standing:
     """The standing of a draft already read as a view (no second read)."""
     return Standing(
@@ -190,6 +197,10 @@ _VIEW = (
     .outerjoin(DECISIONS, DECISIONS.c.draft_id == DRAFTS.c.id)
     .where(DRAFTS.c.id == _ID)
     .order_by(DECISIONS.c.at, DECISIONS.c.id)
+)
+_FINDINGS = core_select(VERSIONS.c.findings).where(
+    VERSIONS.c.draft_id == _ID,
+    VERSIONS.c.version == core_select(DRAFTS.c.version).where(DRAFTS.c.id == _ID).scalar_subquery(),
 )
 _VERSIONS = (
     core_select(*_columns(VERSIONS, VersionPublic.model_fields))

@@ -6,16 +6,22 @@ update's input, and Temporal keeps every input in the workflow's history, for as
 the workflow is open and the namespace's retention after. The database's copy is erased
 with the draft (`records.retention.erase_drafts`); the history's cannot be: it is
 Temporal's, append-only. So the API seals each text under a key of the draft's own
-(`drafts.text_key`, made with the draft), the worker opens it where it writes the text
-to the database, and erasing the draft's words forgets the key: what the history keeps
-can no longer be read by anyone (crypto-shredding).
+(`drafts.text_key`), the worker opens it where it writes the text to the database, and
+erasing the draft's words forgets the key: what the history keeps can no longer be read
+by anyone (crypto-shredding). What the checks found in a text stays out of the history
+too: a blocked submission's findings are read from the record (`api.routes.drafts`).
 
-The key sits in the database beside the text it protects, which someone with the
-database can read anyway while the draft is kept; what it adds is that the history,
-once the key is gone, holds nothing readable. AES-256-GCM (`cryptography`), bound to
-the draft (a text sealed for one draft does not open for another). A text that is not
-sealed (sent before this existed, by a draft in flight across the upgrade) is taken as
-it is; a blank one is not sealed, so the workflow still tells a missing comment.
+A draft gets its key with its first sealed text (`key_for`), unless its words were erased
+(every version erased): a draft made before keys existed, or by an API of the release
+before during an upgrade, gets one then as well. The key sits in the database beside the
+text it protects, which someone with the database can read anyway while the draft is
+kept; what it adds is that the history, once the key is gone, holds nothing readable.
+
+AES-256-GCM (`cryptography`) under a key derived from the draft's for sealing, another
+for fingerprints (HKDF); each text is bound to its draft and to what it is (an edit's
+text does not open as a comment, nor one draft's as another's). A text that is not sealed
+(sent before this existed, by a draft in flight across the upgrade) is taken as it is; a
+blank one is not sealed, so the workflow still tells a missing comment.
 """
 
 from __future__ import annotations
@@ -24,49 +30,65 @@ import base64
 import binascii
 import hmac
 import os
+from enum import StrEnum
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import bindparam, select
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.engine import Connection
 
 from records.errors import Conflict
-from records.tables import DRAFTS
+from records.tables import DRAFTS, VERSIONS
 
 PREFIX = "dt1."
 KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
+class Words(StrEnum):
+    """What a sealed text is, by the request's field that carries it (bound into its seal,
+    `workflows.contracts.SEALED_TEXT`)."""
+
+    edit = "body"  # an edit's text
+    comment = "comment"  # a reviewer's comment on a decision
+
+
 class TextSealError(ValueError):
     """A sealed text that cannot be opened: its draft's words were erased (the key is
-    gone), or it was altered or sealed for another draft."""
+    gone), or it was altered or sealed for another draft or field."""
 
 
-def new_key() -> str:
-    """A draft's key, as `drafts.text_key` keeps it (hex)."""
-    return os.urandom(KEY_BYTES).hex()
+def key_for(connection: Connection, draft_id: int) -> str:
+    """The draft's key, given to it now if it has none; Conflict once its words were
+    erased (every version erased: it takes no new text). In a write transaction."""
+    key = connection.execute(_KEY, {"id": draft_id}).scalar_one_or_none()
+    if key is None:
+        connection.execute(_GIVE_KEY, {"b_id": draft_id, "b_key": os.urandom(KEY_BYTES).hex()})
+        key = connection.execute(_KEY, {"id": draft_id}).scalar_one_or_none()
+    if key is None:
+        raise Conflict(f"draft {draft_id}'s words were erased; it takes no new text")
+    return str(key)
 
 
 def key_of(connection: Connection, draft_id: int) -> str | None:
-    """The draft's key (None once its words were erased)."""
+    """The draft's key, if it has one (None: erased, or no text sealed for it yet)."""
     return connection.execute(_KEY, {"id": draft_id}).scalar_one_or_none()
 
 
-def seal(key: str | None, draft_id: int, text: str | None) -> str | None:
+def seal(key: str, draft_id: int, words: Words, text: str | None) -> str | None:
     """`text` sealed for the draft under its `key`. None, an empty or a blank text goes as
     it is: the workflow refuses a decision without a comment by reading it, and a sealed
     text is never blank."""
     if not text or not text.strip():
         return text
-    if key is None:
-        raise Conflict(f"draft {draft_id}'s words were erased; it takes no new text")
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(bytes.fromhex(key)).encrypt(nonce, text.encode(), _bound(draft_id))
+    sealed = AESGCM(_derived(key, _SEALING)).encrypt(nonce, text.encode(), _bound(draft_id, words))
     return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
 
-def opened(key: str | None, draft_id: int, text: str | None) -> str | None:
+def opened(key: str | None, draft_id: int, words: Words, text: str | None) -> str | None:
     """The text `seal` sealed for the draft (one never sealed: as it is)."""
     if not text or not text.startswith(PREFIX):
         return text
@@ -74,35 +96,58 @@ def opened(key: str | None, draft_id: int, text: str | None) -> str | None:
         raise TextSealError(f"draft {draft_id}'s words were erased; its sealed text is gone")
     body = text[len(PREFIX) :]
     try:
-        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        plain = AESGCM(bytes.fromhex(key)).decrypt(
-            raw[:NONCE_BYTES], raw[NONCE_BYTES:], _bound(draft_id)
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
+        plain = AESGCM(_derived(key, _SEALING)).decrypt(
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], _bound(draft_id, words)
         )
-    except (InvalidTag, ValueError, binascii.Error):
+    except (InvalidTag, binascii.Error):
         raise TextSealError(
-            f"a text for draft {draft_id} was altered or sealed for another"
+            f"a text for draft {draft_id} was altered or sealed for another draft or field"
         ) from None
     return plain.decode()
 
 
-def fingerprint(key: str | None, draft_id: int, text: str) -> str:
-    """The text as a retried request's update id may derive from it (`api.lifecycle`): an
-    HMAC under the draft's key, so the id, which the history keeps too, tells nothing of
-    the text once the key is forgotten (a plain hash of a short comment can be guessed)."""
-    if key is None:
-        raise Conflict(f"draft {draft_id}'s words were erased; it takes no new text")
-    return hmac.new(bytes.fromhex(key), _bound(draft_id) + text.encode(), "sha256").hexdigest()
-
-
-def opened_from(connection: Connection, draft_id: int, text: str | None) -> str | None:
+def opened_from(
+    connection: Connection, draft_id: int, words: Words, text: str | None
+) -> str | None:
     """`opened`, the key read from the draft's row only for a sealed text."""
     if not text or not text.startswith(PREFIX):
         return text
-    return opened(key_of(connection, draft_id), draft_id, text)
+    return opened(key_of(connection, draft_id), draft_id, words, text)
 
 
-def _bound(draft_id: int) -> bytes:
-    return f"{PREFIX}draft {int(draft_id)}".encode()
+def fingerprint(key: str, draft_id: int, words: Words, text: str) -> str:
+    """The text as a retried request's update id may derive from it (`api.lifecycle`): an
+    HMAC under the draft's key, so the id, which the history keeps too, tells nothing of
+    the text once the key is forgotten (a plain hash of a short comment can be guessed)."""
+    mac = hmac.new(_derived(key, _FINGERPRINTS), _bound(draft_id, words), "sha256")
+    mac.update(text.encode())
+    return mac.hexdigest()
+
+
+_SEALING, _FINGERPRINTS = b"countersign draft text sealing", b"countersign draft text fingerprints"
+
+
+def _derived(key: str, purpose: bytes) -> bytes:
+    """A key of its own for each use of the draft's (RFC 5869). Not cached: a key the
+    draft forgets is not kept in a process either."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(
+        bytes.fromhex(key)
+    )
+
+
+def _bound(draft_id: int, words: Words) -> bytes:
+    return f"{PREFIX}draft {int(draft_id)}|{words.value}|".encode()
 
 
 _KEY = select(DRAFTS.c.text_key).where(DRAFTS.c.id == bindparam("id"))
+# Only to a draft whose words are still there: an erased one never takes a key again.
+_GIVE_KEY = (
+    update(DRAFTS)
+    .where(
+        DRAFTS.c.id == bindparam("b_id"),
+        DRAFTS.c.text_key.is_(None),
+        exists().where(VERSIONS.c.draft_id == DRAFTS.c.id, VERSIONS.c.erased.is_(False)),
+    )
+    .values(text_key=bindparam("b_key"))
+)

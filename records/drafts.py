@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from lifecycle import rulebook
 from lifecycle.words import OPEN, DraftStatus, PostStatus
-from records import audit, draft_texts, transitions
+from records import audit, transitions
 from records.errors import Conflict, NotFound
 from records.tables import DRAFTS, POSTS, VERSIONS
 from records.types import utcnow
@@ -93,7 +93,6 @@ def create(
             "route": [],
             "transitions": 0,
             "creation_key": creation_key,
-            "text_key": draft_texts.new_key(),
             "expires_at": expires_at,
             **_template_columns(template),
             "created_at": now,

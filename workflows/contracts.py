@@ -192,19 +192,22 @@ class Acted:
 
 @dataclass(frozen=True, kw_only=True)
 class Submitted:
-    """What a submission answers: whether the checks blocked it and, if so, what must
-    change (the findings); the route and the review clock stay the workflow's. The whole
-    `SubmitOutcome` is the checks' answer to the workflow (its local activity's result)."""
+    """What a submission answers: whether the checks blocked it; the route and the review
+    clock stay the workflow's, and what the checks found is the version's record, which the
+    API reads (the findings quote the text: the history keeps no words, `records.draft_texts`).
+    The whole `SubmitOutcome` is the checks' answer to the workflow (its local activity's
+    result)."""
 
     blocked: bool
     ruleset_version: str
-    findings: list[dict[str, Any]] = field(default_factory=list)  # when blocked
+    # Only in answers recorded before the findings were left out of the history.
+    findings: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, kw_only=True)
 class SubmitOutcome:
     blocked: bool
-    findings: list[dict[str, Any]]
+    findings: list[dict[str, Any]]  # empty now: see `Submitted`
     route: list[str]
     ruleset_version: str
     clock: ReviewClock | None = None

@@ -35,6 +35,7 @@ from records import (
     transitions,
 )
 from records.db import Database
+from records.draft_texts import Words
 from records.drafts import add_version
 from records.types import utcnow
 from workflows.contracts import (
@@ -230,7 +231,7 @@ class TransitionActivities:
             found = begin(connection, request, version=request.version)
             if found is not None:
                 return found
-            body = _words(connection, request.draft_id, request.body) or ""
+            body = _words(connection, request.draft_id, Words.edit, request.body) or ""
             digest = add_version(connection, request.draft_id, request.version, body, request.actor)
             audit.append(
                 connection,
@@ -263,7 +264,7 @@ class TransitionActivities:
             )
             if found is not None:
                 return found
-            comment = _words(connection, request.draft_id, request.comment)
+            comment = _words(connection, request.draft_id, Words.comment, request.comment)
             request = replace(request, comment=comment)
             row = transitions.version_row(
                 connection, transitions.CONTENT, request.draft_id, request.version
@@ -361,12 +362,12 @@ class TransitionActivities:
         )
 
 
-def _words(connection: Connection, draft_id: int, text: str | None) -> str | None:
+def _words(connection: Connection, draft_id: int, words: Words, text: str | None) -> str | None:
     """What the person wrote, as the API sealed it for the way here (`records.draft_texts`).
     A text that does not open was not sealed by the API for this draft: retrying will not
     change that."""
     try:
-        return draft_texts.opened_from(connection, draft_id, text)
+        return draft_texts.opened_from(connection, draft_id, words, text)
     except draft_texts.TextSealError as error:
         raise ApplicationError(str(error), type=ErrorKind.invalid, non_retryable=True) from None
 
@@ -374,13 +375,14 @@ def _words(connection: Connection, draft_id: int, text: str | None) -> str | Non
 def _outcome(
     findings: list[dict[str, Any]], route: list[str], ruleset: str | None
 ) -> SubmitOutcome:
-    """The checks' answer to the workflow. The findings travel only when they block (the
-    author must see them); otherwise they are the version's record in the database, and
-    carrying them would only lengthen the workflow's history."""
+    """The checks' answer to the workflow: whether they block, not what they found. The
+    findings are the version's record in the database, where the API reads them for the
+    author; they quote the text (a term, a link, its opening words), which the workflow's
+    history would keep past the draft's erasure (`records.draft_texts`)."""
     blocked = any(f["severity"] == "block" for f in findings)
     return SubmitOutcome(
         blocked=blocked,
-        findings=findings if blocked else [],
+        findings=[],
         route=route,
         ruleset_version=ruleset or "",
     )

@@ -19,6 +19,8 @@ Revises: 0028
 Create Date: 2026-12-03
 """
 
+import os
+import re
 from collections.abc import Sequence
 
 from alembic import op
@@ -46,6 +48,11 @@ def upgrade() -> None:
         $$
         """
     )
+    role = os.environ.get("COUNTERSIGN_DB_SERVICE_ROLE", "")
+    if role:  # as 0010 grants it the tables (PUBLIC may execute functions, unless revoked)
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+            raise ValueError(f"COUNTERSIGN_DB_SERVICE_ROLE {role!r} is not a plain role name")
+        op.execute(f"GRANT EXECUTE ON FUNCTION audit_chain_head(bigint) TO {role}")
 
 
 def downgrade() -> None:

@@ -174,10 +174,11 @@ async def submit_draft(
         judge=rulebook.may_submit,
         result_type=Submitted,
     )
-    if outcome.blocked:
+    if outcome.blocked:  # what the checks found is the version's record, not the history's
+        findings = await desk.database.read(lambda c: draft_reads.findings(c, draft_id))
         raise Invalid(
             "the policy checks blocked this reply; see findings",
-            findings=outcome.findings,
+            findings=findings,
             ruleset_version=outcome.ruleset_version,
         )
     return await desk.view(draft_id, caller)
