@@ -149,6 +149,24 @@ def fresh_postgres(admin_url: str) -> Iterator[str]:
 
 
 @contextmanager
+def statements_sent(database: Database) -> Iterator[list[str]]:
+    """The statements the block sends to the database, through any of its engines: a
+    round trip each on PostgreSQL."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    for engine in database.engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        for engine in database.engines:
+            event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
 def explained(connection: Connection, explain: str = "EXPLAIN") -> Iterator[list[tuple[str, str]]]:
     """Each query (SELECT, UPDATE, DELETE) the block runs on `connection`, with its plan:
     read by `explain` once the block ends, in the same transaction (what the block set for

@@ -4,40 +4,18 @@ another; and a second appender, waiting for the lock, follows the first's events
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from records import audit
 from records.db import Database
 from records.tables import EVENTS, NODES
-from tests.helpers import Meanwhile, postgresql_only
+from tests.helpers import Meanwhile, postgresql_only, statements_sent
 
 
 def received(n: int) -> audit.NewEvent:
     return audit.NewEvent(actor="poller:x", role="integration", action="post.received",
                           payload={"n": n})  # fmt: skip
-
-
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    """The statements sent to the database within the block."""
-    sent: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent.append(statement)
-
-    engines = database.engines
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
 
 
 def test_an_append_takes_two_round_trips_on_postgresql(
@@ -48,7 +26,7 @@ def test_an_append_takes_two_round_trips_on_postgresql(
     monkeypatch.setattr(audit, "_edge", audit._Edge())  # this test's process, its own edge
     with database.write() as connection:
         audit.append(connection, received(0))  # the edge is this process's from here on
-    with statements(database) as sent, database.write() as connection:
+    with statements_sent(database) as sent, database.write() as connection:
         audit.append_many(connection, [received(1), received(2), received(3)])
     expected = 2 if database.dialect == "postgresql" else 3
     assert len(sent) == expected, sent

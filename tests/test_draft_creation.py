@@ -8,13 +8,13 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from records import drafts
 from records.db import Database
 from records.errors import Conflict
 from records.tables import DRAFTS, EVENTS
-from tests.helpers import insert_post
+from tests.helpers import insert_post, statements_sent
 
 WRITERS = 6
 
@@ -69,16 +69,6 @@ def test_a_draft_is_made_without_a_savepoint(database: Database, key: str | None
     CONFLICT DO NOTHING`): no savepoint and its release, two round trips on PostgreSQL."""
     with database.write() as connection:
         post_id = insert_post(connection)
-    sent: list[str] = []
-
-    def record(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        sent.append(statement)
-
-    for engine in database.engines:
-        event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(database) as sent:
         assert isinstance(drafted(database, post_id, key), drafts.Created)
-    finally:
-        for engine in database.engines:
-            event.remove(engine, "before_cursor_execute", record)
     assert not [statement for statement in sent if "SAVEPOINT" in statement.upper()], sent
