@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, or_, tuple_
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, func, or_, tuple_
 from sqlalchemy import select as core_select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel, col, select
@@ -81,10 +81,11 @@ def standing(connection: Connection, draft_id: int) -> Standing:
     )
 
 
-def findings(connection: Connection, draft_id: int) -> list[dict[str, Any]]:
-    """What the checks found in the draft's current version (a blocked submission's
-    answer: the workflow does not carry them, `workflows.transitions._outcome`)."""
-    found = connection.execute(_FINDINGS, {"id": draft_id}).scalar_one_or_none()
+def findings(connection: Connection, draft_id: int, version: int | None) -> list[dict[str, Any]]:
+    """What the checks found in a version of the draft (None: its current one), a blocked
+    submission's answer: the workflow does not carry them (`workflows.transitions._outcome`:
+    they quote the text, which its history would keep past an erasure)."""
+    found = connection.execute(_FINDINGS, {"id": draft_id, "version": version}).scalar()
     return list(found or [])
 
 
@@ -198,9 +199,10 @@ _VIEW = (
     .where(DRAFTS.c.id == _ID)
     .order_by(DECISIONS.c.at, DECISIONS.c.id)
 )
+_CURRENT = core_select(DRAFTS.c.version).where(DRAFTS.c.id == _ID).scalar_subquery()
 _FINDINGS = core_select(VERSIONS.c.findings).where(
     VERSIONS.c.draft_id == _ID,
-    VERSIONS.c.version == core_select(DRAFTS.c.version).where(DRAFTS.c.id == _ID).scalar_subquery(),
+    VERSIONS.c.version == func.coalesce(bindparam("version", type_=Integer), _CURRENT),
 )
 _VERSIONS = (
     core_select(*_columns(VERSIONS, VersionPublic.model_fields))

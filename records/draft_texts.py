@@ -19,7 +19,8 @@ kept; what it adds is that the history, once the key is gone, holds nothing read
 
 AES-256-GCM (`cryptography`) under a key derived from the draft's for sealing, another
 for fingerprints (HKDF); each text is bound to its draft and to what it is (an edit's
-text does not open as a comment, nor one draft's as another's). A text that is not sealed
+text does not open as a comment, nor one draft's as another's). Its bytes are written in
+base64's URL-safe alphabet; any other character is refused. A text that is not sealed
 (sent before this existed, by a draft in flight across the upgrade) is taken as it is; a
 blank one is not sealed, so the workflow still tells a missing comment.
 """
@@ -27,7 +28,6 @@ blank one is not sealed, so the workflow still tells a missing comment.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import os
 from enum import StrEnum
@@ -56,14 +56,21 @@ class Words(StrEnum):
 
 
 class TextSealError(ValueError):
-    """A sealed text that cannot be opened: its draft's words were erased (the key is
-    gone), or it was altered or sealed for another draft or field."""
+    """A sealed text that cannot be opened: altered, or sealed for another draft or field."""
+
+
+class TextErased(TextSealError):
+    """A sealed text whose draft's words were erased since: the key is gone."""
 
 
 def key_for(connection: Connection, draft_id: int) -> str:
     """The draft's key, given to it now if it has none; Conflict once its words were
-    erased (every version erased: it takes no new text). In a write transaction."""
-    key = connection.execute(_KEY, {"id": draft_id}).scalar_one_or_none()
+    erased (every version erased: it takes no new text). In a write transaction.
+
+    The draft's row is locked first: an erasure holding it is waited for, and what follows
+    reads what it left (at READ COMMITTED an UPDATE that waits for a row checks the row
+    again, but not its subquery, which would still see the versions unerased)."""
+    key = connection.execute(_KEY.with_for_update(), {"id": draft_id}).scalar_one_or_none()
     if key is None:
         connection.execute(_GIVE_KEY, {"b_id": draft_id, "b_key": os.urandom(KEY_BYTES).hex()})
         key = connection.execute(_KEY, {"id": draft_id}).scalar_one_or_none()
@@ -93,14 +100,14 @@ def opened(key: str | None, draft_id: int, words: Words, text: str | None) -> st
     if not text or not text.startswith(PREFIX):
         return text
     if key is None:
-        raise TextSealError(f"draft {draft_id}'s words were erased; its sealed text is gone")
+        raise TextErased(f"draft {draft_id}'s words were erased; its sealed text is gone")
     body = text[len(PREFIX) :]
-    try:
+    try:  # only the URL-safe alphabet; a character outside it is refused, not skipped
         raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
         plain = AESGCM(_derived(key, _SEALING)).decrypt(
             raw[:NONCE_BYTES], raw[NONCE_BYTES:], _bound(draft_id, words)
         )
-    except (InvalidTag, binascii.Error):
+    except (InvalidTag, ValueError):  # binascii.Error is one; so is a nonce cut short
         raise TextSealError(
             f"a text for draft {draft_id} was altered or sealed for another draft or field"
         ) from None

@@ -259,8 +259,11 @@ def erase_drafts(connection: Connection, drafts: Any) -> Erased:
     fresh = select(VERSIONS.c.draft_id).where(
         VERSIONS.c.draft_id.in_(drafts), VERSIONS.c.erased.is_(False)
     )
-    connection.execute(
-        update(DRAFTS).where(DRAFTS.c.id.in_(fresh)).values(template_basis=None, text_key=None)
+    connection.execute(update(DRAFTS).where(DRAFTS.c.id.in_(fresh)).values(template_basis=None))
+    connection.execute(  # every one given, erased before or not: none keeps a key after
+        update(DRAFTS)
+        .where(DRAFTS.c.id.in_(drafts), DRAFTS.c.text_key.is_not(None))
+        .values(text_key=None)
     )
     connection.execute(
         update(DECISIONS).where(DECISIONS.c.draft_id.in_(fresh)).values(comment=None)

@@ -15,7 +15,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from policies.engine import RuleSet
-from records import audit, drafts
+from records import audit, draft_reads, drafts
 from records.audit_models import AuditEvent
 from records.db import Database
 from records.draft_models import Decision, Draft
@@ -285,9 +285,12 @@ async def test_a_blocked_submission_shows_findings_and_stays_editable(
 ) -> None:
     handle = await start_draft(temporal_env, database, worker_queue, "That was a damn shame.")
     outcome = await handle.execute_update(ResponseApproval.submit, SubmitRequest(actor=AGENT))
-    assert outcome.blocked
-    assert [f["category"] for f in outcome.findings] == ["profanity"]
-    assert (await handle.query(ResponseApproval.current)).status == "draft"
+    assert (outcome.blocked, outcome.version, outcome.findings) == (True, 1, [])  # no words
+    state = await handle.query(ResponseApproval.current)
+    with database.engine.connect() as connection:  # what the checks found: the record's
+        found = draft_reads.findings(connection, state.draft_id, outcome.version)
+    assert [f["category"] for f in found] == ["profanity"]
+    assert state.status == "draft"
     edit = EditRequest(actor=AGENT, body=CLEAN, expected_version=1)
     assert await handle.execute_update(ResponseApproval.edit, edit) == 2
     withdraw = WithdrawRequest(actor=COMMS)

@@ -20,7 +20,7 @@ from records.draft_texts import Words
 from records.errors import Conflict
 from records.settings import Settings
 from records.tables import DECISIONS, DRAFTS, VERSIONS
-from tests.helpers import insert_post, new_post
+from tests.helpers import Meanwhile, insert_post, new_post, postgresql_only
 from workflows.contracts import workflow_id
 
 pytestmark = pytest.mark.temporal
@@ -45,7 +45,10 @@ def test_a_sealed_text_opens_for_its_draft_and_field_and_only_there() -> None:
                     sealed[:10] + "!!" + sealed[10:], sealed[:-4]):  # fmt: skip
         with pytest.raises(draft_texts.TextSealError, match="altered"):
             draft_texts.opened(KEY, 7, Words.edit, altered)
-    with pytest.raises(draft_texts.TextSealError, match="erased"):
+    for broken in ("dt1.é", "dt1.", "dt1.AAAA", "dt1.+/+/" + sealed[8:]):
+        with pytest.raises(draft_texts.TextSealError, match="altered"):
+            draft_texts.opened(KEY, 7, Words.edit, broken)  # refused, never a crash
+    with pytest.raises(draft_texts.TextErased, match="erased"):
         draft_texts.opened(None, 7, Words.edit, sealed)  # the key forgotten
 
 
@@ -99,6 +102,29 @@ def opened(key: str | None, draft_id: int, text: str) -> str | None:
         except draft_texts.TextSealError:
             continue
     raise AssertionError(f"{text} does not open for draft {draft_id}")
+
+
+def test_a_key_asked_for_while_the_draft_is_being_erased_is_not_given(database: Database) -> None:
+    """An erasure holds the draft's row until it commits; a first sealed text asked for
+    meanwhile waits, and then finds the words erased: no key is given to an erased draft
+    (which nothing would forget again)."""
+    postgresql_only(database)
+    with database.write() as connection:
+        post_id = insert_post(connection)
+        draft_id = drafts.create(connection, post_id=post_id, author="ann", body="Hi").draft_id
+
+    def ask() -> str:
+        with database.write() as connection:
+            return draft_texts.key_for(connection, draft_id)
+
+    with database.write() as connection:
+        erasure.erase_customer(connection, "@customer", actor="adm", role="admin")
+        asking = Meanwhile(ask, seconds=0.5)
+        assert (asking.outcome, asking.error) == (None, None), "it did not wait"
+    asking.done()
+    assert isinstance(asking.error, Conflict) and "erased" in str(asking.error), asking.outcome
+    with database.engine.connect() as connection:
+        assert draft_texts.key_of(connection, draft_id) is None
 
 
 async def history_bytes(env: WorkflowEnvironment, settings: Settings, draft_id: int) -> bytes:

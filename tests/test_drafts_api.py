@@ -109,7 +109,8 @@ async def test_a_blocked_reply_is_a_422_with_findings_and_stays_editable(
 ) -> None:
     draft = await new_draft(client, people["agent"], "What a damn mess, sorry.")
     url = f"/api/v1/drafts/{draft['id']}"
-    blocked = await client.post(f"{url}/submit", headers=people["agent"])
+    submit_once = {**people["agent"], "Idempotency-Key": "submit-1"}
+    blocked = await client.post(f"{url}/submit", headers=submit_once)
     assert blocked.status_code == 422
     problem = blocked.json()
     assert [f["category"] for f in problem["findings"]] == ["profanity"]
@@ -125,6 +126,10 @@ async def test_a_blocked_reply_is_a_422_with_findings_and_stays_editable(
     stale = await client.put(url, headers=people["agent"], json=edit)
     assert stale.status_code == 409
     assert "current version is 2" in stale.json()["detail"]
+    # The blocked submission retried with its key: the same answer, the findings of the
+    # version it checked (read from the record, not from the clean version now current).
+    replayed = await client.post(f"{url}/submit", headers=submit_once)
+    assert replayed.status_code == 422 and replayed.json()["findings"] == problem["findings"]
 
     submitted = await client.post(f"{url}/submit", headers=people["agent"])
     assert submitted.json()["status"] == "in_review"

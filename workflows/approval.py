@@ -136,7 +136,8 @@ class ResponseApproval(ApprovalClock, ApprovalChecks):
             outcome = result.outcome
             return Submitted(
                 blocked=outcome.blocked, ruleset_version=outcome.ruleset_version,
-                findings=outcome.findings,  # only when blocked (workflows.transitions)
+                version=sent.version,  # whose findings the API reads from the record
+                findings=outcome.findings,  # empty, but in histories recorded before
             )  # fmt: skip
 
     @submit.validator

@@ -200,6 +200,7 @@ class Submitted:
 
     blocked: bool
     ruleset_version: str
+    version: int | None = None  # the version checked (None in answers recorded before)
     # Only in answers recorded before the findings were left out of the history.
     findings: list[dict[str, Any]] = field(default_factory=list)
 

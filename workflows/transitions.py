@@ -364,10 +364,12 @@ class TransitionActivities:
 
 def _words(connection: Connection, draft_id: int, words: Words, text: str | None) -> str | None:
     """What the person wrote, as the API sealed it for the way here (`records.draft_texts`).
-    A text that does not open was not sealed by the API for this draft: retrying will not
-    change that."""
+    A text that does not open was erased since (a conflict, as the API answers it) or not
+    sealed by the API for this draft: retrying will not change either."""
     try:
         return draft_texts.opened_from(connection, draft_id, words, text)
+    except draft_texts.TextErased as error:
+        raise ApplicationError(str(error), type=ErrorKind.conflict, non_retryable=True) from None
     except draft_texts.TextSealError as error:
         raise ApplicationError(str(error), type=ErrorKind.invalid, non_retryable=True) from None
 

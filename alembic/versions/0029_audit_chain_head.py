@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0029"
@@ -52,6 +53,9 @@ def upgrade() -> None:
     if role:  # as 0010 grants it the tables (PUBLIC may execute functions, unless revoked)
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
             raise ValueError(f"COUNTERSIGN_DB_SERVICE_ROLE {role!r} is not a plain role name")
+        found = sa.text("SELECT 1 FROM pg_roles WHERE rolname = :role")
+        if op.get_bind().execute(found, {"role": role}).first() is None:
+            op.execute(f"CREATE ROLE {role} NOLOGIN")  # as 0010 makes it
         op.execute(f"GRANT EXECUTE ON FUNCTION audit_chain_head(bigint) TO {role}")
 
 

@@ -175,7 +175,8 @@ async def submit_draft(
         result_type=Submitted,
     )
     if outcome.blocked:  # what the checks found is the version's record, not the history's
-        findings = await desk.database.read(lambda c: draft_reads.findings(c, draft_id))
+        checked = outcome.version
+        findings = await desk.database.read(lambda c: draft_reads.findings(c, draft_id, checked))
         raise Invalid(
             "the policy checks blocked this reply; see findings",
             findings=findings,
