@@ -259,7 +259,11 @@ def erase_drafts(connection: Connection, drafts: Any) -> Erased:
     fresh = select(VERSIONS.c.draft_id).where(
         VERSIONS.c.draft_id.in_(drafts), VERSIONS.c.erased.is_(False)
     )
-    connection.execute(update(DRAFTS).where(DRAFTS.c.id.in_(fresh)).values(template_basis=None))
+    connection.execute(
+        update(DRAFTS)
+        .where(DRAFTS.c.id.in_(fresh), DRAFTS.c.template_id.is_not(None))
+        .values(template_basis=None)
+    )
     connection.execute(  # every one given, erased before or not: none keeps a key after
         update(DRAFTS)
         .where(DRAFTS.c.id.in_(drafts), DRAFTS.c.text_key.is_not(None))
