@@ -208,7 +208,10 @@ _NODE = select_core(NODES.c.hash).where(
     NODES.c.level == bindparam("level"), NODES.c.idx == bindparam("idx")
 )
 _BY_KEY = select(EVENTS.c.seq).where(EVENTS.c.event_key == bindparam("key"))
-_LOCKED_HEAD = text("SELECT head_seq AS seq, head_hash AS hash FROM audit_chain_head(:key)")
+_LOCKED_HEAD = text(
+    "SELECT head_seq AS seq, head_hash AS hash, node_level AS level, node_idx AS idx,"
+    " node_hash AS node FROM audit_chain_head(:key, :seq, :hash)"
+)
 
 # A transaction to append in: an ORM session, or a Core connection (the activities).
 Writer = Session | Connection
@@ -239,19 +242,20 @@ def append_many(session: Writer, events: list[NewEvent]) -> list[Appended]:
     """`append` for several events in one go (a batch of inbound posts): the chain and the
     tree grow exactly as by one `append` after another, with one lock, one read of the
     head, one of the tree nodes the new leaves pair with (none when this process wrote
-    them, `_Edge`), and the inserts of the events and their nodes (on PostgreSQL the lock
-    and the head are one round trip, `_locked_head`, and the inserts one statement)."""
+    them, `_Edge`), and the inserts of the events and their nodes (on PostgreSQL the lock,
+    the head and the nodes are one round trip, `_locked_head`, and the inserts one
+    statement)."""
     if not events:
         return []
-    head = _locked_head(session)
-    seq = 0 if head is None else int(head.seq)
-    prev_hash = GENESIS_HASH if head is None else str(head.hash)
+    seq, prev_hash, stored = _locked_head(session)
     # The tree's right edge, which the new leaves pair with: as this process last left it,
     # unless another appended since (or this one has not yet), then as stored.
     tree = _edge.at(seq, prev_hash)
     if tree is None:
         edge = merkle.perfect_subtrees(0, seq)
-        tree = dict(zip(edge, _stored_nodes(session, edge), strict=True)) if edge else {}
+        if stored is None:
+            stored = dict(zip(edge, _stored_nodes(session, edge), strict=True)) if edge else {}
+        tree = {key: stored[key] for key in edge}
     added_nodes: dict[tuple[int, int], bytes] = {}
 
     def siblings(wanted: list[tuple[int, int]]) -> list[bytes]:
@@ -309,6 +313,11 @@ class _Edge:
             return None
         return dict(snapshot[1])
 
+    def head(self) -> tuple[int, str]:
+        """The head this process last wrote (none yet: one no record has)."""
+        snapshot = self._snapshot
+        return (-1, "") if snapshot is None else snapshot[0]
+
     def remember(self, seq: int, head_hash: str, tree: dict[tuple[int, int], bytes]) -> None:
         """`tree` (the old edge and every node added) after appending up to event `seq`."""
         edge = {key: tree[key] for key in merkle.perfect_subtrees(0, seq)}
@@ -363,15 +372,30 @@ def tree_nodes(session: Writer) -> merkle.Nodes:
     return node
 
 
-def _locked_head(session: Writer) -> Any:
-    """The newest event (None for an empty record), read once this transaction holds the
-    chain. On PostgreSQL `audit_chain_head` (migration 0029) takes the advisory lock and
-    then reads, with a snapshot taken after the lock was granted, in one round trip; on
-    SQLite the write lock, which every write holds from its first statement, serialises."""
+def _locked_head(session: Writer) -> tuple[int, str, dict[tuple[int, int], bytes] | None]:
+    """The newest event's `seq` and hash (0 and the genesis hash for an empty record), read
+    once this transaction holds the chain, and the tree's right edge if it was read with
+    them (else None: `append_many` has it from `_Edge`, or reads it).
+
+    On PostgreSQL `audit_chain_head` (migration 0029) takes the advisory lock, then reads
+    with a snapshot taken after the lock was granted, in one round trip; it is told the
+    head this process last wrote, and answers the edge's nodes too when the head is
+    another's. On SQLite the write lock, which every write holds from its first statement,
+    serialises, and a read in the process costs no round trip."""
     bind = session.get_bind() if isinstance(session, Session) else session
-    if bind.dialect.name == "postgresql":
-        return session.execute(_LOCKED_HEAD, {"key": _ADVISORY_LOCK_ID}).first()
-    return session.execute(_HEAD).first()
+    if bind.dialect.name != "postgresql":
+        head = session.execute(_HEAD).first()
+        return (0, GENESIS_HASH, None) if head is None else (int(head.seq), str(head.hash), None)
+    known_seq, known_hash = _edge.head()
+    rows = session.execute(
+        _LOCKED_HEAD, {"key": _ADVISORY_LOCK_ID, "seq": known_seq, "hash": known_hash}
+    ).all()
+    if not rows:
+        return 0, GENESIS_HASH, {}
+    seq, head_hash = int(rows[0].seq), str(rows[0].hash)
+    if (seq, head_hash) == (known_seq, known_hash):
+        return seq, head_hash, None
+    return seq, head_hash, {(r.level, r.idx): bytes.fromhex(r.node) for r in rows}
 
 
 # Verification lives in records.audit_verify; these names stay reachable from here.
