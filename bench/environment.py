@@ -80,6 +80,11 @@ def stable_port() -> int:
             except OSError:
                 continue
             return port
-    with socket.socket() as sock:  # none free below the kernel's range: any free port
+    return free_port()  # none free below the kernel's range
+
+
+def free_port() -> int:
+    """A port free now, as the kernel hands one out (for a server started at once)."""
+    with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -53,7 +53,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import uvloop
 from temporalio.testing import WorkflowEnvironment
 
-from bench.environment import DATABASES, scratch_database, stable_port
+from bench.environment import DATABASES, free_port, scratch_database, stable_port
 from bench.lifecycle_baselines import ACTIONS, BareRecordedApproval, run_bare, run_thin
 from bench.lifecycle_costs import (
     cpu_seconds,
@@ -65,7 +65,6 @@ from bench.lifecycle_costs import (
 )
 from bench.lifecycle_countersign import (
     child_environment,
-    free_port,
     ready,
     run_countersign,
     seed,

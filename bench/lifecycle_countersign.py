@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import httpx
 
 from bench import http1
-from bench.environment import own_secrets
+from bench.environment import free_port, own_secrets
 from lifecycle.words import Role
 from records import users
 from records.db import Database
@@ -31,12 +30,6 @@ PASSWORD = "bench-password-123"  # noqa: S105 - throwaway bench users
 FAULT = "We are sorry, this was our fault. A colleague will message you privately today."
 REVIEWERS = (("agent", Role.agent), ("comms", Role.comms), ("legal", Role.legal),
              ("publisher", Role.publisher))  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def seed(database: Database, count: int) -> list[int]:

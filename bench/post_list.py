@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -35,7 +34,7 @@ import httpx
 from sqlalchemy import insert, text
 
 from bench import http1
-from bench.environment import own_secrets, scratch_database
+from bench.environment import free_port, own_secrets, scratch_database
 from lifecycle.words import Role
 from records import cursor, users
 from records.db import Database
@@ -184,12 +183,6 @@ def floors(client: http1.BlockingConnection, requests: int) -> None:
             assert status == 200, answer
         p50, p99 = percentiles(samples[20:])  # after a warm-up
         print(f"  {label:32} {p50:8.2f}ms {p99:8.2f}ms")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_api(url: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
