@@ -30,8 +30,18 @@ from records import draft_reads, draft_texts
 from records.db import DATABASE_ERRORS, Database, out_of_reach
 from records.draft_shapes import DraftDetail, DraftView
 from records.errors import CountersignError, NotFound
-from workflows.contracts import SEALED_TEXT, Actor, PublishRequest, SubmitRequest
+from workflows.contracts import (
+    Actor,
+    DecisionRequest,
+    EditRequest,
+    PublishRequest,
+    SubmitRequest,
+)
 
+# The requests that carry what a person wrote about the draft, and the field that does:
+# sealed here for their way through Temporal, whose history keeps them, and opened by the
+# worker where it writes them to the database (`records.draft_texts`).
+_SEALED = {EditRequest: draft_texts.TextField.edit, DecisionRequest: draft_texts.TextField.comment}
 # A rulebook check of an action on a draft by a person.
 Judge = Callable[[rulebook.Draft, Person], Refusal | None]
 V = TypeVar("V", bound=DraftView)
@@ -150,17 +160,16 @@ class Desk:
         """The request with what the person wrote sealed under the draft's key, and that
         text's fingerprint for the update id (`records.draft_texts`): the workflow's
         history keeps both, and an erasure that forgets the key leaves nothing readable."""
-        field = SEALED_TEXT.get(type(request))
-        text = getattr(request, field) if field else None
+        field = _SEALED.get(type(request))
+        text = getattr(request, field.value) if field else None
         if field is None or not text or not text.strip():
             return request, ()  # nothing written: the workflow reads it as it is
-        words = draft_texts.Words(field)
         key = await self.database.read(lambda c: draft_texts.key_of(c, draft_id))
         if key is None:  # its first sealed text (or its words were erased: Conflict)
             key = await to_thread.run_sync(self._key_for, draft_id)
-        sealed = draft_texts.seal(key, draft_id, words, text)
-        fingerprint = draft_texts.fingerprint(key, draft_id, words, text)
-        return dataclasses.replace(request, **{field: sealed}), (fingerprint,)  # type: ignore[type-var]
+        sealed = draft_texts.seal(key, draft_id, field, text)
+        fingerprint = draft_texts.fingerprint(key, draft_id, field, text)
+        return dataclasses.replace(request, **{field.value: sealed}), (fingerprint,)  # type: ignore[type-var]
 
     def _key_for(self, draft_id: int) -> str:
         with self.database.write() as connection:

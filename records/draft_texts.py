@@ -31,6 +31,7 @@ import base64
 import hmac
 import os
 from enum import StrEnum
+from typing import TypeGuard
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -47,9 +48,9 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 
 
-class Words(StrEnum):
-    """What a sealed text is, by the request's field that carries it (bound into its seal,
-    `workflows.contracts.SEALED_TEXT`)."""
+class TextField(StrEnum):
+    """What a sealed text is, by the field of the request that carries it (bound into its
+    seal; `api.desk` seals these fields)."""
 
     edit = "body"  # an edit's text
     comment = "comment"  # a reviewer's comment on a decision
@@ -84,20 +85,25 @@ def key_of(connection: Connection, draft_id: int) -> str | None:
     return connection.execute(_KEY, {"id": draft_id}).scalar_one_or_none()
 
 
-def seal(key: str, draft_id: int, words: Words, text: str | None) -> str | None:
+def seal(key: str, draft_id: int, field: TextField, text: str | None) -> str | None:
     """`text` sealed for the draft under its `key`. None, an empty or a blank text goes as
     it is: the workflow refuses a decision without a comment by reading it, and a sealed
     text is never blank."""
     if not text or not text.strip():
         return text
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(_derived(key, _SEALING)).encrypt(nonce, text.encode(), _bound(draft_id, words))
+    sealed = AESGCM(_derived(key, _SEALING)).encrypt(nonce, text.encode(), _bound(draft_id, field))
     return PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
 
 
-def opened(key: str | None, draft_id: int, words: Words, text: str | None) -> str | None:
+def is_sealed(text: str | None) -> TypeGuard[str]:
+    """Whether `text` is one `seal` sealed (not one sent as it is)."""
+    return text is not None and text.startswith(PREFIX)
+
+
+def opened(key: str | None, draft_id: int, field: TextField, text: str | None) -> str | None:
     """The text `seal` sealed for the draft (one never sealed: as it is)."""
-    if not text or not text.startswith(PREFIX):
+    if not is_sealed(text):
         return text
     if key is None:
         raise TextErased(f"draft {draft_id}'s words were erased; its sealed text is gone")
@@ -105,7 +111,7 @@ def opened(key: str | None, draft_id: int, words: Words, text: str | None) -> st
     try:  # only the URL-safe alphabet; a character outside it is refused, not skipped
         raw = base64.b64decode(body + "=" * (-len(body) % 4), altchars=b"-_", validate=True)
         plain = AESGCM(_derived(key, _SEALING)).decrypt(
-            raw[:NONCE_BYTES], raw[NONCE_BYTES:], _bound(draft_id, words)
+            raw[:NONCE_BYTES], raw[NONCE_BYTES:], _bound(draft_id, field)
         )
     except (InvalidTag, ValueError):  # binascii.Error is one; so is a nonce cut short
         raise TextSealError(
@@ -115,19 +121,19 @@ def opened(key: str | None, draft_id: int, words: Words, text: str | None) -> st
 
 
 def opened_from(
-    connection: Connection, draft_id: int, words: Words, text: str | None
+    connection: Connection, draft_id: int, field: TextField, text: str | None
 ) -> str | None:
     """`opened`, the key read from the draft's row only for a sealed text."""
-    if not text or not text.startswith(PREFIX):
+    if not is_sealed(text):
         return text
-    return opened(key_of(connection, draft_id), draft_id, words, text)
+    return opened(key_of(connection, draft_id), draft_id, field, text)
 
 
-def fingerprint(key: str, draft_id: int, words: Words, text: str) -> str:
+def fingerprint(key: str, draft_id: int, field: TextField, text: str) -> str:
     """The text as a retried request's update id may derive from it (`api.lifecycle`): an
     HMAC under the draft's key, so the id, which the history keeps too, tells nothing of
     the text once the key is forgotten (a plain hash of a short comment can be guessed)."""
-    mac = hmac.new(_derived(key, _FINGERPRINTS), _bound(draft_id, words), "sha256")
+    mac = hmac.new(_derived(key, _FINGERPRINTS), _bound(draft_id, field), "sha256")
     mac.update(text.encode())
     return mac.hexdigest()
 
@@ -143,8 +149,8 @@ def _derived(key: str, purpose: bytes) -> bytes:
     )
 
 
-def _bound(draft_id: int, words: Words) -> bytes:
-    return f"{PREFIX}draft {int(draft_id)}|{words.value}|".encode()
+def _bound(draft_id: int, field: TextField) -> bytes:
+    return f"{PREFIX}draft {int(draft_id)}|{field.value}|".encode()
 
 
 _KEY = select(DRAFTS.c.text_key).where(DRAFTS.c.id == bindparam("id"))

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from records import draft_texts, drafts, erasure
 from records.db import Database
-from records.draft_texts import Words
+from records.draft_texts import TextField
 from records.errors import Conflict
 from records.settings import Settings
 from records.tables import DECISIONS, DRAFTS, VERSIONS
@@ -33,44 +33,46 @@ TOO_LONG = "Maple Avenue branch news for you: " + "we are on it. " * 30  # over 
 
 
 def test_a_sealed_text_opens_for_its_draft_and_field_and_only_there() -> None:
-    sealed = draft_texts.seal(KEY, 7, Words.edit, EDITED)
+    sealed = draft_texts.seal(KEY, 7, TextField.edit, EDITED)
     assert sealed is not None and sealed.startswith(draft_texts.PREFIX) and EDITED not in sealed
-    assert draft_texts.seal(KEY, 7, Words.edit, EDITED) != sealed  # a nonce of its own
-    assert draft_texts.opened(KEY, 7, Words.edit, sealed) == EDITED
-    for key, draft_id, words in ((KEY, 8, Words.edit), (OTHER_KEY, 7, Words.edit),
-                                 (KEY, 7, Words.comment)):  # fmt: skip
+    assert draft_texts.seal(KEY, 7, TextField.edit, EDITED) != sealed  # a nonce of its own
+    assert draft_texts.opened(KEY, 7, TextField.edit, sealed) == EDITED
+    for key, draft_id, words in ((KEY, 8, TextField.edit), (OTHER_KEY, 7, TextField.edit),
+                                 (KEY, 7, TextField.comment)):  # fmt: skip
         with pytest.raises(draft_texts.TextSealError, match="sealed for another"):
             draft_texts.opened(key, draft_id, words, sealed)
     for altered in (sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1],
                     sealed[:10] + "!!" + sealed[10:], sealed[:-4]):  # fmt: skip
         with pytest.raises(draft_texts.TextSealError, match="altered"):
-            draft_texts.opened(KEY, 7, Words.edit, altered)
+            draft_texts.opened(KEY, 7, TextField.edit, altered)
     for broken in ("dt1.é", "dt1.", "dt1.AAAA", "dt1.+/+/" + sealed[8:]):
         with pytest.raises(draft_texts.TextSealError, match="altered"):
-            draft_texts.opened(KEY, 7, Words.edit, broken)  # refused, never a crash
+            draft_texts.opened(KEY, 7, TextField.edit, broken)  # refused, never a crash
     with pytest.raises(draft_texts.TextErased, match="erased"):
-        draft_texts.opened(None, 7, Words.edit, sealed)  # the key forgotten
+        draft_texts.opened(None, 7, TextField.edit, sealed)  # the key forgotten
 
 
 def test_a_retried_request_s_update_id_derives_from_a_keyed_fingerprint_of_its_words() -> None:
     """The same words give the same fingerprint (a request retried without an
     Idempotency-Key stays one update), which, keyed by the draft's key, says nothing of the
     words once the key is forgotten."""
-    once = draft_texts.fingerprint(KEY, 7, Words.comment, COMMENT)
-    assert draft_texts.fingerprint(KEY, 7, Words.comment, COMMENT) == once
-    assert once != draft_texts.fingerprint(OTHER_KEY, 7, Words.comment, COMMENT)
-    assert once != draft_texts.fingerprint(KEY, 8, Words.comment, COMMENT)
-    assert once != draft_texts.fingerprint(KEY, 7, Words.edit, COMMENT)
+    once = draft_texts.fingerprint(KEY, 7, TextField.comment, COMMENT)
+    assert draft_texts.fingerprint(KEY, 7, TextField.comment, COMMENT) == once
+    assert once != draft_texts.fingerprint(OTHER_KEY, 7, TextField.comment, COMMENT)
+    assert once != draft_texts.fingerprint(KEY, 8, TextField.comment, COMMENT)
+    assert once != draft_texts.fingerprint(KEY, 7, TextField.edit, COMMENT)
 
 
 def test_empty_blank_and_unsealed_texts_pass_as_they_are() -> None:
     """An empty or blank comment stays as it is (the workflow still refuses a rejection
     without one, even one sent with an Idempotency-Key, which only the workflow judges),
     and a text a draft in flight sent before sealing existed is read as sent."""
-    assert draft_texts.seal(KEY, 7, Words.comment, None) is None
-    assert draft_texts.seal(KEY, 7, Words.comment, "") == ""
-    assert draft_texts.seal(KEY, 7, Words.comment, " \n ") == " \n "
-    assert draft_texts.opened(None, 7, Words.edit, "sent before sealing") == "sent before sealing"
+    assert draft_texts.seal(KEY, 7, TextField.comment, None) is None
+    assert draft_texts.seal(KEY, 7, TextField.comment, "") == ""
+    assert draft_texts.seal(KEY, 7, TextField.comment, " \n ") == " \n "
+    assert (
+        draft_texts.opened(None, 7, TextField.edit, "sent before sealing") == "sent before sealing"
+    )
 
 
 def test_a_draft_gets_its_key_with_its_first_text_unless_its_words_were_erased(
@@ -96,7 +98,7 @@ def test_a_draft_gets_its_key_with_its_first_text_unless_its_words_were_erased(
 
 def opened(key: str | None, draft_id: int, text: str) -> str | None:
     """A sealed text, whichever field it was sealed as."""
-    for words in Words:
+    for words in TextField:
         try:
             return draft_texts.opened(key, draft_id, words, text)
         except draft_texts.TextSealError:

@@ -136,12 +136,6 @@ class DecisionRequest:
     seal: Seal | None = None
 
 
-# The fields of a request that carry what a person wrote about the draft: sealed by the API
-# for their way through Temporal, whose history keeps them, and opened by the worker
-# where it writes them to the database (`records.draft_texts`).
-SEALED_TEXT: dict[type, str] = {EditRequest: "body", DecisionRequest: "comment"}
-
-
 @dataclass(frozen=True, kw_only=True)
 class WithdrawRequest:
     actor: Actor

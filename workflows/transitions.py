@@ -35,7 +35,7 @@ from records import (
     transitions,
 )
 from records.db import Database
-from records.draft_texts import Words
+from records.draft_texts import TextField
 from records.drafts import add_version
 from records.types import utcnow
 from workflows.contracts import (
@@ -231,7 +231,7 @@ class TransitionActivities:
             found = begin(connection, request, version=request.version)
             if found is not None:
                 return found
-            body = _words(connection, request.draft_id, Words.edit, request.body) or ""
+            body = _words(connection, request.draft_id, TextField.edit, request.body) or ""
             digest = add_version(connection, request.draft_id, request.version, body, request.actor)
             audit.append(
                 connection,
@@ -264,7 +264,7 @@ class TransitionActivities:
             )
             if found is not None:
                 return found
-            comment = _words(connection, request.draft_id, Words.comment, request.comment)
+            comment = _words(connection, request.draft_id, TextField.comment, request.comment)
             request = replace(request, comment=comment)
             row = transitions.version_row(
                 connection, transitions.CONTENT, request.draft_id, request.version
@@ -362,12 +362,12 @@ class TransitionActivities:
         )
 
 
-def _words(connection: Connection, draft_id: int, words: Words, text: str | None) -> str | None:
+def _words(connection: Connection, draft_id: int, field: TextField, text: str | None) -> str | None:
     """What the person wrote, as the API sealed it for the way here (`records.draft_texts`).
     A text that does not open was erased since (a conflict, as the API answers it) or not
     sealed by the API for this draft: retrying will not change either."""
     try:
-        return draft_texts.opened_from(connection, draft_id, words, text)
+        return draft_texts.opened_from(connection, draft_id, field, text)
     except draft_texts.TextErased as error:
         raise ApplicationError(str(error), type=ErrorKind.conflict, non_retryable=True) from None
     except draft_texts.TextSealError as error:
