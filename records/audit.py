@@ -247,15 +247,12 @@ def append_many(session: Writer, events: list[NewEvent]) -> list[Appended]:
     statement)."""
     if not events:
         return []
-    seq, prev_hash, stored = _locked_head(session)
+    seq, prev_hash, read_edge = _locked_head(session)
     # The tree's right edge, which the new leaves pair with: as this process last left it,
     # unless another appended since (or this one has not yet), then as stored.
     tree = _edge.at(seq, prev_hash)
     if tree is None:
-        edge = merkle.perfect_subtrees(0, seq)
-        if stored is None:
-            stored = dict(zip(edge, _stored_nodes(session, edge), strict=True)) if edge else {}
-        tree = {key: stored[key] for key in edge}
+        tree = read_edge if read_edge is not None else _stored_edge(session, seq)
     added_nodes: dict[tuple[int, int], bytes] = {}
 
     def siblings(wanted: list[tuple[int, int]]) -> list[bytes]:
@@ -325,6 +322,12 @@ class _Edge:
 
 
 _edge = _Edge()
+
+
+def _stored_edge(session: Writer, size: int) -> dict[tuple[int, int], bytes]:
+    """The right edge of the tree of `size` leaves, as stored."""
+    edge = merkle.perfect_subtrees(0, size)
+    return dict(zip(edge, _stored_nodes(session, edge), strict=True)) if edge else {}
 
 
 def _stored_nodes(session: Writer, wanted: list[tuple[int, int]]) -> list[bytes]:

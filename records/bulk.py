@@ -156,7 +156,7 @@ def insert_each(connection: Connection, batches: list[tuple[Table, list[dict[str
         return
     statement = _pg_insert_each(tuple((table, _columns(rows)) for table, rows in batches))
     connection.execute(statement, {
-        f"{_ROWS}_{n}": _parameters(connection, rows)[_ROWS] for n, (_, rows) in enumerate(batches)
+        f"{_ROWS}_{n}": _document(connection, rows) for n, (_, rows) in enumerate(batches)
     })  # fmt: skip
 
 
@@ -316,13 +316,19 @@ def _rows_of(dialect: str, table: Table, name: str = _ROWS) -> Any:
 
 
 def _parameters(connection: Connection, rows: list[dict[str, Any]]) -> dict[str, str]:
-    """Rows as the statements of `_pg_insert` and `update` take them: one JSON document. A
-    time is written with its offset on PostgreSQL (RFC 3339), as SQLAlchemy stores it on
-    SQLite (UTC wall time); one without a zone is refused, as `records.types` refuses it.
-    Every row names the same columns (the statement is made from the first one's)."""
+    """Rows as the statements of `_pg_insert` and `update` take them: one JSON document,
+    bound as `_ROWS`."""
+    return {_ROWS: _document(connection, rows)}
+
+
+def _document(connection: Connection, rows: list[dict[str, Any]]) -> str:
+    """Rows as one JSON document. A time is written with its offset on PostgreSQL (RFC
+    3339), as SQLAlchemy stores it on SQLite (UTC wall time); one without a zone is refused,
+    as `records.types` refuses it. Every row names the same columns (the statement is made
+    from the first one's)."""
     _columns(rows)
     write_time = _pg_time if connection.dialect.name == "postgresql" else _sqlite_time
-    return {_ROWS: _json(rows, write_time).decode()}
+    return _json(rows, write_time).decode()
 
 
 def _json(value: Any, write_time: Callable[[Any], str]) -> bytes:
