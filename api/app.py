@@ -36,6 +36,7 @@ from api.routes import (
     users,
 )
 from api.signin import SignInThrottle
+from api.standings import Standings
 from api.tokens import TokenService
 from connectors import egress
 from countersign import tracing
@@ -84,6 +85,8 @@ def create_app(
         vault.configure(vault.Vault.of(settings))
         owned = database is None
         app.state.database = database or Database(settings.resolved_database_url)
+        app.state.standings = Standings(app.state.database)
+        app.state.standings.start()
         if traces is not None:
             traces.database(app.state.database)
         metrics.read_figures_with(lambda: _figures(app.state.database))
@@ -109,6 +112,7 @@ def create_app(
             lookups = list(app.state.crm_lookups.values())
             if lookups:
                 await asyncio.wait(lookups, timeout=settings.crm_timeout_seconds + 5)
+            app.state.standings.stop()
             if owned:
                 app.state.database.dispose()
             if own_traces and traces is not None:

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy.engine import Connection
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from api.standings import Standings
+from api.standings import read as read_standing
 from api.tokens import TokenError, TokenService, VerifiedToken
 from countersign import logs
 from lifecycle.words import Role
@@ -100,12 +101,12 @@ async def current_principal(request: Request, token: Token) -> Principal:
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
         state = request.app.state
-        principal = await principal_of(token, state.tokens, state.database)
+        principal = await principal_of(token, state.tokens, state.standings)
         request.state.principal = principal
     return principal
 
 
-async def principal_of(token: str | None, tokens: TokenService, database: Database) -> Principal:
+async def principal_of(token: str | None, tokens: TokenService, standings: Standings) -> Principal:
     """The person behind a bearer token or a session cookie's token, as the record has
     them now (the pages and the private endpoints ask here too)."""
     if not token:
@@ -115,8 +116,10 @@ async def principal_of(token: str | None, tokens: TokenService, database: Databa
     except TokenError as exc:
         raise unauthorized("the bearer token is not valid") from exc
 
-    # Read on every request: roles, disabling and signing out apply at once.
-    standing = await database.read(lambda connection: _standing(connection, verified))
+    # Read, or kept since no account changed (api.standings): roles, disabling and
+    # signing out apply at once.
+    standing = await standings.of(verified)
+    database = standings.database
     if standing is None and verified.external:
         standing = await run_in_threadpool(_provision, database, verified)
     elif (
@@ -141,15 +144,6 @@ async def principal_of(token: str | None, tokens: TokenService, database: Databa
     )
 
 
-def _standing(connection: Connection, verified: VerifiedToken) -> sessions.Standing | None:
-    token = sessions.token_key(verified.issuer, verified.token_id)
-    if verified.external:
-        return sessions.external(
-            connection, verified.issuer, verified.subject, token, verified.issued_at
-        )
-    return sessions.local(connection, verified.subject, token, verified.issued_at)
-
-
 def _provision(database: Database, verified: VerifiedToken) -> sessions.Standing | None:
     """A provider's person seen for the first time: their account (records.identities)."""
     with database.write() as connection:
@@ -160,7 +154,7 @@ def _provision(database: Database, verified: VerifiedToken) -> sessions.Standing
             names=verified.names,
             roles=verified.roles or frozenset(),
         )
-        return _standing(connection, verified)
+        return read_standing(connection, verified)
 
 
 def _sync_roles(

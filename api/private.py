@@ -39,7 +39,7 @@ class PrivateEndpoints:
         token = token or request.cookies.get(self.session_cookie)
         state = request.app.state
         try:
-            await principal_of(token, state.tokens, state.database)
+            await principal_of(token, state.tokens, state.standings)
         except HTTPException as exc:
             await problem(401, str(exc.detail))(scope, receive, send)
             return

@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import Session
 
+from records import account_changes
 from records.errors import Unavailable
 
 T = TypeVar("T")
@@ -211,6 +212,15 @@ def _close_quietly(connection: Connection) -> None:
         connection.close()
 
 
+class _WriteSession(Session):
+    """A write session, whose transaction starts with no account change marked on its
+    connection (`records.account_changes`): a mark an earlier transaction left there when
+    it failed is not this one's."""
+
+
+event.listen(_WriteSession, "after_begin", lambda _s, _t, c: account_changes.marked(c))
+
+
 class Database:
     """The engine plus the two session kinds; built once per process at start-up."""
 
@@ -239,6 +249,7 @@ class Database:
         self._loop_connections = threading.local()
         self._held: weakref.WeakSet[_Held] = weakref.WeakSet()
         self._held_lock = threading.Lock()  # a thread adding while `dispose` lists them
+        self._account_callbacks: list[Callable[[], None]] = []
 
     @property
     def engines(self) -> tuple[Engine, ...]:
@@ -254,20 +265,36 @@ class Database:
     @contextmanager
     def write_session(self) -> Iterator[Session]:
         """Commits when the block ends without an exception, rolls back otherwise."""
-        with self._turn(), Session(self._writer, expire_on_commit=False) as session:
+        with self._turn(), _WriteSession(self._writer, expire_on_commit=False) as session:
             try:
                 yield session
+                changed = session.in_transaction() and account_changes.marked(session.connection())
                 session.commit()
             except BaseException:
                 session.rollback()
                 raise
+        if changed:
+            self._accounts_changed()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """`write_session` for Core statements only (no ORM unit of work, about half the
         cost): the activities, which write on every action."""
         with self._turn(), self._writer.begin() as connection:
+            account_changes.marked(connection)  # what an earlier transaction left, if it failed
             yield connection
+            changed = account_changes.marked(connection)
+        if changed:  # committed
+            self._accounts_changed()
+
+    def on_account_change(self, callback: Callable[[], None]) -> None:
+        """`callback` is called when a transaction of this process that changed an account
+        commits (`records.account_changes`)."""
+        self._account_callbacks.append(callback)
+
+    def _accounts_changed(self) -> None:
+        for callback in self._account_callbacks:
+            callback()
 
     @contextmanager
     def _turn(self) -> Iterator[None]:

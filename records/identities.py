@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from lifecycle.words import SYSTEM_ACTOR, SYSTEM_ACTORS, SYSTEM_ROLE, Role
-from records import audit
+from records import account_changes, audit
 from records.errors import Conflict, Invalid
 from records.tables import USER_ROLES, USERS
 from records.types import utcnow
@@ -97,6 +97,7 @@ def provision(
                 return str(existing)
     else:
         raise Conflict(f"no free username for {subject!r} of {issuer!r}")
+    account_changes.mark(connection)
     _write_roles(connection, user_id, roles)
     _audit(connection, "user.provisioned", username=username, issuer=issuer, roles=_names(roles))
     return username
@@ -108,6 +109,7 @@ def sync_roles(connection: Connection, username: str, roles: frozenset[Role]) ->
         select(USERS.c.id).where(USERS.c.username == username)
     ).scalar_one()
     connection.execute(delete(USER_ROLES).where(USER_ROLES.c.user_id == user_id))
+    account_changes.mark(connection)
     _write_roles(connection, user_id, roles)
     _audit(connection, "user.roles_changed", username=username, roles=_names(roles), **FROM_IDP)
 

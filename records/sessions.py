@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement, Select
 
 from lifecycle.words import Role
-from records import audit
+from records import account_changes, audit
 from records.access_tables import RevokedToken
 from records.errors import NotFound
 from records.tables import USER_ROLES, USERS
@@ -121,6 +121,7 @@ def revoke_token(connection: Connection, username: str, token: str, expires_at: 
     Expired revocations are dropped."""
     now = utcnow()
     connection.execute(delete(REVOKED).where(REVOKED.c.expires_at <= now))
+    account_changes.mark(connection)
     with contextlib.suppress(IntegrityError), connection.begin_nested():
         connection.execute(
             insert(REVOKED).values(
@@ -139,6 +140,7 @@ def revoke_all(connection: Connection, username: str, *, actor: str, actor_role:
     )
     if not changed.rowcount:
         raise NotFound(f"no user {username!r}")
+    account_changes.mark(connection)
     audit.append(
         connection,
         audit.NewEvent(

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete, select
 
 from lifecycle.words import Role
-from records import audit, identities
+from records import account_changes, audit, identities
 from records.errors import Conflict, NotFound
 from records.passwords import hash_password
 from records.tables import USER_ROLES, USERS
@@ -106,6 +106,7 @@ def create(
         raise Conflict(f"a user named {username!r} already exists", field="username") from exc
     assert user.id is not None
     _write_roles(session, user.id, role_list)
+    account_changes.mark(session.connection())
     audit.append(
         session,
         audit.NewEvent(
@@ -128,6 +129,7 @@ def set_roles(
     _write_roles(session, user.id, role_list)
     user.updated_at = utcnow()
     session.add(user)
+    account_changes.mark(session.connection())
     audit.append(
         session,
         audit.NewEvent(
@@ -155,6 +157,7 @@ def set_disabled(
         if disabled:  # enabled again later, the old sessions stay ended
             user.sessions_revoked_at = user.updated_at
         session.add(user)
+        account_changes.mark(session.connection())
         audit.append(
             session,
             audit.NewEvent(

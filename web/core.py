@@ -98,7 +98,7 @@ async def person_of(request: Request) -> Person | None:
     if not token:
         return None
     try:
-        principal = await principal_of(token, request.app.state.tokens, request.app.state.database)
+        principal = await principal_of(token, request.app.state.tokens, request.app.state.standings)
     except HTTPException:
         return None
     return Person(principal.username, frozenset(r.value for r in principal.roles), token)
