@@ -85,8 +85,9 @@ def create_app(
         vault.configure(vault.Vault.of(settings))
         owned = database is None
         app.state.database = database or Database(settings.resolved_database_url)
-        app.state.standings = Standings(app.state.database)
-        app.state.standings.start()
+        # This start's own: a client that starts the app twice at once (tests) stops each.
+        standings = app.state.standings = Standings(app.state.database)
+        standings.start()
         if traces is not None:
             traces.database(app.state.database)
         metrics.read_figures_with(lambda: _figures(app.state.database))
@@ -112,7 +113,7 @@ def create_app(
             lookups = list(app.state.crm_lookups.values())
             if lookups:
                 await asyncio.wait(lookups, timeout=settings.crm_timeout_seconds + 5)
-            app.state.standings.stop()
+            standings.stop()
             if owned:
                 app.state.database.dispose()
             if own_traces and traces is not None:

@@ -21,7 +21,7 @@ change, and there a read on the event loop costs less than a tenth of a millisec
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from sqlalchemy.engine import Connection
 
@@ -42,9 +42,10 @@ class Standings:
         self._generation = 0
         self._lock = threading.Lock()  # a forgetting between a read's check and its keeping
         self._listener: Listener | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         if database.dialect == "postgresql":
-            self._listener = Listener(database.engine, self.forget)
-            database.on_account_change(self.forget)
+            self._listener = Listener(database.engine.url, self.forget)
+            self._unsubscribe = database.on_account_change(self.forget)
 
     def start(self) -> None:
         if self._listener is not None:
@@ -53,6 +54,9 @@ class Standings:
     def stop(self) -> None:
         if self._listener is not None:
             self._listener.stop()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self.forget()
 
     def forget(self) -> None:
@@ -68,7 +72,8 @@ class Standings:
     async def of(self, verified: VerifiedToken) -> sessions.Standing | None:
         """The caller's standing as the record has it now: what the last change left, and
         nothing older."""
-        key = (verified.issuer, verified.subject, verified.token_id, verified.issued_at)
+        key = (verified.external, verified.issuer, verified.subject, verified.token_id,
+               verified.issued_at)  # fmt: skip
         if self.keeping:
             kept = self._kept.get(key)
             if kept is not None:

@@ -84,11 +84,13 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
             # file handle.
             kwargs.setdefault("max_overflow", -1)
         driver = _SQLITE_IMMEDIATE if immediate else _SQLITE
-        return create_engine(
+        sqlite = create_engine(
             parsed.set(drivername=f"sqlite+{driver}"),
             connect_args={"check_same_thread": False, "timeout": 30},
             **kwargs,
         )
+        event.listen(sqlite, "checkin", account_changes.unmark)
+        return sqlite
     # The transactions here are written for READ COMMITTED (a compare-and-set on a row, a
     # read's statements each with a snapshot of its own, `Database.read`): a server whose
     # default an operator set otherwise does not change them.
@@ -98,6 +100,7 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
     event.listen(engine, "connect", _arrays_in_binary)
     event.listen(engine, "checkout", _still_open)
     event.listen(engine, "checkin", _idle_from)
+    event.listen(engine, "checkin", account_changes.unmark)
     return engine
 
 
@@ -212,15 +215,6 @@ def _close_quietly(connection: Connection) -> None:
         connection.close()
 
 
-class _WriteSession(Session):
-    """A write session, whose transaction starts with no account change marked on its
-    connection (`records.account_changes`): a mark an earlier transaction left there when
-    it failed is not this one's."""
-
-
-event.listen(_WriteSession, "after_begin", lambda _s, _t, c: account_changes.marked(c))
-
-
 class Database:
     """The engine plus the two session kinds; built once per process at start-up."""
 
@@ -265,7 +259,7 @@ class Database:
     @contextmanager
     def write_session(self) -> Iterator[Session]:
         """Commits when the block ends without an exception, rolls back otherwise."""
-        with self._turn(), _WriteSession(self._writer, expire_on_commit=False) as session:
+        with self._turn(), Session(self._writer, expire_on_commit=False) as session:
             try:
                 yield session
                 changed = session.in_transaction() and account_changes.marked(session.connection())
@@ -281,16 +275,16 @@ class Database:
         """`write_session` for Core statements only (no ORM unit of work, about half the
         cost): the activities, which write on every action."""
         with self._turn(), self._writer.begin() as connection:
-            account_changes.marked(connection)  # what an earlier transaction left, if it failed
             yield connection
             changed = account_changes.marked(connection)
         if changed:  # committed
             self._accounts_changed()
 
-    def on_account_change(self, callback: Callable[[], None]) -> None:
+    def on_account_change(self, callback: Callable[[], None]) -> Callable[[], None]:
         """`callback` is called when a transaction of this process that changed an account
-        commits (`records.account_changes`)."""
+        commits (`records.account_changes`), until the function returned is called."""
         self._account_callbacks.append(callback)
+        return lambda: self._account_callbacks.remove(callback)
 
     def _accounts_changed(self) -> None:
         for callback in self._account_callbacks:

@@ -4,9 +4,11 @@ expires.
 A token is a session. Signing out revokes that one token (its `jti`, kept in
 `revoked_tokens` until it would have expired); an admin signs a person out everywhere by
 setting `users.sessions_revoked_at`, after which every token issued up to that second is
-refused; disabling an account does both at once, in effect. Roles are read on every
-request, so a change applies at once too. All of it is one prepared query per request:
-the account, its roles and whether this token was revoked.
+refused; disabling an account does both at once, in effect. All of it is one prepared query: the
+account, its roles and whether this token was revoked. An API reads it for a request, or
+keeps it from an earlier one while no account changes (`api.standings`), so a change
+applies at once too: every function here and in `records.users` and `records.identities`
+that changes what it holds marks its transaction (`records.account_changes`).
 """
 
 from __future__ import annotations

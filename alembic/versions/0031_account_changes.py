@@ -1,7 +1,8 @@
 """PostgreSQL tells every listening process when an account changes
 (`records.account_changes`): after any statement on `users`, `user_roles` or
 `revoked_tokens`, a notification on the channel `countersign_accounts`, sent when the
-transaction commits (and not at all if it rolls back).
+transaction commits (and not at all if it rolls back). On `users`, an UPDATE notifies only
+when it sets a column the standing is read by or holds.
 
 An API process keeps its callers' standing (`api.standings`) only while it listens, and
 forgets all of it on each notification: a role taken away, an account disabled or a
@@ -26,8 +27,8 @@ down_revision: str | None = "0030"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-CHANNEL = "countersign_accounts"  # records.account_changes.CHANNEL, as of this revision
-TABLES = ("users", "user_roles", "revoked_tokens")
+CHANNEL = "countersign_accounts"  # records.account_changes' CHANNEL, as of this revision
+TABLES = ("users", "user_roles", "revoked_tokens")  # and its TABLES
 
 
 def upgrade() -> None:
@@ -45,10 +46,13 @@ def upgrade() -> None:
         """
     )
     for table in TABLES:
+        # On users, only an UPDATE of what a standing is read by or holds: a person's
+        # e-mail or qualification changed forgets nothing.
+        updated = "UPDATE OF username, issuer, subject, disabled, sessions_revoked_at"
         op.execute(
             f"CREATE TRIGGER {table}_changed "
-            f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
-            "FOR EACH STATEMENT EXECUTE FUNCTION countersign_accounts_changed()"
+            f"AFTER INSERT OR {updated if table == 'users' else 'UPDATE'} OR DELETE OR TRUNCATE "
+            f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION countersign_accounts_changed()"
         )
 
 
@@ -56,5 +60,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in TABLES:
-        op.execute(f"DROP TRIGGER {table}_changed ON {table}")
-    op.execute("DROP FUNCTION countersign_accounts_changed()")
+        op.execute(f"DROP TRIGGER IF EXISTS {table}_changed ON {table}")
+    op.execute("DROP FUNCTION IF EXISTS countersign_accounts_changed()")
