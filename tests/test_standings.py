@@ -59,6 +59,13 @@ def refused_within(client: TestClient, headers: Headers, seconds: float) -> floa
     return time.monotonic() - started
 
 
+def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "waited in vain"
+        time.sleep(0.01)
+
+
 def test_a_signed_in_caller_is_read_once_while_no_account_changes(
     app_client: TestClient,
     database: Database,
@@ -253,13 +260,6 @@ def test_a_standing_read_while_an_account_changed_is_not_kept(
     finally:
         standings.stop()
     assert reads == 3
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "waited in vain"
-        time.sleep(0.01)
 
 
 def test_this_process_forgets_its_own_changes_without_the_listener(
