@@ -26,18 +26,16 @@ import psycopg
 from anyio import to_thread
 from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.dialects import registry
-from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlmodel import Session
 
-from records import account_changes
+from records import account_changes, sqlite_dialect
 from records.errors import Unavailable
 
 T = TypeVar("T")
-WRITE_WAIT_SECONDS = 30
+WRITE_WAIT_SECONDS = sqlite_dialect.WRITE_WAIT_SECONDS
 # How long a read may run on the event loop before it is stopped and run on a thread
 # instead (`Database.read`, SQLite): `INLINE_STEPS` of SQLite's virtual machine's
 # instructions, about a millisecond here (a page of the queue an index answers takes
@@ -83,7 +81,7 @@ def make_engine(url: str, *, immediate: bool = False, **kwargs: Any) -> Engine:
             # reads a process runs at once are bounded by its threads; each connection is a
             # file handle.
             kwargs.setdefault("max_overflow", -1)
-        driver = _SQLITE_IMMEDIATE if immediate else _SQLITE
+        driver = sqlite_dialect.IMMEDIATE if immediate else sqlite_dialect.DEFERRED
         sqlite = create_engine(
             parsed.set(drivername=f"sqlite+{driver}"),
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -146,48 +144,6 @@ def _arrays_in_binary(dbapi_connection: Any, _record: Any) -> None:
     more that way than in the binary form, which needs no quoting. (Lists only ever carry
     one type here, which is all the binary form asks.)"""
     dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
-
-
-class SQLiteDialect(SQLiteDialect_pysqlite):
-    """pysqlite, with every transaction begun by SQLAlchemy itself (pysqlite's own BEGIN is
-    deferred to the first write, and none is sent before a read).
-
-    This is the dialect-level form of SQLAlchemy's documented `connect`/`begin` event recipe:
-    a `begin` listener makes every statement on the engine dispatch connection events, which
-    cost more than a short query itself."""
-
-    begin_statement = "BEGIN"
-    supports_statement_cache = True
-
-    def on_connect(self) -> Callable[[Any], None]:
-        inherited = super().on_connect()
-
-        def configure(dbapi_connection: Any) -> None:
-            if inherited is not None:
-                inherited(dbapi_connection)
-            dbapi_connection.isolation_level = None  # no implicit BEGIN; see do_begin
-            for pragma in (
-                "journal_mode=WAL",
-                "synchronous=NORMAL",
-                "foreign_keys=ON",
-                f"busy_timeout={WRITE_WAIT_SECONDS * 1000}",
-            ):
-                dbapi_connection.execute(f"PRAGMA {pragma}")
-
-        return configure
-
-    def do_begin(self, dbapi_connection: Any) -> None:
-        dbapi_connection.execute(self.begin_statement)
-
-
-class ImmediateSQLiteDialect(SQLiteDialect):
-    begin_statement = "BEGIN IMMEDIATE"
-    supports_statement_cache = True
-
-
-_SQLITE, _SQLITE_IMMEDIATE = "countersign", "countersign_immediate"
-registry.register(f"sqlite.{_SQLITE}", __name__, "SQLiteDialect")
-registry.register(f"sqlite.{_SQLITE_IMMEDIATE}", __name__, "ImmediateSQLiteDialect")
 
 
 class _Held:
