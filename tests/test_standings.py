@@ -77,8 +77,10 @@ def test_a_signed_in_caller_is_read_once_while_no_account_changes(
     with statements_sent(database) as sent:
         for _ in range(5):
             assert app_client.get(POSTS, headers=ann).status_code == 200
-    expected = 1 if database.dialect == "postgresql" else 5
-    assert standing_reads(sent) == expected, sent
+    if database.dialect == "postgresql":
+        assert standing_reads(sent) == 1, sent
+    else:  # every request reads; one that ran past its budget on the event loop was sent
+        assert standing_reads(sent) >= 5, sent  # again on a thread (Database.read)
 
 
 @pytest.mark.parametrize("change", ["role taken away", "account disabled", "signed out"])
