@@ -72,9 +72,9 @@ def key_for(connection: Connection, draft_id: int) -> str:
     reads what it left (at READ COMMITTED an UPDATE that waits for a row checks the row
     again, but not its subquery, which would still see the versions unerased)."""
     key = connection.execute(_KEY.with_for_update(), {"id": draft_id}).scalar_one_or_none()
-    if key is None:
-        connection.execute(_GIVE_KEY, {"b_id": draft_id, "b_key": os.urandom(KEY_BYTES).hex()})
-        key = connection.execute(_KEY, {"id": draft_id}).scalar_one_or_none()
+    if key is None:  # given now, unless its words were erased (no row updated)
+        given = {"b_id": draft_id, "b_key": os.urandom(KEY_BYTES).hex()}
+        key = connection.execute(_GIVE_KEY, given).scalar_one_or_none()
     if key is None:
         raise Conflict(f"draft {draft_id}'s words were erased; it takes no new text")
     return str(key)
@@ -163,4 +163,5 @@ _GIVE_KEY = (
         exists().where(VERSIONS.c.draft_id == DRAFTS.c.id, VERSIONS.c.erased.is_(False)),
     )
     .values(text_key=bindparam("b_key"))
+    .returning(DRAFTS.c.text_key)
 )

@@ -166,6 +166,12 @@ def statements_sent(database: Database) -> Iterator[list[str]]:
             event.remove(engine, "before_cursor_execute", record)
 
 
+def account_reads(sent: list[str]) -> int:
+    """How many of `sent` (`statements_sent`) read a caller's account: their standing
+    (`records.sessions`)."""
+    return sum("token_revoked" in statement for statement in sent)
+
+
 @contextmanager
 def explained(connection: Connection, explain: str = "EXPLAIN") -> Iterator[list[tuple[str, str]]]:
     """Each query (SELECT, UPDATE, DELETE) the block runs on `connection`, with its plan:

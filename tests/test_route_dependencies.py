@@ -3,7 +3,8 @@ and the app's state itself, with at most the bearer token's scheme under it, rat
 chain FastAPI solves again on every request (the role check asked for the caller, which
 asked for the token, the token service and the database, each a dependency of its own).
 The caller is resolved once per request, by one dependency, and reads the account's roles
-from the record each time, so a role change applies to the next request."""
+from the record (on PostgreSQL, kept while no account changes: `api.standings`), so a role
+change applies to the next request."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from sqlalchemy import event
 
 from api import API_PREFIX
 from api.app import SIGNED_IN, create_app
@@ -26,6 +26,7 @@ from lifecycle.words import Role
 from records import users
 from records.db import Database
 from records.settings import Environment, load_settings
+from tests.helpers import account_reads, statements_sent
 
 # Route -> dependency -> the bearer scheme: the deepest a route's dependencies go.
 DEEPEST = 2
@@ -88,21 +89,12 @@ def test_the_caller_is_read_once_a_request_and_a_role_change_applies_to_the_next
     is refused at once either way."""
     make_user("sam", Role.supervisor)
     headers = login("sam")
-    reads: list[str] = []
-
-    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if "token_revoked" in statement:  # records.sessions: the account's standing
-            reads.append(statement)
-
-    event.listen(database.engine, "before_cursor_execute", seen)
-    try:
+    with statements_sent(database) as sent:
         assert app_client.get("/api/v1/users", headers=headers).status_code == 403
-        first = len(reads)
+        first = account_reads(sent)
         assert app_client.get("/api/v1/posts", headers=headers).status_code == 200
-    finally:
-        event.remove(database.engine, "before_cursor_execute", seen)
     kept = database.dialect == "postgresql"
-    assert first == 1 and len(reads) == (1 if kept else 2), reads
+    assert first == 1 and account_reads(sent) == (1 if kept else 2), sent
     with database.write_session() as session:
         users.set_roles(session, "sam", [Role.agent], actor="admin", actor_role="admin")
     assert app_client.get("/api/v1/reports/kpis", headers=headers).status_code == 403

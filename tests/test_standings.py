@@ -25,7 +25,7 @@ from records import account_changes, identities, sessions, users
 from records.db import Database
 from records.settings import Settings
 from records.tables import USER_ROLES, USERS
-from tests.helpers import statements_sent
+from tests.helpers import account_reads, statements_sent
 
 Headers = dict[str, str]
 POSTS = "/api/v1/posts"  # readable by an agent; refused to a person with no role
@@ -46,8 +46,12 @@ def other_process(database_url: str) -> Iterator[Database]:
     other.dispose()
 
 
-def standing_reads(sent: list[str]) -> int:
-    return sum("token_revoked" in statement for statement in sent)
+@pytest.fixture
+def standings(app_client: TestClient, app: FastAPI, database: Database) -> Standings:
+    """The running app's (its client started it), on PostgreSQL, where they are kept."""
+    postgresql_only(database)
+    kept: Standings = app.state.standings
+    return kept
 
 
 def refused_within(client: TestClient, headers: Headers, seconds: float) -> float:
@@ -78,9 +82,9 @@ def test_a_signed_in_caller_is_read_once_while_no_account_changes(
         for _ in range(5):
             assert app_client.get(POSTS, headers=ann).status_code == 200
     if database.dialect == "postgresql":
-        assert standing_reads(sent) == 1, sent
+        assert account_reads(sent) == 1, sent
     else:  # every request reads; one that ran past its budget on the event loop was sent
-        assert standing_reads(sent) >= 5, sent  # again on a thread (Database.read)
+        assert account_reads(sent) >= 5, sent  # again on a thread (Database.read)
 
 
 @pytest.mark.parametrize("change", ["role taken away", "account disabled", "signed out"])
@@ -194,7 +198,7 @@ def test_every_account_table_notifies_when_a_change_commits_and_not_when_it_roll
 
 def test_nothing_is_kept_while_the_listener_cannot_hear(
     app_client: TestClient,
-    app: FastAPI,
+    standings: Standings,
     database: Database,
     other_process: Database,
     make_user: Callable[..., str],
@@ -203,8 +207,6 @@ def test_nothing_is_kept_while_the_listener_cannot_hear(
     """Its connection ended by the server: until it listens again every request reads, and
     a change made meanwhile (which it could not hear) applies at once; listening again,
     it keeps again."""
-    postgresql_only(database)
-    standings: Standings = app.state.standings
     make_user("ann", Role.agent, Role.comms)
     make_user("bob", Role.agent)
     ann, bob = login("ann"), login("bob")
@@ -220,7 +222,7 @@ def test_nothing_is_kept_while_the_listener_cannot_hear(
     with statements_sent(database) as sent:
         assert app_client.get(POSTS, headers=bob).status_code == 200
         assert app_client.get(POSTS, headers=bob).status_code == 200
-    assert standing_reads(sent) == 2  # not listening: nothing kept
+    assert account_reads(sent) == 2  # not listening: nothing kept
     with other_process.write_session() as session:  # unheard: the listener is away
         users.set_roles(session, "ann", [], actor="root", actor_role=Role.admin)
     assert app_client.get(POSTS, headers=ann).status_code == 403  # at once all the same
@@ -228,7 +230,7 @@ def test_nothing_is_kept_while_the_listener_cannot_hear(
     with statements_sent(database) as sent:
         for _ in range(3):
             assert app_client.get(POSTS, headers=bob).status_code == 200
-    assert standing_reads(sent) == 1
+    assert account_reads(sent) == 1
 
 
 def test_a_standing_read_while_an_account_changed_is_not_kept(
@@ -266,15 +268,13 @@ def test_a_standing_read_while_an_account_changed_is_not_kept(
 
 def test_this_process_forgets_its_own_changes_without_the_listener(
     app_client: TestClient,
-    app: FastAPI,
+    standings: Standings,
     database: Database,
     make_user: Callable[..., str],
     login: Callable[..., Headers],
 ) -> None:
     """A listener that hears nothing, though its connection works: an admin disabling an
     account and a sign-out, through this API, apply at the very next request all the same."""
-    postgresql_only(database)
-    standings: Standings = app.state.standings
     assert standings._listener is not None
     standings._listener._changed = lambda: None  # deaf from here on
     make_user("root", Role.admin)
@@ -293,15 +293,13 @@ def test_this_process_forgets_its_own_changes_without_the_listener(
 
 def test_a_disabled_trigger_stops_the_keeping(
     app_client: TestClient,
-    app: FastAPI,
+    standings: Standings,
     database: Database,
     make_user: Callable[..., str],
     login: Callable[..., Headers],
 ) -> None:
     """The heartbeat asks whether a change would be heard: with an account table's trigger
     disabled (by an administrator, or a schema before migration 0031) nothing is kept."""
-    postgresql_only(database)
-    standings: Standings = app.state.standings
     make_user("ann", Role.agent)
     ann = login("ann")
     assert standings.keeping
@@ -312,7 +310,7 @@ def test_a_disabled_trigger_stops_the_keeping(
         with statements_sent(database) as sent:
             for _ in range(2):
                 assert app_client.get(POSTS, headers=ann).status_code == 200
-        assert standing_reads(sent) == 2
+        assert account_reads(sent) == 2
     finally:
         with database.engine.begin() as connection:
             connection.exec_driver_sql("ALTER TABLE user_roles ENABLE TRIGGER user_roles_changed")
