@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from policies import channels, triage
+from policies import channels, pii, triage
 from policies import rule_sections as sections
 from policies.budget import Deadline
 from policies.lexicon import Hit
@@ -106,11 +106,14 @@ class RuleSet:
 
     def findings(self, body: str, channel: str, deadline: Deadline | None = None) -> list[Finding]:
         deadline = deadline or Deadline()
-        findings = [self._lexicon_finding(body, hit) for hit in self._lexicon.find(body)]
+        hits = self._lexicon.find(body)
         deadline.passed("the lexicon")
-        findings += [self._pii_finding(d) for d in self._detectors.find(body)]
+        detected = self._detectors.find(body)
         deadline.passed("personal data")
-        findings += self._channel_findings(body, channel)
+        shown = _Excerpts(body, detected)  # what every finding quotes
+        findings = [self._lexicon_finding(shown, hit) for hit in hits]
+        findings += [self._pii_finding(d) for d in detected]
+        findings += self._channel_findings(shown, channel)
         deadline.passed("the channel's rules")
         if len(findings) > 1:
             findings.sort(key=lambda f: (f.start, f.end))
@@ -148,9 +151,9 @@ class RuleSet:
 
     # --- findings ----------------------------------------------------------------------
 
-    def _lexicon_finding(self, body: str, hit: Hit) -> Finding:
+    def _lexicon_finding(self, shown: _Excerpts, hit: Hit) -> Finding:
         term = self._by_id[hit.key]
-        excerpt = body[hit.start : hit.end]
+        excerpt = shown(hit.start, hit.end)
         verb = {"block": "must not appear", "warn": "needs care"}.get(
             term.severity, f"needs {term.severity.split(':', 1)[-1]} review"
         )
@@ -188,34 +191,38 @@ class RuleSet:
         used = channels.COUNTERS[counting](body)
         return used, rule.max_length if rule is not None else None
 
-    def _channel_findings(self, body: str, channel: str) -> list[Finding]:
+    def _channel_findings(self, shown: _Excerpts, channel: str) -> list[Finding]:
         found: list[Finding] = []
+        body = shown.body
         links = channels.links(body)
         rule = self.channels.get(channel)
         if rule is not None:
-            found += self._limits(body, rule, links)
+            found += self._limits(shown, rule, links)
         if self.link_domains is not None:
             for link in links:
                 if not channels.host_allowed(link.host, self.link_domains):
                     found.append(
                         self._finding(
                             "links.domain", "link", self.link_severity, link.start, link.end,
-                            body[link.start : link.end][:80],
+                            shown(link.start, min(link.end, link.start + 80)),
                             f"{link.host} is not an allowed link domain",
                             "link only to the company's own sites",
                         )
                     )  # fmt: skip
         return found
 
-    def _limits(self, body: str, rule: ChannelRule, links: list[channels.Link]) -> list[Finding]:
+    def _limits(
+        self, shown: _Excerpts, rule: ChannelRule, links: list[channels.Link]
+    ) -> list[Finding]:
         found = []
+        body = shown.body
         if rule.max_length is not None:
             length = channels.COUNTERS[rule.counting](body)
             if length > rule.max_length:
                 found.append(
                     self._finding(
                         f"channel.{rule.name}.length", "channel_limit", "block",
-                        0, len(body), body[:40],
+                        0, len(body), shown(0, min(len(body), 40)),
                         f"{length} characters as {rule.name} counts them; it allows "
                         f"{rule.max_length}",
                         f"shorten by {length - rule.max_length} characters",
@@ -233,7 +240,7 @@ class RuleSet:
                 found.append(
                     self._finding(
                         f"channel.{rule.name}.{kind}", "channel_limit", "block",
-                        first.start(), seen[-1].end(), first[0],
+                        first.start(), seen[-1].end(), shown(first.start(), first.end()),
                         f"{len(seen)} {kind}; {rule.name} replies allow {limit}",
                         f"remove {len(seen) - limit} {kind}",
                     )
@@ -291,6 +298,32 @@ class RuleSet:
                 "default": self.triage.default,
             },
         }
+
+
+class _Excerpts:
+    """What a finding may quote of the body: its text, with the personal data the
+    detectors found in it masked as the personal-data findings show it (THREATS: personal
+    data masked in findings; the length limit quotes the body's start, a link finding the
+    link, and either may hold a card number or an IBAN)."""
+
+    def __init__(self, body: str, detected: list[Detection]) -> None:
+        self.body = body
+        self._detected = sorted(detected, key=lambda d: (d.start, d.end))
+
+    def __call__(self, start: int, end: int) -> str:
+        """The body's text from `start` to `end`, masked where it holds personal data."""
+        parts, at = [], start
+        for found in self._detected:
+            first, last = max(found.start, at), min(found.end, end)
+            if first >= last:
+                continue
+            parts.append(self.body[at:first])
+            whole = (found.start, found.end) == (first, last)
+            # Cut by the excerpt's edge, none of it shows (the last digits included).
+            parts.append(found.masked if whole else pii.mask(self.body[first:last], keep=0))
+            at = last
+        parts.append(self.body[at:end])
+        return "".join(parts)
 
 
 def _article(noun: str) -> str:

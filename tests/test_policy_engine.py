@@ -420,3 +420,35 @@ def test_of_several_mistakes_in_the_routes_the_first_in_the_file_is_named(
     with pytest.raises(RuleSetError) as refused:
         RuleSet(source)
     assert str(refused.value).startswith(first_error)
+
+
+@pytest.mark.parametrize(
+    ("body", "channel", "finding"),
+    [
+        # The reply too long for X: its excerpt is the body's start.
+        ("Card 4111 1111 1111 1111 is blocked now. " + "Sorry. " * 60, "x", "channel.x.length"),
+        # A link to a domain not allowed, with an IBAN in its query.
+        ("See https://evil.example/pay?iban=DE89370400440532013000 today", "x", "links.domain"),
+        # An e-mail address at the start of a reply too long for Bluesky.
+        (
+            "jane.doe@example.com wrote to us. " + "We are on it. " * 30,
+            "bluesky",
+            "channel.bluesky.length",
+        ),
+    ],
+)
+def test_personal_data_is_masked_in_every_finding_that_quotes_it(
+    rules: RuleSet, body: str, channel: str, finding: str
+) -> None:
+    """THREATS: personal data masked in findings. Not only the personal-data finding's
+    own excerpt: any finding whose excerpt takes in a detected number (the length limit
+    quotes the body's start, a link finding the link) shows it masked, as that one does."""
+    findings = rules.check(body, channel).findings
+    detected = [f for f in findings if f.rule_id.startswith("pii.")]
+    assert detected, "the number is personal data"
+    [quoting] = [f for f in findings if f.rule_id == finding]
+    for pii in detected:
+        number = re.sub(r"\W", "", body[pii.start : pii.end])
+        for shown in (quoting.excerpt, quoting.message, json.dumps(quoting.as_dict())):
+            assert number not in re.sub(r"\W", "", shown), (finding, shown)
+        assert pii.excerpt in quoting.excerpt  # masked as the personal-data finding shows it
