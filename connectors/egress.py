@@ -20,7 +20,8 @@ and the cloud metadata addresses. `COUNTERSIGN_OUTBOUND_ALLOW` names the excepti
 on-premise targets: host names (`crm.corp.example`, `*.corp.example`) or networks
 (`10.20.0.0/16`). Both HTTP stacks the connectors use go through `resolve`:
 `guarded_transport()` for httpx (X, Meta, webhooks, Bluesky's atproto client) and
-`guarded_session()` for requests (Mastodon.py).
+`guarded_session()` for requests (Mastodon.py). Both also hold every answer to the bounds
+of `connectors.answers`: so much of it, within so long.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from urllib3 import connection as urllib3_connection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import NewConnectionError
 
+from connectors import answers
 from connectors.base import PublishRefused
 
 __all__ = [
@@ -259,20 +261,22 @@ class _GuardedBackend(httpcore.SyncBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         # TLS still names `host` (httpcore takes the server name from the URL, not here).
-        return super().connect_tcp(
-            resolve(host, port), port, timeout, local_address, socket_options
+        return answers.TimedStream(
+            super().connect_tcp(resolve(host, port), port, timeout, local_address, socket_options)
         )
 
 
 class _GuardedTransport(httpx.HTTPTransport):
     """Every request's scheme is checked (a redirect to http:// in production is refused),
-    and every connection goes through `resolve`."""
+    every connection goes through `resolve`, and every answer is held to the bounds of
+    `connectors.answers`."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         refused = _policy.scheme_refusal(request.url.scheme, "the address called")
         if refused is not None:
             raise EgressRefused(refused)
-        return super().handle_request(request)
+        answers.ask_plainly(request)
+        return answers.capped(super().handle_request(request), request.url.host)
 
 
 def guarded_transport(**options: Any) -> httpx.HTTPTransport:
@@ -320,10 +324,13 @@ class _GuardedTlsPool(HTTPSConnectionPool):
 
 class _GuardedAdapter(HTTPAdapter):
     def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        refused = _policy.scheme_refusal(urlsplit(request.url).scheme, "the address called")
+        parts = urlsplit(request.url)
+        refused = _policy.scheme_refusal(parts.scheme, "the address called")
         if refused is not None:
             raise EgressRefused(refused)
-        return super().send(request, *args, **kwargs)
+        request.headers["Accept-Encoding"] = answers.IDENTITY
+        kwargs["stream"] = True  # read here, within the bounds of `connectors.answers`
+        return answers.read_bounded(super().send(request, *args, **kwargs), parts.hostname or "")
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
