@@ -71,12 +71,18 @@ class PublishRefused(Exception):
     abandon. Anything else a publisher raises is retried."""
 
 
+# The longest wait a platform's answer is taken at its word for (X's rate windows are
+# fifteen minutes); one asking for longer, say a year, is asked again after this.
+MAX_WAIT = timedelta(minutes=15)
+
+
 class RateLimited(Exception):
-    """The channel asked us to wait (429): retried after `retry_after`."""
+    """The channel asked us to wait (429): retried after `retry_after`, at most `MAX_WAIT`
+    (THREATS: no input stalls the service)."""
 
     def __init__(self, message: str, retry_after: timedelta) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after = min(max(retry_after, timedelta(0)), MAX_WAIT)
 
 
 class Publisher(Protocol):

@@ -20,8 +20,8 @@ TOKEN = "x-user-token-for-tests"
 @dataclass
 class FakeX:
     """Tweets posted, and what to do with each coming POST ("ok", "hang": store it, then
-    answer too late, "stall": store it and answer after 30 s, "slow": after 3.5 s, "429",
-    "401")."""
+    answer too late, "stall": store it and answer after 30 s, "slow": after 3.5 s, "429" (wait 2 s),
+    "429-a-year", "503", "401")."""
 
     script: list[str] = field(default_factory=list)
     tweets: list[dict[str, Any]] = field(default_factory=list)
@@ -46,6 +46,12 @@ def running_fake_x() -> Iterator[FakeX]:
             step = state.script.pop(0) if state.script else "ok"
             if step == "429":
                 self.answer(429, {"title": "Too Many Requests"}, **{"Retry-After": "2"})
+                return
+            if step == "429-a-year":
+                self.answer(429, {"title": "Too Many Requests"}, **{"Retry-After": "31536000"})
+                return
+            if step == "503":
+                self.answer(503, {"title": "Service Unavailable"})
                 return
             if step == "401" or not self._authorised():
                 if step == "401":

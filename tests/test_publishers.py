@@ -25,8 +25,8 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from connectors import meta_graph
-from connectors.base import Publisher, PublishRefused, RateLimited, Reply
+from connectors import base, meta_graph
+from connectors.base import MAX_WAIT, Publisher, PublishRefused, RateLimited, Reply
 from connectors.http import RemoteFailure
 from connectors.inbound import sign
 from connectors.mastodon import MastodonPublisher
@@ -44,6 +44,7 @@ from tests.conftest import PASSWORD
 from tests.fakes import TOKEN, FakeX, running_fake_x, x_account
 from tests.helpers import JsonHandler, deliver_ticket, insert_post, serve, submitted_draft
 from tests.sealing import SealedHandle
+from workflows import publishing
 from workflows.approval import ResponseApproval
 from workflows.contracts import (
     Acted,
@@ -186,6 +187,44 @@ async def test_429_waits_as_long_as_x_says_then_posts(desk: Desk, fake_x: FakeX)
     assert len(fake_x.tweets) == 1
     first, second = fake_x.post_times
     assert second - first >= 2  # Retry-After: 2
+
+
+def test_a_wait_a_platform_asks_for_is_taken_up_to_a_limit() -> None:
+    """X's rate windows are fifteen minutes; a platform asking for a year (or for less
+    than nothing) is asked again after at most that."""
+    assert RateLimited("X answered 429", timedelta(days=365)).retry_after == MAX_WAIT
+    assert RateLimited("X answered 429", timedelta(seconds=-5)).retry_after == timedelta(0)
+    assert RateLimited("X answered 429", timedelta(seconds=7)).retry_after == timedelta(seconds=7)
+
+
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        # Nothing was taken: the platform said so each time.
+        ("429-a-year", "nothing is posted"),
+        # Each request may have been taken: the record must not hide it.
+        ("503", "may be on the platform"),
+    ],
+)
+async def test_a_platform_that_never_takes_the_reply_ends_in_publish_failed(
+    desk: Desk, fake_x: FakeX, monkeypatch: pytest.MonkeyPatch, answer: str, outcome: str
+) -> None:
+    """THREATS: no input stalls the service. A publish holds its draft (a withdrawal
+    waits for its outcome): a platform answering 429 for a year, or 503 for ever, must not
+    hold it for ever. After `GIVE_UP_AFTER` of trying it is `publish_failed`, saying
+    why and whether the reply may be out (a publisher retries, after a look-up, or
+    abandons). Here a second of waiting at most, and two of trying."""
+    monkeypatch.setattr(base, "MAX_WAIT", timedelta(seconds=1))
+    monkeypatch.setattr(publishing, "GIVE_UP_AFTER", timedelta(seconds=2))
+    fake_x.script = [answer] * 100
+    handle = await desk.approved()
+    state = await asyncio.wait_for(handle.execute_update(ResponseApproval.publish, PUB), 30)
+    assert state.status == "publish_failed"
+    publication = desk.publication(draft_of(handle))
+    assert publication.status == "failed"
+    assert "not taken in 2 s of trying (last: X answered " in publication.error
+    assert outcome in publication.error
+    assert fake_x.tweets == []
 
 
 async def test_401_ends_in_publish_failed_with_the_reason(desk: Desk, fake_x: FakeX) -> None:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -25,7 +26,9 @@ from sqlalchemy.engine import Connection
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from connectors.answers import AnswerRefused
 from connectors.base import Publisher, PublishRefused, RateLimited, Reply, publisher_class
+from connectors.http import RemoteFailure
 from countersign import tracing
 from lifecycle.rulebook import unapproved
 from lifecycle.words import PUBLISHABLE, DraftStatus, Role
@@ -73,6 +76,36 @@ def _said(reason: str, row: Any) -> str:
     """A refusal's reason, and what it means: a request that left before may have been
     taken, which the record must not hide."""
     return reason + (_MAY_BE_OUT if row.attempts else "; nothing is posted")
+
+
+# How long a publish keeps trying a platform that does not take the reply (429s, 5xx,
+# timeouts) before it is `publish_failed`. The draft is held meanwhile (a withdrawal
+# waits for the outcome), so not for ever (THREATS: no input stalls the service).
+GIVE_UP_AFTER = timedelta(hours=1)
+
+
+def _tried_too_long() -> bool:
+    """Whether this activity was first scheduled `GIVE_UP_AFTER` ago or more (its
+    attempts' retries included)."""
+    if not activity.in_activity():
+        return False
+    return utcnow() - activity.info().scheduled_time >= GIVE_UP_AFTER
+
+
+def _failure(failure: Exception) -> str:
+    """What failed, in our own words: a platform's status and short reason where a
+    connector gave one, else the kind of failure (a library's message may quote a URL)."""
+    if isinstance(failure, (RemoteFailure, AnswerRefused)):
+        return str(failure)
+    return type(failure).__name__
+
+
+def _span(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 HEARTBEAT_EVERY = 1.0  # seconds; the workflow's PUBLISH_HEARTBEAT is a few of these
@@ -220,11 +253,17 @@ class PublishActivities:
                     connection, job, row, str(refused), action="draft.publish_failed"
                 )
         except RateLimited as limited:
+            if _tried_too_long():  # each answer said it was not taken
+                return self._gave_up(job, row, str(limited), "; nothing is posted")
             raise ApplicationError(
                 f"{limited}; trying again in {limited.retry_after}",
                 type="RateLimited",
                 next_retry_delay=limited.retry_after,
             ) from limited
+        except Exception as failure:  # the outcome is not known: retried, after a look-up
+            if _tried_too_long():
+                return self._gave_up(job, row, _failure(failure), _MAY_BE_OUT)
+            raise
         with self.database.write() as connection:
             now = utcnow()
             connection.execute(
@@ -263,6 +302,14 @@ class PublishActivities:
             )
         log.info("reply published on %s", reply.channel)  # the draft and actor: log_context
         return Recorded(status=APPLIED, deliveries=deliveries)
+
+    def _gave_up(self, job: PublishJob, row: Any, last: str, outcome: str) -> Recorded:
+        """`publish_failed` after `GIVE_UP_AFTER` of trying, saying why and whether the
+        reply may be out: a publisher retries it (after a look-up) or abandons it."""
+        reason = f"not taken in {_span(GIVE_UP_AFTER)} of trying (last: {last}){outcome}"
+        log.warning("%s did not take the reply in time", row.channel)
+        with self.database.write() as connection:
+            return self._failed(connection, job, row, reason, action="draft.publish_failed")
 
     def _recheck(self, connection: Connection, job: PublishJob, row: Any) -> str | None:
         """Why the record does not let this version leave, or None if it does."""
