@@ -11,13 +11,8 @@ workflow's word is not enough: whoever reaches Temporal could have told it anyth
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import logging
-import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +33,7 @@ from records.drafts import content_sha256
 from records.fields import PublicationStatus
 from records.tables import PUBLICATIONS
 from records.types import utcnow
+from workflows import heartbeats
 from workflows.contracts import APPLIED, ActivityName, PublishJob, Recorded
 from workflows.recording import not_now
 
@@ -106,53 +102,6 @@ def _span(span: timedelta) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{seconds // size} {unit}"
     return f"{seconds} s"
-
-
-HEARTBEAT_EVERY = 1.0  # seconds; the workflow's PUBLISH_HEARTBEAT is a few of these
-
-
-class _Heartbeats:
-    """One side thread per worker process that heartbeats, every second, each publish
-    activity blocked in a call to a platform: when the worker dies, the server retries the
-    activity after the heartbeat timeout, not after the whole start-to-close timeout.
-
-    A heartbeat is thread-safe in a threaded activity; it is sent from a copy of the
-    activity's context (where temporalio keeps the activity's own). One shared thread,
-    started on first use, so that a publish costs no thread of its own."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._beating: dict[int, contextvars.Context] = {}
-        self._thread: threading.Thread | None = None
-
-    @contextmanager
-    def during(self) -> Iterator[None]:
-        if not activity.in_activity():
-            yield
-            return
-        context = contextvars.copy_context()
-        with self._lock:
-            self._beating[id(context)] = context
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._beat, daemon=True)
-                self._thread.start()
-        try:
-            yield
-        finally:
-            with self._lock:
-                del self._beating[id(context)]
-
-    def _beat(self) -> None:
-        while True:
-            time.sleep(HEARTBEAT_EVERY)
-            with self._lock:
-                contexts = list(self._beating.values())
-            for context in contexts:
-                with contextlib.suppress(Exception):  # the activity ended meanwhile
-                    context.run(activity.heartbeat)
-
-
-_heartbeats = _Heartbeats()
 
 
 class PublishActivities:
@@ -237,7 +186,7 @@ class PublishActivities:
             connection.execute(_SENDING, {**which, "now": utcnow()})
         try:
             with (
-                _heartbeats.during(),
+                heartbeats.during(),
                 tracing.span(
                     f"publish {reply.channel}",
                     **{"countersign.draft_id": job.draft_id, "countersign.channel": reply.channel},
