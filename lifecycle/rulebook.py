@@ -356,6 +356,7 @@ def unapproved(
     *,
     author: str,
     publisher: str,
+    publisher_now: Person | None,
     route: Collection[str],
     version: int,
     content_sha256: str,
@@ -366,13 +367,20 @@ def unapproved(
 
     Every stage of the version's route needs an approval in this review round, of this
     version and this exact text (its hash), by someone who is not the author and who filled
-    no other stage of the draft; and the publisher is not the author. Checked from the
-    database in the transaction that claims the publication, whatever the workflow says.
+    no other stage of the draft; and the publisher is not the author and may publish now
+    (`publisher_now`: their account as the record has it, None if it is disabled or gone):
+    a reply scheduled hours ago, or asked for while in review, leaves only while the person
+    who asked still holds the publisher role. Checked from the database in the transaction
+    that claims the publication, whatever the workflow says.
     """
     if not route:
         return "the version has no approval route: it was never submitted"
     if publisher == author:
         return f"{publisher} wrote this draft and may not publish it"
+    if publisher_now is None:
+        return f"{publisher} may no longer publish: their account is disabled or gone"
+    if not publisher_now.holds(Role.publisher):
+        return f"{publisher} may no longer publish: they no longer hold the publisher role"
     filled: dict[str, set[str]] = {}
     approvals: dict[str, RecordedDecision] = {}
     for d in decisions:

@@ -248,10 +248,15 @@ def approval(stage: str, reviewer: str, **fields: object) -> RecordedDecision:
     return RecordedDecision(**{**base, **fields})  # type: ignore[arg-type]
 
 
-def why_not(*decisions: RecordedDecision, publisher: str = "pat") -> str | None:
+def why_not(
+    *decisions: RecordedDecision,
+    publisher: str = "pat",
+    roles: frozenset[str] | None = frozenset({"publisher"}),
+) -> str | None:
     return unapproved(
         author=AUTHOR,
         publisher=publisher,
+        publisher_now=None if roles is None else Person(publisher, roles),
         route=("comms", "legal"),
         version=3,
         content_sha256="abc",
@@ -282,9 +287,14 @@ def test_the_record_allows_a_reply_only_with_every_approval_bound_to_its_text() 
     )
     mine = why_not(approval("comms", "cara"), approval("legal", "lee"), publisher=AUTHOR)
     assert "may not publish" in (mine or "")
+    # The person who asked may no longer publish: disabled or gone, or the role taken away.
+    both = (approval("comms", "cara"), approval("legal", "lee"))
+    assert "account is disabled or gone" in (why_not(*both, roles=None) or "")
+    assert "no longer hold the publisher role" in (why_not(*both, roles=frozenset({"agent"})) or "")
     never_submitted = unapproved(
         author=AUTHOR,
         publisher="pat",
+        publisher_now=Person("pat", frozenset({"publisher"})),
         route=(),
         version=1,
         content_sha256="abc",

@@ -25,11 +25,11 @@ from temporalio.testing import WorkflowEnvironment
 from lifecycle.words import Role
 from policies.engine import RuleSet
 from policies.sla import ServiceLevels
-from records import drafts
+from records import drafts, users
 from records.db import Database
 from records.errors import Conflict
 from records.settings import Settings
-from records.tables import DRAFTS, EVENTS, NOTIFICATIONS, POSTS, STAGE_REVIEWS
+from records.tables import DRAFTS, EVENTS, NOTIFICATIONS, POSTS, PUBLICATIONS, STAGE_REVIEWS
 from tests.helpers import insert_post
 from tests.sealing import SealedHandle
 from workflows.approval import ResponseApproval
@@ -141,6 +141,7 @@ async def clock(
         ("comms2", Role.comms),
         ("legal1", Role.legal),
         ("boss", Role.supervisor),
+        ("pub", Role.publisher),
     ]:
         make_user(name, role)
     queue = f"sla-{uuid.uuid4().hex[:8]}"
@@ -220,7 +221,7 @@ async def test_no_alarm_after_a_decision_and_the_next_stage_has_its_own_clock(
     await clock.advance(300)
     await handle.query(ResponseApproval.current)
     assert "draft.sla_breached" not in clock.actions(draft_id)
-    assert clock.told("approved", draft_id) == ["agent"]
+    assert clock.told("approved", draft_id) == ["agent", "pub"]  # the author and the publishers
 
 
 async def test_urgent_posts_halve_the_review_time(clock: Clock) -> None:
@@ -326,6 +327,35 @@ async def test_a_scheduled_reply_is_published_at_its_time_and_not_before(clock: 
     await clock.advance(2)
     assert (await handle.result()).status == "published"
     assert clock.actions(draft_id_of(handle))[-1] == "draft.published"
+
+
+@pytest.mark.parametrize("change", ["disabled", "role taken away"])
+async def test_a_scheduled_reply_does_not_leave_once_its_publisher_may_no_longer_publish(
+    clock: Clock, change: str
+) -> None:
+    """The API checked the publisher's role when the time was asked for, hours before;
+    before any channel is called the record is asked again: an account disabled since,
+    or its publisher role taken away, and the reply does not leave (publish_failed, for
+    another publisher to post or abandon)."""
+    handle = await approved_draft(clock)
+    at = await clock.env.get_current_time() + timedelta(hours=3)
+    await handle.execute_update(ResponseApproval.publish, PublishRequest(actor=PUBLISHER, at=at))
+    with clock.database.write_session() as session:
+        if change == "disabled":
+            users.disable(session, "pub", actor="admin", actor_role="admin")
+        else:
+            users.set_roles(session, "pub", [Role.agent], actor="admin", actor_role="admin")
+    await clock.advance(181)
+    draft_id = draft_id_of(handle)
+    failed = await clock.settled(
+        handle,
+        lambda: clock.row(DRAFTS, draft_id).status == "publish_failed",  # type: ignore[attr-defined]
+    )
+    assert failed, clock.actions(draft_id)
+    actions = clock.actions(draft_id)
+    assert "draft.published" not in actions and actions[-1] == "draft.publish_refused"
+    error = clock.row(PUBLICATIONS, draft_id).error  # type: ignore[attr-defined]
+    assert error.startswith("pub may no longer publish: ")
 
 
 async def test_withdrawing_a_scheduled_reply_cancels_its_publication(clock: Clock) -> None:

@@ -25,9 +25,9 @@ from connectors.answers import AnswerRefused
 from connectors.base import Publisher, PublishRefused, RateLimited, Reply, publisher_class
 from connectors.http import RemoteFailure
 from countersign import tracing
-from lifecycle.rulebook import unapproved
+from lifecycle.rulebook import Person, unapproved
 from lifecycle.words import PUBLISHABLE, DraftStatus, Role
-from records import audit, channels, notifications, reviews, transitions
+from records import audit, channels, notifications, reviews, transitions, users
 from records.db import Database
 from records.drafts import content_sha256
 from records.fields import PublicationStatus
@@ -267,9 +267,13 @@ class PublishActivities:
         gone = _gone(job, row)
         if gone is not None:
             return gone
+        account = users.account(connection, job.actor)
         missing = unapproved(
             author=row.author,
             publisher=job.actor,
+            publisher_now=None
+            if account is None or account.disabled
+            else Person.of(job.actor, account.roles),
             route=list(row.route),
             version=job.version,
             content_sha256=row.content_sha256,
